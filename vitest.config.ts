@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Integration tests share one PostgreSQL and one Redis; each test uses its own database
+    // names and queue prefixes, so files can run in parallel on the two cores.
+    pool: "forks",
+    maxWorkers: 2,
+  },
+});
