@@ -26,7 +26,11 @@ export class CodedError extends Error {
   /** Extra facts safe to show a user (never secrets). */
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "CodedError";
     this.code = code;
@@ -36,7 +40,8 @@ export class CodedError extends Error {
 
 export function asCodedError(err: unknown, fallback: ErrorCode = "internal"): CodedError {
   if (err instanceof CodedError) return err;
-  if (err instanceof Error) return new CodedError(fallback, redactSecrets(err.message), { cause: err });
+  if (err instanceof Error)
+    return new CodedError(fallback, redactSecrets(err.message), { cause: err });
   return new CodedError(fallback, redactSecrets(String(err)));
 }
 

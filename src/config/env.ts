@@ -25,7 +25,9 @@ const envSchema = z.object({
     .string()
     .regex(/^xapp-/, { message: "SLACK_APP_TOKEN must be an app-level token starting with xapp-" })
     .optional(),
-  SLACK_API_URL: urlWithProtocols("SLACK_API_URL", ["http:", "https:"]).default("https://slack.com/api/"),
+  SLACK_API_URL: urlWithProtocols("SLACK_API_URL", ["http:", "https:"]).default(
+    "https://slack.com/api/",
+  ),
   PORT: z.coerce
     .number({ message: "PORT must be a port number between 0 and 65535" })
     .int({ message: "PORT must be a port number between 0 and 65535" })
@@ -70,10 +72,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env, role: ProcessRole 
     const issue = parsed.error.issues[0];
     const name = String(issue?.path[0] ?? "environment");
     const message = issue?.message ?? "invalid";
-    throw new CodedError(
-      "env_invalid",
-      message.includes(name) ? message : `${name}: ${message}`,
-    );
+    throw new CodedError("env_invalid", message.includes(name) ? message : `${name}: ${message}`);
   }
   const value = parsed.data;
   const socketMode = value.SLACK_APP_TOKEN !== undefined;

@@ -38,11 +38,9 @@ const duration = z
   })
   .transform((v) => parseDuration(v) as number);
 
-const slackPrincipal = z
-  .string()
-  .regex(/^(\*|[UWS][A-Z0-9]{1,20})$/, {
-    message: 'expected a Slack user ID (U…/W…), a user-group ID (S…), or "*"',
-  });
+const slackPrincipal = z.string().regex(/^(\*|[UWS][A-Z0-9]{1,20})$/, {
+  message: 'expected a Slack user ID (U…/W…), a user-group ID (S…), or "*"',
+});
 
 const policyShape = {
   requesters: z.array(slackPrincipal),
@@ -92,7 +90,9 @@ const targetSchema = z
   .object({
     name: z
       .string({ message: "expected a target name ([a-z0-9-]+)" })
-      .regex(/^[a-z0-9-]+$/, { message: "expected a target name of lowercase letters, digits and - ([a-z0-9-]+)" })
+      .regex(/^[a-z0-9-]+$/, {
+        message: "expected a target name of lowercase letters, digits and - ([a-z0-9-]+)",
+      })
       .max(40, { message: "target names are at most 40 characters" })
       .refine((v) => !(RESERVED_TARGET_NAMES as readonly string[]).includes(v), {
         message: `is a reserved word; choose another name (reserved: ${RESERVED_TARGET_NAMES.join(", ")})`,
@@ -104,18 +104,25 @@ const targetSchema = z
     catalog: z.object({ dsnEnv: envVarName }).strict(),
     snapshots: z
       .object({
-        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: "expected an S3 bucket name" }),
+        bucket: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: "expected an S3 bucket name" }),
         prefix: z.string().default("catalog_backup_file_lists/"),
         endpoint: z
           .string()
-          .refine((v) => /^https?:\/\/[^\s]+$/.test(v), { message: "expected an http:// or https:// URL" })
+          .refine((v) => /^https?:\/\/[^\s]+$/.test(v), {
+            message: "expected an http:// or https:// URL",
+          })
           .optional(),
         region: z.string().min(1).default("us-east-1"),
         forcePathStyle: z.boolean().default(false),
       })
       .strict(),
     retention: z
-      .object({ hourly: duration.default(30 * 86_400_000), daily: duration.default(90 * 86_400_000) })
+      .object({
+        hourly: duration.default(30 * 86_400_000),
+        daily: duration.default(90 * 86_400_000),
+      })
       .strict()
       .default({ hourly: 30 * 86_400_000, daily: 90 * 86_400_000 }),
     timeouts: z
@@ -145,7 +152,11 @@ const configSchema = z
     slack: z
       .object({
         channels: z
-          .array(z.string().regex(/^[CGD][A-Z0-9]{1,20}$/, { message: "expected a Slack channel ID (C…)" }))
+          .array(
+            z
+              .string()
+              .regex(/^[CGD][A-Z0-9]{1,20}$/, { message: "expected a Slack channel ID (C…)" }),
+          )
           .default([]),
       })
       .strict()
@@ -196,15 +207,20 @@ export function parseConfig(
     throw new CodedError("config_invalid", `${source}: not valid YAML: ${reason}`);
   }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    throw new CodedError("config_invalid", `${source}: expected a mapping with policy, slack and targets`);
+    throw new CodedError(
+      "config_invalid",
+      `${source}: expected a mapping with policy, slack and targets`,
+    );
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = formatPath(issue?.path ?? []);
     let message = issue?.message ?? "invalid";
-    if (issue?.code === "unrecognized_keys") message = `unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
-    if (issue?.code === "invalid_type" && /received undefined/.test(message)) message = `is required (${message.replace(/^Invalid input: /, "")})`;
+    if (issue?.code === "unrecognized_keys")
+      message = `unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    if (issue?.code === "invalid_type" && /received undefined/.test(message))
+      message = `is required (${message.replace(/^Invalid input: /, "")})`;
     const targetName = targetNameAt(raw, issue?.path ?? []);
     throw new CodedError(
       "config_invalid",
@@ -215,7 +231,10 @@ export function parseConfig(
   const seen = new Set<string>();
   const targets: Target[] = value.targets.map((t, i) => {
     if (seen.has(t.name)) {
-      throw new CodedError("config_invalid", `${source}: targets[${i}].name: "${t.name}" is used by two targets; names must be unique`);
+      throw new CodedError(
+        "config_invalid",
+        `${source}: targets[${i}].name: "${t.name}" is used by two targets; names must be unique`,
+      );
     }
     seen.add(t.name);
     const { policy: override, components, ...rest } = t;
@@ -241,12 +260,18 @@ export function parseConfig(
         `${source}: targets[${i}].retention (target "${t.name}"): daily retention must be at least the hourly retention`,
       );
     }
-    return { ...rest, policy, components: { ...INFLUXDB_COMPONENT_DEFAULTS, ...definedOnly(components) } };
+    return {
+      ...rest,
+      policy,
+      components: { ...INFLUXDB_COMPONENT_DEFAULTS, ...definedOnly(components) },
+    };
   });
   return { policy: value.policy, slack: value.slack, targets };
 }
 
-function definedOnly<T extends Record<string, string | undefined>>(obj: T | undefined): Partial<Record<keyof T, string>> {
+function definedOnly<T extends Record<string, string | undefined>>(
+  obj: T | undefined,
+): Partial<Record<keyof T, string>> {
   const out: Partial<Record<keyof T, string>> = {};
   for (const [k, v] of Object.entries(obj ?? {})) if (v !== undefined) out[k as keyof T] = v;
   return out;

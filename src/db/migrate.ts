@@ -15,7 +15,10 @@ export interface MigrationResult {
  * Applies pending migrations in file-name order, each in its own transaction, under a
  * session-level advisory lock so that two processes starting at once apply each migration once.
  */
-export async function migrate(pool: pg.Pool, dir: string = MIGRATIONS_DIR): Promise<MigrationResult> {
+export async function migrate(
+  pool: pg.Pool,
+  dir: string = MIGRATIONS_DIR,
+): Promise<MigrationResult> {
   const files = (await readdir(dir)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
   const client = await pool.connect();
   try {
@@ -26,7 +29,9 @@ export async function migrate(pool: pg.Pool, dir: string = MIGRATIONS_DIR): Prom
          applied_at timestamptz NOT NULL DEFAULT now())`,
     );
     const done = new Set(
-      (await client.query<{ version: string }>("SELECT version FROM schema_migrations")).rows.map((r) => r.version),
+      (await client.query<{ version: string }>("SELECT version FROM schema_migrations")).rows.map(
+        (r) => r.version,
+      ),
     );
     const applied: string[] = [];
     for (const file of files) {
@@ -45,7 +50,9 @@ export async function migrate(pool: pg.Pool, dir: string = MIGRATIONS_DIR): Prom
     }
     return { applied, alreadyApplied: done.size };
   } finally {
-    await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await client
+      .query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY])
+      .catch(() => undefined);
     client.release();
   }
 }

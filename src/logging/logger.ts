@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 export type { Logger };
 
@@ -6,7 +6,10 @@ export type { Logger };
  * JSON logs on stdout. Anything that may carry a credential is redacted by path, and
  * callers log DSN *names* (dsnEnv), never DSNs.
  */
-export function createLogger(level: string = process.env.LOG_LEVEL ?? "info", bindings: Record<string, unknown> = {}): Logger {
+export function createLogger(
+  level: string = process.env.LOG_LEVEL ?? "info",
+  bindings: Record<string, unknown> = {},
+): Logger {
   return pino({
     level,
     base: { service: "restorebot", ...bindings },

@@ -11,7 +11,11 @@ export interface RbacRule {
 
 export const KUBERNETES_RBAC_RULES: readonly RbacRule[] = [
   { apiGroups: ["apps"], resources: ["deployments", "statefulsets"], verbs: ["get", "list"] },
-  { apiGroups: ["apps"], resources: ["deployments/scale", "statefulsets/scale"], verbs: ["get", "patch"] },
+  {
+    apiGroups: ["apps"],
+    resources: ["deployments/scale", "statefulsets/scale"],
+    verbs: ["get", "patch"],
+  },
   { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
   { apiGroups: ["kubecfg.dev"], resources: ["appinstances"], verbs: ["get", "patch"] },
 ];

@@ -1,0 +1,19 @@
+import type pg from "pg";
+import type { Config } from "./config/file.js";
+import type { Logger } from "./logging/logger.js";
+import type { Metrics } from "./observability/metrics.js";
+import type { RestoreQueue } from "./queue/restore-queue.js";
+
+/**
+ * What the bot's handlers and the worker receive. Only the composition roots (the CLI's
+ * `serve`, `bot`, `worker` and `demo`) build real clients; tests pass their own.
+ */
+export interface AppDeps {
+  config: Config;
+  db: pg.Pool;
+  queue: RestoreQueue;
+  logger: Logger;
+  metrics: Metrics;
+  /** Injected so expiry, ages and retention can be tested at fixed times. */
+  clock: () => Date;
+}

@@ -1,0 +1,201 @@
+#!/usr/bin/env node
+import { realpathSync } from "node:fs";
+import { createServer } from "node:http";
+import { fileURLToPath } from "node:url";
+import { createRestoreProcessor } from "../../jobs/restore-processor.js";
+import { startRestoreWorker } from "../../jobs/restore-worker.js";
+import { readEnv } from "../config/env.js";
+import { migrate } from "../db/migrate.js";
+import { createPool, describeDatabaseUrl } from "../db/pool.js";
+import { asCodedError, CodedError } from "../errors.js";
+import { healthRoutes } from "../http/health.js";
+import { createLogger } from "../logging/logger.js";
+import { createRuntime, type Runtime } from "../runtime/runtime.js";
+import { startSlackBot } from "../slack/app.js";
+import { slackRegistrations } from "../slack/registrations.js";
+
+const COMMANDS: Record<string, string> = {
+  serve: "bot and worker in one process (the default for a single machine)",
+  bot: "the Slack receiver only: HTTP on PORT (/slack/events, /healthz, /readyz, /metrics), or Socket Mode when SLACK_APP_TOKEN is set",
+  worker: "the restore worker only (BullMQ; run several for availability)",
+  migrate: "apply restorebot's database migrations and exit",
+  "restore-catalog":
+    "restore a catalog database from a pg_dump snapshot, without Slack (break-glass)",
+  demo: "a local sandbox with a web console that stands in for Slack",
+};
+
+export const USAGE = `Usage: restorebot <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, text]) => `  ${name.padEnd(16)} ${text}`)
+  .join("\n")}
+
+Run "restorebot <command> --help" for a command's options.
+Configuration comes from the environment (SLACK_*, DATABASE_URL, REDIS_URL, RESTOREBOT_CONFIG, …);
+see the README.`;
+
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream;
+}
+
+/** Runs until SIGTERM/SIGINT, then closes in order; the returned promise settles on exit. */
+function waitForShutdown(runtime: Runtime, closers: Array<() => Promise<void>>): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      runtime.logger.info({ signal }, "shutting down");
+      void (async () => {
+        for (const close of closers)
+          await close().catch((err: unknown) =>
+            runtime.logger.warn({ err: String(err) }, "error while closing"),
+          );
+        await runtime.close();
+        resolve(0);
+      })();
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+}
+
+async function runLongLived(role: "serve" | "bot" | "worker", io: CliIo): Promise<number> {
+  const runtime = await createRuntime(role, io.env);
+  const closers: Array<() => Promise<void>> = [];
+  const routes = healthRoutes(runtime.healthChecks, runtime.metrics.registry);
+  if (role === "serve" || role === "bot") {
+    const bot = await startSlackBot({
+      env: runtime.env,
+      deps: runtime.deps,
+      routes,
+      registrations: slackRegistrations,
+    });
+    closers.push(() => bot.stop());
+    runtime.logger.info(
+      { port: bot.port, mode: runtime.env.socketMode ? "socket" : "http" },
+      "Slack bot listening",
+    );
+  }
+  if (role === "serve" || role === "worker") {
+    const worker = startRestoreWorker({
+      connection: runtime.redis.duplicate(),
+      prefix: runtime.env.RESTOREBOT_QUEUE_PREFIX,
+      processor: createRestoreProcessor(runtime),
+      logger: runtime.logger,
+    });
+    // The worker closes first so a running phase reaches its boundary before connections go.
+    closers.unshift(() => worker.close());
+    if (role === "worker") {
+      const server = createServer((req, res) => {
+        const path = new URL(req.url ?? "/", "http://localhost").pathname;
+        const route = routes.find((r) => r.path === path && r.method.includes(req.method ?? "GET"));
+        if (route) route.handler(req, res);
+        else res.writeHead(404).end();
+      });
+      await new Promise<void>((resolve) => server.listen(runtime.env.PORT, resolve));
+      closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    }
+    runtime.logger.info({ prefix: runtime.env.RESTOREBOT_QUEUE_PREFIX }, "restore worker started");
+  }
+  return waitForShutdown(runtime, closers);
+}
+
+async function runMigrate(io: CliIo): Promise<number> {
+  const env = readEnv(io.env, "migrate");
+  const logger = createLogger(env.LOG_LEVEL, { role: "migrate" });
+  const pool = createPool(env.DATABASE_URL, logger, 1);
+  try {
+    const result = await migrate(pool);
+    io.stdout.write(
+      result.applied.length
+        ? `Applied ${result.applied.length} migration(s) to ${describeDatabaseUrl(env.DATABASE_URL)}: ${result.applied.join(", ")}\n`
+        : `${describeDatabaseUrl(env.DATABASE_URL)} is up to date (${result.alreadyApplied} migration(s) applied earlier).\n`,
+    );
+    return 0;
+  } catch (err) {
+    throw new CodedError(
+      "database_error",
+      `DATABASE_URL: cannot migrate ${describeDatabaseUrl(env.DATABASE_URL)}: ${(err as Error).message}`,
+    );
+  } finally {
+    await pool.end();
+  }
+}
+
+const COMMAND_HELP: Record<string, string> = {
+  serve: "Usage: restorebot serve\n\nRuns the Slack bot and the restore worker in one process.",
+  bot: "Usage: restorebot bot\n\nRuns the Slack receiver only (HTTP on PORT, or Socket Mode when SLACK_APP_TOKEN is set).",
+  worker: "Usage: restorebot worker\n\nRuns the restore worker only; health endpoints on PORT.",
+  migrate:
+    "Usage: restorebot migrate\n\nApplies restorebot's PostgreSQL migrations to DATABASE_URL and exits.",
+};
+
+export async function main(argv: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    io.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  if (!(command in COMMANDS)) {
+    io.stderr.write(`restorebot: unknown command "${command}".\n\n${USAGE}\n`);
+    return 2;
+  }
+  if ((rest.includes("--help") || rest.includes("-h")) && COMMAND_HELP[command]) {
+    io.stdout.write(`${COMMAND_HELP[command]}\n`);
+    return 0;
+  }
+  try {
+    switch (command) {
+      case "serve":
+      case "bot":
+      case "worker":
+        if (rest.length)
+          throw new CodedError(
+            "usage",
+            `"${command}" takes no arguments (got "${rest.join(" ")}"); configure it with environment variables`,
+          );
+        return await runLongLived(command, io);
+      case "migrate":
+        return await runMigrate(io);
+      case "restore-catalog":
+      case "demo":
+        throw new CodedError("usage", `"${command}" is not available in this build`);
+      default:
+        return 2;
+    }
+  } catch (err) {
+    const coded = asCodedError(err);
+    io.stderr.write(`restorebot: ${coded.message}\n`);
+    return coded.code === "env_invalid" || coded.code === "config_invalid" || coded.code === "usage"
+      ? 2
+      : 1;
+  }
+}
+
+const invokedDirectly = (() => {
+  try {
+    return realpathSync(process.argv[1] ?? "") === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+})();
+
+if (invokedDirectly) {
+  main(process.argv.slice(2), {
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`restorebot: ${asCodedError(err).message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,25 @@
+import pg from "pg";
+import { redactSecrets } from "../errors.js";
+import type { Logger } from "../logging/logger.js";
+
+/** restorebot's own database. Idle-client errors (a restarted server) are logged, never fatal. */
+export function createPool(databaseUrl: string, logger: Logger, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5_000 });
+  pool.on("error", (err) =>
+    logger.warn(
+      { err: redactSecrets(err.message) },
+      "PostgreSQL connection lost; it will be reopened",
+    ),
+  );
+  return pool;
+}
+
+/** A DSN safe to show: host, port and database only. */
+export function describeDatabaseUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || "5432"}${u.pathname}`;
+  } catch {
+    return "(unparseable DSN)";
+  }
+}

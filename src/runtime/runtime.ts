@@ -1,0 +1,79 @@
+import type { Redis } from "ioredis";
+import type pg from "pg";
+import type { AppDeps } from "../app-deps.js";
+import { type Env, type ProcessRole, readEnv } from "../config/env.js";
+import { type Config, loadConfig } from "../config/file.js";
+import { migrate } from "../db/migrate.js";
+import { createPool, describeDatabaseUrl } from "../db/pool.js";
+import { CodedError } from "../errors.js";
+import type { HealthChecks } from "../http/health.js";
+import { createLogger, type Logger } from "../logging/logger.js";
+import { createMetrics, type Metrics } from "../observability/metrics.js";
+import { createRedisConnection } from "../queue/redis-connection.js";
+import { createRestoreQueue, type RestoreQueue } from "../queue/restore-queue.js";
+
+/** Everything a long-running process shares; built only by the CLI's composition roots. */
+export interface Runtime {
+  env: Env;
+  config: Config;
+  logger: Logger;
+  pool: pg.Pool;
+  redis: Redis;
+  queue: RestoreQueue;
+  metrics: Metrics;
+  deps: AppDeps;
+  healthChecks: HealthChecks;
+  close(): Promise<void>;
+}
+
+export async function createRuntime(
+  role: ProcessRole,
+  rawEnv: NodeJS.ProcessEnv = process.env,
+): Promise<Runtime> {
+  const env = readEnv(rawEnv, role);
+  const logger = createLogger(env.LOG_LEVEL, { role });
+  const config = await loadConfig(env.RESTOREBOT_CONFIG, {
+    env: rawEnv,
+    requireCatalogDsn: role === "worker" || role === "serve",
+  });
+  const pool = createPool(env.DATABASE_URL, logger);
+  try {
+    const result = await migrate(pool);
+    if (result.applied.length)
+      logger.info({ applied: result.applied }, "database migrations applied");
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw new CodedError(
+      "database_error",
+      `DATABASE_URL: cannot prepare restorebot's database at ${describeDatabaseUrl(env.DATABASE_URL)}: ${(err as Error).message}`,
+    );
+  }
+  const redis = createRedisConnection(env.REDIS_URL, logger, role);
+  const queue = createRestoreQueue(redis, env.RESTOREBOT_QUEUE_PREFIX);
+  const metrics = createMetrics({ queueDepth: () => queue.depth() });
+  const deps: AppDeps = { config, db: pool, queue, logger, metrics, clock: () => new Date() };
+  const healthChecks: HealthChecks = {
+    postgres: async () => {
+      await pool.query("SELECT 1");
+    },
+    redis: async () => {
+      await redis.ping();
+    },
+  };
+  return {
+    env,
+    config,
+    logger,
+    pool,
+    redis,
+    queue,
+    metrics,
+    deps,
+    healthChecks,
+    async close() {
+      await queue.close().catch(() => undefined);
+      redis.disconnect();
+      await pool.end().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import bolt from "@slack/bolt";
+import type { AppDeps } from "../app-deps.js";
+import type { Env } from "../config/env.js";
+import type { HealthRoute } from "../http/health.js";
+import { boltLogger } from "./bolt-logger.js";
+import { registerCommands } from "./listeners/commands/index.js";
+
+const { App, HTTPReceiver, LogLevel } = bolt;
+type BoltApp = InstanceType<typeof App>;
+
+/** Listener registrations beyond the core commands (actions, views), added by feature modules. */
+export type ListenerRegistration = (app: BoltApp, deps: AppDeps) => void;
+
+export interface SlackBot {
+  app: BoltApp;
+  /** The port the HTTP server listens on (events in HTTP mode; health only in Socket Mode). */
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the Slack side: HTTP mode (Bolt's `/slack/events`, signed requests verified by Bolt,
+ * stale timestamps refused) with the health routes alongside, or Socket Mode when
+ * SLACK_APP_TOKEN is set, with the health routes on a small server of their own.
+ */
+export async function startSlackBot(options: {
+  env: Env;
+  deps: AppDeps;
+  routes: HealthRoute[];
+  registrations?: ListenerRegistration[];
+}): Promise<SlackBot> {
+  const { env, deps, routes } = options;
+  const logger = boltLogger(deps.logger);
+  const clientOptions = { slackApiUrl: env.SLACK_API_URL, logLevel: LogLevel.WARN };
+  let app: BoltApp;
+  let healthServer: Server | undefined;
+  if (env.socketMode) {
+    app = new App({
+      token: env.SLACK_BOT_TOKEN,
+      appToken: env.SLACK_APP_TOKEN,
+      socketMode: true,
+      logger,
+      clientOptions,
+    });
+  } else {
+    const receiver = new HTTPReceiver({
+      signingSecret: env.SLACK_SIGNING_SECRET as string,
+      endpoints: "/slack/events",
+      customRoutes: routes,
+      logger,
+    });
+    app = new App({ token: env.SLACK_BOT_TOKEN, receiver, logger, clientOptions });
+  }
+  app.error(async (error) => {
+    deps.logger.error(
+      { err: error.message, code: (error as { code?: string }).code },
+      "unhandled error in a Slack listener",
+    );
+  });
+  registerCommands(app, deps);
+  for (const register of options.registrations ?? []) register(app, deps);
+
+  let port: number;
+  if (env.socketMode) {
+    await app.start();
+    healthServer = createServer((req, res) => {
+      const route = routes.find(
+        (r) =>
+          r.path === new URL(req.url ?? "/", "http://x").pathname &&
+          r.method.includes(req.method ?? "GET"),
+      );
+      if (route) route.handler(req, res);
+      else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => healthServer?.listen(env.PORT, resolve));
+    port = (healthServer.address() as AddressInfo).port;
+  } else {
+    const server = (await app.start(env.PORT)) as Server;
+    port = (server.address() as AddressInfo).port;
+  }
+  return {
+    app,
+    port,
+    async stop() {
+      await app.stop();
+      if (healthServer) await new Promise<void>((resolve) => healthServer?.close(() => resolve()));
+    },
+  };
+}

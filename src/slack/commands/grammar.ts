@@ -1,0 +1,260 @@
+import { DURATION_FORMAT, parseDuration } from "../../config/duration.js";
+import { POINT_FORMS, type PointRef, parsePointRef } from "./recovery-point-time.js";
+
+/**
+ * The slash-command grammar of DESIGN.md, as pure functions. A parse either yields a command
+ * or a refusal that says what was wrong and shows the usage; nothing is recorded on a refusal.
+ */
+export type RecoveryPointsCommand =
+  | { kind: "help" }
+  | {
+      kind: "list";
+      target: string | undefined;
+      cadence: "all" | "hourly" | "daily";
+      sinceMs: number | undefined;
+      limit: number;
+      /** Show points older than this one (the "older points" button). */
+      before: Date | undefined;
+    }
+  | { kind: "verify"; target: string; point: PointRef };
+
+export type RestoreCommand =
+  | { kind: "help" }
+  | { kind: "request"; target: string; point: PointRef; reason: string }
+  | { kind: "plan"; target: string; point: PointRef }
+  | { kind: "status"; requestId: string | undefined }
+  | { kind: "cancel"; requestId: string }
+  | { kind: "history"; target: string | undefined }
+  | { kind: "targets" };
+
+export type ParseResult<T> = { ok: true; command: T } | { ok: false; error: string };
+
+export const RECOVERY_POINTS_USAGE = [
+  "*Usage*",
+  "`/recovery-points [target] [--hourly|--daily] [--since 48h] [--limit 20]` — list recovery points, newest first",
+  "`/recovery-points verify <target> <point>` — check that a point is complete and restorable",
+  "`/recovery-points help` — this message",
+  `A point is ${POINT_FORMS}.`,
+].join("\n");
+
+export const RESTORE_USAGE = [
+  "*Usage*",
+  "`/restore <target> <point|latest> <reason…>` — request a restore (a second person must approve)",
+  "`/restore plan <target> <point|latest>` — dry run: what would be done, with live replica counts",
+  "`/restore status [request-id]` — where a restore stands",
+  "`/restore cancel <request-id>` — cancel a request, or stop a run at the next phase boundary",
+  "`/restore history [target]` — recent requests and what happened to them",
+  "`/restore targets` — the clusters restorebot can restore",
+  "`/restore help` — this message",
+  `A point is ${POINT_FORMS}.`,
+].join("\n");
+
+export const MAX_LIST_LIMIT = 100;
+export const DEFAULT_LIST_LIMIT = 20;
+const REQUEST_ID = /^rb-[a-z0-9]{8}$/;
+export const REASON_MIN_LENGTH = 10;
+export const REASON_MAX_LENGTH = 1000;
+
+export function isRequestId(text: string): boolean {
+  return REQUEST_ID.test(text);
+}
+
+function tokenize(text: string): string[] {
+  return text.trim().split(/\s+/).filter(Boolean);
+}
+
+function refuse<T>(problem: string, usage: string): ParseResult<T> {
+  return { ok: false, error: `${problem}\n\n${usage}` };
+}
+
+function describeTargets(targets: readonly string[]): string {
+  return targets.length
+    ? `Known targets: ${targets.map((t) => `\`${t}\``).join(", ")}.`
+    : "No targets are configured.";
+}
+
+export function parseRecoveryPointsCommand(
+  text: string,
+  targets: readonly string[],
+): ParseResult<RecoveryPointsCommand> {
+  const words = tokenize(text);
+  const usage = RECOVERY_POINTS_USAGE;
+  if (words[0] === "help") {
+    if (words.length > 1) return refuse("`help` takes no arguments.", usage);
+    return { ok: true, command: { kind: "help" } };
+  }
+  if (words[0] === "verify") {
+    const [, target, point, ...rest] = words;
+    if (!target || !point) return refuse("`verify` needs a target and a point.", usage);
+    if (!targets.includes(target))
+      return refuse(`Unknown target \`${target}\`. ${describeTargets(targets)}`, usage);
+    const ref = parsePointRef(point);
+    if (!ref || ref.kind === "latest") {
+      return refuse(
+        `\`${point}\` is not a recovery point time. Use the time as listed, e.g. \`2024-08-12T14:00:00+00:00\` or \`2024-08-12T14:00Z\`.`,
+        usage,
+      );
+    }
+    if (rest.length) return refuse(`Unexpected \`${rest.join(" ")}\` after the point.`, usage);
+    return { ok: true, command: { kind: "verify", target, point: ref } };
+  }
+
+  let target: string | undefined;
+  let cadence: "all" | "hourly" | "daily" = "all";
+  let sinceMs: number | undefined;
+  let limit = DEFAULT_LIST_LIMIT;
+  let before: Date | undefined;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i] as string;
+    if (word === "--hourly" || word === "--daily") {
+      const wanted = word === "--hourly" ? "hourly" : "daily";
+      if (cadence !== "all" && cadence !== wanted)
+        return refuse("Use either `--hourly` or `--daily`, not both.", usage);
+      cadence = wanted;
+    } else if (word === "--since") {
+      const value = words[++i];
+      const ms = value === undefined ? undefined : parseDuration(value);
+      if (ms === undefined || ms <= 0) {
+        return refuse(
+          `\`--since\` needs a duration (${DURATION_FORMAT}), e.g. \`--since 48h\`.`,
+          usage,
+        );
+      }
+      sinceMs = ms;
+    } else if (word === "--limit") {
+      const value = words[++i];
+      const n = value !== undefined && /^\d+$/.test(value) ? Number(value) : Number.NaN;
+      if (!Number.isInteger(n) || n < 1 || n > MAX_LIST_LIMIT) {
+        return refuse(
+          `\`--limit\` needs a whole number from 1 to ${MAX_LIST_LIMIT}, e.g. \`--limit 20\`.`,
+          usage,
+        );
+      }
+      limit = n;
+    } else if (word === "--before") {
+      const value = words[++i];
+      const ref = value === undefined ? undefined : parsePointRef(value);
+      if (!ref || ref.kind !== "time")
+        return refuse(`\`--before\` needs a point time, e.g. \`2024-08-12T14:00Z\`.`, usage);
+      before = ref.time;
+    } else if (word.startsWith("-")) {
+      return refuse(`Unknown option \`${word}\`.`, usage);
+    } else if (target === undefined) {
+      if (!targets.includes(word)) {
+        return refuse(
+          `Unknown target or subcommand \`${word}\`. ${describeTargets(targets)}`,
+          usage,
+        );
+      }
+      target = word;
+    } else {
+      return refuse(`Unexpected \`${word}\`: only one target can be listed at a time.`, usage);
+    }
+  }
+  if (target === undefined && targets.length === 1) target = targets[0];
+  if (target === undefined) {
+    return refuse(`Name a target: several are configured. ${describeTargets(targets)}`, usage);
+  }
+  return { ok: true, command: { kind: "list", target, cadence, sinceMs, limit, before } };
+}
+
+export function parseRestoreCommand(
+  text: string,
+  targets: readonly string[],
+): ParseResult<RestoreCommand> {
+  const words = tokenize(text);
+  const usage = RESTORE_USAGE;
+  const [first, ...rest] = words;
+  switch (first) {
+    case undefined:
+      return refuse("Tell me what to restore.", usage);
+    case "help":
+      return rest.length
+        ? refuse("`help` takes no arguments.", usage)
+        : { ok: true, command: { kind: "help" } };
+    case "targets":
+      return rest.length
+        ? refuse("`targets` takes no arguments.", usage)
+        : { ok: true, command: { kind: "targets" } };
+    case "status": {
+      if (rest.length > 1) return refuse("`status` takes at most one request id.", usage);
+      const id = rest[0];
+      if (id !== undefined && !isRequestId(id))
+        return refuse(`\`${id}\` is not a request id (they look like \`rb-k3m9x2qa\`).`, usage);
+      return { ok: true, command: { kind: "status", requestId: id } };
+    }
+    case "cancel": {
+      const id = rest[0];
+      if (id === undefined || rest.length > 1)
+        return refuse(
+          "`cancel` needs exactly one request id, e.g. `/restore cancel rb-k3m9x2qa`.",
+          usage,
+        );
+      if (!isRequestId(id))
+        return refuse(`\`${id}\` is not a request id (they look like \`rb-k3m9x2qa\`).`, usage);
+      return { ok: true, command: { kind: "cancel", requestId: id } };
+    }
+    case "history": {
+      if (rest.length > 1) return refuse("`history` takes at most one target.", usage);
+      const target = rest[0];
+      if (target !== undefined && !targets.includes(target))
+        return refuse(`Unknown target \`${target}\`. ${describeTargets(targets)}`, usage);
+      return { ok: true, command: { kind: "history", target } };
+    }
+    case "plan": {
+      const [target, point, ...extra] = rest;
+      if (!target || !point)
+        return refuse(
+          "`plan` needs a target and a point, e.g. `/restore plan prod latest`.",
+          usage,
+        );
+      if (!targets.includes(target))
+        return refuse(`Unknown target \`${target}\`. ${describeTargets(targets)}`, usage);
+      const ref = parsePointRef(point);
+      if (!ref)
+        return refuse(`\`${point}\` is not a recovery point. A point is ${POINT_FORMS}.`, usage);
+      if (extra.length)
+        return refuse(`Unexpected \`${extra.join(" ")}\`: a plan needs no reason.`, usage);
+      return { ok: true, command: { kind: "plan", target, point: ref } };
+    }
+    case "verify":
+    case "drill":
+      return refuse(
+        first === "verify"
+          ? "`verify` belongs to `/recovery-points`: use `/recovery-points verify <target> <point>`."
+          : "`drill` is not available yet.",
+        usage,
+      );
+    default: {
+      const target = first;
+      if (!targets.includes(target)) {
+        return refuse(
+          `Unknown target or subcommand \`${target}\`. ${describeTargets(targets)}`,
+          usage,
+        );
+      }
+      const [point, ...reasonWords] = rest;
+      if (!point)
+        return refuse(`Which recovery point? e.g. \`/restore ${target} latest <reason…>\`.`, usage);
+      const ref = parsePointRef(point);
+      if (!ref)
+        return refuse(`\`${point}\` is not a recovery point. A point is ${POINT_FORMS}.`, usage);
+      const reason = reasonWords.join(" ").trim();
+      if (!reason) {
+        return refuse(
+          `A reason is mandatory: say why, e.g. \`/restore ${target} ${point} catalog corrupted by bad migration INC-1234\`.`,
+          usage,
+        );
+      }
+      if (reason.length < REASON_MIN_LENGTH) {
+        return refuse(
+          `The reason \`${reason}\` is too short: say why in at least ${REASON_MIN_LENGTH} characters (an incident id helps).`,
+          usage,
+        );
+      }
+      if (reason.length > REASON_MAX_LENGTH)
+        return refuse(`The reason is too long: at most ${REASON_MAX_LENGTH} characters.`, usage);
+      return { ok: true, command: { kind: "request", target, point: ref, reason } };
+    }
+  }
+}

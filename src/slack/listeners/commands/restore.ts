@@ -1,0 +1,38 @@
+import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from "@slack/bolt";
+import type { AppDeps } from "../../../app-deps.js";
+import { parseRestoreCommand, RESTORE_USAGE } from "../../commands/grammar.js";
+import { channelRefusal } from "./channel-policy.js";
+
+export type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
+
+/** `/restore …`: acknowledge within Slack's 3 s with either a refusal or a quick answer, then work. */
+export async function handleRestoreCommand(args: CommandArgs, deps: AppDeps): Promise<void> {
+  const { command, ack } = args;
+  const refusal = channelRefusal(command.channel_id, deps);
+  if (refusal) {
+    deps.metrics.slackCommandsTotal.inc({ command: "/restore", outcome: "refused" });
+    await ack({ response_type: "ephemeral", text: refusal });
+    return;
+  }
+  const parsed = parseRestoreCommand(
+    command.text,
+    deps.config.targets.map((t) => t.name),
+  );
+  if (!parsed.ok) {
+    deps.metrics.slackCommandsTotal.inc({ command: "/restore", outcome: "refused" });
+    await ack({ response_type: "ephemeral", text: parsed.error });
+    return;
+  }
+  deps.metrics.slackCommandsTotal.inc({ command: "/restore", outcome: "accepted" });
+  switch (parsed.command.kind) {
+    case "help":
+      await ack({ response_type: "ephemeral", text: RESTORE_USAGE });
+      return;
+    default:
+      await ack({
+        response_type: "ephemeral",
+        text: `\`/restore ${parsed.command.kind}\` is not available in this build.`,
+      });
+      return;
+  }
+}
