@@ -1,10 +1,11 @@
+import { userInfo } from "node:os";
 import pg from "pg";
 import { redactSecrets } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 
 /** restorebot's own database. Idle-client errors (a restarted server) are logged, never fatal. */
 export function createPool(databaseUrl: string, logger: Logger, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5_000 });
+  const pool = new pg.Pool({ ...connectionConfig(databaseUrl), max, connectionTimeoutMillis: 5_000 });
   pool.on("error", (err) =>
     logger.warn(
       { err: redactSecrets(err.message) },
@@ -22,4 +23,18 @@ export function describeDatabaseUrl(url: string): string {
   } catch {
     return "(unparseable DSN)";
   }
+}
+
+/**
+ * Connection settings for a DSN. Like libpq, a DSN without a user means the OS user; node-pg
+ * only looks at $USER, which containers and service managers often leave unset.
+ */
+export function connectionConfig(databaseUrl: string): pg.ClientConfig {
+  const config: pg.ClientConfig = { connectionString: databaseUrl };
+  try {
+    if (!new URL(databaseUrl).username && !process.env.PGUSER && !process.env.USER) config.user = userInfo().username;
+  } catch {
+    // An unparseable DSN is reported by the connection attempt itself.
+  }
+  return config;
 }

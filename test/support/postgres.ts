@@ -1,8 +1,14 @@
 import { randomBytes } from "node:crypto";
+import { userInfo } from "node:os";
 import pg from "pg";
 
-/** The server the tests use; PG_TEST_URL points elsewhere when needed. */
-export const ADMIN_URL = process.env.PG_TEST_URL ?? "postgres://127.0.0.1:5432/postgres";
+/**
+ * The server the tests use; PG_TEST_URL points elsewhere when needed. The user is named
+ * explicitly because test workers may run without USER in their environment.
+ */
+export const ADMIN_URL =
+  process.env.PG_TEST_URL ??
+  `postgres://${encodeURIComponent(process.env.PGUSER ?? process.env.USER ?? userInfo().username)}@127.0.0.1:5432/postgres`;
 
 export function databaseUrl(name: string): string {
   const url = new URL(ADMIN_URL);
