@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) answer, installing them
+# from Debian's packages and starting them when they do not. Safe to run again and again.
+set -euo pipefail
+
+log() { printf '[services] %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]; }
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+if ! command -v pg_isready >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+  log "installing PostgreSQL"
+  apt_install postgresql postgresql-client
+fi
+if ! pg_up; then
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  log "starting PostgreSQL $version"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+pg_up || { log "PostgreSQL did not start on 127.0.0.1:5432"; exit 1; }
+
+# The tests and local defaults connect over TCP as the current OS user. On a fresh install
+# that role does not exist and 127.0.0.1 asks for a password: create the role, and trust
+# loopback connections (a development machine only; production uses DATABASE_URL).
+me=$(id -un)
+if ! psql -h 127.0.0.1 -U "$me" -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+  log "granting local role $me"
+  hba=$(as_root su postgres -c "psql -Atc 'show hba_file'")
+  if ! as_root grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+    as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    as_root su postgres -c "psql -qc 'select pg_reload_conf()'" >/dev/null
+  fi
+  as_root su postgres -c "psql -qc \"DO \\\$\\\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$me') THEN CREATE ROLE \\\"$me\\\" SUPERUSER LOGIN; END IF; END\\\$\\\$\"" >/dev/null
+fi
+psql -h 127.0.0.1 -U "$me" -d postgres -Atc "select 1 from pg_database where datname = 'restorebot'" | grep -q 1 \
+  || psql -h 127.0.0.1 -U "$me" -d postgres -qc 'CREATE DATABASE restorebot'
+
+# --- Redis --------------------------------------------------------------------------------
+if ! command -v redis-server >/dev/null 2>&1; then
+  log "installing Redis"
+  apt_install redis-server
+fi
+if ! redis_up; then
+  log "starting Redis"
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/restorebot-dev.log
+  for _ in $(seq 1 30); do redis_up && break; sleep 0.5; done
+fi
+redis_up || { log "Redis did not start on 127.0.0.1:6379"; exit 1; }
+log "PostgreSQL and Redis are up"
