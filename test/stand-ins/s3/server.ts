@@ -1,0 +1,672 @@
+/**
+ * An S3-compatible HTTP server for tests: the real `@aws-sdk/client-s3` talks to it
+ * unchanged (path-style). It keeps objects in memory, counts requests per operation, and
+ * injects faults (errors, dropped connections, latency, refused access keys).
+ *
+ * SigV4 signatures are not verified; the access key id is read from the Authorization
+ * header (or a presigned URL's X-Amz-Credential) so tests can refuse credentials.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { crc32 } from "node:zlib";
+import { ChunkedBodyError, decodeAwsChunked } from "./aws-chunked.js";
+import {
+  InMemoryObjectStore,
+  type ListEntry,
+  type StoredObject,
+  type WriteRecord,
+} from "./object-store.js";
+
+export type S3Operation =
+  | "CreateBucket"
+  | "HeadBucket"
+  | "DeleteBucket"
+  | "ListObjectsV2"
+  | "GetObject"
+  | "HeadObject"
+  | "PutObject"
+  | "DeleteObject"
+  | "Unsupported";
+
+export interface FaultSpec {
+  /** Operation to fail; any operation when omitted. */
+  op?: S3Operation;
+  /** Only requests on this bucket (and key, when given). */
+  bucket?: string;
+  key?: string;
+  /** HTTP status of the S3 error; 500 when omitted. */
+  status?: number;
+  /** S3 error code, e.g. "AccessDenied", "SlowDown"; derived from the status when omitted. */
+  code?: string;
+  message?: string;
+  /** How many matching requests fail; 1 when omitted. */
+  count?: number;
+  /** Drop the connection without an answer instead of sending an error. */
+  reset?: boolean;
+}
+
+export interface RecordedRequest {
+  op: S3Operation;
+  method: string;
+  bucket: string;
+  key: string;
+  query: Record<string, string>;
+  accessKeyId: string | undefined;
+  /** Request headers, without Authorization. */
+  headers: Record<string, string | undefined>;
+  status: number;
+}
+
+export interface S3StandInOptions {
+  /** Buckets to create at start. */
+  buckets?: string[];
+  port?: number;
+}
+
+export interface S3StandIn {
+  /** `http://127.0.0.1:<port>`, for `endpoint` with `forcePathStyle: true`. */
+  readonly endpoint: string;
+  readonly port: number;
+  /** The storage behind the server; writes here are visible to clients at once. */
+  readonly store: InMemoryObjectStore;
+  createBucket(bucket: string): void;
+  /** Stores an object without HTTP (fast seeding); creates the bucket when missing. */
+  putObjectDirect(
+    bucket: string,
+    key: string,
+    body: Buffer | string,
+    opts?: { lastModified?: Date; contentType?: string },
+  ): void;
+  getObjectDirect(bucket: string, key: string): Buffer | undefined;
+  deleteObjectDirect(bucket: string, key: string): boolean;
+  listKeys(bucket: string, prefix?: string): string[];
+  /** Every write in order, HTTP and direct; `via: "http"` entries are real PutObject calls. */
+  writeLog(): readonly WriteRecord[];
+  clearWriteLog(): void;
+  /** Requests received per operation since the last reset (failed ones included). */
+  requestCounts(): Partial<Record<S3Operation, number>>;
+  totalRequests(): number;
+  requests(): readonly RecordedRequest[];
+  resetCounts(): void;
+  failNext(fault: FaultSpec): void;
+  clearFaults(): void;
+  /** Delay every answer (or one operation's) by `ms`. */
+  setLatency(ms: number, op?: S3Operation): void;
+  /** Answer 403 InvalidAccessKeyId (or the given code) to requests signed with this key id. */
+  denyAccessKey(
+    accessKeyId: string,
+    code?: "InvalidAccessKeyId" | "AccessDenied" | "SignatureDoesNotMatch",
+  ): void;
+  allowAccessKey(accessKeyId: string): void;
+  close(): Promise<void>;
+}
+
+const XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/";
+const MAX_KEYS = 1000;
+
+const STATUS_CODES: Record<number, string> = {
+  400: "InvalidRequest",
+  403: "AccessDenied",
+  404: "NoSuchKey",
+  409: "OperationAborted",
+  500: "InternalError",
+  503: "SlowDown",
+};
+
+const ERROR_MESSAGES: Record<string, string> = {
+  NoSuchKey: "The specified key does not exist.",
+  NoSuchBucket: "The specified bucket does not exist",
+  AccessDenied: "Access Denied",
+  InvalidAccessKeyId: "The AWS Access Key Id you provided does not exist in our records.",
+  SignatureDoesNotMatch:
+    "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+  InternalError: "We encountered an internal error. Please try again.",
+  SlowDown: "Please reduce your request rate.",
+  InvalidRange: "The requested range is not satisfiable",
+  BucketAlreadyOwnedByYou:
+    "Your previous request to create the named bucket succeeded and you already own it.",
+  BucketNotEmpty: "The bucket you tried to delete is not empty",
+  BadDigest:
+    "The Content-MD5 or checksum value that you specified did not match what the server received.",
+  IncompleteBody:
+    "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+  InvalidArgument: "Invalid Argument",
+  NotImplemented:
+    "A header or operation you provided implies functionality that is not implemented.",
+  KeyTooLongError: "Your key is too long",
+};
+
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) =>
+    c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&apos;",
+  );
+}
+
+function el(name: string, value: string | number | boolean): string {
+  return `<${name}>${escapeXml(String(value))}</${name}>`;
+}
+
+class S3Error extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message?: string,
+    readonly extra: Record<string, string> = {},
+  ) {
+    super(message ?? ERROR_MESSAGES[code] ?? code);
+  }
+}
+
+interface ParsedRequest {
+  method: string;
+  bucket: string;
+  key: string;
+  query: URLSearchParams;
+  op: S3Operation;
+  accessKeyId: string | undefined;
+}
+
+function operationOf(
+  method: string,
+  bucket: string,
+  key: string,
+  query: URLSearchParams,
+): S3Operation {
+  if (bucket === "") return "Unsupported";
+  if (key === "") {
+    if (method === "PUT" && query.size === 0) return "CreateBucket";
+    if (method === "HEAD") return "HeadBucket";
+    if (method === "DELETE") return "DeleteBucket";
+    if (method === "GET" && query.get("list-type") === "2") return "ListObjectsV2";
+    return "Unsupported";
+  }
+  if (method === "GET" && !query.has("uploadId") && !query.has("acl") && !query.has("tagging"))
+    return "GetObject";
+  if (method === "HEAD") return "HeadObject";
+  if (method === "PUT" && !query.has("uploadId") && !query.has("acl") && !query.has("tagging"))
+    return "PutObject";
+  if (method === "DELETE" && !query.has("uploadId")) return "DeleteObject";
+  return "Unsupported";
+}
+
+function accessKeyOf(req: IncomingMessage, query: URLSearchParams): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth !== undefined) {
+    const match = /Credential=([^/,\s]+)\//.exec(auth);
+    if (match?.[1] !== undefined) return match[1];
+  }
+  return query.get("X-Amz-Credential")?.split("/", 1)[0];
+}
+
+// Parsed by hand rather than with `new URL`, which would resolve "." and ".." segments
+// that are legal inside S3 keys.
+function parseRequest(req: IncomingMessage): ParsedRequest {
+  const url = req.url ?? "/";
+  const q = url.indexOf("?");
+  const rawPath = q < 0 ? url : url.slice(0, q);
+  const query = new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
+  const path = rawPath.startsWith("/") ? rawPath.slice(1) : rawPath;
+  const slash = path.indexOf("/");
+  const bucket = decodeURIComponent(slash < 0 ? path : path.slice(0, slash));
+  const key = slash < 0 ? "" : decodeURIComponent(path.slice(slash + 1));
+  const method = (req.method ?? "GET").toUpperCase();
+  return {
+    method,
+    bucket,
+    key,
+    query,
+    op: operationOf(method, bucket, key, query),
+    accessKeyId: accessKeyOf(req, query),
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Parses `bytes=a-b`, `bytes=a-`, `bytes=-n`; undefined means "send the whole object". */
+function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | undefined {
+  if (header === undefined) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  // S3 ignores what it cannot parse (including several ranges) and sends everything.
+  if (match === null) return undefined;
+  const [, a = "", b = ""] = match;
+  if (a === "" && b === "") return undefined;
+  let start: number;
+  let end: number;
+  if (a === "") {
+    const suffix = Number(b);
+    if (suffix === 0) throw new S3Error(416, "InvalidRange");
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(a);
+    end = b === "" ? size - 1 : Math.min(Number(b), size - 1);
+    if (b !== "" && Number(b) < start) return undefined;
+  }
+  if (start >= size) throw new S3Error(416, "InvalidRange", undefined, { RangeRequested: header });
+  return { start, end };
+}
+
+function verifyChecksums(
+  body: Buffer,
+  headers: Record<string, string | undefined>,
+): Record<string, string> {
+  const stored: Record<string, string> = {};
+  const md5 = headers["content-md5"];
+  if (md5 !== undefined && createHash("md5").update(body).digest("base64") !== md5) {
+    throw new S3Error(400, "BadDigest");
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    if (
+      !name.startsWith("x-amz-checksum-") ||
+      name === "x-amz-checksum-type" ||
+      value === undefined
+    )
+      continue;
+    const algorithm = name.slice("x-amz-checksum-".length);
+    let expected: string | undefined;
+    if (algorithm === "crc32") {
+      const buf = Buffer.alloc(4);
+      buf.writeUInt32BE(crc32(body) >>> 0);
+      expected = buf.toString("base64");
+    } else if (algorithm === "sha1" || algorithm === "sha256") {
+      expected = createHash(algorithm).update(body).digest("base64");
+    }
+    // crc32c and crc64nvme are stored unverified: node has no implementation at hand.
+    if (expected !== undefined && expected !== value) {
+      throw new S3Error(400, "BadDigest", `Value for ${name} header is invalid.`);
+    }
+    stored[name] = value;
+  }
+  return stored;
+}
+
+function headerMap(req: IncomingMessage): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    out[name] = Array.isArray(value) ? value.join(",") : value;
+  }
+  return out;
+}
+
+function encodeListValue(value: string, urlEncode: boolean): string {
+  return urlEncode ? encodeURIComponent(value).replace(/%2F/g, "/") : value;
+}
+
+function encodeToken(marker: { key: string; isPrefix: boolean }): string {
+  return Buffer.from(JSON.stringify(marker), "utf8").toString("base64");
+}
+
+function decodeToken(token: string): { key: string; isPrefix: boolean } {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(token, "base64").toString("utf8"));
+    if (
+      typeof parsed === "object" &&
+      parsed !== null &&
+      typeof (parsed as { key?: unknown }).key === "string" &&
+      typeof (parsed as { isPrefix?: unknown }).isPrefix === "boolean"
+    ) {
+      return parsed as { key: string; isPrefix: boolean };
+    }
+  } catch {
+    // fall through to the S3 error below
+  }
+  throw new S3Error(400, "InvalidArgument", "The continuation token provided is incorrect");
+}
+
+export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3StandIn> {
+  const store = new InMemoryObjectStore();
+  for (const bucket of opts.buckets ?? []) store.createBucket(bucket);
+  const counts = new Map<S3Operation, number>();
+  let log: RecordedRequest[] = [];
+  let faults: Array<FaultSpec & { remaining: number }> = [];
+  const latency = new Map<S3Operation | "*", number>();
+  const deniedKeys = new Map<string, string>();
+
+  function takeFault(r: ParsedRequest): FaultSpec | undefined {
+    const index = faults.findIndex(
+      (f) =>
+        (f.op === undefined || f.op === r.op) &&
+        (f.bucket === undefined || f.bucket === r.bucket) &&
+        (f.key === undefined || f.key === r.key),
+    );
+    const fault = faults[index];
+    if (fault === undefined) return undefined;
+    fault.remaining -= 1;
+    if (fault.remaining <= 0) faults.splice(index, 1);
+    return fault;
+  }
+
+  function sendError(res: ServerResponse, r: ParsedRequest, err: S3Error, requestId: string): void {
+    const resource = `/${r.bucket}${r.key === "" ? "" : `/${r.key}`}`;
+    res.statusCode = err.status;
+    res.setHeader("x-amz-request-id", requestId);
+    if (err.status === 416 && r.key !== "") {
+      const size = store.get(r.bucket, r.key)?.body.length;
+      if (size !== undefined) res.setHeader("Content-Range", `bytes */${size}`);
+    }
+    // HEAD answers carry no body; the SDK then names the error after the status.
+    if (r.method === "HEAD") {
+      res.end();
+      return;
+    }
+    const extras = Object.entries(err.extra)
+      .map(([k, v]) => el(k, v))
+      .join("");
+    const target =
+      r.key !== "" ? el("Key", r.key) : r.bucket !== "" ? el("BucketName", r.bucket) : "";
+    const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${el("Code", err.code)}${el("Message", err.message)}${target}${extras}${el("Resource", resource)}${el("RequestId", requestId)}</Error>`;
+    res.setHeader("Content-Type", "application/xml");
+    res.setHeader("Content-Length", Buffer.byteLength(xml));
+    res.end(xml);
+  }
+
+  function requireBucket(bucket: string): void {
+    if (!store.hasBucket(bucket)) {
+      throw new S3Error(404, "NoSuchBucket", undefined, { BucketName: bucket });
+    }
+  }
+
+  function objectHeaders(res: ServerResponse, object: StoredObject): void {
+    res.setHeader("ETag", object.etag);
+    res.setHeader("Last-Modified", object.lastModified.toUTCString());
+    res.setHeader("Content-Type", object.contentType);
+    res.setHeader("Accept-Ranges", "bytes");
+  }
+
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: ParsedRequest,
+  ): Promise<void> {
+    switch (r.op) {
+      case "CreateBucket": {
+        await readBody(req);
+        if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(r.bucket))
+          throw new S3Error(400, "InvalidBucketName");
+        if (!store.createBucket(r.bucket)) throw new S3Error(409, "BucketAlreadyOwnedByYou");
+        res.setHeader("Location", `/${r.bucket}`);
+        res.end();
+        return;
+      }
+      case "HeadBucket":
+        requireBucket(r.bucket);
+        res.setHeader("x-amz-bucket-region", "us-east-1");
+        res.end();
+        return;
+      case "DeleteBucket": {
+        const outcome = store.deleteBucket(r.bucket);
+        if (outcome === "missing") throw new S3Error(404, "NoSuchBucket");
+        if (outcome === "not_empty") throw new S3Error(409, "BucketNotEmpty");
+        res.statusCode = 204;
+        res.end();
+        return;
+      }
+      case "ListObjectsV2":
+        return listObjectsV2(res, r);
+      case "GetObject":
+      case "HeadObject": {
+        requireBucket(r.bucket);
+        const object = store.get(r.bucket, r.key);
+        if (object === undefined) throw new S3Error(404, "NoSuchKey");
+        const range = parseRange(headerMap(req).range, object.body.length);
+        objectHeaders(res, object);
+        let body = object.body;
+        if (range !== undefined) {
+          res.statusCode = 206;
+          res.setHeader("Content-Range", `bytes ${range.start}-${range.end}/${object.body.length}`);
+          body = object.body.subarray(range.start, range.end + 1);
+        } else if (req.headers["x-amz-checksum-mode"] === "ENABLED") {
+          for (const [name, value] of Object.entries(object.checksums)) res.setHeader(name, value);
+        }
+        res.setHeader("Content-Length", body.length);
+        res.end(r.op === "GetObject" ? body : undefined);
+        return;
+      }
+      case "PutObject":
+        return putObject(req, res, r);
+      case "DeleteObject":
+        requireBucket(r.bucket);
+        store.delete(r.bucket, r.key);
+        res.statusCode = 204;
+        res.end();
+        return;
+      case "Unsupported":
+        await readBody(req);
+        throw new S3Error(
+          501,
+          "NotImplemented",
+          `The S3 stand-in does not implement ${r.method} ${req.url ?? ""}`,
+        );
+    }
+  }
+
+  async function putObject(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: ParsedRequest,
+  ): Promise<void> {
+    const raw = await readBody(req);
+    requireBucket(r.bucket);
+    if (Buffer.byteLength(r.key) > 1024) throw new S3Error(400, "KeyTooLongError");
+    const headers = headerMap(req);
+    let body = raw;
+    const encodings = (headers["content-encoding"] ?? "").split(",").map((e) => e.trim());
+    const sha = headers["x-amz-content-sha256"] ?? "";
+    if (encodings.includes("aws-chunked") || sha.startsWith("STREAMING-")) {
+      try {
+        const decoded = decodeAwsChunked(raw);
+        body = decoded.body;
+        Object.assign(headers, decoded.trailers);
+      } catch (err) {
+        if (err instanceof ChunkedBodyError) throw new S3Error(400, "IncompleteBody", err.message);
+        throw err;
+      }
+      const declared = headers["x-amz-decoded-content-length"];
+      if (declared !== undefined && Number(declared) !== body.length)
+        throw new S3Error(400, "IncompleteBody");
+    }
+    const checksums = verifyChecksums(body, headers);
+    const contentType = headers["content-type"];
+    const object = store.put(r.bucket, r.key, body, {
+      via: "http",
+      checksums,
+      ...(contentType === undefined ? {} : { contentType }),
+    });
+    res.setHeader("ETag", object.etag);
+    for (const [name, value] of Object.entries(checksums)) res.setHeader(name, value);
+    res.end();
+  }
+
+  function listObjectsV2(res: ServerResponse, r: ParsedRequest): void {
+    requireBucket(r.bucket);
+    const prefix = r.query.get("prefix") ?? "";
+    const delimiter = r.query.get("delimiter") ?? "";
+    const maxKeysRaw = r.query.get("max-keys");
+    const maxKeys = maxKeysRaw === null ? MAX_KEYS : Number(maxKeysRaw);
+    if (!Number.isInteger(maxKeys) || maxKeys < 0) {
+      throw new S3Error(
+        400,
+        "InvalidArgument",
+        "Provided max-keys not an integer or within integer range",
+      );
+    }
+    const startAfter = r.query.get("start-after") ?? undefined;
+    const token = r.query.get("continuation-token") ?? undefined;
+    const urlEncode = r.query.get("encoding-type") === "url";
+    const marker = token === undefined ? undefined : decodeToken(token);
+    const page = store.list(r.bucket, {
+      prefix,
+      delimiter,
+      maxKeys: Math.min(maxKeys, MAX_KEYS),
+      ...(marker !== undefined
+        ? { startAfter: marker.key, ...(marker.isPrefix ? { skipPrefix: marker.key } : {}) }
+        : startAfter !== undefined
+          ? { startAfter }
+          : {}),
+    });
+    const enc = (v: string) => escapeXml(encodeListValue(v, urlEncode));
+    const parts: string[] = [
+      `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="${XMLNS}">`,
+      el("Name", r.bucket),
+      `<Prefix>${enc(prefix)}</Prefix>`,
+    ];
+    if (delimiter !== "") parts.push(`<Delimiter>${enc(delimiter)}</Delimiter>`);
+    parts.push(
+      el("MaxKeys", maxKeys),
+      el("KeyCount", page.entries.length),
+      el("IsTruncated", page.isTruncated),
+    );
+    if (urlEncode) parts.push(el("EncodingType", "url"));
+    if (token !== undefined) parts.push(el("ContinuationToken", token));
+    if (page.isTruncated && page.lastMarker !== undefined) {
+      parts.push(el("NextContinuationToken", encodeToken(page.lastMarker)));
+    }
+    if (startAfter !== undefined) parts.push(`<StartAfter>${enc(startAfter)}</StartAfter>`);
+    const prefixes: ListEntry[] = [];
+    for (const entry of page.entries) {
+      if (entry.kind === "prefix") {
+        prefixes.push(entry);
+        continue;
+      }
+      const o = entry.object as StoredObject;
+      parts.push(
+        `<Contents><Key>${enc(entry.key)}</Key>${el("LastModified", o.lastModified.toISOString())}${el("ETag", o.etag)}${el("Size", o.body.length)}<StorageClass>STANDARD</StorageClass></Contents>`,
+      );
+    }
+    for (const p of prefixes)
+      parts.push(`<CommonPrefixes><Prefix>${enc(p.key)}</Prefix></CommonPrefixes>`);
+    parts.push("</ListBucketResult>");
+    const xml = parts.join("");
+    res.setHeader("Content-Type", "application/xml");
+    res.setHeader("Content-Length", Buffer.byteLength(xml));
+    res.end(xml);
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = randomBytes(8).toString("hex").toUpperCase();
+    let r: ParsedRequest;
+    try {
+      r = parseRequest(req);
+    } catch {
+      r = {
+        method: req.method ?? "GET",
+        bucket: "",
+        key: "",
+        query: new URLSearchParams(),
+        op: "Unsupported",
+        accessKeyId: undefined,
+      };
+    }
+    counts.set(r.op, (counts.get(r.op) ?? 0) + 1);
+    const entry: RecordedRequest = {
+      op: r.op,
+      method: r.method,
+      bucket: r.bucket,
+      key: r.key,
+      query: Object.fromEntries(r.query),
+      accessKeyId: r.accessKeyId,
+      headers: { ...headerMap(req), authorization: undefined },
+      status: 0,
+    };
+    log.push(entry);
+    res.on("finish", () => {
+      entry.status = res.statusCode;
+    });
+    const delay = latency.get(r.op) ?? latency.get("*") ?? 0;
+    if (delay > 0) await sleep(delay);
+    try {
+      const denied = r.accessKeyId === undefined ? undefined : deniedKeys.get(r.accessKeyId);
+      if (denied !== undefined) throw new S3Error(403, denied);
+      const fault = takeFault(r);
+      if (fault?.reset === true) {
+        req.socket.destroy();
+        return;
+      }
+      if (fault !== undefined) {
+        const status = fault.status ?? 500;
+        throw new S3Error(
+          status,
+          fault.code ?? STATUS_CODES[status] ?? "InternalError",
+          fault.message,
+        );
+      }
+      await handle(req, res, r);
+    } catch (err) {
+      if (!req.complete) req.resume();
+      const s3err = err instanceof S3Error ? err : new S3Error(500, "InternalError", String(err));
+      if (!res.headersSent) sendError(res, r, s3err, requestId);
+      else res.destroy();
+    }
+  }
+
+  const server: Server = createServer((req, res) => {
+    void onRequest(req, res);
+  });
+  // Keep-alive sockets would hold close() open; tests close the server between files.
+  server.keepAliveTimeout = 1000;
+  server.listen(opts.port ?? 0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    store,
+    createBucket(bucket) {
+      store.createBucket(bucket);
+    },
+    putObjectDirect(bucket, key, body, o) {
+      store.put(bucket, key, typeof body === "string" ? Buffer.from(body, "utf8") : body, {
+        via: "direct",
+        ...(o?.lastModified === undefined ? {} : { lastModified: o.lastModified }),
+        ...(o?.contentType === undefined ? {} : { contentType: o.contentType }),
+      });
+    },
+    getObjectDirect: (bucket, key) => store.get(bucket, key)?.body,
+    deleteObjectDirect: (bucket, key) => store.delete(bucket, key),
+    listKeys: (bucket, prefix) => store.keys(bucket, prefix),
+    writeLog: () => store.writeLog(),
+    clearWriteLog: () => store.clearWriteLog(),
+    requestCounts: () => Object.fromEntries(counts) as Partial<Record<S3Operation, number>>,
+    totalRequests: () => [...counts.values()].reduce((a, b) => a + b, 0),
+    requests: () => log,
+    resetCounts() {
+      counts.clear();
+      log = [];
+    },
+    failNext(fault) {
+      faults.push({ ...fault, remaining: fault.count ?? 1 });
+    },
+    clearFaults() {
+      faults = [];
+    },
+    setLatency(ms, op) {
+      latency.set(op ?? "*", ms);
+    },
+    denyAccessKey(accessKeyId, code = "InvalidAccessKeyId") {
+      deniedKeys.set(accessKeyId, code);
+    },
+    allowAccessKey(accessKeyId) {
+      deniedKeys.delete(accessKeyId);
+    },
+    async close() {
+      const closed = once(server, "close");
+      server.close();
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
