@@ -1,0 +1,83 @@
+# syntax=docker/dockerfile:1
+
+# One image runs every restorebot process; the Kubernetes container `args` (or `docker run …
+# <command>`) choose which:  bot | worker | serve | migrate | restore-catalog.
+#
+#   docker build -t restorebot:0.1.0 --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) .
+#
+# The base image is pinned by tag; CI may pin it harder by digest
+# (--build-arg NODE_IMAGE=node:24-bookworm-slim@sha256:…). Build arguments carry only public
+# metadata: tokens and DSNs reach the container at run time, from Kubernetes Secrets.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# ---- build: all dependencies (TypeScript lives in devDependencies), compile to dist/ ----
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: compiling needs no install script (the only ones in the tree build esbuild
+# for tsx/vitest and probe for a prebuilt msgpackr binary), and not running them keeps a
+# compromised dependency from executing code in the builder.
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/copy-assets.mjs ./scripts/
+COPY src ./src
+COPY jobs ./jobs
+RUN npm run build
+
+# ---- prod-deps: production dependencies only, installed on the same base image as the
+# runtime so any platform-specific optional package matches ----
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# msgpackr-extract (via bullmq) ships prebuilt binaries as optional packages and falls back
+# to plain JavaScript, so skipping its install script loses nothing.
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ---- runtime: node, production node_modules, dist/ and package.json — nothing else ----
+FROM ${NODE_IMAGE} AS runtime
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="restorebot" \
+      org.opencontainers.image.description="Slack chat-ops bot that restores InfluxDB Clustered to a recovery point, with a two-person rule" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
+
+ENV NODE_ENV=production \
+    PORT=3000 \
+    RESTOREBOT_CONFIG=/etc/restorebot/restorebot.yaml
+
+# npm and corepack are not needed to run the app (the entrypoint is node itself); removing them
+# shrinks the image and the list of packages a scanner reports. A dedicated user with a fixed
+# numeric UID/GID lets Kubernetes verify `runAsNonRoot` without resolving names.
+RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+           /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+ && groupadd --system --gid 10001 restorebot \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin restorebot
+
+WORKDIR /app
+# Files stay owned by root and read-only to the app user: the process cannot alter its own code,
+# and the chart can mount the root filesystem read-only (scratch space is an emptyDir at /tmp).
+# package.json is needed at run time: its "type": "module" makes Node load dist/ as ESM.
+COPY package.json ./
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+
+USER 10001:10001
+EXPOSE 3000
+
+# Signals: the exec form makes `node` PID 1, so SIGTERM from the kubelet or `docker stop` goes
+# straight to it. The kernel drops signals to PID 1 only when no handler is installed, and
+# restorebot installs SIGTERM/SIGINT handlers for its graceful shutdown (finish the current
+# runbook phase, close queue and pool). The other duty of an init, reaping zombies, does not
+# arise: restorebot spawns no child processes (it speaks the PostgreSQL protocol itself). So no
+# tini and no shell wrapper, which would otherwise have to forward the signal.
+STOPSIGNAL SIGTERM
+
+# No HEALTHCHECK: Kubernetes ignores Docker's HEALTHCHECK and uses the chart's liveness
+# (/healthz) and readiness (/readyz) probes instead, on the same PORT for bot and worker.
+ENTRYPOINT ["node", "dist/src/cli/main.js"]
+CMD ["serve"]
