@@ -1,5 +1,6 @@
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
+import type { Logger } from "../logging/logger.js";
 
 export const RESTORE_QUEUE_NAME = "restores";
 
@@ -19,7 +20,11 @@ export interface RestoreQueue {
   close(): Promise<void>;
 }
 
-export function createRestoreQueue(connection: Redis, prefix: string): RestoreQueue {
+export function createRestoreQueue(
+  connection: Redis,
+  prefix: string,
+  logger?: Logger,
+): RestoreQueue {
   const queue = new Queue<RestoreJobData>(RESTORE_QUEUE_NAME, {
     connection,
     prefix,
@@ -31,6 +36,8 @@ export function createRestoreQueue(connection: Redis, prefix: string): RestoreQu
       removeOnFail: { age: 30 * 86_400 },
     },
   });
+  // The connection logs outages itself; without a listener BullMQ would print each error.
+  queue.on("error", (err) => logger?.debug({ err: err.message }, "restore queue error"));
   return {
     async enqueueRestore(data) {
       const existing = await queue.getJob(data.requestId);

@@ -31,11 +31,26 @@ export async function createRuntime(
   rawEnv: NodeJS.ProcessEnv = process.env,
 ): Promise<Runtime> {
   const env = readEnv(rawEnv, role);
-  const logger = createLogger(env.LOG_LEVEL, { role });
   const config = await loadConfig(env.RESTOREBOT_CONFIG, {
     env: rawEnv,
     requireCatalogDsn: role === "worker" || role === "serve",
   });
+  return buildRuntime({ role, env, config });
+}
+
+/**
+ * Builds the shared clients from an already validated environment and config: the CLI's
+ * composition roots and the integration-test harness both come through here.
+ */
+export async function buildRuntime(options: {
+  role: ProcessRole;
+  env: Env;
+  config: Config;
+  logger?: Logger;
+  clock?: () => Date;
+}): Promise<Runtime> {
+  const { role, env, config } = options;
+  const logger = options.logger ?? createLogger(env.LOG_LEVEL, { role });
   const pool = createPool(env.DATABASE_URL, logger);
   try {
     const result = await migrate(pool);
@@ -49,9 +64,16 @@ export async function createRuntime(
     );
   }
   const redis = createRedisConnection(env.REDIS_URL, logger, role);
-  const queue = createRestoreQueue(redis, env.RESTOREBOT_QUEUE_PREFIX);
+  const queue = createRestoreQueue(redis, env.RESTOREBOT_QUEUE_PREFIX, logger);
   const metrics = createMetrics({ queueDepth: () => queue.depth() });
-  const deps: AppDeps = { config, db: pool, queue, logger, metrics, clock: () => new Date() };
+  const deps: AppDeps = {
+    config,
+    db: pool,
+    queue,
+    logger,
+    metrics,
+    clock: options.clock ?? (() => new Date()),
+  };
   const healthChecks: HealthChecks = {
     postgres: async () => {
       await pool.query("SELECT 1");

@@ -1,14 +1,13 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import bolt from "@slack/bolt";
+import { App, HTTPReceiver, LogLevel } from "@slack/bolt";
 import type { AppDeps } from "../app-deps.js";
 import type { Env } from "../config/env.js";
 import type { HealthRoute } from "../http/health.js";
 import { boltLogger } from "./bolt-logger.js";
 import { registerCommands } from "./listeners/commands/index.js";
 
-const { App, HTTPReceiver, LogLevel } = bolt;
-type BoltApp = InstanceType<typeof App>;
+type BoltApp = App;
 
 /** Listener registrations beyond the core commands (actions, views), added by feature modules. */
 export type ListenerRegistration = (app: BoltApp, deps: AppDeps) => void;

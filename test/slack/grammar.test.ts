@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { parseRecoveryPointsCommand, parseRestoreCommand } from "../../src/slack/commands/grammar.js";
+import {
+  parseRecoveryPointsCommand,
+  parseRestoreCommand,
+} from "../../src/slack/commands/grammar.js";
 import { formatPointTime, parsePointRef } from "../../src/slack/commands/recovery-point-time.js";
 
 const TARGETS = ["prod", "staging"];
@@ -16,12 +19,19 @@ describe("parsePointRef", () => {
     const ref = parsePointRef(text);
     expect(ref?.kind === "time" && ref.time.toISOString()).toBe(iso);
   });
-  it.each(["2024-08-12", "2024-08-12T14", "2024-02-31T14:00Z", "2024-13-01T00:00Z", "2024-08-12T24:00Z", "yesterday", "2024-08-12T14:00"])(
-    "refuses %s",
-    (text) => expect(parsePointRef(text)).toBeUndefined(),
-  );
-  it("accepts latest in any case", () => expect(parsePointRef("LATEST")).toEqual({ kind: "latest" }));
-  it("formats folder names as listed", () => expect(formatPointTime(new Date("2024-08-12T14:00:00Z"))).toBe("2024-08-12T14:00:00+00:00"));
+  it.each([
+    "2024-08-12",
+    "2024-08-12T14",
+    "2024-02-31T14:00Z",
+    "2024-13-01T00:00Z",
+    "2024-08-12T24:00Z",
+    "yesterday",
+    "2024-08-12T14:00",
+  ])("refuses %s", (text) => expect(parsePointRef(text)).toBeUndefined());
+  it("accepts latest in any case", () =>
+    expect(parsePointRef("LATEST")).toEqual({ kind: "latest" }));
+  it("formats folder names as listed", () =>
+    expect(formatPointTime(new Date("2024-08-12T14:00:00Z"))).toBe("2024-08-12T14:00:00+00:00"));
 });
 
 describe("parseRestoreCommand", () => {
@@ -34,12 +44,23 @@ describe("parseRestoreCommand", () => {
     ["history", { kind: "history", target: undefined }],
     ["history prod", { kind: "history", target: "prod" }],
     ["plan prod latest", { kind: "plan", target: "prod", point: { kind: "latest" } }],
-    ["plan staging 2024-08-12T14:00Z", { kind: "plan", target: "staging", point: T("2024-08-12T14:00Z") }],
+    [
+      "plan staging 2024-08-12T14:00Z",
+      { kind: "plan", target: "staging", point: T("2024-08-12T14:00Z") },
+    ],
     [
       "prod 2024-08-12T14:00:00+00:00 catalog corrupted by bad migration INC-1234",
-      { kind: "request", target: "prod", point: T("2024-08-12T14:00Z"), reason: "catalog corrupted by bad migration INC-1234" },
+      {
+        kind: "request",
+        target: "prod",
+        point: T("2024-08-12T14:00Z"),
+        reason: "catalog corrupted by bad migration INC-1234",
+      },
     ],
-    ["  prod   latest   bad   deploy INC-9  ", { kind: "request", target: "prod", point: { kind: "latest" }, reason: "bad deploy INC-9" }],
+    [
+      "  prod   latest   bad   deploy INC-9  ",
+      { kind: "request", target: "prod", point: { kind: "latest" }, reason: "bad deploy INC-9" },
+    ],
   ];
   it.each(ok)("/restore %s", (text, command) => {
     expect(parseRestoreCommand(text, TARGETS)).toEqual({ ok: true, command });
@@ -77,11 +98,23 @@ describe("parseRecoveryPointsCommand", () => {
   it.each<[string, readonly string[], unknown]>([
     ["", ["prod"], { ...base, target: "prod" }],
     ["prod", TARGETS, { ...base, target: "prod" }],
-    ["staging --daily --since 48h --limit 5", TARGETS, { ...base, target: "staging", cadence: "daily", sinceMs: 48 * 3_600_000, limit: 5 }],
+    [
+      "staging --daily --since 48h --limit 5",
+      TARGETS,
+      { ...base, target: "staging", cadence: "daily", sinceMs: 48 * 3_600_000, limit: 5 },
+    ],
     ["--hourly", ["prod"], { ...base, target: "prod", cadence: "hourly" }],
-    ["prod --before 2024-08-12T14:00Z", TARGETS, { ...base, target: "prod", before: new Date("2024-08-12T14:00Z") }],
+    [
+      "prod --before 2024-08-12T14:00Z",
+      TARGETS,
+      { ...base, target: "prod", before: new Date("2024-08-12T14:00Z") },
+    ],
     ["help", TARGETS, { kind: "help" }],
-    ["verify prod 2024-08-12T14:00Z", TARGETS, { kind: "verify", target: "prod", point: T("2024-08-12T14:00Z") }],
+    [
+      "verify prod 2024-08-12T14:00Z",
+      TARGETS,
+      { kind: "verify", target: "prod", point: T("2024-08-12T14:00Z") },
+    ],
   ])("/recovery-points %s", (text, targets, command) => {
     expect(parseRecoveryPointsCommand(text, targets)).toEqual({ ok: true, command });
   });
