@@ -1,0 +1,87 @@
+import type { Readable } from "node:stream";
+
+/**
+ * The object-store operations restorebot uses, and nothing more. The S3 implementation is
+ * in `s3-object-store.ts`; tests run the real one against the S3 stand-in.
+ *
+ * Every method throws `CodedError` ("s3_unreachable", "s3_access_denied", "not_found", …)
+ * with a message naming the bucket and what the store said.
+ */
+export interface ObjectStore {
+  /**
+   * One page of a delimited listing: the common prefixes ("folders") and the objects
+   * directly under `prefix`. Pass `nextToken` back as `continuationToken` for the next page;
+   * it is undefined on the last page.
+   */
+  listPrefixes(
+    bucket: string,
+    prefix: string,
+    delimiter: string,
+    opts?: ListPageOptions,
+  ): Promise<ListPage>;
+  /** Every object under `prefix`, in key order, page by page as the caller consumes them. */
+  listObjects(
+    bucket: string,
+    prefix: string,
+    opts?: { pageSize?: number },
+  ): AsyncIterable<ObjectSummary>;
+  /** Size, ETag and modification time; undefined when the key does not exist. */
+  head(bucket: string, key: string): Promise<ObjectHead | undefined>;
+  /** The object's bytes as a stream (optionally a byte range); "not_found" when it is missing. */
+  getStream(bucket: string, key: string, range?: ByteRange): Promise<ObjectStream>;
+  put(
+    bucket: string,
+    key: string,
+    body: Buffer | string | Readable,
+    opts?: PutOptions,
+  ): Promise<{ etag: string }>;
+}
+
+export interface ListPageOptions {
+  /** At most 1000 (S3's limit). */
+  maxKeys?: number;
+  continuationToken?: string;
+  /** List only keys after this one (ignored when a continuation token is given). */
+  startAfter?: string;
+}
+
+export interface ObjectSummary {
+  key: string;
+  size: number;
+  /** Quoted, as S3 reports it. */
+  etag: string;
+  lastModified: Date | undefined;
+}
+
+export interface ListPage {
+  prefixes: string[];
+  objects: ObjectSummary[];
+  nextToken: string | undefined;
+}
+
+export interface ObjectHead {
+  size: number;
+  etag: string;
+  lastModified: Date;
+}
+
+/** Inclusive byte range; `end` omitted means "to the end". */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+export interface ObjectStream {
+  body: Readable;
+  /** Bytes in `body` (the range's length for a ranged read). */
+  size: number;
+  /** Size of the whole object. */
+  totalSize: number;
+  etag: string;
+}
+
+export interface PutOptions {
+  contentType?: string;
+  /** Required for streams to be sent without buffering; streams without it are buffered. */
+  contentLength?: number;
+}

@@ -1,0 +1,223 @@
+import { Readable } from "node:stream";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from "@aws-sdk/client-s3";
+import { CodedError } from "../../errors.js";
+import type {
+  ByteRange,
+  ListPage,
+  ListPageOptions,
+  ObjectHead,
+  ObjectStore,
+  ObjectStream,
+  ObjectSummary,
+  PutOptions,
+} from "./object-store.js";
+import { mapS3Error, type S3CallContext } from "./s3-errors.js";
+
+export interface S3ClientOptions {
+  /** For S3-compatible stores (MinIO, Ceph, the test stand-in); AWS when omitted. */
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+  /** Attempts per call including retries; the SDK's default (3) when omitted. */
+  maxAttempts?: number;
+  /** How long to wait for a TCP connection; 5 s by default so a dead endpoint fails fast. */
+  connectionTimeoutMs?: number;
+  /**
+   * Explicit credentials for tests and the sandbox. Production leaves this out: the SDK's
+   * standard chain reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profiles or the pod's role.
+   */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+/** Builds the SDK client; only composition roots (and tests) call this. */
+export function createS3Client(opts: S3ClientOptions): S3Client {
+  const config: S3ClientConfig = {
+    region: opts.region,
+    forcePathStyle: opts.forcePathStyle,
+    // No request timeout: a catalog dump streams for minutes while PostgreSQL applies it.
+    requestHandler: { connectionTimeout: opts.connectionTimeoutMs ?? 5_000 },
+  };
+  if (opts.endpoint !== undefined) config.endpoint = opts.endpoint;
+  if (opts.maxAttempts !== undefined) config.maxAttempts = opts.maxAttempts;
+  if (opts.credentials !== undefined) config.credentials = opts.credentials;
+  return new S3Client(config);
+}
+
+const MAX_PAGE = 1000;
+
+function where(opts: { endpoint?: string; region: string }): string {
+  if (opts.endpoint === undefined) return `AWS S3 (${opts.region})`;
+  try {
+    // Only scheme, host and port: an endpoint URL could carry userinfo.
+    return new URL(opts.endpoint).origin;
+  } catch {
+    return "the configured endpoint";
+  }
+}
+
+function summaries(page: ListObjectsV2CommandOutput): ObjectSummary[] {
+  return (page.Contents ?? []).map((o) => ({
+    key: o.Key ?? "",
+    size: o.Size ?? 0,
+    etag: o.ETag ?? "",
+    lastModified: o.LastModified,
+  }));
+}
+
+function rangeHeader(range: ByteRange): string {
+  if (
+    !Number.isInteger(range.start) ||
+    range.start < 0 ||
+    (range.end !== undefined && range.end < range.start)
+  ) {
+    throw new CodedError("usage", `invalid byte range ${range.start}-${range.end ?? ""}`);
+  }
+  return `bytes=${range.start}-${range.end ?? ""}`;
+}
+
+async function bufferStream(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream)
+    chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The `ObjectStore` port over the AWS SDK. `location` (endpoint/region) only feeds error
+ * messages, so they can say where the failing store is.
+ */
+export function createS3ObjectStore(
+  client: S3Client,
+  location: { endpoint?: string; region: string },
+): ObjectStore {
+  const at = where(location);
+
+  async function call<T>(ctx: Omit<S3CallContext, "where">, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      throw mapS3Error(err, { ...ctx, where: at });
+    }
+  }
+
+  async function listPrefixes(
+    bucket: string,
+    prefix: string,
+    delimiter: string,
+    opts: ListPageOptions = {},
+  ): Promise<ListPage> {
+    const page = await call(
+      { operation: "list", bucket, key: prefix === "" ? undefined : prefix },
+      () =>
+        client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            Delimiter: delimiter === "" ? undefined : delimiter,
+            MaxKeys: Math.min(opts.maxKeys ?? MAX_PAGE, MAX_PAGE),
+            ContinuationToken: opts.continuationToken,
+            StartAfter: opts.continuationToken === undefined ? opts.startAfter : undefined,
+          }),
+        ),
+    );
+    return {
+      prefixes: (page.CommonPrefixes ?? []).flatMap((p) =>
+        p.Prefix === undefined ? [] : [p.Prefix],
+      ),
+      objects: summaries(page),
+      nextToken: page.IsTruncated === true ? page.NextContinuationToken : undefined,
+    };
+  }
+
+  async function* listObjects(
+    bucket: string,
+    prefix: string,
+    opts: { pageSize?: number } = {},
+  ): AsyncGenerator<ObjectSummary> {
+    let token: string | undefined;
+    do {
+      const page = await listPrefixes(bucket, prefix, "", {
+        maxKeys: opts.pageSize ?? MAX_PAGE,
+        ...(token === undefined ? {} : { continuationToken: token }),
+      });
+      yield* page.objects;
+      token = page.nextToken;
+    } while (token !== undefined);
+  }
+
+  async function head(bucket: string, key: string): Promise<ObjectHead | undefined> {
+    try {
+      const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return {
+        size: out.ContentLength ?? 0,
+        etag: out.ETag ?? "",
+        lastModified: out.LastModified ?? new Date(0),
+      };
+    } catch (err) {
+      const mapped = mapS3Error(err, { operation: "read", bucket, key, where: at });
+      // A HEAD 404 carries no body, so a missing key and a missing bucket look alike;
+      // both mean "not there" to the caller.
+      if (mapped.code === "not_found") return undefined;
+      throw mapped;
+    }
+  }
+
+  async function getStream(bucket: string, key: string, range?: ByteRange): Promise<ObjectStream> {
+    const out = await call({ operation: "read", bucket, key }, () =>
+      client.send(
+        new GetObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Range: range === undefined ? undefined : rangeHeader(range),
+        }),
+      ),
+    );
+    const body = out.Body;
+    if (!(body instanceof Readable)) {
+      throw new CodedError("internal", `S3 returned no readable body for s3://${bucket}/${key}`);
+    }
+    const size = out.ContentLength ?? 0;
+    const total = /\/(\d+)$/.exec(out.ContentRange ?? "")?.[1];
+    return {
+      body,
+      size,
+      totalSize: total === undefined ? size : Number(total),
+      etag: out.ETag ?? "",
+    };
+  }
+
+  async function put(
+    bucket: string,
+    key: string,
+    body: Buffer | string | Readable,
+    opts: PutOptions = {},
+  ): Promise<{ etag: string }> {
+    // The SDK cannot sign a stream of unknown length (it must announce the decoded length).
+    const payload =
+      body instanceof Readable && opts.contentLength === undefined
+        ? await bufferStream(body)
+        : body;
+    const out = await call({ operation: "write", bucket, key }, () =>
+      client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: payload,
+          ContentType: opts.contentType,
+          ContentLength: opts.contentLength,
+        }),
+      ),
+    );
+    return { etag: out.ETag ?? "" };
+  }
+
+  return { listPrefixes, listObjects, head, getStream, put };
+}
