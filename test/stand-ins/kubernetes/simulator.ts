@@ -1,0 +1,971 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  ClusterState,
+  metadataOf,
+  type ObjectChange,
+  type WatchableResource,
+} from "./cluster-state.js";
+import { DEFAULT_TIMING, influxdbClusteredComponents } from "./components.js";
+import {
+  type LabelRequirement,
+  LabelSelectorError,
+  matchesLabelSelector,
+  parseLabelSelector,
+} from "./label-selector.js";
+import {
+  applyJsonPatch,
+  applyMergePatch,
+  isJsonObject,
+  type Json,
+  type JsonObject,
+  PATCH_CONTENT_TYPES,
+  PatchError,
+} from "./patch.js";
+import { isAllowedBy, matchesRequest, resolveRequestInfo } from "./request-info.js";
+import type {
+  ClusterSnapshot,
+  ComponentConfig,
+  FailRule,
+  KubernetesSimulatorOptions,
+  RbacRuleLike,
+  RequestInfo,
+  RequestMatch,
+  RequestRecord,
+  SimEvent,
+  WorkloadKind,
+} from "./types.js";
+
+/**
+ * A Kubernetes API server for one InfluxDB Clustered install, on 127.0.0.1 over plain HTTP,
+ * faithful enough that the unmodified `@kubernetes/client-node` works against it: the
+ * resources, the scale subresource, label selectors, watches with resourceVersions, and
+ * `Status` error bodies. Tests inject faults and read back what happened, in order.
+ */
+export class KubernetesSimulator {
+  readonly namespace: string;
+  readonly appInstance: string;
+  readonly token: string;
+  private readonly state: ClusterState;
+  private readonly server: Server;
+  private readonly namespaces: Set<string>;
+  private readonly rbacRules: readonly RbacRuleLike[] | undefined;
+  private readonly bookmarkIntervalMs: number;
+  private readonly watches = new Set<ActiveWatch>();
+  private readonly requestLog: RequestRecord[] = [];
+  private readonly requestListeners = new Set<(request: RequestRecord) => void>();
+  private faults: FaultRule[] = [];
+  private latencies: LatencyRule[] = [];
+  private watchLifetimeMs: number | null = null;
+  private requestSeq = 0;
+  private closed = false;
+
+  private constructor(options: KubernetesSimulatorOptions) {
+    this.namespace = options.namespace ?? "influxdb";
+    this.appInstance = options.appInstance ?? "influxdb";
+    this.token = options.token ?? "simulator-token";
+    this.namespaces = new Set([
+      this.namespace,
+      "default",
+      "kube-system",
+      ...(options.extraNamespaces ?? []),
+    ]);
+    this.rbacRules = options.rbacRules;
+    this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 1000;
+    this.state = new ClusterState({
+      namespace: this.namespace,
+      appInstance: this.appInstance,
+      components: applyOverrides(
+        options.components ?? influxdbClusteredComponents(),
+        options.overrides ?? {},
+      ),
+      timing: { ...DEFAULT_TIMING, ...options.timing },
+      watchHistoryLimit: options.watchHistoryLimit ?? 1000,
+    });
+    this.state.onChange((change) => this.broadcast(change));
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) sendStatus(res, 500, `Internal error occurred: ${String(err)}`);
+        else res.destroy();
+      });
+    });
+  }
+
+  /** Starts a simulator listening on 127.0.0.1 (a free port unless `port` is given). */
+  static async start(options: KubernetesSimulatorOptions = {}): Promise<KubernetesSimulator> {
+    const sim = new KubernetesSimulator(options);
+    await new Promise<void>((resolve, reject) => {
+      sim.server.once("error", reject);
+      sim.server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
+    });
+    return sim;
+  }
+
+  /** Base URL, e.g. `http://127.0.0.1:40123`. */
+  get url(): string {
+    const address = this.server.address() as AddressInfo;
+    return `http://${address.address}:${address.port}`;
+  }
+
+  // ---- fault injection --------------------------------------------------------------------
+
+  /** The next `count` (default 1) matching requests get a `Status` with this HTTP status and change nothing. */
+  failNext(rule: FailRule): void {
+    const { status, count = 1, message, retryAfterSeconds, ...match } = rule;
+    this.faults.push({
+      match,
+      remaining: count,
+      action: { kind: "status", status, message, retryAfterSeconds },
+    });
+  }
+
+  /** The next `count` (default 1) matching requests have their TCP connection destroyed (ECONNRESET). */
+  resetConnectionNext(match: RequestMatch & { count?: number }): void {
+    const { count = 1, ...rest } = match;
+    this.faults.push({ match: rest, remaining: count, action: { kind: "reset" } });
+  }
+
+  /** Delays matching requests by `ms` before they are answered. Returns a function removing the delay. */
+  addLatency(match: RequestMatch, ms: number): () => void {
+    const rule: LatencyRule = { match, ms };
+    this.latencies.push(rule);
+    return () => {
+      this.latencies = this.latencies.filter((r) => r !== rule);
+    };
+  }
+
+  /** Pods of the component stay terminating (as with a stuck finalizer or a WAL flush that never ends). */
+  neverTerminate(component: string, enabled = true): void {
+    this.state.setNeverTerminate(component, enabled);
+  }
+
+  /** Pods of the component start but never become Ready (as with a failing readiness probe). */
+  neverReady(component: string, enabled = true): void {
+    this.state.setNeverReady(component, enabled);
+  }
+
+  /** Ends every open watch `ms` from now, and every later watch `ms` after it starts; `null` stops that. */
+  closeWatchesAfter(ms: number | null): void {
+    this.watchLifetimeMs = ms;
+    for (const watch of this.watches) {
+      if (watch.lifetimeTimer) clearTimeout(watch.lifetimeTimer);
+      watch.lifetimeTimer = ms === null ? undefined : setTimeout(() => this.endWatch(watch), ms);
+    }
+  }
+
+  /** Ends every open watch now (clients see the stream end, as after an API server restart). */
+  closeWatches(): void {
+    for (const watch of [...this.watches]) this.endWatch(watch);
+  }
+
+  /** Compacts the watch history: resuming from any resourceVersion issued so far gets 410 Expired. */
+  compactWatchHistory(): void {
+    this.state.compactHistory();
+  }
+
+  /** Removes pending failures, resets and latencies, and lifts the watch lifetime. Stuck pods stay stuck. */
+  clearFaults(): void {
+    this.faults = [];
+    this.latencies = [];
+    this.closeWatchesAfter(null);
+  }
+
+  // ---- direct manipulation (what someone else might do to the cluster) ---------------------
+
+  /** Scales a component as another client would; logged with `source: "direct"`. */
+  scale(component: string, replicas: number): void {
+    this.state.setReplicas(component, replicas, "direct");
+  }
+
+  /** Sets `spec.pause` on the AppInstance as another client would. */
+  setPaused(paused: boolean): void {
+    const current = this.state.getAppInstance();
+    this.state.replaceAppInstance(
+      applyMergePatch(current, { spec: { pause: paused } }) as JsonObject,
+      "direct",
+    );
+  }
+
+  /** Deletes one pod; its controller then replaces it. False when there is no such live pod. */
+  deletePod(name: string): boolean {
+    return this.state.deletePod(name);
+  }
+
+  // ---- observation ------------------------------------------------------------------------
+
+  /** Every mutation so far, in order. */
+  events(): readonly SimEvent[] {
+    return this.state.events();
+  }
+
+  /** Every request so far, in arrival order (watches included, with the status they started with). */
+  requests(): readonly RequestRecord[] {
+    return this.requestLog;
+  }
+
+  requestCount(match: RequestMatch = {}): number {
+    return this.requestLog.filter((r) =>
+      matchesRequest(match, { method: r.method, url: r.url, info: recordInfo(r) }),
+    ).length;
+  }
+
+  snapshot(): ClusterSnapshot {
+    return this.state.snapshot();
+  }
+
+  /** Number of watch streams currently open. */
+  activeWatches(): number {
+    return this.watches.size;
+  }
+
+  /** `change`: every mutation as it happens (for a live view); `request`: every answered request. */
+  on(event: "change", listener: (event: SimEvent) => void): () => void;
+  on(event: "request", listener: (request: RequestRecord) => void): () => void;
+  on(
+    event: "change" | "request",
+    listener: ((event: SimEvent) => void) | ((request: RequestRecord) => void),
+  ): () => void {
+    if (event === "change") return this.state.onEvent(listener as (event: SimEvent) => void);
+    const l = listener as (request: RequestRecord) => void;
+    this.requestListeners.add(l);
+    return () => this.requestListeners.delete(l);
+  }
+
+  /** Resolves with the first snapshot satisfying `predicate`; rejects after `timeoutMs` (default 5000). */
+  waitFor(
+    predicate: (snapshot: ClusterSnapshot) => boolean,
+    timeoutMs = 5000,
+  ): Promise<ClusterSnapshot> {
+    const now = this.snapshot();
+    if (predicate(now)) return Promise.resolve(now);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(
+          new Error(
+            `simulator state not reached within ${timeoutMs} ms: ${describeSnapshot(this.snapshot())}`,
+          ),
+        );
+      }, timeoutMs);
+      const off = this.state.onEvent(() => {
+        const snap = this.snapshot();
+        if (!predicate(snap)) return;
+        clearTimeout(timer);
+        off();
+        resolve(snap);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.state.close();
+    for (const watch of [...this.watches]) this.endWatch(watch);
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  // ---- HTTP -------------------------------------------------------------------------------
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = Date.now();
+    const url = req.url ?? "/";
+    const parsed = new URL(url, "http://simulator");
+    const method = (req.method ?? "GET").toUpperCase();
+    const info = resolveRequestInfo(method, parsed.pathname, parsed.searchParams);
+    const contentType = req.headers["content-type"]?.split(";")[0]?.trim();
+    const record: RequestRecord = {
+      seq: ++this.requestSeq,
+      at: started,
+      method,
+      url,
+      path: parsed.pathname,
+      query: Object.fromEntries(parsed.searchParams),
+      ...(contentType ? { contentType } : {}),
+      ...info,
+      status: 0,
+      faulted: false,
+      durationMs: 0,
+    };
+    this.requestLog.push(record);
+    const finish = () => {
+      record.durationMs = Date.now() - started;
+      for (const listener of this.requestListeners) listener(record);
+    };
+    const answer = (status: number) => {
+      record.status = status;
+    };
+    res.once("finish", finish);
+    res.once("close", () => {
+      if (!res.writableFinished) finish();
+    });
+
+    const body = await readBody(req);
+
+    if (!["/healthz", "/livez", "/readyz"].includes(parsed.pathname)) {
+      if (req.headers.authorization !== `Bearer ${this.token}`) {
+        answer(401);
+        sendStatus(res, 401, "Unauthorized");
+        return;
+      }
+    }
+
+    const delay =
+      this.latencies.find((r) => matchesRequest(r.match, { method, url, info }))?.ms ?? 0;
+    if (delay > 0) await sleep(delay);
+
+    const fault = this.takeFault(method, url, info);
+    if (fault) {
+      record.faulted = true;
+      if (fault.kind === "reset") {
+        answer(0);
+        req.socket.destroy();
+        return;
+      }
+      answer(fault.status);
+      sendStatus(res, fault.status, fault.message ?? defaultFaultMessage(fault.status, info), {
+        info,
+        retryAfterSeconds: fault.retryAfterSeconds,
+      });
+      return;
+    }
+
+    if (info && this.rbacRules && !isAllowedBy(this.rbacRules, info)) {
+      answer(403);
+      const plural = info.resource.split("/")[0] ?? info.resource;
+      sendStatus(
+        res,
+        403,
+        `${plural}${info.apiGroup ? `.${info.apiGroup}` : ""}${info.name ? ` "${info.name}"` : ""} is forbidden: User "system:serviceaccount:${this.namespace}:restorebot" cannot ${info.verb} resource "${info.resource}" in API group "${info.apiGroup}" in the namespace "${info.namespace ?? ""}"`,
+        { info },
+      );
+      return;
+    }
+
+    const outcome = this.route(method, parsed, info, body, contentType, req, res);
+    answer(outcome);
+  }
+
+  /** Serves one request; returns the HTTP status sent (200 for a watch that started). */
+  private route(
+    method: string,
+    url: URL,
+    info: RequestInfo | undefined,
+    body: string,
+    contentType: string | undefined,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): number {
+    const path = url.pathname;
+    if (["/healthz", "/livez", "/readyz"].includes(path)) {
+      res.writeHead(200, { "Content-Type": "text/plain" }).end("ok");
+      return 200;
+    }
+    if (path === "/version") {
+      return sendJson(res, 200, {
+        major: "1",
+        minor: "31",
+        gitVersion: "v1.31.0-simulated",
+        platform: "linux/amd64",
+      });
+    }
+    const version = apiVersionOf(path);
+    if (!info) return notFound(res);
+    const key = `${info.apiGroup}/${version}|${info.resource}`;
+    const inNamespace = info.namespace === this.namespace;
+    const query = url.searchParams;
+
+    switch (key) {
+      case "/v1|namespaces": {
+        if (method !== "GET") return methodNotAllowed(res);
+        const render = (name: string): JsonObject => ({
+          apiVersion: "v1",
+          kind: "Namespace",
+          metadata: { name, resourceVersion: "1" },
+          status: { phase: "Active" },
+        });
+        if (info.name === undefined) {
+          return sendJson(
+            res,
+            200,
+            listOf(
+              "NamespaceList",
+              "v1",
+              [...this.namespaces].map(render),
+              this.state.resourceVersion,
+            ),
+          );
+        }
+        if (!this.namespaces.has(info.name))
+          return sendStatus(res, 404, `namespaces "${info.name}" not found`, { info });
+        return sendJson(res, 200, render(info.name));
+      }
+      case "/v1|pods":
+        return this.serveCollection(
+          "pods",
+          "PodList",
+          "v1",
+          info,
+          query,
+          inNamespace,
+          method,
+          req,
+          res,
+        );
+      case "apps/v1|deployments":
+        return this.serveCollection(
+          "deployments",
+          "DeploymentList",
+          "apps/v1",
+          info,
+          query,
+          inNamespace,
+          method,
+          req,
+          res,
+        );
+      case "apps/v1|statefulsets":
+        return this.serveCollection(
+          "statefulsets",
+          "StatefulSetList",
+          "apps/v1",
+          info,
+          query,
+          inNamespace,
+          method,
+          req,
+          res,
+        );
+      case "apps/v1|deployments/scale":
+      case "apps/v1|statefulsets/scale":
+        return this.serveScale(
+          info.resource.startsWith("deployments") ? "Deployment" : "StatefulSet",
+          info,
+          inNamespace,
+          method,
+          body,
+          contentType,
+          res,
+        );
+      case "kubecfg.dev/v1alpha1|appinstances":
+        if (method === "PATCH" && info.name !== undefined) {
+          return this.patchAppInstance(info, inNamespace, body, contentType, res);
+        }
+        return this.serveCollection(
+          "appinstances",
+          "AppInstanceList",
+          "kubecfg.dev/v1alpha1",
+          info,
+          query,
+          inNamespace,
+          method,
+          req,
+          res,
+        );
+      default:
+        return notFound(res);
+    }
+  }
+
+  private serveCollection(
+    resource: WatchableResource,
+    listKind: string,
+    apiVersion: string,
+    info: RequestInfo,
+    query: URLSearchParams,
+    inNamespace: boolean,
+    method: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): number {
+    if (method !== "GET") return methodNotAllowed(res);
+    if (info.name !== undefined) {
+      const object = inNamespace ? this.state.get(resource, info.name) : undefined;
+      if (!object)
+        return sendStatus(res, 404, `${qualified(info)} "${info.name}" not found`, { info });
+      return sendJson(res, 200, object);
+    }
+    let selector: LabelRequirement[];
+    try {
+      selector = parseLabelSelector(query.get("labelSelector"));
+    } catch (err) {
+      if (err instanceof LabelSelectorError) {
+        return sendStatus(res, 400, `unable to parse requirement: ${err.message}`);
+      }
+      throw err;
+    }
+    if (info.verb === "watch")
+      return this.startWatch(resource, info, query, selector, inNamespace, req, res);
+    const items = inNamespace
+      ? this.state.list(resource).filter((o) => matchesLabelSelector(selector, labelsOf(o)))
+      : [];
+    return sendJson(res, 200, listOf(listKind, apiVersion, items, this.state.resourceVersion));
+  }
+
+  private serveScale(
+    kind: WorkloadKind,
+    info: RequestInfo,
+    inNamespace: boolean,
+    method: string,
+    body: string,
+    contentType: string | undefined,
+    res: ServerResponse,
+  ): number {
+    const name = info.name ?? "";
+    const current = inNamespace ? this.state.getScale(kind, name) : undefined;
+    const plural = kind === "Deployment" ? "deployments" : "statefulsets";
+    if (!current)
+      return sendStatus(res, 404, `${plural}.apps "${name}" not found`, {
+        info: { ...info, resource: plural },
+      });
+    if (method === "GET") return sendJson(res, 200, current);
+    let next: Json;
+    try {
+      if (method === "PATCH") next = applyPatchFor(contentType, current, parseJson(body), false);
+      else if (method === "PUT") next = parseJson(body);
+      else return methodNotAllowed(res);
+    } catch (err) {
+      return sendPatchError(res, err);
+    }
+    if (!isJsonObject(next)) return sendStatus(res, 400, "the body must be a Scale object");
+    const conflict = this.checkResourceVersion(next, current, { ...info, resource: plural });
+    if (conflict) return sendStatus(res, 409, conflict, { info: { ...info, resource: plural } });
+    const spec = isJsonObject(next.spec) ? next.spec : {};
+    const replicas = spec.replicas ?? 0;
+    if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0) {
+      return sendStatus(
+        res,
+        422,
+        `Scale.autoscaling "${name}" is invalid: spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`,
+        { info },
+      );
+    }
+    this.state.setReplicas(name, replicas, "api");
+    return sendJson(res, 200, this.state.getScale(kind, name) ?? {});
+  }
+
+  private patchAppInstance(
+    info: RequestInfo,
+    inNamespace: boolean,
+    body: string,
+    contentType: string | undefined,
+    res: ServerResponse,
+  ): number {
+    const current =
+      inNamespace && info.name === this.appInstance ? this.state.getAppInstance() : undefined;
+    if (!current)
+      return sendStatus(res, 404, `${qualified(info)} "${info.name}" not found`, { info });
+    let next: Json;
+    try {
+      // Custom resources have no strategic-merge schema: the real API server answers 415.
+      next = applyPatchFor(contentType, current, parseJson(body), true);
+    } catch (err) {
+      return sendPatchError(res, err);
+    }
+    if (!isJsonObject(next)) return sendStatus(res, 422, "the patched object must be an object");
+    const conflict = this.checkResourceVersion(next, current, info);
+    if (conflict) return sendStatus(res, 409, conflict, { info });
+    const spec = next.spec;
+    if (isJsonObject(spec) && spec.pause !== undefined && typeof spec.pause !== "boolean") {
+      return sendStatus(
+        res,
+        422,
+        `AppInstance.kubecfg.dev "${info.name}" is invalid: spec.pause: Invalid value: ${JSON.stringify(spec.pause)}: spec.pause in body must be of type boolean`,
+        { info },
+      );
+    }
+    return sendJson(res, 200, this.state.replaceAppInstance(next, "api"));
+  }
+
+  /** Optimistic concurrency: a write naming a resourceVersion must name the current one. */
+  private checkResourceVersion(
+    next: JsonObject,
+    current: JsonObject,
+    info: RequestInfo,
+  ): string | undefined {
+    const wanted = metadataOf(next).resourceVersion;
+    const have = metadataOf(current).resourceVersion;
+    if (wanted === undefined || wanted === null || wanted === "" || wanted === have)
+      return undefined;
+    return conflictMessage(info);
+  }
+
+  // ---- watches ----------------------------------------------------------------------------
+
+  private startWatch(
+    resource: WatchableResource,
+    info: RequestInfo,
+    query: URLSearchParams,
+    selector: LabelRequirement[],
+    inNamespace: boolean,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): number {
+    const rvParam = query.get("resourceVersion");
+    const timeoutSeconds = Number(query.get("timeoutSeconds") ?? "");
+    res.writeHead(200, {
+      "Content-Type": "application/json",
+      "Cache-Control": "no-cache, private",
+      "Transfer-Encoding": "chunked",
+    });
+    res.flushHeaders();
+    const watch: ActiveWatch = {
+      res,
+      resource,
+      namespace: info.namespace,
+      selector,
+      inNamespace,
+      timers: [],
+      lifetimeTimer: undefined,
+    };
+    const write = (type: string, object: Json) =>
+      res.write(`${JSON.stringify({ type, object })}\n`);
+
+    if (rvParam === null || rvParam === "" || rvParam === "0") {
+      // No starting point: synthetic ADDED events for the current state, then changes.
+      if (inNamespace) {
+        for (const object of this.state.list(resource)) {
+          if (matchesLabelSelector(selector, labelsOf(object))) write("ADDED", object);
+        }
+      }
+    } else {
+      const from = Number(rvParam);
+      const changes = Number.isFinite(from) ? this.state.changesSince(from) : undefined;
+      if (!changes) {
+        // Too old (compacted): one ERROR event with a 410 Status, then the stream ends.
+        write(
+          "ERROR",
+          statusBody(
+            410,
+            `too old resource version: ${rvParam} (${this.state.resourceVersion})`,
+            "Expired",
+          ),
+        );
+        res.end();
+        return 200;
+      }
+      for (const change of changes)
+        if (this.watchWants(watch, change)) write(change.type, change.object);
+    }
+
+    this.watches.add(watch);
+    req.on("close", () => this.endWatch(watch));
+    res.on("close", () => this.endWatch(watch));
+    if (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) {
+      watch.timers.push(setTimeout(() => this.endWatch(watch), timeoutSeconds * 1000));
+    }
+    if (this.watchLifetimeMs !== null) {
+      watch.lifetimeTimer = setTimeout(() => this.endWatch(watch), this.watchLifetimeMs);
+    }
+    if (query.get("allowWatchBookmarks") === "true" && this.bookmarkIntervalMs > 0) {
+      const kind = {
+        pods: "Pod",
+        deployments: "Deployment",
+        statefulsets: "StatefulSet",
+        appinstances: "AppInstance",
+      }[resource];
+      const apiVersion =
+        resource === "pods"
+          ? "v1"
+          : resource === "appinstances"
+            ? "kubecfg.dev/v1alpha1"
+            : "apps/v1";
+      const timer = setInterval(
+        () =>
+          write("BOOKMARK", {
+            kind,
+            apiVersion,
+            metadata: { resourceVersion: String(this.state.resourceVersion) },
+          }),
+        this.bookmarkIntervalMs,
+      );
+      watch.timers.push(timer);
+    }
+    return 200;
+  }
+
+  private watchWants(watch: ActiveWatch, change: ObjectChange): boolean {
+    return (
+      watch.inNamespace &&
+      change.resource === watch.resource &&
+      matchesLabelSelector(watch.selector, labelsOf(change.object))
+    );
+  }
+
+  private broadcast(change: ObjectChange): void {
+    for (const watch of this.watches) {
+      if (this.watchWants(watch, change)) {
+        watch.res.write(`${JSON.stringify({ type: change.type, object: change.object })}\n`);
+      }
+    }
+  }
+
+  private endWatch(watch: ActiveWatch): void {
+    if (!this.watches.delete(watch)) return;
+    for (const timer of watch.timers) clearTimeout(timer);
+    if (watch.lifetimeTimer) clearTimeout(watch.lifetimeTimer);
+    if (!watch.res.writableEnded) watch.res.end();
+  }
+
+  private takeFault(
+    method: string,
+    url: string,
+    info: RequestInfo | undefined,
+  ): FaultAction | undefined {
+    const rule = this.faults.find(
+      (r) => r.remaining > 0 && matchesRequest(r.match, { method, url, info }),
+    );
+    if (!rule) return undefined;
+    rule.remaining -= 1;
+    if (rule.remaining <= 0) this.faults = this.faults.filter((r) => r !== rule);
+    return rule.action;
+  }
+}
+
+/** Shorthand for `KubernetesSimulator.start(options)`. */
+export function startKubernetesSimulator(
+  options: KubernetesSimulatorOptions = {},
+): Promise<KubernetesSimulator> {
+  return KubernetesSimulator.start(options);
+}
+
+// ---- helpers --------------------------------------------------------------------------------
+
+interface ActiveWatch {
+  res: ServerResponse;
+  resource: WatchableResource;
+  namespace: string | undefined;
+  selector: LabelRequirement[];
+  inNamespace: boolean;
+  timers: NodeJS.Timeout[];
+  lifetimeTimer: NodeJS.Timeout | undefined;
+}
+
+type FaultAction =
+  | {
+      kind: "status";
+      status: number;
+      message: string | undefined;
+      retryAfterSeconds: number | undefined;
+    }
+  | { kind: "reset" };
+
+interface FaultRule {
+  match: RequestMatch;
+  remaining: number;
+  action: FaultAction;
+}
+
+interface LatencyRule {
+  match: RequestMatch;
+  ms: number;
+}
+
+const REASONS: Record<number, string> = {
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  405: "MethodNotAllowed",
+  409: "Conflict",
+  410: "Expired",
+  415: "UnsupportedMediaType",
+  422: "Invalid",
+  429: "TooManyRequests",
+  500: "InternalError",
+  503: "ServiceUnavailable",
+  504: "Timeout",
+};
+
+function statusBody(
+  code: number,
+  message: string,
+  reason = REASONS[code] ?? "Unknown",
+  info?: RequestInfo,
+): JsonObject {
+  const details: JsonObject = {};
+  if (info?.name !== undefined) details.name = info.name;
+  if (info) {
+    details.group = info.apiGroup;
+    details.kind = info.resource.split("/")[0] ?? info.resource;
+  }
+  return {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message,
+    reason,
+    ...(info ? { details } : {}),
+    code,
+  };
+}
+
+function sendStatus(
+  res: ServerResponse,
+  code: number,
+  message: string,
+  extra: { info?: RequestInfo | undefined; retryAfterSeconds?: number | undefined } = {},
+): number {
+  const headers: Record<string, string> = { "Content-Type": "application/json" };
+  if (extra.retryAfterSeconds !== undefined)
+    headers["Retry-After"] = String(extra.retryAfterSeconds);
+  res
+    .writeHead(code, headers)
+    .end(JSON.stringify(statusBody(code, message, undefined, extra.info)));
+  return code;
+}
+
+function sendJson(res: ServerResponse, code: number, body: Json): number {
+  res.writeHead(code, { "Content-Type": "application/json" }).end(JSON.stringify(body));
+  return code;
+}
+
+function notFound(res: ServerResponse): number {
+  return sendStatus(res, 404, "the server could not find the requested resource");
+}
+
+function methodNotAllowed(res: ServerResponse): number {
+  return sendStatus(res, 405, "the server does not allow this method on the requested resource");
+}
+
+function sendPatchError(res: ServerResponse, err: unknown): number {
+  if (err instanceof UnsupportedMediaTypeError) return sendStatus(res, 415, err.message);
+  if (err instanceof PatchError) return sendStatus(res, err.status, err.message);
+  if (err instanceof SyntaxError)
+    return sendStatus(res, 400, `error decoding patch: ${err.message}`);
+  throw err;
+}
+
+class UnsupportedMediaTypeError extends Error {}
+
+function applyPatchFor(
+  contentType: string | undefined,
+  current: JsonObject,
+  patch: Json,
+  customResource: boolean,
+): Json {
+  switch (contentType) {
+    case PATCH_CONTENT_TYPES.json:
+      return applyJsonPatch(current, patch);
+    case PATCH_CONTENT_TYPES.merge:
+      return applyMergePatch(current, patch);
+    case PATCH_CONTENT_TYPES.strategic:
+      if (customResource) {
+        throw new UnsupportedMediaTypeError(
+          "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        );
+      }
+      return applyMergePatch(current, patch);
+    default:
+      throw new UnsupportedMediaTypeError(
+        `the body of the request was in an unknown format (${contentType ?? "no Content-Type"}) - accepted media types include: application/json-patch+json, application/merge-patch+json${customResource ? "" : ", application/strategic-merge-patch+json"}`,
+      );
+  }
+}
+
+function parseJson(body: string): Json {
+  return JSON.parse(body === "" ? "null" : body) as Json;
+}
+
+function listOf(
+  kind: string,
+  apiVersion: string,
+  items: JsonObject[],
+  resourceVersion: number,
+): JsonObject {
+  return { kind, apiVersion, metadata: { resourceVersion: String(resourceVersion) }, items };
+}
+
+function labelsOf(object: JsonObject): Record<string, string> {
+  const labels = metadataOf(object).labels;
+  return typeof labels === "object" && labels !== null ? (labels as Record<string, string>) : {};
+}
+
+function qualified(info: RequestInfo): string {
+  const plural = info.resource.split("/")[0] ?? info.resource;
+  return info.apiGroup ? `${plural}.${info.apiGroup}` : plural;
+}
+
+function conflictMessage(info: RequestInfo | undefined): string {
+  if (!info)
+    return "the object has been modified; please apply your changes to the latest version and try again";
+  return `Operation cannot be fulfilled on ${qualified(info)} "${info.name ?? ""}": the object has been modified; please apply your changes to the latest version and try again`;
+}
+
+function defaultFaultMessage(status: number, info: RequestInfo | undefined): string {
+  switch (status) {
+    case 409:
+      return conflictMessage(info);
+    case 410:
+      return "too old resource version";
+    case 429:
+      return "Too many requests, please try again later.";
+    case 500:
+      return "Internal error occurred: injected by the simulator";
+    case 503:
+      return "the server is currently unable to handle the request";
+    case 504:
+      return "the server was unable to return a response in the time allotted";
+    case 404:
+      return info?.name
+        ? `${qualified(info)} "${info.name}" not found`
+        : "the server could not find the requested resource";
+    default:
+      return `injected ${status}`;
+  }
+}
+
+function apiVersionOf(path: string): string {
+  const segments = path.split("/").filter((s) => s !== "");
+  return (segments[0] === "api" ? segments[1] : segments[2]) ?? "";
+}
+
+function recordInfo(r: RequestRecord): RequestInfo | undefined {
+  if (r.apiGroup === undefined || r.resource === undefined || r.verb === undefined)
+    return undefined;
+  return {
+    apiGroup: r.apiGroup,
+    resource: r.resource,
+    verb: r.verb,
+    namespace: r.namespace,
+    name: r.name,
+  };
+}
+
+function applyOverrides(
+  components: ComponentConfig[],
+  overrides: NonNullable<KubernetesSimulatorOptions["overrides"]>,
+): ComponentConfig[] {
+  const names = new Set(components.map((c) => c.name));
+  for (const name of Object.keys(overrides)) {
+    if (!names.has(name))
+      throw new Error(`override for unknown component ${name} (have: ${[...names].join(", ")})`);
+  }
+  return components.map((c) => ({ ...c, ...overrides[c.name] }));
+}
+
+function describeSnapshot(snapshot: ClusterSnapshot): string {
+  return snapshot.components
+    .map(
+      (c) =>
+        `${c.name} ${c.readyReplicas}/${c.specReplicas} [${c.pods.map((p) => `${p.name}:${p.phase}${p.ready ? "+ready" : ""}${p.terminating ? "+terminating" : ""}`).join(" ")}]`,
+    )
+    .join("; ");
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
