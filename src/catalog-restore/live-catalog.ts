@@ -1,0 +1,272 @@
+import type pg from "pg";
+import { CodedError } from "../errors.js";
+import type { DumpObjectRef } from "./dump-splitter.js";
+
+/**
+ * The live catalog side of a restore: what it holds (named the way pg_dump names things, so
+ * a dry run can compare it with a dump) and how to empty it inside the restore transaction.
+ *
+ * Emptying means: the database ends up as `CREATE DATABASE` would leave it, which is the
+ * state a plain pg_dump expects to be replayed into. Every schema (including `public`) and
+ * every database-level object a plain pg_dump can write is dropped; `public` is then
+ * recreated exactly as PostgreSQL 15 creates it (owner pg_database_owner, its comment, USAGE
+ * for PUBLIC), because pg_dump writes only the differences from that.
+ */
+
+/** Objects created by initdb have OIDs below this; pg_dump never dumps them, so we keep them. */
+const FIRST_NORMAL_OBJECT_ID = 16384;
+
+const USER_SCHEMAS = `
+  SELECT oid, nspname FROM pg_catalog.pg_namespace
+  WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+    AND nspname !~ '^pg_(toast_)?temp_'`;
+
+const NOT_IN_EXTENSION = (classId: string, alias: string) =>
+  `NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = '${classId}'::regclass AND d.objid = ${alias}.oid AND d.deptype = 'e')`;
+
+/** Kinds a dry run compares; the names follow pg_dump's table of contents. */
+export const COMPARED_KINDS = [
+  "SCHEMA",
+  "EXTENSION",
+  "TYPE",
+  "DOMAIN",
+  "FUNCTION",
+  "PROCEDURE",
+  "AGGREGATE",
+  "TABLE",
+  "FOREIGN TABLE",
+  "SEQUENCE",
+  "VIEW",
+  "MATERIALIZED VIEW",
+  "INDEX",
+  "CONSTRAINT",
+  "FK CONSTRAINT",
+  "TRIGGER",
+  "EVENT TRIGGER",
+  "PUBLICATION",
+] as const;
+
+const INVENTORY_SQL = `
+WITH ns AS (${USER_SCHEMAS})
+SELECT 'SCHEMA' AS type, '-' AS schema, nspname AS name FROM ns
+UNION ALL
+SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
+         WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'i' THEN 'INDEX' WHEN 'I' THEN 'INDEX' ELSE 'TABLE' END,
+       ns.nspname, c.relname
+FROM pg_catalog.pg_class c JOIN ns ON ns.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'i', 'I') AND ${NOT_IN_EXTENSION("pg_class", "c")}
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = c.oid AND k.contype IN ('p', 'u', 'x'))
+UNION ALL
+SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
+       ns.nspname, p.proname || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')'
+FROM pg_catalog.pg_proc p JOIN ns ON ns.oid = p.pronamespace
+WHERE ${NOT_IN_EXTENSION("pg_proc", "p")}
+UNION ALL
+SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, ns.nspname, t.typname
+FROM pg_catalog.pg_type t JOIN ns ON ns.oid = t.typnamespace
+WHERE t.typtype IN ('b', 'c', 'd', 'e', 'r') AND t.typcategory <> 'A'
+  AND (t.typtype <> 'c' OR (SELECT r.relkind FROM pg_catalog.pg_class r WHERE r.oid = t.typrelid) = 'c')
+  AND ${NOT_IN_EXTENSION("pg_type", "t")}
+UNION ALL
+SELECT CASE k.contype WHEN 'f' THEN 'FK CONSTRAINT' ELSE 'CONSTRAINT' END, ns.nspname, r.relname || ' ' || k.conname
+FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class r ON r.oid = k.conrelid JOIN ns ON ns.oid = r.relnamespace
+WHERE k.contype IN ('p', 'u', 'x', 'f') AND k.conparentid = 0
+UNION ALL
+SELECT 'TRIGGER', ns.nspname, r.relname || ' ' || g.tgname
+FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class r ON r.oid = g.tgrelid JOIN ns ON ns.oid = r.relnamespace
+WHERE NOT g.tgisinternal AND g.tgparentid = 0
+UNION ALL
+SELECT 'EXTENSION', '-', e.extname FROM pg_catalog.pg_extension e WHERE e.oid >= ${FIRST_NORMAL_OBJECT_ID}
+UNION ALL
+SELECT 'EVENT TRIGGER', '-', evtname FROM pg_catalog.pg_event_trigger
+UNION ALL
+SELECT 'PUBLICATION', '-', pubname FROM pg_catalog.pg_publication`;
+
+export interface LiveTableRows {
+  schema: string;
+  name: string;
+  /** Exact for small tables, PostgreSQL's estimate for big ones (see `estimated`). */
+  rows: number;
+  estimated: boolean;
+}
+
+export interface LiveInventory {
+  objects: DumpObjectRef[];
+  tables: LiveTableRows[];
+}
+
+/** Tables above this many estimated rows are not counted exactly (a dry run stays quick). */
+const EXACT_COUNT_LIMIT = 1_000_000;
+
+export async function readLiveInventory(client: pg.ClientBase): Promise<LiveInventory> {
+  const objects = await client.query<DumpObjectRef>(`${INVENTORY_SQL} ORDER BY 1, 2, 3`);
+  const tables = await client.query<{ schema: string; name: string; estimate: string }>(`
+    WITH ns AS (${USER_SCHEMAS})
+    SELECT ns.nspname AS schema, c.relname AS name, c.reltuples::bigint::text AS estimate
+    FROM pg_catalog.pg_class c JOIN ns ON ns.oid = c.relnamespace
+    WHERE c.relkind = 'r' AND ${NOT_IN_EXTENSION("pg_class", "c")}
+    ORDER BY 1, 2`);
+  const rows: LiveTableRows[] = [];
+  for (const t of tables.rows) {
+    const estimate = Number(t.estimate);
+    if (estimate > EXACT_COUNT_LIMIT) {
+      rows.push({ schema: t.schema, name: t.name, rows: estimate, estimated: true });
+      continue;
+    }
+    const counted = await client.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`,
+    );
+    rows.push({
+      schema: t.schema,
+      name: t.name,
+      rows: Number(counted.rows[0]?.n ?? 0),
+      estimated: false,
+    });
+  }
+  return { objects: objects.rows, tables: rows };
+}
+
+export interface OtherSession {
+  pid: number;
+  user: string;
+  application: string;
+  client: string;
+  state: string;
+}
+
+/** Other connections to the catalog database: a restore waits for their locks. */
+export async function readOtherSessions(client: pg.ClientBase): Promise<OtherSession[]> {
+  const { rows } = await client.query<{
+    pid: number;
+    usename: string | null;
+    application_name: string | null;
+    client_addr: string | null;
+    state: string | null;
+  }>(`SELECT pid, usename, application_name, client_addr::text, state
+      FROM pg_catalog.pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+      ORDER BY pid`);
+  return rows.map((r) => ({
+    pid: r.pid,
+    user: r.usename ?? "?",
+    application: r.application_name ?? "",
+    client: r.client_addr ?? "local",
+    state: r.state ?? "?",
+  }));
+}
+
+export function describeSessions(sessions: OtherSession[]): string {
+  return sessions
+    .slice(0, 5)
+    .map(
+      (s) =>
+        `pid ${s.pid} (${s.user}${s.application ? `, ${s.application}` : ""}, from ${s.client}, ${s.state})`,
+    )
+    .concat(sessions.length > 5 ? [`and ${sessions.length - 5} more`] : [])
+    .join("; ");
+}
+
+export interface ClearedCatalog {
+  schemas: number;
+  extensions: number;
+  eventTriggers: number;
+  publications: number;
+  otherObjects: number;
+  largeObjects: number;
+}
+
+/** The server versions whose `public` schema defaults this module reproduces. */
+export const MIN_SERVER_VERSION_NUM = 150000;
+
+/** Refuses servers older than PostgreSQL 15, whose `public` schema starts out differently. */
+export async function assertSupportedServer(client: pg.ClientBase): Promise<void> {
+  const { rows } = await client.query<{ v: string; version: string }>(
+    "SELECT current_setting('server_version_num') AS v, current_setting('server_version') AS version",
+  );
+  const num = Number(rows[0]?.v ?? 0);
+  if (num < MIN_SERVER_VERSION_NUM) {
+    throw new CodedError(
+      "precondition_failed",
+      `The catalog runs PostgreSQL ${rows[0]?.version ?? "?"}; restorebot restores catalogs on PostgreSQL 15 or newer (older servers create the public schema differently, so the result could not be made exact). Nothing was changed. Restore with psql by hand instead.`,
+    );
+  }
+}
+
+/**
+ * Drops everything a plain pg_dump could recreate, inside the caller's transaction. Must run
+ * before the dump's first statement. Event triggers go first so none fires on what follows.
+ */
+export async function clearCatalog(client: pg.ClientBase): Promise<ClearedCatalog> {
+  const names = async (sql: string): Promise<string[]> =>
+    (await client.query<{ s: string }>(sql)).rows.map((r) => r.s);
+  const run = async (statements: string[]) => {
+    for (const statement of statements) await client.query(statement);
+  };
+
+  const subscriptions = await names(
+    "SELECT subname AS s FROM pg_catalog.pg_subscription WHERE subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
+  );
+  if (subscriptions.length > 0) {
+    throw new CodedError(
+      "precondition_failed",
+      `The catalog database has logical replication subscriptions (${subscriptions.join(", ")}), which cannot be dropped inside a transaction. Drop them by hand (ALTER SUBSCRIPTION … DISABLE; … SET (slot_name = NONE); DROP SUBSCRIPTION …), then restore again.`,
+    );
+  }
+
+  const eventTriggers = await names(
+    "SELECT format('DROP EVENT TRIGGER %I', evtname) AS s FROM pg_catalog.pg_event_trigger",
+  );
+  await run(eventTriggers);
+  const publications = await names(
+    "SELECT format('DROP PUBLICATION %I', pubname) AS s FROM pg_catalog.pg_publication",
+  );
+  await run(publications);
+  const extensions = await names(
+    `SELECT format('DROP EXTENSION IF EXISTS %I CASCADE', extname) AS s FROM pg_catalog.pg_extension WHERE oid >= ${FIRST_NORMAL_OBJECT_ID}`,
+  );
+  await run(extensions);
+  const schemas = await names(
+    `SELECT format('DROP SCHEMA %I CASCADE', nspname) AS s FROM (${USER_SCHEMAS}) ns ORDER BY nspname`,
+  );
+  await run(schemas);
+  // What can outlive every schema: objects of the database itself.
+  const others = await names(`
+    SELECT format('DROP CAST IF EXISTS (%s AS %s) CASCADE', castsource::regtype, casttarget::regtype) AS s
+      FROM pg_catalog.pg_cast WHERE oid >= ${FIRST_NORMAL_OBJECT_ID}
+    UNION ALL
+    SELECT format('DROP TRANSFORM IF EXISTS FOR %s LANGUAGE %I CASCADE', trftype::regtype, l.lanname)
+      FROM pg_catalog.pg_transform t JOIN pg_catalog.pg_language l ON l.oid = t.trflang
+      WHERE t.oid >= ${FIRST_NORMAL_OBJECT_ID}
+    UNION ALL
+    SELECT format('DROP LANGUAGE IF EXISTS %I CASCADE', lanname)
+      FROM pg_catalog.pg_language WHERE oid >= ${FIRST_NORMAL_OBJECT_ID}
+    UNION ALL
+    SELECT format('DROP FOREIGN DATA WRAPPER IF EXISTS %I CASCADE', fdwname)
+      FROM pg_catalog.pg_foreign_data_wrapper WHERE oid >= ${FIRST_NORMAL_OBJECT_ID}
+    UNION ALL
+    SELECT format('DROP ACCESS METHOD IF EXISTS %I CASCADE', amname)
+      FROM pg_catalog.pg_am WHERE oid >= ${FIRST_NORMAL_OBJECT_ID}`);
+  await run(others);
+  const largeObjects = await client.query<{ n: string }>(
+    "SELECT count(pg_catalog.lo_unlink(oid))::text AS n FROM pg_catalog.pg_largeobject_metadata",
+  );
+  // The public schema as a new PostgreSQL 15 database has it; pg_dump writes only changes.
+  await run([
+    "CREATE SCHEMA public",
+    "ALTER SCHEMA public OWNER TO pg_database_owner",
+    "COMMENT ON SCHEMA public IS 'standard public schema'",
+    "GRANT USAGE ON SCHEMA public TO PUBLIC",
+  ]);
+  return {
+    schemas: schemas.length,
+    extensions: extensions.length,
+    eventTriggers: eventTriggers.length,
+    publications: publications.length,
+    otherObjects: others.length,
+    largeObjects: Number(largeObjects.rows[0]?.n ?? 0),
+  };
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

@@ -1,0 +1,582 @@
+import type { Writable } from "node:stream";
+import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
+import { CodedError, redactSecrets } from "../errors.js";
+import type { Logger } from "../logging/logger.js";
+import { silentLogger } from "../logging/logger.js";
+import { type DumpSource, openDumpStream } from "./dump-source.js";
+import {
+  type DumpEvent,
+  type DumpObjectRef,
+  DumpSplitter,
+  describeObject,
+} from "./dump-splitter.js";
+import {
+  assertSupportedServer,
+  type ClearedCatalog,
+  clearCatalog,
+  describeSessions,
+  readOtherSessions,
+} from "./live-catalog.js";
+import { DumpPolicy, preview } from "./statement-policy.js";
+
+/**
+ * The catalog restore: makes the catalog database equal to a gzipped plain pg_dump, in one
+ * transaction on one dedicated connection. Everything is streamed: compressed bytes in,
+ * statements executed one by one, COPY data written through with backpressure. Nothing is
+ * committed unless the whole dump was read, its gzip checksum matched, pg_dump's closing
+ * line was seen and every statement succeeded; any failure, cancellation or lost connection
+ * rolls back, and PostgreSQL itself rolls back a transaction whose client disappears.
+ */
+
+export type CatalogRestorePhase =
+  | "connecting"
+  | "clearing"
+  | "restoring"
+  | "committing"
+  | "committed"
+  | "rolled-back";
+
+/** What the runner narrates; sent at phase changes and at most every `progressIntervalMs`. */
+export interface CatalogRestoreProgress {
+  phase: CatalogRestorePhase;
+  compressedBytesRead: number;
+  /** Size of the compressed snapshot when known (S3 object or file size). */
+  compressedBytesTotal: number | null;
+  sqlBytesRead: number;
+  statementsExecuted: number;
+  rowsCopied: number;
+  /** pg_dump's name for what is being restored, e.g. "TABLE DATA iox_catalog.parquet_file". */
+  currentObject: string | null;
+  /** Line of the dump being executed. */
+  line: number;
+  elapsedMs: number;
+}
+
+export interface RestoreCatalogOptions {
+  /** The gzipped plain pg_dump: a file or S3 body stream, or any async iterable of bytes. */
+  source: DumpSource;
+  compressedBytesTotal?: number | undefined;
+  /** The catalog database: a DSN or node-pg client settings (TLS and so on). */
+  connection: string | pg.ClientConfig;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((progress: CatalogRestoreProgress) => void) | undefined;
+  progressIntervalMs?: number | undefined;
+  /** How long to wait for another session's lock before giving up; default 30 s. */
+  lockTimeoutMs?: number | undefined;
+  /**
+   * Memory PostgreSQL may use per index build during the restore (server side); larger
+   * values build the catalog's big indexes in one sort. Default "256MB".
+   */
+  maintenanceWorkMem?: string | undefined;
+  /** Load COPY data with FREEZE (the tables are new in this transaction); default true. */
+  copyFreeze?: boolean | undefined;
+  /** Sentences for the operator about conditions that do not stop the restore. */
+  onWarning?: ((message: string) => void) | undefined;
+  logger?: Logger | undefined;
+}
+
+export interface RestoreCatalogResult {
+  compressedBytes: number;
+  sqlBytes: number;
+  statementsExecuted: number;
+  copyBlocks: number;
+  rowsCopied: number;
+  cleared: ClearedCatalog;
+  durationMs: number;
+}
+
+const UNCHANGED = "The catalog was left unchanged (the restore transaction was rolled back).";
+
+export async function restoreCatalog(
+  options: RestoreCatalogOptions,
+): Promise<RestoreCatalogResult> {
+  const started = performance.now();
+  const logger = options.logger ?? silentLogger;
+  const { signal } = options;
+  if (signal?.aborted) throw cancelledError();
+
+  // The file is checked (gzip, pg_dump header) before any connection is opened.
+  const dump = await openDumpStream(options.source);
+  const splitter = new DumpSplitter();
+  const policy = new DumpPolicy();
+  const progress = new ProgressReporter(options, dump, started);
+  const config: pg.ClientConfig =
+    typeof options.connection === "string"
+      ? { connectionString: options.connection }
+      : { ...options.connection };
+  config.application_name ??= "restorebot restore-catalog";
+
+  let client: pg.Client | undefined;
+  let connectionLost: Error | undefined;
+  let backendPid = 0;
+  let copy: ReturnType<typeof copyFrom> | undefined;
+  let copyError: Error | undefined;
+  let committing = false;
+  let cancelled = false;
+  let current: { line: number; object: DumpObjectRef | undefined; sql: string } = {
+    line: 0,
+    object: undefined,
+    sql: "",
+  };
+  let statementsExecuted = 0;
+  let copyBlocks = 0;
+  let rowsCopied = 0;
+  let cleared: ClearedCatalog | undefined;
+
+  const onAbort = () => {
+    if (committing) return; // too late: COMMIT is on the wire
+    cancelled = true;
+    const reason = cancelledError();
+    dump.destroy(reason);
+    copy?.destroy(reason);
+    // A long statement (an index build, a foreign key check) is interrupted server side.
+    if (backendPid !== 0) void cancelBackend(config, backendPid, logger);
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+
+  try {
+    progress.phase("connecting");
+    client = new pg.Client(config);
+    client.on("error", (err) => {
+      connectionLost ??= err;
+    });
+    try {
+      await client.connect();
+    } catch (err) {
+      throw new CodedError(
+        "database_error",
+        `Cannot connect to the catalog database: ${redactSecrets(errorText(err))}. Nothing was changed.`,
+        { cause: err },
+      );
+    }
+    const db = client;
+    await assertSupportedServer(db);
+    const others = await readOtherSessions(db);
+    if (others.length > 0) {
+      logger.warn({ sessions: others.length }, "other sessions are connected to the catalog");
+      options.onWarning?.(
+        `${others.length} other session(s) are connected to the catalog database: ${describeSessions(others)}. If they hold locks, the restore waits up to ${Math.round((options.lockTimeoutMs ?? 30_000) / 1000)} s and then stops without changing anything.`,
+      );
+    }
+    backendPid =
+      (await db.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid ?? 0;
+
+    await db.query("BEGIN");
+    await db.query(
+      `SET LOCAL lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs ?? 30_000))}`,
+    );
+    await db.query("SET LOCAL statement_timeout = 0");
+    await db.query("SET LOCAL idle_in_transaction_session_timeout = 0");
+    await db.query("SET LOCAL client_min_messages = warning");
+    await db.query(
+      `SET LOCAL maintenance_work_mem = ${quoteLiteral(options.maintenanceWorkMem ?? "256MB")}`,
+    );
+
+    progress.phase("clearing");
+    try {
+      cleared = await clearCatalog(db);
+    } catch (err) {
+      if (isLockTimeout(err)) {
+        throw new CodedError(
+          "restore_failed",
+          `Another session holds a lock on the catalog, so its objects cannot be replaced: ${describeSessions(others) || "(it has gone since)"}. Stop every catalog client (the InfluxDB catalog pods must be scaled to 0), then run the restore again. ${UNCHANGED}`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+
+    progress.phase("restoring");
+    const freeze = options.copyFreeze ?? true;
+    const handle = async (event: DumpEvent): Promise<void> => {
+      switch (event.kind) {
+        case "statement": {
+          current = { line: event.line, object: event.object, sql: event.sql };
+          progress.object(event.object, event.line);
+          const decision = policy.statement(event.sql, event.line, event.object);
+          if (decision.action === "skip") return;
+          await db.query(decision.sql);
+          statementsExecuted++;
+          progress.update(statementsExecuted, rowsCopied);
+          return;
+        }
+        case "copy-start": {
+          current = { line: event.line, object: event.object, sql: event.sql };
+          progress.object(event.object, event.line);
+          copyError = undefined;
+          const stream = db.query(
+            copyFrom(freeze ? withFreeze(event.sql) : event.sql, {
+              highWaterMark: 1024 * 1024,
+            }),
+          );
+          stream.on("error", (err: Error) => {
+            copyError ??= err;
+          });
+          copy = stream;
+          return;
+        }
+        case "copy-data": {
+          const stream = copy;
+          if (stream === undefined) return;
+          if (copyError) throw copyError;
+          rowsCopied += event.rows;
+          if (!stream.write(event.data)) await drained(stream, () => copyError);
+          progress.update(statementsExecuted, rowsCopied);
+          return;
+        }
+        case "copy-end": {
+          const stream = copy;
+          if (stream === undefined) return;
+          if (copyError) throw copyError;
+          await endCopy(stream, () => copyError);
+          copy = undefined;
+          copyBlocks++;
+          statementsExecuted++;
+          return;
+        }
+        case "meta":
+          current = {
+            line: event.line,
+            object: undefined,
+            sql: `${event.command} ${event.argument}`,
+          };
+          policy.meta(event.command, event.argument, event.line);
+          return;
+      }
+    };
+
+    for await (const chunk of dump.chunks) {
+      for (const event of splitter.push(chunk)) await handle(event);
+    }
+    for (const event of splitter.end()) await handle(event);
+    policy.finish(splitter.complete, splitter.currentLine);
+
+    progress.phase("committing");
+    const xid = (await db.query<{ xid: string }>("SELECT pg_current_xact_id()::text AS xid"))
+      .rows[0]?.xid;
+    committing = true;
+    signal?.removeEventListener("abort", onAbort);
+    try {
+      await db.query("COMMIT");
+    } catch (err) {
+      if (isServerError(err)) throw err; // e.g. a deferred constraint: rolled back
+      await confirmCommit(config, xid, err);
+    }
+    progress.phase("committed");
+    await db.end().catch(() => undefined);
+    const result: RestoreCatalogResult = {
+      compressedBytes: dump.compressedBytesRead,
+      sqlBytes: dump.sqlBytesRead,
+      statementsExecuted,
+      copyBlocks,
+      rowsCopied,
+      cleared,
+      durationMs: Math.round(performance.now() - started),
+    };
+    logger.info({ ...result, cleared: undefined }, "catalog restored");
+    return result;
+  } catch (err) {
+    signal?.removeEventListener("abort", onAbort);
+    dump.destroy(err instanceof Error ? err : new Error(String(err)));
+    if (err instanceof CodedError && err.code === "restore_failed" && committing) {
+      // The outcome of COMMIT is unknown: do not pretend it rolled back.
+      if (client) await closeQuietly(client);
+      throw err;
+    }
+    if (client) await rollbackQuietly(client);
+    progress.phase("rolled-back");
+    throw explainFailure(err, {
+      cancelled,
+      connectionLost,
+      current,
+      clearing: cleared === undefined && backendPid !== 0,
+    });
+  }
+}
+
+function cancelledError(): CodedError {
+  return new CodedError("cancelled", `The restore was cancelled. ${UNCHANGED}`);
+}
+
+/** Turns whatever went wrong into one message that says what, where, and the outcome. */
+function explainFailure(
+  err: unknown,
+  context: {
+    cancelled: boolean;
+    connectionLost: Error | undefined;
+    current: { line: number; object: DumpObjectRef | undefined; sql: string };
+    clearing: boolean;
+  },
+): CodedError {
+  if (context.cancelled) return cancelledError();
+  const where =
+    context.current.line > 0
+      ? `at line ${context.current.line} of the dump (${describeObject(context.current.object)})`
+      : context.clearing
+        ? "while clearing the catalog before the restore"
+        : "before the restore started";
+  if (err instanceof CodedError) {
+    if (err.code === "cancelled") return cancelledError();
+    if (err.code === "dump_invalid")
+      return new CodedError("dump_invalid", `${err.message} ${UNCHANGED}`, {
+        cause: err,
+        details: err.details,
+      });
+    if (err.message.includes(UNCHANGED) || err.message.includes("Nothing was changed")) return err;
+    return new CodedError(err.code, `${err.message} ${UNCHANGED}`, {
+      cause: err,
+      details: err.details,
+    });
+  }
+  if (isServerError(err)) {
+    const e = err as pg.DatabaseError;
+    const parts = [`PostgreSQL rejected the statement ${where}: ${e.message}.`];
+    if (e.detail) parts.push(`Detail: ${e.detail}.`);
+    if (e.hint) parts.push(`Hint: ${e.hint}.`);
+    if (e.code === "57014") parts.push("(The statement was cancelled on the server.)");
+    if (e.code === "57P01" || e.code === "57P02" || e.code === "57P03")
+      parts.push("The database server shut down or terminated the restore's connection.");
+    if (context.current.sql) parts.push(`Statement: ${preview(context.current.sql)}`);
+    parts.push(UNCHANGED);
+    return new CodedError("restore_failed", redactSecrets(parts.join(" ")), {
+      cause: err,
+      details: { line: context.current.line, sqlstate: e.code },
+    });
+  }
+  if (context.connectionLost || isConnectionError(err)) {
+    return new CodedError(
+      "database_error",
+      `The connection to the catalog database was lost ${where}: ${redactSecrets(errorText(context.connectionLost ?? err))}. PostgreSQL rolls back a transaction whose connection drops, so the catalog is unchanged.`,
+      { cause: err },
+    );
+  }
+  return new CodedError(
+    "restore_failed",
+    `The restore failed ${where}: ${redactSecrets(errorText(err))}. ${UNCHANGED}`,
+    { cause: err },
+  );
+}
+
+function isServerError(err: unknown): boolean {
+  return (
+    err instanceof pg.DatabaseError ||
+    (typeof (err as { code?: unknown })?.code === "string" &&
+      /^[0-9A-Z]{5}$/.test((err as { code: string }).code) &&
+      typeof (err as { severity?: unknown }).severity === "string")
+  );
+}
+
+function isLockTimeout(err: unknown): boolean {
+  return isServerError(err) && (err as pg.DatabaseError).code === "55P03";
+}
+
+function isConnectionError(err: unknown): boolean {
+  const text = errorText(err);
+  return (
+    /Connection terminated|ECONNRESET|EPIPE|ECONNREFUSED|not queryable|socket/i.test(text) ||
+    (err as NodeJS.ErrnoException)?.code === "ECONNRESET"
+  );
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** pg_dump's `COPY t (cols) FROM stdin;` with FREEZE: rows are written already frozen. */
+function withFreeze(sql: string): string {
+  return sql.replace(/\s*;\s*$/, " WITH (FREEZE);");
+}
+
+function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+async function drained(stream: Writable, failure: () => Error | undefined): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const failed = failure();
+    if (failed) return reject(failed);
+    const onDrain = () => {
+      stream.removeListener("error", onError);
+      stream.removeListener("close", onClose);
+      resolve();
+    };
+    const onError = (err: Error) => {
+      stream.removeListener("drain", onDrain);
+      stream.removeListener("close", onClose);
+      reject(err);
+    };
+    const onClose = () => {
+      stream.removeListener("drain", onDrain);
+      stream.removeListener("error", onError);
+      reject(failure() ?? new Error("the COPY stream closed before its data was sent"));
+    };
+    stream.once("drain", onDrain);
+    stream.once("error", onError);
+    stream.once("close", onClose);
+  });
+}
+
+async function endCopy(
+  stream: ReturnType<typeof copyFrom>,
+  failure: () => Error | undefined,
+): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const onFinish = () => {
+      stream.removeListener("error", onError);
+      stream.removeListener("close", onClose);
+      resolve();
+    };
+    const onError = (err: Error) => {
+      stream.removeListener("finish", onFinish);
+      stream.removeListener("close", onClose);
+      reject(err);
+    };
+    const onClose = () => {
+      stream.removeListener("finish", onFinish);
+      stream.removeListener("error", onError);
+      const failed = failure();
+      if (failed) reject(failed);
+      else resolve();
+    };
+    stream.once("finish", onFinish);
+    stream.once("error", onError);
+    stream.once("close", onClose);
+    stream.end();
+  });
+}
+
+async function rollbackQuietly(client: pg.Client): Promise<void> {
+  const rollback = client.query("ROLLBACK").then(
+    () => undefined,
+    () => undefined,
+  );
+  await Promise.race([rollback, delay(10_000)]);
+  await closeQuietly(client);
+}
+
+async function closeQuietly(client: pg.Client): Promise<void> {
+  await Promise.race([client.end().catch(() => undefined), delay(5_000)]);
+  client.connection.stream.destroy();
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Interrupts the restore's running statement from a second connection. */
+async function cancelBackend(config: pg.ClientConfig, pid: number, logger: Logger): Promise<void> {
+  const side = new pg.Client({
+    ...config,
+    application_name: "restorebot restore-catalog (cancel)",
+  });
+  side.on("error", () => undefined);
+  try {
+    await side.connect();
+    await side.query("SELECT pg_cancel_backend($1)", [pid]);
+  } catch (err) {
+    logger.warn({ err: redactSecrets(errorText(err)) }, "could not cancel the restore's statement");
+  } finally {
+    await side.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The connection dropped while COMMIT was in flight: ask the server what became of the
+ * transaction instead of guessing.
+ */
+async function confirmCommit(
+  config: pg.ClientConfig,
+  xid: string | undefined,
+  commitError: unknown,
+): Promise<void> {
+  const unknown = (why: string) =>
+    new CodedError(
+      "restore_failed",
+      `The connection was lost while committing the restore, and ${why}. The catalog is either fully restored or unchanged — never partly. Check it (for example, compare a pg_dump with the snapshot) before starting the InfluxDB pods, or run the restore again.`,
+      { cause: commitError, details: { outcome: "unknown" } },
+    );
+  if (xid === undefined) throw unknown("its transaction id is unknown");
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const side = new pg.Client({
+      ...config,
+      application_name: "restorebot restore-catalog (check)",
+    });
+    side.on("error", () => undefined);
+    try {
+      await side.connect();
+      const { rows } = await side.query<{ status: string | null }>(
+        "SELECT pg_xact_status($1::xid8) AS status",
+        [xid],
+      );
+      const status = rows[0]?.status;
+      if (status === "committed") return;
+      if (status === "aborted")
+        throw new CodedError(
+          "database_error",
+          `The connection was lost while committing, and PostgreSQL reports the transaction rolled back. ${UNCHANGED}`,
+          { cause: commitError },
+        );
+    } catch (err) {
+      if (err instanceof CodedError) throw err;
+    } finally {
+      await side.end().catch(() => undefined);
+    }
+    await delay(1_000);
+  }
+  throw unknown("the server could not be asked whether it committed");
+}
+
+/** Throttled progress events. */
+class ProgressReporter {
+  private last = 0;
+  private currentObject: string | null = null;
+  private line = 0;
+  private statements = 0;
+  private rows = 0;
+  private currentPhase: CatalogRestorePhase = "connecting";
+
+  constructor(
+    private readonly options: RestoreCatalogOptions,
+    private readonly dump: { compressedBytesRead: number; sqlBytesRead: number },
+    private readonly started: number,
+  ) {}
+
+  phase(phase: CatalogRestorePhase): void {
+    this.currentPhase = phase;
+    this.emit();
+  }
+
+  object(object: DumpObjectRef | undefined, line: number): void {
+    if (object !== undefined) this.currentObject = describeObject(object);
+    this.line = line;
+  }
+
+  update(statements: number, rows: number): void {
+    this.statements = statements;
+    this.rows = rows;
+    const now = performance.now();
+    if (now - this.last >= (this.options.progressIntervalMs ?? 500)) this.emit();
+  }
+
+  private emit(): void {
+    const listener = this.options.onProgress;
+    this.last = performance.now();
+    if (!listener) return;
+    try {
+      listener({
+        phase: this.currentPhase,
+        compressedBytesRead: this.dump.compressedBytesRead,
+        compressedBytesTotal: this.options.compressedBytesTotal ?? null,
+        sqlBytesRead: this.dump.sqlBytesRead,
+        statementsExecuted: this.statements,
+        rowsCopied: this.rows,
+        currentObject: this.currentObject,
+        line: this.line,
+        elapsedMs: Math.round(this.last - this.started),
+      });
+    } catch {
+      // A narration problem never fails a restore.
+    }
+  }
+}
