@@ -1,0 +1,351 @@
+import type { types } from "@slack/bolt";
+import { formatDuration } from "../config/duration.js";
+import {
+  clip,
+  code,
+  formatAge,
+  formatBytes,
+  formatCount,
+  formatElapsed,
+  formatUtc,
+} from "./format.js";
+import type { ListedPoint, RecoveryPointListing } from "./list-recovery-points.js";
+import type {
+  RecoveryPointRef,
+  VerificationProgress,
+  VerificationReport,
+} from "./recovery-point.js";
+import type { StoredVerification } from "./verification-store.js";
+
+export type Block = types.KnownBlock;
+
+export interface SlackMessage {
+  /** Notification and screen-reader text; Slack shows blocks when present. */
+  text: string;
+  blocks: Block[];
+}
+
+/** The button another feature turns into the restore request modal. */
+export const RESTORE_POINT_ACTION = "restore_point_open";
+/** "Older points": the next page of a listing. */
+export const OLDER_POINTS_ACTION = "recovery_points_older";
+
+/** What the "Older points" button carries: enough to list the next page without state. */
+export interface OlderPointsValue {
+  target: string;
+  cadence: "all" | "hourly" | "daily";
+  sinceMs: number | null;
+  limit: number;
+  /** The oldest point shown, as listed. */
+  before: string;
+}
+
+const SECTION_MAX = 3000;
+
+function section(text: string, blockId?: string): Block {
+  return {
+    type: "section",
+    ...(blockId === undefined ? {} : { block_id: blockId }),
+    text: { type: "mrkdwn", text: clip(text, SECTION_MAX) },
+  };
+}
+
+function context(...texts: string[]): Block {
+  return {
+    type: "context",
+    elements: texts.map((t) => ({ type: "mrkdwn" as const, text: clip(t, SECTION_MAX) })),
+  };
+}
+
+function header(text: string): Block {
+  return { type: "header", text: { type: "plain_text", text: clip(text, 150) } };
+}
+
+/** `/recovery-points`: the header answers "what can we restore to, and how much do we lose?". */
+export function recoveryPointsMessage(listing: RecoveryPointListing): SlackMessage {
+  const { now } = listing;
+  const blocks: Block[] = [header(`Recovery points · ${listing.target}`)];
+  blocks.push(section(summaryText(listing)));
+  blocks.push(context(...contextTexts(listing)));
+  blocks.push({ type: "divider" });
+  if (listing.points.length === 0) {
+    blocks.push(
+      section(
+        listing.totalPoints === 0
+          ? `No snapshots at all under ${code(listing.location)}. Check that catalog snapshots are enabled (INFLUXDB_IOX_CREATE_CATALOG_BACKUP_DATA_SNAPSHOT_FILES) and the target's snapshots.bucket and prefix.`
+          : `No point matches ${describeFilter(listing)}.`,
+      ),
+    );
+  }
+  for (const point of listing.points) blocks.push(pointBlock(listing.target, point, now));
+  const oldestShown = listing.points.at(-1);
+  if (listing.olderCount > 0 && oldestShown !== undefined) {
+    const value: OlderPointsValue = {
+      target: listing.target,
+      cadence: listing.query.cadence,
+      sinceMs: listing.query.sinceMs ?? null,
+      limit: listing.query.limit,
+      before: oldestShown.ref.id,
+    };
+    blocks.push({
+      type: "actions",
+      block_id: "recovery_points_paging",
+      elements: [
+        {
+          type: "button",
+          action_id: OLDER_POINTS_ACTION,
+          text: {
+            type: "plain_text",
+            text: `Older points (${formatCount(listing.olderCount)} more)`,
+          },
+          value: JSON.stringify(value),
+        },
+      ],
+    });
+    blocks.push(
+      context(
+        `${listing.truncatedToMessage ? "Slack shows at most 40 points per message. " : ""}Or type ${code(`/recovery-points ${listing.target} --before ${oldestShown.ref.id}`)}`,
+      ),
+    );
+  }
+  return { text: summaryFallback(listing), blocks };
+}
+
+function summaryText(listing: RecoveryPointListing): string {
+  const { now, newestComplete, oldestComplete } = listing;
+  const lines: string[] = [];
+  if (newestComplete === undefined) {
+    lines.push(
+      listing.totalPoints === 0
+        ? ":rotating_light: *No recovery points*: nothing can be restored."
+        : `:rotating_light: *No complete recovery point*${listing.completeScanLimited ? " among the newest 200" : ""}: every snapshot lacks bloom.bin.gz or pg_dump.gz, so nothing can be restored.`,
+    );
+  } else {
+    const rpo = now.getTime() - newestComplete.time.getTime();
+    lines.push(
+      `*Newest complete:* ${code(newestComplete.id)} (${formatAge(newestComplete.time, now)})`,
+    );
+    lines.push(
+      `*RPO now:* ${formatDuration(Math.max(0, rpo))} — a restore loses what was written after that point`,
+    );
+    lines.push(
+      oldestComplete === undefined
+        ? `*Restorable window:* ends at ${code(newestComplete.id)}; no complete point among the oldest 200`
+        : `*Restorable window:* ${code(oldestComplete.id)} → ${code(newestComplete.id)} (${formatDuration(newestComplete.time.getTime() - oldestComplete.time.getTime())})`,
+    );
+  }
+  if (listing.newest !== undefined && !listing.newestIsComplete && newestComplete !== undefined) {
+    lines.push(
+      `:warning: The newest snapshot ${code(listing.newest.id)} is incomplete (still being written, or it failed).`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function contextTexts(listing: RecoveryPointListing): string[] {
+  const texts = [
+    `${formatCount(listing.totalPoints)} points in ${code(listing.location)} (${formatCount(listing.counts.hourly)} hourly, ${formatCount(listing.counts.daily)} daily at 00:00 UTC) · showing ${formatCount(listing.points.length)}, newest first${listing.query.cadence !== "all" || listing.query.sinceMs !== undefined || listing.query.before !== undefined ? ` · ${describeFilter(listing)}` : ""}`,
+  ];
+  if (listing.skipped.length > 0) {
+    const names = listing.skipped.slice(0, 3).map(code).join(", ");
+    texts.push(
+      `${formatCount(listing.skipped.length)} folder${listing.skipped.length === 1 ? "" : "s"} skipped: not a snapshot time (${names}${listing.skipped.length > 3 ? ", …" : ""})`,
+    );
+  }
+  return texts;
+}
+
+function describeFilter(listing: RecoveryPointListing): string {
+  const parts: string[] = [];
+  const q = listing.query;
+  if (q.cadence !== "all") parts.push(q.cadence === "daily" ? "daily (00:00 UTC)" : "hourly");
+  if (q.sinceMs !== undefined) parts.push(`since ${formatDuration(q.sinceMs)} ago`);
+  if (q.before !== undefined) parts.push(`older than ${formatUtc(q.before)}`);
+  return parts.length === 0 ? "the query" : parts.join(", ");
+}
+
+function summaryFallback(listing: RecoveryPointListing): string {
+  const newest = listing.newestComplete;
+  return newest === undefined
+    ? `Recovery points for ${listing.target}: no complete point.`
+    : `Recovery points for ${listing.target}: newest complete ${newest.id} (${formatAge(newest.time, listing.now)}); ${listing.points.length} of ${listing.totalPoints} shown.`;
+}
+
+function pointBlock(target: string, point: ListedPoint, now: Date): Block {
+  const { ref, details } = point;
+  const title = `*${code(ref.id)}* · ${point.cadence} · ${formatAge(ref.time, now)}`;
+  const lines: string[] = [];
+  if (details === undefined) {
+    lines.push(`:grey_question: ${title} — *gone*: the folder disappeared while listing`);
+  } else if (!details.complete) {
+    lines.push(
+      `:no_entry: ${title} — *incomplete*: no bloom.bin.gz (still being written, or the snapshot failed); cannot be restored`,
+    );
+  } else if (details.dumpSize === undefined) {
+    lines.push(`:no_entry: ${title} — *no pg_dump.gz*: nothing to restore the catalog from`);
+  } else {
+    lines.push(`:large_green_circle: ${title}`);
+  }
+  const facts: string[] = [];
+  if (details?.dumpSize !== undefined) facts.push(`pg_dump.gz ${formatBytes(details.dumpSize)}`);
+  facts.push(expiryText(point, now));
+  lines.push(facts.join(" · "));
+  if (point.verification !== undefined) {
+    lines.push(verificationLine(point.verification, details?.dumpEtag, now));
+  }
+  const block: Block = {
+    type: "section",
+    block_id: `point:${ref.id}`,
+    text: { type: "mrkdwn", text: clip(lines.join("\n"), SECTION_MAX) },
+  };
+  // Incomplete points are never offered for restore (vendor document: "make sure that the
+  // bloom filter file exists").
+  if (point.restorable) {
+    block.accessory = {
+      type: "button",
+      action_id: RESTORE_POINT_ACTION,
+      text: { type: "plain_text", text: "Restore to this point" },
+      value: JSON.stringify({ target, point: ref.id }),
+    };
+  }
+  return block;
+}
+
+function expiryText(point: ListedPoint, now: Date): string {
+  switch (point.expiry) {
+    case "overdue":
+      return `:warning: *past its ${point.cadence} retention* since ${formatUtc(point.expiresAt)}: the garbage collector may delete it at any moment`;
+    case "expiring":
+      return `:hourglass_flowing_sand: *expires in ${formatDuration(point.expiresAt.getTime() - now.getTime())}* (${formatUtc(point.expiresAt)})`;
+    case "kept":
+      return `kept until ${formatUtc(point.expiresAt)}`;
+  }
+}
+
+/** "verified 2 h ago: 48,211 files, none missing", or why the result no longer holds. */
+export function verificationLine(
+  v: StoredVerification,
+  currentDumpEtag: string | undefined,
+  now: Date,
+): string {
+  const when = formatAge(v.verifiedAt, now);
+  const s = v.summary;
+  if (currentDumpEtag !== undefined && v.dumpEtag !== null && v.dumpEtag !== currentDumpEtag) {
+    return `:grey_question: verified ${when}, but pg_dump.gz has changed since: verify again`;
+  }
+  if (v.ok) {
+    return `:white_check_mark: verified ${when}: ${formatCount(s.referencedFiles)} files, none missing`;
+  }
+  const reasons: string[] = [];
+  if (!s.complete) reasons.push("incomplete");
+  if (s.dumpProblem !== null) reasons.push("pg_dump.gz unusable");
+  if (s.missingFiles > 0)
+    reasons.push(
+      `${formatCount(s.missingFiles)} of ${formatCount(s.referencedFiles)} files missing`,
+    );
+  if (s.problems.length > 0) reasons.push("unreadable file lists");
+  return `:x: verification failed ${when}: ${reasons.join(", ") || "see the last verify"}`;
+}
+
+/** `/recovery-points verify`: each check with its outcome, then what is missing. */
+export function verificationMessage(input: {
+  target: string;
+  point: RecoveryPointRef;
+  bucket: string;
+  report: VerificationReport;
+  saved: boolean;
+}): SlackMessage {
+  const { target, point, report, bucket } = input;
+  const verdict = report.ok
+    ? `:white_check_mark: *${code(point.id)} is restorable.*`
+    : `:x: *${code(point.id)} is not restorable.*`;
+  const checks: string[] = [];
+  checks.push(
+    report.complete
+      ? ":white_check_mark: *Complete:* bloom.bin.gz is present (it is written last)"
+      : ":x: *Incomplete:* bloom.bin.gz is missing: the snapshot never finished, and must never be restored",
+  );
+  const dump = report.dump;
+  checks.push(
+    dump.problem === undefined
+      ? `:white_check_mark: *Catalog dump:* pg_dump.gz (${formatBytes(dump.bytes)}) decompresses end to end, CRC checked (${formatBytes(dump.sqlBytes ?? 0)} of SQL), and is a PostgreSQL dump`
+      : `:x: *Catalog dump:* ${dump.problem}`,
+  );
+  const files = `${formatCount(report.referencedFiles)} Parquet file${report.referencedFiles === 1 ? "" : "s"} referenced by ${formatCount(report.tableLists)} table file list${report.tableLists === 1 ? "" : "s"} (${formatCount(report.referencedPrefixes)} table prefixes)`;
+  checks.push(
+    report.missingFiles === 0
+      ? `:white_check_mark: *Parquet files:* all ${files} are in ${code(bucket)}`
+      : `:x: *Parquet files:* ${formatCount(report.missingFiles)} of ${files} are missing from ${code(bucket)}; a restore cannot bring them back`,
+  );
+  if (report.problems.length > 0) {
+    checks.push(`:x: *File lists:* ${report.problems.length} problem(s), see below`);
+  }
+  const blocks: Block[] = [
+    header(`Verify · ${target}`),
+    section(`${verdict}\n${checks.join("\n")}`),
+  ];
+  if (report.missingFiles > 0) {
+    const more = report.missingFiles - report.missingSample.length;
+    blocks.push(
+      section(
+        `*Missing* (first ${report.missingSample.length}${more > 0 ? ` of ${formatCount(report.missingFiles)}` : ""}):\n\`\`\`${report.missingSample.join("\n")}\`\`\``,
+      ),
+    );
+  }
+  if (report.problems.length > 0) {
+    blocks.push(
+      section(`*File list problems:*\n${report.problems.map((p) => `• ${p}`).join("\n")}`),
+    );
+  }
+  const r = report.requests;
+  blocks.push(
+    context(
+      `Checked in ${formatElapsed(report.durationMs)} with ${formatCount(r.lists + r.objectLists)} list requests and ${formatCount(r.reads)} reads${input.saved ? " · saved: later listings show this result" : " · could not be saved"}`,
+    ),
+  );
+  const text = report.ok
+    ? `${target} ${point.id} is restorable: ${formatCount(report.referencedFiles)} files, none missing.`
+    : `${target} ${point.id} is not restorable.`;
+  return { text, blocks };
+}
+
+/** The message shown while a long verify runs. */
+export function verificationProgressText(
+  target: string,
+  point: RecoveryPointRef,
+  progress: VerificationProgress | undefined,
+  elapsedMs: number,
+): string {
+  const head = `:hourglass_flowing_sand: Verifying ${target} ${code(point.id)} (${formatDuration(elapsedMs)} so far)`;
+  if (progress === undefined) return `${head}: listing the snapshot…`;
+  switch (progress.stage) {
+    case "dump":
+      return `${head}: decompressing pg_dump.gz, ${formatBytes(progress.bytesRead)} of ${formatBytes(progress.totalBytes)}…`;
+    case "file-lists":
+      return `${head}: read ${formatCount(progress.done)} of ${formatCount(progress.total)} table file lists (${formatCount(progress.referencedFiles)} Parquet files referenced)…`;
+    case "objects":
+      return `${head}: checked ${formatCount(progress.prefixesDone)} of ${formatCount(progress.prefixesTotal)} table prefixes (${formatCount(progress.objectsListed)} objects listed)…`;
+  }
+}
+
+/** "No point at …; nearest: …": the next command to type is in the answer. */
+export function pointNotFoundText(input: {
+  target: string;
+  requested: Date;
+  nearest: readonly RecoveryPointRef[];
+  location: string;
+  now: Date;
+}): string {
+  const asked = `${input.requested.toISOString().slice(0, 19)}+00:00`;
+  if (input.nearest.length === 0) {
+    return `:mag: ${input.target} has no recovery points at all under ${code(input.location)}.`;
+  }
+  const nearest = input.nearest
+    .map((p) => {
+      const delta = p.time.getTime() - input.requested.getTime();
+      return `• ${code(p.id)} (${formatDuration(Math.abs(delta))} ${delta < 0 ? "earlier" : "later"}; ${formatAge(p.time, input.now)})`;
+    })
+    .join("\n");
+  const first = input.nearest[0] as RecoveryPointRef;
+  return `:mag: ${input.target} has no recovery point at ${code(asked)}. The nearest:\n${nearest}\nFor example: ${code(`/recovery-points verify ${input.target} ${first.id}`)}`;
+}

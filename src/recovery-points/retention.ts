@@ -1,0 +1,40 @@
+/**
+ * Cadence and expiry of a point. The garbage collector keeps hourly snapshots for
+ * `INFLUXDB_IOX_KEEP_HOURLY_CATALOG_BACKUP_FILE_LISTS` and the 00:00 UTC one (the daily) for
+ * `…_DAILY_…` (vendor document, "Configure snapshots"); the target's `retention` mirrors them.
+ */
+
+export type Cadence = "hourly" | "daily";
+
+export interface Retention {
+  hourly: number;
+  daily: number;
+}
+
+/** A point is flagged when it will be deleted within this long. */
+export const EXPIRY_WARNING_MS = 24 * 3_600_000;
+
+/** The snapshot at 00:00 UTC is also the daily, and lives as long as the daily retention. */
+export function cadenceOf(time: Date): Cadence {
+  return time.getUTCHours() === 0 && time.getUTCMinutes() === 0 && time.getUTCSeconds() === 0
+    ? "daily"
+    : "hourly";
+}
+
+export function expiryOf(time: Date, retention: Retention): Date {
+  const keep = cadenceOf(time) === "daily" ? retention.daily : retention.hourly;
+  return new Date(time.getTime() + keep);
+}
+
+export type ExpiryState = "kept" | "expiring" | "overdue";
+
+/**
+ * "expiring": deleted within 24 h; "overdue": past its retention, so the garbage collector
+ * may delete it (and the Parquet files only it references) at any moment.
+ */
+export function expiryState(expiresAt: Date, now: Date): ExpiryState {
+  const left = expiresAt.getTime() - now.getTime();
+  if (left <= 0) return "overdue";
+  if (left <= EXPIRY_WARNING_MS) return "expiring";
+  return "kept";
+}
