@@ -22,7 +22,7 @@ import { createWriteStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { PassThrough, type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGzip, gzipSync } from "node:zlib";
+import { createGzip } from "node:zlib";
 import pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 
@@ -553,9 +553,24 @@ export async function pgDump(databaseUrl: string, extraArgs: string[] = []): Pro
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** The dump gzipped in memory, as the snapshot writer uploads it. */
-export async function pgDumpGzip(databaseUrl: string): Promise<Buffer> {
-  return gzipSync(Buffer.from(await pgDump(databaseUrl), "utf8"));
+/** The dump gzipped in memory, as the snapshot writer uploads it (only the gzip is held). */
+export async function pgDumpGzip(databaseUrl: string): Promise<{ gzip: Buffer; sqlBytes: number }> {
+  let sqlBytes = 0;
+  const chunks: Buffer[] = [];
+  await pipeline(
+    pgDumpStream(databaseUrl),
+    new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        sqlBytes += chunk.length;
+        done(null, chunk);
+      },
+    }),
+    createGzip({ level: 6 }),
+    async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) chunks.push(chunk);
+    },
+  );
+  return { gzip: Buffer.concat(chunks), sqlBytes };
 }
 
 /**
