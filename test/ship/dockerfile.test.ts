@@ -1,4 +1,7 @@
 import { readFileSync } from "node:fs";
+import { builtinModules } from "node:module";
+import { relative } from "node:path";
+import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import { REPO_ROOT } from "./chart-fixture.js";
 
@@ -62,6 +65,56 @@ const packageJson = JSON.parse(readFileSync(`${REPO_ROOT}package.json`, "utf8"))
   bin: Record<string, string>;
   scripts: Record<string, string>;
 };
+let program: ts.Program | undefined;
+/** The program `npm run build` compiles (tsconfig.build.json), with every file it imports. */
+function buildProgram(): ts.Program {
+  if (program) return program;
+  const config = ts.getParsedCommandLineOfConfigFile(
+    `${REPO_ROOT}tsconfig.build.json`,
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+      },
+    },
+  );
+  if (!config) throw new Error("cannot read tsconfig.build.json");
+  program = ts.createProgram({ rootNames: config.fileNames, options: config.options });
+  return program;
+}
+
+/** Bare module specifiers the compiled code loads at run time (type-only imports are erased). */
+function runtimeImports(file: ts.SourceFile): string[] {
+  const found: string[] = [];
+  const visit = (node: ts.Node) => {
+    if (
+      ts.isImportDeclaration(node) &&
+      !node.importClause?.isTypeOnly &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
+      found.push(node.moduleSpecifier.text);
+    } else if (
+      ts.isExportDeclaration(node) &&
+      !node.isTypeOnly &&
+      node.moduleSpecifier &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
+      found.push(node.moduleSpecifier.text);
+    } else if (
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      node.arguments[0] &&
+      ts.isStringLiteral(node.arguments[0])
+    ) {
+      found.push(node.arguments[0].text);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(file);
+  return found.filter((s) => !s.startsWith(".") && !s.startsWith("/"));
+}
+
 const runtime = stages.at(-1) as Stage;
 const stage = (name: string): Stage => {
   const found = stages.find((s) => s.name === name);
@@ -162,6 +215,30 @@ describe("Dockerfile", () => {
     expect(dockerfile).not.toMatch(/xox[bpa]-|xapp-|postgres(ql)?:\/\/\S+@/);
   });
 
+  it("ships every package the compiled code imports: production dependencies and Node built-ins only", () => {
+    const pkg = JSON.parse(readFileSync(`${REPO_ROOT}package.json`, "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    const missing: string[] = [];
+    const seen = new Set<string>();
+    for (const file of buildProgram().getSourceFiles()) {
+      const path = relative(REPO_ROOT, file.fileName);
+      if (path.startsWith("node_modules/") || path.startsWith("..") || file.isDeclarationFile)
+        continue;
+      for (const specifier of runtimeImports(file)) {
+        seen.add(specifier);
+        if (specifier.startsWith("node:") || builtinModules.includes(specifier)) continue;
+        const name = specifier.startsWith("@")
+          ? specifier.split("/").slice(0, 2).join("/")
+          : (specifier.split("/")[0] ?? "");
+        if (!Object.hasOwn(pkg.dependencies, name)) missing.push(`${path}: ${specifier}`);
+      }
+    }
+    // A dev dependency here would load in tests and crash in the image (npm ci --omit=dev).
+    expect(missing).toEqual([]);
+    expect(seen).toContain("zod"); // the scan does see real imports (src/config/env.ts)
+  });
+
   it("has no HEALTHCHECK: Kubernetes probes replace it", () => {
     expect(stages.flatMap((s) => of(s, "HEALTHCHECK"))).toHaveLength(0);
   });
@@ -188,6 +265,22 @@ describe(".dockerignore", () => {
         "tsconfig.json",
       ].sort(),
     );
+  });
+
+  it("admits every file the build compiles or copies, so the image builds from a clean context", () => {
+    const allowed = lines.slice(1).map((l) => l.replace(/^!/, "").replace(/\/$/, ""));
+    const inContext = (file: string) => allowed.some((a) => file === a || file.startsWith(`${a}/`));
+    // tsc follows imports outside tsconfig.build.json's include (e.g. into test/): list them all.
+    const compiled = buildProgram()
+      .getSourceFiles()
+      .map((f) => relative(REPO_ROOT, f.fileName))
+      .filter((f) => !f.startsWith("node_modules/") && !f.startsWith(".."));
+    expect(compiled.length).toBeGreaterThan(0);
+    expect(compiled.filter((f) => !inContext(f))).toEqual([]);
+    // The asset copy step reads from these directories.
+    const copyAssets = readFileSync(`${REPO_ROOT}scripts/copy-assets.mjs`, "utf8");
+    for (const m of copyAssets.matchAll(/cpSync\(\s*"([^"]+)"/g))
+      expect(inContext(m[1] ?? ""), m[1]).toBe(true);
   });
 
   it("admits every path the build stage copies", () => {
