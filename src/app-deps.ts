@@ -1,5 +1,6 @@
 import type pg from "pg";
-import type { Config } from "./config/file.js";
+import type { ObjectStore } from "./adapters/s3/object-store.js";
+import type { Config, Target } from "./config/file.js";
 import type { Logger } from "./logging/logger.js";
 import type { Metrics } from "./observability/metrics.js";
 import type { RestoreQueue } from "./queue/restore-queue.js";
@@ -16,4 +17,6 @@ export interface AppDeps {
   metrics: Metrics;
   /** Injected so expiry, ages and retention can be tested at fixed times. */
   clock: () => Date;
+  /** The object store holding a target's snapshots (recovery points, frozen points). */
+  objectStoreFor: (target: Target) => ObjectStore;
 }

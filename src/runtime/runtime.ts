@@ -1,8 +1,10 @@
 import type { Redis } from "ioredis";
 import type pg from "pg";
+import type { ObjectStore } from "../adapters/s3/object-store.js";
+import { createS3Client, createS3ObjectStore } from "../adapters/s3/s3-object-store.js";
 import type { AppDeps } from "../app-deps.js";
 import { type Env, type ProcessRole, readEnv } from "../config/env.js";
-import { type Config, loadConfig } from "../config/file.js";
+import { type Config, loadConfig, type Target } from "../config/file.js";
 import { migrate } from "../db/migrate.js";
 import { createPool, describeDatabaseUrl } from "../db/pool.js";
 import { CodedError } from "../errors.js";
@@ -73,6 +75,7 @@ export async function buildRuntime(options: {
     logger,
     metrics,
     clock: options.clock ?? (() => new Date()),
+    objectStoreFor: objectStoresByTarget(),
   };
   const healthChecks: HealthChecks = {
     postgres: async () => {
@@ -97,5 +100,20 @@ export async function buildRuntime(options: {
       redis.disconnect();
       await pool.end().catch(() => undefined);
     },
+  };
+}
+
+/** One S3 client per target (endpoint, region and path style are per target), built on first use. */
+function objectStoresByTarget(): (target: Target) => ObjectStore {
+  const stores = new Map<string, ObjectStore>();
+  return (target) => {
+    let store = stores.get(target.name);
+    if (!store) {
+      const { endpoint, region, forcePathStyle } = target.snapshots;
+      const client = createS3Client({ ...(endpoint ? { endpoint } : {}), region, forcePathStyle });
+      store = createS3ObjectStore(client, { ...(endpoint ? { endpoint } : {}), region });
+      stores.set(target.name, store);
+    }
+    return store;
   };
 }

@@ -1,4 +1,9 @@
 import type { ListenerRegistration } from "./app.js";
+import { registerRequestActions } from "./listeners/actions/request-actions.js";
+import { registerRequestViews } from "./listeners/views/request-views.js";
 
 /** Feature listeners (buttons, modals) registered beside the slash commands. */
-export const slackRegistrations: ListenerRegistration[] = [];
+export const slackRegistrations: ListenerRegistration[] = [
+  registerRequestActions,
+  registerRequestViews,
+];

@@ -1,5 +1,12 @@
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from "@slack/bolt";
 import type { AppDeps } from "../../../app-deps.js";
+import {
+  handleRestoreCancel,
+  handleRestoreHistory,
+  handleRestoreRequest,
+  handleRestoreStatus,
+  handleRestoreTargets,
+} from "../../../approvals/command-handlers.js";
 import { parseRestoreCommand, RESTORE_USAGE } from "../../commands/grammar.js";
 import { channelRefusal } from "./channel-policy.js";
 
@@ -27,6 +34,21 @@ export async function handleRestoreCommand(args: CommandArgs, deps: AppDeps): Pr
   switch (parsed.command.kind) {
     case "help":
       await ack({ response_type: "ephemeral", text: RESTORE_USAGE });
+      return;
+    case "request":
+      await handleRestoreRequest(args, deps, parsed.command);
+      return;
+    case "status":
+      await handleRestoreStatus(args, deps, parsed.command);
+      return;
+    case "cancel":
+      await handleRestoreCancel(args, deps, parsed.command);
+      return;
+    case "history":
+      await handleRestoreHistory(args, deps, parsed.command);
+      return;
+    case "targets":
+      await handleRestoreTargets(args, deps);
       return;
     default:
       await ack({

@@ -1,0 +1,64 @@
+import type { WebClient } from "@slack/web-api";
+import type { Queryable } from "../audit/audit-log.js";
+import type { Logger } from "../logging/logger.js";
+import { buildRequestCard } from "./card.js";
+import { getRequest, listApprovals, type RequestState } from "./request-store.js";
+
+/**
+ * The states whose card the bot renders. From `running` on the runner owns the card (it adds
+ * live phases and its buttons), so the bot never overwrites it then.
+ */
+const BOT_RENDERED: readonly RequestState[] = [
+  "pending",
+  "approved",
+  "rejected",
+  "expired",
+  "cancelled",
+];
+
+/**
+ * Re-renders approval cards from the database. Updates of one request are serialised and each
+ * renders the latest committed state, so when two clicks land together the card ends in the
+ * final state rather than whichever update reached Slack last.
+ */
+export class CardPublisher {
+  private readonly chains = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly db: Queryable,
+    private readonly logger: Logger,
+    private readonly clock: () => Date,
+  ) {}
+
+  /** Resolves once the card shows the request's state as of (at least) this call. */
+  refresh(client: Pick<WebClient, "chat">, requestId: string): Promise<void> {
+    const previous = this.chains.get(requestId) ?? Promise.resolve();
+    const next = previous.then(() => this.render(client, requestId));
+    this.chains.set(requestId, next);
+    void next.finally(() => {
+      if (this.chains.get(requestId) === next) this.chains.delete(requestId);
+    });
+    return next;
+  }
+
+  private async render(client: Pick<WebClient, "chat">, requestId: string): Promise<void> {
+    try {
+      const request = await getRequest(this.db, requestId);
+      if (!request?.cardTs || !BOT_RENDERED.includes(request.state)) return;
+      const approvals = await listApprovals(this.db, requestId);
+      const card = buildRequestCard({ request, approvals, now: this.clock() });
+      await client.chat.update({
+        channel: request.channelId,
+        ts: request.cardTs,
+        text: card.text,
+        blocks: card.blocks,
+      });
+    } catch (err) {
+      // The decision stands in PostgreSQL; the next change (or /restore status) shows it.
+      this.logger.warn(
+        { requestId, err: err instanceof Error ? err.message : String(err) },
+        "could not update the approval card",
+      );
+    }
+  }
+}

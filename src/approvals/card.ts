@@ -1,0 +1,325 @@
+import type { types } from "@slack/bolt";
+import { formatPointTime } from "../slack/commands/recovery-point-time.js";
+import { escapeMrkdwn, formatDuration, formatUtc, quote, truncate } from "./format.js";
+import { countApprovals } from "./policy.js";
+import type { ApprovalRecord, RestoreRequest } from "./request-store.js";
+
+/**
+ * The approval card: one channel message per request, posted when the request is made and
+ * updated (`chat.update`) on every change of state, so the channel always shows where the
+ * restore stands. A pure function of the request, its approvals and the time; the runner
+ * calls it with `phases` (live progress) and `runControls` (Retry / Roll back / Abandon).
+ */
+
+export type SlackBlock = types.KnownBlock;
+
+export const APPROVE_ACTION_ID = "request_approve";
+export const REJECT_ACTION_ID = "request_reject";
+
+export type PhaseState = "pending" | "running" | "succeeded" | "failed" | "skipped";
+
+export interface PhaseView {
+  name: string;
+  title: string;
+  state: PhaseState;
+  elapsedMs?: number;
+  /** One line: what the phase found or why it failed. */
+  detail?: string;
+}
+
+/** A confirmation dialog in plain words; the builder makes the Block Kit object. */
+export interface ConfirmView {
+  title: string;
+  text: string;
+  confirm: string;
+  deny: string;
+  style?: "primary" | "danger";
+}
+
+export interface RunControl {
+  action_id: string;
+  text: string;
+  style?: "primary" | "danger";
+  /** Defaults to the request id. */
+  value?: string;
+  /** Plain words (built into a dialog) or a ready Block Kit confirmation object. */
+  confirm?: ConfirmView | types.ConfirmationDialog;
+}
+
+export interface RequestCardView {
+  request: RestoreRequest;
+  approvals: readonly ApprovalRecord[];
+  now: Date;
+  /** Live phase states (from the runner); without them the card lists the phases that will run. */
+  phases?: readonly PhaseView[];
+  /** Buttons for a halted run; shown instead of Approve/Reject. */
+  runControls?: readonly RunControl[];
+  /** Titles of the phases that will run; defaults to the runbook of the request's kind. */
+  plannedPhases?: readonly string[];
+}
+
+export interface RequestCard {
+  /** Notification and fallback text. */
+  text: string;
+  blocks: SlackBlock[];
+}
+
+/**
+ * The runbook's phases, titled as in DESIGN.md. The runner's own list (`runbookPhaseTitles`)
+ * replaces this when the card is rendered by the runner; the bot has no dependency on the
+ * worker's code, so it keeps this copy for the card shown before the run.
+ */
+export const PLANNED_PHASES: Readonly<Record<string, readonly string[]>> = {
+  "influxdb-clustered": [
+    "Check the recovery point",
+    "Download and prepare the snapshot",
+    "Pause the operator",
+    "Record replica counts",
+    "Scale down everything but the catalog",
+    "Scale down the catalog",
+    "Restore the catalog database",
+    "Scale back up",
+    "Verify every pod is ready",
+    "Unpause the operator",
+  ],
+};
+
+export function plannedPhaseTitles(kind: string): readonly string[] {
+  return PLANNED_PHASES[kind] ?? [];
+}
+
+const SECTION_MAX = 3000;
+
+function plain(text: string): types.PlainTextElement {
+  return { type: "plain_text", text, emoji: true };
+}
+
+function mrkdwn(text: string): types.MrkdwnElement {
+  return { type: "mrkdwn", text };
+}
+
+function section(text: string, blockId?: string): types.SectionBlock {
+  return {
+    type: "section",
+    ...(blockId ? { block_id: blockId } : {}),
+    text: mrkdwn(truncate(text, SECTION_MAX)),
+  };
+}
+
+function isConfirmView(view: ConfirmView | types.ConfirmationDialog): view is ConfirmView {
+  return typeof view.title === "string";
+}
+
+function confirmDialog(view: ConfirmView | types.ConfirmationDialog): types.ConfirmationDialog {
+  if (!isConfirmView(view)) return view;
+  // Slack limits: title 100, text 300, button labels 30 characters.
+  return {
+    title: plain(truncate(view.title, 100)),
+    text: mrkdwn(truncate(view.text, 300)),
+    confirm: plain(truncate(view.confirm, 30)),
+    deny: plain(truncate(view.deny, 30)),
+    ...(view.style ? { style: view.style } : {}),
+  };
+}
+
+/** Until when catalog changes are lost: the run's start once it started, else now. */
+function lossUntil(request: RestoreRequest, now: Date): Date {
+  return request.startedAt ?? now;
+}
+
+/** "catalog changes after 14:00 UTC — about 3 h 12 min — will be lost" */
+export function describeDataLoss(request: RestoreRequest, now: Date): string {
+  const until = lossUntil(request, now);
+  const window = formatDuration(until.getTime() - request.pointTime.getTime());
+  const after = formatUtc(request.pointTime, until);
+  const tense = request.startedAt ? "are lost" : "will be lost";
+  return `catalog changes after ${after} — about ${window} — ${tense}`;
+}
+
+const STATE_HEADLINE: Record<RestoreRequest["state"], string> = {
+  pending: ":hourglass_flowing_sand: *Waiting for approval*",
+  approved: ":white_check_mark: *Approved* — queued to run",
+  running: ":arrows_counterclockwise: *Running*",
+  halted: ":warning: *Halted*",
+  succeeded: ":white_check_mark: *Restore succeeded*",
+  rolled_back: ":leftwards_arrow_with_hook: *Rolled back*",
+  abandoned: ":heavy_multiplication_x: *Abandoned*",
+  rejected: ":x: *Rejected*",
+  expired: ":alarm_clock: *Expired*",
+  cancelled: ":no_entry_sign: *Cancelled*",
+};
+
+function who(userId: string | null): string {
+  if (!userId) return "someone";
+  return userId === "restorebot" ? "restorebot" : `<@${userId}>`;
+}
+
+function statusLine(view: RequestCardView, count: number): string {
+  const { request, now } = view;
+  const tally = `approved ${count} of ${request.requiredApprovals}`;
+  const headline = STATE_HEADLINE[request.state];
+  switch (request.state) {
+    case "pending":
+      return `${headline} — ${tally}`;
+    case "approved":
+      return `${headline} (${tally})`;
+    case "running":
+      return request.cancelRequested
+        ? `${headline} — stop requested by ${who(request.cancelRequestedBy)}; it stops at the next phase boundary`
+        : headline;
+    case "halted":
+      return `${headline}${request.haltedPhase ? ` at *${escapeMrkdwn(request.haltedPhase)}*` : ""}${request.haltedReason ? `: ${escapeMrkdwn(request.haltedReason)}` : ""}`;
+    case "rejected":
+      return `${headline} by ${who(request.closedBy)}${request.closeReason ? `:\n${quote(request.closeReason)}` : ""}`;
+    case "expired":
+      return `${headline} at ${formatUtc(request.expiresAt, now)} with ${tally}; nothing will run. Make a new request if the restore is still needed.`;
+    case "cancelled":
+      return `${headline} by ${who(request.closedBy)}${request.closeReason ? ` — ${escapeMrkdwn(request.closeReason)}` : ""}; nothing will run.`;
+    default:
+      return request.finishedAt ? `${headline} at ${formatUtc(request.finishedAt, now)}` : headline;
+  }
+}
+
+const PHASE_ICON: Record<PhaseState, string> = {
+  pending: ":white_circle:",
+  running: ":arrows_counterclockwise:",
+  succeeded: ":white_check_mark:",
+  failed: ":x:",
+  skipped: ":fast_forward:",
+};
+
+function phaseLines(view: RequestCardView): string {
+  if (view.phases?.length) {
+    const lines = view.phases.map((p, i) => {
+      const took = p.elapsedMs === undefined ? "" : ` (${formatDuration(p.elapsedMs)})`;
+      const detail = p.detail ? ` — ${escapeMrkdwn(truncate(p.detail, 200))}` : "";
+      return `${PHASE_ICON[p.state]} ${i + 1}. ${escapeMrkdwn(p.title)}${took}${detail}`;
+    });
+    return `*Phases*\n${lines.join("\n")}`;
+  }
+  const planned = view.plannedPhases ?? plannedPhaseTitles(view.request.kind);
+  if (!planned.length) return "";
+  const heading =
+    view.request.state === "pending" || view.request.state === "approved"
+      ? "*Phases that will run*"
+      : "*Phases*";
+  return `${heading}\n${planned.map((t, i) => `${i + 1}. ${escapeMrkdwn(t)}`).join("\n")}`;
+}
+
+function decisionsLine(view: RequestCardView, count: number): string {
+  const { request, approvals, now } = view;
+  const approved = approvals.filter(
+    (a) => a.decision === "approve" && a.approver !== request.requester,
+  );
+  const lines = [
+    `*Approvals:* ${count} of ${request.requiredApprovals}${
+      approved.length
+        ? ` — ${approved.map((a) => `<@${a.approver}> (${formatUtc(a.decidedAt, now)})`).join(", ")}`
+        : ""
+    }`,
+  ];
+  return lines.join("\n");
+}
+
+function approveRejectButtons(request: RestoreRequest, now: Date): types.ActionsBlock {
+  const loss = describeDataLoss(request, now);
+  return {
+    type: "actions",
+    block_id: "request_decision",
+    elements: [
+      {
+        type: "button",
+        action_id: APPROVE_ACTION_ID,
+        text: plain("Approve"),
+        style: "primary",
+        value: request.id,
+        confirm: confirmDialog({
+          title: `Approve restore of ${request.target}?`,
+          text: `This takes \`${request.target}\` down and replaces its catalog with the snapshot of ${formatUtc(request.pointTime)}: ${loss}.`,
+          confirm: "Approve",
+          deny: "Back",
+          style: "primary",
+        }),
+      },
+      {
+        type: "button",
+        action_id: REJECT_ACTION_ID,
+        text: plain("Reject"),
+        style: "danger",
+        value: request.id,
+        confirm: confirmDialog({
+          title: "Reject this request?",
+          text: `Nothing will run and ${request.id} will be closed. You will be asked for a reason, which the requester sees.`,
+          confirm: "Reject…",
+          deny: "Back",
+          style: "danger",
+        }),
+      },
+    ],
+  };
+}
+
+function runControlButtons(
+  request: RestoreRequest,
+  controls: readonly RunControl[],
+): types.ActionsBlock {
+  return {
+    type: "actions",
+    block_id: "run_controls",
+    elements: controls.slice(0, 25).map((c) => ({
+      type: "button" as const,
+      action_id: c.action_id,
+      text: plain(truncate(c.text, 75)),
+      value: c.value ?? request.id,
+      ...(c.style ? { style: c.style } : {}),
+      ...(c.confirm ? { confirm: confirmDialog(c.confirm) } : {}),
+    })),
+  };
+}
+
+function footer(view: RequestCardView): string {
+  const { request, now } = view;
+  const parts = [`Request \`${request.id}\``, `requested ${formatUtc(request.createdAt, now)}`];
+  if (request.state === "pending") {
+    parts.push(
+      `expires at ${formatUtc(request.expiresAt, now)} (in ${formatDuration(request.expiresAt.getTime() - now.getTime())}) unless approved`,
+    );
+  }
+  parts.push(`\`/restore status ${request.id}\``);
+  return parts.join(" · ");
+}
+
+export function buildRequestCard(view: RequestCardView): RequestCard {
+  const { request, now } = view;
+  const count = countApprovals(view.approvals, request.requester);
+  const point = `${formatUtc(request.pointTime)} (${formatDuration(now.getTime() - request.pointTime.getTime())} ago)`;
+  const blocks: SlackBlock[] = [
+    { type: "header", text: plain(truncate(`Restore ${request.target} — ${request.id}`, 150)) },
+    section(statusLine(view, count), "status"),
+    {
+      type: "section",
+      block_id: "facts",
+      fields: [
+        mrkdwn(`*Requester*\n<@${request.requester}>`),
+        mrkdwn(`*Target*\n\`${request.target}\` (${escapeMrkdwn(request.kind)})`),
+        mrkdwn(`*Recovery point*\n${point}`),
+        mrkdwn(
+          `*Snapshot*\n\`${escapeMrkdwn(formatPointTime(request.pointTime))}\`${request.dumpEtag ? `\nETag \`${escapeMrkdwn(request.dumpEtag.replace(/"/g, ""))}\`` : ""}`,
+        ),
+      ],
+    },
+    section(`:warning: *Data loss:* ${describeDataLoss(request, now)}.`, "data_loss"),
+    section(`*Reason*\n${quote(truncate(request.reason, 2000))}`, "reason"),
+    section(decisionsLine(view, count), "approvals"),
+  ];
+  const phases = phaseLines(view);
+  if (phases) blocks.push(section(phases, "phases"));
+  blocks.push({ type: "context", block_id: "footer", elements: [mrkdwn(footer(view))] });
+  if (request.state === "pending") blocks.push(approveRejectButtons(request, now));
+  else if (view.runControls?.length && (request.state === "halted" || request.state === "running"))
+    blocks.push(runControlButtons(request, view.runControls));
+
+  const plainState = STATE_HEADLINE[request.state].replace(/:[a-z_]+: /, "").replace(/\*/g, "");
+  const text = `Restore request ${request.id} for ${request.target} by <@${request.requester}>: ${plainState} (approved ${count} of ${request.requiredApprovals})`;
+  return { text, blocks };
+}

@@ -1,0 +1,122 @@
+import type { types } from "@slack/bolt";
+import { REASON_MAX_LENGTH, REASON_MIN_LENGTH } from "../slack/commands/grammar.js";
+import { escapeMrkdwn, formatDuration, formatUtc, truncate } from "./format.js";
+import type { RestoreRequest } from "./request-store.js";
+
+/**
+ * The two modals of the approval flow, as pure builders: the reason for a rejection, and the
+ * reason for a request made from a `/recovery-points` listing. Their state is read back by the
+ * view listeners with the ids below.
+ */
+
+export const REJECT_REASON_CALLBACK_ID = "request_reject_reason";
+export const RESTORE_REQUEST_CALLBACK_ID = "restore_request_modal";
+export const RESTORE_POINT_OPEN_ACTION_ID = "restore_point_open";
+export const REASON_BLOCK_ID = "reason";
+export const REASON_ACTION_ID = "reason_input";
+export const REJECT_REASON_MIN_LENGTH = 5;
+
+export interface RejectModalMetadata {
+  requestId: string;
+  channelId: string;
+}
+
+export interface RequestModalMetadata {
+  target: string;
+  /** The point as listed, e.g. `2024-08-12T14:00:00+00:00`. */
+  point: string;
+  channelId: string;
+}
+
+function plain(text: string): types.PlainTextElement {
+  return { type: "plain_text", text, emoji: true };
+}
+
+function reasonInput(label: string, placeholder: string, minLength: number): types.InputBlock {
+  return {
+    type: "input",
+    block_id: REASON_BLOCK_ID,
+    label: plain(label),
+    element: {
+      type: "plain_text_input",
+      action_id: REASON_ACTION_ID,
+      multiline: true,
+      min_length: minLength,
+      max_length: REASON_MAX_LENGTH,
+      placeholder: plain(placeholder),
+    },
+  };
+}
+
+export function buildRejectReasonModal(
+  request: RestoreRequest,
+  metadata: RejectModalMetadata,
+): types.ModalView {
+  return {
+    type: "modal",
+    callback_id: REJECT_REASON_CALLBACK_ID,
+    private_metadata: JSON.stringify(metadata),
+    title: plain("Reject restore"),
+    submit: plain("Reject"),
+    close: plain("Back"),
+    blocks: [
+      {
+        type: "section",
+        text: {
+          type: "mrkdwn",
+          text: truncate(
+            `Reject \`${request.id}\`: restore \`${request.target}\` to ${formatUtc(request.pointTime)}, requested by <@${request.requester}>:\n>${escapeMrkdwn(request.reason)}\nNothing will run, and <@${request.requester}> is told your reason.`,
+            3000,
+          ),
+        },
+      },
+      reasonInput(
+        "Why are you rejecting it?",
+        "e.g. wrong recovery point: the bad migration ran at 13:40, use 13:00",
+        REJECT_REASON_MIN_LENGTH,
+      ),
+    ],
+  };
+}
+
+export function buildRestoreRequestModal(
+  metadata: RequestModalMetadata,
+  pointTime: Date,
+  now: Date,
+): types.ModalView {
+  const window = formatDuration(now.getTime() - pointTime.getTime());
+  return {
+    type: "modal",
+    callback_id: RESTORE_REQUEST_CALLBACK_ID,
+    private_metadata: JSON.stringify(metadata),
+    title: plain("Request a restore"),
+    submit: plain("Request restore"),
+    close: plain("Cancel"),
+    blocks: [
+      {
+        type: "section",
+        text: {
+          type: "mrkdwn",
+          text: `Restore \`${metadata.target}\` to the recovery point \`${metadata.point}\`.\n:warning: Catalog changes after ${formatUtc(pointTime, now)} — about ${window} — will be lost, and the cluster is down while it runs.\nA second person must approve the request before anything runs.`,
+        },
+      },
+      reasonInput("Reason", "e.g. catalog corrupted by bad migration INC-1234", REASON_MIN_LENGTH),
+    ],
+  };
+}
+
+/** Parses private_metadata written by the builders above; undefined when it is not ours. */
+export function parseMetadata<T extends object>(
+  text: string | undefined,
+  keys: (keyof T)[],
+): T | undefined {
+  try {
+    const value: unknown = JSON.parse(text ?? "");
+    if (typeof value !== "object" || value === null) return undefined;
+    for (const key of keys)
+      if (typeof (value as Record<string, unknown>)[key as string] !== "string") return undefined;
+    return value as T;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,513 @@
+import { randomInt } from "node:crypto";
+import type { Queryable } from "../audit/audit-log.js";
+import { CodedError } from "../errors.js";
+
+/**
+ * Restore requests in PostgreSQL, the source of truth for their state. Every state change is a
+ * compare-and-set (`UPDATE … WHERE state = ANY(from) … RETURNING`), so double clicks, Slack
+ * retries, two approvers, the expiry sweeper and the runner racing each other produce exactly
+ * one winner: the others get `undefined` and say so.
+ *
+ * State machine (shared with the runner):
+ *
+ *   pending ──▶ approved ──▶ running ──▶ succeeded
+ *      │           │           │   ▲
+ *      │           │           ▼   │ (retry)
+ *      │           │         halted ──▶ rolled_back | abandoned
+ *      │           └──▶ cancelled (before the run starts)
+ *      └──▶ rejected | expired | cancelled
+ *
+ * A cancel while `running` does not change the state: it sets `cancel_requested`, and the
+ * runner stops at the next phase boundary.
+ */
+
+export const REQUEST_STATES = [
+  "pending",
+  "approved",
+  "running",
+  "halted",
+  "succeeded",
+  "rolled_back",
+  "abandoned",
+  "rejected",
+  "expired",
+  "cancelled",
+] as const;
+export type RequestState = (typeof REQUEST_STATES)[number];
+
+/** States covered by the `restore_requests_one_active_per_target` unique index. */
+export const ACTIVE_STATES: readonly RequestState[] = ["pending", "approved", "running", "halted"];
+/** States from which nothing more can happen. */
+export const FINAL_STATES: readonly RequestState[] = [
+  "succeeded",
+  "rolled_back",
+  "abandoned",
+  "rejected",
+  "expired",
+  "cancelled",
+];
+
+export interface RestoreRequest {
+  id: string;
+  target: string;
+  kind: string;
+  /** The frozen recovery point: snapshot time, folder, and the dump object's key, ETag, size. */
+  pointTime: Date;
+  pointPrefix: string;
+  dumpKey: string;
+  dumpEtag: string | null;
+  dumpSize: number | null;
+  requester: string;
+  reason: string;
+  channelId: string;
+  /** ts of the approval card in `channelId`, once posted. */
+  cardTs: string | null;
+  state: RequestState;
+  requiredApprovals: number;
+  /** The effective policy when the request was made. */
+  policy: Record<string, unknown>;
+  createdAt: Date;
+  expiresAt: Date;
+  approvedAt: Date | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  cancelRequested: boolean;
+  cancelRequestedBy: string | null;
+  haltedPhase: string | null;
+  haltedReason: string | null;
+  closedBy: string | null;
+  closeReason: string | null;
+  enqueuedAt: Date | null;
+  /** Incremented by every change; pass it as `expectVersion` for an optimistic update. */
+  version: number;
+  updatedAt: Date;
+}
+
+/** Columns a transition or patch may set; `state`, `version` and `updated_at` are managed. */
+export type RequestPatch = Partial<
+  Pick<
+    RestoreRequest,
+    | "cardTs"
+    | "approvedAt"
+    | "startedAt"
+    | "finishedAt"
+    | "cancelRequested"
+    | "cancelRequestedBy"
+    | "haltedPhase"
+    | "haltedReason"
+    | "closedBy"
+    | "closeReason"
+    | "enqueuedAt"
+  >
+>;
+
+/**
+ * Extra conditions of a compare-and-set, ANDed with the state check. A `null` value means
+ * "IS NULL" (e.g. `{ enqueuedAt: null }`: only if not yet enqueued).
+ */
+export type RequestGuard = Partial<
+  Pick<RestoreRequest, "cancelRequested" | "cardTs" | "enqueuedAt" | "haltedPhase">
+> & {
+  /** Only if `expires_at <= expiredAt` (the expiry sweeper). */
+  expiredAt?: Date;
+  /** Only if `expires_at > notExpiredAt` (an approval that must land before expiry). */
+  notExpiredAt?: Date;
+};
+
+const COLUMN: Record<keyof RequestPatch | "cancelRequested" | "cardTs", string> = {
+  cardTs: "card_ts",
+  approvedAt: "approved_at",
+  startedAt: "started_at",
+  finishedAt: "finished_at",
+  cancelRequested: "cancel_requested",
+  cancelRequestedBy: "cancel_requested_by",
+  haltedPhase: "halted_phase",
+  haltedReason: "halted_reason",
+  closedBy: "closed_by",
+  closeReason: "close_reason",
+  enqueuedAt: "enqueued_at",
+};
+
+interface RequestRowSql {
+  id: string;
+  target: string;
+  kind: string;
+  point_time: Date;
+  point_prefix: string;
+  dump_key: string;
+  dump_etag: string | null;
+  dump_size: string | null;
+  requester: string;
+  reason: string;
+  channel_id: string;
+  card_ts: string | null;
+  state: RequestState;
+  required_approvals: number;
+  policy: Record<string, unknown>;
+  created_at: Date;
+  expires_at: Date;
+  approved_at: Date | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+  cancel_requested: boolean;
+  cancel_requested_by: string | null;
+  halted_phase: string | null;
+  halted_reason: string | null;
+  closed_by: string | null;
+  close_reason: string | null;
+  enqueued_at: Date | null;
+  version: number;
+  updated_at: Date;
+}
+
+function fromRow(r: RequestRowSql): RestoreRequest {
+  return {
+    id: r.id,
+    target: r.target,
+    kind: r.kind,
+    pointTime: r.point_time,
+    pointPrefix: r.point_prefix,
+    dumpKey: r.dump_key,
+    dumpEtag: r.dump_etag,
+    dumpSize: r.dump_size === null ? null : Number(r.dump_size),
+    requester: r.requester,
+    reason: r.reason,
+    channelId: r.channel_id,
+    cardTs: r.card_ts,
+    state: r.state,
+    requiredApprovals: r.required_approvals,
+    policy: r.policy,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    approvedAt: r.approved_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    cancelRequested: r.cancel_requested,
+    cancelRequestedBy: r.cancel_requested_by,
+    haltedPhase: r.halted_phase,
+    haltedReason: r.halted_reason,
+    closedBy: r.closed_by,
+    closeReason: r.close_reason,
+    enqueuedAt: r.enqueued_at,
+    version: r.version,
+    updatedAt: r.updated_at,
+  };
+}
+
+const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+/** `rb-` + 8 characters of [a-z0-9] (about 41 bits), the form `isRequestId` accepts. */
+export function newRequestId(): string {
+  let id = "rb-";
+  for (let i = 0; i < 8; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
+  return id;
+}
+
+export interface NewRestoreRequest {
+  id?: string;
+  target: string;
+  kind: string;
+  pointTime: Date;
+  pointPrefix: string;
+  dumpKey: string;
+  dumpEtag: string | null;
+  dumpSize: number | null;
+  requester: string;
+  reason: string;
+  channelId: string;
+  requiredApprovals: number;
+  policy: Record<string, unknown>;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+const ACTIVE_INDEX = "restore_requests_one_active_per_target";
+
+function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { code?: string; constraint?: string };
+  return e?.code === "23505" && (constraint === undefined || e.constraint === constraint);
+}
+
+/**
+ * Inserts a `pending` request. When the target already has an active request, the partial
+ * unique index refuses the insert and this throws a `conflict` CodedError whose details carry
+ * `activeRequestId` (read back after the violation, so a race is reported like a busy target).
+ */
+export async function insertRequest(
+  db: Queryable,
+  input: NewRestoreRequest,
+): Promise<RestoreRequest> {
+  for (let attempt = 0; ; attempt++) {
+    const id = input.id ?? newRequestId();
+    try {
+      const { rows } = await db.query<RequestRowSql>(
+        `INSERT INTO restore_requests
+           (id, target, kind, point_time, point_prefix, dump_key, dump_etag, dump_size, requester,
+            reason, channel_id, state, required_approvals, policy, created_at, expires_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12, $13, $14, $15, $14)
+         RETURNING *`,
+        [
+          id,
+          input.target,
+          input.kind,
+          input.pointTime,
+          input.pointPrefix,
+          input.dumpKey,
+          input.dumpEtag,
+          input.dumpSize,
+          input.requester,
+          input.reason,
+          input.channelId,
+          input.requiredApprovals,
+          JSON.stringify(input.policy),
+          input.createdAt,
+          input.expiresAt,
+        ],
+      );
+      return fromRow(rows[0] as RequestRowSql);
+    } catch (err) {
+      if (isUniqueViolation(err, ACTIVE_INDEX)) {
+        const active = await findActiveRequest(db, input.target);
+        throw new CodedError(
+          "conflict",
+          `${input.target} already has an active restore request${active ? ` (${active.id})` : ""}`,
+          { cause: err, details: { activeRequestId: active?.id } },
+        );
+      }
+      // A random id that collides with an old one: draw again (never for a caller-chosen id).
+      if (isUniqueViolation(err, "restore_requests_pkey") && input.id === undefined && attempt < 5)
+        continue;
+      throw err;
+    }
+  }
+}
+
+function buildSet(patch: RequestPatch, params: unknown[], into: string[] = []): string[] {
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    const column = COLUMN[key as keyof RequestPatch];
+    if (!column) throw new Error(`unknown request column ${key}`);
+    params.push(value);
+    into.push(`${column} = $${params.length}`);
+  }
+  return into;
+}
+
+function buildGuard(guard: RequestGuard | undefined, params: unknown[], into: string[]): void {
+  if (!guard) return;
+  for (const [key, value] of Object.entries(guard)) {
+    if (value === undefined) continue;
+    if (key === "expiredAt") {
+      params.push(value);
+      into.push(`expires_at <= $${params.length}`);
+    } else if (key === "notExpiredAt") {
+      params.push(value);
+      into.push(`expires_at > $${params.length}`);
+    } else {
+      const column = COLUMN[key as keyof RequestPatch];
+      if (!column) throw new Error(`unknown request column ${key}`);
+      if (value === null) into.push(`${column} IS NULL`);
+      else {
+        params.push(value);
+        into.push(`${column} = $${params.length}`);
+      }
+    }
+  }
+}
+
+export interface TransitionOptions {
+  /** The states the request must be in for the change to happen. */
+  from: readonly RequestState[];
+  to: RequestState;
+  patch?: RequestPatch;
+  /** Only if the row's `version` is still this (optimistic concurrency on a row read earlier). */
+  expectVersion?: number;
+  guard?: RequestGuard;
+  /** `updated_at`; defaults to the database's now(). */
+  now?: Date;
+}
+
+/**
+ * Compare-and-set of a request's state: moves request `id` from one of `from` to `to`,
+ * applying `patch`, only if every condition still holds. Returns the new row, or `undefined`
+ * when another actor got there first (or the request does not exist) — the caller reads the
+ * row again to explain what happened. Works on a pool or inside a caller's transaction (so
+ * the audit event commits with the change).
+ *
+ * Moving into an active state (e.g. `halted` → `running`) can still hit the one-active-per-
+ * target index only if another request became active, which the index forbids anyway.
+ */
+export async function transition(
+  db: Queryable,
+  id: string,
+  options: TransitionOptions,
+): Promise<RestoreRequest | undefined> {
+  const params: unknown[] = [id, [...options.from], options.to];
+  const set = ["state = $3", "version = version + 1"];
+  if (options.now) {
+    params.push(options.now);
+    set.push(`updated_at = $${params.length}`);
+  } else set.push("updated_at = now()");
+  buildSet(options.patch ?? {}, params, set);
+  const where = ["id = $1", "state = ANY($2::text[])"];
+  if (options.expectVersion !== undefined) {
+    params.push(options.expectVersion);
+    where.push(`version = $${params.length}`);
+  }
+  buildGuard(options.guard, params, where);
+  const { rows } = await db.query<RequestRowSql>(
+    `UPDATE restore_requests SET ${set.join(", ")} WHERE ${where.join(" AND ")} RETURNING *`,
+    params,
+  );
+  return rows[0] ? fromRow(rows[0]) : undefined;
+}
+
+/**
+ * Compare-and-set of columns other than the state (the card's ts, `enqueued_at`, a cancel
+ * request while running): applied only if the request is in one of `states` (any, when
+ * omitted) and the guard holds. Returns the new row or `undefined`.
+ */
+export async function patchRequest(
+  db: Queryable,
+  id: string,
+  patch: RequestPatch,
+  options: { states?: readonly RequestState[]; guard?: RequestGuard; expectVersion?: number } = {},
+): Promise<RestoreRequest | undefined> {
+  const params: unknown[] = [id];
+  const set = buildSet(patch, params, ["version = version + 1", "updated_at = now()"]);
+  const where = ["id = $1"];
+  if (options.states) {
+    params.push([...options.states]);
+    where.push(`state = ANY($${params.length}::text[])`);
+  }
+  if (options.expectVersion !== undefined) {
+    params.push(options.expectVersion);
+    where.push(`version = $${params.length}`);
+  }
+  buildGuard(options.guard, params, where);
+  const { rows } = await db.query<RequestRowSql>(
+    `UPDATE restore_requests SET ${set.join(", ")} WHERE ${where.join(" AND ")} RETURNING *`,
+    params,
+  );
+  return rows[0] ? fromRow(rows[0]) : undefined;
+}
+
+export async function getRequest(
+  db: Queryable,
+  id: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<RestoreRequest | undefined> {
+  const { rows } = await db.query<RequestRowSql>(
+    `SELECT * FROM restore_requests WHERE id = $1${options.forUpdate ? " FOR UPDATE" : ""}`,
+    [id],
+  );
+  return rows[0] ? fromRow(rows[0]) : undefined;
+}
+
+/** The target's request in pending/approved/running/halted, if any (at most one exists). */
+export async function findActiveRequest(
+  db: Queryable,
+  target: string,
+): Promise<RestoreRequest | undefined> {
+  const { rows } = await db.query<RequestRowSql>(
+    "SELECT * FROM restore_requests WHERE target = $1 AND state = ANY($2::text[])",
+    [target, [...ACTIVE_STATES]],
+  );
+  return rows[0] ? fromRow(rows[0]) : undefined;
+}
+
+/** Newest first. */
+export async function listRequests(
+  db: Queryable,
+  filter: { target?: string; states?: readonly RequestState[]; limit: number },
+): Promise<RestoreRequest[]> {
+  const params: unknown[] = [];
+  const where: string[] = [];
+  if (filter.target) {
+    params.push(filter.target);
+    where.push(`target = $${params.length}`);
+  }
+  if (filter.states) {
+    params.push([...filter.states]);
+    where.push(`state = ANY($${params.length}::text[])`);
+  }
+  params.push(filter.limit);
+  const { rows } = await db.query<RequestRowSql>(
+    `SELECT * FROM restore_requests ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+     ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return rows.map(fromRow);
+}
+
+/** Pending requests whose time is up at `now` (the expiry sweeper's work list). */
+export async function listExpiredPending(
+  db: Queryable,
+  now: Date,
+  limit = 100,
+): Promise<RestoreRequest[]> {
+  const { rows } = await db.query<RequestRowSql>(
+    `SELECT * FROM restore_requests WHERE state = 'pending' AND expires_at <= $1
+     ORDER BY expires_at LIMIT $2`,
+    [now, limit],
+  );
+  return rows.map(fromRow);
+}
+
+// ---- approvals -------------------------------------------------------------------------------
+
+export type Decision = "approve" | "reject";
+
+export interface ApprovalRecord {
+  requestId: string;
+  approver: string;
+  decision: Decision;
+  reason: string | null;
+  decidedAt: Date;
+}
+
+export async function listApprovals(db: Queryable, requestId: string): Promise<ApprovalRecord[]> {
+  const { rows } = await db.query<{
+    request_id: string;
+    approver: string;
+    decision: Decision;
+    reason: string | null;
+    decided_at: Date;
+  }>("SELECT * FROM approvals WHERE request_id = $1 ORDER BY decided_at, approver", [requestId]);
+  return rows.map((r) => ({
+    requestId: r.request_id,
+    approver: r.approver,
+    decision: r.decision,
+    reason: r.reason,
+    decidedAt: r.decided_at,
+  }));
+}
+
+/**
+ * Records one person's decision. The primary key (request, approver) makes a second click
+ * count once: an approval that already exists is left alone and `false` is returned. A
+ * rejection replaces the person's earlier approval (they changed their mind before the
+ * request was approved).
+ */
+export async function recordDecision(
+  db: Queryable,
+  decision: { requestId: string; approver: string; decision: Decision; reason?: string; at: Date },
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    decision.decision === "approve"
+      ? `INSERT INTO approvals (request_id, approver, decision, reason, decided_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, approver) DO NOTHING`
+      : `INSERT INTO approvals (request_id, approver, decision, reason, decided_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (request_id, approver) DO UPDATE
+           SET decision = EXCLUDED.decision, reason = EXCLUDED.reason, decided_at = EXCLUDED.decided_at`,
+    [
+      decision.requestId,
+      decision.approver,
+      decision.decision,
+      decision.reason ?? null,
+      decision.at,
+    ],
+  );
+  return (rowCount ?? 0) > 0;
+}
