@@ -223,7 +223,7 @@ export class ClusterState {
     return this.history.filter((c) => c.rv > rv);
   }
 
-  /** Makes every resourceVersion issued so far too old to resume a watch from (as after etcd compaction). */
+  /** Makes every resourceVersion older than the current one too old to resume a watch from (etcd compaction). */
   compactHistory(): void {
     this.compactedRv = this.rv;
     this.history.length = 0;

@@ -404,6 +404,28 @@ describe("Kubernetes API simulator: label selectors and watches", () => {
     expect(watch.lines.filter((l) => l.type === "BOOKMARK").length).toBeGreaterThanOrEqual(2);
   });
 
+  it("watches workloads and the AppInstance too", async () => {
+    const { kc, sim } = await start();
+    const sts = await openWatch(kc, `/apis/apps/v1/namespaces/${NS}/statefulsets`, {
+      resourceVersion: sim.snapshot().resourceVersion,
+    });
+    const app = await openWatch(kc, `/apis/kubecfg.dev/v1alpha1/namespaces/${NS}/appinstances`, {
+      resourceVersion: sim.snapshot().resourceVersion,
+    });
+    sim.scale("iox-shared-compactor", 0);
+    sim.setPaused(true);
+    await new Promise((r) => setTimeout(r, 100));
+    sts.stop();
+    app.stop();
+    expect(sts.lines[0]).toMatchObject({
+      type: "MODIFIED",
+      object: { metadata: { name: "iox-shared-compactor" } },
+    });
+    expect(app.lines).toMatchObject([
+      { type: "MODIFIED", object: { metadata: { name: "influxdb" } } },
+    ]);
+  });
+
   it("answers a too-old resourceVersion with an ERROR event carrying 410 Expired", async () => {
     const { kc, core, sim } = await start();
     const list = await core.listNamespacedPod({ namespace: NS });

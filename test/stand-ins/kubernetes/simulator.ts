@@ -54,6 +54,7 @@ export class KubernetesSimulator {
   private readonly watches = new Set<ActiveWatch>();
   private readonly requestLog: RequestRecord[] = [];
   private readonly requestListeners = new Set<(request: RequestRecord) => void>();
+  private readonly waiters = new Set<() => void>();
   private faults: FaultRule[] = [];
   private latencies: LatencyRule[] = [];
   private watchLifetimeMs: number | null = null;
@@ -83,6 +84,7 @@ export class KubernetesSimulator {
       watchHistoryLimit: options.watchHistoryLimit ?? 1000,
     });
     this.state.onChange((change) => this.broadcast(change));
+    this.state.onEvent(() => this.notifyWaiters());
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) sendStatus(res, 500, `Internal error occurred: ${String(err)}`);
@@ -158,7 +160,10 @@ export class KubernetesSimulator {
     for (const watch of [...this.watches]) this.endWatch(watch);
   }
 
-  /** Compacts the watch history: resuming from any resourceVersion issued so far gets 410 Expired. */
+  /**
+   * Compacts the watch history, as etcd compaction does: resuming a watch from any
+   * resourceVersion older than the current one then gets an ERROR event with 410 Expired.
+   */
   compactWatchHistory(): void {
     this.state.compactHistory();
   }
@@ -231,7 +236,11 @@ export class KubernetesSimulator {
     return () => this.requestListeners.delete(l);
   }
 
-  /** Resolves with the first snapshot satisfying `predicate`; rejects after `timeoutMs` (default 5000). */
+  /**
+   * Resolves with the first snapshot satisfying `predicate`, re-checked after every mutation,
+   * request and watch opening or closing (so `() => sim.activeWatches() === 0` works too);
+   * rejects after `timeoutMs` (default 5000).
+   */
   waitFor(
     predicate: (snapshot: ClusterSnapshot) => boolean,
     timeoutMs = 5000,
@@ -239,22 +248,27 @@ export class KubernetesSimulator {
     const now = this.snapshot();
     if (predicate(now)) return Promise.resolve(now);
     return new Promise((resolve, reject) => {
+      const check = () => {
+        const snap = this.snapshot();
+        if (!predicate(snap)) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(snap);
+      };
       const timer = setTimeout(() => {
-        off();
+        this.waiters.delete(check);
         reject(
           new Error(
             `simulator state not reached within ${timeoutMs} ms: ${describeSnapshot(this.snapshot())}`,
           ),
         );
       }, timeoutMs);
-      const off = this.state.onEvent(() => {
-        const snap = this.snapshot();
-        if (!predicate(snap)) return;
-        clearTimeout(timer);
-        off();
-        resolve(snap);
-      });
+      this.waiters.add(check);
     });
+  }
+
+  private notifyWaiters(): void {
+    for (const check of [...this.waiters]) check();
   }
 
   async close(): Promise<void> {
@@ -294,6 +308,7 @@ export class KubernetesSimulator {
     const finish = () => {
       record.durationMs = Date.now() - started;
       for (const listener of this.requestListeners) listener(record);
+      this.notifyWaiters();
     };
     const answer = (status: number) => {
       record.status = status;
@@ -652,6 +667,7 @@ export class KubernetesSimulator {
     }
 
     this.watches.add(watch);
+    this.notifyWaiters();
     req.on("close", () => this.endWatch(watch));
     res.on("close", () => this.endWatch(watch));
     if (Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) {
@@ -708,6 +724,7 @@ export class KubernetesSimulator {
     for (const timer of watch.timers) clearTimeout(timer);
     if (watch.lifetimeTimer) clearTimeout(watch.lifetimeTimer);
     if (!watch.res.writableEnded) watch.res.end();
+    this.notifyWaiters();
   }
 
   private takeFault(

@@ -1,0 +1,52 @@
+/**
+ * What the restore runbook needs from a Kubernetes cluster, and nothing more. The worker's
+ * phases depend on this port only; `createKubernetesCluster` is the production adapter and
+ * tests may pass any other implementation.
+ */
+export type WorkloadKind = "Deployment" | "StatefulSet";
+
+export interface PodSummary {
+  name: string;
+  /** Value of the pod's `app` label: the component it belongs to. */
+  component: string;
+  /** `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`. */
+  phase: string;
+  /** Running, Ready condition True, and not terminating. */
+  ready: boolean;
+  /** Has a deletionTimestamp: shutting down (ingesters flush their WAL here). */
+  terminating: boolean;
+}
+
+export interface WaitForPodsOptions {
+  /** Rejects with a `timeout` CodedError after this long. */
+  timeoutMs: number;
+  /** Aborting rejects with a `cancelled` CodedError. */
+  signal?: AbortSignal;
+  /** Called with the current pods once at the start and whenever any of them changes. */
+  onProgress?: (pods: PodSummary[]) => void;
+  /** What is awaited, for messages: "every non-catalog pod gone", "≥ 2 catalog pods ready". */
+  description: string;
+}
+
+export interface ClusterPort {
+  /** `spec.replicas` of the workload (0 when unset). */
+  getReplicas(kind: WorkloadKind, name: string): Promise<number>;
+  /** Sets `spec.replicas` through the scale subresource. Idempotent. */
+  scale(kind: WorkloadKind, name: string, replicas: number): Promise<void>;
+  /** Pods labelled `app=<component>` for any of the components, sorted by name. */
+  listPods(components: readonly string[]): Promise<PodSummary[]>;
+  /**
+   * Resolves with the pods once `predicate(pods)` holds, noticed within a second of it becoming
+   * true (a watch, re-established after expiry or errors). Rejects with a `timeout` CodedError
+   * naming what it waited for and the pods still there, or `cancelled` on abort.
+   */
+  waitForPods(
+    components: readonly string[],
+    predicate: (pods: PodSummary[]) => boolean,
+    options: WaitForPodsOptions,
+  ): Promise<PodSummary[]>;
+  /** Whether the AppInstance has `spec.pause: true` (the operator leaves the install alone). */
+  getOperatorPaused(appInstance: string): Promise<boolean>;
+  /** Sets `spec.pause` on the AppInstance. Idempotent. */
+  setOperatorPaused(appInstance: string, paused: boolean): Promise<void>;
+}

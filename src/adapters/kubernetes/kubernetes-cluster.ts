@@ -1,0 +1,203 @@
+import {
+  AppsV1Api,
+  type ConfigurationOptions,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  Observable,
+  type ObservableMiddleware,
+  PatchStrategy,
+  Watch,
+} from "@kubernetes/client-node";
+import { CodedError } from "../../errors.js";
+import { type Logger, silentLogger } from "../../logging/logger.js";
+import type { ApiCall } from "./api-errors.js";
+import type { ClusterPort, PodSummary, WaitForPodsOptions, WorkloadKind } from "./cluster-port.js";
+import { loadKubeConfig } from "./kube-config.js";
+import { componentSelector, sortPods, summarizePod } from "./pod-summary.js";
+import {
+  type CallContext,
+  callWithRetries,
+  DEFAULT_RETRY_POLICY,
+  type RetryPolicy,
+} from "./retry.js";
+import { waitForPods } from "./wait-for-pods.js";
+
+export interface KubernetesClusterOptions {
+  /** Namespace of the install (the target's `namespace`). */
+  namespace: string;
+  /** Context to use from the kubeconfig (the target's `kubeContext`); a missing one is a `config_invalid` error. */
+  kubeContext?: string;
+  /** A kubeconfig file; default `KUBECONFIG`, then `~/.kube/config`, then the in-cluster service account. */
+  kubeconfigPath?: string;
+  /** Kubeconfig YAML text, instead of a file. */
+  kubeconfigYaml?: string;
+  /** A loaded KubeConfig (tests). */
+  kubeConfig?: KubeConfig;
+  /** Environment to read `KUBECONFIG` from. Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  retry?: Partial<RetryPolicy>;
+  /** Each request is abandoned (and retried) after this long. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** `timeoutSeconds` asked for each pod watch; the wait re-opens it when it ends. Default 300. */
+  watchTimeoutSeconds?: number;
+}
+
+const APP_INSTANCE = { group: "kubecfg.dev", version: "v1alpha1", plural: "appinstances" } as const;
+
+/**
+ * The production `ClusterPort`: the only code in restorebot that talks to Kubernetes. Uses
+ * exactly the access listed in `rbac.ts` — the scale subresource (get, patch), pods (list,
+ * watch) and the AppInstance (get, patch) — in one namespace. Loading the configuration
+ * happens here, so a bad kubeContext fails at construction, before any phase runs.
+ */
+export function createKubernetesCluster(options: KubernetesClusterOptions): ClusterPort {
+  const kc = loadKubeConfig(options);
+  const namespace = options.namespace;
+  const logger = (options.logger ?? silentLogger).child({ component: "kubernetes", namespace });
+  const apps = kc.makeApiClient(AppsV1Api);
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const watcher = new Watch(kc);
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  const context = (signal?: AbortSignal): CallContext => ({
+    policy: { ...DEFAULT_RETRY_POLICY, ...options.retry },
+    logger,
+    requestTimeoutMs,
+    signal,
+  });
+  const call = (verb: ApiCall["verb"], action: string): ApiCall => ({ verb, action, namespace });
+
+  const listPods = async (components: readonly string[], signal?: AbortSignal) => {
+    if (components.length === 0) return { items: [], resourceVersion: undefined };
+    const list = await callWithRetries(
+      call("list", `list the pods of ${components.join(", ")}`),
+      (s) =>
+        core.listNamespacedPod(
+          { namespace, labelSelector: componentSelector(components) },
+          requestOptions(s),
+        ),
+      context(signal),
+    );
+    return { items: list.items, resourceVersion: list.metadata?.resourceVersion };
+  };
+
+  return {
+    async getReplicas(kind: WorkloadKind, name: string): Promise<number> {
+      const scale = await callWithRetries(
+        call("get", `read the replica count of ${kind} ${name}`),
+        (s) =>
+          kind === "Deployment"
+            ? apps.readNamespacedDeploymentScale({ name, namespace }, requestOptions(s))
+            : apps.readNamespacedStatefulSetScale({ name, namespace }, requestOptions(s)),
+        context(),
+      );
+      // ScaleSpec.replicas is omitted when zero.
+      return scale.spec?.replicas ?? 0;
+    },
+
+    async scale(kind: WorkloadKind, name: string, replicas: number): Promise<void> {
+      if (!Number.isInteger(replicas) || replicas < 0) {
+        throw new CodedError(
+          "internal",
+          `Refusing to scale ${kind} ${name} to ${replicas}: not a replica count.`,
+        );
+      }
+      // A merge patch without resourceVersion: idempotent, so safe to repeat after a 409 or a lost answer.
+      const body = { spec: { replicas } };
+      await callWithRetries(
+        call("patch", `scale ${kind} ${name} to ${replicas}`),
+        (s) =>
+          kind === "Deployment"
+            ? apps.patchNamespacedDeploymentScale(
+                { name, namespace, body },
+                requestOptions(s, PatchStrategy.MergePatch),
+              )
+            : apps.patchNamespacedStatefulSetScale(
+                { name, namespace, body },
+                requestOptions(s, PatchStrategy.MergePatch),
+              ),
+        context(),
+      );
+      logger.info({ kind, name, replicas }, "scaled");
+    },
+
+    async listPods(components: readonly string[]): Promise<PodSummary[]> {
+      const { items } = await listPods(components);
+      return sortPods(items.flatMap((item) => summarizePod(item) ?? []));
+    },
+
+    waitForPods(
+      components: readonly string[],
+      predicate: (pods: PodSummary[]) => boolean,
+      opts: WaitForPodsOptions,
+    ): Promise<PodSummary[]> {
+      return waitForPods(
+        {
+          namespace,
+          list: (signal) => listPods(components, signal),
+          watch: (path, query, onEvent, onDone) => watcher.watch(path, query, onEvent, onDone),
+          logger,
+          requestTimeoutMs,
+          watchTimeoutSeconds: options.watchTimeoutSeconds ?? 300,
+        },
+        components,
+        predicate,
+        opts,
+      );
+    },
+
+    async getOperatorPaused(appInstance: string): Promise<boolean> {
+      const object: unknown = await callWithRetries(
+        call("get", `read AppInstance ${appInstance}`),
+        (s) =>
+          custom.getNamespacedCustomObject(
+            { ...APP_INSTANCE, namespace, name: appInstance },
+            requestOptions(s),
+          ),
+        context(),
+      );
+      return isPaused(object);
+    },
+
+    async setOperatorPaused(appInstance: string, paused: boolean): Promise<void> {
+      await callWithRetries(
+        call(
+          "patch",
+          `${paused ? "pause" : "unpause"} the operator (spec.pause on AppInstance ${appInstance})`,
+        ),
+        (s) =>
+          custom.patchNamespacedCustomObject(
+            { ...APP_INSTANCE, namespace, name: appInstance, body: { spec: { pause: paused } } },
+            // Custom resources take no strategic merge patch; a merge patch touches only spec.pause.
+            requestOptions(s, PatchStrategy.MergePatch),
+          ),
+        context(),
+      );
+      logger.info({ appInstance, paused }, "operator pause set");
+    },
+  };
+}
+
+function isPaused(object: unknown): boolean {
+  if (typeof object !== "object" || object === null || !("spec" in object)) return false;
+  const spec = object.spec;
+  return typeof spec === "object" && spec !== null && "pause" in spec && spec.pause === true;
+}
+
+/**
+ * Per-request options: the abort signal (timeout and cancellation) and, for patches, the
+ * content type; client-node 1.x would otherwise send `application/json-patch+json`.
+ */
+function requestOptions(signal: AbortSignal, contentType?: string): ConfigurationOptions {
+  const middleware: ObservableMiddleware = {
+    pre: (request) => {
+      request.setSignal(signal);
+      if (contentType) request.setHeaderParam("Content-Type", contentType);
+      return new Observable(Promise.resolve(request));
+    },
+    post: (response) => new Observable(Promise.resolve(response)),
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: "append" };
+}

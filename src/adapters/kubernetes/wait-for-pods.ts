@@ -1,0 +1,306 @@
+import { formatDuration } from "../../config/duration.js";
+import { asCodedError, CodedError } from "../../errors.js";
+import type { Logger } from "../../logging/logger.js";
+import { describeFailure, failureToCodedError, statusOf } from "./api-errors.js";
+import type { PodSummary, WaitForPodsOptions } from "./cluster-port.js";
+import {
+  componentSelector,
+  describePods,
+  type PodLike,
+  sortPods,
+  summarizePod,
+} from "./pod-summary.js";
+
+/** How `waitForPods` reaches the API: a list that retries on its own, and client-node's watch. */
+export interface PodSource {
+  namespace: string;
+  /** The pods of the components waited for, and the list's resourceVersion. */
+  list(signal: AbortSignal): Promise<{ items: PodLike[]; resourceVersion: string | undefined }>;
+  watch(
+    path: string,
+    query: Record<string, string | number | boolean>,
+    onEvent: (type: string, object: unknown) => void,
+    onDone: (err: unknown) => void,
+  ): Promise<{ abort(): void }>;
+  logger: Logger;
+  /** A watch that has not connected after this long is abandoned and opened again. */
+  requestTimeoutMs: number;
+  /** Asked of the server for each watch; a watch that outlives it by a margin is presumed stuck. */
+  watchTimeoutSeconds: number;
+}
+
+const RECONNECT_INITIAL_MS = 100;
+// Events missed while reconnecting are replayed from the resourceVersion, but only once
+// connected again: a short cap keeps the wait noticing a change within about a second.
+const RECONNECT_MAX_MS = 800;
+/** A watch the server ends sooner than this is re-opened after a pause, not at once. */
+const SHORT_WATCH_MS = 1_000;
+const STUCK_WATCH_MARGIN_MS = 10_000;
+
+/**
+ * List, then watch from the list's resourceVersion, keeping the set of pods current and
+ * testing the predicate on every change. A watch that ends (server timeout, closed
+ * connection) resumes from the last resourceVersion seen; one answered 410 Gone starts over
+ * with a fresh list. No polling: a change is seen as soon as the API server sends it.
+ */
+export function waitForPods(
+  source: PodSource,
+  components: readonly string[],
+  predicate: (pods: PodSummary[]) => boolean,
+  options: WaitForPodsOptions,
+): Promise<PodSummary[]> {
+  const { timeoutMs, signal, onProgress, description } = options;
+  const what = `${description} (${components.join(", ")})`;
+  if (signal?.aborted) return Promise.reject(cancelled(what));
+  if (components.length === 0) {
+    if (predicate([])) return Promise.resolve([]);
+    return Promise.reject(
+      new CodedError("internal", `Nothing to watch for ${description}: no components given.`),
+    );
+  }
+
+  const selector = componentSelector(components);
+  const path = `/api/v1/namespaces/${encodeURIComponent(source.namespace)}/pods`;
+  const log = source.logger.child({ wait: description, namespace: source.namespace });
+
+  return new Promise<PodSummary[]>((resolve, reject) => {
+    const pods = new Map<string, PodSummary>();
+    const lists = new AbortController();
+    const timers = new Set<NodeJS.Timeout>();
+    let resourceVersion: string | undefined;
+    let generation = 0; // identifies the current watch; callbacks of older ones are ignored
+    let watchHandle: { abort(): void } | undefined;
+    let failures = 0;
+    let reported: string | undefined;
+    let settled = false;
+
+    const later = (ms: number, action: () => void): NodeJS.Timeout => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        action();
+      }, ms);
+      timers.add(timer);
+      return timer;
+    };
+    const cancelTimer = (timer: NodeJS.Timeout) => {
+      clearTimeout(timer);
+      timers.delete(timer);
+    };
+
+    const stopWatch = () => {
+      generation++;
+      watchHandle?.abort();
+      watchHandle = undefined;
+    };
+
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      stopWatch();
+      lists.abort();
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      signal?.removeEventListener("abort", onAbort);
+      outcome();
+    };
+
+    const evaluate = () => {
+      const current = sortPods(pods.values());
+      const key = JSON.stringify(current);
+      if (key !== reported) {
+        reported = key;
+        try {
+          onProgress?.(current);
+        } catch (err) {
+          // Progress is narration; it never decides the outcome of a wait.
+          log.warn({ err: asCodedError(err).message }, "onProgress failed");
+        }
+      }
+      let done: boolean;
+      try {
+        done = predicate(current);
+      } catch (err) {
+        settle(() => reject(asCodedError(err)));
+        return;
+      }
+      if (done) settle(() => resolve(current));
+    };
+
+    const relist = async () => {
+      stopWatch();
+      try {
+        const result = await source.list(lists.signal);
+        if (settled) return;
+        pods.clear();
+        for (const item of result.items) {
+          const pod = summarizePod(item);
+          if (pod) pods.set(pod.name, pod);
+        }
+        resourceVersion = result.resourceVersion;
+        evaluate();
+        if (!settled) startWatch();
+      } catch (err) {
+        // The list has already been retried; what is left is not transient.
+        if (!settled) settle(() => reject(asCodedError(err, "kubernetes_error")));
+      }
+    };
+
+    const retryWatchLater = (reason: unknown) => {
+      stopWatch();
+      failures++;
+      const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_INITIAL_MS * 2 ** (failures - 1));
+      log.warn(
+        { attempt: failures, delayMs: delay, reason: describeFailure(reason, "watch").message },
+        "pod watch failed; reconnecting",
+      );
+      later(delay, () => {
+        if (!settled) startWatch();
+      });
+    };
+
+    const onWatchEnd = (gen: number, startedAt: number, err: unknown) => {
+      if (gen !== generation || settled) return;
+      if (err === null || err === undefined) {
+        // The server ended the stream (timeoutSeconds, restart): resume where we were, at once
+        // unless streams keep ending early, which would otherwise become a busy loop.
+        if (Date.now() - startedAt >= SHORT_WATCH_MS) startWatch();
+        else
+          later(RECONNECT_INITIAL_MS, () => {
+            if (!settled && gen === generation) startWatch();
+          });
+        return;
+      }
+      if (statusOf(err) === 410) {
+        void relist();
+        return;
+      }
+      const failure = describeFailure(err, "watch");
+      if (failure.status !== undefined && !failure.transient) {
+        settle(() =>
+          reject(
+            failureToCodedError(
+              {
+                action: `watch pods of ${components.join(", ")}`,
+                verb: "watch",
+                namespace: source.namespace,
+              },
+              failure,
+              1,
+              err,
+            ),
+          ),
+        );
+        return;
+      }
+      retryWatchLater(err);
+    };
+
+    const onWatchEvent = (gen: number, type: string, object: unknown) => {
+      if (gen !== generation || settled) return;
+      failures = 0;
+      const obj = (object ?? {}) as PodLike & {
+        code?: number;
+        message?: string;
+        metadata?: { resourceVersion?: string };
+      };
+      switch (type) {
+        case "ERROR":
+          // 410: our resourceVersion was compacted away; only a fresh list can tell what changed.
+          if (obj.code === 410) void relist();
+          else retryWatchLater(new Error(obj.message ?? "watch ERROR event"));
+          return;
+        case "BOOKMARK":
+          resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
+          return;
+        case "ADDED":
+        case "MODIFIED":
+        case "DELETED": {
+          resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
+          const pod = summarizePod(obj);
+          if (!pod) return;
+          if (type === "DELETED") pods.delete(pod.name);
+          else pods.set(pod.name, pod);
+          evaluate();
+          return;
+        }
+        default:
+          return;
+      }
+    };
+
+    const startWatch = () => {
+      stopWatch();
+      const gen = generation;
+      const startedAt = Date.now();
+      const query: Record<string, string | number | boolean> = {
+        labelSelector: selector,
+        allowWatchBookmarks: true,
+        timeoutSeconds: source.watchTimeoutSeconds,
+      };
+      if (resourceVersion) query.resourceVersion = resourceVersion;
+      // client-node hands out the watch's AbortController only once connected, so a connect
+      // that hangs cannot be aborted: it is abandoned (and aborted if it ever connects).
+      const connectTimer = later(source.requestTimeoutMs, () => {
+        if (gen === generation && !settled)
+          retryWatchLater(new Error("the watch did not connect in time"));
+      });
+      const stuckTimer = later(source.watchTimeoutSeconds * 1000 + STUCK_WATCH_MARGIN_MS, () => {
+        if (gen === generation && !settled)
+          retryWatchLater(new Error("the watch outlived its timeout"));
+      });
+      source
+        .watch(
+          path,
+          query,
+          (type, object) => onWatchEvent(gen, type, object),
+          (err) => {
+            cancelTimer(stuckTimer);
+            cancelTimer(connectTimer);
+            onWatchEnd(gen, startedAt, err);
+          },
+        )
+        .then(
+          (handle) => {
+            cancelTimer(connectTimer);
+            if (gen === generation && !settled) watchHandle = handle;
+            else handle.abort();
+          },
+          (err: unknown) => {
+            cancelTimer(connectTimer);
+            cancelTimer(stuckTimer);
+            onWatchEnd(gen, startedAt, err ?? new Error("watch failed"));
+          },
+        );
+    };
+
+    const onAbort = () => settle(() => reject(cancelled(what)));
+    signal?.addEventListener("abort", onAbort, { once: true });
+
+    later(timeoutMs, () => {
+      const left = sortPods(pods.values());
+      settle(() =>
+        reject(
+          new CodedError(
+            "timeout",
+            `Timed out after ${humanDuration(timeoutMs)} waiting for ${what}. ${
+              left.length === 0
+                ? "No pods of these components exist."
+                : `Pods now: ${describePods(left)}.`
+            }`,
+            { details: { description, components: [...components], timeoutMs, pods: left } },
+          ),
+        ),
+      );
+    });
+
+    void relist();
+  });
+}
+
+function cancelled(what: string): CodedError {
+  return new CodedError("cancelled", `Stopped waiting for ${what}: cancelled.`);
+}
+
+function humanDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : formatDuration(ms);
+}
