@@ -191,7 +191,9 @@ if (invokedDirectly) {
     stderr: process.stderr,
   }).then(
     (code) => {
-      process.exitCode = code;
+      // Exit explicitly: after a graceful shutdown, client retry timers (e.g. a Slack call
+      // still backing off) must not keep a stopped process alive.
+      process.exit(code);
     },
     (err: unknown) => {
       process.stderr.write(`restorebot: ${asCodedError(err).message}\n`);

@@ -5,7 +5,11 @@ import type { Logger } from "../logging/logger.js";
 
 /** restorebot's own database. Idle-client errors (a restarted server) are logged, never fatal. */
 export function createPool(databaseUrl: string, logger: Logger, max = 10): pg.Pool {
-  const pool = new pg.Pool({ ...connectionConfig(databaseUrl), max, connectionTimeoutMillis: 5_000 });
+  const pool = new pg.Pool({
+    ...connectionConfig(databaseUrl),
+    max,
+    connectionTimeoutMillis: 5_000,
+  });
   pool.on("error", (err) =>
     logger.warn(
       { err: redactSecrets(err.message) },
@@ -30,11 +34,14 @@ export function describeDatabaseUrl(url: string): string {
  * only looks at $USER, which containers and service managers often leave unset.
  */
 export function connectionConfig(databaseUrl: string): pg.ClientConfig {
-  const config: pg.ClientConfig = { connectionString: databaseUrl };
   try {
-    if (!new URL(databaseUrl).username && !process.env.PGUSER && !process.env.USER) config.user = userInfo().username;
+    const url = new URL(databaseUrl);
+    if (!url.username && !process.env.PGUSER && !process.env.USER) {
+      url.username = encodeURIComponent(userInfo().username);
+      return { connectionString: url.toString() };
+    }
   } catch {
     // An unparseable DSN is reported by the connection attempt itself.
   }
-  return config;
+  return { connectionString: databaseUrl };
 }

@@ -1,0 +1,142 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  FAKE_BOT_TOKEN,
+  type FakeSlackApi,
+  startFakeSlackApi,
+} from "../stand-ins/slack/fake-slack-api.js";
+import { DEFAULT_TEST_CONFIG, TEST_SIGNING_SECRET } from "../support/bot-harness.js";
+import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
+import { uniqueQueuePrefix } from "../support/redis.js";
+
+// The built CLI when it is up to date (npm test builds first); otherwise the sources via tsx.
+const CLI = (() => {
+  const built = "dist/src/cli/main.js";
+  const fresh = existsSync(built) && statSync(built).mtimeMs >= statSync("src/cli/main.ts").mtimeMs;
+  return fresh ? [built] : ["--import", "tsx", "src/cli/main.ts"];
+})();
+
+function run(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...CLI, ...args], {
+      env: { PATH: process.env.PATH ?? "", ...env },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("restorebot CLI", () => {
+  it("bot in HTTP mode without SLACK_SIGNING_SECRET exits non-zero with one line naming it", async () => {
+    const { code, stderr } = await run(["bot"], { SLACK_BOT_TOKEN: "xoxb-test" });
+    expect(code).not.toBe(0);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toMatch(/^restorebot: SLACK_SIGNING_SECRET is not set/);
+  });
+
+  it("a bad config stops the process naming the key, without a stack trace", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "rb-cli-"));
+    const file = join(dir, "restorebot.yaml");
+    await writeFile(file, DEFAULT_TEST_CONFIG.replace("name: prod", "name: latest"));
+    const { code, stderr } = await run(["bot"], {
+      SLACK_BOT_TOKEN: "xoxb-test",
+      SLACK_SIGNING_SECRET: "s",
+      RESTOREBOT_CONFIG: file,
+    });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/targets\[0\]\.name: is a reserved word/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("--help lists the commands; an unknown command is refused with the usage", async () => {
+    const help = await run(["--help"], {});
+    expect(help.code).toBe(0);
+    for (const command of ["serve", "bot", "worker", "migrate", "restore-catalog", "demo"])
+      expect(help.stdout).toContain(command);
+    const unknown = await run(["frobnicate"], {});
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  describe("serve and migrate against real PostgreSQL and Redis", () => {
+    let db: TestDatabase;
+    let fake: FakeSlackApi;
+    let env: Record<string, string>;
+    beforeAll(async () => {
+      db = await createTestDatabase("cli");
+      fake = await startFakeSlackApi();
+      const dir = await mkdtemp(join(tmpdir(), "rb-cli-"));
+      await writeFile(join(dir, "restorebot.yaml"), DEFAULT_TEST_CONFIG);
+      env = {
+        SLACK_BOT_TOKEN: FAKE_BOT_TOKEN,
+        SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
+        SLACK_API_URL: fake.apiUrl,
+        DATABASE_URL: db.url,
+        RESTOREBOT_QUEUE_PREFIX: uniqueQueuePrefix("cli"),
+        RESTOREBOT_CONFIG: join(dir, "restorebot.yaml"),
+        PROD_CATALOG_DSN: "postgres://127.0.0.1:5432/nothing",
+        PORT: String(20_000 + Math.floor(Math.random() * 20_000)),
+        LOG_LEVEL: "info",
+      };
+    });
+    afterAll(async () => {
+      await fake?.close();
+      await db?.drop();
+    });
+
+    it("migrate applies the schema, then reports it up to date", async () => {
+      const first = await run(["migrate"], env);
+      expect(first.code).toBe(0);
+      expect(first.stdout).toMatch(/Applied \d+ migration\(s\)|is up to date/);
+      const second = await run(["migrate"], env);
+      expect(second.stdout).toMatch(/is up to date/);
+      expect(second.stdout).not.toContain("postgres://");
+    });
+
+    it("serve becomes ready, logs JSON without secrets, and exits 0 on SIGTERM", async () => {
+      const child: ChildProcess = spawn(process.execPath, [...CLI, "serve"], {
+        env: { PATH: process.env.PATH ?? "", ...env },
+      });
+      let output = "";
+      child.stdout?.on("data", (d) => {
+        output += d;
+      });
+      child.stderr?.on("data", (d) => {
+        output += d;
+      });
+      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+      const deadline = Date.now() + 20_000;
+      let ready = false;
+      while (Date.now() < deadline && !ready) {
+        ready = await fetch(`http://127.0.0.1:${env.PORT}/readyz`).then(
+          (r) => r.status === 200,
+          () => false,
+        );
+        if (!ready) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(ready).toBe(true);
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      const lines = output.trim().split("\n").filter(Boolean);
+      for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+      expect(output).toContain("Slack bot listening");
+      expect(output).toContain("shutting down");
+      expect(output).not.toContain(TEST_SIGNING_SECRET);
+      expect(output).not.toContain(FAKE_BOT_TOKEN);
+    }, 40_000);
+  });
+});
