@@ -63,9 +63,12 @@ export function mergeValues(base: Values, override: Values): Values {
 export const RELEASE = { name: "rb", namespace: "restorebot" };
 
 /** Renders the chart like `helm template rb helm/restorebot -n restorebot -f <overrides>`. */
-export function renderChart(overrides: Values = {}): Record<string, string> {
+export function renderChart(
+  overrides: Values = {},
+  options: { strict?: boolean } = {},
+): Record<string, string> {
   const chart = chartMetadata();
-  const renderer = new ChartRenderer({ templates: templateSources() });
+  const renderer = new ChartRenderer({ templates: templateSources() }, options);
   const ctx: RenderContext = {
     Values: mergeValues(defaultValues(), overrides),
     Release: {

@@ -472,6 +472,22 @@ describe("rendered with a complete set of values", () => {
     expect(pdb("worker").spec.maxUnavailable).toBe(1);
   });
 
+  it("renders under helm's --strict mode too (no read of a key that may be missing)", () => {
+    const strictValues = mergeValues(goodValues(), {
+      bot: { ingress: { enabled: true, host: "rb.example.com" } },
+    });
+    expect(() => renderChart(strictValues, { strict: true })).not.toThrow();
+    const devValues = mergeValues(goodValues(), {
+      catalogDsns: {
+        existingSecret: "",
+        byVariable: { PROD_CATALOG_DSN: { secret: "p" }, STAGING_CATALOG_DSN: { key: "k" } },
+      },
+    });
+    expect(() => renderChart(devValues, { strict: true })).toThrow(
+      /catalogDsns\.existingSecret is required/,
+    );
+  });
+
   it("renders the install notes", () => {
     expect(renderChart(goodValues())["templates/NOTES.txt"]).toContain("/slack/events");
   });

@@ -57,6 +57,19 @@ describe("go-template renderer", () => {
     );
   });
 
+  it("in strict mode refuses a missing key, which get tolerates", () => {
+    const renderer = new ChartRenderer(
+      { templates: { "templates/t.yaml": '{{ get .Values "a" }}|{{ .Values.a }}' } },
+      { strict: true },
+    );
+    const ctx: RenderContext = {
+      Values: {},
+      Release: { Name: "rel", Namespace: "ns", Service: "Helm", IsInstall: true, IsUpgrade: false },
+      Chart: { Name: "chart", Version: "1.0.0", AppVersion: "2.0.0" },
+    };
+    expect(() => renderer.renderAll(ctx)).toThrow(/map has no entry for key "a"/);
+  });
+
   it("implements required, fail and default as Helm and Sprig do", () => {
     expect(() => render('{{ required "x is required" .Values.x }}', { x: "" })).toThrow(
       new TemplateError("x is required"),

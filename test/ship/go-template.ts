@@ -360,7 +360,7 @@ export function isTrue(v: Value): boolean {
   return true;
 }
 
-function field(value: Value, chain: string[], where: string): Value {
+function field(value: Value, chain: string[], where: string, strict: boolean): Value {
   let v = value;
   for (const name of chain) {
     if (v === null || v === undefined)
@@ -369,6 +369,8 @@ function field(value: Value, chain: string[], where: string): Value {
       throw new TemplateError(
         `${where}: can't evaluate field ${name} in type ${Array.isArray(v) ? "[]interface {}" : typeof v}`,
       );
+    if (strict && !Object.hasOwn(v, name))
+      throw new TemplateError(`${where}: map has no entry for key "${name}"`);
     v = Object.hasOwn(v, name) ? v[name] : undefined;
   }
   return v;
@@ -434,7 +436,14 @@ export class ChartRenderer {
   private readonly files = new Map<string, Node[]>();
   private readonly defines = new Map<string, Node[]>();
 
-  constructor(chart: Chart) {
+  /**
+   * strict mirrors `helm lint --strict` / `helm template --strict` (missingkey=error): reading a
+   * key a map does not have is an error instead of nil.
+   */
+  private readonly strict: boolean;
+
+  constructor(chart: Chart, options: { strict?: boolean } = {}) {
+    this.strict = options.strict ?? false;
     for (const [file, source] of Object.entries(chart.templates)) {
       const parsed = parseTemplate(source, file);
       this.files.set(file, parsed.nodes);
@@ -547,9 +556,9 @@ export class ChartRenderer {
       case "literal":
         return op.v;
       case "field":
-        return field(dot, op.chain, where);
+        return field(dot, op.chain, where, this.strict);
       case "var":
-        return field(scope.get(op.name, where), op.chain, where);
+        return field(scope.get(op.name, where), op.chain, where, this.strict);
       case "sub":
         return this.pipeline(op.pipe, dot, scope);
       case "func":
@@ -677,6 +686,11 @@ export class ChartRenderer {
       }
       case "has":
         return list(1).some((v) => deepEqual(v, args[0]));
+      case "get": {
+        const d = args[0];
+        if (!isDict(d)) throw new TemplateError(`${where}: get expects a map`);
+        return Object.hasOwn(d, str(1)) ? d[str(1)] : "";
+      }
       case "hasKey": {
         const d = args[0];
         return isDict(d) && Object.hasOwn(d, str(1));

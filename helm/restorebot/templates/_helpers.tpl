@@ -69,7 +69,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "restorebot.kubeconfigDir" -}}/var/run/secrets/restorebot/kubeconfig{{- end -}}
 
 {{/*
-Stops the render with one clear line when a required value is missing. Included by every
+Stops the render with one clear line when a required value is missing. Optional keys of a
+target are read with `get`, so `helm lint --strict` (missingkey=error) passes too. Included by every
 workload template, so `helm install` fails before anything is applied.
 */}}
 {{- define "restorebot.validate" -}}
@@ -79,24 +80,26 @@ workload template, so `helm install` fails before anything is applied.
 {{- $globalApprovers := .Values.config.policy.approvers -}}
 {{- $managedEnv := list "SLACK_SIGNING_SECRET" "SLACK_BOT_TOKEN" "SLACK_APP_TOKEN" "SLACK_API_URL" "PORT" "REDIS_URL" "RESTOREBOT_QUEUE_PREFIX" "DATABASE_URL" "RESTOREBOT_CONFIG" "KUBECONFIG" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "AWS_REGION" "LOG_LEVEL" "NODE_ENV" "TMPDIR" -}}
 {{- range $i, $target := .Values.config.targets -}}
-{{- $name := required (printf "config.targets[%d].name is required: a lowercase name such as prod" $i) $target.name -}}
-{{- $_ := required (printf "config.targets[%d].namespace (target %q) is required: the Kubernetes namespace of the InfluxDB cluster" $i $name) $target.namespace -}}
-{{- $catalog := required (printf "config.targets[%d].catalog.dsnEnv (target %q) is required: the name of the variable holding the catalog DSN" $i $name) $target.catalog -}}
-{{- $dsnEnv := required (printf "config.targets[%d].catalog.dsnEnv (target %q) is required: the name of the variable holding the catalog DSN" $i $name) $catalog.dsnEnv -}}
+{{- $name := required (printf "config.targets[%d].name is required: a lowercase name such as prod" $i) (get $target "name") -}}
+{{- $_ := required (printf "config.targets[%d].namespace (target %q) is required: the Kubernetes namespace of the InfluxDB cluster" $i $name) (get $target "namespace") -}}
+{{- $catalog := required (printf "config.targets[%d].catalog.dsnEnv (target %q) is required: the name of the variable holding the catalog DSN" $i $name) (get $target "catalog") -}}
+{{- $dsnEnv := required (printf "config.targets[%d].catalog.dsnEnv (target %q) is required: the name of the variable holding the catalog DSN" $i $name) (get $catalog "dsnEnv") -}}
 {{- if has $dsnEnv $managedEnv -}}
 {{- fail (printf "config.targets[%d].catalog.dsnEnv (target %q) is %s, which the chart already sets; choose a name of its own such as %s_CATALOG_DSN" $i $name $dsnEnv (upper (replace "-" "_" $name))) -}}
 {{- end -}}
 {{- $approvers := $globalApprovers -}}
-{{- if $target.policy -}}
-{{- if hasKey $target.policy "approvers" -}}
-{{- $approvers = $target.policy.approvers -}}
+{{- $policy := get $target "policy" -}}
+{{- if $policy -}}
+{{- if hasKey $policy "approvers" -}}
+{{- $approvers = $policy.approvers -}}
 {{- end -}}
 {{- end -}}
 {{- if not $approvers -}}
 {{- fail (printf "no approvers for target %q: set config.policy.approvers (or config.targets[%d].policy.approvers) to the Slack user or user-group IDs allowed to approve a restore" $name $i) -}}
 {{- end -}}
-{{- if and $target.kubeContext (not $.Values.kubeconfig.existingSecret) -}}
-{{- fail (printf "config.targets[%d] (target %q) sets kubeContext %q, so the pods need a kubeconfig: set kubeconfig.existingSecret to a Secret holding it (key %s)" $i $name $target.kubeContext $.Values.kubeconfig.key) -}}
+{{- $kubeContext := get $target "kubeContext" -}}
+{{- if and $kubeContext (not $.Values.kubeconfig.existingSecret) -}}
+{{- fail (printf "config.targets[%d] (target %q) sets kubeContext %q, so the pods need a kubeconfig: set kubeconfig.existingSecret to a Secret holding it (key %s)" $i $name $kubeContext $.Values.kubeconfig.key) -}}
 {{- end -}}
 {{- end -}}
 {{- if and .Values.slack.socketMode .Values.bot.ingress.enabled -}}
@@ -186,7 +189,7 @@ same variables and the same config file.
 {{- $override = index $.Values.catalogDsns.byVariable $dsnEnv }}
 {{- end }}
 - name: {{ $dsnEnv }}
-  {{- include "restorebot.secretKeyRef" (dict "ctx" $ "secret" (default $.Values.catalogDsns.existingSecret $override.secret) "key" (default $dsnEnv $override.key) "missing" (printf "catalogDsns.existingSecret is required: name the Secret whose key %s holds the catalog DSN of the targets using catalog.dsnEnv %s (or set catalogDsns.byVariable.%s)" $dsnEnv $dsnEnv $dsnEnv)) | nindent 2 }}
+  {{- include "restorebot.secretKeyRef" (dict "ctx" $ "secret" (default $.Values.catalogDsns.existingSecret (get $override "secret")) "key" (default $dsnEnv (get $override "key")) "missing" (printf "catalogDsns.existingSecret is required: name the Secret whose key %s holds the catalog DSN of the targets using catalog.dsnEnv %s (or set catalogDsns.byVariable.%s)" $dsnEnv $dsnEnv $dsnEnv)) | nindent 2 }}
 {{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
