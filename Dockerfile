@@ -49,11 +49,12 @@ ENV NODE_ENV=production \
     PORT=3000 \
     RESTOREBOT_CONFIG=/etc/restorebot/restorebot.yaml
 
-# npm and corepack are not needed to run the app (the entrypoint is node itself); removing them
-# shrinks the image and the list of packages a scanner reports. A dedicated user with a fixed
-# numeric UID/GID lets Kubernetes verify `runAsNonRoot` without resolving names.
+# npm, corepack and yarn are not needed to run the app (the entrypoint is node itself); removing
+# them shrinks the image and the list of packages a scanner reports. A dedicated user with a
+# fixed numeric UID/GID lets Kubernetes verify `runAsNonRoot` without resolving names.
 RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
            /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+           /opt/yarn-* /usr/local/bin/yarn /usr/local/bin/yarnpkg \
  && groupadd --system --gid 10001 restorebot \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin restorebot
