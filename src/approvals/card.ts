@@ -115,7 +115,8 @@ function confirmDialog(view: ConfirmView | types.ConfirmationDialog): types.Conf
   // Slack limits: title 100, text 300, button labels 30 characters.
   return {
     title: plain(truncate(view.title, 100)),
-    text: mrkdwn(truncate(view.text, 300)),
+    // Slack renders the dialog's text as plain text.
+    text: plain(truncate(view.text, 300)),
     confirm: plain(truncate(view.confirm, 30)),
     deny: plain(truncate(view.deny, 30)),
     ...(view.style ? { style: view.style } : {}),
@@ -235,7 +236,7 @@ function approveRejectButtons(request: RestoreRequest, now: Date): types.Actions
         value: request.id,
         confirm: confirmDialog({
           title: `Approve restore of ${request.target}?`,
-          text: `This takes \`${request.target}\` down and replaces its catalog with the snapshot of ${formatUtc(request.pointTime)}: ${loss}.`,
+          text: `This takes ${request.target} down and replaces its catalog with the snapshot of ${formatUtc(request.pointTime)}: ${loss}.`,
           confirm: "Approve",
           deny: "Back",
           style: "primary",

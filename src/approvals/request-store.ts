@@ -221,17 +221,17 @@ export interface NewRestoreRequest {
   expiresAt: Date;
 }
 
-const ACTIVE_INDEX = "restore_requests_one_active_per_target";
-
-function isUniqueViolation(err: unknown, constraint?: string): boolean {
+function isUniqueViolation(err: unknown, constraint: string): boolean {
   const e = err as { code?: string; constraint?: string };
-  return e?.code === "23505" && (constraint === undefined || e.constraint === constraint);
+  return e?.code === "23505" && e.constraint === constraint;
 }
 
 /**
  * Inserts a `pending` request. When the target already has an active request, the partial
- * unique index refuses the insert and this throws a `conflict` CodedError whose details carry
- * `activeRequestId` (read back after the violation, so a race is reported like a busy target).
+ * unique index `restore_requests_one_active_per_target` refuses the row and this throws a
+ * `conflict` CodedError whose details carry `activeRequestId`. The insert names that index as
+ * its conflict arbiter (`ON CONFLICT … DO NOTHING`), so a concurrent request waits for the
+ * other transaction and the caller's transaction stays usable to read the winner's id.
  */
 export async function insertRequest(
   db: Queryable,
@@ -239,12 +239,15 @@ export async function insertRequest(
 ): Promise<RestoreRequest> {
   for (let attempt = 0; ; attempt++) {
     const id = input.id ?? newRequestId();
+    let rows: RequestRowSql[];
     try {
-      const { rows } = await db.query<RequestRowSql>(
+      ({ rows } = await db.query<RequestRowSql>(
         `INSERT INTO restore_requests
            (id, target, kind, point_time, point_prefix, dump_key, dump_etag, dump_size, requester,
             reason, channel_id, state, required_approvals, policy, created_at, expires_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12, $13, $14, $15, $14)
+         ON CONFLICT (target) WHERE state IN (${ACTIVE_STATES.map((s) => `'${s}'`).join(", ")})
+         DO NOTHING
          RETURNING *`,
         [
           id,
@@ -263,22 +266,21 @@ export async function insertRequest(
           input.createdAt,
           input.expiresAt,
         ],
-      );
-      return fromRow(rows[0] as RequestRowSql);
+      ));
     } catch (err) {
-      if (isUniqueViolation(err, ACTIVE_INDEX)) {
-        const active = await findActiveRequest(db, input.target);
-        throw new CodedError(
-          "conflict",
-          `${input.target} already has an active restore request${active ? ` (${active.id})` : ""}`,
-          { cause: err, details: { activeRequestId: active?.id } },
-        );
-      }
       // A random id that collides with an old one: draw again (never for a caller-chosen id).
       if (isUniqueViolation(err, "restore_requests_pkey") && input.id === undefined && attempt < 5)
         continue;
       throw err;
     }
+    const row = rows[0];
+    if (row) return fromRow(row);
+    const active = await findActiveRequest(db, input.target);
+    throw new CodedError(
+      "conflict",
+      `${input.target} already has an active restore request${active ? ` (${active.id})` : ""}`,
+      { details: { activeRequestId: active?.id } },
+    );
   }
 }
 

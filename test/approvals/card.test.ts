@@ -1,0 +1,267 @@
+import { describe, expect, it } from "vitest";
+import {
+  buildRequestCard,
+  describeDataLoss,
+  type RequestCardView,
+} from "../../src/approvals/card.js";
+import { formatDuration } from "../../src/approvals/format.js";
+import { requesterNotice } from "../../src/approvals/notices.js";
+import {
+  formatAuditEvent,
+  formatHistory,
+  formatRequestStatus,
+} from "../../src/approvals/reports.js";
+import type { ApprovalRecord, RestoreRequest } from "../../src/approvals/request-store.js";
+import { blockProblems } from "../stand-ins/slack/block-kit-limits.js";
+
+const NOW = new Date("2024-08-12T17:12:00Z");
+
+function request(overrides: Partial<RestoreRequest> = {}): RestoreRequest {
+  return {
+    id: "rb-k3m9x2qa",
+    target: "prod",
+    kind: "influxdb-clustered",
+    pointTime: new Date("2024-08-12T14:00:00Z"),
+    pointPrefix: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/",
+    dumpKey: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz",
+    dumpEtag: '"0123456789abcdef0123456789abcdef"',
+    dumpSize: 1234,
+    requester: "UREQ1",
+    reason: "catalog corrupted by bad migration INC-1234",
+    channelId: "CRESTORES",
+    cardTs: "1723482720.000100",
+    state: "pending",
+    requiredApprovals: 2,
+    policy: {},
+    createdAt: new Date("2024-08-12T17:10:00Z"),
+    expiresAt: new Date("2024-08-12T17:40:00Z"),
+    approvedAt: null,
+    startedAt: null,
+    finishedAt: null,
+    cancelRequested: false,
+    cancelRequestedBy: null,
+    haltedPhase: null,
+    haltedReason: null,
+    closedBy: null,
+    closeReason: null,
+    enqueuedAt: null,
+    version: 1,
+    updatedAt: NOW,
+    ...overrides,
+  };
+}
+
+const approval = (
+  approver: string,
+  decision: "approve" | "reject" = "approve",
+): ApprovalRecord => ({
+  requestId: "rb-k3m9x2qa",
+  approver,
+  decision,
+  reason: null,
+  decidedAt: new Date("2024-08-12T17:11:00Z"),
+});
+
+function render(view: Partial<RequestCardView> & { request?: RestoreRequest } = {}) {
+  const card = buildRequestCard({ request: request(), approvals: [], now: NOW, ...view });
+  return { card, text: JSON.stringify(card.blocks), buttons: buttons(card.blocks) };
+}
+
+function buttons(blocks: unknown[]): string[] {
+  return blocks.flatMap((b) => {
+    const elements = (b as { elements?: Array<{ action_id?: string }> }).elements ?? [];
+    return elements.flatMap((e) => (e.action_id ? [e.action_id] : []));
+  });
+}
+
+describe("the approval card", () => {
+  it("states the data-loss window in words", () => {
+    expect(describeDataLoss(request(), NOW)).toBe(
+      "catalog changes after 14:00 UTC — about 3 h 12 min — will be lost",
+    );
+    // A point from another day names the day; once running, the window is fixed at the start.
+    expect(
+      describeDataLoss(
+        request({
+          pointTime: new Date("2024-08-10T14:00:00Z"),
+          startedAt: new Date("2024-08-12T15:00:00Z"),
+        }),
+        NOW,
+      ),
+    ).toBe("catalog changes after 2024-08-10 14:00 UTC — about 2 d 1 h — are lost");
+  });
+
+  it("shows everything an approver needs while pending, with confirmed buttons", () => {
+    const { card, text, buttons: ids } = render({ approvals: [approval("UAPP1")] });
+    expect(card.text).toContain("rb-k3m9x2qa");
+    for (const part of [
+      "<@UREQ1>",
+      "`prod`",
+      "2024-08-12 14:00 UTC (3 h 12 min ago)",
+      "catalog changes after 14:00 UTC — about 3 h 12 min — will be lost",
+      "catalog corrupted by bad migration INC-1234",
+      "Phases that will run",
+      "1. Check the recovery point",
+      "10. Unpause the operator",
+      "approved 1 of 2",
+      "<@UAPP1>",
+      "expires at 17:40 UTC (in 28 min)",
+    ])
+      expect(text).toContain(part);
+    expect(ids).toEqual(["request_approve", "request_reject"]);
+    const actions = card.blocks.find((b) => b.type === "actions") as {
+      elements: Array<{ value: string; confirm?: { title: { text: string } } }>;
+    };
+    expect(actions.elements.map((e) => e.value)).toEqual(["rb-k3m9x2qa", "rb-k3m9x2qa"]);
+    expect(actions.elements.map((e) => e.confirm?.title.text)).toEqual([
+      "Approve restore of prod?",
+      "Reject this request?",
+    ]);
+  });
+
+  it.each([
+    { state: "approved" as const, expect: "Approved", extra: {} },
+    {
+      state: "rejected" as const,
+      expect: "Rejected",
+      extra: { closedBy: "UAPP2", closeReason: "wrong point" },
+    },
+    { state: "expired" as const, expect: "Expired", extra: { closedBy: "restorebot" } },
+    { state: "cancelled" as const, expect: "Cancelled", extra: { closedBy: "UREQ1" } },
+    { state: "succeeded" as const, expect: "Restore succeeded", extra: { finishedAt: NOW } },
+  ])("has no buttons once $state", ({ state, expect: word, extra }) => {
+    const { text, buttons: ids } = render({ request: request({ state, ...extra }) });
+    expect(text).toContain(word);
+    expect(ids).toEqual([]);
+  });
+
+  it("says who rejected and why, escaping what people typed", () => {
+    const { text } = render({
+      request: request({
+        state: "rejected",
+        closedBy: "UAPP2",
+        closeReason: "no <!channel> & not now",
+      }),
+    });
+    expect(text).toContain("Rejected* by <@UAPP2>");
+    expect(text).toContain("no &lt;!channel&gt; &amp; not now");
+    expect(text).not.toContain("<!channel>");
+  });
+
+  it("turns into a live status with phases and run controls for the runner", () => {
+    const { text, buttons: ids } = render({
+      request: request({
+        state: "halted",
+        haltedPhase: "Scale down the catalog",
+        haltedReason: "timed out after 15 min",
+      }),
+      phases: [
+        {
+          name: "check-point",
+          title: "Check the recovery point",
+          state: "succeeded",
+          elapsedMs: 1200,
+        },
+        {
+          name: "scale-down-catalog",
+          title: "Scale down the catalog",
+          state: "failed",
+          elapsedMs: 900_000,
+          detail: "1 pod still running",
+        },
+        { name: "restore", title: "Restore the catalog database", state: "pending" },
+      ],
+      runControls: [
+        { action_id: "run_retry", text: "Retry phase", style: "primary" },
+        {
+          action_id: "run_rollback",
+          text: "Roll back",
+          style: "danger",
+          confirm: {
+            title: "Roll back?",
+            text: "Scale up and unpause.",
+            confirm: "Roll back",
+            deny: "Back",
+          },
+        },
+      ],
+    });
+    expect(text).toContain(":white_check_mark: 1. Check the recovery point (1 s)");
+    expect(text).toContain(":x: 2. Scale down the catalog (15 min) — 1 pod still running");
+    expect(text).toContain("Halted* at *Scale down the catalog*: timed out after 15 min");
+    expect(ids).toEqual(["run_retry", "run_rollback"]);
+  });
+
+  it("stays within Slack's Block Kit limits even with a maximal reason", () => {
+    const { card } = render({
+      request: request({ reason: "x".repeat(1000) }),
+      approvals: Array.from({ length: 10 }, (_, i) => approval(`UAPP${i}`)),
+    });
+    expect(blockProblems(card.blocks as never, 50)).toEqual([]);
+  });
+});
+
+describe("notices and reports", () => {
+  it("formats durations for people", () => {
+    expect([0, 45_000, 12 * 60_000, 192 * 60_000, 49 * 3_600_000].map(formatDuration)).toEqual([
+      "0 s",
+      "45 s",
+      "12 min",
+      "3 h 12 min",
+      "2 d 1 h",
+    ]);
+  });
+
+  it("tells the requester what happened and what to do", () => {
+    const r = request();
+    expect(requesterNotice(r, "approved", { actor: "UAPP1", now: NOW })).toContain(
+      "was approved by <@UAPP1>",
+    );
+    expect(
+      requesterNotice(r, "rejected", { actor: "UAPP2", reason: "wrong point", now: NOW }),
+    ).toContain("rejected by <@UAPP2>: “wrong point”");
+    const expired = requesterNotice(r, "expired", {
+      approvals: { count: 1, required: 2 },
+      now: NOW,
+    });
+    expect(expired).toContain("expired at 17:40 UTC with 1 of 2 approvals");
+    expect(expired).toContain("/restore prod <point|latest> <reason…>");
+  });
+
+  it("renders status and the audit trail", () => {
+    const status = formatRequestStatus(request(), [approval("UAPP1"), approval("UREQ1")], NOW);
+    expect(status).toContain("waiting for approval");
+    expect(status).toContain("Approvals: 1 of 2 (<@UAPP1>)");
+    const events = [
+      {
+        id: 1,
+        at: new Date("2024-08-12T17:10:00Z"),
+        requestId: "rb-k3m9x2qa",
+        target: "prod",
+        actor: "UREQ1",
+        event: "requested" as const,
+        details: { point: "2024-08-12T14:00:00+00:00", reason: "bad migration" },
+      },
+      {
+        id: 2,
+        at: new Date("2024-08-12T17:11:00Z"),
+        requestId: "rb-k3m9x2qa",
+        target: "prod",
+        actor: "UAPP2",
+        event: "rejected" as const,
+        details: { reason: "use 13:00" },
+      },
+    ];
+    expect(formatAuditEvent(events[0] as never, NOW)).toBe(
+      "`17:10 UTC` requested by <@UREQ1> (point `2024-08-12T14:00:00+00:00`): “bad migration”",
+    );
+    const history = formatHistory(
+      "prod",
+      [{ request: request({ state: "rejected" }), events: events as never }],
+      NOW,
+    );
+    expect(history.indexOf("requested by")).toBeLessThan(
+      history.indexOf("rejected by <@UAPP2>: “use 13:00”"),
+    );
+  });
+});
