@@ -146,6 +146,11 @@ function contextTexts(listing: RecoveryPointListing): string[] {
   const texts = [
     `${formatCount(listing.totalPoints)} points in ${code(listing.location)} (${formatCount(listing.counts.hourly)} hourly, ${formatCount(listing.counts.daily)} daily at 00:00 UTC) · showing ${formatCount(listing.points.length)}, newest first${listing.query.cadence !== "all" || listing.query.sinceMs !== undefined || listing.query.before !== undefined ? ` · ${describeFilter(listing)}` : ""}`,
   ];
+  if (listing.verificationsUnavailable) {
+    texts.push(
+      ":warning: Past verify results are not shown: restorebot's database did not answer.",
+    );
+  }
   if (listing.skipped.length > 0) {
     const names = listing.skipped.slice(0, 3).map(code).join(", ");
     texts.push(

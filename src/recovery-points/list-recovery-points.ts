@@ -67,6 +67,8 @@ export interface RecoveryPointListing {
   olderCount: number;
   /** More matched than one message can hold. */
   truncatedToMessage: boolean;
+  /** Stored verify results could not be read (restorebot's database is down). */
+  verificationsUnavailable: boolean;
 }
 
 export interface Selection {
@@ -160,11 +162,18 @@ export async function listRecoveryPoints(input: {
     oldestComplete = restorableAmong(batch);
   }
 
-  const verifications = await loadVerifications(
-    input.db,
-    target.name,
-    selection.shown.map((p) => p.time),
-  );
+  // Our own database being down must not hide what can be restored in an incident.
+  let verifications = new Map<number, StoredVerification>();
+  let verificationsUnavailable = false;
+  try {
+    verifications = await loadVerifications(
+      input.db,
+      target.name,
+      selection.shown.map((p) => p.time),
+    );
+  } catch {
+    verificationsUnavailable = true;
+  }
   const counts: Record<Cadence, number> = { hourly: 0, daily: 0 };
   for (const p of all) counts[cadenceOf(p.time)]++;
   const newest = all[0];
@@ -198,5 +207,6 @@ export async function listRecoveryPoints(input: {
     }),
     olderCount: selection.olderCount,
     truncatedToMessage: selection.truncatedToMessage,
+    verificationsUnavailable,
   };
 }

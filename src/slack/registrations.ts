@@ -1,4 +1,5 @@
 import type { ListenerRegistration } from "./app.js";
+import { registerRecoveryPointsPaging } from "./listeners/actions/recovery-points-paging.js";
 import { registerRequestActions } from "./listeners/actions/request-actions.js";
 import { registerRequestViews } from "./listeners/views/request-views.js";
 
@@ -6,4 +7,5 @@ import { registerRequestViews } from "./listeners/views/request-views.js";
 export const slackRegistrations: ListenerRegistration[] = [
   registerRequestActions,
   registerRequestViews,
+  registerRecoveryPointsPaging,
 ];

@@ -1,11 +1,56 @@
+import type { RespondFn } from "@slack/bolt";
 import type { AppDeps } from "../../../app-deps.js";
+import { findTarget, type Target } from "../../../config/file.js";
+import { asCodedError } from "../../../errors.js";
+import {
+  pointNotFoundText,
+  recoveryPointsMessage,
+  type SlackMessage,
+  verificationMessage,
+  verificationProgressText,
+} from "../../../recovery-points/blocks.js";
+import { findPoint, nearestPoints } from "../../../recovery-points/folder-names.js";
+import { code } from "../../../recovery-points/format.js";
+import {
+  type ListQuery,
+  listRecoveryPoints,
+} from "../../../recovery-points/list-recovery-points.js";
+import type {
+  RecoveryPointSource,
+  VerificationProgress,
+} from "../../../recovery-points/recovery-point.js";
+import { recoveryPointSourceFor } from "../../../recovery-points/sources.js";
+import { saveVerification } from "../../../recovery-points/verification-store.js";
 import { parseRecoveryPointsCommand, RECOVERY_POINTS_USAGE } from "../../commands/grammar.js";
+import { formatPointTime } from "../../commands/recovery-point-time.js";
 import { channelRefusal } from "./channel-policy.js";
 import type { CommandArgs } from "./restore.js";
 
+export interface RecoveryPointsOptions {
+  /** A verify still running after this long posts a progress message. */
+  progressAfterMs: number;
+  /** Later progress messages, at most `maxProgressMessages` in all. */
+  progressEveryMs: number;
+  /**
+   * A response_url takes at most five messages in 30 minutes (Slack); progress may use
+   * some, and the result always needs one.
+   */
+  maxProgressMessages: number;
+}
+
+export const DEFAULT_RECOVERY_POINTS_OPTIONS: RecoveryPointsOptions = {
+  progressAfterMs: 5_000,
+  progressEveryMs: 60_000,
+  maxProgressMessages: 2,
+};
+
 /** `/recovery-points …`: the S3 work happens after the ack and answers through `respond`. */
-export async function handleRecoveryPointsCommand(args: CommandArgs, deps: AppDeps): Promise<void> {
-  const { command, ack } = args;
+export async function handleRecoveryPointsCommand(
+  args: CommandArgs,
+  deps: AppDeps,
+  options: RecoveryPointsOptions = DEFAULT_RECOVERY_POINTS_OPTIONS,
+): Promise<void> {
+  const { command, ack, respond } = args;
   const refusal = channelRefusal(command.channel_id, deps);
   if (refusal) {
     deps.metrics.slackCommandsTotal.inc({ command: "/recovery-points", outcome: "refused" });
@@ -22,15 +67,189 @@ export async function handleRecoveryPointsCommand(args: CommandArgs, deps: AppDe
     return;
   }
   deps.metrics.slackCommandsTotal.inc({ command: "/recovery-points", outcome: "accepted" });
-  switch (parsed.command.kind) {
+  const parsedCommand = parsed.command;
+  switch (parsedCommand.kind) {
     case "help":
       await ack({ response_type: "ephemeral", text: RECOVERY_POINTS_USAGE });
       return;
-    default:
+    case "list": {
+      // Acknowledge first: the listing needs S3 and Slack gives up after 3 s.
+      await ack();
+      const target = findTarget(deps.config, parsedCommand.target ?? "");
+      if (target === undefined) return;
+      await answerRecoveryPointsList({ respond, deps, target, query: parsedCommand });
+      return;
+    }
+    case "verify": {
+      const target = findTarget(deps.config, parsedCommand.target);
+      if (target === undefined || parsedCommand.point.kind !== "time") return;
+      const pointText = formatPointTime(parsedCommand.point.time);
       await ack({
         response_type: "ephemeral",
-        text: `\`/recovery-points ${parsed.command.kind}\` is not available in this build.`,
+        text: `:hourglass_flowing_sand: Verifying ${target.name} ${code(pointText)}: bloom.bin.gz, the whole pg_dump.gz, and every Parquet file its file lists reference. I will answer here.`,
+      });
+      await answerVerify({
+        respond,
+        deps,
+        target,
+        time: parsedCommand.point.time,
+        user: command.user_id,
+        options,
       });
       return;
+    }
+  }
+}
+
+/** One page of the listing, as an ephemeral answer; shared with the "Older points" button. */
+export async function answerRecoveryPointsList(input: {
+  respond: RespondFn;
+  deps: AppDeps;
+  target: Target;
+  query: ListQuery;
+}): Promise<void> {
+  const { respond, deps, target, query } = input;
+  const source = recoveryPointSourceFor(target, deps.objectStoreFor);
+  let message: SlackMessage;
+  try {
+    const listing = await listRecoveryPoints({
+      source,
+      target,
+      query,
+      now: deps.clock(),
+      db: deps.db,
+    });
+    message = recoveryPointsMessage(listing);
+  } catch (err) {
+    message = {
+      text: storeFailureText("list the recovery points of", target, source, err, deps),
+      blocks: [],
+    };
+  }
+  await send(respond, deps, message);
+}
+
+async function answerVerify(input: {
+  respond: RespondFn;
+  deps: AppDeps;
+  target: Target;
+  time: Date;
+  user: string;
+  options: RecoveryPointsOptions;
+}): Promise<void> {
+  const { respond, deps, target, time, options } = input;
+  const source = recoveryPointSourceFor(target, deps.objectStoreFor);
+  const started = Date.now();
+  let latest: VerificationProgress | undefined;
+  let progressSent = 0;
+  let progressChain: Promise<void> = Promise.resolve();
+  let point: { id: string; time: Date } | undefined;
+  const tick = (): void => {
+    if (point === undefined || progressSent >= options.maxProgressMessages) return;
+    progressSent++;
+    const text = verificationProgressText(target.name, point, latest, Date.now() - started);
+    progressChain = progressChain.then(() => send(respond, deps, { text, blocks: [] }));
+  };
+  let timer: NodeJS.Timeout | undefined = setTimeout(function first() {
+    tick();
+    timer = setInterval(tick, options.progressEveryMs);
+  }, options.progressAfterMs);
+
+  let message: SlackMessage;
+  try {
+    const index = await source.listPoints();
+    point = findPoint(index, time);
+    if (point === undefined) {
+      message = {
+        text: pointNotFoundText({
+          target: target.name,
+          requested: time,
+          nearest: nearestPoints(index, time),
+          location: source.location,
+          now: deps.clock(),
+        }),
+        blocks: [],
+      };
+    } else {
+      const report = await source.verifyPoint(point, {
+        onProgress: (p) => {
+          latest = p;
+        },
+      });
+      let saved = true;
+      try {
+        await saveVerification(deps.db, {
+          target: target.name,
+          pointTime: point.time,
+          report,
+          verifiedAt: deps.clock(),
+          verifiedBy: input.user,
+        });
+      } catch (err) {
+        saved = false;
+        deps.logger.warn(
+          { err: asCodedError(err, "database_error").message, target: target.name },
+          "could not store a verification result",
+        );
+      }
+      message = verificationMessage({
+        target: target.name,
+        point,
+        bucket: target.snapshots.bucket,
+        report,
+        saved,
+      });
+    }
+  } catch (err) {
+    message = {
+      text: storeFailureText("verify a recovery point of", target, source, err, deps),
+      blocks: [],
+    };
+  } finally {
+    clearTimeout(timer);
+    clearInterval(timer);
+  }
+  // The result must come after any progress message already on its way.
+  await progressChain;
+  await send(respond, deps, message);
+}
+
+/**
+ * What a person reads when the store fails: which bucket, what S3 said, what to check.
+ * The adapter's messages carry that; anything else is logged and summarised, never a stack.
+ */
+function storeFailureText(
+  doing: string,
+  target: Target,
+  source: RecoveryPointSource,
+  err: unknown,
+  deps: AppDeps,
+): string {
+  const coded = asCodedError(err);
+  deps.logger.warn(
+    { code: coded.code, err: coded.message, target: target.name },
+    `could not ${doing} a target`,
+  );
+  const said =
+    coded.code === "internal"
+      ? `something went wrong (${coded.message.split("\n")[0]}); the details are in restorebot's log`
+      : coded.message;
+  return `:warning: I could not ${doing} \`${target.name}\` in ${code(source.location)}: ${said}`;
+}
+
+async function send(respond: RespondFn, deps: AppDeps, message: SlackMessage): Promise<void> {
+  try {
+    await respond({
+      response_type: "ephemeral",
+      replace_original: false,
+      text: message.text,
+      ...(message.blocks.length > 0 ? { blocks: message.blocks } : {}),
+    });
+  } catch (err) {
+    // Slack being unreachable is not worth a crash; the person can ask again.
+    deps.logger.warn(
+      { err: asCodedError(err).message },
+      "could not answer /recovery-points through response_url",
+    );
   }
 }
