@@ -18,7 +18,7 @@ export interface DumpStream {
 }
 
 /** Decompressed chunk size: big enough that per-chunk overhead disappears. */
-const CHUNK_BYTES = 256 * 1024;
+const CHUNK_BYTES = 64 * 1024;
 
 export type DumpSource = AsyncIterable<Uint8Array> | Readable;
 

@@ -19,6 +19,8 @@ export interface DumpObjectRef {
   schema: string;
   /** As pg_dump prints it: functions carry their argument types, triggers their table. */
   name: string;
+  /** The role pg_dump will make the owner, when it says. */
+  owner?: string | undefined;
 }
 
 export type DumpEvent =
@@ -88,7 +90,8 @@ function lower(c: number): number {
   return c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
 }
 
-const TOC_COMMENT = /^-- (?:Data for )?Name: (.*); Type: ([A-Z][A-Z ]*); Schema: ([^;]*);/;
+const TOC_COMMENT =
+  /^-- (?:Data for )?Name: (.*); Type: ([A-Z][A-Z ]*); Schema: ([^;]*);(?: Owner: ([^;]*?))?(?:;|$)/;
 const COPY_FROM_STDIN = /^COPY\s[\s\S]*\sFROM\s+stdin\s*;$/i;
 const STANDARD_STRINGS = /^SET\s+standard_conforming_strings\s*(?:=|TO)\s*'?(on|off)'?\s*;$/i;
 
@@ -514,10 +517,12 @@ export class DumpSplitter {
     this.comment = [];
     const toc = TOC_COMMENT.exec(text);
     if (toc) {
+      const owner = toc[4]?.trim();
       this.pendingObject = {
         name: toc[1] as string,
         type: toc[2] as string,
         schema: toc[3] as string,
+        ...(owner && owner !== "-" ? { owner } : {}),
       };
     } else if (text.startsWith("-- Dumped ")) {
       const version = /^-- Dumped (from database|by pg_dump) version (.+)$/.exec(text.trimEnd());

@@ -70,7 +70,7 @@ WHERE t.typtype IN ('b', 'c', 'd', 'e', 'r') AND t.typcategory <> 'A'
 UNION ALL
 SELECT CASE k.contype WHEN 'f' THEN 'FK CONSTRAINT' ELSE 'CONSTRAINT' END, ns.nspname, r.relname || ' ' || k.conname
 FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class r ON r.oid = k.conrelid JOIN ns ON ns.oid = r.relnamespace
-WHERE k.contype IN ('p', 'u', 'x', 'f') AND k.conparentid = 0
+WHERE k.contype IN ('p', 'u', 'x', 'f') AND (k.contype <> 'f' OR k.conparentid = 0)
 UNION ALL
 SELECT 'TRIGGER', ns.nspname, r.relname || ' ' || g.tgname
 FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class r ON r.oid = g.tgrelid JOIN ns ON ns.oid = r.relnamespace
@@ -269,4 +269,83 @@ export async function clearCatalog(client: pg.ClientBase): Promise<ClearedCatalo
 
 function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * What stops the DSN's user from restoring, found without changing anything: it must own
+ * (be a member of the owner of) everything it drops, be able to recreate `public` as
+ * PostgreSQL creates it, and be a member of every role the dump makes an owner.
+ */
+export async function findPrivilegeProblems(
+  client: pg.ClientBase,
+  dumpOwners: string[] = [],
+): Promise<string[]> {
+  const problems: string[] = [];
+  const { rows } = await client.query<{
+    user: string;
+    superuser: boolean;
+    database_owner: boolean;
+    can_create: boolean;
+  }>(`SELECT current_user AS user,
+             (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) AS superuser,
+             pg_catalog.pg_has_role('pg_database_owner', 'MEMBER') AS database_owner,
+             pg_catalog.has_database_privilege(current_database(), 'CREATE') AS can_create`);
+  const me = rows[0];
+  if (me === undefined) return ["cannot read the connecting role's privileges"];
+  if (me.superuser) {
+    const missing = await missingRoles(client, dumpOwners);
+    if (missing.length > 0) problems.push(missingRolesProblem(missing));
+    return problems;
+  }
+  if (!me.database_owner)
+    problems.push(
+      `role "${me.user}" does not own the catalog database (nor is it a superuser), so it cannot recreate the public schema as PostgreSQL creates it`,
+    );
+  if (!me.can_create)
+    problems.push(`role "${me.user}" lacks the CREATE privilege on the catalog database`);
+  const unowned = await client.query<{ s: string }>(`
+    WITH ns AS (${USER_SCHEMAS})
+    SELECT 'schema ' || quote_ident(n.nspname) AS s FROM ns n JOIN pg_catalog.pg_namespace p ON p.oid = n.oid
+      WHERE NOT pg_catalog.pg_has_role(p.nspowner, 'MEMBER')
+    UNION ALL SELECT 'extension ' || quote_ident(extname) FROM pg_catalog.pg_extension
+      WHERE oid >= ${FIRST_NORMAL_OBJECT_ID} AND NOT pg_catalog.pg_has_role(extowner, 'MEMBER')
+    UNION ALL SELECT 'event trigger ' || quote_ident(evtname) FROM pg_catalog.pg_event_trigger
+      WHERE NOT pg_catalog.pg_has_role(evtowner, 'MEMBER')
+    UNION ALL SELECT 'publication ' || quote_ident(pubname) FROM pg_catalog.pg_publication
+      WHERE NOT pg_catalog.pg_has_role(pubowner, 'MEMBER')
+    UNION ALL SELECT count(*) || ' large object(s)' FROM pg_catalog.pg_largeobject_metadata
+      WHERE NOT pg_catalog.pg_has_role(lomowner, 'MEMBER') HAVING count(*) > 0`);
+  if (unowned.rows.length > 0)
+    problems.push(
+      `role "${me.user}" cannot drop what it does not own: ${unowned.rows
+        .slice(0, 10)
+        .map((r) => r.s)
+        .join(", ")}${unowned.rows.length > 10 ? ", …" : ""}`,
+    );
+  const missing = await missingRoles(client, dumpOwners);
+  if (missing.length > 0) problems.push(missingRolesProblem(missing));
+  const notMember = await client.query<{ r: string }>(
+    `SELECT r.rolname AS r FROM pg_catalog.pg_roles r
+     WHERE r.rolname = ANY($1::text[]) AND NOT pg_catalog.pg_has_role(r.oid, 'MEMBER')`,
+    [dumpOwners],
+  );
+  if (notMember.rows.length > 0)
+    problems.push(
+      `the snapshot makes ${notMember.rows.map((r) => `"${r.r}"`).join(", ")} the owner of its objects, and role "${me.user}" is not a member of ${notMember.rows.length > 1 ? "them" : "it"} (GRANT ${notMember.rows[0]?.r} TO ${me.user}, or use a superuser)`,
+    );
+  return problems;
+}
+
+async function missingRoles(client: pg.ClientBase, names: string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const { rows } = await client.query<{ r: string }>(
+    `SELECT n AS r FROM unnest($1::text[]) n
+     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = n) ORDER BY n`,
+    [names],
+  );
+  return rows.map((r) => r.r);
+}
+
+function missingRolesProblem(missing: string[]): string {
+  return `the snapshot's objects are owned by role(s) ${missing.map((m) => `"${m}"`).join(", ")}, which do not exist on this server (restorebot creates no roles; create them first)`;
 }

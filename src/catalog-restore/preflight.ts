@@ -19,6 +19,8 @@ export interface DumpPreflight {
   objectsTruncated: boolean;
   /** Rows each COPY block loads. */
   tableRows: Array<{ schema: string; name: string; rows: number }>;
+  /** Roles the dump makes owners of its objects; they must exist in the target server. */
+  owners: string[];
 }
 
 export interface PreflightProgress {
@@ -70,9 +72,12 @@ export async function preflightDump(
     objects: [],
     objectsTruncated: false,
     tableRows: [],
+    owners: [],
   };
+  const owners = new Set<string>();
   const note = (object: DumpObjectRef | undefined) => {
     if (object === undefined) return;
+    if (object.owner !== undefined) owners.add(object.owner);
     const key = `${object.type}\0${object.schema}\0${object.name}`;
     if (seen.has(key)) return;
     if (result.objects.length >= MAX_OBJECTS) {
@@ -140,6 +145,7 @@ export async function preflightDump(
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
+  result.owners = [...owners].sort();
   result.compressedBytes = dump.compressedBytesRead;
   result.sqlBytes = dump.sqlBytesRead;
   result.lines = splitter.currentLine;

@@ -16,6 +16,7 @@ import {
   type ClearedCatalog,
   clearCatalog,
   describeSessions,
+  findPrivilegeProblems,
   readOtherSessions,
 } from "./live-catalog.js";
 import { DumpPolicy, preview } from "./statement-policy.js";
@@ -69,8 +70,11 @@ export interface RestoreCatalogOptions {
    * values build the catalog's big indexes in one sort. Default "256MB".
    */
   maintenanceWorkMem?: string | undefined;
-  /** Load COPY data with FREEZE (the tables are new in this transaction); default true. */
-  copyFreeze?: boolean | undefined;
+  /**
+   * Roles the snapshot makes owners (`DumpPreflight.owners`), when it was preflighted: the
+   * restore then refuses up front, rather than rolling back late, when one is missing.
+   */
+  snapshotOwners?: string[] | undefined;
   /** Sentences for the operator about conditions that do not stop the restore. */
   onWarning?: ((message: string) => void) | undefined;
   logger?: Logger | undefined;
@@ -85,6 +89,9 @@ export interface RestoreCatalogResult {
   cleared: ClearedCatalog;
   durationMs: number;
 }
+
+/** COPY data buffered toward the server before waiting for it to drain. */
+const COPY_BUFFER_BYTES = 1024 * 1024;
 
 const UNCHANGED = "The catalog was left unchanged (the restore transaction was rolled back).";
 
@@ -152,6 +159,13 @@ export async function restoreCatalog(
     }
     const db = client;
     await assertSupportedServer(db);
+    const problems = await findPrivilegeProblems(db, options.snapshotOwners);
+    if (problems.length > 0) {
+      throw new CodedError(
+        "forbidden",
+        `The catalog's DSN user cannot do this restore: ${problems.join("; ")}. Nothing was changed. See docs/catalog-restore.md for the privileges it needs.`,
+      );
+    }
     const others = await readOtherSessions(db);
     if (others.length > 0) {
       logger.warn({ sessions: others.length }, "other sessions are connected to the catalog");
@@ -188,7 +202,6 @@ export async function restoreCatalog(
     }
 
     progress.phase("restoring");
-    const freeze = options.copyFreeze ?? true;
     const handle = async (event: DumpEvent): Promise<void> => {
       switch (event.kind) {
         case "statement": {
@@ -205,11 +218,7 @@ export async function restoreCatalog(
           current = { line: event.line, object: event.object, sql: event.sql };
           progress.object(event.object, event.line);
           copyError = undefined;
-          const stream = db.query(
-            copyFrom(freeze ? withFreeze(event.sql) : event.sql, {
-              highWaterMark: 1024 * 1024,
-            }),
-          );
+          const stream = db.query(copyFrom(event.sql, { highWaterMark: COPY_BUFFER_BYTES }));
           stream.on("error", (err: Error) => {
             copyError ??= err;
           });
@@ -381,11 +390,6 @@ function isConnectionError(err: unknown): boolean {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** pg_dump's `COPY t (cols) FROM stdin;` with FREEZE: rows are written already frozen. */
-function withFreeze(sql: string): string {
-  return sql.replace(/\s*;\s*$/, " WITH (FREEZE);");
 }
 
 function quoteLiteral(value: string): string {

@@ -1,0 +1,83 @@
+import type { CatalogRestoreProgress } from "./restore-engine.js";
+
+/** Text for progress: a bar redrawn in place on a terminal, plain lines in logs. */
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GB`;
+}
+
+export function formatCount(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+/** "12.3 s" under a minute, "4:05" (m:ss) above. */
+export function formatElapsed(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+const PHASE_TEXT: Record<CatalogRestoreProgress["phase"], string> = {
+  connecting: "connecting",
+  clearing: "clearing the catalog",
+  restoring: "restoring",
+  committing: "committing",
+  committed: "committed",
+  "rolled-back": "rolled back",
+};
+
+/** Share of the work done, from compressed bytes (what the source reports a total for). */
+export function fractionDone(p: CatalogRestoreProgress): number | undefined {
+  if (p.compressedBytesTotal === null || p.compressedBytesTotal <= 0) return undefined;
+  return Math.min(1, p.compressedBytesRead / p.compressedBytesTotal);
+}
+
+/** One terminal line: `[#######-----]  45%  12.9/28.8 MB  270,123 rows  TABLE DATA …  0:07`. */
+export function formatProgressBar(
+  p: CatalogRestoreProgress,
+  totalRows: number | undefined,
+  columns = 100,
+): string {
+  const fraction = fractionDone(p);
+  const width = 24;
+  const filled = fraction === undefined ? 0 : Math.round(fraction * width);
+  const bar = `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
+  const percent =
+    fraction === undefined ? "  ?%" : `${String(Math.floor(fraction * 100)).padStart(3)}%`;
+  const bytes =
+    p.compressedBytesTotal === null
+      ? formatBytes(p.compressedBytesRead)
+      : `${formatBytes(p.compressedBytesRead)}/${formatBytes(p.compressedBytesTotal)}`;
+  const rows =
+    totalRows === undefined
+      ? `${formatCount(p.rowsCopied)} rows`
+      : `${formatCount(p.rowsCopied)}/${formatCount(totalRows)} rows`;
+  const what = p.phase === "restoring" ? (p.currentObject ?? "") : PHASE_TEXT[p.phase];
+  const line = `${bar} ${percent}  ${bytes}  ${rows}  ${formatElapsed(p.elapsedMs)}  ${what}`;
+  return line.length > columns ? `${line.slice(0, columns - 1)}…` : line;
+}
+
+/** One log line, for pipes and CI logs. */
+export function formatProgressLine(
+  p: CatalogRestoreProgress,
+  totalRows: number | undefined,
+): string {
+  const fraction = fractionDone(p);
+  const parts = [
+    `restore-catalog: ${PHASE_TEXT[p.phase]}`,
+    fraction === undefined
+      ? `${formatBytes(p.compressedBytesRead)} read`
+      : `${Math.floor(fraction * 100)}% (${formatBytes(p.compressedBytesRead)} of ${formatBytes(p.compressedBytesTotal ?? 0)} compressed)`,
+    totalRows === undefined
+      ? `${formatCount(p.rowsCopied)} rows copied`
+      : `${formatCount(p.rowsCopied)} of ${formatCount(totalRows)} rows copied`,
+    `${formatCount(p.statementsExecuted)} statements`,
+    `after ${formatElapsed(p.elapsedMs)}`,
+  ];
+  if (p.phase === "restoring" && p.currentObject)
+    parts.push(`now: ${p.currentObject} (line ${p.line})`);
+  return parts.join(", ");
+}
