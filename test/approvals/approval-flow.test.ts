@@ -290,13 +290,48 @@ describe("restore requests and the two-person rule (signed HTTP, real PostgreSQL
     expect(answer).toContain("You are not allowed to request restores of `locked`");
   });
 
-  it("resolves approvers through a user group", async () => {
+  it("resolves approvers through a user group, asking Slack once per minute at most", async () => {
+    const lookups = () => f.h.fake.calls("usergroups.users.list").length;
+    const before = lookups();
     const { id, card } = await makeRequest(f, "group");
     const outsider = await answerTo(f, await click(f, card, "request_approve", "UAPP1"));
     expect(outsider).toContain("not an approver");
-    const member = await answerTo(f, await click(f, card, "request_approve", "UGRP2"));
-    expect(member).toContain("approved and queued");
+    const self = await answerTo(f, await click(f, card, "request_approve", REQUESTER));
+    expect(self).toContain("two-person rule");
+    expect(lookups() - before).toBe(1);
+    // Membership changes are seen once the cache entry is older than a minute.
+    f.h.fake.setUserGroup("SONCALL", ["UGRP1", "UGRP2", "UAPP1"]);
+    f.setClockOffset(61_000);
+    try {
+      const member = await answerTo(f, await click(f, card, "request_approve", "UAPP1"));
+      expect(member).toContain("approved and queued");
+    } finally {
+      f.setClockOffset(0);
+    }
+    expect(lookups() - before).toBe(2);
     expect((await requestRow(f, id)).state).toBe("approved");
+  });
+
+  it("withdraws a request whose card cannot be posted, and frees the target", async () => {
+    f.h.fake.failNext("chat.postMessage", { error: "not_in_channel" });
+    const answer = await answerTo(
+      f,
+      await f.h.sender.slashCommand({
+        command: "/restore",
+        text: "t14 latest catalog corrupted by bad migration INC-7",
+        userId: REQUESTER,
+        channelId: CHANNEL,
+      }),
+    );
+    expect(answer).toContain(
+      "I could not post the approval card in this channel (Slack said: not_in_channel)",
+    );
+    expect(answer).toContain("/invite @restorebot");
+    const { rows } = await f.h.runtime.pool.query(
+      "SELECT state, closed_by FROM restore_requests WHERE target = 't14'",
+    );
+    expect(rows).toEqual([{ state: "cancelled", closed_by: "restorebot" }]);
+    await makeRequest(f, "t14");
   });
 
   it("cancels: a stranger is refused, the requester may", async () => {
