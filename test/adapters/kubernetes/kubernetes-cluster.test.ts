@@ -127,6 +127,7 @@ describe("Kubernetes adapter: replica counts", () => {
     ]);
     expect(pods.every((p) => p.phase === "Running" && p.ready && !p.terminating)).toBe(true);
 
+    sim.neverTerminate(CATALOG); // so the list cannot race the termination
     sim.scale(CATALOG, 2);
     const during = await cluster.listPods([CATALOG]);
     expect(during.find((p) => p.name === "iox-shared-catalog-2")).toEqual({
@@ -149,6 +150,7 @@ describe("Kubernetes adapter: waiting for pods", () => {
       description: "every non-catalog pod gone",
       onProgress: (pods) => progress.push(pods),
     });
+    await sim.waitFor(() => sim.activeWatches() === 1, 2_000);
     for (const name of ["global-gc", "global-router", "iox-shared-querier"])
       await cluster.scale("Deployment", name, 0);
     await cluster.scale("StatefulSet", "iox-shared-compactor", 0);
@@ -236,6 +238,24 @@ describe("Kubernetes adapter: waiting for pods", () => {
     await cluster.scale("Deployment", "global-router", 0);
     await waiting;
     expect(sim.requestCount({ verb: "list", resource: "pods" })).toBeGreaterThanOrEqual(2);
+  });
+
+  it("lists again when the watch request itself is answered 410 Gone", async () => {
+    const { sim, cluster } = await setup({ timing: { terminationDelayMs: 30 } });
+    sim.failNext({ verb: "watch", status: 410 });
+    const waiting = cluster.waitForPods(["global-gc"], allGone, {
+      timeoutMs: 10_000,
+      description: "gc gone",
+    });
+    await sim.waitFor(() => sim.activeWatches() === 1, 2_000);
+    await cluster.scale("Deployment", "global-gc", 0);
+    await waiting;
+    expect(
+      sim
+        .requests()
+        .filter((r) => r.resource === "pods")
+        .map((r) => `${r.verb} ${r.status}`),
+    ).toEqual(["list 200", "watch 410", "list 200", "watch 200"]);
   });
 
   it("reconnects after the watch request itself fails or its connection is reset", async () => {
