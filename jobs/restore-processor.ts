@@ -1,11 +1,198 @@
-import { UnrecoverableError } from "bullmq";
-import type { Runtime } from "../src/runtime/runtime.js";
-import type { RestoreProcessor } from "./restore-worker.js";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LogLevel, WebClient } from "@slack/web-api";
+import type pg from "pg";
+import type { ClusterPort } from "../src/adapters/kubernetes/cluster-port.js";
+import { createKubernetesCluster } from "../src/adapters/kubernetes/kubernetes-cluster.js";
+import type { ObjectStore } from "../src/adapters/s3/object-store.js";
+import type { Env } from "../src/config/env.js";
+import { type Config, findTarget, type Target } from "../src/config/file.js";
+import { CodedError } from "../src/errors.js";
+import type { Logger } from "../src/logging/logger.js";
+import type { Metrics } from "../src/observability/metrics.js";
+import type { RestoreQueue } from "../src/queue/restore-queue.js";
+import { approvalCardRenderer } from "./narration/approval-card.js";
+import type { CardRenderer } from "./narration/run-narrator.js";
+import { createRunNarrator } from "./narration/run-narrator.js";
+import {
+  SlackOutbox,
+  type SlackWriter,
+  slackWriterFromWebClient,
+} from "./narration/slack-outbox.js";
+import { type RestoreProcessor, RunSuspendedError } from "./restore-worker.js";
+import { startRunReconciler } from "./run-reconciler.js";
+import { createRunbook } from "./runbooks/index.js";
+import { snapshotDir } from "./runbooks/influxdb-clustered/phases.js";
+import { removeSnapshotFiles } from "./runbooks/influxdb-clustered/snapshot-file.js";
+import { runRestore } from "./runner/runner.js";
+import type { Runbook, RunRequest } from "./runner/types.js";
 
-/** Builds the processor that runs a restore job with the process's clients. */
-export function createRestoreProcessor(runtime: Runtime): RestoreProcessor {
-  return async (job) => {
-    runtime.logger.error({ requestId: job.data.requestId }, "no runbook runner in this build");
-    throw new UnrecoverableError("no runbook runner in this build");
+/** What the processor needs from a process's runtime (a `Runtime` satisfies it). */
+export interface ProcessorRuntime {
+  env: Pick<Env, "SLACK_BOT_TOKEN" | "SLACK_API_URL">;
+  config: Config;
+  pool: pg.Pool;
+  queue: RestoreQueue;
+  logger: Logger;
+  metrics: Pick<Metrics, "restoresTotal" | "phaseDurationSeconds">;
+  deps: { objectStoreFor: (target: Target) => ObjectStore };
+}
+
+export interface RestoreProcessorOptions {
+  /** Where catalog DSNs are read from (`target.catalog.dsnEnv`); default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Per-target Kubernetes clients; default `createKubernetesCluster` (KUBECONFIG, kubeContext). */
+  clusterFor?: (target: Target) => ClusterPort;
+  /** Per-target object stores; default the runtime's. */
+  objectStoreFor?: (target: Target) => ObjectStore;
+  /** Where narration goes; default a WebClient on SLACK_BOT_TOKEN / SLACK_API_URL. */
+  slack?: SlackWriter;
+  /** Spacing of Slack calls per channel; default a little over 1 s (Slack's limit). */
+  slackIntervalMs?: number;
+  renderCard?: CardRenderer;
+  /** Downloaded snapshots; default `<tmp>/restorebot-snapshots`. */
+  workDir?: string;
+  progressIntervalMs?: number;
+  statusTickMs?: number;
+  /** How often runs whose job went missing are handed back to the queue; default 15 s, 0 = never. */
+  reconcileIntervalMs?: number;
+  clock?: () => Date;
+}
+
+export type RestoreProcessorWithClose = RestoreProcessor & {
+  /** Stops the reconciler and waits (briefly) for queued narration to reach Slack. */
+  close(timeoutMs?: number): Promise<void>;
+};
+
+/**
+ * Builds the processor that runs a restore job: per-target clients (Kubernetes, S3, the catalog
+ * DSN from the env var the target names), a Slack narrator shared by every run of the process,
+ * and the generic runner over the target kind's runbook.
+ */
+export function createRestoreProcessor(
+  runtime: ProcessorRuntime,
+  options: RestoreProcessorOptions = {},
+): RestoreProcessorWithClose {
+  const { logger } = runtime;
+  const env = options.env ?? process.env;
+  const workDir = options.workDir ?? join(tmpdir(), "restorebot-snapshots");
+  const writer =
+    options.slack ??
+    slackWriterFromWebClient(
+      new WebClient(runtime.env.SLACK_BOT_TOKEN, {
+        slackApiUrl: runtime.env.SLACK_API_URL,
+        // The outbox paces, retries and honours Retry-After itself, so a 429 never blocks a
+        // call inside the client (and never the restore).
+        rejectRateLimitedCalls: true,
+        retryConfig: { retries: 0 },
+        timeout: 10_000,
+        logLevel: LogLevel.ERROR,
+      }),
+    );
+  const outbox = new SlackOutbox({
+    writer,
+    logger,
+    ...(options.slackIntervalMs !== undefined ? { minIntervalMs: options.slackIntervalMs } : {}),
+  });
+  const narrate = createRunNarrator({
+    outbox,
+    renderCard: options.renderCard ?? approvalCardRenderer(runtime.pool),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const clusters = new Map<string, ClusterPort>();
+  const clusterFor =
+    options.clusterFor ??
+    ((target: Target) => {
+      let cluster = clusters.get(target.name);
+      if (!cluster) {
+        cluster = createKubernetesCluster({
+          namespace: target.namespace,
+          ...(target.kubeContext ? { kubeContext: target.kubeContext } : {}),
+          env,
+          logger,
+        });
+        clusters.set(target.name, cluster);
+      }
+      return cluster;
+    });
+  const objectStoreFor = options.objectStoreFor ?? runtime.deps.objectStoreFor;
+
+  const runbookFor = (request: RunRequest): Runbook => {
+    const target = findTarget(runtime.config, request.target);
+    if (!target) {
+      throw new CodedError(
+        "config_invalid",
+        `target ${request.target} is no longer in restorebot's configuration; restore it there and retry`,
+      );
+    }
+    const dsn = env[target.catalog.dsnEnv];
+    if (!dsn) {
+      throw new CodedError(
+        "config_invalid",
+        `environment variable ${target.catalog.dsnEnv} (the catalog DSN of ${target.name}) is not set on this worker`,
+      );
+    }
+    return createRunbook(target.kind, {
+      target,
+      db: runtime.pool,
+      cluster: clusterFor(target),
+      objectStore: objectStoreFor(target),
+      catalogConnection: dsn,
+      workDir,
+      logger: logger.child({ requestId: request.id, target: target.name }),
+    });
   };
+
+  const reconciler =
+    options.reconcileIntervalMs === 0
+      ? undefined
+      : startRunReconciler({
+          db: runtime.pool,
+          queue: runtime.queue,
+          logger,
+          intervalMs: options.reconcileIntervalMs ?? 15_000,
+        });
+
+  const processor: RestoreProcessor = async (job, signal) => {
+    const { requestId } = job.data;
+    const result = await runRestore({
+      db: runtime.pool,
+      requestId,
+      runbookFor,
+      narrate,
+      signal,
+      logger: logger.child({ requestId }),
+      metrics: runtime.metrics,
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.progressIntervalMs !== undefined
+        ? { progressIntervalMs: options.progressIntervalMs }
+        : {}),
+      ...(options.statusTickMs !== undefined ? { statusTickMs: options.statusTickMs } : {}),
+    });
+    switch (result.outcome) {
+      case "suspended":
+        throw new RunSuspendedError();
+      case "halted":
+        // Retry phase and Roll back enqueue the request again under the same job id (one job
+        // per request); a halted run's job must not linger and block that.
+        job.opts.removeOnComplete = true;
+        return;
+      case "succeeded":
+      case "rolled_back":
+      case "cancelled":
+        await removeSnapshotFiles(snapshotDir({ workDir }, requestId)).catch(() => undefined);
+        return;
+      case "not-runnable":
+        if (result.request?.state === "halted") job.opts.removeOnComplete = true;
+        return;
+    }
+  };
+
+  return Object.assign(processor, {
+    async close(timeoutMs = 5_000) {
+      reconciler?.stop();
+      await outbox.flush(timeoutMs);
+      outbox.close();
+    },
+  });
 }

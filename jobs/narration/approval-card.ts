@@ -1,0 +1,59 @@
+import type pg from "pg";
+import {
+  buildRequestCard,
+  type RunControl as CardControl,
+  type PhaseView,
+} from "../../src/approvals/card.js";
+import { getRequest, listApprovals } from "../../src/approvals/request-store.js";
+import type { PhaseStatus, RunControl, RunRequest, RunStatus } from "../runner/types.js";
+import { RUN_CONTROL_ACTIONS, RUN_CONTROL_SPECS, statusCard } from "./run-messages.js";
+import type { CardRenderer } from "./run-narrator.js";
+
+/**
+ * The approval card as a live status: the approvals card builder, given the runner's phases
+ * and, when halted, its buttons. Rendered when the update is sent (so coalesced updates cost
+ * one read of the request), from the latest committed row.
+ */
+
+export function cardControls(controls: readonly RunControl[]): CardControl[] {
+  return controls.map((c) => {
+    const spec = RUN_CONTROL_SPECS[c];
+    return {
+      action_id: RUN_CONTROL_ACTIONS[c],
+      text: spec.text,
+      ...(spec.style ? { style: spec.style } : {}),
+      confirm: { ...spec.confirm, deny: "Back", ...(spec.style ? { style: spec.style } : {}) },
+    };
+  });
+}
+
+export function phaseViews(status: RunStatus, now: Date): PhaseView[] {
+  return status.phases.map((p: PhaseStatus) => {
+    const end = p.finishedAt ?? (p.state === "running" || p.state === "waiting" ? now : undefined);
+    const elapsedMs = p.startedAt && end ? end.getTime() - p.startedAt.getTime() : undefined;
+    const waiting = p.state === "waiting" && p.detail ? `waiting: ${p.detail}` : p.detail;
+    return {
+      name: p.name,
+      title: p.title,
+      state: p.state === "waiting" ? "running" : p.state,
+      ...(elapsedMs !== undefined ? { elapsedMs } : {}),
+      ...(waiting && p.state !== "succeeded" ? { detail: waiting } : {}),
+    };
+  });
+}
+
+export function approvalCardRenderer(db: Pick<pg.Pool, "query">): CardRenderer {
+  return async (request: RunRequest, status: RunStatus, now: Date) => {
+    const row = await getRequest(db, request.id);
+    if (!row) return statusCard(request, status, now);
+    const approvals = await listApprovals(db, request.id);
+    const card = buildRequestCard({
+      request: row,
+      approvals,
+      now,
+      phases: phaseViews(status, now),
+      ...(status.state === "halted" ? { runControls: cardControls(status.controls) } : {}),
+    });
+    return { text: card.text, blocks: card.blocks };
+  };
+}

@@ -1,0 +1,130 @@
+import type { Narrate, RunEvent, RunRequest, RunStatus } from "../runner/types.js";
+import {
+  finishedText,
+  haltedMessage,
+  phaseProgressText,
+  phaseStartedText,
+  phaseSucceededText,
+  runStartedText,
+  statusCard,
+} from "./run-messages.js";
+import type { SlackContent, SlackOutbox } from "./slack-outbox.js";
+
+/** Renders the approval card as a live status (the approvals card builder, or `statusCard`). */
+export type CardRenderer = (
+  request: RunRequest,
+  status: RunStatus,
+  now: Date,
+) => SlackContent | Promise<SlackContent>;
+
+export interface RunNarratorOptions {
+  outbox: SlackOutbox;
+  renderCard?: CardRenderer;
+  clock?: () => Date;
+}
+
+/**
+ * Turns the runner's events into Slack narration: phase messages in the card's thread, a
+ * progress line per phase edited in place, the card itself kept as a live status, and the
+ * halt account with its buttons. Everything goes through the outbox, so nothing here waits for
+ * Slack or throws into the runner.
+ */
+export function createRunNarrator(options: RunNarratorOptions): Narrate {
+  const { outbox } = options;
+  const clock = options.clock ?? (() => new Date());
+  const render = options.renderCard ?? statusCard;
+
+  const updateCard = (request: RunRequest, status: RunStatus) => {
+    if (!request.cardTs) return;
+    outbox.update(request.channelId, `card:${request.id}`, request.cardTs, () =>
+      render(request, status, clock()),
+    );
+  };
+  const thread = (request: RunRequest) => ({ threadTs: request.cardTs ?? undefined });
+
+  return (event: RunEvent) => {
+    const { request } = event;
+    switch (event.type) {
+      case "run-started":
+        outbox.post(
+          request.channelId,
+          { text: runStartedText(request, event.status, event.resumed) },
+          thread(request),
+        );
+        updateCard(request, event.status);
+        return;
+      case "phase-started":
+        outbox.post(
+          request.channelId,
+          { text: phaseStartedText(event.position, event.total, event.phase.title, event.attempt) },
+          thread(request),
+        );
+        updateCard(request, event.status);
+        return;
+      case "phase-progress": {
+        const position = event.status.phases.findIndex((p) => p.index === event.phase.index) + 1;
+        const key = `progress:${request.id}:${event.phase.index}:${event.phase.startedAt?.getTime() ?? 0}`;
+        outbox.upsert(
+          request.channelId,
+          key,
+          {
+            text: phaseProgressText(
+              position,
+              event.status.phases.length,
+              event.phase,
+              event.text,
+              clock(),
+            ),
+          },
+          thread(request),
+        );
+        updateCard(request, event.status);
+        return;
+      }
+      case "phase-note":
+        outbox.post(request.channelId, { text: `• ${event.text}` }, thread(request));
+        return;
+      case "phase-succeeded":
+        outbox.post(
+          request.channelId,
+          {
+            text: phaseSucceededText(
+              event.position,
+              event.total,
+              event.phase.title,
+              event.durationMs,
+              event.summary,
+            ),
+          },
+          thread(request),
+        );
+        updateCard(request, event.status);
+        return;
+      case "run-halted":
+        outbox.post(
+          request.channelId,
+          haltedMessage({
+            request,
+            status: event.status,
+            phase: event.phase,
+            reason: event.reason,
+            account: event.account,
+          }),
+          { ...thread(request), mergeable: false },
+        );
+        updateCard(request, event.status);
+        return;
+      case "run-finished":
+        outbox.post(
+          request.channelId,
+          { text: finishedText(event.status, event.lines) },
+          { ...thread(request), mergeable: false },
+        );
+        updateCard(request, event.status);
+        return;
+      case "status-tick":
+        updateCard(request, event.status);
+        return;
+    }
+  };
+}

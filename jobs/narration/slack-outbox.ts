@@ -1,0 +1,382 @@
+import type { ChatPostMessageArguments, ChatUpdateArguments, WebClient } from "@slack/web-api";
+import type { Logger } from "../../src/logging/logger.js";
+
+/**
+ * Outgoing Slack messages of the worker, paced per channel. Slack allows about one message per
+ * second per channel (chat.postMessage's special limit) and answers 429 with Retry-After beyond
+ * that; a restore must never wait for Slack, so callers only enqueue (synchronously, never
+ * throwing) and each channel's lane sends in the background:
+ * - at most one call per `minIntervalMs` per channel;
+ * - on 429, the lane sleeps for Retry-After and sends the same item again;
+ * - transient failures (network, 5xx) are retried a few times, then dropped and logged;
+ * - a queued update of the same message (the status card, a progress line) is replaced by a
+ *   newer one instead of queueing both, and consecutive plain thread posts are merged into one
+ *   message, so a burst of phase messages costs one call.
+ */
+
+export interface SlackContent {
+  text: string;
+  blocks?: unknown[];
+}
+
+/** The two Web API methods narration uses. */
+export interface SlackWriter {
+  postMessage(args: {
+    channel: string;
+    thread_ts?: string;
+    text: string;
+    blocks?: unknown[];
+  }): Promise<{ ts?: string }>;
+  update(args: { channel: string; ts: string; text: string; blocks?: unknown[] }): Promise<void>;
+}
+
+/** A failure from the writer, classified; the WebClient adapter produces these. */
+export class SlackSendError extends Error {
+  constructor(
+    message: string,
+    readonly kind: "rate_limited" | "transient" | "permanent",
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = "SlackSendError";
+  }
+}
+
+type Item =
+  | {
+      kind: "post";
+      threadTs: string | undefined;
+      content: SlackContent;
+      /** Plain posts to the same thread may be merged with the next ones while queued. */
+      mergeable: boolean;
+      attempts: number;
+    }
+  | {
+      /** Posted once, then edited in place (a progress line). */
+      kind: "upsert";
+      key: string;
+      threadTs: string | undefined;
+      content: SlackContent;
+      attempts: number;
+    }
+  | {
+      /** An edit of a known message whose content is computed when it is sent (the card). */
+      kind: "update";
+      key: string;
+      ts: string;
+      render: () => SlackContent | Promise<SlackContent>;
+      attempts: number;
+    };
+
+interface Lane {
+  channel: string;
+  items: Item[];
+  inFlight: Item | undefined;
+  nextAt: number;
+  draining: boolean;
+  wake: (() => void) | undefined;
+}
+
+export interface SlackOutboxOptions {
+  writer: SlackWriter;
+  logger: Logger;
+  /** Spacing of calls in one channel; a little over 1 s keeps clear of Slack's limit. */
+  minIntervalMs?: number;
+  /** Merged thread posts stay below this many characters (Slack truncates near 40 000). */
+  maxMergedChars?: number;
+  /** A lane holding more items than this drops its oldest plain posts (Slack down for long). */
+  maxQueuedItems?: number;
+}
+
+const MAX_ATTEMPTS = 4;
+
+export class SlackOutbox {
+  private readonly lanes = new Map<string, Lane>();
+  /** ts of messages posted by `upsert`, by key. */
+  private readonly upserted = new Map<string, string>();
+  private readonly idleWaiters = new Set<() => void>();
+  private closed = false;
+  private readonly minIntervalMs: number;
+  private readonly maxMergedChars: number;
+  private readonly maxQueuedItems: number;
+
+  constructor(private readonly options: SlackOutboxOptions) {
+    this.minIntervalMs = options.minIntervalMs ?? 1_050;
+    this.maxMergedChars = options.maxMergedChars ?? 3_500;
+    this.maxQueuedItems = options.maxQueuedItems ?? 200;
+  }
+
+  /** A message in the channel (or in a thread); `mergeable` posts may be joined while queued. */
+  post(
+    channel: string,
+    content: SlackContent,
+    options: { threadTs?: string; mergeable?: boolean } = {},
+  ): void {
+    const lane = this.lane(channel);
+    const mergeable = (options.mergeable ?? true) && !content.blocks;
+    const last = lane.items.at(-1);
+    if (
+      mergeable &&
+      last?.kind === "post" &&
+      last.mergeable &&
+      last.threadTs === options.threadTs &&
+      last.content.text.length + content.text.length + 1 <= this.maxMergedChars
+    ) {
+      last.content = { text: `${last.content.text}\n${content.text}` };
+    } else {
+      this.enqueue(lane, {
+        kind: "post",
+        threadTs: options.threadTs,
+        content,
+        mergeable,
+        attempts: 0,
+      });
+    }
+  }
+
+  /** Posts a message under `key` the first time, then edits that same message. */
+  upsert(channel: string, key: string, content: SlackContent, options: { threadTs?: string } = {}) {
+    const lane = this.lane(channel);
+    const queued = lane.items.find((i) => i.kind === "upsert" && i.key === key);
+    if (queued && queued.kind === "upsert") {
+      queued.content = content;
+      return;
+    }
+    this.enqueue(lane, { kind: "upsert", key, threadTs: options.threadTs, content, attempts: 0 });
+  }
+
+  /** Edits message `ts`; a queued edit under the same key is replaced (only the latest matters). */
+  update(
+    channel: string,
+    key: string,
+    ts: string,
+    render: () => SlackContent | Promise<SlackContent>,
+  ): void {
+    const lane = this.lane(channel);
+    const queued = lane.items.find((i) => i.kind === "update" && i.key === key);
+    if (queued && queued.kind === "update") {
+      queued.render = render;
+      queued.ts = ts;
+      return;
+    }
+    this.enqueue(lane, { kind: "update", key, ts, render, attempts: 0 });
+  }
+
+  /** Items waiting or being sent, over all channels. */
+  pending(): number {
+    let n = 0;
+    for (const lane of this.lanes.values()) n += lane.items.length + (lane.inFlight ? 1 : 0);
+    return n;
+  }
+
+  /** Resolves true when everything queued has been sent (or dropped), false after `timeoutMs`. */
+  flush(timeoutMs: number): Promise<boolean> {
+    if (this.pending() === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (value: boolean) => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(onIdle);
+        resolve(value);
+      };
+      const onIdle = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      this.idleWaiters.add(onIdle);
+    });
+  }
+
+  /** Stops sending; whatever is still queued is dropped. */
+  close(): void {
+    this.closed = true;
+    for (const lane of this.lanes.values()) {
+      lane.items.length = 0;
+      lane.wake?.();
+    }
+    this.notifyIdle();
+  }
+
+  private lane(channel: string): Lane {
+    let lane = this.lanes.get(channel);
+    if (!lane) {
+      lane = {
+        channel,
+        items: [],
+        inFlight: undefined,
+        nextAt: 0,
+        draining: false,
+        wake: undefined,
+      };
+      this.lanes.set(channel, lane);
+    }
+    return lane;
+  }
+
+  private enqueue(lane: Lane, item: Item): void {
+    if (this.closed) return;
+    lane.items.push(item);
+    if (lane.items.length > this.maxQueuedItems) {
+      const oldest = lane.items.findIndex((i) => i.kind === "post" && i.mergeable);
+      const [dropped] = lane.items.splice(Math.max(oldest, 0), 1);
+      this.options.logger.warn(
+        { channel: lane.channel, kind: dropped?.kind },
+        "Slack narration backlog too long; dropped the oldest message",
+      );
+    }
+    if (!lane.draining) void this.drain(lane);
+  }
+
+  private async drain(lane: Lane): Promise<void> {
+    lane.draining = true;
+    try {
+      while (!this.closed && lane.items.length > 0) {
+        const wait = lane.nextAt - Date.now();
+        if (wait > 0) await this.sleep(lane, wait);
+        if (this.closed) break;
+        const item = lane.items.shift();
+        if (!item) break;
+        lane.inFlight = item;
+        try {
+          await this.send(lane.channel, item);
+          lane.nextAt = Date.now() + this.minIntervalMs;
+        } catch (err) {
+          this.handleFailure(lane, item, err);
+        } finally {
+          lane.inFlight = undefined;
+        }
+      }
+    } finally {
+      lane.draining = false;
+      if (this.pending() === 0) this.notifyIdle();
+    }
+  }
+
+  private handleFailure(lane: Lane, item: Item, err: unknown): void {
+    const failure =
+      err instanceof SlackSendError
+        ? err
+        : new SlackSendError(err instanceof Error ? err.message : String(err), "transient");
+    if (failure.kind === "rate_limited") {
+      // Slack said when to come back; the item keeps its place at the head of the lane.
+      lane.items.unshift(item);
+      lane.nextAt = Date.now() + Math.max(failure.retryAfterMs ?? 1_000, this.minIntervalMs);
+      this.options.logger.info(
+        { channel: lane.channel, retryAfterMs: failure.retryAfterMs },
+        "Slack rate limit: narration paused for Retry-After",
+      );
+      return;
+    }
+    item.attempts += 1;
+    if (failure.kind === "transient" && item.attempts < MAX_ATTEMPTS) {
+      lane.items.unshift(item);
+      lane.nextAt = Date.now() + 1_000 * 2 ** (item.attempts - 1);
+      return;
+    }
+    lane.nextAt = Date.now() + this.minIntervalMs;
+    this.options.logger.warn(
+      { channel: lane.channel, kind: item.kind, err: failure.message },
+      "a narration message could not be sent to Slack; dropped",
+    );
+  }
+
+  private async send(channel: string, item: Item): Promise<void> {
+    const { writer } = this.options;
+    switch (item.kind) {
+      case "post":
+        await writer.postMessage({
+          channel,
+          text: item.content.text,
+          ...(item.content.blocks ? { blocks: item.content.blocks } : {}),
+          ...(item.threadTs ? { thread_ts: item.threadTs } : {}),
+        });
+        return;
+      case "upsert": {
+        const ts = this.upserted.get(item.key);
+        if (ts) {
+          await writer.update({ channel, ts, ...item.content });
+          return;
+        }
+        const posted = await writer.postMessage({
+          channel,
+          text: item.content.text,
+          ...(item.content.blocks ? { blocks: item.content.blocks } : {}),
+          ...(item.threadTs ? { thread_ts: item.threadTs } : {}),
+        });
+        if (posted.ts) this.upserted.set(item.key, posted.ts);
+        return;
+      }
+      case "update": {
+        const content = await item.render();
+        await writer.update({ channel, ts: item.ts, ...content });
+        return;
+      }
+    }
+  }
+
+  private sleep(lane: Lane, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        lane.wake = undefined;
+        resolve();
+      }
+      lane.wake = done;
+    });
+  }
+
+  private notifyIdle(): void {
+    for (const waiter of [...this.idleWaiters]) waiter();
+  }
+}
+
+/**
+ * Adapts a WebClient built with `rejectRateLimitedCalls: true` and no retries (the outbox does
+ * both, so a 429 never blocks a call inside the client), classifying its errors.
+ */
+export function slackWriterFromWebClient(client: Pick<WebClient, "chat">): SlackWriter {
+  const classify = (err: unknown): SlackSendError => {
+    const e = err as {
+      code?: string;
+      retryAfter?: number;
+      message?: string;
+      data?: { error?: string };
+    };
+    const message = e.data?.error ?? e.message ?? String(err);
+    switch (e.code) {
+      case "slack_webapi_rate_limited_error":
+        return new SlackSendError(message, "rate_limited", (e.retryAfter ?? 1) * 1_000);
+      case "slack_webapi_request_error":
+      case "slack_webapi_http_error":
+        return new SlackSendError(message, "transient");
+      case "slack_webapi_platform_error":
+        return new SlackSendError(
+          message,
+          e.data?.error === "ratelimited"
+            ? "rate_limited"
+            : e.data?.error === "internal_error"
+              ? "transient"
+              : "permanent",
+          e.data?.error === "ratelimited" ? 1_000 : undefined,
+        );
+      default:
+        return new SlackSendError(message, "transient");
+    }
+  };
+  return {
+    async postMessage(args) {
+      try {
+        const result = await client.chat.postMessage(args as ChatPostMessageArguments);
+        return { ts: result.ts };
+      } catch (err) {
+        throw classify(err);
+      }
+    },
+    async update(args) {
+      try {
+        await client.chat.update(args as ChatUpdateArguments);
+      } catch (err) {
+        throw classify(err);
+      }
+    },
+  };
+}

@@ -1,0 +1,112 @@
+import type {
+  ClusterPort,
+  PodSummary,
+  WorkloadKind,
+} from "../../../src/adapters/kubernetes/cluster-port.js";
+import type { InfluxComponentRole, Target } from "../../../src/config/file.js";
+import { CodedError } from "../../../src/errors.js";
+import { type Db, listReplicaRecords, type ReplicaRecord } from "../../runner/run-store.js";
+
+/**
+ * The InfluxDB Clustered workloads and the order the vendor runbook scales them in
+ * (DESIGN.md, "storage layout and runbook"): down in three steps with the catalog last, up in
+ * reverse with readiness waits for the catalog and the ingesters.
+ */
+
+export interface Component {
+  role: InfluxComponentRole;
+  /** Workload name; its pods carry `app=<name>`. */
+  name: string;
+  kind: WorkloadKind;
+}
+
+export const ROLE_KINDS: Record<InfluxComponentRole, WorkloadKind> = {
+  gc: "Deployment",
+  router: "Deployment",
+  querier: "Deployment",
+  compactor: "StatefulSet",
+  ingester: "StatefulSet",
+  catalog: "StatefulSet",
+};
+
+/** Shutdown step 1, in the vendor's order; startup runs them in reverse, after the ingesters. */
+export const SHUTDOWN_STEP_1: readonly InfluxComponentRole[] = [
+  "gc",
+  "router",
+  "querier",
+  "compactor",
+];
+
+/** Snapshot layout: the dump, and the bloom filter written last (its absence = incomplete). */
+export const DUMP_FILE = "pg_dump.gz";
+export const BLOOM_FILE = "bloom.bin.gz";
+
+/** Every component of the target, in shutdown order (step 1, ingester, catalog). */
+export function targetComponents(target: Pick<Target, "components">): Component[] {
+  const roles: InfluxComponentRole[] = [...SHUTDOWN_STEP_1, "ingester", "catalog"];
+  return roles.map((role) => ({ role, name: target.components[role], kind: ROLE_KINDS[role] }));
+}
+
+export function componentOf(
+  target: Pick<Target, "components">,
+  role: InfluxComponentRole,
+): Component {
+  return { role, name: target.components[role], kind: ROLE_KINDS[role] };
+}
+
+/** Ready pods the startup sequence waits for before the next step: at least min(2, n). */
+export function readyQuorum(replicas: number): number {
+  return Math.min(2, replicas);
+}
+
+/**
+ * The replica counts recorded in phase 4, for every component. Scaling without them could
+ * never be undone correctly, so their absence is an error, never a reason to read the cluster.
+ */
+export async function requireRecordedCounts(
+  db: Db,
+  requestId: string,
+  components: readonly Component[],
+): Promise<Map<string, number>> {
+  const records: ReplicaRecord[] = await listReplicaRecords(db, requestId);
+  const byName = new Map(records.map((r) => [r.component, r.replicas]));
+  const missing = components.filter((c) => !byName.has(c.name)).map((c) => c.name);
+  if (missing.length) {
+    throw new CodedError(
+      "precondition_failed",
+      `No replica count is recorded for ${missing.join(", ")}; refusing to scale anything without a recorded way back. Roll back, or retry from phase 4 after checking the cluster.`,
+    );
+  }
+  return byName;
+}
+
+export async function assertOperatorPaused(
+  cluster: ClusterPort,
+  appInstance: string,
+): Promise<void> {
+  if (!(await cluster.getOperatorPaused(appInstance))) {
+    throw new CodedError(
+      "precondition_failed",
+      `The operator is not paused (AppInstance ${appInstance} has no spec.pause: true): someone unpaused it, and it would undo any scaling. Nothing was scaled in this phase. Pause it again (spec.pause: true) and press Retry phase, or Roll back.`,
+    );
+  }
+}
+
+/** "iox-shared-ingester-0 (terminating), iox-shared-catalog-1 (Pending)", at most `max` named. */
+export function describePodList(pods: readonly PodSummary[], max = 6): string {
+  const shown = pods.slice(0, max).map((p) => {
+    const state = p.terminating
+      ? "terminating"
+      : p.ready
+        ? "ready"
+        : p.phase === "Running"
+          ? "not ready"
+          : p.phase;
+    return `${p.name} (${state})`;
+  });
+  return `${shown.join(", ")}${pods.length > max ? ` and ${pods.length - max} more` : ""}`;
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}

@@ -1,0 +1,556 @@
+import { createReadStream } from "node:fs";
+import { join } from "node:path";
+import type pg from "pg";
+import type { ClusterPort, PodSummary } from "../../../src/adapters/kubernetes/cluster-port.js";
+import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
+import { preflightDump } from "../../../src/catalog-restore/preflight.js";
+import { restoreCatalog } from "../../../src/catalog-restore/restore-engine.js";
+import type { Target } from "../../../src/config/file.js";
+import { CodedError } from "../../../src/errors.js";
+import type { Logger } from "../../../src/logging/logger.js";
+import { formatBytes, formatCount, formatDuration, formatUtc } from "../../narration/format.js";
+import { type Db, listReplicaRecords, recordReplicaCounts } from "../../runner/run-store.js";
+import type { Facts, PhaseContext, RunbookPhase } from "../../runner/types.js";
+import {
+  assertOperatorPaused,
+  BLOOM_FILE,
+  type Component,
+  componentOf,
+  DUMP_FILE,
+  describePodList,
+  plural,
+  readyQuorum,
+  requireRecordedCounts,
+  SHUTDOWN_STEP_1,
+  targetComponents,
+} from "./components.js";
+import {
+  INFLUXDB_PHASES,
+  INFLUXDB_ROLLBACK_STEPS,
+  type InfluxdbPhaseName,
+  type InfluxdbRollbackStepName,
+} from "./phase-list.js";
+import { ensureSnapshotFile } from "./snapshot-file.js";
+
+/** The clients an InfluxDB Clustered run works with, built by the worker for one target. */
+export interface InfluxdbRunbookDeps {
+  target: Target;
+  /** restorebot's own database (replica records). */
+  db: Db;
+  cluster: ClusterPort;
+  objectStore: Pick<ObjectStore, "head" | "getStream">;
+  /** The catalog database, from the env var the target names; never logged or narrated. */
+  catalogConnection: string | pg.ClientConfig;
+  /** Downloaded snapshots go in `<workDir>/<request id>/`. */
+  workDir: string;
+  logger: Logger;
+  /** How often the catalog restore reports progress to the runner (which narrates every ~5 s). */
+  restoreProgressIntervalMs?: number;
+}
+
+type PhaseRun = (ctx: PhaseContext) => Promise<void>;
+
+function normalizePrefix(prefix: string): string {
+  return prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
+}
+
+export function snapshotDir(deps: Pick<InfluxdbRunbookDeps, "workDir">, requestId: string): string {
+  return join(deps.workDir, requestId);
+}
+
+// ---- 1. check the recovery point --------------------------------------------------------------
+
+function checkRecoveryPoint(deps: InfluxdbRunbookDeps): PhaseRun {
+  return async (ctx) => {
+    const { request } = ctx;
+    const { target } = deps;
+    const base = normalizePrefix(target.snapshots.prefix);
+    // Same target: the frozen point must be a snapshot folder of this target's bucket/prefix.
+    if (request.target !== target.name || request.kind !== target.kind) {
+      throw new CodedError(
+        "precondition_failed",
+        `Request ${request.id} is for ${request.target} (${request.kind}), not ${target.name} (${target.kind}).`,
+      );
+    }
+    if (
+      !request.pointPrefix.startsWith(base) ||
+      request.dumpKey !== `${request.pointPrefix}${DUMP_FILE}`
+    ) {
+      throw new CodedError(
+        "precondition_failed",
+        `The frozen recovery point ${request.pointPrefix} is not a snapshot folder of ${target.name} (s3://${target.snapshots.bucket}/${base}). Nothing was changed; make a new request.`,
+      );
+    }
+    const where = `s3://${target.snapshots.bucket}/${request.pointPrefix}`;
+    const [dump, bloom] = await Promise.all([
+      deps.objectStore.head(target.snapshots.bucket, request.dumpKey),
+      deps.objectStore.head(target.snapshots.bucket, `${request.pointPrefix}${BLOOM_FILE}`),
+    ]);
+    if (!dump) {
+      throw new CodedError(
+        "not_found",
+        `The recovery point ${formatUtc(request.pointTime)} is gone: ${where}${DUMP_FILE} no longer exists (retention may have removed it). Nothing was changed; choose another point.`,
+      );
+    }
+    if (!bloom) {
+      throw new CodedError(
+        "precondition_failed",
+        `The recovery point ${formatUtc(request.pointTime)} is incomplete: ${where}${BLOOM_FILE}, written last, is missing, so it must never be restored. Nothing was changed; choose another point.`,
+      );
+    }
+    if (request.dumpEtag && dump.etag !== request.dumpEtag) {
+      throw new CodedError(
+        "precondition_failed",
+        `${where}${DUMP_FILE} changed since the request was approved (ETag ${dump.etag}, approved ${request.dumpEtag}). Nothing was changed; make a new request for the point as it is now.`,
+      );
+    }
+    await ctx.fact("point", request.pointTime.toISOString());
+    await ctx.fact("dumpBytes", dump.size);
+    await ctx.fact("dumpEtag", dump.etag);
+  };
+}
+
+// ---- 2. download and prepare the snapshot -----------------------------------------------------
+
+async function downloadSnapshot(deps: InfluxdbRunbookDeps, ctx: PhaseContext) {
+  const { request } = ctx;
+  return ensureSnapshotFile({
+    store: deps.objectStore,
+    bucket: deps.target.snapshots.bucket,
+    key: request.dumpKey,
+    expectedEtag: request.dumpEtag,
+    dir: snapshotDir(deps, request.id),
+    signal: ctx.signal,
+    onProgress: (bytes, total) =>
+      ctx.progress(
+        `downloading ${DUMP_FILE}: ${formatBytes(bytes)} of ${formatBytes(total)} (${percent(bytes, total)})`,
+      ),
+  });
+}
+
+function prepareSnapshot(deps: InfluxdbRunbookDeps): PhaseRun {
+  return async (ctx) => {
+    const file = await downloadSnapshot(deps, ctx);
+    await ctx.fact("snapshotBytes", file.size);
+    await ctx.fact("downloaded", file.downloaded);
+    // Everything that can be checked without the catalog is checked now, before the operator
+    // is paused: a broken dump stops the run while the cluster is still untouched.
+    const preflight = await preflightDump(createReadStream(file.path), {
+      compressedBytesTotal: file.size,
+      signal: ctx.signal,
+      progressIntervalMs: 1_000,
+      onProgress: (p) =>
+        ctx.progress(
+          `checking the dump: ${formatBytes(p.compressedBytesRead)} of ${formatBytes(file.size)} (${percent(p.compressedBytesRead, file.size)}), ${formatCount(p.rows)} rows`,
+        ),
+    });
+    await ctx.fact("sqlBytes", preflight.sqlBytes);
+    await ctx.fact("statements", preflight.statements);
+    await ctx.fact("rows", preflight.rows);
+    await ctx.fact("tables", preflight.tableRows.length);
+    if (preflight.pgDumpVersion) await ctx.fact("pgDumpVersion", preflight.pgDumpVersion);
+  };
+}
+
+// ---- 3. pause the operator --------------------------------------------------------------------
+
+function pauseOperator(deps: InfluxdbRunbookDeps): PhaseRun {
+  return async (ctx) => {
+    const { appInstance } = deps.target;
+    // Read once, before the first pause, and kept: a resumed attempt must not mistake our own
+    // pause for one that was already there.
+    if (ctx.facts.wasPaused === undefined)
+      await ctx.fact("wasPaused", await deps.cluster.getOperatorPaused(appInstance));
+    await deps.cluster.setOperatorPaused(appInstance, true);
+    if (!(await deps.cluster.getOperatorPaused(appInstance))) {
+      throw new CodedError(
+        "kubernetes_error",
+        `AppInstance ${appInstance} still does not show spec.pause: true after it was set; nothing was scaled.`,
+      );
+    }
+    await ctx.fact("appInstance", appInstance);
+  };
+}
+
+// ---- 4. record replica counts -----------------------------------------------------------------
+
+function recordReplicas(deps: InfluxdbRunbookDeps): PhaseRun {
+  return async (ctx) => {
+    const components = targetComponents(deps.target);
+    const existing = await listReplicaRecords(deps.db, ctx.request.id);
+    const have = new Set(existing.map((r) => r.component));
+    const missing = components.filter((c) => !have.has(c.name));
+    // Counts already recorded are never read again: the cluster may be half scaled by now.
+    // Phase 5 refuses to run without every count, so anything missing here is read from a
+    // cluster nothing has scaled yet.
+    const read = await Promise.all(
+      missing.map(async (c) => ({
+        component: c.name,
+        workloadKind: c.kind,
+        replicas: await deps.cluster.getReplicas(c.kind, c.name),
+      })),
+    );
+    const records = await recordReplicaCounts(deps.db, ctx.request.id, read);
+    const counts: Record<string, number> = {};
+    for (const c of components) {
+      const r = records.find((x) => x.component === c.name);
+      if (r) counts[c.name] = r.replicas;
+    }
+    await ctx.fact("replicas", counts);
+    await ctx.fact("recordedEarlier", missing.length === 0);
+    const zero = components.filter((c) => counts[c.name] === 0).map((c) => c.name);
+    if (zero.length)
+      ctx.note(
+        `${zero.join(", ")} ${zero.length === 1 ? "has" : "have"} 0 replicas now, so ${zero.length === 1 ? "it stays" : "they stay"} at 0 after the restore.`,
+      );
+  };
+}
+
+// ---- waits ------------------------------------------------------------------------------------
+
+async function waitUntilPodsGone(
+  deps: InfluxdbRunbookDeps,
+  ctx: PhaseContext,
+  components: readonly Component[],
+  description: string,
+): Promise<{ waitedMs: number; maxPods: number }> {
+  const started = performance.now();
+  let maxPods = 0;
+  await deps.cluster.waitForPods(
+    components.map((c) => c.name),
+    (pods) => pods.length === 0,
+    {
+      timeoutMs: deps.target.timeouts.podsGone,
+      signal: ctx.signal,
+      description,
+      onProgress: (pods) => {
+        maxPods = Math.max(maxPods, pods.length);
+        if (pods.length === 0) return;
+        const terminating = pods.filter((p) => p.terminating).length;
+        ctx.progress(
+          `waiting until ${description}: ${plural(pods.length, "pod")} still there${terminating ? ` (${terminating} terminating)` : ""}: ${describePodList(pods)}`,
+        );
+      },
+    },
+  );
+  return { waitedMs: performance.now() - started, maxPods };
+}
+
+async function waitUntilReady(
+  deps: InfluxdbRunbookDeps,
+  ctx: PhaseContext,
+  component: Component,
+  wanted: number,
+  description: string,
+): Promise<number> {
+  const started = performance.now();
+  await deps.cluster.waitForPods(
+    [component.name],
+    (pods) => pods.filter((p) => p.ready).length >= wanted,
+    {
+      timeoutMs: deps.target.timeouts.podsReady,
+      signal: ctx.signal,
+      description,
+      onProgress: (pods) => {
+        const ready = pods.filter((p) => p.ready).length;
+        if (ready >= wanted) return;
+        ctx.progress(
+          `${component.name}: ${ready} of ${wanted} needed pods ready (${describePodList(pods)})`,
+        );
+      },
+    },
+  );
+  return performance.now() - started;
+}
+
+// ---- 5. scale down everything but the catalog -------------------------------------------------
+
+function scaleDownWorkloads(deps: InfluxdbRunbookDeps): PhaseRun {
+  return async (ctx) => {
+    const components = targetComponents(deps.target);
+    // Nothing is scaled unless the operator is paused and every count is recorded.
+    await assertOperatorPaused(deps.cluster, deps.target.appInstance);
+    await requireRecordedCounts(deps.db, ctx.request.id, components);
+    // The end of the data-loss window: from here on nothing new reaches the catalog.
+    if (ctx.facts.writesStoppedAt === undefined)
+      await ctx.fact("writesStoppedAt", ctx.now().toISOString());
+    for (const role of SHUTDOWN_STEP_1) {
+      const c = componentOf(deps.target, role);
+      await deps.cluster.scale(c.kind, c.name, 0);
+    }
+    // Ingesters after step 1; they flush their WAL while terminating, which can take minutes.
+    const ingester = componentOf(deps.target, "ingester");
+    await deps.cluster.scale(ingester.kind, ingester.name, 0);
+    const nonCatalog = components.filter((c) => c.role !== "catalog");
+    const waited = await waitUntilPodsGone(deps, ctx, nonCatalog, "every non-catalog pod is gone");
+    await ctx.fact(
+      "scaledToZero",
+      nonCatalog.map((c) => c.name),
+    );
+    await ctx.fact("podsWaitedFor", waited.maxPods);
+    await ctx.fact("waitMs", Math.round(waited.waitedMs));
+  };
+}
+
+// ---- 6. scale down the catalog ----------------------------------------------------------------
+
+function scaleDownCatalog(deps: InfluxdbRunbookDeps): PhaseRun {
+  return async (ctx) => {
+    const components = targetComponents(deps.target);
+    const nonCatalog = components.filter((c) => c.role !== "catalog");
+    // The catalog goes last, and only after every other pod is gone: an ingester still
+    // flushing its WAL into a catalog about to be replaced would survive the restore.
+    const stillThere = await deps.cluster.listPods(nonCatalog.map((c) => c.name));
+    if (stillThere.length) {
+      throw new CodedError(
+        "precondition_failed",
+        `${plural(stillThere.length, "non-catalog pod")} still exist (${describePodList(stillThere)}), so the catalog was not scaled down. Someone may have scaled a component up; check, then Retry phase or Roll back.`,
+      );
+    }
+    await assertOperatorPaused(deps.cluster, deps.target.appInstance);
+    const catalog = componentOf(deps.target, "catalog");
+    await requireRecordedCounts(deps.db, ctx.request.id, components);
+    await deps.cluster.scale(catalog.kind, catalog.name, 0);
+    const waited = await waitUntilPodsGone(deps, ctx, [catalog], "every catalog pod is gone");
+    await ctx.fact("podsWaitedFor", waited.maxPods);
+    await ctx.fact("waitMs", Math.round(waited.waitedMs));
+  };
+}
+
+// ---- 7. restore the catalog database ----------------------------------------------------------
+
+function restoreCatalogDatabase(deps: InfluxdbRunbookDeps): PhaseRun {
+  return async (ctx) => {
+    const components = targetComponents(deps.target);
+    // The catalog database is not touched while any InfluxDB pod could still use it.
+    const pods = await deps.cluster.listPods(components.map((c) => c.name));
+    if (pods.length) {
+      throw new CodedError(
+        "precondition_failed",
+        `${plural(pods.length, "pod")} of the install still exist (${describePodList(pods)}), so the catalog database was not touched. Retry phase once they are gone, or Roll back.`,
+      );
+    }
+    const file = await downloadSnapshot(deps, ctx);
+    if (file.downloaded)
+      ctx.note(`Downloaded the snapshot again on this worker (${formatBytes(file.size)}).`);
+    await ctx.fact("restoreStartedAt", ctx.now().toISOString());
+    const result = await restoreCatalog({
+      source: createReadStream(file.path),
+      compressedBytesTotal: file.size,
+      connection: deps.catalogConnection,
+      signal: ctx.signal,
+      logger: deps.logger,
+      progressIntervalMs: deps.restoreProgressIntervalMs ?? 1_000,
+      onWarning: (message) => ctx.note(message),
+      onProgress: (p) => {
+        if (p.phase === "connecting") return;
+        const total = p.compressedBytesTotal ?? file.size;
+        const what =
+          p.phase === "clearing"
+            ? "clearing the catalog"
+            : p.phase === "committing"
+              ? "committing"
+              : `${formatBytes(p.compressedBytesRead)} of ${formatBytes(total)} (${percent(p.compressedBytesRead, total)}), ${formatCount(p.rowsCopied)} rows${p.currentObject ? ` · ${p.currentObject}` : ""}`;
+        ctx.progress(`restoring: ${what}`);
+      },
+    });
+    await ctx.fact("committedAt", ctx.now().toISOString());
+    await ctx.fact("compressedBytes", result.compressedBytes);
+    await ctx.fact("sqlBytes", result.sqlBytes);
+    await ctx.fact("rowsCopied", result.rowsCopied);
+    await ctx.fact("statements", result.statementsExecuted);
+    await ctx.fact("restoreMs", Math.round(result.durationMs));
+  };
+}
+
+// ---- 8. scale back up -------------------------------------------------------------------------
+
+/**
+ * The startup sequence, to the recorded counts: the catalog, then (once min(2, n) of its pods
+ * are ready) the ingesters, then (once min(2, n) ingesters are ready) the rest, in reverse
+ * shutdown order. Idempotent: scaling to a count a workload already has changes nothing.
+ */
+async function scaleUpInOrder(deps: InfluxdbRunbookDeps, ctx: PhaseContext): Promise<Facts> {
+  const components = targetComponents(deps.target);
+  const counts = await requireRecordedCounts(deps.db, ctx.request.id, components);
+  const waits: Record<string, number> = {};
+  for (const role of ["catalog", "ingester"] as const) {
+    const c = componentOf(deps.target, role);
+    const n = counts.get(c.name) ?? 0;
+    await deps.cluster.scale(c.kind, c.name, n);
+    const wanted = readyQuorum(n);
+    if (wanted > 0)
+      waits[c.name] = Math.round(
+        await waitUntilReady(deps, ctx, c, wanted, `at least ${wanted} ${role} pods are ready`),
+      );
+  }
+  for (const role of [...SHUTDOWN_STEP_1].reverse()) {
+    const c = componentOf(deps.target, role);
+    await deps.cluster.scale(c.kind, c.name, counts.get(c.name) ?? 0);
+  }
+  return { replicas: Object.fromEntries(counts), readyWaitMs: waits };
+}
+
+function scaleUp(deps: InfluxdbRunbookDeps): PhaseRun {
+  return async (ctx) => {
+    const facts = await scaleUpInOrder(deps, ctx);
+    for (const [key, value] of Object.entries(facts)) await ctx.fact(key, value);
+  };
+}
+
+// ---- 9. verify every pod is ready -------------------------------------------------------------
+
+function verifyPods(deps: InfluxdbRunbookDeps): PhaseRun {
+  return async (ctx) => {
+    const components = targetComponents(deps.target);
+    const counts = await requireRecordedCounts(deps.db, ctx.request.id, components);
+    const allReady = (pods: PodSummary[]) =>
+      components.every((c) => {
+        const mine = pods.filter((p) => p.component === c.name);
+        const n = counts.get(c.name) ?? 0;
+        return mine.length === n && mine.every((p) => p.ready && p.phase === "Running");
+      });
+    const started = performance.now();
+    const pods = await deps.cluster.waitForPods(
+      components.map((c) => c.name),
+      allReady,
+      {
+        timeoutMs: deps.target.timeouts.podsReady,
+        signal: ctx.signal,
+        description: "every pod is Running and Ready at its recorded count",
+        onProgress: (current) => {
+          if (allReady(current)) return;
+          const lagging = components
+            .map((c) => {
+              const mine = current.filter((p) => p.component === c.name);
+              const ready = mine.filter((p) => p.ready).length;
+              return { c, ready, n: counts.get(c.name) ?? 0, extra: mine.length - ready };
+            })
+            .filter((x) => x.ready !== x.n || x.extra > 0)
+            .map((x) => `${x.c.name} ${x.ready}/${x.n} ready`);
+          ctx.progress(`waiting for ${lagging.join(", ")}`);
+        },
+      },
+    );
+    await ctx.fact("podsReady", pods.length);
+    await ctx.fact("waitMs", Math.round(performance.now() - started));
+  };
+}
+
+// ---- 10. unpause the operator -----------------------------------------------------------------
+
+function unpauseOperator(deps: InfluxdbRunbookDeps): PhaseRun {
+  return async (ctx) => {
+    const { appInstance } = deps.target;
+    await deps.cluster.setOperatorPaused(appInstance, false);
+    if (await deps.cluster.getOperatorPaused(appInstance)) {
+      throw new CodedError(
+        "kubernetes_error",
+        `AppInstance ${appInstance} still shows spec.pause: true after it was cleared.`,
+      );
+    }
+    await ctx.fact("unpausedAt", ctx.now().toISOString());
+  };
+}
+
+// ---- roll back --------------------------------------------------------------------------------
+
+function rollbackScaleUp(deps: InfluxdbRunbookDeps): PhaseRun {
+  return async (ctx) => {
+    const records = await listReplicaRecords(deps.db, ctx.request.id);
+    if (records.length === 0) {
+      // Phase 5 never scales without recorded counts, so nothing was scaled.
+      await ctx.fact("nothingScaled", true);
+      return;
+    }
+    const facts = await scaleUpInOrder(deps, ctx);
+    for (const [key, value] of Object.entries(facts)) await ctx.fact(key, value);
+    const pods = await deps.cluster.listPods(targetComponents(deps.target).map((c) => c.name));
+    const notReady = pods.filter((p) => !p.ready);
+    if (notReady.length)
+      await ctx.fact(
+        "podsNotReady",
+        notReady.map((p) => p.name),
+      );
+  };
+}
+
+// ---- summaries --------------------------------------------------------------------------------
+
+function percent(part: number, total: number): string {
+  if (!total) return "?%";
+  return `${Math.min(100, Math.floor((part / total) * 100))}%`;
+}
+
+function replicaList(replicas: unknown): string {
+  if (!replicas || typeof replicas !== "object") return "";
+  return Object.entries(replicas as Record<string, number>)
+    .map(([name, n]) => `${name} ${n}`)
+    .join(", ");
+}
+
+const SUMMARIES: Record<
+  InfluxdbPhaseName | InfluxdbRollbackStepName,
+  (f: Facts) => string | undefined
+> = {
+  "check-recovery-point": (f) =>
+    `${formatUtc(new Date(String(f.point)))} is complete (${BLOOM_FILE} present) and unchanged (${DUMP_FILE} ${formatBytes(Number(f.dumpBytes))})`,
+  "prepare-snapshot": (f) =>
+    `${formatBytes(Number(f.snapshotBytes))} ${f.downloaded ? "downloaded" : "already on disk"} and checked: ${formatCount(Number(f.statements))} statements, ${formatCount(Number(f.rows))} rows in ${formatCount(Number(f.tables))} tables`,
+  "pause-operator": (f) =>
+    `AppInstance ${String(f.appInstance)} has spec.pause: true${f.wasPaused ? " (it was already paused before this run)" : ""}`,
+  "record-replicas": (f) =>
+    `${f.recordedEarlier ? "using the counts recorded earlier" : "recorded"}: ${replicaList(f.replicas)}`,
+  "scale-down-workloads": (f) =>
+    `${(f.scaledToZero as string[] | undefined)?.length ?? 0} components at 0; every non-catalog pod gone after ${formatDuration(Number(f.waitMs))}${Number(f.podsWaitedFor) ? ` (waited for ${plural(Number(f.podsWaitedFor), "pod")})` : ""}`,
+  "scale-down-catalog": (f) =>
+    `catalog at 0; its pods gone after ${formatDuration(Number(f.waitMs))}`,
+  "restore-catalog": (f) =>
+    `${formatBytes(Number(f.compressedBytes))} compressed (${formatBytes(Number(f.sqlBytes))} of SQL), ${formatCount(Number(f.rowsCopied))} rows, committed in one transaction`,
+  "scale-up": (f) => `back to ${replicaList(f.replicas)}`,
+  "verify-pods": (f) => `${plural(Number(f.podsReady), "pod")} Running and Ready`,
+  "unpause-operator": () => "the operator manages the install again",
+  "rollback-scale-up": (f) =>
+    f.nothingScaled
+      ? "nothing had been scaled"
+      : `back to ${replicaList(f.replicas)}${Array.isArray(f.podsNotReady) && f.podsNotReady.length ? `; not ready yet: ${(f.podsNotReady as string[]).join(", ")}` : ""}`,
+  "rollback-unpause": () => "the operator manages the install again",
+};
+
+const RUNS: Record<InfluxdbPhaseName, (deps: InfluxdbRunbookDeps) => PhaseRun> = {
+  "check-recovery-point": checkRecoveryPoint,
+  "prepare-snapshot": prepareSnapshot,
+  "pause-operator": pauseOperator,
+  "record-replicas": recordReplicas,
+  "scale-down-workloads": scaleDownWorkloads,
+  "scale-down-catalog": scaleDownCatalog,
+  "restore-catalog": restoreCatalogDatabase,
+  "scale-up": scaleUp,
+  "verify-pods": verifyPods,
+  "unpause-operator": unpauseOperator,
+};
+
+const ROLLBACK_RUNS: Record<InfluxdbRollbackStepName, (deps: InfluxdbRunbookDeps) => PhaseRun> = {
+  "rollback-scale-up": rollbackScaleUp,
+  "rollback-unpause": unpauseOperator,
+};
+
+export function influxdbPhases(deps: InfluxdbRunbookDeps): RunbookPhase[] {
+  return INFLUXDB_PHASES.map((p) => ({
+    name: p.name,
+    title: p.title,
+    mutates: p.mutates,
+    run: RUNS[p.name](deps),
+    summarize: SUMMARIES[p.name],
+  }));
+}
+
+export function influxdbRollbackSteps(deps: InfluxdbRunbookDeps): RunbookPhase[] {
+  return INFLUXDB_ROLLBACK_STEPS.map((p) => ({
+    name: p.name,
+    title: p.title,
+    mutates: p.mutates,
+    run: ROLLBACK_RUNS[p.name](deps),
+    summarize: SUMMARIES[p.name],
+  }));
+}

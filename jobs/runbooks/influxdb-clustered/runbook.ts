@@ -1,0 +1,180 @@
+import { asCodedError } from "../../../src/errors.js";
+import {
+  formatBytes,
+  formatCount,
+  formatDuration,
+  formatUtc,
+  formatUtcClock,
+} from "../../narration/format.js";
+import { listReplicaRecords } from "../../runner/run-store.js";
+import type { HaltAccount, PhaseRunRecord, Runbook, RunRequest } from "../../runner/types.js";
+import { describePodList, targetComponents } from "./components.js";
+import { type InfluxdbRunbookDeps, influxdbPhases, influxdbRollbackSteps } from "./phases.js";
+
+/** The vendor's note: data flushed in the last minutes before a snapshot may be missing from it. */
+const INGEST_LAG_NOTE =
+  "per the vendor, data written in the ~15 minutes before the point may be missing for some tables";
+
+/** The InfluxDB Clustered runbook over one target's clients. */
+export function createInfluxdbClusteredRunbook(deps: InfluxdbRunbookDeps): Runbook {
+  return {
+    kind: "influxdb-clustered",
+    phases: influxdbPhases(deps),
+    rollback: influxdbRollbackSteps(deps),
+    describeHalt: (request, runs) => describeHalt(deps, request, runs),
+    describeFinish: (request, runs, finishedAt) => describeFinish(request, runs, finishedAt),
+  };
+}
+
+function run(runs: readonly PhaseRunRecord[], phase: string): PhaseRunRecord | undefined {
+  return runs.find((r) => r.phase === phase);
+}
+
+/** Whether the catalog database holds the snapshot now, said plainly. */
+export function catalogState(
+  request: RunRequest,
+  runs: readonly PhaseRunRecord[],
+): {
+  restored: boolean;
+  line: string;
+} {
+  const restore = run(runs, "restore-catalog");
+  const point = formatUtc(request.pointTime);
+  if (!restore)
+    return { restored: false, line: "Catalog database: untouched (phase 7 never started)." };
+  switch (restore.state) {
+    case "succeeded": {
+      const at = restore.facts.committedAt
+        ? ` at ${formatUtcClock(new Date(String(restore.facts.committedAt)))}`
+        : "";
+      return {
+        restored: true,
+        line: `Catalog database: *restored* to the snapshot of ${point} (committed${at}).`,
+      };
+    }
+    case "failed":
+      return {
+        restored: false,
+        line: "Catalog database: untouched — the restore ran in one transaction, which was rolled back.",
+      };
+    default:
+      return {
+        restored: false,
+        line: "Catalog database: the restore was interrupted; it runs in one transaction, so the catalog is either exactly the snapshot or exactly as before, never in between.",
+      };
+  }
+}
+
+async function describeHalt(
+  deps: InfluxdbRunbookDeps,
+  request: RunRequest,
+  runs: readonly PhaseRunRecord[],
+): Promise<HaltAccount> {
+  const components = targetComponents(deps.target);
+  const records = await listReplicaRecords(deps.db, request.id).catch(() => []);
+  const recorded = new Map(records.map((r) => [r.component, r.replicas]));
+  const state: string[] = [];
+
+  try {
+    const paused = await deps.cluster.getOperatorPaused(deps.target.appInstance);
+    state.push(
+      paused
+        ? `Operator: *paused* (AppInstance ${deps.target.appInstance} has spec.pause: true).`
+        : `Operator: not paused (AppInstance ${deps.target.appInstance} manages the install).`,
+    );
+  } catch (err) {
+    state.push(`Operator: could not be read (${asCodedError(err).message}).`);
+  }
+
+  let pods: Awaited<ReturnType<typeof deps.cluster.listPods>> | undefined;
+  try {
+    pods = await deps.cluster.listPods(components.map((c) => c.name));
+  } catch (err) {
+    state.push(`Pods: could not be listed (${asCodedError(err).message}).`);
+  }
+  for (const c of components) {
+    let replicas: string;
+    try {
+      replicas = String(await deps.cluster.getReplicas(c.kind, c.name));
+    } catch (err) {
+      replicas = `unknown (${asCodedError(err).message})`;
+    }
+    const was = recorded.get(c.name);
+    const mine = pods?.filter((p) => p.component === c.name) ?? [];
+    const ready = mine.filter((p) => p.ready).length;
+    const podText = pods
+      ? mine.length
+        ? `${ready} ready of ${mine.length} pods${
+            mine.some((p) => !p.ready)
+              ? `: ${describePodList(
+                  mine.filter((p) => !p.ready),
+                  4,
+                )}`
+              : ""
+          }`
+        : "no pods"
+      : "pods unknown";
+    state.push(
+      `${c.name} (${c.kind}): ${replicas} replicas${was !== undefined ? ` (recorded ${was})` : ""}, ${podText}.`,
+    );
+  }
+  const catalog = catalogState(request, runs);
+  state.push(catalog.line);
+  if (records.length === 0) state.push("No replica counts were recorded, so nothing was scaled.");
+
+  const rollback =
+    records.length === 0
+      ? "nothing was scaled, so Roll back only unpauses the operator."
+      : `scales every component back up to its recorded count (${records.map((r) => `${r.component} ${r.replicas}`).join(", ")}), the catalog first and then the ingesters, each waiting for min(2, n) ready pods, and unpauses the operator.${
+          catalog.restored
+            ? ` It does *not* undo the catalog restore, which is committed: the catalog stays at the snapshot of ${formatUtc(request.pointTime)}.`
+            : ""
+        }`;
+  return { state, rollback };
+}
+
+function describeFinish(
+  request: RunRequest,
+  runs: readonly PhaseRunRecord[],
+  finishedAt: Date,
+): string[] {
+  const catalog = catalogState(request, runs);
+  if (request.runMode === "rollback") {
+    const scaled = run(runs, "rollback-scale-up");
+    const nothing = scaled?.facts.nothingScaled === true;
+    const notReady = Array.isArray(scaled?.facts.podsNotReady)
+      ? (scaled?.facts.podsNotReady as string[])
+      : [];
+    return [
+      `*Rolled back ${request.target}*: ${nothing ? "nothing had been scaled" : "every component is back at its recorded replica count"} and the operator is unpaused.`,
+      catalog.restored
+        ? `The catalog restore was committed before the run stopped and is *not* undone: the catalog holds the snapshot of ${formatUtc(request.pointTime)}.`
+        : "The catalog database was not changed.",
+      ...(notReady.length
+        ? [
+            `Not ready yet when the roll back ended: ${notReady.join(", ")}; the operator now looks after them.`,
+          ]
+        : []),
+    ];
+  }
+  const since = request.approvedAt ?? request.startedAt ?? finishedAt;
+  const total = finishedAt.getTime() - since.getTime();
+  const stoppedAt = run(runs, "scale-down-workloads")?.facts.writesStoppedAt;
+  const writesStopped = stoppedAt ? new Date(String(stoppedAt)) : (request.startedAt ?? finishedAt);
+  const unpausedAt = run(runs, "unpause-operator")?.facts.unpausedAt;
+  const downtime = unpausedAt
+    ? new Date(String(unpausedAt)).getTime() - writesStopped.getTime()
+    : undefined;
+  const restore = run(runs, "restore-catalog")?.facts ?? {};
+  const lossMs = writesStopped.getTime() - request.pointTime.getTime();
+  return [
+    `*Restore of ${request.target} complete*: the cluster runs on the catalog of *${formatUtc(request.pointTime)}*.`,
+    `Total time *${formatDuration(total)}* from ${request.approvedAt ? "approval" : "start"} to done (the RTO achieved)${downtime !== undefined ? `; components were down for ${formatDuration(downtime)}` : ""}.`,
+    `Data-loss window: what was written between ${formatUtc(request.pointTime)} and ${formatUtcClock(writesStopped)} (when writes stopped), about ${formatDuration(Math.max(0, lossMs))}, is not in the restored catalog; ${INGEST_LAG_NOTE}.`,
+    ...(restore.rowsCopied !== undefined
+      ? [
+          `Catalog: ${formatBytes(Number(restore.compressedBytes))} restored, ${formatCount(Number(restore.rowsCopied))} rows, in ${formatDuration(Number(restore.restoreMs))}.`,
+        ]
+      : []),
+  ];
+}

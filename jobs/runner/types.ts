@@ -1,0 +1,202 @@
+/**
+ * The generic restore runner's vocabulary. A runbook is an ordered list of phases, each a small
+ * object with a name and an idempotent `run(ctx)`; the runner, not the phase, owns checkpoints,
+ * the per-target lock, timeouts, cancellation, halting and narration.
+ */
+
+/** JSON-safe facts a phase records: kept in phase_runs and shown in its end message. */
+export type Facts = Record<string, unknown>;
+
+export type RunMode = "forward" | "rollback";
+
+export type RequestState =
+  | "pending"
+  | "approved"
+  | "running"
+  | "halted"
+  | "succeeded"
+  | "rolled_back"
+  | "abandoned"
+  | "rejected"
+  | "expired"
+  | "cancelled";
+
+/** The request as the runner sees it (a row of restore_requests). */
+export interface RunRequest {
+  id: string;
+  target: string;
+  kind: string;
+  pointTime: Date;
+  pointPrefix: string;
+  dumpKey: string;
+  dumpEtag: string | null;
+  dumpSize: number | null;
+  requester: string;
+  reason: string;
+  channelId: string;
+  cardTs: string | null;
+  state: RequestState;
+  approvedAt: Date | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  cancelRequested: boolean;
+  haltedPhase: string | null;
+  haltedReason: string | null;
+  runMode: RunMode;
+}
+
+export type PhaseRunState = "running" | "succeeded" | "failed" | "skipped";
+
+/** One checkpoint row of phase_runs. */
+export interface PhaseRunRecord {
+  phaseIndex: number;
+  phase: string;
+  state: PhaseRunState;
+  attempt: number;
+  startedAt: Date;
+  finishedAt: Date | null;
+  facts: Facts;
+  error: string | null;
+}
+
+export interface PhaseContext {
+  readonly request: RunRequest;
+  /** 1-based position in its list, and the list's length (for "phase 5/10"). */
+  readonly position: number;
+  readonly total: number;
+  readonly name: string;
+  readonly title: string;
+  /** 1 on the first run of this phase; more after a crash, a shutdown or Retry phase. */
+  readonly attempt: number;
+  /** Aborted when the worker shuts down, the target lock is lost, or the phase times out. */
+  readonly signal: AbortSignal;
+  /** Facts recorded by the phases already finished in this run, by phase name. */
+  earlierFacts(phase: string): Facts | undefined;
+  /**
+   * This phase's facts so far, including those saved by an interrupted earlier attempt (so a
+   * phase can tell what it already did before a crash).
+   */
+  readonly facts: Readonly<Facts>;
+  /**
+   * Records a fact of this phase, written through to its checkpoint at once (await it before a
+   * side effect that relies on it surviving a crash) and shown in its end message.
+   */
+  fact(key: string, value: unknown): Promise<void>;
+  /** What the phase is doing or waiting for now: on the card, and narrated at most every ~5 s. */
+  progress(text: string): void;
+  /** A message in the thread now, for something a person should know at once. */
+  note(text: string): void;
+  now(): Date;
+}
+
+export interface RunbookPhase {
+  /** Stable id, kept in phase_runs (kebab-case). */
+  name: string;
+  /** What people read ("Scale down the catalog"). */
+  title: string;
+  /**
+   * True when the phase changes the target. A cancel before the first such phase ends the run
+   * with nothing to undo; a cancel after it halts and offers Roll back.
+   */
+  mutates: boolean;
+  /** Overall limit on the phase, beyond the limits of its own waits. */
+  timeoutMs?: number;
+  /** Idempotent: a phase may be run again after a crash at any point inside it. */
+  run(ctx: PhaseContext): Promise<void>;
+  /** The facts of a finished run of this phase, as one line for its end message. */
+  summarize?(facts: Facts): string | undefined;
+}
+
+/** What a halted run says about the target, and what each button will do. */
+export interface HaltAccount {
+  /** One line per fact: each component's replicas, the operator, the catalog. */
+  state: string[];
+  /** What Roll back does and does not do (said plainly, e.g. a committed catalog stays). */
+  rollback: string;
+}
+
+export interface Runbook {
+  kind: string;
+  phases: readonly RunbookPhase[];
+  /** The steps of Roll back, run in order like phases (checkpointed from index 101). */
+  rollback: readonly RunbookPhase[];
+  /** The target's state now, for a halted run. Must not throw: say what could not be read. */
+  describeHalt(request: RunRequest, runs: readonly PhaseRunRecord[]): Promise<HaltAccount>;
+  /** Closing lines of a finished run (time taken, point restored, data-loss window). */
+  describeFinish(request: RunRequest, runs: readonly PhaseRunRecord[], finishedAt: Date): string[];
+}
+
+export type PhaseDisplayState = "pending" | "running" | "waiting" | "succeeded" | "failed";
+
+/** One line of the live status on the approval card. */
+export interface PhaseStatus {
+  index: number;
+  name: string;
+  title: string;
+  state: PhaseDisplayState;
+  startedAt?: Date;
+  finishedAt?: Date;
+  /** What a running phase is waiting for, or why it failed. */
+  detail?: string;
+}
+
+export type RunControl = "retry" | "rollback" | "abandon";
+
+export interface RunStatus {
+  requestId: string;
+  mode: RunMode;
+  state: "running" | "halted" | "succeeded" | "rolled_back" | "cancelled";
+  startedAt: Date | null;
+  phases: PhaseStatus[];
+  /** Buttons a halted run offers. */
+  controls: RunControl[];
+}
+
+/** What the runner tells the narrator; the narrator never blocks or fails the run. */
+export type RunEvent =
+  | { type: "run-started"; request: RunRequest; resumed: boolean; status: RunStatus }
+  | {
+      type: "phase-started";
+      request: RunRequest;
+      phase: PhaseStatus;
+      position: number;
+      total: number;
+      attempt: number;
+      status: RunStatus;
+    }
+  | {
+      type: "phase-progress";
+      request: RunRequest;
+      phase: PhaseStatus;
+      text: string;
+      status: RunStatus;
+    }
+  | { type: "phase-note"; request: RunRequest; phase: PhaseStatus; text: string }
+  | {
+      type: "phase-succeeded";
+      request: RunRequest;
+      phase: PhaseStatus;
+      position: number;
+      total: number;
+      durationMs: number;
+      summary: string | undefined;
+      status: RunStatus;
+    }
+  | {
+      type: "run-halted";
+      request: RunRequest;
+      phase: PhaseStatus | undefined;
+      reason: string;
+      cancelledBy: string | undefined;
+      account: HaltAccount;
+      status: RunStatus;
+    }
+  | {
+      type: "run-finished";
+      request: RunRequest;
+      lines: string[];
+      status: RunStatus;
+    }
+  | { type: "status-tick"; request: RunRequest; status: RunStatus };
+
+export type Narrate = (event: RunEvent) => void;
