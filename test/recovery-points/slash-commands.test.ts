@@ -133,6 +133,21 @@ describe("/recovery-points through signed slash commands against the running bot
     expect(text).toContain("Older points (67 more)");
   });
 
+  it("opens the restore request form from a listed point's button", async () => {
+    const res = await command("prod --limit 3");
+    const listed = await answer(res.responseUrlId);
+    const cursor = h.fake.cursor();
+    const click = await h.sender.blockActions({
+      userId: USER,
+      channelId: CHANNEL,
+      message: { ts: "1723473720.000100", blocks: listed.body.blocks ?? [] },
+      actions: [{ action_id: "restore_point_open" }],
+    });
+    expect(click.status).toBe(200);
+    const opened = await h.fake.waitForCall("views.open", () => true, { since: cursor });
+    expect(JSON.stringify(opened.args.view)).toContain("2024-08-12T13:00:00+00:00");
+  });
+
   it("shows older points when the button is clicked", async () => {
     const first = await command("prod --daily --limit 5");
     const page1 = await answer(first.responseUrlId);
