@@ -4,7 +4,9 @@ import { describe, expect, it } from "vitest";
 import { CodedError } from "../../src/errors.js";
 import { splitAll } from "./support.js";
 
-const PAGILA = gunzipSync(readFileSync(new URL("../../../shared/fixtures/pagila.pg_dump.gz", import.meta.url)));
+const PAGILA = gunzipSync(
+  readFileSync(new URL("../../../shared/fixtures/pagila.pg_dump.gz", import.meta.url)),
+);
 
 const statements = (input: string) =>
   splitAll(input).events.flatMap((e) => (e.kind === "statement" ? [e.sql] : []));
@@ -58,10 +60,7 @@ describe("DumpSplitter: statement boundaries", () => {
     {
       name: "$1 parameters are not dollar quotes",
       input: "CREATE FUNCTION f(int) RETURNS int AS 'SELECT $1' LANGUAGE sql;\nSELECT $1;",
-      expected: [
-        "CREATE FUNCTION f(int) RETURNS int AS 'SELECT $1' LANGUAGE sql;",
-        "SELECT $1;",
-      ],
+      expected: ["CREATE FUNCTION f(int) RETURNS int AS 'SELECT $1' LANGUAGE sql;", "SELECT $1;"],
     },
     {
       name: "identifiers containing $",
@@ -99,7 +98,10 @@ describe("DumpSplitter: statement boundaries", () => {
     {
       name: "CREATE OR REPLACE PROCEDURE with BEGIN ATOMIC",
       input: "CREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\nSELECT 2;",
-      expected: ["CREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC SELECT 1; END;", "SELECT 2;"],
+      expected: [
+        "CREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC SELECT 1; END;",
+        "SELECT 2;",
+      ],
     },
     {
       name: "BEGIN/END outside a routine do not nest",
@@ -196,7 +198,10 @@ describe("DumpSplitter: pg_dump structure", () => {
   });
 
   it("knows the dump is complete only after pg_dump's closing line, with no statement after it", () => {
-    expect(splitAll("SELECT 1;\n--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict k\n").complete).toBe(true);
+    expect(
+      splitAll("SELECT 1;\n--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict k\n")
+        .complete,
+    ).toBe(true);
     expect(splitAll("SELECT 1;\n").complete).toBe(false);
     expect(splitAll("-- PostgreSQL database dump complete\nSELECT 1;\n").complete).toBe(false);
   });
@@ -210,26 +215,49 @@ describe("DumpSplitter: pg_dump structure", () => {
     expect(whole.complete).toBe(true);
     const rows = whole.events.reduce((n, e) => n + (e.kind === "copy-end" ? e.rows : 0), 0);
     expect(rows).toBe(49_636);
-    for (const size of [997, 4096, 65_536]) expect(splitAll(PAGILA, size).events).toEqual(whole.events);
+    for (const size of [997, 4096, 65_536])
+      expect(splitAll(PAGILA, size).events).toEqual(whole.events);
   });
 
   it("finds the statement the vendor's awk breaks: a function with arguments", () => {
     const sql = statements(PAGILA.toString("utf8"));
-    expect(sql).toContain(
-      "ALTER FUNCTION public._group_concat(text, text) OWNER TO postgres;",
-    );
+    expect(sql).toContain("ALTER FUNCTION public._group_concat(text, text) OWNER TO postgres;");
   });
 });
 
 describe("DumpSplitter: truncated or malformed input", () => {
   const failures: Array<{ name: string; input: string; message: RegExp }> = [
-    { name: "an unterminated statement", input: "SELECT 1;\nSELECT 2", message: /middle of a statement that starts at line 2/ },
+    {
+      name: "an unterminated statement",
+      input: "SELECT 1;\nSELECT 2",
+      message: /middle of a statement that starts at line 2/,
+    },
     { name: "an unterminated string", input: "SELECT 'abc;\n", message: /middle of a statement/ },
-    { name: "an unterminated dollar quote", input: "SELECT $x$ abc;\n", message: /middle of a statement/ },
-    { name: "COPY data without its end line", input: "COPY t FROM stdin;\n1\n2\n", message: /inside the COPY data.*truncated/ },
-    { name: "text after COPY … FROM stdin;", input: "COPY t FROM stdin; SELECT 1;\n\\.\n", message: /unexpected text after a COPY/ },
-    { name: "a backslash command inside a statement", input: "SELECT 1 \\gexec\n;", message: /backslash command inside the statement/ },
-    { name: "a statement starting with an operator", input: "- 1;", message: /cannot start with "-"/ },
+    {
+      name: "an unterminated dollar quote",
+      input: "SELECT $x$ abc;\n",
+      message: /middle of a statement/,
+    },
+    {
+      name: "COPY data without its end line",
+      input: "COPY t FROM stdin;\n1\n2\n",
+      message: /inside the COPY data.*truncated/,
+    },
+    {
+      name: "text after COPY … FROM stdin;",
+      input: "COPY t FROM stdin; SELECT 1;\n\\.\n",
+      message: /unexpected text after a COPY/,
+    },
+    {
+      name: "a backslash command inside a statement",
+      input: "SELECT 1 \\gexec\n;",
+      message: /backslash command inside the statement/,
+    },
+    {
+      name: "a statement starting with an operator",
+      input: "- 1;",
+      message: /cannot start with "-"/,
+    },
   ];
   for (const f of failures) {
     it(`refuses ${f.name}`, () => {
@@ -246,6 +274,8 @@ describe("DumpSplitter: truncated or malformed input", () => {
   }
 
   it("refuses statements that are not valid UTF-8", () => {
-    expect(() => splitAll(Buffer.from([0x53, 0x45, 0x4c, 0xff, 0x3b]))).toThrow(/not valid UTF-8.*line 1/);
+    expect(() => splitAll(Buffer.from([0x53, 0x45, 0x4c, 0xff, 0x3b]))).toThrow(
+      /not valid UTF-8.*line 1/,
+    );
   });
 });

@@ -5,7 +5,9 @@ import { preflightDump } from "../../src/catalog-restore/preflight.js";
 import { CodedError } from "../../src/errors.js";
 import { bufferSource, gzip } from "./support.js";
 
-const PAGILA_GZ = readFileSync(new URL("../../../shared/fixtures/pagila.pg_dump.gz", import.meta.url));
+const PAGILA_GZ = readFileSync(
+  new URL("../../../shared/fixtures/pagila.pg_dump.gz", import.meta.url),
+);
 const PAGILA_SQL = gunzipSync(PAGILA_GZ).toString("utf8");
 
 async function refusal(data: Buffer): Promise<CodedError> {
@@ -56,7 +58,8 @@ describe("preflightDump", () => {
 
   it("refuses a corrupt gzip (one flipped byte)", async () => {
     const corrupt = Buffer.from(PAGILA_GZ);
-    corrupt[Math.floor(corrupt.length / 2)] ^= 0x55;
+    const middle = Math.floor(corrupt.length / 2);
+    corrupt[middle] = (corrupt[middle] ?? 0) ^ 0x55;
     const err = await refusal(corrupt);
     expect(err.code).toBe("dump_invalid");
     expect(err.message).toMatch(/gzip data cannot be read/);
@@ -88,9 +91,14 @@ describe("preflightDump", () => {
   });
 
   it("refuses a \\connect on its own", async () => {
-    const withConnect = PAGILA_SQL.replace("SET statement_timeout = 0;", "\\connect other\nSET statement_timeout = 0;");
+    const withConnect = PAGILA_SQL.replace(
+      "SET statement_timeout = 0;",
+      "\\connect other\nSET statement_timeout = 0;",
+    );
     const err = await refusal(gzip(withConnect));
-    expect(err.message).toMatch(/^Line \d+: the dump switches to another database \(\\connect other\)/);
+    expect(err.message).toMatch(
+      /^Line \d+: the dump switches to another database \(\\connect other\)/,
+    );
   });
 
   it("stops when cancelled", async () => {

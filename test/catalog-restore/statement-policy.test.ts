@@ -1,8 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  assertPlainDumpHeader,
-  DumpPolicy,
-} from "../../src/catalog-restore/statement-policy.js";
+import { assertPlainDumpHeader, DumpPolicy } from "../../src/catalog-restore/statement-policy.js";
 import { CodedError } from "../../src/errors.js";
 
 function refusal(run: () => unknown): string {
@@ -29,14 +26,20 @@ describe("DumpPolicy.statement: session settings become transaction-local", () =
     ["SET SESSION search_path = x;", "SET LOCAL search_path = x;"],
     ["SET LOCAL work_mem = '1MB';", "SET LOCAL work_mem = '1MB';"],
     ["SET CONSTRAINTS ALL DEFERRED;", "SET CONSTRAINTS ALL DEFERRED;"],
-    ["SELECT pg_catalog.setval('public.s', 5, true);", "SELECT pg_catalog.setval('public.s', 5, true);"],
+    [
+      "SELECT pg_catalog.setval('public.s', 5, true);",
+      "SELECT pg_catalog.setval('public.s', 5, true);",
+    ],
     ["CREATE TABLE public.t (a integer);", "CREATE TABLE public.t (a integer);"],
     ["GRANT SELECT ON TABLE public.t TO reader;", "GRANT SELECT ON TABLE public.t TO reader;"],
     ["CREATE USER MAPPING FOR reader SERVER s;", "CREATE USER MAPPING FOR reader SERVER s;"],
   ];
   for (const [input, output] of rewrites) {
     it(`${input} → ${output}`, () => {
-      expect(new DumpPolicy().statement(input, 1, undefined)).toEqual({ action: "execute", sql: output });
+      expect(new DumpPolicy().statement(input, 1, undefined)).toEqual({
+        action: "execute",
+        sql: output,
+      });
     });
   }
 });
@@ -78,7 +81,9 @@ describe("DumpPolicy.statement: refusals", () => {
   it("absorbs the BEGIN/COMMIT pg_dump writes around large objects, once each", () => {
     const policy = new DumpPolicy();
     expect(policy.statement("BEGIN;", 1, undefined)).toEqual({ action: "skip" });
-    expect(policy.statement("SELECT pg_catalog.lo_create('16400');", 2, undefined).action).toBe("execute");
+    expect(policy.statement("SELECT pg_catalog.lo_create('16400');", 2, undefined).action).toBe(
+      "execute",
+    );
     expect(() => policy.finish(true, 3)).toThrow(/never closed/);
     expect(policy.statement("COMMIT;", 3, undefined)).toEqual({ action: "skip" });
     expect(() => policy.statement("COMMIT;", 4, undefined)).toThrow(/commit part/);
@@ -106,9 +111,9 @@ describe("DumpPolicy.meta", () => {
   });
 
   it("refuses \\connect with an explanation of where such dumps come from", () => {
-    expect(refusal(() => new DumpPolicy().meta("\\connect", "-reuse-previous=on \"dbname='x'\"", 12))).toMatch(
-      /switches to another database.*pg_dumpall or pg_dump --create/,
-    );
+    expect(
+      refusal(() => new DumpPolicy().meta("\\connect", "-reuse-previous=on \"dbname='x'\"", 12)),
+    ).toMatch(/switches to another database.*pg_dumpall or pg_dump --create/);
   });
 
   it("refuses any other psql command", () => {
@@ -117,7 +122,9 @@ describe("DumpPolicy.meta", () => {
   });
 
   it("refuses a dump without pg_dump's closing line", () => {
-    expect(refusal(() => new DumpPolicy().finish(false, 1234))).toMatch(/stops at line 1234.*truncated/);
+    expect(refusal(() => new DumpPolicy().finish(false, 1234))).toMatch(
+      /stops at line 1234.*truncated/,
+    );
   });
 });
 
@@ -130,7 +137,11 @@ describe("assertPlainDumpHeader", () => {
   const rejected: Array<[string, Buffer, RegExp]> = [
     ["an empty file", Buffer.alloc(0), /empty/],
     ["a custom-format archive", Buffer.from("PGDMP\x01\x0e\x00"), /custom-format/],
-    ["a pg_dumpall dump", Buffer.from("--\n-- PostgreSQL database cluster dump\n--\n"), /pg_dumpall/],
+    [
+      "a pg_dumpall dump",
+      Buffer.from("--\n-- PostgreSQL database cluster dump\n--\n"),
+      /pg_dumpall/,
+    ],
     ["any other text", Buffer.from("hello world\n"), /starts with "hello world/],
   ];
   for (const [name, head, message] of rejected) {

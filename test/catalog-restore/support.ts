@@ -118,3 +118,21 @@ export async function queryRows<T extends pg.QueryResultRow>(
     await client.end();
   }
 }
+
+/** Loads a gzipped SQL file with psql in one transaction: set-up independent of restorebot. */
+export async function loadWithPsql(url: string, gzipped: Buffer): Promise<void> {
+  const { spawn } = await import("node:child_process");
+  const { gunzipSync: gunzip } = await import("node:zlib");
+  const child = spawn(
+    "psql",
+    ["-q", "-X", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", url],
+    { stdio: ["pipe", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString("utf8");
+  });
+  child.stdin.end(gunzip(gzipped));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  if (code !== 0) throw new Error(`psql exited with ${String(code)}: ${stderr.trim()}`);
+}
