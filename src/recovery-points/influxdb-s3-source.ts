@@ -31,6 +31,8 @@ const NAMESPACE_FOLDER_DELIMITER = "-ID";
 const PAGE = 1000;
 /** Folders each range page is expected to cover (2 files + namespaces per folder). */
 const FOLDERS_PER_PAGE = 25;
+/** Entries asked for per wanted folder: its 2 files, its namespaces, and bridged gaps. */
+const ENTRIES_PER_FOLDER = 100;
 /** Unwanted folders between two wanted ones that are cheaper to list through than to skip. */
 const MAX_GAP = 3;
 
@@ -105,7 +107,8 @@ export function createInfluxDbS3Source(
     do {
       if (budget-- === 0) return run.filter((f) => compareKeys(f, reached) >= 0);
       const page = await store.listPrefixes(bucket, prefix, NAMESPACE_FOLDER_DELIMITER, {
-        maxKeys: PAGE,
+        // A lone daily should not pull a thousand entries of its neighbours.
+        maxKeys: Math.min(PAGE, ENTRIES_PER_FOLDER * run.length),
         // Strictly before every key of the first folder.
         ...(token === undefined
           ? { startAfter: first.slice(0, -1) }
