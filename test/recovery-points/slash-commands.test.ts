@@ -194,6 +194,18 @@ describe("/recovery-points through signed slash commands against the running bot
     }
   });
 
+  it("verifies `latest` as the newest complete point, skipping an unfinished snapshot", async () => {
+    const res = await command("verify prod latest");
+    expect((res.json as { text: string }).text).toContain(
+      "Verifying prod the latest complete point",
+    );
+    const reply = await answer(res.responseUrlId);
+    const text = `${reply.body.text ?? ""} ${blocksText(reply.body.blocks)}`;
+    // 14:00 has no bloom.bin.gz yet: the newest complete point is 13:00.
+    expect(text).toContain("2024-08-12T13:00:00+00:00");
+    expect(text).not.toContain("2024-08-12T14:00:00+00:00");
+  });
+
   it("names the nearest points when the asked one does not exist", async () => {
     const res = await command("verify prod 2024-08-12T13:30Z");
     const reply = await answer(res.responseUrlId);
@@ -203,7 +215,7 @@ describe("/recovery-points through signed slash commands against the running bot
   });
 
   it.each([
-    ["verify prod yesterday", "is not a recovery point time", "2024-08-12T14:00Z"],
+    ["verify prod yesterday", "is not a recovery point", "2024-08-12T14:00Z"],
     ["verify nowhere 2024-08-12T14:00Z", "Unknown target `nowhere`", "`prod`, `staging`, `dev`"],
     ["nowhere", "Unknown target or subcommand `nowhere`", "`prod`, `staging`, `dev`"],
   ])("refuses %j at once, saying what to type", async (text, problem, hint) => {

@@ -110,6 +110,7 @@ describe("parseRecoveryPointsCommand", () => {
       { ...base, target: "prod", before: new Date("2024-08-12T14:00Z") },
     ],
     ["help", TARGETS, { kind: "help" }],
+    ["verify prod latest", TARGETS, { kind: "verify", target: "prod", point: { kind: "latest" } }],
     [
       "verify prod 2024-08-12T14:00Z",
       TARGETS,
@@ -131,7 +132,7 @@ describe("parseRecoveryPointsCommand", () => {
     ["prod --verbose", /Unknown option `--verbose`/],
     ["verify prod", /`verify` needs a target and a point/],
     ["verify qa 2024-08-12T14:00Z", /Unknown target `qa`/],
-    ["verify prod latest", /is not a recovery point time/],
+    ["verify prod yesterday", /`yesterday` is not a recovery point/],
     ["verify prod 2024-08-12T14:00Z extra", /Unexpected `extra`/],
   ])("refuses /recovery-points %s", (text, message) => {
     const result = parseRecoveryPointsCommand(text, TARGETS);

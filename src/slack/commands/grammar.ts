@@ -89,12 +89,8 @@ export function parseRecoveryPointsCommand(
     if (!targets.includes(target))
       return refuse(`Unknown target \`${target}\`. ${describeTargets(targets)}`, usage);
     const ref = parsePointRef(point);
-    if (!ref || ref.kind === "latest") {
-      return refuse(
-        `\`${point}\` is not a recovery point time. Use the time as listed, e.g. \`2024-08-12T14:00:00+00:00\` or \`2024-08-12T14:00Z\`.`,
-        usage,
-      );
-    }
+    if (!ref)
+      return refuse(`\`${point}\` is not a recovery point. A point is ${POINT_FORMS}.`, usage);
     if (rest.length) return refuse(`Unexpected \`${rest.join(" ")}\` after the point.`, usage);
     return { ok: true, command: { kind: "verify", target, point: ref } };
   }

@@ -15,6 +15,7 @@ import {
   type ListQuery,
   listRecoveryPoints,
 } from "../../../recovery-points/list-recovery-points.js";
+import { newestCompletePoint } from "../../../recovery-points/newest-complete.js";
 import type {
   RecoveryPointSource,
   VerificationProgress,
@@ -22,7 +23,7 @@ import type {
 import { recoveryPointSourceFor } from "../../../recovery-points/sources.js";
 import { saveVerification } from "../../../recovery-points/verification-store.js";
 import { parseRecoveryPointsCommand, RECOVERY_POINTS_USAGE } from "../../commands/grammar.js";
-import { formatPointTime } from "../../commands/recovery-point-time.js";
+import { formatPointTime, type PointRef } from "../../commands/recovery-point-time.js";
 import { channelRefusal } from "./channel-policy.js";
 import type { CommandArgs } from "./restore.js";
 
@@ -82,17 +83,20 @@ export async function handleRecoveryPointsCommand(
     }
     case "verify": {
       const target = findTarget(deps.config, parsedCommand.target);
-      if (target === undefined || parsedCommand.point.kind !== "time") return;
-      const pointText = formatPointTime(parsedCommand.point.time);
+      if (target === undefined) return;
+      const pointText =
+        parsedCommand.point.kind === "time"
+          ? code(formatPointTime(parsedCommand.point.time))
+          : "the latest complete point";
       await ack({
         response_type: "ephemeral",
-        text: `:hourglass_flowing_sand: Verifying ${target.name} ${code(pointText)}: bloom.bin.gz, the whole pg_dump.gz, and every Parquet file its file lists reference. I will answer here.`,
+        text: `:hourglass_flowing_sand: Verifying ${target.name} ${pointText}: bloom.bin.gz, the whole pg_dump.gz, and every Parquet file its file lists reference. I will answer here.`,
       });
       await answerVerify({
         respond,
         deps,
         target,
-        time: parsedCommand.point.time,
+        pointRef: parsedCommand.point,
         user: command.user_id,
         options,
       });
@@ -133,11 +137,11 @@ async function answerVerify(input: {
   respond: RespondFn;
   deps: AppDeps;
   target: Target;
-  time: Date;
+  pointRef: PointRef;
   user: string;
   options: RecoveryPointsOptions;
 }): Promise<void> {
-  const { respond, deps, target, time, options } = input;
+  const { respond, deps, target, pointRef, options } = input;
   const source = recoveryPointSourceFor(target, deps.objectStoreFor);
   const started = Date.now();
   let latest: VerificationProgress | undefined;
@@ -158,7 +162,20 @@ async function answerVerify(input: {
   let message: SlackMessage;
   try {
     const index = await source.listPoints();
-    point = findPoint(index, time);
+    if (pointRef.kind === "latest") {
+      point = (await newestCompletePoint(source, index))?.ref;
+      if (point === undefined) {
+        message = {
+          text: `None of the ${index.points.length} recovery points of \`${target.name}\` in ${source.location} is complete, so there is no latest point to verify.`,
+          blocks: [],
+        };
+        await send(respond, deps, message);
+        return;
+      }
+    } else {
+      point = findPoint(index, pointRef.time);
+    }
+    const time = pointRef.kind === "time" ? pointRef.time : (point as { time: Date }).time;
     if (point === undefined) {
       message = {
         text: pointNotFoundText({
