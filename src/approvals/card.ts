@@ -1,4 +1,5 @@
 import type { types } from "@slack/bolt";
+import { runbookPhaseTitles } from "../../jobs/runbooks/index.js";
 import { formatPointTime } from "../slack/commands/recovery-point-time.js";
 import { escapeMrkdwn, formatDuration, formatUtc, quote, truncate } from "./format.js";
 import { countApprovals } from "./policy.js";
@@ -64,28 +65,9 @@ export interface RequestCard {
   blocks: SlackBlock[];
 }
 
-/**
- * The runbook's phases, titled as in DESIGN.md. The runner's own list (`runbookPhaseTitles`)
- * replaces this when the card is rendered by the runner; the bot has no dependency on the
- * worker's code, so it keeps this copy for the card shown before the run.
- */
-export const PLANNED_PHASES: Readonly<Record<string, readonly string[]>> = {
-  "influxdb-clustered": [
-    "Check the recovery point",
-    "Download and prepare the snapshot",
-    "Pause the operator",
-    "Record replica counts",
-    "Scale down everything but the catalog",
-    "Scale down the catalog",
-    "Restore the catalog database",
-    "Scale back up",
-    "Verify every pod is ready",
-    "Unpause the operator",
-  ],
-};
-
+/** Titles of the phases a request of this kind will run, from the runbook itself. */
 export function plannedPhaseTitles(kind: string): readonly string[] {
-  return PLANNED_PHASES[kind] ?? [];
+  return runbookPhaseTitles(kind);
 }
 
 const SECTION_MAX = 3000;
