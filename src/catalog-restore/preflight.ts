@@ -57,6 +57,7 @@ export async function preflightDump(
   const onAbort = () =>
     dump.destroy(new CodedError("cancelled", "The snapshot check was cancelled."));
   signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal?.aborted) onAbort();
   const splitter = new DumpSplitter();
   const policy = new DumpPolicy();
   const seen = new Set<string>();

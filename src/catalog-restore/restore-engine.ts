@@ -141,8 +141,14 @@ export async function restoreCatalog(
     if (backendPid !== 0) void cancelBackend(config, backendPid, logger);
   };
   signal?.addEventListener("abort", onAbort, { once: true });
+  // The signal may have fired while the snapshot was being opened.
+  if (signal?.aborted) onAbort();
+  const stopIfCancelled = () => {
+    if (cancelled) throw cancelledError();
+  };
 
   try {
+    stopIfCancelled();
     progress.phase("connecting");
     client = new pg.Client(config);
     client.on("error", (err) => {
@@ -176,6 +182,7 @@ export async function restoreCatalog(
     backendPid =
       (await db.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid ?? 0;
 
+    stopIfCancelled();
     await db.query("BEGIN");
     await db.query(
       `SET LOCAL lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs ?? 30_000))}`,
@@ -201,6 +208,7 @@ export async function restoreCatalog(
       throw err;
     }
 
+    stopIfCancelled();
     progress.phase("restoring");
     const handle = async (event: DumpEvent): Promise<void> => {
       switch (event.kind) {
@@ -340,9 +348,10 @@ function explainFailure(
   }
   if (isServerError(err)) {
     const e = err as pg.DatabaseError;
-    const parts = [`PostgreSQL rejected the statement ${where}: ${e.message}.`];
-    if (e.detail) parts.push(`Detail: ${e.detail}.`);
-    if (e.hint) parts.push(`Hint: ${e.hint}.`);
+    const sentence = (text: string) => (/[.!?]$/.test(text) ? text : `${text}.`);
+    const parts = [`PostgreSQL rejected the statement ${where}: ${sentence(e.message)}`];
+    if (e.detail) parts.push(`Detail: ${sentence(e.detail)}`);
+    if (e.hint) parts.push(`Hint: ${sentence(e.hint)}`);
     if (e.code === "57014") parts.push("(The statement was cancelled on the server.)");
     if (e.code === "57P01" || e.code === "57P02" || e.code === "57P03")
       parts.push("The database server shut down or terminated the restore's connection.");

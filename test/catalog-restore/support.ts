@@ -136,3 +136,12 @@ export async function loadWithPsql(url: string, gzipped: Buffer): Promise<void> 
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
   if (code !== 0) throw new Error(`psql exited with ${String(code)}: ${stderr.trim()}`);
 }
+
+/** Resolves once `test()` holds, checking every 20 ms (gives up after `timeoutMs`). */
+export async function until(test: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const started = Date.now();
+  while (!test()) {
+    if (Date.now() - started > timeoutMs) throw new Error("condition not reached in time");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
