@@ -4,6 +4,7 @@ import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import { createRestoreProcessor } from "../../jobs/restore-processor.js";
 import { startRestoreWorker } from "../../jobs/restore-worker.js";
+import { startExpirySweeper } from "../approvals/expiry-sweeper.js";
 import { readEnv } from "../config/env.js";
 import { migrate } from "../db/migrate.js";
 import { createPool, describeDatabaseUrl } from "../db/pool.js";
@@ -75,6 +76,10 @@ async function runLongLived(role: "serve" | "bot" | "worker", io: CliIo): Promis
       registrations: slackRegistrations,
     });
     closers.push(() => bot.stop());
+    // Expires unapproved requests past their TTL (updating cards, telling requesters) and
+    // enqueues approved requests whose job went missing (e.g. Redis was down at approval).
+    const sweeper = startExpirySweeper(runtime.deps, bot.app.client);
+    closers.unshift(() => sweeper.stop());
     runtime.logger.info(
       { port: bot.port, mode: runtime.env.socketMode ? "socket" : "http" },
       "Slack bot listening",
@@ -161,8 +166,11 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         return await runLongLived(command, io);
       case "migrate":
         return await runMigrate(io);
+      case "demo": {
+        const { runDemoCommand } = await import("../demo/cli.js");
+        return await runDemoCommand(rest, io);
+      }
       case "restore-catalog":
-      case "demo":
         throw new CodedError("usage", `"${command}" is not available in this build`);
       default:
         return 2;
