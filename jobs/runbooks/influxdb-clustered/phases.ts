@@ -228,7 +228,7 @@ async function waitUntilPodsGone(
         if (pods.length === 0) return;
         const terminating = pods.filter((p) => p.terminating).length;
         ctx.progress(
-          `waiting until ${description}: ${plural(pods.length, "pod")} still there${terminating ? ` (${terminating} terminating)` : ""}: ${describePodList(pods)}`,
+          `${plural(pods.length, "pod")} still there${terminating ? ` (${terminating} terminating)` : ""}, waiting for ${description}: ${describePodList(pods)}`,
         );
       },
     },
@@ -282,7 +282,7 @@ function scaleDownWorkloads(deps: InfluxdbRunbookDeps): PhaseRun {
     const ingester = componentOf(deps.target, "ingester");
     await deps.cluster.scale(ingester.kind, ingester.name, 0);
     const nonCatalog = components.filter((c) => c.role !== "catalog");
-    const waited = await waitUntilPodsGone(deps, ctx, nonCatalog, "every non-catalog pod is gone");
+    const waited = await waitUntilPodsGone(deps, ctx, nonCatalog, "every non-catalog pod gone");
     await ctx.fact(
       "scaledToZero",
       nonCatalog.map((c) => c.name),
@@ -311,7 +311,7 @@ function scaleDownCatalog(deps: InfluxdbRunbookDeps): PhaseRun {
     const catalog = componentOf(deps.target, "catalog");
     await requireRecordedCounts(deps.db, ctx.request.id, components);
     await deps.cluster.scale(catalog.kind, catalog.name, 0);
-    const waited = await waitUntilPodsGone(deps, ctx, [catalog], "every catalog pod is gone");
+    const waited = await waitUntilPodsGone(deps, ctx, [catalog], "every catalog pod gone");
     await ctx.fact("podsWaitedFor", waited.maxPods);
     await ctx.fact("waitMs", Math.round(waited.waitedMs));
   };
@@ -381,7 +381,7 @@ async function scaleUpInOrder(deps: InfluxdbRunbookDeps, ctx: PhaseContext): Pro
     const wanted = readyQuorum(n);
     if (wanted > 0)
       waits[c.name] = Math.round(
-        await waitUntilReady(deps, ctx, c, wanted, `at least ${wanted} ${role} pods are ready`),
+        await waitUntilReady(deps, ctx, c, wanted, `at least ${wanted} ${role} pods ready`),
       );
   }
   for (const role of [...SHUTDOWN_STEP_1].reverse()) {
@@ -417,7 +417,7 @@ function verifyPods(deps: InfluxdbRunbookDeps): PhaseRun {
       {
         timeoutMs: deps.target.timeouts.podsReady,
         signal: ctx.signal,
-        description: "every pod is Running and Ready at its recorded count",
+        description: "every pod Running and Ready at its recorded count",
         onProgress: (current) => {
           if (allReady(current)) return;
           const lagging = components

@@ -71,7 +71,10 @@ async function describeHalt(
   runs: readonly PhaseRunRecord[],
 ): Promise<HaltAccount> {
   const components = targetComponents(deps.target);
-  const records = await listReplicaRecords(deps.db, request.id).catch(() => []);
+  const order = new Map(components.map((c, i) => [c.name, i]));
+  const records = (await listReplicaRecords(deps.db, request.id).catch(() => [])).sort(
+    (a, b) => (order.get(a.component) ?? 99) - (order.get(b.component) ?? 99),
+  );
   const recorded = new Map(records.map((r) => [r.component, r.replicas]));
   const state: string[] = [];
 

@@ -1,0 +1,219 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { ClusterSnapshot } from "../stand-ins/kubernetes/index.js";
+import { lastPodDeletedAt, orderingViolations } from "./support/ordering.js";
+import { CHANNEL, type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
+import { phaseRows, requestRow, resumeHalted } from "./support/run-fixtures.js";
+
+const NAMES = { catalog: "iox-shared-catalog", ingester: "iox-shared-ingester" };
+
+let env: RestoreEnv | undefined;
+
+afterEach(async () => {
+  await env?.close();
+  env = undefined;
+});
+
+function replicasOf(snapshot: ClusterSnapshot): Record<string, number> {
+  return Object.fromEntries(snapshot.components.map((c) => [c.name, c.specReplicas]));
+}
+
+/** Thread replies under the card, as people read them. */
+function threadTexts(e: RestoreEnv, cardTs: string): string[] {
+  return e.slack
+    .thread(CHANNEL, cardTs)
+    .slice(1)
+    .map((m) => m.text ?? "");
+}
+
+describe("InfluxDB Clustered restore, end to end", () => {
+  it("runs the ten phases in the runbook's order and leaves the cluster as it was, on the snapshot's catalog", async () => {
+    env = await startRestoreEnv({ label: "happy" });
+    const e = env;
+    const initial = e.sim.snapshot();
+    const originals = replicasOf(initial);
+    e.startWorker();
+    const { id, cardTs } = await e.newRequest();
+    await e.enqueue(id);
+    expect(await e.waitForState(id, ["succeeded", "halted"], 30_000)).toBe("succeeded");
+
+    const events = e.sim.events();
+    expect(orderingViolations(initial, events, NAMES, originals)).toEqual([]);
+    const final = e.sim.snapshot();
+    expect(replicasOf(final)).toEqual(originals);
+    expect(final.appInstance.paused).toBe(false);
+    // Paused once, unpaused once at the very end.
+    const pauses = events.filter((x) => x.type === "pause");
+    expect(pauses.map((p) => p.type === "pause" && p.to)).toEqual([true, false]);
+    expect(
+      events.filter((x) => x.type === "scale").every((s) => s.seq < (pauses[1]?.seq ?? 0)),
+    ).toBe(true);
+    expect(await e.catalogEqualsSnapshot()).toBe(true);
+
+    // The catalog database was not touched before the catalog pods were gone.
+    const phases = await phaseRows(e.pool, id);
+    expect(phases.map((p) => p.state)).toEqual(Array(10).fill("succeeded"));
+    const restore = phases.find((p) => p.phase === "restore-catalog");
+    const catalogGone = lastPodDeletedAt(events, NAMES.catalog) ?? 0;
+    expect(new Date(String(restore?.facts.restoreStartedAt)).getTime()).toBeGreaterThanOrEqual(
+      catalogGone,
+    );
+
+    // Recorded once, before anything was scaled, and equal to what the cluster had.
+    const { rows: recorded } = await e.pool.query(
+      "SELECT component, replicas, recorded_at FROM replica_records WHERE request_id = $1",
+      [id],
+    );
+    expect(Object.fromEntries(recorded.map((r) => [r.component, r.replicas]))).toEqual(originals);
+    const firstScale = events.find((x) => x.type === "scale");
+    for (const r of recorded)
+      expect((r.recorded_at as Date).getTime()).toBeLessThanOrEqual(firstScale?.at ?? 0);
+
+    // Narration: each phase starts and ends in the thread; the card shows every phase done.
+    await e.slack.waitForMessage(CHANNEL, (m) => /Restore of prod complete/.test(m.text ?? ""), {
+      timeoutMs: 15_000,
+    });
+    const thread = threadTexts(e, cardTs).join("\n");
+    for (const title of [
+      "Check the recovery point",
+      "Download and prepare the snapshot",
+      "Pause the operator",
+      "Record replica counts",
+      "Scale down everything but the catalog",
+      "Scale down the catalog",
+      "Restore the catalog database",
+      "Scale back up",
+      "Verify every pod is ready",
+      "Unpause the operator",
+    ]) {
+      expect(thread).toMatch(new RegExp(`${title}\\*? started`));
+      expect(thread).toMatch(new RegExp(`${title}\\*? done in`));
+    }
+    expect(thread).toMatch(
+      /recorded: global-gc 1, global-router 3, iox-shared-querier 2, iox-shared-compactor 1, iox-shared-ingester 3, iox-shared-catalog 3/,
+    );
+    expect(thread).toMatch(/rows, committed in one transaction/);
+    expect(thread).toMatch(/Total time \*[^*]+\* from approval to done \(the RTO achieved\)/);
+    expect(thread).toMatch(/Data-loss window: what was written between 2024-08-12 14:00 UTC and/);
+    const card = e.slack.message(CHANNEL, cardTs);
+    const cardText = JSON.stringify(card?.blocks ?? []);
+    expect(cardText).toContain("Restore succeeded");
+    expect((cardText.match(/:white_check_mark: \d+\./g) ?? []).length).toBe(10);
+    expect((await requestRow(e.pool, id)).state).toBe("succeeded");
+  });
+
+  it("retries Kubernetes API 500s and 409s and still finishes", async () => {
+    env = await startRestoreEnv({ label: "faults" });
+    const e = env;
+    const originals = replicasOf(e.sim.snapshot());
+    e.sim.failNext({ resource: "statefulsets/scale", method: "PATCH", status: 500, count: 2 });
+    e.sim.failNext({ resource: "deployments/scale", method: "PATCH", status: 409, count: 2 });
+    e.sim.failNext({ resource: "appinstances", method: "PATCH", status: 500, count: 1 });
+    e.sim.failNext({ resource: "pods", verb: "list", status: 500, count: 2 });
+    e.startWorker();
+    const { id } = await e.newRequest();
+    await e.enqueue(id);
+    expect(await e.waitForState(id, ["succeeded", "halted"], 30_000)).toBe("succeeded");
+    expect(replicasOf(e.sim.snapshot())).toEqual(originals);
+    expect(e.sim.requests().filter((r) => r.faulted).length).toBeGreaterThanOrEqual(7);
+    expect(await e.catalogEqualsSnapshot()).toBe(true);
+  });
+
+  it("halts when pods never terminate, says what state the cluster is in, and Roll back restores the recorded replicas and unpauses", async () => {
+    env = await startRestoreEnv({ label: "stuck", timeouts: { podsGone: "2s", podsReady: "10s" } });
+    const e = env;
+    const initial = e.sim.snapshot();
+    const originals = replicasOf(initial);
+    e.sim.neverTerminate(NAMES.ingester);
+    e.startWorker();
+    const { id, cardTs } = await e.newRequest();
+    await e.enqueue(id);
+    expect(await e.waitForState(id, ["halted", "succeeded"], 30_000)).toBe("halted");
+    const row = await requestRow(e.pool, id);
+    expect(row.halted_phase).toBe("phase 5 — Scale down everything but the catalog");
+    expect(row.halted_reason).toMatch(/non-catalog pod/);
+
+    const halt = await e.slack.waitForMessage(
+      CHANNEL,
+      (m) => m.threadTs === cardTs && /Restore stopped at phase 5\/10/.test(m.text ?? ""),
+      { timeoutMs: 10_000 },
+    );
+    const text = halt.text ?? "";
+    expect(text).toMatch(/Operator: \*paused\*/);
+    expect(text).toMatch(/iox-shared-ingester \(StatefulSet\): 0 replicas \(recorded 3\)/);
+    expect(text).toMatch(/terminating/);
+    expect(text).toMatch(
+      /iox-shared-catalog \(StatefulSet\): 3 replicas \(recorded 3\), 3 ready of 3 pods/,
+    );
+    expect(text).toMatch(/Catalog database: untouched/);
+    const actions = JSON.stringify(halt.blocks ?? []);
+    for (const id of ["run_control_retry", "run_control_rollback", "run_control_abandon"])
+      expect(actions).toContain(id);
+    // The catalog database was never touched.
+    expect(await e.catalogEqualsSnapshot()).toBe(false);
+
+    await resumeHalted(e.pool, id, "rollback");
+    await e.enqueue(id);
+    expect(await e.waitForState(id, ["rolled_back", "halted"], 30_000)).toBe("rolled_back");
+    const final = e.sim.snapshot();
+    expect(replicasOf(final)).toEqual(originals);
+    expect(final.appInstance.paused).toBe(false);
+    expect(orderingViolations(initial, e.sim.events(), NAMES, originals)).toEqual([]);
+    await e.slack.waitForMessage(CHANNEL, (m) => /Rolled back prod/.test(m.text ?? ""), {
+      timeoutMs: 10_000,
+    });
+  });
+
+  it("stops at the boundary after the catalog restore when cancelled during it, and Roll back says the catalog stays restored", async () => {
+    env = await startRestoreEnv({ label: "cancel" });
+    const e = env;
+    const originals = replicasOf(e.sim.snapshot());
+    const { id, cardTs } = await e.newRequest();
+    e.startWorker();
+    // Cancel as soon as phase 7 (the SQL) has started.
+    const cancelled = (async () => {
+      for (;;) {
+        const rows = await phaseRows(e.pool, id);
+        if (rows.some((r) => r.phase === "restore-catalog")) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await e.pool.query("UPDATE restore_requests SET cancel_requested = true WHERE id = $1", [id]);
+    })();
+    await e.enqueue(id);
+    await cancelled;
+    expect(await e.waitForState(id, ["halted", "succeeded"], 30_000)).toBe("halted");
+    const rows = await phaseRows(e.pool, id);
+    expect(rows.map((r) => `${r.phase}:${r.state}`).at(-1)).toBe("restore-catalog:succeeded");
+    expect(await e.catalogEqualsSnapshot()).toBe(true);
+    expect((await requestRow(e.pool, id)).halted_reason).toMatch(
+      /Cancelled at the phase boundary before phase 8/,
+    );
+    const halt = await e.slack.waitForMessage(
+      CHANNEL,
+      (m) => m.threadTs === cardTs && /Restore stopped/.test(m.text ?? ""),
+      { timeoutMs: 10_000 },
+    );
+    expect(halt.text).toMatch(/Catalog database: \*restored\*/);
+    expect(halt.text).toMatch(/does \*not\* undo the catalog restore/);
+
+    await resumeHalted(e.pool, id, "rollback");
+    await e.enqueue(id);
+    expect(await e.waitForState(id, ["rolled_back", "halted"], 30_000)).toBe("rolled_back");
+    expect(replicasOf(e.sim.snapshot())).toEqual(originals);
+    expect(e.sim.snapshot().appInstance.paused).toBe(false);
+    expect(await e.catalogEqualsSnapshot()).toBe(true);
+  });
+
+  it("refuses an incomplete recovery point before touching anything", async () => {
+    env = await startRestoreEnv({ label: "nobloom" });
+    const e = env;
+    e.s3.deleteObjectDirect("influxdb-prod", `${e.snapshot.folder}bloom.bin.gz`);
+    e.startWorker();
+    const { id } = await e.newRequest();
+    await e.enqueue(id);
+    expect(await e.waitForState(id, ["halted", "succeeded"], 30_000)).toBe("halted");
+    expect((await requestRow(e.pool, id)).halted_reason).toMatch(
+      /incomplete: .*bloom\.bin\.gz, written last, is missing/,
+    );
+    expect(e.sim.events().filter((x) => x.type === "scale" || x.type === "pause")).toEqual([]);
+  });
+});
