@@ -203,6 +203,34 @@ describe("InfluxDB Clustered restore, end to end", () => {
     expect(await e.catalogEqualsSnapshot()).toBe(true);
   });
 
+  it("does not wait for Slack: a 429 pauses narration for Retry-After while the restore goes on", async () => {
+    env = await startRestoreEnv({ label: "ratelimit" });
+    const e = env;
+    const retryAfterMs = 8_000;
+    e.startWorker();
+    const { id, cardTs } = await e.newRequest();
+    e.slack.failNext("*", { status: 429, retryAfterSeconds: retryAfterMs / 1000 });
+    const started = Date.now();
+    await e.enqueue(id);
+    expect(await e.waitForState(id, ["succeeded", "halted"], 30_000)).toBe("succeeded");
+    const finished = Date.now();
+    const limited = e.slack.calls().find((c) => c.httpStatus === 429);
+    expect(limited).toBeDefined();
+    // The whole restore ran inside the Retry-After window, and Slack was left alone meanwhile.
+    expect(finished - started).toBeLessThan(retryAfterMs);
+    const during = e.slack
+      .calls()
+      .filter(
+        (c) => c.time > (limited?.time ?? 0) && c.time < (limited?.time ?? 0) + retryAfterMs - 100,
+      );
+    expect(during).toEqual([]);
+    // Then the narration catches up, merged into few messages.
+    await e.slack.waitForMessage(CHANNEL, (m) => /Restore of prod complete/.test(m.text ?? ""), {
+      timeoutMs: retryAfterMs + 10_000,
+    });
+    expect(threadTexts(e, cardTs).join("\n")).toMatch(/10\/10 Unpause the operator\* done/);
+  });
+
   it("refuses an incomplete recovery point before touching anything", async () => {
     env = await startRestoreEnv({ label: "nobloom" });
     const e = env;
