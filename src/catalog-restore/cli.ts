@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import type { ObjectStore } from "../adapters/s3/object-store.js";
-import { createS3Client, createS3ObjectStore } from "../adapters/s3/s3-object-store.js";
 import { formatS3Url, parseS3Url } from "../adapters/s3/s3-url.js";
 import { connectionConfig, describeDatabaseUrl } from "../db/pool.js";
 import { asCodedError, CodedError, redactSecrets } from "../errors.js";
@@ -243,7 +242,7 @@ async function locateSnapshot(
     }
   }
   const location = parseS3Url(args.snapshot);
-  const store = createObjectStore(args, io.env);
+  const store = await createObjectStore(args, io.env);
   const label = formatS3Url(location);
   const object = await store.getStream(location.bucket, location.key);
   const dir = await mkdtemp(join(tmpdir(), "restorebot-snapshot-"));
@@ -265,7 +264,12 @@ async function locateSnapshot(
   return { path, size: received, label };
 }
 
-function createObjectStore(args: RestoreCatalogArgs, env: NodeJS.ProcessEnv): ObjectStore {
+async function createObjectStore(
+  args: RestoreCatalogArgs,
+  env: NodeJS.ProcessEnv,
+): Promise<ObjectStore> {
+  // Loaded only for s3:// snapshots: the AWS SDK alone is ~15 MB of the process's memory.
+  const { createS3Client, createS3ObjectStore } = await import("../adapters/s3/s3-object-store.js");
   const endpoint = args.s3Endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
   const region = args.s3Region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1";
   const credentials =
