@@ -16,10 +16,14 @@ const BOT_RENDERED: readonly RequestState[] = [
   "cancelled",
 ];
 
+/** Redraws of one refresh while other replicas keep changing the request. */
+const MAX_REDRAWS = 5;
+
 /**
  * Re-renders approval cards from the database. Updates of one request are serialised and each
  * renders the latest committed state, so when two clicks land together the card ends in the
- * final state rather than whichever update reached Slack last.
+ * final state rather than whichever update reached Slack last; across processes (several bot
+ * replicas) each update is followed by a re-read, and a stale one is drawn again.
  */
 export class CardPublisher {
   private readonly chains = new Map<string, Promise<void>>();
@@ -43,16 +47,23 @@ export class CardPublisher {
 
   private async render(client: Pick<WebClient, "chat">, requestId: string): Promise<void> {
     try {
-      const request = await getRequest(this.db, requestId);
-      if (!request?.cardTs || !BOT_RENDERED.includes(request.state)) return;
-      const approvals = await listApprovals(this.db, requestId);
-      const card = buildRequestCard({ request, approvals, now: this.clock() });
-      await client.chat.update({
-        channel: request.channelId,
-        ts: request.cardTs,
-        text: card.text,
-        blocks: card.blocks,
-      });
+      for (let attempt = 0; attempt < MAX_REDRAWS; attempt++) {
+        const request = await getRequest(this.db, requestId);
+        if (!request?.cardTs || !BOT_RENDERED.includes(request.state)) return;
+        const approvals = await listApprovals(this.db, requestId);
+        const card = buildRequestCard({ request, approvals, now: this.clock() });
+        await client.chat.update({
+          channel: request.channelId,
+          ts: request.cardTs,
+          text: card.text,
+          blocks: card.blocks,
+        });
+        // Another bot replica may have drawn a newer state while this update was on the
+        // wire, and Slack keeps whichever update arrived last: if the row moved on since it
+        // was read, draw again, so the last update to land always shows the current state.
+        const after = await getRequest(this.db, requestId);
+        if (after?.version === request.version) return;
+      }
     } catch (err) {
       // The decision stands in PostgreSQL; the next change (or /restore status) shows it.
       this.logger.warn(
