@@ -165,7 +165,13 @@ export async function checkCanRequest(
     await auditRefusal(deps.db, undefined, target.name, input.requester, "request", check);
     return { ok: false, message: check.message };
   }
-  const busy = await findActiveRequest(deps.db, target.name);
+  let busy = await findActiveRequest(deps.db, target.name);
+  // A request past its expiry that the sweeper has not reached yet (it runs every 15 s, and
+  // not at all while no bot runs) must not hold the target: expire it now, as a click would.
+  if (busy && isExpired(busy, deps.clock())) {
+    await expireRequest(ctx, busy);
+    busy = await findActiveRequest(deps.db, target.name);
+  }
   if (busy) return { ok: false, message: busyMessage(target.name, busy, deps.clock()) };
   return { ok: true, target };
 }

@@ -312,6 +312,21 @@ describe("restore requests and the two-person rule (signed HTTP, real PostgreSQL
     expect((await requestRow(f, id)).state).toBe("approved");
   });
 
+  it("a request past its expiry that the sweeper has not reached yet does not hold the target", async () => {
+    const stale = await makeRequest(f, "t15");
+    f.setClockOffset(31 * 60_000);
+    try {
+      const next = await makeRequest(f, "t15", { user: "UREQ2" });
+      expect(next.id).not.toBe(stale.id);
+    } finally {
+      f.setClockOffset(0);
+    }
+    expect((await requestRow(f, stale.id)).state).toBe("expired");
+    expect((await auditEvents(f, stale.id)).map((e) => e.event)).toEqual(["requested", "expired"]);
+    expect(cardText(currentCard(f, stale.card))).toContain("Expired");
+    expect(buttonsOf(currentCard(f, stale.card))).toEqual([]);
+  });
+
   it("withdraws a request whose card cannot be posted, and frees the target", async () => {
     f.h.fake.failNext("chat.postMessage", { error: "not_in_channel" });
     const answer = await answerTo(
