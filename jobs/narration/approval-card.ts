@@ -5,9 +5,13 @@ import {
   type PhaseView,
 } from "../../src/approvals/card.js";
 import { getRequest, listApprovals } from "../../src/approvals/request-store.js";
+import { runbookOutline } from "../runbooks/index.js";
+import { listPhaseRuns, loadRunRequest } from "../runner/run-store.js";
+import { buildStatuses, FORWARD_BASE_INDEX, ROLLBACK_BASE_INDEX } from "../runner/runner.js";
 import type { PhaseStatus, RunControl, RunRequest, RunStatus } from "../runner/types.js";
 import { RUN_CONTROL_ACTIONS, RUN_CONTROL_SPECS, statusCard } from "./run-messages.js";
 import type { CardRenderer } from "./run-narrator.js";
+import type { SlackContent } from "./slack-outbox.js";
 
 /**
  * The approval card as a live status: the approvals card builder, given the runner's phases
@@ -56,4 +60,39 @@ export function approvalCardRenderer(db: Pick<pg.Pool, "query">): CardRenderer {
     });
     return { text: card.text, blocks: card.blocks };
   };
+}
+
+/**
+ * The card as the database says it is now (for the bot, when a Retry / Roll back / Abandon
+ * press changes the state before any worker narrates): the request, its approvals, its phases
+ * from the checkpoints and, when halted, the buttons.
+ */
+export async function cardFromDatabase(
+  db: Pick<pg.Pool, "query">,
+  requestId: string,
+  now: Date,
+): Promise<SlackContent | undefined> {
+  const request = await loadRunRequest(db, requestId);
+  if (!request) return undefined;
+  const runs = await listPhaseRuns(db, requestId);
+  const mode = request.runMode;
+  const phases = buildStatuses(
+    runbookOutline(request.kind, mode),
+    mode === "forward" ? FORWARD_BASE_INDEX : ROLLBACK_BASE_INDEX,
+    runs,
+  );
+  const status: RunStatus = {
+    requestId,
+    mode,
+    state: request.state === "halted" ? "halted" : "running",
+    startedAt: request.startedAt,
+    phases,
+    controls: request.state === "halted" ? controlsFor(mode) : [],
+  };
+  return approvalCardRenderer(db)(request, status, now);
+}
+
+/** The buttons a halted run offers: Retry phase only while going forward. */
+export function controlsFor(mode: RunStatus["mode"]): RunControl[] {
+  return mode === "forward" ? ["retry", "rollback", "abandon"] : ["rollback", "abandon"];
 }

@@ -14,20 +14,33 @@ export interface RunbookDepsByKind {
   "influxdb-clustered": InfluxdbRunbookDeps;
 }
 
-const TITLES: Record<TargetKind, { phases: readonly string[]; rollback: readonly string[] }> = {
-  "influxdb-clustered": {
-    phases: INFLUXDB_PHASES.map((p) => p.title),
-    rollback: INFLUXDB_ROLLBACK_STEPS.map((p) => p.title),
-  },
+/** A phase by name and title, without its clients. */
+export interface PhaseOutline {
+  name: string;
+  title: string;
+  mutates: boolean;
+}
+
+const OUTLINES: Record<
+  TargetKind,
+  { phases: readonly PhaseOutline[]; rollback: readonly PhaseOutline[] }
+> = {
+  "influxdb-clustered": { phases: INFLUXDB_PHASES, rollback: INFLUXDB_ROLLBACK_STEPS },
 };
+
+/** The phases (forward) or roll back steps of a kind's runbook, in order. */
+export function runbookOutline(
+  kind: string,
+  mode: "forward" | "rollback" = "forward",
+): PhaseOutline[] {
+  const outline = OUTLINES[kind as TargetKind];
+  if (!outline) return [];
+  return [...(mode === "forward" ? outline.phases : outline.rollback)];
+}
 
 /** Titles of the phases of a kind's runbook, in order (the approval card lists them). */
 export function runbookPhaseTitles(kind: string): string[] {
-  return [...(TITLES[kind as TargetKind]?.phases ?? [])];
-}
-
-export function rollbackStepTitles(kind: string): string[] {
-  return [...(TITLES[kind as TargetKind]?.rollback ?? [])];
+  return runbookOutline(kind).map((p) => p.title);
 }
 
 export function createRunbook<K extends TargetKind>(kind: K, deps: RunbookDepsByKind[K]): Runbook {

@@ -533,7 +533,7 @@ class Run {
 }
 
 export function buildStatuses(
-  list: readonly RunbookPhase[],
+  list: ReadonlyArray<Pick<RunbookPhase, "name" | "title">>,
   base: number,
   runs: readonly PhaseRunRecord[],
 ): PhaseStatus[] {

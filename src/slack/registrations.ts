@@ -1,6 +1,7 @@
 import type { ListenerRegistration } from "./app.js";
 import { registerRecoveryPointsPaging } from "./listeners/actions/recovery-points-paging.js";
 import { registerRequestActions } from "./listeners/actions/request-actions.js";
+import { registerRunControls } from "./listeners/actions/run-controls.js";
 import { registerRequestViews } from "./listeners/views/request-views.js";
 
 /** Feature listeners (buttons, modals) registered beside the slash commands. */
@@ -8,4 +9,5 @@ export const slackRegistrations: ListenerRegistration[] = [
   registerRequestActions,
   registerRequestViews,
   registerRecoveryPointsPaging,
+  registerRunControls,
 ];

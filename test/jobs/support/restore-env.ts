@@ -13,6 +13,8 @@ import {
 import { type RestoreWorker, startRestoreWorker } from "../../../jobs/restore-worker.js";
 import { createKubernetesCluster } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
 import { KUBERNETES_RBAC_RULES } from "../../../src/adapters/kubernetes/rbac.js";
+import type { AppDeps } from "../../../src/app-deps.js";
+import { readEnv } from "../../../src/config/env.js";
 import { type Config, parseConfig, type Target } from "../../../src/config/file.js";
 import { migrate } from "../../../src/db/migrate.js";
 import { type Logger, silentLogger } from "../../../src/logging/logger.js";
@@ -22,6 +24,10 @@ import {
   RESTORE_QUEUE_NAME,
   type RestoreQueue,
 } from "../../../src/queue/restore-queue.js";
+import { provideClusterFactory } from "../../../src/runbooks-plan/plan-command.js";
+import { buildRuntime } from "../../../src/runtime/runtime.js";
+import { startSlackBot } from "../../../src/slack/app.js";
+import { slackRegistrations } from "../../../src/slack/registrations.js";
 import { comparableDump } from "../../catalog-restore/support.js";
 import { buildIoxCatalog, type IoxCatalogSize, pgDump } from "../../stand-ins/iox-catalog.js";
 import {
@@ -37,6 +43,7 @@ import {
   type FakeSlackApi,
   startFakeSlackApi,
 } from "../../stand-ins/slack/fake-slack-api.js";
+import { SlackRequestSender } from "../../stand-ins/slack/signer.js";
 import {
   standInObjectStore,
   type WrittenSnapshot,
@@ -56,6 +63,7 @@ export const BUCKET = "influxdb-prod";
 export const CHANNEL = "C0RESTORE1";
 export const POINT = new Date("2024-08-12T14:00:00Z");
 export const DSN_ENV = "PROD_CATALOG_DSN";
+const SIGNING_SECRET = "run-controls-signing-secret-0123456789";
 
 export const SMALL_CATALOG: IoxCatalogSize = {
   namespaces: 2,
@@ -98,6 +106,8 @@ export interface RestoreEnv {
   /** Resolves with the request's state once it is one of `states`. */
   waitForState(id: string, states: string[], timeoutMs?: number): Promise<string>;
   catalogEqualsSnapshot(): Promise<boolean>;
+  /** The real bot (signed HTTP) on the same database, queue and fake Slack, for button clicks. */
+  startBot(): Promise<{ sender: SlackRequestSender; deps: AppDeps }>;
   /** Environment for a worker in another process (KUBECONFIG, DSN, config file…). */
   childEnv(): Promise<NodeJS.ProcessEnv>;
   close(): Promise<void>;
@@ -134,7 +144,7 @@ export async function startRestoreEnv(options: RestoreEnvOptions = {}): Promise<
   const configYaml = `
 policy:
   requesters: ["*"]
-  approvers: [UAPPROVER1, UAPPROVER2]
+  approvers: [UAPPROVER1, UAPPROVER2, SONCALL]
 targets:
   - name: prod
     kind: influxdb-clustered
@@ -151,6 +161,7 @@ targets:
   const queue = createRestoreQueue(redis, prefix);
   const workers: Array<RestoreWorker & { processor: RestoreProcessorWithClose }> = [];
   const tempDirs: string[] = [];
+  const closers: Array<() => Promise<void>> = [];
   const head = await standInObjectStore(s3).head(BUCKET, snapshot.dumpKey);
 
   const logger: Logger = process.env.TEST_LOG
@@ -255,6 +266,47 @@ targets:
     async catalogEqualsSnapshot() {
       return comparableDump(await pgDump(catalogDb.url)) === snapshotDump;
     },
+    async startBot() {
+      const botEnv = readEnv(
+        {
+          SLACK_BOT_TOKEN: FAKE_BOT_TOKEN,
+          SLACK_SIGNING_SECRET: SIGNING_SECRET,
+          SLACK_API_URL: slack.apiUrl,
+          PORT: "0",
+          DATABASE_URL: db.url,
+          REDIS_URL: REDIS_TEST_URL,
+          RESTOREBOT_QUEUE_PREFIX: prefix,
+          LOG_LEVEL: "silent",
+        },
+        "bot",
+      );
+      const runtime = await buildRuntime({ role: "bot", env: botEnv, config, logger });
+      runtime.deps.objectStoreFor = () => standInObjectStore(s3);
+      provideClusterFactory(runtime.deps, (t) =>
+        createKubernetesCluster({
+          namespace: t.namespace,
+          kubeConfig: kubeconfigFor(sim),
+          retry: { initialDelayMs: 20, maxDelayMs: 100 },
+          requestTimeoutMs: 3_000,
+        }),
+      );
+      const bot = await startSlackBot({
+        env: botEnv,
+        deps: runtime.deps,
+        routes: [],
+        registrations: slackRegistrations,
+      });
+      closers.push(async () => {
+        await bot.stop().catch(() => undefined);
+        await runtime.close();
+      });
+      const sender = new SlackRequestSender({
+        eventsUrl: `http://127.0.0.1:${bot.port}/slack/events`,
+        signingSecret: SIGNING_SECRET,
+        fake: slack,
+      });
+      return { sender, deps: runtime.deps };
+    },
     async childEnv() {
       const dir = await mkdtemp(join(tmpdir(), "rb-child-"));
       tempDirs.push(dir);
@@ -281,6 +333,7 @@ targets:
       };
     },
     async close() {
+      for (const close of closers) await close();
       for (const w of workers) {
         await w.close().catch(() => undefined);
         await w.processor.close(100).catch(() => undefined);

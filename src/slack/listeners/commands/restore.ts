@@ -7,6 +7,7 @@ import {
   handleRestoreStatus,
   handleRestoreTargets,
 } from "../../../approvals/command-handlers.js";
+import { handleRestorePlan } from "../../../runbooks-plan/plan-command.js";
 import { parseRestoreCommand, RESTORE_USAGE } from "../../commands/grammar.js";
 import { channelRefusal } from "./channel-policy.js";
 
@@ -50,11 +51,12 @@ export async function handleRestoreCommand(args: CommandArgs, deps: AppDeps): Pr
     case "targets":
       await handleRestoreTargets(args, deps);
       return;
+    case "plan":
+      await handleRestorePlan(args, deps, parsed.command);
+      return;
     default:
-      await ack({
-        response_type: "ephemeral",
-        text: `\`/restore ${parsed.command.kind}\` is not available in this build.`,
-      });
+      // Every subcommand is handled above; a new one the grammar learns shows the usage.
+      await ack({ response_type: "ephemeral", text: RESTORE_USAGE });
       return;
   }
 }
