@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-services.sh
 bash scripts/ensure-deps.sh
+bash scripts/ensure-browser.sh
 npm run --silent build
 npm run --silent typecheck
 npm run --silent lint

@@ -266,6 +266,8 @@ describe(".dockerignore", () => {
         "package.json",
         "scripts/copy-assets.mjs",
         "src",
+        "test/stand-ins",
+        "test/support",
         "tsconfig.build.json",
         "tsconfig.json",
       ].sort(),

@@ -1,0 +1,268 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createRestoreProcessor } from "../../jobs/restore-processor.js";
+import { startRestoreWorker } from "../../jobs/restore-worker.js";
+import { buildIoxCatalog } from "../../test/stand-ins/iox-catalog.js";
+import {
+  type KubernetesSimulator,
+  startKubernetesSimulator,
+  writeKubeconfig,
+} from "../../test/stand-ins/kubernetes/index.js";
+import { type S3StandIn, startS3StandIn } from "../../test/stand-ins/s3/server.js";
+import {
+  FAKE_BOT_TOKEN,
+  type FakeSlackApi,
+  startFakeSlackApi,
+} from "../../test/stand-ins/slack/fake-slack-api.js";
+import { SlackRequestSender } from "../../test/stand-ins/slack/signer.js";
+import { startExpirySweeper } from "../approvals/expiry-sweeper.js";
+import { readEnv } from "../config/env.js";
+import { loadConfig } from "../config/file.js";
+import { healthRoutes } from "../http/health.js";
+import type { Logger } from "../logging/logger.js";
+import { buildRuntime, type Runtime } from "../runtime/runtime.js";
+import { startSlackBot } from "../slack/app.js";
+import { slackRegistrations } from "../slack/registrations.js";
+import { type ConsoleServer, startConsoleServer } from "./console/console-server.js";
+import {
+  catalogSummaryReader,
+  DEFAULT_DEMO_POSTGRES_URL,
+  recreateDatabase,
+} from "./demo-databases.js";
+import {
+  DEMO_BUCKET,
+  DEMO_CATALOG_DSN_ENV,
+  DEMO_CATALOG_SIZE,
+  DEMO_CHANNEL,
+  DEMO_TARGET,
+  DEMO_USERS,
+  demoConfigYaml,
+  demoPodTiming,
+} from "./demo-settings.js";
+import { type DemoHistory, seedDemoHistory } from "./snapshot-history.js";
+
+export interface SandboxOptions {
+  logger: Logger;
+  /** Port of the web console; default 8080. */
+  port?: number;
+  /** When the port is taken, use a free one (default true). */
+  fallbackToFreePort?: boolean;
+  /** Short pod delays and quick narration (tests). */
+  fast?: boolean;
+  /** A database on the PostgreSQL server to use; its database part is ignored. */
+  postgresUrl?: string;
+  redisUrl?: string;
+  /** restorebot's own database; rebuilt at every start. Default `restorebot_demo`. */
+  databaseName?: string;
+  /** The scratch catalog the restore replaces; rebuilt at every start. */
+  catalogDatabaseName?: string;
+  /** BullMQ key prefix; its keys are cleared at start. Default `restorebot-demo`. */
+  queuePrefix?: string;
+  /** Told each step of the start-up, for a person watching it. */
+  onStep?: (step: string) => void;
+}
+
+export interface Sandbox {
+  consoleUrl: string;
+  consolePort: number;
+  /** Milliseconds from the call to a ready console. */
+  startupMs: number;
+  history: DemoHistory;
+  /** For tests: the stand-ins behind the console. */
+  fake: FakeSlackApi;
+  simulator: KubernetesSimulator;
+  s3: S3StandIn;
+  runtime: Runtime;
+  /** Stops everything it started, in order; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Cleanups registered as each part starts, run newest first (on stop, or when start-up fails). */
+class Teardown {
+  private readonly steps: Array<() => Promise<unknown>> = [];
+  add(step: () => Promise<unknown>): void {
+    this.steps.unshift(step);
+  }
+  async run(logger: Logger): Promise<void> {
+    for (const step of this.steps.splice(0)) {
+      await step().catch((err: unknown) =>
+        logger.warn({ err: String(err) }, "error while stopping the sandbox"),
+      );
+    }
+  }
+}
+
+/**
+ * Brings the whole sandbox up on this machine: the Slack, Kubernetes and S3 stand-ins, a
+ * catalog and its snapshot history, restorebot's bot and worker — composed exactly as
+ * `restorebot serve` composes them, with the environment pointing at the stand-ins — and the
+ * web console that plays Slack's part.
+ */
+export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  const started = performance.now();
+  const { logger } = options;
+  const step = (text: string) => options.onStep?.(text);
+  const fast = options.fast === true;
+  const postgresUrl = options.postgresUrl ?? DEFAULT_DEMO_POSTGRES_URL;
+  const databaseName = options.databaseName ?? "restorebot_demo";
+  const catalogDatabaseName = options.catalogDatabaseName ?? "restorebot_demo_catalog";
+  const queuePrefix = options.queuePrefix ?? "restorebot-demo";
+  const teardown = new Teardown();
+  // The S3 SDK reads credentials from the process environment; the stand-in accepts any.
+  Object.assign(process.env, {
+    AWS_ACCESS_KEY_ID: "AKIDRESTOREBOTDEMO",
+    AWS_SECRET_ACCESS_KEY: "restorebot-demo",
+    AWS_REGION: "us-east-1",
+    AWS_EC2_METADATA_DISABLED: "true",
+    // The demo runs on the Node.js the machine has; the SDK's notice about future versions is noise here.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+  });
+
+  try {
+    const workDir = await mkdtemp(join(tmpdir(), "restorebot-demo-"));
+    teardown.add(() => rm(workDir, { recursive: true, force: true }));
+
+    step("starting the Slack, Kubernetes and S3 stand-ins; preparing the databases");
+    const [fake, simulator, s3, databaseUrl, catalogUrl] = await Promise.all([
+      startFakeSlackApi({
+        users: DEMO_USERS.map((u) => ({ id: u.id, name: u.handle, realName: u.name })),
+      }),
+      startKubernetesSimulator({ timing: demoPodTiming(fast) }),
+      startS3StandIn({ buckets: [DEMO_BUCKET] }),
+      recreateDatabase(postgresUrl, databaseName),
+      recreateDatabase(postgresUrl, catalogDatabaseName),
+    ]);
+    teardown.add(() => fake.close());
+    teardown.add(() => simulator.close());
+    teardown.add(() => s3.close());
+
+    step("building the catalog and its snapshot history");
+    await buildIoxCatalog(catalogUrl, DEMO_CATALOG_SIZE, { seed: 7 });
+    const history = await seedDemoHistory({
+      s3,
+      bucket: DEMO_BUCKET,
+      catalogUrl,
+      now: new Date(),
+    });
+    // The live catalog moves on after the snapshots (new namespace, rows, a dropped index…),
+    // so restoring visibly changes it back.
+    await recreateDatabase(postgresUrl, catalogDatabaseName);
+    await buildIoxCatalog(catalogUrl, DEMO_CATALOG_SIZE, { seed: 7, variant: "drifted" });
+
+    const configPath = join(workDir, "restorebot.yaml");
+    await writeFile(configPath, demoConfigYaml({ s3Endpoint: s3.endpoint }));
+    const kubeconfig = await writeKubeconfig(simulator, { dir: workDir });
+    const signingSecret = randomBytes(24).toString("hex");
+    // What `restorebot serve` would be started with, pointed at the stand-ins.
+    const rawEnv: NodeJS.ProcessEnv = {
+      ...process.env,
+      SLACK_BOT_TOKEN: FAKE_BOT_TOKEN,
+      SLACK_SIGNING_SECRET: signingSecret,
+      SLACK_API_URL: fake.apiUrl,
+      SLACK_APP_TOKEN: "",
+      PORT: "0",
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: options.redisUrl ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
+      RESTOREBOT_QUEUE_PREFIX: queuePrefix,
+      RESTOREBOT_CONFIG: configPath,
+      KUBECONFIG: kubeconfig,
+      [DEMO_CATALOG_DSN_ENV]: catalogUrl,
+    };
+    step("starting restorebot (bot and worker)");
+    const env = readEnv(rawEnv, "serve");
+    const config = await loadConfig(configPath, { env: rawEnv, requireCatalogDsn: true });
+    const runtime = await buildRuntime({ role: "serve", env, config, logger });
+    teardown.add(() => runtime.close());
+    await clearQueueKeys(runtime, queuePrefix);
+
+    const bot = await startSlackBot({
+      env,
+      deps: runtime.deps,
+      routes: healthRoutes(runtime.healthChecks, runtime.metrics.registry),
+      registrations: slackRegistrations,
+    });
+    teardown.add(() => bot.stop());
+    // As in `serve`: expires unapproved requests past their TTL and enqueues approved ones
+    // whose job went missing.
+    const sweeper = startExpirySweeper(runtime.deps, bot.app.client);
+    teardown.add(() => sweeper.stop());
+
+    const processor = createRestoreProcessor(runtime, {
+      env: rawEnv,
+      workDir: join(workDir, "snapshots"),
+      // A person watches the demo: report progress often. Tests (--fast) also narrate quickly;
+      // the stand-in does not rate-limit, so the outbox need not keep Slack's 1 s pace.
+      progressIntervalMs: fast ? 300 : 2_000,
+      statusTickMs: fast ? 500 : 2_000,
+      ...(fast ? { slackIntervalMs: 100 } : {}),
+    });
+    teardown.add(() => processor.close());
+    const workerConnection = runtime.redis.duplicate();
+    teardown.add(async () => workerConnection.disconnect());
+    const worker = startRestoreWorker({
+      connection: workerConnection,
+      prefix: env.RESTOREBOT_QUEUE_PREFIX,
+      processor,
+      logger,
+    });
+    // The worker closes first so a running phase reaches its boundary before the rest goes.
+    teardown.add(() => worker.close());
+
+    step("starting the web console");
+    const sender = new SlackRequestSender({
+      eventsUrl: `http://127.0.0.1:${bot.port}/slack/events`,
+      signingSecret,
+      fake,
+    });
+    const catalog = catalogSummaryReader(catalogUrl);
+    const originalReplicas = Object.fromEntries(
+      simulator.snapshot().components.map((c) => [c.name, c.specReplicas]),
+    );
+    const consoleServer: ConsoleServer = await startConsoleServer({
+      fake,
+      sender,
+      cluster: simulator,
+      catalog,
+      users: DEMO_USERS,
+      channel: DEMO_CHANNEL,
+      target: { name: DEMO_TARGET, namespace: simulator.namespace },
+      originalReplicas,
+      port: options.port ?? 8080,
+      fallbackToFreePort: options.fallbackToFreePort ?? true,
+      logger,
+    });
+    // The console goes first: nobody can click while the rest shuts down.
+    teardown.add(() => consoleServer.close());
+
+    let stopped: Promise<void> | undefined;
+    return {
+      consoleUrl: consoleServer.url,
+      consolePort: consoleServer.port,
+      startupMs: Math.round(performance.now() - started),
+      history,
+      fake,
+      simulator,
+      s3,
+      runtime,
+      stop() {
+        stopped ??= teardown.run(logger);
+        return stopped;
+      },
+    };
+  } catch (err) {
+    await teardown.run(logger);
+    throw err;
+  }
+}
+
+/** Forgets jobs of an earlier session: they name requests of a database rebuilt since. */
+async function clearQueueKeys(runtime: Runtime, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await runtime.redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
+    if (keys.length) await runtime.redis.del(...keys);
+    cursor = next;
+  } while (cursor !== "0");
+}
