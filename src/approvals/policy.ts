@@ -228,6 +228,11 @@ export type ApprovalDecision =
       required: number;
       /** The request is approved with this approval (and must be enqueued). */
       complete: boolean;
+      /**
+       * Earlier approvers the current policy no longer lists (removed from the config, or no
+       * longer in the approvers' group): their approvals are not counted and are withdrawn.
+       */
+      revoked: string[];
     }
   | Refusal;
 
@@ -249,15 +254,31 @@ export function decideApproval(input: DecisionInput): ApprovalDecision {
       `You are not an approver for \`${request.target}\`, so your approval cannot count. Approvers: ${describePrincipals(policy.approvers)}. Ask one of them to review ${request.id}.`,
     );
   }
-  const before = countApprovals(approvals, request.requester);
+  // Earlier approvals count only while their approvers are still eligible, so removing someone
+  // from the config (or from the approvers' group) withdraws an approval they already gave.
   const already = approvals.some((a) => a.approver === userId && a.decision === "approve");
-  const count = already ? before : before + 1;
+  const earlier = new Set(
+    approvals
+      .filter((a) => a.decision === "approve" && a.approver !== request.requester)
+      .map((a) => a.approver)
+      .filter((a) => a !== userId),
+  );
+  let others = 0;
+  const revoked: string[] = [];
+  for (const approver of earlier) {
+    const still = membership(approver, policy.approvers, groups);
+    if (still.listed) others++;
+    else if (still.unresolved.length) return lookupFailed(still.unresolved);
+    else revoked.push(approver);
+  }
+  const count = others + 1;
   return {
     ok: true,
     action: already ? "already_counted" : "record",
     count,
     required: request.requiredApprovals,
-    complete: count >= request.requiredApprovals,
+    complete: !already && count >= request.requiredApprovals,
+    revoked,
   };
 }
 

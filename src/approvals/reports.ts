@@ -124,6 +124,8 @@ export function formatAuditEvent(event: AuditRecord, now: Date): string {
       return `${at} requested by ${by}${typeof d.point === "string" ? ` (point \`${d.point}\`)` : ""}${quoted(d.reason)}`;
     case "approved":
       return `${at} approved by ${by}${typeof d.count === "number" ? ` (${d.count} of ${String(d.required)})` : ""}`;
+    case "approval_revoked":
+      return `${at} approval of ${actorText(typeof d.approver === "string" ? d.approver : null)} withdrawn: no longer an approver`;
     case "rejected":
       return `${at} rejected by ${by}${quoted(d.reason)}`;
     case "expired":

@@ -31,6 +31,7 @@ import {
   patchRequest,
   type RestoreRequest,
   recordDecision,
+  revokeApprovals,
   transition,
 } from "./request-store.js";
 import { approvalServices } from "./services.js";
@@ -339,6 +340,7 @@ export async function approveRequest(
         required: number;
         complete: boolean;
         already: boolean;
+        revoked: string[];
       };
 
   const now = deps.clock();
@@ -364,6 +366,16 @@ export async function approveRequest(
         expired: decision.code === "expired",
       };
     }
+    const revoked = await revokeApprovals(tx, request.id, decision.revoked);
+    for (const approver of revoked) {
+      await recordAuditEvent(tx, {
+        requestId: request.id,
+        target: request.target,
+        actor: SYSTEM,
+        event: "approval_revoked",
+        details: { approver, reason: "no longer an approver under the current policy" },
+      });
+    }
     if (decision.action === "already_counted") {
       return {
         kind: "counted",
@@ -372,6 +384,7 @@ export async function approveRequest(
         required: decision.required,
         complete: false,
         already: true,
+        revoked,
       };
     }
     await recordDecision(tx, {
@@ -408,6 +421,7 @@ export async function approveRequest(
       required: decision.required,
       complete: decision.complete,
       already: false,
+      revoked,
     };
   });
 
@@ -417,11 +431,15 @@ export async function approveRequest(
   }
   const { request, count, required } = result;
   const cards = approvalServices(deps).cards;
+  const withdrawn = result.revoked.length
+    ? ` The earlier approval of ${describePrincipals(result.revoked)} no longer counts: the approvers for \`${request.target}\` (in the configuration or its user groups) no longer include them.`
+    : "";
   if (result.already) {
+    if (result.revoked.length) await cards.refresh(ctx.client, request.id);
     return {
       ok: false,
       request,
-      message: `You have already approved \`${request.id}\`; an approval counts once per person (${count} of ${required}). It still needs ${required - count} more from another approver.`,
+      message: `You have already approved \`${request.id}\`; an approval counts once per person (${count} of ${required}). It still needs ${required - count} more from another approver.${withdrawn}`,
     };
   }
   if (!result.complete) {
@@ -429,7 +447,7 @@ export async function approveRequest(
     return {
       ok: true,
       request,
-      message: `You approved \`${request.id}\` (${count} of ${required}). It needs ${required - count} more approval(s) from other approvers before it runs.`,
+      message: `You approved \`${request.id}\` (${count} of ${required}). It needs ${required - count} more approval(s) from other approvers before it runs.${withdrawn}`,
     };
   }
   deps.metrics.requestsTotal.inc({ target: request.target, event: "approved" });

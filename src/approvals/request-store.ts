@@ -513,3 +513,21 @@ export async function recordDecision(
   );
   return (rowCount ?? 0) > 0;
 }
+
+/**
+ * Withdraws the approvals of people the current policy no longer lists, so the table (and the
+ * card drawn from it) counts only approvals that still count. Returns whose were withdrawn.
+ */
+export async function revokeApprovals(
+  db: Queryable,
+  requestId: string,
+  approvers: readonly string[],
+): Promise<string[]> {
+  if (approvers.length === 0) return [];
+  const { rows } = await db.query<{ approver: string }>(
+    `DELETE FROM approvals WHERE request_id = $1 AND approver = ANY($2::text[]) AND decision = 'approve'
+     RETURNING approver`,
+    [requestId, [...approvers]],
+  );
+  return rows.map((r) => r.approver);
+}

@@ -4,6 +4,7 @@ import type pg from "pg";
 export type AuditEventName =
   | "requested"
   | "approved"
+  | "approval_revoked"
   | "rejected"
   | "expired"
   | "cancelled"

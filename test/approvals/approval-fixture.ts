@@ -29,7 +29,10 @@ export const NEWEST = new Date(Math.floor(Date.now() / HOUR) * HOUR - HOUR);
 export const INCOMPLETE_ID = formatAsOf(NEWEST);
 export const NEWEST_COMPLETE_ID = formatAsOf(new Date(NEWEST.getTime() - HOUR));
 
-/** Targets t1…t20 share one bucket; `two-*` need two approvals; `group` uses a user group. */
+/**
+ * Targets t1…t20 share one bucket; `two-*` need two approvals; `group` and `two-group` use a
+ * user group (`two-group` needs two of its members).
+ */
 export function approvalConfig(endpoint: string): string {
   const target = (name: string, policy = "") => `
   - name: ${name}
@@ -45,7 +48,7 @@ policy:
   approvers: [${APPROVERS.join(", ")}]
   requiredApprovals: 1
   requestTtl: 30m
-targets:${names.map((n) => target(n)).join("")}${["two-a", "two-b"].map((n) => target(n, "\n    policy: { requiredApprovals: 2 }")).join("")}${target("group", "\n    policy: { approvers: [SONCALL] }")}${target("locked", "\n    policy: { requesters: [UREQ1] }")}
+targets:${names.map((n) => target(n)).join("")}${["two-a", "two-b"].map((n) => target(n, "\n    policy: { requiredApprovals: 2 }")).join("")}${target("group", "\n    policy: { approvers: [SONCALL] }")}${target("two-group", "\n    policy: { approvers: [SPAIR], requiredApprovals: 2 }")}${target("locked", "\n    policy: { requesters: [UREQ1] }")}
 `;
 }
 
@@ -75,7 +78,9 @@ export async function startApprovalFixture(): Promise<ApprovalFixture> {
   const h = await startBotHarness({
     configYaml: approvalConfig(s3.endpoint),
     clock: () => new Date(Date.now() + offsetMs),
-    fakeOptions: { userGroups: { SONCALL: ["UGRP1", "UGRP2"] } },
+    fakeOptions: {
+      userGroups: { SONCALL: ["UGRP1", "UGRP2"], SPAIR: ["UPAIR1", "UPAIR2", "UPAIR3"] },
+    },
     customize: (runtime) => {
       runtime.deps.objectStoreFor = () => store;
     },

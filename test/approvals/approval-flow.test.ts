@@ -312,6 +312,47 @@ describe("restore requests and the two-person rule (signed HTTP, real PostgreSQL
     expect((await requestRow(f, id)).state).toBe("approved");
   });
 
+  it("an earlier approval stops counting once its approver is no longer eligible", async () => {
+    const { id, card } = await makeRequest(f, "two-group");
+    const first = await answerTo(f, await click(f, card, "request_approve", "UPAIR1"));
+    expect(first).toContain("(1 of 2)");
+    // UPAIR1 leaves the approvers' group; the cached membership is a minute old by the next click.
+    f.h.fake.setUserGroup("SPAIR", ["UPAIR2", "UPAIR3"]);
+    f.setClockOffset(61_000);
+    try {
+      const second = await answerTo(f, await click(f, card, "request_approve", "UPAIR2"));
+      expect(second).toContain("(1 of 2)");
+      expect(second).toContain("The earlier approval of <@UPAIR1> no longer counts");
+    } finally {
+      f.setClockOffset(0);
+    }
+    expect((await requestRow(f, id)).state).toBe("pending");
+    expect(await jobsFor(f, id)).toBe(0);
+    expect(await approvalRows(f, id)).toEqual([{ approver: "UPAIR2", decision: "approve" }]);
+    expect(cardText(currentCard(f, card))).toContain("approved 1 of 2");
+    expect(buttonsOf(currentCard(f, card))).toEqual(["request_approve", "request_reject"]);
+    expect((await auditEvents(f, id)).map((e) => e.event)).toEqual([
+      "requested",
+      "approved",
+      "approval_revoked",
+      "approved",
+    ]);
+    const history = await answerTo(
+      f,
+      await f.h.sender.slashCommand({
+        command: "/restore",
+        text: "history two-group",
+        userId: "UOTHER",
+        channelId: CHANNEL,
+      }),
+    );
+    expect(history).toContain("approval of <@UPAIR1> withdrawn: no longer an approver");
+    // A second approver who is still eligible completes it.
+    const third = await answerTo(f, await click(f, card, "request_approve", "UPAIR3"));
+    expect(third).toContain("approved and queued");
+    expect(await jobsFor(f, id)).toBe(1);
+  });
+
   it("a request past its expiry that the sweeper has not reached yet does not hold the target", async () => {
     const stale = await makeRequest(f, "t15");
     f.setClockOffset(31 * 60_000);

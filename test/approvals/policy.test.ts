@@ -173,6 +173,7 @@ describe("decideApproval", () => {
     expected: RefusalCode | "record" | "already_counted";
     count?: number;
     complete?: boolean;
+    revoked?: string[];
   }>([
     { name: "an approver approves", user: "UAPP1", expected: "record", count: 1, complete: true },
     {
@@ -190,6 +191,14 @@ describe("decideApproval", () => {
       name: "the requester cannot approve with approvers *",
       user: "UREQ1",
       policy: policy({ approvers: ["*"] }),
+      expected: "self_approval",
+    },
+    {
+      name: "the requester cannot approve as a member of the approvers' group",
+      user: "UGRP1",
+      request: { requester: "UGRP1" },
+      policy: policy({ approvers: ["SONCALL"] }),
+      groups: GROUPS,
       expected: "self_approval",
     },
     { name: "a non-approver is refused", user: "URANDOM", expected: "not_an_approver" },
@@ -260,6 +269,58 @@ describe("decideApproval", () => {
       complete: false,
     },
     {
+      name: "an earlier approver since removed from the config no longer counts",
+      user: "UAPP2",
+      request: { requiredApprovals: 2 },
+      approvals: approvals(["UGONE", "approve"]),
+      expected: "record",
+      count: 1,
+      complete: false,
+      revoked: ["UGONE"],
+    },
+    {
+      name: "an earlier approver who left the approvers' group no longer counts",
+      user: "UGRP2",
+      request: { requiredApprovals: 2 },
+      policy: policy({ approvers: ["SONCALL"] }),
+      groups: GROUPS,
+      approvals: approvals(["ULEFT", "approve"]),
+      expected: "record",
+      count: 1,
+      complete: false,
+      revoked: ["ULEFT"],
+    },
+    {
+      name: "an earlier approver still in the approvers' group counts",
+      user: "UAPP1",
+      request: { requiredApprovals: 2 },
+      policy: policy({ approvers: ["UAPP1", "SONCALL"] }),
+      groups: GROUPS,
+      approvals: approvals(["UGRP1", "approve"]),
+      expected: "record",
+      count: 2,
+      complete: true,
+    },
+    {
+      name: "an earlier approval that cannot be checked now fails closed",
+      user: "UAPP1",
+      request: { requiredApprovals: 2 },
+      policy: policy({ approvers: ["UAPP1", "SONCALL"] }),
+      groups: {},
+      approvals: approvals(["UGRP1", "approve"]),
+      expected: "group_lookup_failed",
+    },
+    {
+      name: "a repeat click still withdraws an approver since removed",
+      user: "UAPP1",
+      request: { requiredApprovals: 3 },
+      approvals: approvals(["UAPP1", "approve"], ["UGONE", "approve"]),
+      expected: "already_counted",
+      count: 1,
+      complete: false,
+      revoked: ["UGONE"],
+    },
+    {
       name: "rejections are not approvals",
       user: "UAPP2",
       request: { requiredApprovals: 2 },
@@ -325,6 +386,7 @@ describe("decideApproval", () => {
     if (result.ok) {
       expect(result.count).toBe(row.count);
       expect(result.complete).toBe(row.complete);
+      expect(result.revoked).toEqual(row.revoked ?? []);
     } else {
       expect(result.message.length).toBeGreaterThan(20);
     }
