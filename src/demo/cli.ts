@@ -142,6 +142,7 @@ export async function runDemoCommand(
     fast: options.fast,
     onStep: (text) => io.stdout.write(`  · ${text}\n`),
   }).catch((err: unknown) => {
+    if (err instanceof CodedError) throw err;
     const message = err instanceof Error ? err.message : String(err);
     throw new CodedError(
       "internal",

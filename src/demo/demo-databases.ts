@@ -1,6 +1,7 @@
 import { userInfo } from "node:os";
 import pg from "pg";
 import { connectionConfig } from "../db/pool.js";
+import { CodedError } from "../errors.js";
 
 /** The local PostgreSQL the sandbox uses when nothing else is said (as `npm start` sets it up). */
 export const DEFAULT_DEMO_POSTGRES_URL = "postgres://127.0.0.1:5432/postgres";
@@ -22,6 +23,32 @@ export function databaseUrlFor(serverUrl: string, database: string): string {
 
 function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * Claims the sandbox's databases for as long as it runs (a session advisory lock, released
+ * when the connection ends, even on a crash): a second sandbox would otherwise drop them from
+ * under the first.
+ */
+export async function claimSandboxDatabases(
+  serverUrl: string,
+  database: string,
+): Promise<{ release(): Promise<void> }> {
+  const client = new pg.Client(connectionConfig(databaseUrlFor(serverUrl, "postgres")));
+  client.on("error", () => undefined);
+  await client.connect();
+  const { rows } = await client.query<{ claimed: boolean }>(
+    "SELECT pg_try_advisory_lock(hashtext($1)) AS claimed",
+    [`restorebot-demo:${database}`],
+  );
+  if (!rows[0]?.claimed) {
+    await client.end();
+    throw new CodedError(
+      "conflict",
+      `another restorebot demo is running on the database ${database}; stop it (Ctrl-C in its terminal) before starting this one`,
+    );
+  }
+  return { release: () => client.end() };
 }
 
 /**

@@ -28,6 +28,7 @@ import { slackRegistrations } from "../slack/registrations.js";
 import { type ConsoleServer, startConsoleServer } from "./console/console-server.js";
 import {
   catalogSummaryReader,
+  claimSandboxDatabases,
   DEFAULT_DEMO_POSTGRES_URL,
   recreateDatabase,
 } from "./demo-databases.js";
@@ -123,6 +124,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   try {
     const workDir = await mkdtemp(join(tmpdir(), "restorebot-demo-"));
     teardown.add(() => rm(workDir, { recursive: true, force: true }));
+
+    const claim = await claimSandboxDatabases(postgresUrl, databaseName);
+    teardown.add(() => claim.release());
 
     step("starting the Slack, Kubernetes and S3 stand-ins; preparing the databases");
     const [fake, simulator, s3, databaseUrl, catalogUrl] = await Promise.all([

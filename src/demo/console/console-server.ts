@@ -165,6 +165,15 @@ function viewStateValues(
   return state;
 }
 
+function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  try {
+    return ["127.0.0.1", "localhost", "[::1]"].includes(new URL(`http://${host}`).hostname);
+  } catch {
+    return false;
+  }
+}
+
 export async function startConsoleServer(options: ConsoleServerOptions): Promise<ConsoleServer> {
   const { fake, sender, cluster, users, channel } = options;
   const userById = new Map(users.map((u) => [u.id, u]));
@@ -453,14 +462,10 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     });
   }
 
-  let port = 0;
-  const allowedHosts = (): Set<string> =>
-    new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
-
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // Refuse other Host names: a page elsewhere could otherwise reach this port through DNS
-    // rebinding and act as any of the console's people.
-    if (!allowedHosts().has(req.headers.host ?? "")) throw new HttpError(421, "unexpected Host");
+    // Only loopback names: a page elsewhere could otherwise reach this port through DNS
+    // rebinding and act as any of the console's people. Any port, so an SSH tunnel works.
+    if (!isLoopbackHost(req.headers.host)) throw new HttpError(421, "unexpected Host");
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const path = url.pathname;
     if (req.method === "GET") {
@@ -523,7 +528,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     }
     await listen(0);
   }
-  port = (server.address() as AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
 
   return {
     url: `http://127.0.0.1:${port}/`,
