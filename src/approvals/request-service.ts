@@ -124,7 +124,12 @@ function targetGone(request: RestoreRequest): Outcome {
 function busyMessage(target: string, active: RestoreRequest | undefined, now: Date): string {
   if (!active)
     return `\`${target}\` already has an active restore request. See \`/restore status\`.`;
-  return `\`${target}\` already has an active restore request: \`${active.id}\` (${active.state}, requested by <@${active.requester}> at ${formatUtc(active.createdAt, now)}). Only one restore per target can be requested or run at a time: wait for it to finish, or cancel it with \`/restore cancel ${active.id}\`.`;
+  // A halted run cannot be cancelled (decideCancel refuses it): only its card's buttons end it.
+  const next =
+    active.state === "halted"
+      ? "it is halted part-way through its runbook: end it first with the buttons on its card (Retry the phase, Roll back, or Abandon)"
+      : `wait for it to finish, or cancel it with \`/restore cancel ${active.id}\``;
+  return `\`${target}\` already has an active restore request: \`${active.id}\` (${active.state}, requested by <@${active.requester}> at ${formatUtc(active.createdAt, now)}). Only one restore per target can be requested or run at a time: ${next}.`;
 }
 
 // ---- making a request -----------------------------------------------------------------------------

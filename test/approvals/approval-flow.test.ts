@@ -250,6 +250,28 @@ describe("restore requests and the two-person rule (signed HTTP, real PostgreSQL
     expect(rows[0].n).toBe(1);
   });
 
+  it("a busy target whose run is halted points to the card's buttons, not to a cancel that would be refused", async () => {
+    const { id } = await makeRequest(f, "t16");
+    // The runner halted it part-way (as it does on a phase failure).
+    await f.h.runtime.pool.query(
+      "UPDATE restore_requests SET state = 'halted', halted_phase = 'scale-down' WHERE id = $1",
+      [id],
+    );
+    const answer = await answerTo(
+      f,
+      await f.h.sender.slashCommand({
+        command: "/restore",
+        text: "t16 latest another attempt for INC-1234",
+        userId: "UOTHER",
+        channelId: CHANNEL,
+      }),
+    );
+    expect(answer).toContain(`already has an active restore request: \`${id}\``);
+    expect(answer).toContain("Retry");
+    expect(answer).toContain("Roll back");
+    expect(answer).not.toContain(`/restore cancel ${id}`);
+  });
+
   it("refuses incomplete and missing points, saying why", async () => {
     const incomplete = await answerTo(
       f,
