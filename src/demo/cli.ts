@@ -151,6 +151,9 @@ export async function runDemoCommand(
         : `demo: could not start the sandbox: ${message}`,
     );
   });
+  if (options.port !== 0 && sandbox.consolePort !== options.port) {
+    io.stdout.write(`  · port ${options.port} is taken; the console uses ${sandbox.consolePort}\n`);
+  }
   io.stdout.write(readySummary(sandbox, process.uptime(), logFile));
   if (options.open && io.stdout.isTTY) openBrowser(sandbox.consoleUrl);
 
