@@ -2,6 +2,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import type { ObjectStore } from "../adapters/s3/object-store.js";
@@ -162,11 +163,14 @@ export async function runRestoreCatalogCommand(
     const local = await locateSnapshot(args, io, signal, tty, (dir) => {
       tempDir = dir;
     });
-    say(`Checking the snapshot ${local.label} (${formatBytes(local.size)})…`);
-    const snapshot = await preflightDump(createReadStream(local.path), {
-      compressedBytesTotal: local.size,
-      signal,
-    });
+    let snapshot = local.checked;
+    if (snapshot === undefined) {
+      say(`Checking the snapshot ${local.label} (${formatBytes(local.size)})…`);
+      snapshot = await preflightDump(createReadStream(local.path), {
+        compressedBytesTotal: local.size,
+        signal,
+      });
+    }
     say(describeSnapshot(snapshot));
     const connection = connectionConfig(dsn);
     touchedDatabase = !args.dryRun;
@@ -217,6 +221,8 @@ interface LocalSnapshot {
   path: string;
   size: number;
   label: string;
+  /** Present when the snapshot was already checked while it was downloaded. */
+  checked?: DumpPreflight;
 }
 
 /** A local file as is; an S3 object downloaded to a private temp file (read twice, pinned). */
@@ -248,20 +254,47 @@ async function locateSnapshot(
   const dir = await mkdtemp(join(tmpdir(), "restorebot-snapshot-"));
   onTempDir(dir);
   const path = join(dir, "pg_dump.gz");
-  io.stdout.write(`Downloading ${label} (${formatBytes(object.totalSize)})…\n`);
+  io.stdout.write(
+    `Downloading and checking ${label} (${formatBytes(object.totalSize)}) to a private temporary file…\n`,
+  );
+  // The snapshot is checked as it arrives, so the download and the check take one pass.
+  const toCheck = new PassThrough();
+  const stopDownload = new AbortController();
+  const checked = preflightDump(toCheck, { signal }).catch((err: unknown) => {
+    stopDownload.abort(err);
+    throw err;
+  });
   let received = 0;
   let lastDraw = 0;
-  object.body.on("data", (chunk: Buffer) => {
-    received += chunk.length;
-    const now = Date.now();
-    if (tty && now - lastDraw > 200) {
-      lastDraw = now;
-      io.stderr.write(`\r\x1b[2K  ${formatBytes(received)} of ${formatBytes(object.totalSize)}`);
-    }
+  const tee = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      received += chunk.length;
+      const now = Date.now();
+      if (tty && now - lastDraw > 200) {
+        lastDraw = now;
+        io.stderr.write(`\r\x1b[2K  ${formatBytes(received)} of ${formatBytes(object.totalSize)}`);
+      }
+      if (toCheck.write(chunk)) done(null, chunk);
+      else toCheck.once("drain", () => done(null, chunk));
+    },
+    flush(done) {
+      toCheck.end();
+      done();
+    },
   });
-  await pipeline(object.body, createWriteStream(path, { mode: 0o600 }), { signal });
-  if (tty) io.stderr.write("\r\x1b[2K");
-  return { path, size: received, label };
+  try {
+    await pipeline(object.body, tee, createWriteStream(path, { mode: 0o600 }), {
+      signal: AbortSignal.any([signal, stopDownload.signal]),
+    });
+  } catch (err) {
+    toCheck.destroy();
+    // A refused snapshot explains itself better than the aborted download does.
+    await checked;
+    throw err;
+  } finally {
+    if (tty) io.stderr.write("\r\x1b[2K");
+  }
+  return { path, size: received, label, checked: await checked };
 }
 
 async function createObjectStore(

@@ -179,13 +179,32 @@ describe("restorebot restore-catalog", () => {
       env,
     );
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/Downloading s3:\/\/influxdb-prod\/.*pg_dump\.gz/);
+    expect(result.stdout).toMatch(/Downloading and checking s3:\/\/influxdb-prod\/.*pg_dump\.gz/);
+    expect(result.stdout).not.toMatch(/^Checking the snapshot/m);
     expect(result.stdout).toMatch(
       /Done: 127\.0\.0\.1:5432\/rb_cli_dst_\w+ now equals the snapshot/,
     );
     expect(result.stderr).toMatch(/^restore-catalog: connecting, \d+% /m);
     expect(result.stderr).toMatch(/^restore-catalog: committed, 100% .* (\d+) of \1 rows copied/m);
     expect(comparableDump(await pgDump(target.url))).toBe(expected);
+  });
+
+  it("refuses a truncated S3 snapshot while downloading it, before touching the database", async () => {
+    const whole = s3.getObjectDirect("influxdb-prod", KEY) ?? Buffer.alloc(0);
+    s3.putObjectDirect(
+      "influxdb-prod",
+      "truncated/pg_dump.gz",
+      whole.subarray(0, whole.length - 100),
+    );
+    const before = comparableDump(await pgDump(target.url));
+    const result = await run(
+      ["--snapshot", "s3://influxdb-prod/truncated/pg_dump.gz", "--dsn-env", "CATALOG_DSN"],
+      env,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/FAILED — The snapshot's gzip data ends early .* truncated/);
+    expect(result.stderr).toMatch(/The catalog database was not touched/);
+    expect(comparableDump(await pgDump(target.url))).toBe(before);
   });
 
   it("draws a progress bar on a terminal", async () => {
