@@ -19,7 +19,7 @@ import {
   findPrivilegeProblems,
   readOtherSessions,
 } from "./live-catalog.js";
-import { DumpPolicy, preview } from "./statement-policy.js";
+import { DumpPolicy, preview, type StatementDecision } from "./statement-policy.js";
 
 /**
  * The catalog restore: makes the catalog database equal to a gzipped plain pg_dump, in one
@@ -93,7 +93,14 @@ export interface RestoreCatalogResult {
 /** COPY data buffered toward the server before waiting for it to drain. */
 const COPY_BUFFER_BYTES = 1024 * 1024;
 
+interface Reviewed {
+  event: DumpEvent;
+  /** The policy's decision, for statements. */
+  decision: StatementDecision | undefined;
+}
+
 const UNCHANGED = "The catalog was left unchanged (the restore transaction was rolled back).";
+const NOT_CONTACTED = "Nothing was changed: the catalog database was not contacted.";
 
 export async function restoreCatalog(
   options: RestoreCatalogOptions,
@@ -147,7 +154,20 @@ export async function restoreCatalog(
     if (cancelled) throw cancelledError();
   };
 
+  // The policy sees every event once, in order; statements carry its decision to `handle`.
+  const review = (event: DumpEvent): Reviewed => {
+    if (event.kind === "statement")
+      return { event, decision: policy.statement(event.sql, event.line, event.object) };
+    if (event.kind === "meta") policy.meta(event.command, event.argument, event.line);
+    return { event, decision: undefined };
+  };
+  const chunks = dump.chunks[Symbol.asyncIterator]();
+
   try {
+    // The first chunk holds the preamble, where pg_dump --create puts CREATE DATABASE and
+    // \connect: such dumps are refused before the database is contacted.
+    const first = await chunks.next();
+    const ahead = first.done ? [] : splitter.push(first.value).map(review);
     stopIfCancelled();
     progress.phase("connecting");
     client = new pg.Client(config);
@@ -210,13 +230,12 @@ export async function restoreCatalog(
 
     stopIfCancelled();
     progress.phase("restoring");
-    const handle = async (event: DumpEvent): Promise<void> => {
+    const handle = async ({ event, decision }: Reviewed): Promise<void> => {
       switch (event.kind) {
         case "statement": {
           current = { line: event.line, object: event.object, sql: event.sql };
           progress.object(event.object, event.line);
-          const decision = policy.statement(event.sql, event.line, event.object);
-          if (decision.action === "skip") return;
+          if (decision === undefined || decision.action === "skip") return;
           await db.query(decision.sql);
           statementsExecuted++;
           progress.update(statementsExecuted, rowsCopied);
@@ -253,20 +272,23 @@ export async function restoreCatalog(
           return;
         }
         case "meta":
+          // Reviewed (and accepted) by the policy already; nothing to run.
           current = {
             line: event.line,
             object: undefined,
             sql: `${event.command} ${event.argument}`,
           };
-          policy.meta(event.command, event.argument, event.line);
           return;
       }
     };
 
-    for await (const chunk of dump.chunks) {
-      for (const event of splitter.push(chunk)) await handle(event);
+    for (const reviewed of ahead) await handle(reviewed);
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done) break;
+      for (const event of splitter.push(next.value)) await handle(review(event));
     }
-    for (const event of splitter.end()) await handle(event);
+    for (const event of splitter.end()) await handle(review(event));
     policy.finish(splitter.complete, splitter.currentLine);
 
     progress.phase("committing");
@@ -308,6 +330,7 @@ export async function restoreCatalog(
       connectionLost,
       current,
       clearing: cleared === undefined && backendPid !== 0,
+      contacted: client !== undefined,
     });
   }
 }
@@ -324,9 +347,16 @@ function explainFailure(
     connectionLost: Error | undefined;
     current: { line: number; object: DumpObjectRef | undefined; sql: string };
     clearing: boolean;
+    contacted: boolean;
   },
 ): CodedError {
   if (context.cancelled) return cancelledError();
+  if (!context.contacted && err instanceof CodedError && err.code !== "cancelled") {
+    return new CodedError(err.code, `${err.message} ${NOT_CONTACTED}`, {
+      cause: err,
+      details: err.details,
+    });
+  }
   const where =
     context.current.line > 0
       ? `at line ${context.current.line} of the dump (${describeObject(context.current.object)})`
@@ -371,7 +401,7 @@ function explainFailure(
   }
   return new CodedError(
     "restore_failed",
-    `The restore failed ${where}: ${redactSecrets(errorText(err))}. ${UNCHANGED}`,
+    `The restore failed ${where}: ${redactSecrets(errorText(err))}. ${context.contacted ? UNCHANGED : NOT_CONTACTED}`,
     { cause: err },
   );
 }

@@ -136,6 +136,23 @@ describe("restoreCatalog is atomic", () => {
     await expectUnchanged();
   });
 
+  it("a pg_dump --create dump is refused before the database is even contacted", async () => {
+    const withCreate = snapshotSql.replace(
+      "SET statement_timeout = 0;",
+      "CREATE DATABASE catalog WITH TEMPLATE = template0 ENCODING = 'UTF8';\n\\connect catalog\n\nSET statement_timeout = 0;",
+    );
+    // A port nobody listens on: reaching it would fail differently.
+    const err = await failure(
+      restoreCatalog({
+        source: bufferSource(gzip(withCreate)),
+        connection: "postgres://127.0.0.1:1/none",
+      }),
+    );
+    expect(err.code).toBe("dump_invalid");
+    expect(err.message).toMatch(/CREATE DATABASE changes the server outside this database/);
+    expect(err.message).toMatch(/the catalog database was not contacted/);
+  });
+
   it("the connection killed in the middle of the parquet_file COPY", async () => {
     const { source, paused, resume } = pausingSource(snapshot, Math.floor(snapshot.length * 0.6));
     let current = "";
