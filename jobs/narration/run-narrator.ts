@@ -1,4 +1,4 @@
-import type { Narrate, RunEvent, RunRequest, RunStatus } from "../runner/types.js";
+import type { Narrate, PhaseStatus, RunEvent, RunRequest, RunStatus } from "../runner/types.js";
 import {
   finishedText,
   haltedMessage,
@@ -9,6 +9,10 @@ import {
   statusCard,
 } from "./run-messages.js";
 import type { SlackContent, SlackOutbox } from "./slack-outbox.js";
+
+function progressKey(request: RunRequest, phase: PhaseStatus): string {
+  return `progress:${request.id}:${phase.index}:${phase.startedAt?.getTime() ?? 0}`;
+}
 
 /** Renders the approval card as a live status (the approvals card builder, or `statusCard`). */
 export type CardRenderer = (
@@ -63,7 +67,7 @@ export function createRunNarrator(options: RunNarratorOptions): Narrate {
         return;
       case "phase-progress": {
         const position = event.status.phases.findIndex((p) => p.index === event.phase.index) + 1;
-        const key = `progress:${request.id}:${event.phase.index}:${event.phase.startedAt?.getTime() ?? 0}`;
+        const key = progressKey(request, event.phase);
         outbox.upsert(
           request.channelId,
           key,
@@ -85,6 +89,8 @@ export function createRunNarrator(options: RunNarratorOptions): Narrate {
         outbox.post(request.channelId, { text: `• ${event.text}` }, thread(request));
         return;
       case "phase-succeeded":
+        // Its end message says more than a progress line still waiting to be sent.
+        outbox.discard(request.channelId, progressKey(request, event.phase));
         outbox.post(
           request.channelId,
           {

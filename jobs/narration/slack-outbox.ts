@@ -86,6 +86,8 @@ export interface SlackOutboxOptions {
   maxMergedChars?: number;
   /** A lane holding more items than this drops its oldest plain posts (Slack down for long). */
   maxQueuedItems?: number;
+  /** How long an idle lane waits for the rest of a burst before sending; default 100 ms. */
+  gatherMs?: number;
 }
 
 const MAX_ATTEMPTS = 4;
@@ -99,11 +101,13 @@ export class SlackOutbox {
   private readonly minIntervalMs: number;
   private readonly maxMergedChars: number;
   private readonly maxQueuedItems: number;
+  private readonly gatherMs: number;
 
   constructor(private readonly options: SlackOutboxOptions) {
     this.minIntervalMs = options.minIntervalMs ?? 1_050;
     this.maxMergedChars = options.maxMergedChars ?? 3_500;
     this.maxQueuedItems = options.maxQueuedItems ?? 200;
+    this.gatherMs = options.gatherMs ?? 100;
   }
 
   /** A message in the channel (or in a thread); `mergeable` posts may be joined while queued. */
@@ -114,7 +118,15 @@ export class SlackOutbox {
   ): void {
     const lane = this.lane(channel);
     const mergeable = (options.mergeable ?? true) && !content.blocks;
-    const last = lane.items.at(-1);
+    // Merge into the last queued post even past queued card edits (they render the latest
+    // state whenever they go), but never past a progress line, which must stay in its place.
+    let last: Item | undefined;
+    for (let i = lane.items.length - 1; i >= 0; i--) {
+      const item = lane.items[i] as Item;
+      if (item.kind === "update") continue;
+      last = item;
+      break;
+    }
     if (
       mergeable &&
       last?.kind === "post" &&
@@ -143,6 +155,14 @@ export class SlackOutbox {
       return;
     }
     this.enqueue(lane, { kind: "upsert", key, threadTs: options.threadTs, content, attempts: 0 });
+  }
+
+  /** Drops a queued post-or-edit under `key` (a progress line whose phase has just ended). */
+  discard(channel: string, key: string): void {
+    const lane = this.lanes.get(channel);
+    if (!lane) return;
+    const i = lane.items.findIndex((item) => item.kind === "upsert" && item.key === key);
+    if (i >= 0) lane.items.splice(i, 1);
   }
 
   /** Edits message `ts`; a queued edit under the same key is replaced (only the latest matters). */
@@ -228,6 +248,9 @@ export class SlackOutbox {
   private async drain(lane: Lane): Promise<void> {
     lane.draining = true;
     try {
+      // A run's events come in bursts (a phase ends, the next starts): wait a moment so the
+      // burst leaves as one message instead of one now and the rest a second later.
+      if (this.gatherMs > 0 && lane.nextAt <= Date.now()) await this.sleep(lane, this.gatherMs);
       while (!this.closed && lane.items.length > 0) {
         const wait = lane.nextAt - Date.now();
         if (wait > 0) await this.sleep(lane, wait);

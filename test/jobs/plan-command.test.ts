@@ -11,8 +11,15 @@ beforeAll(async () => {
   const { sender } = await env.startBot();
   send = async (text) => {
     const since = env.slack.responses().length;
-    await sender.slashCommand({ command: "/restore", text, userId: "UREQUESTER", channelId: CHANNEL });
-    await expect.poll(() => env.slack.responses().length, { timeout: 10_000 }).toBeGreaterThan(since);
+    await sender.slashCommand({
+      command: "/restore",
+      text,
+      userId: "UREQUESTER",
+      channelId: CHANNEL,
+    });
+    await expect
+      .poll(() => env.slack.responses().length, { timeout: 10_000 })
+      .toBeGreaterThan(since);
     return String(env.slack.responses().at(-1)?.body.text ?? "");
   };
 });
@@ -35,10 +42,16 @@ describe("/restore plan", () => {
       [10, "Unpause the operator"],
     ] as const)
       expect(text).toContain(`${n}. *${title}*`);
-    expect(text).toMatch(/record, before anything is scaled: global-gc 1, global-router 5, iox-shared-querier 2, iox-shared-compactor 1, iox-shared-ingester 3, iox-shared-catalog 3/);
+    expect(text).toMatch(
+      /record, before anything is scaled: global-gc 1, global-router 5, iox-shared-querier 2, iox-shared-compactor 1, iox-shared-ingester 3, iox-shared-catalog 3/,
+    );
     expect(text).toMatch(/global-router 5 → 0/);
-    expect(text).toMatch(/then iox-shared-ingester 3 → 0; wait until every non-catalog pod is gone/);
-    expect(text).toMatch(/iox-shared-catalog 0 → 3 and wait for 2 ready; iox-shared-ingester 0 → 3 and wait for 2 ready/);
+    expect(text).toMatch(
+      /then iox-shared-ingester 3 → 0; wait until every non-catalog pod is gone/,
+    );
+    expect(text).toMatch(
+      /iox-shared-catalog 0 → 3 and wait for 2 ready; iox-shared-ingester 0 → 3 and wait for 2 ready/,
+    );
     expect(text).toMatch(/the DSN in \$PROD_CATALOG_DSN/);
     expect(text).not.toMatch(/postgres:\/\//);
     // Only reads reached the cluster; nothing was recorded.

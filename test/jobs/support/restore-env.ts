@@ -78,6 +78,8 @@ export interface RestoreEnvOptions {
   catalogSize?: IoxCatalogSize;
   timeouts?: { podsGone: string; podsReady: string };
   label?: string;
+  /** The snapshot's time (on the hour); default 2024-08-12 14:00 UTC. */
+  pointTime?: Date;
 }
 
 export interface RestoreEnv {
@@ -113,8 +115,25 @@ export interface RestoreEnv {
   close(): Promise<void>;
 }
 
+/** The live catalog moves on after the snapshot: the restore must undo all of this. */
+export async function driftCatalog(url: string): Promise<void> {
+  const drift = new pg.Client({ connectionString: url });
+  await drift.connect();
+  try {
+    await drift.query(`
+      DELETE FROM iox_catalog.parquet_file WHERE id % 3 = 0;
+      CREATE TABLE iox_catalog.created_after_snapshot (id int PRIMARY KEY);
+      INSERT INTO iox_catalog.created_after_snapshot VALUES (1), (2);
+      SELECT setval('iox_catalog.parquet_file_id_seq', 999999);
+    `);
+  } finally {
+    await drift.end();
+  }
+}
+
 export async function startRestoreEnv(options: RestoreEnvOptions = {}): Promise<RestoreEnv> {
   const label = options.label ?? "run";
+  const pointTime = options.pointTime ?? POINT;
   const sim = await startKubernetesSimulator({ rbacRules: KUBERNETES_RBAC_RULES, ...options.sim });
   const s3 = await startS3StandIn({ buckets: [BUCKET] });
   const slack = await startFakeSlackApi();
@@ -125,20 +144,11 @@ export async function startRestoreEnv(options: RestoreEnvOptions = {}): Promise<
   await buildIoxCatalog(catalogDb.url, options.catalogSize ?? SMALL_CATALOG, { seed: 3 });
   const snapshot = await writeSnapshot(s3, {
     bucket: BUCKET,
-    asOf: POINT,
+    asOf: pointTime,
     catalogUrl: catalogDb.url,
   });
   const snapshotDump = comparableDump(gunzipSync(snapshot.dumpGzip).toString("utf8"));
-  // The live catalog moves on after the snapshot: the restore must undo all of it.
-  const drift = new pg.Client({ connectionString: catalogDb.url });
-  await drift.connect();
-  await drift.query(`
-    DELETE FROM iox_catalog.parquet_file WHERE id % 3 = 0;
-    CREATE TABLE iox_catalog.created_after_snapshot (id int PRIMARY KEY);
-    INSERT INTO iox_catalog.created_after_snapshot VALUES (1), (2);
-    SELECT setval('iox_catalog.parquet_file_id_seq', 999999);
-  `);
-  await drift.end();
+  await driftCatalog(catalogDb.url);
 
   const timeouts = options.timeouts ?? { podsGone: "20s", podsReady: "20s" };
   const configYaml = `
@@ -191,7 +201,7 @@ targets:
       }).then((r) => r.json() as Promise<{ ts: string }>);
       const id = await insertApprovedRequest(pool, {
         target: "prod",
-        pointTime: POINT,
+        pointTime,
         pointPrefix: snapshot.folder,
         dumpKey: snapshot.dumpKey,
         dumpEtag: head?.etag ?? null,
