@@ -159,9 +159,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     await writeFile(configPath, demoConfigYaml({ s3Endpoint: s3.endpoint }));
     const kubeconfig = await writeKubeconfig(simulator, { dir: workDir });
     const signingSecret = randomBytes(24).toString("hex");
-    // What `restorebot serve` would be started with, pointed at the stand-ins.
-    const rawEnv: NodeJS.ProcessEnv = {
-      ...process.env,
+    // What `restorebot serve` would be started with, pointed at the stand-ins. It becomes this
+    // process's environment too: any code reading process.env (as serve's does) must find the
+    // stand-ins, never a real cluster, bucket or workspace from the caller's shell.
+    const standInEnv: Record<string, string> = {
       SLACK_BOT_TOKEN: FAKE_BOT_TOKEN,
       SLACK_SIGNING_SECRET: signingSecret,
       SLACK_API_URL: fake.apiUrl,
@@ -174,6 +175,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       KUBECONFIG: kubeconfig,
       [DEMO_CATALOG_DSN_ENV]: catalogUrl,
     };
+    Object.assign(process.env, standInEnv);
+    const rawEnv: NodeJS.ProcessEnv = { ...process.env };
     step("starting restorebot (bot and worker)");
     const env = readEnv(rawEnv, "serve");
     const config = await loadConfig(configPath, { env: rawEnv, requireCatalogDsn: true });
