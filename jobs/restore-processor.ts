@@ -23,9 +23,15 @@ import { type RestoreProcessor, RunSuspendedError } from "./restore-worker.js";
 import { startRunReconciler } from "./run-reconciler.js";
 import { createRunbook } from "./runbooks/index.js";
 import { snapshotDir } from "./runbooks/influxdb-clustered/phases.js";
-import { removeSnapshotFiles } from "./runbooks/influxdb-clustered/snapshot-file.js";
+import {
+  removeSnapshotFiles,
+  removeStaleSnapshots,
+} from "./runbooks/influxdb-clustered/snapshot-file.js";
 import { runRestore } from "./runner/runner.js";
 import type { Runbook, RunRequest } from "./runner/types.js";
+
+/** Snapshot folders older than this on a worker's disk belong to runs that ended elsewhere. */
+const STALE_SNAPSHOT_MS = 7 * 86_400_000;
 
 /** What the processor needs from a process's runtime (a `Runtime` satisfies it). */
 export interface ProcessorRuntime {
@@ -142,6 +148,8 @@ export function createRestoreProcessor(
       logger: logger.child({ requestId: request.id, target: target.name }),
     });
   };
+
+  void removeStaleSnapshots(workDir, STALE_SNAPSHOT_MS).catch(() => undefined);
 
   const reconciler =
     options.reconcileIntervalMs === 0

@@ -58,6 +58,27 @@ describe("InfluxDB Clustered restore, end to end", () => {
       catalogGone,
     );
 
+    // Each wait noticed its condition within a second (watches, not polling).
+    const phaseEnd = (name: string) =>
+      new Date(String(phases.find((p) => p.phase === name)?.finished_at)).getTime();
+    const lastNonCatalogGone = Math.max(
+      ...events
+        .filter((x) => x.type === "pod-deleted" && x.component !== NAMES.catalog)
+        .map((x) => x.at),
+    );
+    expect(phaseEnd("scale-down-workloads") - lastNonCatalogGone).toBeLessThan(1_000);
+    expect(phaseEnd("scale-down-catalog") - catalogGone).toBeLessThan(1_000);
+    const catalogUp = events.findIndex(
+      (x) => x.type === "scale" && x.component === NAMES.catalog && x.to > 0,
+    );
+    const secondReady = events
+      .slice(catalogUp)
+      .filter((x) => x.type === "pod-ready" && x.component === NAMES.catalog)[1];
+    const ingesterUp = events.find(
+      (x) => x.type === "scale" && x.component === NAMES.ingester && x.to > 0,
+    );
+    expect((ingesterUp?.at ?? 0) - (secondReady?.at ?? 0)).toBeLessThan(1_000);
+
     // Recorded once, before anything was scaled, and equal to what the cluster had.
     const { rows: recorded } = await e.pool.query(
       "SELECT component, replicas, recorded_at FROM replica_records WHERE request_id = $1",

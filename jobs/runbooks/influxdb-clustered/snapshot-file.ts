@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -122,4 +122,29 @@ async function readMarker(path: string): Promise<{ etag: string; size: number } 
 /** Removes a request's downloaded snapshot (after the run ends). */
 export async function removeSnapshotFiles(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Removes snapshot folders untouched for `maxAgeMs`: those of runs that were abandoned, or
+ * finished on another worker. A halted run that is retried later simply downloads again.
+ */
+export async function removeStaleSnapshots(
+  workDir: string,
+  maxAgeMs: number,
+  now = Date.now(),
+): Promise<number> {
+  let removed = 0;
+  const entries = await readdir(workDir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const dir = join(workDir, entry.name);
+    const modified = await stat(dir)
+      .then((s) => s.mtimeMs)
+      .catch(() => now);
+    if (now - modified > maxAgeMs) {
+      await rm(dir, { recursive: true, force: true });
+      removed++;
+    }
+  }
+  return removed;
 }

@@ -105,10 +105,11 @@ export async function phaseRows(
     attempt: number;
     facts: Record<string, unknown>;
     error: string | null;
+    finished_at: Date | null;
   }>
 > {
   const { rows } = await pool.query(
-    "SELECT phase_index, phase, state, attempt, facts, error FROM phase_runs WHERE request_id = $1 ORDER BY phase_index",
+    "SELECT phase_index, phase, state, attempt, facts, error, finished_at FROM phase_runs WHERE request_id = $1 ORDER BY phase_index",
     [id],
   );
   return rows;
