@@ -30,7 +30,8 @@ export const DEFAULT_STALLED_INTERVAL_MS = 15_000;
 export interface RestoreWorkerOptions {
   connection: Redis;
   prefix: string;
-  processor: RestoreProcessor;
+  /** With a `close`, it is called after the worker stops (to flush narration, stop timers). */
+  processor: RestoreProcessor & { close?: () => Promise<void> };
   logger: Logger;
   /** Restores are long and exclusive; one at a time per worker process is plenty. */
   concurrency?: number;
@@ -113,6 +114,7 @@ export function startRestoreWorker(options: RestoreWorkerOptions): RestoreWorker
       for (const controller of controllers.values())
         controller.abort(new Error("worker shutting down"));
       await worker.close();
+      await options.processor.close?.();
     },
   };
 }

@@ -345,8 +345,9 @@ targets:
     async close() {
       for (const close of closers) await close();
       for (const w of workers) {
-        await w.close().catch(() => undefined);
+        // Queued narration is dropped rather than flushed: the test is over.
         await w.processor.close(100).catch(() => undefined);
+        await w.close().catch(() => undefined);
         await (w.worker.opts.connection as Redis).quit?.().catch(() => undefined);
       }
       const q = new Queue(RESTORE_QUEUE_NAME, { connection: redis, prefix });
