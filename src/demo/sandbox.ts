@@ -20,6 +20,7 @@ import { SlackRequestSender } from "../../test/stand-ins/slack/signer.js";
 import { startExpirySweeper } from "../approvals/expiry-sweeper.js";
 import { readEnv } from "../config/env.js";
 import { loadConfig } from "../config/file.js";
+import { CodedError } from "../errors.js";
 import { healthRoutes } from "../http/health.js";
 import type { Logger } from "../logging/logger.js";
 import { buildRuntime, type Runtime } from "../runtime/runtime.js";
@@ -182,7 +183,16 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const config = await loadConfig(configPath, { env: rawEnv, requireCatalogDsn: true });
     const runtime = await buildRuntime({ role: "serve", env, config, logger });
     teardown.add(() => runtime.close());
-    await clearQueueKeys(runtime, queuePrefix);
+    // The queue's connection retries for ever (as it should in serve); here a Redis that is
+    // not there must stop the start-up with a clear message instead.
+    await withTimeout(
+      clearQueueKeys(runtime, queuePrefix),
+      5_000,
+      new CodedError(
+        "internal",
+        `Redis is not answering at ${env.REDIS_URL}; "npm start" starts it (scripts/ensure-services.sh)`,
+      ),
+    );
 
     const bot = await startSlackBot({
       env,
@@ -272,4 +282,17 @@ async function clearQueueKeys(runtime: Runtime, prefix: string): Promise<void> {
     if (keys.length) await runtime.redis.del(...keys);
     cursor = next;
   } while (cursor !== "0");
+}
+
+/** `work`, or a rejection with `error` when it takes longer than `ms`. */
+async function withTimeout<T>(work: Promise<T>, ms: number, error: Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(error), ms);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { type Browser, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,6 +25,12 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    // Never skipped: CI must run it. scripts/test.sh installs the browser first.
+    throw new Error(
+      `${CHROMIUM} is missing: run "bash scripts/ensure-browser.sh" (apt-get install chromium)`,
+    );
+  }
   [sandbox, browser] = await Promise.all([
     startSandbox({
       logger: silentLogger,
