@@ -215,7 +215,6 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       statusTickMs: fast ? 500 : 2_000,
       ...(fast ? { slackIntervalMs: 100 } : {}),
     });
-    teardown.add(() => processor.close());
     const workerConnection = runtime.redis.duplicate();
     teardown.add(async () => workerConnection.disconnect());
     const worker = startRestoreWorker({
@@ -224,7 +223,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       processor,
       logger,
     });
-    // The worker closes first so a running phase reaches its boundary before the rest goes.
+    // The worker closes first (and then the processor: narration flushed, reconciler stopped)
+    // so a running phase reaches its boundary before the rest goes.
     teardown.add(() => worker.close());
 
     step("starting the web console");
