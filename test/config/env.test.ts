@@ -21,17 +21,57 @@ describe("readEnv", () => {
   });
 
   const cases: Array<[string, Record<string, string>, string, RegExp]> = [
-    ["HTTP bot without signing secret", { SLACK_BOT_TOKEN: "xoxb-1" }, "bot", /^SLACK_SIGNING_SECRET is not set/],
-    ["serve without bot token", { SLACK_SIGNING_SECRET: "s" }, "serve", /^SLACK_BOT_TOKEN is not set/],
+    [
+      "HTTP bot without signing secret",
+      { SLACK_BOT_TOKEN: "xoxb-1" },
+      "bot",
+      /^SLACK_SIGNING_SECRET is not set/,
+    ],
+    [
+      "serve without bot token",
+      { SLACK_SIGNING_SECRET: "s" },
+      "serve",
+      /^SLACK_BOT_TOKEN is not set/,
+    ],
     ["worker without bot token", {}, "worker", /^SLACK_BOT_TOKEN is not set/],
     ["port not a number", { ...BASE, PORT: "http" }, "bot", /^PORT must be a port number/],
     ["port out of range", { ...BASE, PORT: "70000" }, "bot", /^PORT must be a port number/],
-    ["redis URL with wrong scheme", { ...BASE, REDIS_URL: "http://localhost" }, "bot", /^REDIS_URL must be a redis:\/\/… or rediss:\/\/… URL/],
-    ["database URL not a URL", { ...BASE, DATABASE_URL: "localhost/restorebot" }, "bot", /^DATABASE_URL must be a postgres:/],
-    ["bad log level", { ...BASE, LOG_LEVEL: "loud" }, "bot", /^LOG_LEVEL must be one of fatal, error/],
-    ["bad queue prefix", { ...BASE, RESTOREBOT_QUEUE_PREFIX: "a b" }, "bot", /^RESTOREBOT_QUEUE_PREFIX must be/],
-    ["app token of the wrong kind", { ...BASE, SLACK_APP_TOKEN: "xoxb-2" }, "bot", /^SLACK_APP_TOKEN must be an app-level token/],
-    ["bad Slack API URL", { ...BASE, SLACK_API_URL: "slack" }, "bot", /^SLACK_API_URL must be a http:\/\/… or https:\/\/… URL/],
+    [
+      "redis URL with wrong scheme",
+      { ...BASE, REDIS_URL: "http://localhost" },
+      "bot",
+      /^REDIS_URL must be a redis:\/\/… or rediss:\/\/… URL/,
+    ],
+    [
+      "database URL not a URL",
+      { ...BASE, DATABASE_URL: "localhost/restorebot" },
+      "bot",
+      /^DATABASE_URL must be a postgres:/,
+    ],
+    [
+      "bad log level",
+      { ...BASE, LOG_LEVEL: "loud" },
+      "bot",
+      /^LOG_LEVEL must be one of fatal, error/,
+    ],
+    [
+      "bad queue prefix",
+      { ...BASE, RESTOREBOT_QUEUE_PREFIX: "a b" },
+      "bot",
+      /^RESTOREBOT_QUEUE_PREFIX must be/,
+    ],
+    [
+      "app token of the wrong kind",
+      { ...BASE, SLACK_APP_TOKEN: "xoxb-2" },
+      "bot",
+      /^SLACK_APP_TOKEN must be an app-level token/,
+    ],
+    [
+      "bad Slack API URL",
+      { ...BASE, SLACK_API_URL: "slack" },
+      "bot",
+      /^SLACK_API_URL must be a http:\/\/… or https:\/\/… URL/,
+    ],
   ];
   it.each(cases)("%s", (_label, env, role, message) => {
     expect(() => readEnv(env, role as "bot")).toThrowError(message);

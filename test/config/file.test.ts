@@ -53,33 +53,121 @@ describe("parseConfig: a valid file", () => {
 
   it("lets a target override policy key by key and inherit the rest", () => {
     const [prod, staging] = config.targets;
-    expect(prod?.policy).toEqual({ requesters: ["*"], approvers: ["U0A1", "U0A2"], requiredApprovals: 2, requestTtl: 1_800_000 });
+    expect(prod?.policy).toEqual({
+      requesters: ["*"],
+      approvers: ["U0A1", "U0A2"],
+      requiredApprovals: 2,
+      requestTtl: 1_800_000,
+    });
     expect(staging?.policy.requiredApprovals).toBe(1);
   });
 });
 
 describe("parseConfig: each bad input gives its own message", () => {
   const cases: Array<[string, string, RegExp]> = [
-    ["reserved target name", withLine("  - name: staging", "  - name: latest"), /targets\[1\]\.name: is a reserved word; choose another name \(reserved: help, plan/],
-    ["target name with capitals", withLine("  - name: staging", "  - name: Staging"), /targets\[1\]\.name: expected a target name of lowercase letters/],
-    ["duplicate target names", withLine("  - name: staging", "  - name: prod"), /targets\[1\]\.name: "prod" is used by two targets/],
-    ["bad duration unit", withLine("requestTtl: 30m", "requestTtl: 30min"), /policy\.requestTtl: expected a duration \(<integer><s\|m\|h\|d>/],
-    ["duration that is a number", withLine("requestTtl: 30m", "requestTtl: 30"), /policy\.requestTtl: expected a duration/],
-    ["bad retention duration", withLine("hourly: 30d, daily: 90d", "hourly: 30d, daily: ninety"), /targets\[0\]\.retention\.daily \(target "prod"\): expected a duration/],
-    ["daily retention shorter than hourly", withLine("hourly: 30d, daily: 90d", "hourly: 30d, daily: 7d"), /daily retention must be at least the hourly/],
-    ["timeout zero", withLine("podsGone: 15m", "podsGone: 0s"), /targets\[0\]\.timeouts\.podsGone \(target "prod"\): expected a duration/],
-    ["DSN inline instead of a variable name", withLine("dsnEnv: PROD_CATALOG_DSN", "dsnEnv: postgres://u:p@db/catalog"), /catalog\.dsnEnv \(target "prod"\): must name an environment variable that holds the DSN/],
-    ["dsnEnv not a name", withLine("dsnEnv: PROD_CATALOG_DSN", "dsnEnv: 9PROD"), /expected an environment variable name such as PROD_CATALOG_DSN/],
-    ["unknown kind", withLine("    kind: influxdb-clustered\n    namespace: influxdb\n", "    kind: cassandra\n    namespace: influxdb\n"), /targets\[0\]\.kind \(target "prod"\): expected one of: influxdb-clustered/],
-    ["missing namespace", withLine("    namespace: influxdb-staging\n", ""), /targets\[1\]\.namespace \(target "staging"\): is required/],
-    ["unknown key (typo)", withLine("requiredApprovals: 1", "requiredApproval: 1"), /policy: unknown key "requiredApproval"/],
-    ["approvals zero", withLine("requiredApprovals: 1", "requiredApprovals: 0"), /policy\.requiredApprovals: expected a whole number of approvals, at least 1/],
-    ["approver not a Slack id", withLine("approvers: [U0A1, U0A2]", "approvers: [alice]"), /policy\.approvers\[0\]: expected a Slack user ID/],
-    ["no approvers at all", withLine("approvers: [U0A1, U0A2]", "approvers: []"), /no approvers are configured/],
-    ["bad channel id", withLine("channels: [C0123]", "channels: [general]"), /slack\.channels\[0\]: expected a Slack channel ID/],
-    ["bad bucket", withLine("bucket: influxdb-prod", "bucket: Influx_Prod"), /snapshots\.bucket \(target "prod"\): expected an S3 bucket name/],
-    ["bad endpoint", withLine("endpoint: http://127.0.0.1:9000", "endpoint: 127.0.0.1:9000"), /snapshots\.endpoint \(target "prod"\): expected an http:\/\/ or https:\/\/ URL/],
-    ["no targets", "policy: { approvers: [U1] }\ntargets: []\n", /targets: at least one target is required/],
+    [
+      "reserved target name",
+      withLine("  - name: staging", "  - name: latest"),
+      /targets\[1\]\.name: is a reserved word; choose another name \(reserved: help, plan/,
+    ],
+    [
+      "target name with capitals",
+      withLine("  - name: staging", "  - name: Staging"),
+      /targets\[1\]\.name: expected a target name of lowercase letters/,
+    ],
+    [
+      "duplicate target names",
+      withLine("  - name: staging", "  - name: prod"),
+      /targets\[1\]\.name: "prod" is used by two targets/,
+    ],
+    [
+      "bad duration unit",
+      withLine("requestTtl: 30m", "requestTtl: 30min"),
+      /policy\.requestTtl: expected a duration \(<integer><s\|m\|h\|d>/,
+    ],
+    [
+      "duration that is a number",
+      withLine("requestTtl: 30m", "requestTtl: 30"),
+      /policy\.requestTtl: expected a duration/,
+    ],
+    [
+      "bad retention duration",
+      withLine("hourly: 30d, daily: 90d", "hourly: 30d, daily: ninety"),
+      /targets\[0\]\.retention\.daily \(target "prod"\): expected a duration/,
+    ],
+    [
+      "daily retention shorter than hourly",
+      withLine("hourly: 30d, daily: 90d", "hourly: 30d, daily: 7d"),
+      /daily retention must be at least the hourly/,
+    ],
+    [
+      "timeout zero",
+      withLine("podsGone: 15m", "podsGone: 0s"),
+      /targets\[0\]\.timeouts\.podsGone \(target "prod"\): expected a duration/,
+    ],
+    [
+      "DSN inline instead of a variable name",
+      withLine("dsnEnv: PROD_CATALOG_DSN", "dsnEnv: postgres://u:p@db/catalog"),
+      /catalog\.dsnEnv \(target "prod"\): must name an environment variable that holds the DSN/,
+    ],
+    [
+      "dsnEnv not a name",
+      withLine("dsnEnv: PROD_CATALOG_DSN", "dsnEnv: 9PROD"),
+      /expected an environment variable name such as PROD_CATALOG_DSN/,
+    ],
+    [
+      "unknown kind",
+      withLine(
+        "    kind: influxdb-clustered\n    namespace: influxdb\n",
+        "    kind: cassandra\n    namespace: influxdb\n",
+      ),
+      /targets\[0\]\.kind \(target "prod"\): expected one of: influxdb-clustered/,
+    ],
+    [
+      "missing namespace",
+      withLine("    namespace: influxdb-staging\n", ""),
+      /targets\[1\]\.namespace \(target "staging"\): is required/,
+    ],
+    [
+      "unknown key (typo)",
+      withLine("requiredApprovals: 1", "requiredApproval: 1"),
+      /policy: unknown key "requiredApproval"/,
+    ],
+    [
+      "approvals zero",
+      withLine("requiredApprovals: 1", "requiredApprovals: 0"),
+      /policy\.requiredApprovals: expected a whole number of approvals, at least 1/,
+    ],
+    [
+      "approver not a Slack id",
+      withLine("approvers: [U0A1, U0A2]", "approvers: [alice]"),
+      /policy\.approvers\[0\]: expected a Slack user ID/,
+    ],
+    [
+      "no approvers at all",
+      withLine("approvers: [U0A1, U0A2]", "approvers: []"),
+      /no approvers are configured/,
+    ],
+    [
+      "bad channel id",
+      withLine("channels: [C0123]", "channels: [general]"),
+      /slack\.channels\[0\]: expected a Slack channel ID/,
+    ],
+    [
+      "bad bucket",
+      withLine("bucket: influxdb-prod", "bucket: Influx_Prod"),
+      /snapshots\.bucket \(target "prod"\): expected an S3 bucket name/,
+    ],
+    [
+      "bad endpoint",
+      withLine("endpoint: http://127.0.0.1:9000", "endpoint: 127.0.0.1:9000"),
+      /snapshots\.endpoint \(target "prod"\): expected an http:\/\/ or https:\/\/ URL/,
+    ],
+    [
+      "no targets",
+      "policy: { approvers: [U1] }\ntargets: []\n",
+      /targets: at least one target is required/,
+    ],
     ["not YAML", "targets: [\n  - name: prod\n", /not valid YAML/],
     ["not a mapping", "- a\n- b\n", /expected a mapping with policy, slack and targets/],
   ];
@@ -89,7 +177,9 @@ describe("parseConfig: each bad input gives its own message", () => {
   });
 
   it("names the variable when a dsnEnv is not set and the process needs it", () => {
-    expect(() => parseConfig(VALID, { requireCatalogDsn: true, env: { PROD_CATALOG_DSN: "postgres://x/y" } })).toThrowError(
+    expect(() =>
+      parseConfig(VALID, { requireCatalogDsn: true, env: { PROD_CATALOG_DSN: "postgres://x/y" } }),
+    ).toThrowError(
       /targets\[1\]\.catalog\.dsnEnv \(target "staging"\): environment variable STAGING_CATALOG_DSN is not set/,
     );
   });

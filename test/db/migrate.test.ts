@@ -13,7 +13,10 @@ describe("migrate (real PostgreSQL)", () => {
   });
 
   it("applies every migration once even when four processes start at the same moment", async () => {
-    const pools = Array.from({ length: 4 }, () => new pg.Pool({ connectionString: db.url, max: 2 }));
+    const pools = Array.from(
+      { length: 4 },
+      () => new pg.Pool({ connectionString: db.url, max: 2 }),
+    );
     try {
       const results = await Promise.all(pools.map((pool) => migrate(pool)));
       const appliedCounts = results.map((r) => r.applied.length);
@@ -39,7 +42,9 @@ describe("migrate (real PostgreSQL)", () => {
         );
       await insert("rb-aaaaaaa1", "succeeded");
       await insert("rb-aaaaaaa2", "pending");
-      await expect(insert("rb-aaaaaaa3", "running")).rejects.toThrow(/restore_requests_one_active_per_target/);
+      await expect(insert("rb-aaaaaaa3", "running")).rejects.toThrow(
+        /restore_requests_one_active_per_target/,
+      );
       await insert("rb-aaaaaaa4", "rejected");
     } finally {
       await client.end();

@@ -130,7 +130,7 @@ export function parseRecoveryPointsCommand(
     } else if (word === "--before") {
       const value = words[++i];
       const ref = value === undefined ? undefined : parsePointRef(value);
-      if (!ref || ref.kind !== "time")
+      if (ref?.kind !== "time")
         return refuse(`\`--before\` needs a point time, e.g. \`2024-08-12T14:00Z\`.`, usage);
       before = ref.time;
     } else if (word.startsWith("-")) {
