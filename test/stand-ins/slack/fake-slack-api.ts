@@ -301,6 +301,7 @@ export class FakeSlackApi {
   private readonly options: FakeSlackApiOptions;
   private workspace: FakeSlackWorkspace;
   private readonly tokens: Set<string>;
+  private socketModeUrl: (() => string) | undefined;
   private readonly emitter = new EventEmitter();
   private readonly waiters = new Set<Waiter>();
   private log: FakeSlackEvent[] = [];
@@ -412,6 +413,15 @@ export class FakeSlackApi {
   }
 
   /** A response URL on this server, as Slack puts in slash commands and interactions. */
+  /**
+   * Answers `apps.connections.open` with URLs from a Socket Mode server (see
+   * `fake-socket-mode.ts`); `appToken` (xapp-…) becomes an accepted token.
+   */
+  attachSocketMode(appToken: string, newConnectionUrl: () => string): void {
+    this.tokens.add(appToken);
+    this.socketModeUrl = newConnectionUrl;
+  }
+
   newResponseUrl(context: ResponseUrlContext = {}): string {
     const id = randomBytes(9).toString("base64url");
     this.responseUrls.set(id, { ...context });
@@ -746,6 +756,13 @@ export class FakeSlackApi {
     decoded: DecodedArgs,
     token: string | undefined,
   ): SlackResponseBody {
+    if (method === "apps.connections.open" && this.socketModeUrl) {
+      // Socket Mode is opened with the app-level token (xapp-…), never the bot token.
+      if (token === undefined) return { ok: false, error: "not_authed" };
+      if (!token.startsWith("xapp-") || !this.tokens.has(token))
+        return { ok: false, error: "invalid_auth" };
+      return { ok: true, url: this.socketModeUrl() };
+    }
     const handler = WEB_API_METHODS.get(method);
     if (!handler) return { ok: false, error: "unknown_method", req_method: method };
     if (token === undefined) return { ok: false, error: "not_authed" };
