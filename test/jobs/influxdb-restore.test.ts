@@ -265,4 +265,37 @@ describe("InfluxDB Clustered restore, end to end", () => {
     );
     expect(e.sim.events().filter((x) => x.type === "scale" || x.type === "pause")).toEqual([]);
   });
+
+  it("Roll back after a halt before phase 3 leaves an operator someone else paused alone", async () => {
+    env = await startRestoreEnv({ label: "rb_nopause" });
+    const e = env;
+    // Paused by people finishing an earlier restore by hand; restorebot never paused it.
+    e.sim.setPaused(true);
+    e.s3.deleteObjectDirect("influxdb-prod", `${e.snapshot.folder}bloom.bin.gz`);
+    e.startWorker();
+    const { id, cardTs } = await e.newRequest();
+    await e.enqueue(id);
+    expect(await e.waitForState(id, ["halted", "succeeded"], 30_000)).toBe("halted");
+    const halt = await e.slack.waitForMessage(
+      CHANNEL,
+      (m) => m.threadTs === cardTs && /Restore stopped at phase 1\/10/.test(m.text ?? ""),
+      { timeoutMs: 10_000 },
+    );
+    expect(halt.text).toMatch(/Roll back\*: nothing was changed/);
+
+    await resumeHalted(e.pool, id, "rollback");
+    await e.enqueue(id);
+    expect(await e.waitForState(id, ["rolled_back", "halted"], 30_000)).toBe("rolled_back");
+    expect(e.sim.snapshot().appInstance.paused).toBe(true);
+    expect(
+      e.sim
+        .events()
+        .filter((x) => (x.type === "scale" || x.type === "pause") && x.source === "api"),
+    ).toEqual([]);
+    await e.slack.waitForMessage(
+      CHANNEL,
+      (m) => /Rolled back prod\*: nothing had been changed/.test(m.text ?? ""),
+      { timeoutMs: 10_000 },
+    );
+  });
 });

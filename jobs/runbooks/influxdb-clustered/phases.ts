@@ -9,7 +9,12 @@ import type { Target } from "../../../src/config/file.js";
 import { CodedError } from "../../../src/errors.js";
 import type { Logger } from "../../../src/logging/logger.js";
 import { formatBytes, formatCount, formatDuration, formatUtc } from "../../narration/format.js";
-import { type Db, listReplicaRecords, recordReplicaCounts } from "../../runner/run-store.js";
+import {
+  type Db,
+  listPhaseRuns,
+  listReplicaRecords,
+  recordReplicaCounts,
+} from "../../runner/run-store.js";
 import type { Facts, PhaseContext, RunbookPhase } from "../../runner/types.js";
 import {
   assertOperatorPaused,
@@ -475,6 +480,27 @@ function rollbackScaleUp(deps: InfluxdbRunbookDeps): PhaseRun {
   };
 }
 
+/**
+ * Whether phase 3 ever started in this request, so restorebot may have paused the operator.
+ * When it never did, the operator's pause is someone else's (people finishing an earlier restore
+ * by hand, say), and Roll back must leave it as it is.
+ */
+export async function pausePhaseStarted(db: Db, requestId: string): Promise<boolean> {
+  const runs = await listPhaseRuns(db, requestId);
+  return runs.some((r) => r.phase === "pause-operator");
+}
+
+function rollbackUnpause(deps: InfluxdbRunbookDeps): PhaseRun {
+  const unpause = unpauseOperator(deps);
+  return async (ctx) => {
+    if (!(await pausePhaseStarted(deps.db, ctx.request.id))) {
+      await ctx.fact("operatorUntouched", true);
+      return;
+    }
+    await unpause(ctx);
+  };
+}
+
 // ---- summaries --------------------------------------------------------------------------------
 
 function percent(part: number, total: number): string {
@@ -514,7 +540,10 @@ const SUMMARIES: Record<
     f.nothingScaled
       ? "nothing had been scaled"
       : `back to ${replicaList(f.replicas)}${Array.isArray(f.podsNotReady) && f.podsNotReady.length ? `; not ready yet: ${(f.podsNotReady as string[]).join(", ")}` : ""}`,
-  "rollback-unpause": () => "the operator manages the install again",
+  "rollback-unpause": (f) =>
+    f.operatorUntouched
+      ? "restorebot never paused the operator, so it is left as it was"
+      : "the operator manages the install again",
 };
 
 const RUNS: Record<InfluxdbPhaseName, (deps: InfluxdbRunbookDeps) => PhaseRun> = {
@@ -532,7 +561,7 @@ const RUNS: Record<InfluxdbPhaseName, (deps: InfluxdbRunbookDeps) => PhaseRun> =
 
 const ROLLBACK_RUNS: Record<InfluxdbRollbackStepName, (deps: InfluxdbRunbookDeps) => PhaseRun> = {
   "rollback-scale-up": rollbackScaleUp,
-  "rollback-unpause": unpauseOperator,
+  "rollback-unpause": rollbackUnpause,
 };
 
 export function influxdbPhases(deps: InfluxdbRunbookDeps): RunbookPhase[] {

@@ -125,8 +125,10 @@ async function describeHalt(
   state.push(catalog.line);
   if (records.length === 0) state.push("No replica counts were recorded, so nothing was scaled.");
 
-  const rollback =
-    records.length === 0
+  const pauseStarted = runs.some((r) => r.phase === "pause-operator");
+  const rollback = !pauseStarted
+    ? "nothing was changed, so Roll back changes nothing: it ends the request and leaves the operator as it is."
+    : records.length === 0
       ? "nothing was scaled, so Roll back only unpauses the operator."
       : `scales every component back up to its recorded count (${records.map((r) => `${r.component} ${r.replicas}`).join(", ")}), the catalog first and then the ingesters, each waiting for min(2, n) ready pods, and unpauses the operator.${
           catalog.restored
@@ -145,11 +147,14 @@ function describeFinish(
   if (request.runMode === "rollback") {
     const scaled = run(runs, "rollback-scale-up");
     const nothing = scaled?.facts.nothingScaled === true;
+    const operatorUntouched = run(runs, "rollback-unpause")?.facts.operatorUntouched === true;
     const notReady = Array.isArray(scaled?.facts.podsNotReady)
       ? (scaled?.facts.podsNotReady as string[])
       : [];
     return [
-      `*Rolled back ${request.target}*: ${nothing ? "nothing had been scaled" : "every component is back at its recorded replica count"} and the operator is unpaused.`,
+      operatorUntouched
+        ? `*Rolled back ${request.target}*: nothing had been changed; the operator was left as it was.`
+        : `*Rolled back ${request.target}*: ${nothing ? "nothing had been scaled" : "every component is back at its recorded replica count"} and the operator is unpaused.`,
       catalog.restored
         ? `The catalog restore was committed before the run stopped and is *not* undone: the catalog holds the snapshot of ${formatUtc(request.pointTime)}.`
         : "The catalog database was not changed.",

@@ -204,6 +204,8 @@ async function announce(
         (_, i) => runs.find((r) => r.phaseIndex === i + 1)?.state !== "succeeded",
       );
       text = `:repeat: <@${userId}> pressed *Retry phase*: the run continues at phase ${next + 1}/${outline.length} (${outline[next]?.title ?? "the end"}) with the replica counts recorded earlier.`;
+    } else if (!runs.some((r) => r.phase === "pause-operator")) {
+      text = `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: restorebot had changed nothing, so nothing is undone and the operator is left as it is.`;
     } else {
       text = `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: every component goes back up to its recorded count and the operator is unpaused.${
         catalogState(changed, runs).restored
