@@ -102,6 +102,14 @@ describe("run controls", () => {
       actionId: "run_control_abandon",
     });
     await expect.poll(() => lastAnswer(e)).toMatch(/is rolled back, not halted/);
+    // Every press is in the audit log, including one that found nothing to do.
+    expect(await audit(e, id)).toContainEqual(
+      expect.objectContaining({
+        actor: "UAPPROVER2",
+        event: "refused",
+        details: expect.objectContaining({ action: "abandon", code: "not_halted" }),
+      }),
+    );
   });
 
   it("Retry phase, pressed by the requester, resumes at the stopped phase and finishes the restore", async () => {

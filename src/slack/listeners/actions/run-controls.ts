@@ -91,7 +91,18 @@ export async function applyRunControl(
     }
   }
 
+  // A press that changes nothing is audited too: the log shows who tried what, and when.
+  const refuse = (code: string) =>
+    recordAuditEvent(deps.db, {
+      requestId,
+      target: request.target,
+      actor: userId,
+      event: "refused",
+      details: { action: control, code },
+    });
+
   if (request.state !== "halted") {
+    await refuse("not_halted");
     return {
       ok: false,
       request,
@@ -99,6 +110,7 @@ export async function applyRunControl(
     };
   }
   if (control === "retry" && request.runMode === "rollback") {
+    await refuse("rolling_back");
     return {
       ok: false,
       request,
@@ -135,6 +147,7 @@ export async function applyRunControl(
           },
         });
   if (!changed) {
+    await refuse("not_halted");
     const now2 = await loadRunRequest(deps.db, requestId);
     return {
       ok: false,
