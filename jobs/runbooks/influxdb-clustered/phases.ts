@@ -51,6 +51,8 @@ export interface InfluxdbRunbookDeps {
   logger: Logger;
   /** How often the catalog restore reports progress to the runner (which narrates every ~5 s). */
   restoreProgressIntervalMs?: number;
+  /** How long a halt waits for the cluster's state before saying what it could not read (20 s). */
+  haltReadTimeoutMs?: number;
 }
 
 type PhaseRun = (ctx: PhaseContext) => Promise<void>;

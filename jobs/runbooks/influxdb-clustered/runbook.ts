@@ -78,30 +78,44 @@ async function describeHalt(
   const recorded = new Map(records.map((r) => [r.component, r.replicas]));
   const state: string[] = [];
 
-  try {
-    const paused = await deps.cluster.getOperatorPaused(deps.target.appInstance);
+  // Read at once and under one deadline: each call retries for a while on its own, and an API
+  // server that does not answer must not hold the halt (and its buttons) back for minutes.
+  const timeoutMs = deps.haltReadTimeoutMs ?? 20_000;
+  const deadline = new Promise<never>((_, reject) => {
+    const timer = setTimeout(
+      () =>
+        reject(new Error(`no answer from the Kubernetes API within ${formatDuration(timeoutMs)}`)),
+      timeoutMs,
+    );
+    timer.unref();
+  });
+  deadline.catch(() => undefined);
+  const read = <T>(call: () => Promise<T>) =>
+    Promise.race([call(), deadline]).then(
+      (value) => ({ ok: true as const, value }),
+      (err: unknown) => ({ ok: false as const, message: asCodedError(err).message }),
+    );
+  const [pausedRead, podsRead, ...replicaReads] = await Promise.all([
+    read(() => deps.cluster.getOperatorPaused(deps.target.appInstance)),
+    read(() => deps.cluster.listPods(components.map((c) => c.name))),
+    ...components.map((c) => read(() => deps.cluster.getReplicas(c.kind, c.name))),
+  ]);
+
+  if (pausedRead.ok)
     state.push(
-      paused
+      pausedRead.value
         ? `Operator: *paused* (AppInstance ${deps.target.appInstance} has spec.pause: true).`
         : `Operator: not paused (AppInstance ${deps.target.appInstance} manages the install).`,
     );
-  } catch (err) {
-    state.push(`Operator: could not be read (${asCodedError(err).message}).`);
-  }
+  else state.push(`Operator: could not be read (${pausedRead.message}).`);
 
-  let pods: Awaited<ReturnType<typeof deps.cluster.listPods>> | undefined;
-  try {
-    pods = await deps.cluster.listPods(components.map((c) => c.name));
-  } catch (err) {
-    state.push(`Pods: could not be listed (${asCodedError(err).message}).`);
-  }
-  for (const c of components) {
-    let replicas: string;
-    try {
-      replicas = String(await deps.cluster.getReplicas(c.kind, c.name));
-    } catch (err) {
-      replicas = `unknown (${asCodedError(err).message})`;
-    }
+  const pods = podsRead.ok ? podsRead.value : undefined;
+  if (!podsRead.ok) state.push(`Pods: could not be listed (${podsRead.message}).`);
+  for (const [i, c] of components.entries()) {
+    const replicaRead = replicaReads[i] as (typeof replicaReads)[number];
+    const replicas = replicaRead.ok
+      ? String(replicaRead.value)
+      : `unknown (${replicaRead.message})`;
     const was = recorded.get(c.name);
     const mine = pods?.filter((p) => p.component === c.name) ?? [];
     const ready = mine.filter((p) => p.ready).length;
