@@ -182,8 +182,9 @@ class Run {
         if (done?.state === "succeeded" || done?.state === "skipped") continue;
         // A phase boundary: the only place a cancel or a shutdown takes effect.
         if (this.stopping) return this.suspend();
-        if (mode === "forward" && (await isCancelRequested(this.db, requestId))) {
-          return this.cancelAtBoundary(runs, i);
+        // A roll back honours it too: /restore cancel promised a stop at the next boundary.
+        if (await isCancelRequested(this.db, requestId)) {
+          return this.cancelAtBoundary(runs, list, i);
         }
         const result = await this.runPhase(phase, index, i + 1, list.length, runs);
         if (result) return result;
@@ -364,7 +365,11 @@ class Run {
     };
   }
 
-  private async cancelAtBoundary(runs: PhaseRunRecord[], nextPosition: number): Promise<RunResult> {
+  private async cancelAtBoundary(
+    runs: PhaseRunRecord[],
+    list: readonly RunbookPhase[],
+    nextPosition: number,
+  ): Promise<RunResult> {
     const by = await cancelRequestedBy(this.db, this.options.requestId);
     const mutatingNames = new Set(this.runbook.phases.filter((p) => p.mutates).map((p) => p.name));
     const touched = runs.some(
@@ -396,8 +401,9 @@ class Run {
       });
       return { outcome: "cancelled", request: this.request };
     }
-    const next = this.runbook.phases[nextPosition];
-    const reason = `Cancelled${by ? ` by <@${by}>` : ""} at the phase boundary before phase ${nextPosition + 1}${
+    const next = list[nextPosition];
+    const step = this.request.runMode === "rollback" ? "roll back step" : "phase";
+    const reason = `Cancelled${by ? ` by <@${by}>` : ""} at the phase boundary before ${step} ${nextPosition + 1}${
       next ? ` (${next.title})` : ""
     }.`;
     const account = await this.describeHalt(runs);

@@ -206,6 +206,31 @@ describe("runRestore", () => {
     expect(halted?.status.controls).toContain("rollback");
   });
 
+  it("honours a cancel during a roll back at the next step boundary, offering Roll back and Abandon", async () => {
+    const id = await insertApprovedRequest(db.pool, { target: "t-cancel-rb" });
+    const log: string[] = [];
+    const runbook = fakeRunbook(log, {
+      restore: async () => {
+        throw new Error("catalog refused");
+      },
+      "rb-scale": async () => {
+        await db.pool.query("UPDATE restore_requests SET cancel_requested = true WHERE id = $1", [
+          id,
+        ]);
+      },
+    });
+    expect((await run(id, runbook)).outcome).toBe("halted");
+    await resumeHalted(db.pool, id, "rollback");
+    const events: RunEvent[] = [];
+    expect((await run(id, runbook, events)).outcome).toBe("halted");
+    expect(log.slice(-1)).toEqual(["rb-scale#1"]);
+    const row = await requestRow(db.pool, id);
+    expect(row.cancel_requested).toBe(false);
+    expect(row.halted_reason).toMatch(/before roll back step 2 \(Phase rb-unpause\)/);
+    const halted = events.find((e) => e.type === "run-halted");
+    expect(halted?.status.controls).toEqual(["rollback", "abandon"]);
+  });
+
   it("ends cancelled, with nothing to undo, when cancelled before any phase changed the target", async () => {
     const id = await insertApprovedRequest(db.pool, { target: "t-cancel-early" });
     const log: string[] = [];
