@@ -4,6 +4,7 @@ import { from as copyFrom } from "pg-copy-streams";
 import { CodedError, redactSecrets } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 import { silentLogger } from "../logging/logger.js";
+import { BinaryCopyEncoder, binaryCopyStatement, readCopyColumnCodecs } from "./binary-copy.js";
 import { type DumpSource, openDumpStream } from "./dump-source.js";
 import {
   type DumpEvent,
@@ -71,6 +72,11 @@ export interface RestoreCatalogOptions {
    */
   maintenanceWorkMem?: string | undefined;
   /**
+   * Send COPY data in PostgreSQL's binary format for tables whose column types convert
+   * exactly (see binary-copy.ts), so the database skips parsing text; default true.
+   */
+  binaryCopy?: boolean | undefined;
+  /**
    * Roles the snapshot makes owners (`DumpPreflight.owners`), when it was preflighted: the
    * restore then refuses up front, rather than rolling back late, when one is missing.
    */
@@ -85,6 +91,8 @@ export interface RestoreCatalogResult {
   sqlBytes: number;
   statementsExecuted: number;
   copyBlocks: number;
+  /** COPY blocks sent in binary format. */
+  binaryCopyBlocks: number;
   rowsCopied: number;
   cleared: ClearedCatalog;
   durationMs: number;
@@ -126,6 +134,8 @@ export async function restoreCatalog(
   let backendPid = 0;
   let copy: ReturnType<typeof copyFrom> | undefined;
   let copyError: Error | undefined;
+  let encoder: BinaryCopyEncoder | undefined;
+  let binaryCopyBlocks = 0;
   let committing = false;
   let cancelled = false;
   let current: { line: number; object: DumpObjectRef | undefined; sql: string } = {
@@ -245,11 +255,22 @@ export async function restoreCatalog(
           current = { line: event.line, object: event.object, sql: event.sql };
           progress.object(event.object, event.line);
           copyError = undefined;
-          const stream = db.query(copyFrom(event.sql, { highWaterMark: COPY_BUFFER_BYTES }));
+          const codecs =
+            options.binaryCopy === false ? undefined : await readCopyColumnCodecs(db, event.sql);
+          encoder =
+            codecs === undefined
+              ? undefined
+              : new BinaryCopyEncoder(codecs, describeObject(event.object), event.line);
+          const sql = encoder === undefined ? event.sql : binaryCopyStatement(event.sql);
+          const stream = db.query(copyFrom(sql, { highWaterMark: COPY_BUFFER_BYTES }));
           stream.on("error", (err: Error) => {
             copyError ??= err;
           });
           copy = stream;
+          if (encoder !== undefined) {
+            binaryCopyBlocks++;
+            stream.write(encoder.header());
+          }
           return;
         }
         case "copy-data": {
@@ -257,7 +278,8 @@ export async function restoreCatalog(
           if (stream === undefined) return;
           if (copyError) throw copyError;
           rowsCopied += event.rows;
-          if (!stream.write(event.data)) await drained(stream, () => copyError);
+          const data = encoder === undefined ? event.data : encoder.encode(event.data);
+          if (data.length > 0 && !stream.write(data)) await drained(stream, () => copyError);
           progress.update(statementsExecuted, rowsCopied);
           return;
         }
@@ -265,8 +287,10 @@ export async function restoreCatalog(
           const stream = copy;
           if (stream === undefined) return;
           if (copyError) throw copyError;
+          if (encoder !== undefined) stream.write(encoder.finish());
           await endCopy(stream, () => copyError);
           copy = undefined;
+          encoder = undefined;
           copyBlocks++;
           statementsExecuted++;
           return;
@@ -309,6 +333,7 @@ export async function restoreCatalog(
       sqlBytes: dump.sqlBytesRead,
       statementsExecuted,
       copyBlocks,
+      binaryCopyBlocks,
       rowsCopied,
       cleared,
       durationMs: Math.round(performance.now() - started),
