@@ -139,6 +139,10 @@ export async function startRestoreEnv(options: RestoreEnvOptions = {}): Promise<
   const slack = await startFakeSlackApi();
   const db = await createTestDatabase(`${label}_bot`);
   const pool = new pg.Pool({ connectionString: db.url, max: 10 });
+  // pool.end() resolves before its connections have closed; dropping the database at the end
+  // of a test then terminates them, which must not surface as an uncaught error (as the
+  // runtime's own pool, src/db/pool.ts, also listens).
+  pool.on("error", () => undefined);
   await migrate(pool);
   const catalogDb = await createTestDatabase(`${label}_cat`);
   await buildIoxCatalog(catalogDb.url, options.catalogSize ?? SMALL_CATALOG, { seed: 3 });

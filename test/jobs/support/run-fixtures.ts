@@ -13,6 +13,8 @@ export interface RunnerDatabase {
 export async function createRunnerDatabase(label = "runner"): Promise<RunnerDatabase> {
   const database = await createTestDatabase(label);
   const pool = new pg.Pool({ connectionString: database.url, max: 8 });
+  // Connections still closing when the database is dropped must not become uncaught errors.
+  pool.on("error", () => undefined);
   await migrate(pool);
   return {
     database,
