@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ClusterSnapshot } from "../stand-ins/kubernetes/index.js";
 import { lastPodDeletedAt, orderingViolations } from "./support/ordering.js";
-import { CHANNEL, type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
+import { CHANNEL, DSN_ENV, type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
 import { phaseRows, requestRow, resumeHalted } from "./support/run-fixtures.js";
 
 const NAMES = { catalog: "iox-shared-catalog", ingester: "iox-shared-ingester" };
@@ -222,6 +222,68 @@ describe("InfluxDB Clustered restore, end to end", () => {
     expect(replicasOf(e.sim.snapshot())).toEqual(originals);
     expect(e.sim.snapshot().appInstance.paused).toBe(false);
     expect(await e.catalogEqualsSnapshot()).toBe(true);
+  });
+
+  it("after a worker died inside the catalog SQL, a failing retry says the catalog may already be restored, not untouched", async () => {
+    env = await startRestoreEnv({ label: "sql_unknown" });
+    const e = env;
+    // The state a worker killed during COMMIT of phase 7 leaves: phases 1-6 done, everything at
+    // 0 and paused, counts recorded, phase 7 running with its SQL marked in flight.
+    const initial = replicasOf(e.sim.snapshot());
+    e.sim.setPaused(true);
+    for (const name of Object.keys(initial)) e.sim.scale(name, 0);
+    await expect
+      .poll(() => e.sim.snapshot().components.every((c) => c.pods.length === 0), {
+        timeout: 10_000,
+      })
+      .toBe(true);
+    const { id, cardTs } = await e.newRequest();
+    await e.pool.query(
+      "UPDATE restore_requests SET state = 'running', started_at = now() WHERE id = $1",
+      [id],
+    );
+    for (const [name, replicas] of Object.entries(initial)) {
+      const kind = /global-|querier/.test(name) ? "Deployment" : "StatefulSet";
+      await e.pool.query(
+        "INSERT INTO replica_records (request_id, component, workload_kind, replicas) VALUES ($1, $2, $3, $4)",
+        [id, name, kind, replicas],
+      );
+    }
+    const names = [
+      "check-recovery-point",
+      "prepare-snapshot",
+      "pause-operator",
+      "record-replicas",
+      "scale-down-workloads",
+      "scale-down-catalog",
+    ];
+    for (const [i, name] of names.entries())
+      await e.pool.query(
+        "INSERT INTO phase_runs (request_id, phase_index, phase, state, finished_at) VALUES ($1, $2, $3, 'succeeded', now())",
+        [id, i + 1, name],
+      );
+    await e.pool.query(
+      `INSERT INTO phase_runs (request_id, phase_index, phase, state, facts)
+       VALUES ($1, 7, 'restore-catalog', 'running', $2::jsonb)`,
+      [
+        id,
+        JSON.stringify({
+          restoreStartedAt: new Date().toISOString(),
+          sqlInFlightSince: new Date().toISOString(),
+        }),
+      ],
+    );
+    // This worker cannot reach the catalog database, so its attempt fails cleanly.
+    e.startWorker({ env: { [DSN_ENV]: "postgres://restorebot@127.0.0.1:1/catalog" } });
+    await e.enqueue(id);
+    expect(await e.waitForState(id, ["halted", "succeeded"], 30_000)).toBe("halted");
+    const halt = await e.slack.waitForMessage(
+      CHANNEL,
+      (m) => m.threadTs === cardTs && /Restore stopped at phase 7\/10/.test(m.text ?? ""),
+      { timeoutMs: 10_000 },
+    );
+    expect(halt.text).not.toMatch(/Catalog database: untouched/);
+    expect(halt.text).toMatch(/either exactly the snapshot .* or exactly as before/);
   });
 
   it("does not wait for Slack: a 429 pauses narration for Retry-After while the restore goes on", async () => {

@@ -340,28 +340,42 @@ function restoreCatalogDatabase(deps: InfluxdbRunbookDeps): PhaseRun {
     const file = await downloadSnapshot(deps, ctx);
     if (file.downloaded)
       ctx.note(`Downloaded the snapshot again on this worker (${formatBytes(file.size)}).`);
+    // sqlInFlightSince is durable before the transaction opens and cleared once it has ended in
+    // a rollback. Still set when a new attempt starts, the worker died inside the transaction,
+    // perhaps after COMMIT reached the server: the catalog may already be the snapshot, and only
+    // this attempt's outcome can tell (the restore is exact, so running it again is safe).
+    if (ctx.facts.sqlInFlightSince) await ctx.fact("interruptedInSql", true);
     await ctx.fact("restoreStartedAt", ctx.now().toISOString());
-    const result = await restoreCatalog({
-      source: createReadStream(file.path),
-      compressedBytesTotal: file.size,
-      connection: deps.catalogConnection,
-      signal: ctx.signal,
-      logger: deps.logger,
-      progressIntervalMs: deps.restoreProgressIntervalMs ?? 1_000,
-      onWarning: (message) => ctx.note(message),
-      onProgress: (p) => {
-        if (p.phase === "connecting") return;
-        const total = p.compressedBytesTotal ?? file.size;
-        const what =
-          p.phase === "clearing"
-            ? "clearing the catalog"
-            : p.phase === "committing"
-              ? "committing"
-              : `${formatBytes(p.compressedBytesRead)} of ${formatBytes(total)} (${percent(p.compressedBytesRead, total)}), ${formatCount(p.rowsCopied)} rows${p.currentObject ? ` · ${p.currentObject}` : ""}`;
-        ctx.progress(`restoring: ${what}`);
-      },
-    });
+    await ctx.fact("sqlInFlightSince", ctx.now().toISOString());
+    let result: Awaited<ReturnType<typeof restoreCatalog>>;
+    try {
+      result = await restoreCatalog({
+        source: createReadStream(file.path),
+        compressedBytesTotal: file.size,
+        connection: deps.catalogConnection,
+        signal: ctx.signal,
+        logger: deps.logger,
+        progressIntervalMs: deps.restoreProgressIntervalMs ?? 1_000,
+        onWarning: (message) => ctx.note(message),
+        onProgress: (p) => {
+          if (p.phase === "connecting") return;
+          const total = p.compressedBytesTotal ?? file.size;
+          const what =
+            p.phase === "clearing"
+              ? "clearing the catalog"
+              : p.phase === "committing"
+                ? "committing"
+                : `${formatBytes(p.compressedBytesRead)} of ${formatBytes(total)} (${percent(p.compressedBytesRead, total)}), ${formatCount(p.rowsCopied)} rows${p.currentObject ? ` · ${p.currentObject}` : ""}`;
+          ctx.progress(`restoring: ${what}`);
+        },
+      });
+    } catch (err) {
+      // The engine rolled the transaction back before throwing.
+      await ctx.fact("sqlInFlightSince", null);
+      throw err;
+    }
     await ctx.fact("committedAt", ctx.now().toISOString());
+    await ctx.fact("sqlInFlightSince", null);
     await ctx.fact("compressedBytes", result.compressedBytes);
     await ctx.fact("sqlBytes", result.sqlBytes);
     await ctx.fact("rowsCopied", result.rowsCopied);

@@ -36,6 +36,8 @@ export function catalogState(
   runs: readonly PhaseRunRecord[],
 ): {
   restored: boolean;
+  /** An interrupted attempt may have committed: neither "restored" nor "untouched" is certain. */
+  maybeRestored?: boolean;
   line: string;
 } {
   const restore = run(runs, "restore-catalog");
@@ -53,6 +55,12 @@ export function catalogState(
       };
     }
     case "failed":
+      if (restore.facts.interruptedInSql === true)
+        return {
+          restored: false,
+          maybeRestored: true,
+          line: "Catalog database: the last attempt was rolled back, but an earlier one was interrupted inside its transaction, so the catalog is either exactly the snapshot (if that commit landed) or exactly as before the run, never in between.",
+        };
       return {
         restored: false,
         line: "Catalog database: untouched — the restore ran in one transaction, which was rolled back.",
@@ -147,7 +155,9 @@ async function describeHalt(
       : `scales every component back up to its recorded count (${records.map((r) => `${r.component} ${r.replicas}`).join(", ")}), the catalog first and then the ingesters, each waiting for min(2, n) ready pods, and unpauses the operator.${
           catalog.restored
             ? ` It does *not* undo the catalog restore, which is committed: the catalog stays at the snapshot of ${formatUtc(request.pointTime)}.`
-            : ""
+            : catalog.maybeRestored
+              ? " It does *not* undo the interrupted catalog restore if that committed."
+              : ""
         }`;
   return { state, rollback };
 }
