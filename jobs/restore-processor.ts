@@ -5,6 +5,7 @@ import type pg from "pg";
 import type { ClusterPort } from "../src/adapters/kubernetes/cluster-port.js";
 import { createKubernetesCluster } from "../src/adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../src/adapters/s3/object-store.js";
+import type { AppDeps } from "../src/app-deps.js";
 import type { Env } from "../src/config/env.js";
 import { type Config, findTarget, type Target } from "../src/config/file.js";
 import { CodedError } from "../src/errors.js";
@@ -41,14 +42,12 @@ export interface ProcessorRuntime {
   queue: RestoreQueue;
   logger: Logger;
   metrics: Pick<Metrics, "restoresTotal" | "phaseDurationSeconds">;
-  deps: { objectStoreFor: (target: Target) => ObjectStore };
+  deps: Pick<AppDeps, "objectStoreFor" | "clusterFor">;
 }
 
 export interface RestoreProcessorOptions {
   /** Where catalog DSNs are read from (`target.catalog.dsnEnv`); default `process.env`. */
   env?: NodeJS.ProcessEnv;
-  /** Per-target Kubernetes clients; default `createKubernetesCluster` (KUBECONFIG, kubeContext). */
-  clusterFor?: (target: Target) => ClusterPort;
   /** Per-target object stores; default the runtime's. */
   objectStoreFor?: (target: Target) => ObjectStore;
   /** Where narration goes; default a WebClient on SLACK_BOT_TOKEN / SLACK_API_URL. */
@@ -105,22 +104,7 @@ export function createRestoreProcessor(
     renderCard: options.renderCard ?? approvalCardRenderer(runtime.pool),
     ...(options.clock ? { clock: options.clock } : {}),
   });
-  const clusters = new Map<string, ClusterPort>();
-  const clusterFor =
-    options.clusterFor ??
-    ((target: Target) => {
-      let cluster = clusters.get(target.name);
-      if (!cluster) {
-        cluster = createKubernetesCluster({
-          namespace: target.namespace,
-          ...(target.kubeContext ? { kubeContext: target.kubeContext } : {}),
-          env,
-          logger,
-        });
-        clusters.set(target.name, cluster);
-      }
-      return cluster;
-    });
+  const clusterFor = runtime.deps.clusterFor;
   const objectStoreFor = options.objectStoreFor ?? runtime.deps.objectStoreFor;
 
   const runbookFor = (request: RunRequest): Runbook => {

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { ClusterPort } from "./adapters/kubernetes/cluster-port.js";
 import type { ObjectStore } from "./adapters/s3/object-store.js";
 import type { Config, Target } from "./config/file.js";
 import type { Logger } from "./logging/logger.js";
@@ -19,4 +20,6 @@ export interface AppDeps {
   clock: () => Date;
   /** The object store holding a target's snapshots (recovery points, frozen points). */
   objectStoreFor: (target: Target) => ObjectStore;
+  /** The Kubernetes API of a target's cluster (the worker's runbook, `/restore plan`). */
+  clusterFor: (target: Target) => ClusterPort;
 }

@@ -5,7 +5,6 @@ import {
   type PlanText,
 } from "../../jobs/runbooks/influxdb-clustered/plan.js";
 import type { ClusterPort } from "../adapters/kubernetes/cluster-port.js";
-import { createKubernetesCluster } from "../adapters/kubernetes/kubernetes-cluster.js";
 import type { AppDeps } from "../app-deps.js";
 import { findActiveRequest } from "../approvals/request-store.js";
 import { approvalServices } from "../approvals/services.js";
@@ -20,39 +19,6 @@ import type { CommandArgs } from "../slack/listeners/commands/restore.js";
  * changes nothing, in the cluster or in restorebot's database), and answers ephemerally with
  * every action the runbook would take.
  */
-
-export type ClusterFactory = (target: Target) => ClusterPort;
-
-// Per set of deps, like the approval services: two bots in one test process never share.
-const factories = new WeakMap<AppDeps, ClusterFactory>();
-const clusters = new WeakMap<AppDeps, Map<string, ClusterPort>>();
-
-/** Tells the plan how to reach a target's cluster (tests, the sandbox); default: KUBECONFIG. */
-export function provideClusterFactory(deps: AppDeps, factory: ClusterFactory): void {
-  factories.set(deps, factory);
-  clusters.delete(deps);
-}
-
-function clusterFor(deps: AppDeps, target: Target): ClusterPort {
-  let cache = clusters.get(deps);
-  if (!cache) {
-    cache = new Map();
-    clusters.set(deps, cache);
-  }
-  let cluster = cache.get(target.name);
-  if (!cluster) {
-    const factory = factories.get(deps);
-    cluster = factory
-      ? factory(target)
-      : createKubernetesCluster({
-          namespace: target.namespace,
-          ...(target.kubeContext ? { kubeContext: target.kubeContext } : {}),
-          logger: deps.logger,
-        });
-    cache.set(target.name, cluster);
-  }
-  return cluster;
-}
 
 const READ_TIMEOUT_MS = 10_000;
 
@@ -111,7 +77,7 @@ export async function planRestore(
   const resolution = await approvalServices(deps).points.resolve(target, command.point);
   if (!resolution.ok) return resolution.message;
   const [live, active] = await Promise.all([
-    readLiveCluster(clusterFor(deps, target), target),
+    readLiveCluster(deps.clusterFor(target), target),
     findActiveRequest(deps.db, target.name).catch(() => undefined),
   ]);
   const plan = describeInfluxdbPlan({
@@ -136,7 +102,7 @@ export async function handleRestorePlan(
   } catch (err) {
     const coded = asCodedError(err);
     deps.logger.error({ err: coded.message }, "/restore plan failed");
-    text = `I could not make the plan: ${coded.message}. Nothing was changed; try again.`;
+    text = `I could not make the plan: ${coded.message.replace(/\.$/, "")}. Nothing was changed; try again.`;
   }
   try {
     await args.respond({ response_type: "ephemeral", text });

@@ -1,5 +1,7 @@
 import type { Redis } from "ioredis";
 import type pg from "pg";
+import type { ClusterPort } from "../adapters/kubernetes/cluster-port.js";
+import { createKubernetesCluster } from "../adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../adapters/s3/object-store.js";
 import { createS3Client, createS3ObjectStore } from "../adapters/s3/s3-object-store.js";
 import type { AppDeps } from "../app-deps.js";
@@ -37,7 +39,7 @@ export async function createRuntime(
     env: rawEnv,
     requireCatalogDsn: role === "worker" || role === "serve",
   });
-  return buildRuntime({ role, env, config });
+  return buildRuntime({ role, env, config, rawEnv });
 }
 
 /**
@@ -50,6 +52,8 @@ export async function buildRuntime(options: {
   config: Config;
   logger?: Logger;
   clock?: () => Date;
+  /** Where KUBECONFIG and the in-cluster markers are read from; default process.env. */
+  rawEnv?: NodeJS.ProcessEnv;
 }): Promise<Runtime> {
   const { role, env, config } = options;
   const logger = options.logger ?? createLogger(env.LOG_LEVEL, { role });
@@ -76,6 +80,7 @@ export async function buildRuntime(options: {
     metrics,
     clock: options.clock ?? (() => new Date()),
     objectStoreFor: objectStoresByTarget(),
+    clusterFor: clustersByTarget(options.rawEnv ?? process.env, logger),
   };
   const healthChecks: HealthChecks = {
     postgres: async () => {
@@ -115,5 +120,26 @@ function objectStoresByTarget(): (target: Target) => ObjectStore {
       stores.set(target.name, store);
     }
     return store;
+  };
+}
+
+/** One Kubernetes client per target (namespace and kube context are per target), built on first use. */
+function clustersByTarget(
+  rawEnv: NodeJS.ProcessEnv,
+  logger: Logger,
+): (target: Target) => ClusterPort {
+  const clusters = new Map<string, ClusterPort>();
+  return (target) => {
+    let cluster = clusters.get(target.name);
+    if (!cluster) {
+      cluster = createKubernetesCluster({
+        namespace: target.namespace,
+        ...(target.kubeContext ? { kubeContext: target.kubeContext } : {}),
+        env: rawEnv,
+        logger,
+      });
+      clusters.set(target.name, cluster);
+    }
+    return cluster;
   };
 }

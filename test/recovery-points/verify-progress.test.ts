@@ -66,6 +66,9 @@ describe("a long verify keeps the person informed", () => {
       metrics: createMetrics(),
       clock: () => new Date("2024-08-12T15:00:00Z"),
       objectStoreFor: () => store,
+      clusterFor: () => {
+        throw new Error("verify never talks to Kubernetes");
+      },
     };
   });
   afterAll(async () => {

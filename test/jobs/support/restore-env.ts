@@ -24,7 +24,6 @@ import {
   RESTORE_QUEUE_NAME,
   type RestoreQueue,
 } from "../../../src/queue/restore-queue.js";
-import { provideClusterFactory } from "../../../src/runbooks-plan/plan-command.js";
 import { buildRuntime } from "../../../src/runtime/runtime.js";
 import { startSlackBot } from "../../../src/slack/app.js";
 import { slackRegistrations } from "../../../src/slack/registrations.js";
@@ -228,17 +227,19 @@ targets:
           queue,
           logger,
           metrics: createMetrics(),
-          deps: { objectStoreFor: () => standInObjectStore(s3) },
+          deps: {
+            objectStoreFor: () => standInObjectStore(s3),
+            clusterFor: (t) =>
+              createKubernetesCluster({
+                namespace: t.namespace,
+                kubeConfig: kubeconfigFor(sim),
+                retry: { initialDelayMs: 20, maxDelayMs: 100 },
+                requestTimeoutMs: 5_000,
+              }),
+          },
         },
         {
           env: { [DSN_ENV]: catalogDb.url },
-          clusterFor: (t) =>
-            createKubernetesCluster({
-              namespace: t.namespace,
-              kubeConfig: kubeconfigFor(sim),
-              retry: { initialDelayMs: 20, maxDelayMs: 100 },
-              requestTimeoutMs: 5_000,
-            }),
           workDir: join(tmpdir(), `rb-snapshots-${prefix}`),
           slackIntervalMs: 100,
           reconcileIntervalMs: 0,
@@ -296,14 +297,13 @@ targets:
       );
       const runtime = await buildRuntime({ role: "bot", env: botEnv, config, logger });
       runtime.deps.objectStoreFor = () => standInObjectStore(s3);
-      provideClusterFactory(runtime.deps, (t) =>
+      runtime.deps.clusterFor = (t) =>
         createKubernetesCluster({
           namespace: t.namespace,
           kubeConfig: kubeconfigFor(sim),
           retry: { initialDelayMs: 20, maxDelayMs: 100 },
           requestTimeoutMs: 3_000,
-        }),
-      );
+        });
       const bot = await startSlackBot({
         env: botEnv,
         deps: runtime.deps,
