@@ -6,7 +6,7 @@ import {
 } from "../../src/approvals/card.js";
 import { getRequest, listApprovals } from "../../src/approvals/request-store.js";
 import { runbookOutline } from "../runbooks/index.js";
-import { listPhaseRuns, loadRunRequest } from "../runner/run-store.js";
+import { listPhaseRuns } from "../runner/run-store.js";
 import { buildStatuses, FORWARD_BASE_INDEX, ROLLBACK_BASE_INDEX } from "../runner/runner.js";
 import type { PhaseStatus, RunControl, RunRequest, RunStatus } from "../runner/types.js";
 import { RUN_CONTROL_ACTIONS, RUN_CONTROL_SPECS, statusCard } from "./run-messages.js";
@@ -72,7 +72,7 @@ export async function cardFromDatabase(
   requestId: string,
   now: Date,
 ): Promise<SlackContent | undefined> {
-  const request = await loadRunRequest(db, requestId);
+  const request = await getRequest(db, requestId);
   if (!request) return undefined;
   const runs = await listPhaseRuns(db, requestId);
   const mode = request.runMode;

@@ -1,85 +1,23 @@
 import type pg from "pg";
-import { recordAuditEvent } from "../../src/audit/audit-log.js";
-import type {
-  Facts,
-  PhaseRunRecord,
-  PhaseRunState,
-  RequestState,
-  RunMode,
-  RunRequest,
-} from "./types.js";
+import {
+  type RequestPatch,
+  type RequestState,
+  transition,
+} from "../../src/approvals/request-store.js";
+import { type Queryable, recordAuditEvent } from "../../src/audit/audit-log.js";
+import type { Facts, PhaseRunRecord, PhaseRunState, RunRequest } from "./types.js";
 
 /**
- * The runner's reads and writes in restorebot's database: the request's run state and the
- * per-phase checkpoints. PostgreSQL is the source of truth; every state change is a
- * compare-and-set on the current state and is audited in the same transaction.
+ * The runner's reads and writes in restorebot's database: the request's run state (through the
+ * request store, which owns the restore_requests row) and the per-phase checkpoints.
+ * PostgreSQL is the source of truth; every state change is a compare-and-set on the current
+ * state and is audited in the same transaction.
  */
 
 export type Db = Pick<pg.Pool, "query" | "connect">;
-type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
 
 /** The system's own name in the audit log. */
 export const SYSTEM_ACTOR = "restorebot";
-
-interface RequestRow {
-  id: string;
-  target: string;
-  kind: string;
-  point_time: Date;
-  point_prefix: string;
-  dump_key: string;
-  dump_etag: string | null;
-  dump_size: string | null;
-  requester: string;
-  reason: string;
-  channel_id: string;
-  card_ts: string | null;
-  state: RequestState;
-  approved_at: Date | null;
-  started_at: Date | null;
-  finished_at: Date | null;
-  cancel_requested: boolean;
-  halted_phase: string | null;
-  halted_reason: string | null;
-  run_mode: RunMode;
-}
-
-function toRequest(row: RequestRow): RunRequest {
-  return {
-    id: row.id,
-    target: row.target,
-    kind: row.kind,
-    pointTime: row.point_time,
-    pointPrefix: row.point_prefix,
-    dumpKey: row.dump_key,
-    dumpEtag: row.dump_etag,
-    dumpSize: row.dump_size === null ? null : Number(row.dump_size),
-    requester: row.requester,
-    reason: row.reason,
-    channelId: row.channel_id,
-    cardTs: row.card_ts,
-    state: row.state,
-    approvedAt: row.approved_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    cancelRequested: row.cancel_requested,
-    haltedPhase: row.halted_phase,
-    haltedReason: row.halted_reason,
-    runMode: row.run_mode,
-  };
-}
-
-const REQUEST_COLUMNS = `id, target, kind, point_time, point_prefix, dump_key, dump_etag, dump_size,
-  requester, reason, channel_id, card_ts, state, approved_at, started_at, finished_at,
-  cancel_requested, halted_phase, halted_reason, run_mode`;
-
-export async function loadRunRequest(db: Queryable, id: string): Promise<RunRequest | undefined> {
-  const { rows } = await db.query<RequestRow>(
-    `SELECT ${REQUEST_COLUMNS} FROM restore_requests WHERE id = $1`,
-    [id],
-  );
-  return rows[0] ? toRequest(rows[0]) : undefined;
-}
 
 async function inTransaction<T>(db: Db, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await db.connect();
@@ -99,8 +37,8 @@ async function inTransaction<T>(db: Db, work: (client: pg.PoolClient) => Promise
 export interface StateChange {
   from: RequestState | readonly RequestState[];
   to: RequestState;
-  /** Column values to set with the state (snake_case column → value). */
-  set?: Record<string, unknown>;
+  /** Columns to set with the state. */
+  patch?: RequestPatch;
   audit?: {
     actor: string;
     event: Parameters<typeof recordAuditEvent>[1]["event"];
@@ -108,50 +46,30 @@ export interface StateChange {
   };
 }
 
-const SETTABLE_COLUMNS = new Set([
-  "started_at",
-  "finished_at",
-  "halted_phase",
-  "halted_reason",
-  "cancel_requested",
-  "run_mode",
-]);
-
 /**
- * Compare-and-set of the request's state: changes nothing and returns undefined when the state
- * is no longer one of `from` (someone else acted first).
+ * The request store's compare-and-set `transition`, with the runner's audit event committed in
+ * the same transaction: changes nothing and returns undefined when the state is no longer one
+ * of `from` (someone else acted first).
  */
 export async function changeRequestState(
   db: Db,
   id: string,
   change: StateChange,
 ): Promise<RunRequest | undefined> {
-  const from = Array.isArray(change.from) ? change.from : [change.from];
-  const params: unknown[] = [id, change.to, from];
-  const sets = ["state = $2", "version = version + 1", "updated_at = now()"];
-  for (const [column, value] of Object.entries(change.set ?? {})) {
-    if (!SETTABLE_COLUMNS.has(column)) throw new Error(`changeRequestState: cannot set ${column}`);
-    params.push(value);
-    sets.push(`${column} = $${params.length}`);
-  }
+  const from: readonly RequestState[] = Array.isArray(change.from) ? change.from : [change.from];
   return inTransaction(db, async (client) => {
-    const { rows } = await client.query<RequestRow>(
-      `UPDATE restore_requests SET ${sets.join(", ")}
-       WHERE id = $1 AND state = ANY($3::text[]) RETURNING ${REQUEST_COLUMNS}`,
-      params,
-    );
-    const row = rows[0];
-    if (!row) return undefined;
+    const changed = await transition(client, id, { from, to: change.to, patch: change.patch });
+    if (!changed) return undefined;
     if (change.audit) {
       await recordAuditEvent(client, {
         requestId: id,
-        target: row.target,
+        target: changed.target,
         actor: change.audit.actor,
         event: change.audit.event,
         details: change.audit.details ?? {},
       });
     }
-    return toRequest(row);
+    return changed;
   });
 }
 

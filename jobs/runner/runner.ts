@@ -1,3 +1,4 @@
+import { getRequest } from "../../src/approvals/request-store.js";
 import { recordAuditEvent } from "../../src/audit/audit-log.js";
 import type { Logger } from "../../src/logging/logger.js";
 import type { Metrics } from "../../src/observability/metrics.js";
@@ -10,7 +11,6 @@ import {
   endPhase,
   isCancelRequested,
   listPhaseRuns,
-  loadRunRequest,
   SYSTEM_ACTOR,
   savePhaseFacts,
 } from "./run-store.js";
@@ -83,7 +83,7 @@ const RUNNABLE_STATES = new Set(["approved", "running"]);
  */
 export async function runRestore(options: RunOptions): Promise<RunResult> {
   const { db, requestId, logger } = options;
-  const initial = await loadRunRequest(db, requestId);
+  const initial = await getRequest(db, requestId);
   if (!initial || !RUNNABLE_STATES.has(initial.state)) {
     logger.info(
       { requestId, state: initial?.state },
@@ -133,7 +133,7 @@ class Run {
   async execute(): Promise<RunResult> {
     const { requestId, logger } = this.options;
     // Read again under the lock: another worker may have finished the run while we waited.
-    const current = await loadRunRequest(this.db, requestId);
+    const current = await getRequest(this.db, requestId);
     if (!current || !RUNNABLE_STATES.has(current.state))
       return { outcome: "not-runnable", request: current };
     let resumed = true;
@@ -141,7 +141,7 @@ class Run {
       const started = await changeRequestState(this.db, requestId, {
         from: "approved",
         to: "running",
-        set: { started_at: this.clock() },
+        patch: { startedAt: this.clock() },
         audit: { actor: SYSTEM_ACTOR, event: "started" },
       });
       if (!started) return { outcome: "not-runnable", request: current };
@@ -379,7 +379,7 @@ class Run {
       const cancelled = await changeRequestState(this.db, this.options.requestId, {
         from: "running",
         to: "cancelled",
-        set: { finished_at: this.clock(), cancel_requested: false },
+        patch: { finishedAt: this.clock(), cancelRequested: false },
         audit: {
           actor: by ?? SYSTEM_ACTOR,
           event: "cancelled",
@@ -438,10 +438,10 @@ class Run {
     const halted = await changeRequestState(this.db, this.options.requestId, {
       from: "running",
       to: "halted",
-      set: {
-        halted_phase: where,
-        halted_reason: reason.slice(0, 2_000),
-        cancel_requested: false,
+      patch: {
+        haltedPhase: where,
+        haltedReason: reason.slice(0, 2_000),
+        cancelRequested: false,
       },
       audit: {
         actor: SYSTEM_ACTOR,
@@ -476,7 +476,7 @@ class Run {
     const done = await changeRequestState(this.db, this.options.requestId, {
       from: "running",
       to,
-      set: { finished_at: finishedAt },
+      patch: { finishedAt },
       audit: {
         actor: SYSTEM_ACTOR,
         event: mode === "forward" ? "finished" : "rolled_back",

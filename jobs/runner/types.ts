@@ -4,46 +4,18 @@
  * the per-target lock, timeouts, cancellation, halting and narration.
  */
 
+import type { RestoreRequest, RunMode } from "../../src/approvals/request-store.js";
+
+export type { RunMode };
+
 /** JSON-safe facts a phase records: kept in phase_runs and shown in its end message. */
 export type Facts = Record<string, unknown>;
 
-export type RunMode = "forward" | "rollback";
-
-export type RequestState =
-  | "pending"
-  | "approved"
-  | "running"
-  | "halted"
-  | "succeeded"
-  | "rolled_back"
-  | "abandoned"
-  | "rejected"
-  | "expired"
-  | "cancelled";
-
-/** The request as the runner sees it (a row of restore_requests). */
-export interface RunRequest {
-  id: string;
-  target: string;
-  kind: string;
-  pointTime: Date;
-  pointPrefix: string;
-  dumpKey: string;
-  dumpEtag: string | null;
-  dumpSize: number | null;
-  requester: string;
-  reason: string;
-  channelId: string;
-  cardTs: string | null;
-  state: RequestState;
-  approvedAt: Date | null;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  cancelRequested: boolean;
-  haltedPhase: string | null;
-  haltedReason: string | null;
-  runMode: RunMode;
-}
+/**
+ * The request as the runner sees it: a row of restore_requests, read and changed through the
+ * request store (one definition of the row for the bot and the worker).
+ */
+export type RunRequest = RestoreRequest;
 
 export type PhaseRunState = "running" | "succeeded" | "failed" | "skipped";
 

@@ -35,6 +35,13 @@ export const REQUEST_STATES = [
 ] as const;
 export type RequestState = (typeof REQUEST_STATES)[number];
 
+/**
+ * Which way a started run goes: forward through the runbook's phases, or back through its
+ * rollback steps. A person picks it on a halted run and any worker carries it out, so it is
+ * kept on the request row.
+ */
+export type RunMode = "forward" | "rollback";
+
 /** States covered by the `restore_requests_one_active_per_target` unique index. */
 export const ACTIVE_STATES: readonly RequestState[] = ["pending", "approved", "running", "halted"];
 /** States from which nothing more can happen. */
@@ -78,6 +85,7 @@ export interface RestoreRequest {
   closedBy: string | null;
   closeReason: string | null;
   enqueuedAt: Date | null;
+  runMode: RunMode;
   /** Incremented by every change; pass it as `expectVersion` for an optimistic update. */
   version: number;
   updatedAt: Date;
@@ -98,6 +106,7 @@ export type RequestPatch = Partial<
     | "closedBy"
     | "closeReason"
     | "enqueuedAt"
+    | "runMode"
   >
 >;
 
@@ -126,6 +135,7 @@ const COLUMN: Record<keyof RequestPatch | "cancelRequested" | "cardTs", string> 
   closedBy: "closed_by",
   closeReason: "close_reason",
   enqueuedAt: "enqueued_at",
+  runMode: "run_mode",
 };
 
 interface RequestRowSql {
@@ -156,6 +166,7 @@ interface RequestRowSql {
   closed_by: string | null;
   close_reason: string | null;
   enqueued_at: Date | null;
+  run_mode: RunMode;
   version: number;
   updated_at: Date;
 }
@@ -189,6 +200,7 @@ function fromRow(r: RequestRowSql): RestoreRequest {
     closedBy: r.closed_by,
     closeReason: r.close_reason,
     enqueuedAt: r.enqueued_at,
+    runMode: r.run_mode,
     version: r.version,
     updatedAt: r.updated_at,
   };

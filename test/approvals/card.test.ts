@@ -45,6 +45,7 @@ function request(overrides: Partial<RestoreRequest> = {}): RestoreRequest {
     closedBy: null,
     closeReason: null,
     enqueuedAt: null,
+    runMode: "forward",
     version: 1,
     updatedAt: NOW,
     ...overrides,

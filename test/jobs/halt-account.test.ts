@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createInfluxdbClusteredRunbook } from "../../jobs/runbooks/influxdb-clustered/runbook.js";
-import { loadRunRequest } from "../../jobs/runner/run-store.js";
 import type { ClusterPort } from "../../src/adapters/kubernetes/cluster-port.js";
+import { getRequest } from "../../src/approvals/request-store.js";
 import { parseConfig, type Target } from "../../src/config/file.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import {
@@ -48,7 +48,7 @@ afterAll(async () => {
 describe("the halt account", () => {
   it("is ready within its time limit when the Kubernetes API does not answer, and says what it could not read", async () => {
     const id = await insertApprovedRequest(db.pool);
-    const request = await loadRunRequest(db.pool, id);
+    const request = await getRequest(db.pool, id);
     if (!request) throw new Error("no request");
     const runbook = createInfluxdbClusteredRunbook({
       target,

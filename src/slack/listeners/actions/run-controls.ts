@@ -10,14 +10,11 @@ import { cardFromDatabase } from "../../../../jobs/narration/approval-card.js";
 import { RUN_CONTROL_ACTIONS } from "../../../../jobs/narration/run-messages.js";
 import { runbookOutline } from "../../../../jobs/runbooks/index.js";
 import { catalogState } from "../../../../jobs/runbooks/influxdb-clustered/runbook.js";
-import {
-  changeRequestState,
-  listPhaseRuns,
-  loadRunRequest,
-} from "../../../../jobs/runner/run-store.js";
+import { changeRequestState, listPhaseRuns } from "../../../../jobs/runner/run-store.js";
 import type { RunControl, RunRequest } from "../../../../jobs/runner/types.js";
 import type { AppDeps } from "../../../app-deps.js";
 import { describePrincipals, groupsIn, membership } from "../../../approvals/policy.js";
+import { getRequest } from "../../../approvals/request-store.js";
 import { approvalServices } from "../../../approvals/services.js";
 import { recordAuditEvent } from "../../../audit/audit-log.js";
 import { findTarget } from "../../../config/file.js";
@@ -61,7 +58,7 @@ export async function applyRunControl(
 ): Promise<RunControlOutcome> {
   const { deps } = ctx;
   const { requestId, userId, control } = input;
-  const request = await loadRunRequest(deps.db, requestId);
+  const request = await getRequest(deps.db, requestId);
   if (!request) return { ok: false, message: `There is no restore request \`${requestId}\`.` };
 
   // Who may press: the requester, or an approver of the target (directly, via a group, or "*").
@@ -124,7 +121,7 @@ export async function applyRunControl(
       ? await changeRequestState(deps.db, requestId, {
           from: "halted",
           to: "abandoned",
-          set: { finished_at: now },
+          patch: { finishedAt: now },
           audit: {
             actor: userId,
             event: "abandoned",
@@ -134,11 +131,11 @@ export async function applyRunControl(
       : await changeRequestState(deps.db, requestId, {
           from: "halted",
           to: "running",
-          set: {
-            run_mode: control === "rollback" ? "rollback" : request.runMode,
-            halted_phase: null,
-            halted_reason: null,
-            cancel_requested: false,
+          patch: {
+            runMode: control === "rollback" ? "rollback" : request.runMode,
+            haltedPhase: null,
+            haltedReason: null,
+            cancelRequested: false,
           },
           audit: {
             actor: userId,
@@ -148,7 +145,7 @@ export async function applyRunControl(
         });
   if (!changed) {
     await refuse("not_halted");
-    const now2 = await loadRunRequest(deps.db, requestId);
+    const now2 = await getRequest(deps.db, requestId);
     return {
       ok: false,
       ...(now2 ? { request: now2 } : {}),
