@@ -121,6 +121,31 @@ function targetGone(request: RestoreRequest): Outcome {
   );
 }
 
+/** What approving or rejecting starts from, read outside any transaction. */
+interface Decidable {
+  request: RestoreRequest;
+  target: Target;
+  /** The target's approver groups, resolved now (a Slack call, kept out of the transaction). */
+  groups: GroupMembers;
+}
+
+/**
+ * Reads a request someone is deciding on: refuses an unknown id, expires it first when its
+ * time is up, and refuses a target no longer configured (whose policy is gone).
+ */
+async function loadDecidable(
+  ctx: FlowContext,
+  requestId: string,
+): Promise<{ refusal: Outcome } | ({ refusal?: undefined } & Decidable)> {
+  const request = await getRequest(ctx.deps.db, requestId);
+  if (!request) return { refusal: unknownRequest(requestId) };
+  const expiry = await expireIfDue(ctx, request);
+  if (expiry) return { refusal: expiry };
+  const target = findTarget(ctx.deps.config, request.target);
+  if (!target) return { refusal: targetGone(request) };
+  return { request, target, groups: await resolveGroups(ctx, target.policy.approvers) };
+}
+
 function busyMessage(target: string, active: RestoreRequest | undefined, now: Date): string {
   if (!active)
     return `\`${target}\` already has an active restore request. See \`/restore status\`.`;
@@ -328,13 +353,9 @@ export async function approveRequest(
   input: { requestId: string; userId: string },
 ): Promise<Outcome> {
   const { deps } = ctx;
-  const seen = await getRequest(deps.db, input.requestId);
-  if (!seen) return unknownRequest(input.requestId);
-  const expiry = await expireIfDue(ctx, seen);
-  if (expiry) return expiry;
-  const target = findTarget(deps.config, seen.target);
-  if (!target) return targetGone(seen);
-  const groups = await resolveGroups(ctx, target.policy.approvers);
+  const loaded = await loadDecidable(ctx, input.requestId);
+  if (loaded.refusal) return loaded.refusal;
+  const { target, groups } = loaded;
 
   type Result =
     | { kind: "refused"; outcome: Outcome; expired?: boolean }
@@ -527,18 +548,15 @@ export async function checkCanReject(
   input: { requestId: string; userId: string },
 ): Promise<Outcome> {
   const { deps } = ctx;
-  const request = await getRequest(deps.db, input.requestId);
-  if (!request) return unknownRequest(input.requestId);
-  const expiry = await expireIfDue(ctx, request);
-  if (expiry) return expiry;
-  const target = findTarget(deps.config, request.target);
-  if (!target) return targetGone(request);
+  const loaded = await loadDecidable(ctx, input.requestId);
+  if (loaded.refusal) return loaded.refusal;
+  const { request, target, groups } = loaded;
   const decision = decideRejection({
     request,
     approvals: [],
     policy: target.policy,
     userId: input.userId,
-    groups: await resolveGroups(ctx, target.policy.approvers),
+    groups,
     now: deps.clock(),
   });
   if (!decision.ok) {
@@ -553,13 +571,9 @@ export async function rejectRequest(
   input: { requestId: string; userId: string; reason: string },
 ): Promise<Outcome> {
   const { deps } = ctx;
-  const seen = await getRequest(deps.db, input.requestId);
-  if (!seen) return unknownRequest(input.requestId);
-  const expiry = await expireIfDue(ctx, seen);
-  if (expiry) return expiry;
-  const target = findTarget(deps.config, seen.target);
-  if (!target) return targetGone(seen);
-  const groups = await resolveGroups(ctx, target.policy.approvers);
+  const loaded = await loadDecidable(ctx, input.requestId);
+  if (loaded.refusal) return loaded.refusal;
+  const { target, groups } = loaded;
   const now = deps.clock();
   const result = await withTransaction(deps.db, async (tx) => {
     const request = await getRequest(tx, input.requestId, { forUpdate: true });

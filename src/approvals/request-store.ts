@@ -215,23 +215,27 @@ export function newRequestId(): string {
   return id;
 }
 
-export interface NewRestoreRequest {
+/** What a new request is made from; the rest of the row starts empty or is the database's. */
+export type NewRestoreRequest = Pick<
+  RestoreRequest,
+  | "target"
+  | "kind"
+  | "pointTime"
+  | "pointPrefix"
+  | "dumpKey"
+  | "dumpEtag"
+  | "dumpSize"
+  | "requester"
+  | "reason"
+  | "channelId"
+  | "requiredApprovals"
+  | "policy"
+  | "createdAt"
+  | "expiresAt"
+> & {
+  /** A chosen id; a fresh random one when omitted. */
   id?: string;
-  target: string;
-  kind: string;
-  pointTime: Date;
-  pointPrefix: string;
-  dumpKey: string;
-  dumpEtag: string | null;
-  dumpSize: number | null;
-  requester: string;
-  reason: string;
-  channelId: string;
-  requiredApprovals: number;
-  policy: Record<string, unknown>;
-  createdAt: Date;
-  expiresAt: Date;
-}
+};
 
 function isUniqueViolation(err: unknown, constraint: string): boolean {
   const e = err as { code?: string; constraint?: string };
@@ -329,6 +333,30 @@ function buildGuard(guard: RequestGuard | undefined, params: unknown[], into: st
   }
 }
 
+/**
+ * The compare-and-set UPDATE behind `transition` and `patchRequest`: adds the optimistic
+ * version check and the guard to `where` (after the caller's own parameters), and returns the
+ * new row, or `undefined` when any condition no longer holds.
+ */
+async function updateRequest(
+  db: Queryable,
+  params: unknown[],
+  set: readonly string[],
+  where: string[],
+  conditions: { expectVersion?: number; guard?: RequestGuard },
+): Promise<RestoreRequest | undefined> {
+  if (conditions.expectVersion !== undefined) {
+    params.push(conditions.expectVersion);
+    where.push(`version = $${params.length}`);
+  }
+  buildGuard(conditions.guard, params, where);
+  const { rows } = await db.query<RequestRowSql>(
+    `UPDATE restore_requests SET ${set.join(", ")} WHERE ${where.join(" AND ")} RETURNING *`,
+    params,
+  );
+  return rows[0] ? fromRow(rows[0]) : undefined;
+}
+
 export interface TransitionOptions {
   /** The states the request must be in for the change to happen. */
   from: readonly RequestState[];
@@ -363,17 +391,7 @@ export async function transition(
     set.push(`updated_at = $${params.length}`);
   } else set.push("updated_at = now()");
   buildSet(options.patch ?? {}, params, set);
-  const where = ["id = $1", "state = ANY($2::text[])"];
-  if (options.expectVersion !== undefined) {
-    params.push(options.expectVersion);
-    where.push(`version = $${params.length}`);
-  }
-  buildGuard(options.guard, params, where);
-  const { rows } = await db.query<RequestRowSql>(
-    `UPDATE restore_requests SET ${set.join(", ")} WHERE ${where.join(" AND ")} RETURNING *`,
-    params,
-  );
-  return rows[0] ? fromRow(rows[0]) : undefined;
+  return updateRequest(db, params, set, ["id = $1", "state = ANY($2::text[])"], options);
 }
 
 /**
@@ -394,16 +412,7 @@ export async function patchRequest(
     params.push([...options.states]);
     where.push(`state = ANY($${params.length}::text[])`);
   }
-  if (options.expectVersion !== undefined) {
-    params.push(options.expectVersion);
-    where.push(`version = $${params.length}`);
-  }
-  buildGuard(options.guard, params, where);
-  const { rows } = await db.query<RequestRowSql>(
-    `UPDATE restore_requests SET ${set.join(", ")} WHERE ${where.join(" AND ")} RETURNING *`,
-    params,
-  );
-  return rows[0] ? fromRow(rows[0]) : undefined;
+  return updateRequest(db, params, set, where, options);
 }
 
 export async function getRequest(
