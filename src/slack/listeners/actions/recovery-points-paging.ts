@@ -1,10 +1,4 @@
-import type {
-  AllMiddlewareArgs,
-  App,
-  BlockAction,
-  ButtonAction,
-  SlackActionMiddlewareArgs,
-} from "@slack/bolt";
+import type { App, BlockAction, ButtonAction } from "@slack/bolt";
 import { z } from "zod";
 import type { AppDeps } from "../../../app-deps.js";
 import { findTarget } from "../../../config/file.js";
@@ -14,8 +8,7 @@ import { MAX_LIST_LIMIT } from "../../commands/grammar.js";
 import { parsePointRef } from "../../commands/recovery-point-time.js";
 import { channelRefusal } from "../commands/channel-policy.js";
 import { answerRecoveryPointsList } from "../commands/recovery-points.js";
-
-type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
+import type { ButtonArgs } from "./button-clicks.js";
 
 /** The button's value is ours, but it comes back through Slack: read it like any input. */
 const olderPointsValue = z.object({

@@ -1,10 +1,4 @@
-import type {
-  AllMiddlewareArgs,
-  App,
-  BlockAction,
-  ButtonAction,
-  SlackActionMiddlewareArgs,
-} from "@slack/bolt";
+import type { App, BlockAction, ButtonAction } from "@slack/bolt";
 import type { AppDeps } from "../../../app-deps.js";
 import { APPROVE_ACTION_ID, REJECT_ACTION_ID } from "../../../approvals/card.js";
 import {
@@ -20,29 +14,13 @@ import {
 import { asCodedError } from "../../../errors.js";
 import { isRequestId } from "../../commands/grammar.js";
 import { parsePointRef } from "../../commands/recovery-point-time.js";
+import { type ButtonArgs, tellClicker } from "./button-clicks.js";
 
 /**
  * Buttons of the approval flow: Approve and Reject on the approval card, and "Restore to this
  * point" on a `/recovery-points` listing. Each acknowledges first (Slack allows 3 s), then
  * decides; refusals are ephemeral, to the person who clicked only.
  */
-
-export type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
-
-/** An ephemeral answer to the clicker, in the channel where they clicked. */
-async function tellClicker(args: ButtonArgs, deps: AppDeps, text: string): Promise<void> {
-  try {
-    await args.respond({ response_type: "ephemeral", replace_original: false, text });
-  } catch {
-    const channel = args.body.channel?.id;
-    if (!channel) return;
-    await args.client.chat
-      .postEphemeral({ channel, user: args.body.user.id, text })
-      .catch((err: unknown) =>
-        deps.logger.warn({ err: asCodedError(err).message }, "could not answer a button click"),
-      );
-  }
-}
 
 async function guarded(
   args: ButtonArgs,

@@ -1,10 +1,4 @@
-import type {
-  AllMiddlewareArgs,
-  App,
-  BlockAction,
-  ButtonAction,
-  SlackActionMiddlewareArgs,
-} from "@slack/bolt";
+import type { App, BlockAction, ButtonAction } from "@slack/bolt";
 import type { WebClient } from "@slack/web-api";
 import { cardFromDatabase } from "../../../../jobs/narration/approval-card.js";
 import { RUN_CONTROL_ACTIONS } from "../../../../jobs/narration/run-messages.js";
@@ -20,6 +14,7 @@ import { recordAuditEvent } from "../../../audit/audit-log.js";
 import { findTarget } from "../../../config/file.js";
 import { asCodedError } from "../../../errors.js";
 import { isRequestId } from "../../commands/grammar.js";
+import { type ButtonArgs, tellClicker } from "./button-clicks.js";
 
 /**
  * The buttons of a halted run — Retry phase, Roll back, Abandon — each behind a confirmation
@@ -28,8 +23,6 @@ import { isRequestId } from "../../commands/grammar.js";
  * audited. A press is a compare-and-set on the request's state, so a double click or two people
  * pressing at once do one thing, and the worker that picks the job up does the rest.
  */
-
-export type ButtonArgs = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
 
 export interface RunControlContext {
   deps: AppDeps;
@@ -245,20 +238,6 @@ async function announce(
       { requestId: changed.id, err: asCodedError(err).message },
       "could not announce a run control",
     );
-  }
-}
-
-async function tellClicker(args: ButtonArgs, deps: AppDeps, text: string): Promise<void> {
-  try {
-    await args.respond({ response_type: "ephemeral", replace_original: false, text });
-  } catch {
-    const channel = args.body.channel?.id;
-    if (!channel) return;
-    await args.client.chat
-      .postEphemeral({ channel, user: args.body.user.id, text })
-      .catch((err: unknown) =>
-        deps.logger.warn({ err: asCodedError(err).message }, "could not answer a button click"),
-      );
   }
 }
 
