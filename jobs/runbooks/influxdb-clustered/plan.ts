@@ -1,4 +1,5 @@
 import type { PodSummary } from "../../../src/adapters/kubernetes/cluster-port.js";
+import type { FrozenPoint } from "../../../src/approvals/point-resolver.js";
 import type { Target } from "../../../src/config/file.js";
 import { formatBytes, formatDuration, formatUtc } from "../../narration/format.js";
 import {
@@ -16,15 +17,6 @@ import { INFLUXDB_PHASES } from "./phase-list.js";
  * the cluster; the caller reads it (with GET and LIST calls only) and passes the result in.
  */
 
-export interface PlanPoint {
-  id: string;
-  time: Date;
-  prefix: string;
-  dumpKey: string;
-  dumpEtag: string;
-  dumpSize: number;
-}
-
 /** What was read from the cluster; a value or the reason it could not be read. */
 export interface LiveCluster {
   replicas: Record<string, number | { error: string }>;
@@ -34,7 +26,8 @@ export interface LiveCluster {
 
 export interface PlanInput {
   target: Target;
-  point: PlanPoint;
+  /** Resolved the way a request freezes it, so the plan shows what a restore would use. */
+  point: FrozenPoint;
   live: LiveCluster;
   now: Date;
   /** An active request on the target, which a restore would have to wait for. */

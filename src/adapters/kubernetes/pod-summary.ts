@@ -30,18 +30,21 @@ export function sortPods(pods: Iterable<PodSummary>): PodSummary[] {
   return [...pods].sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
 }
 
+/**
+ * How a pod stands, as people read it: leaving, ready, or running but not ready; `undefined`
+ * for any other phase (Pending, Failed, …), which then speaks for itself.
+ */
+export function podReadiness(pod: PodSummary): "terminating" | "ready" | "not ready" | undefined {
+  if (pod.terminating) return "terminating";
+  if (pod.ready) return "ready";
+  return pod.phase === "Running" ? "not ready" : undefined;
+}
+
 /** `iox-shared-ingester-0 (Running, terminating), iox-shared-catalog-1 (Pending)`, at most `max` of them. */
 export function describePods(pods: readonly PodSummary[], max = 10): string {
-  const shown = pods.slice(0, max).map((p) => {
-    const state = p.terminating
-      ? "terminating"
-      : p.ready
-        ? "ready"
-        : p.phase === "Running"
-          ? "not ready"
-          : undefined;
-    return `${p.name} (${[p.phase, state].filter(Boolean).join(", ")})`;
-  });
+  const shown = pods
+    .slice(0, max)
+    .map((p) => `${p.name} (${[p.phase, podReadiness(p)].filter(Boolean).join(", ")})`);
   const more = pods.length > max ? ` and ${pods.length - max} more` : "";
   return `${shown.join(", ")}${more}`;
 }
