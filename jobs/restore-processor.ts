@@ -2,8 +2,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LogLevel, WebClient } from "@slack/web-api";
 import type pg from "pg";
-import type { ClusterPort } from "../src/adapters/kubernetes/cluster-port.js";
-import { createKubernetesCluster } from "../src/adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../src/adapters/s3/object-store.js";
 import type { AppDeps } from "../src/app-deps.js";
 import type { Env } from "../src/config/env.js";

@@ -8,9 +8,11 @@ bash scripts/ensure-deps.sh
 bash scripts/ensure-browser.sh
 npm run --silent build
 npm run --silent typecheck
-npm run --silent lint
-mkdir -p test-results
+# Lint does not stop the tests: both run, and either failing fails the whole command.
 set +e
+npm run --silent lint
+lint_status=$?
+mkdir -p test-results
 npx vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest.json "$@"
 status=$?
 set -e
@@ -20,4 +22,5 @@ node -e '
   const skipped = r.numPendingTests + r.numTodoTests;
   console.log(`Tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
 ' 2>/dev/null || true
+if [ "$lint_status" -ne 0 ]; then echo "Lint failed (see above)."; [ "$status" -eq 0 ] && status=$lint_status; fi
 exit $status

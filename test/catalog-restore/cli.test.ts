@@ -210,7 +210,9 @@ describe("restorebot restore-catalog", () => {
   it("draws a progress bar on a terminal", async () => {
     const result = await run(["--snapshot", snapshotFile, "--dsn-env", "CATALOG_DSN"], env, true);
     expect(result.code).toBe(0);
-    expect(result.stderr).toMatch(/\r\x1b\[2K\[#+-*\] +\d+%/);
+    // A terminal progress bar redraws its line: carriage return, ESC [2K (erase line), the bar.
+    const ESC = String.fromCharCode(27);
+    expect(result.stderr).toMatch(new RegExp(`\\r${ESC}\\[2K\\[#+-*\\] +\\d+%`));
     expect(comparableDump(await pgDump(target.url))).toBe(expected);
   });
 
