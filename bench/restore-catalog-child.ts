@@ -1,20 +1,22 @@
 /**
  * One timed restore for the benchmark, in its own process so its peak RSS is its own.
  * Modes: "cli" runs `restorebot restore-catalog` as an operator would (snapshot check, then
- * restore); "engine" runs restoreCatalog alone, optionally with another maintenance_work_mem.
- * Prints one JSON line: { code, totalMs, restoreMs, maxRssKb, message }.
- * Usage: restore-catalog-child <cli|engine> <dump.gz> <database-url> [maintenance_work_mem]
+ * restore); "engine" runs restoreCatalog alone; "engine-text" the same with binary COPY off.
+ * Prints one JSON line: { code, totalMs, restoreMs, maxRssKb, clientCpuMs, message }.
+ * Usage: restore-catalog-child <cli|engine|engine-text> <dump.gz> <database-url>
  */
 import { createReadStream, statSync } from "node:fs";
 import { Writable } from "node:stream";
 import { runRestoreCatalogCommand } from "../src/catalog-restore/cli.js";
 import { restoreCatalog } from "../src/catalog-restore/restore-engine.js";
 
-const [mode, file, url, maintenanceWorkMem] = process.argv.slice(2);
-if ((mode !== "cli" && mode !== "engine") || file === undefined || url === undefined) {
-  throw new Error(
-    "usage: restore-catalog-child <cli|engine> <dump.gz> <database-url> [maintenance_work_mem]",
-  );
+const [mode, file, url] = process.argv.slice(2);
+if (
+  (mode !== "cli" && mode !== "engine" && mode !== "engine-text") ||
+  file === undefined ||
+  url === undefined
+) {
+  throw new Error("usage: restore-catalog-child <cli|engine|engine-text> <dump.gz> <database-url>");
 }
 
 let stdout = "";
@@ -50,7 +52,7 @@ if (mode === "cli") {
       source: createReadStream(file),
       compressedBytesTotal: statSync(file).size,
       connection: url,
-      ...(maintenanceWorkMem ? { maintenanceWorkMem } : {}),
+      binaryCopy: mode === "engine",
     });
     restoreMs = result.durationMs;
   } catch (err) {
@@ -60,5 +62,5 @@ if (mode === "cli") {
 }
 const totalMs = performance.now() - started;
 process.stdout.write(
-  `${JSON.stringify({ code, totalMs, restoreMs, maxRssKb: process.resourceUsage().maxRSS, message })}\n`,
+  `${JSON.stringify({ code, totalMs, restoreMs, maxRssKb: process.resourceUsage().maxRSS, clientCpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000), message })}\n`,
 );

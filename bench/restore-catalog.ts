@@ -12,7 +12,8 @@
  * It prints each run, the median time ratio b/a, b's peak RSS, and checks that both results
  * equal the snapshot (pg_dump compared, header and \restrict lines aside). A CHECKPOINT before
  * every run keeps one contender's dirty pages from slowing the next. --ablation adds
- * restorebot's engine alone with PostgreSQL's default maintenance_work_mem (64MB).
+ * restorebot's engine alone with binary COPY off (text COPY, as psql sends it), to show what
+ * binary COPY buys.
  * Not part of the test suite. Results also go to bench/out/restore-catalog.json.
  */
 import { spawn } from "node:child_process";
@@ -142,17 +143,16 @@ interface ChildResult {
   totalMs: number;
   restoreMs?: number;
   maxRssKb: number;
+  clientCpuMs: number;
   message: string;
 }
 
 async function restorebot(
-  mode: "cli" | "engine",
+  mode: "cli" | "engine" | "engine-text",
   file: string,
   url: string,
-  maintenanceWorkMem?: string,
 ): Promise<ChildResult & { wallMs: number }> {
   const args = [`${BUILD}/bench/restore-catalog-child.js`, mode, file, url];
-  if (maintenanceWorkMem) args.push(maintenanceWorkMem);
   const result = await runProcess(process.execPath, args);
   const line = result.stdout.trim().split("\n").at(-1) ?? "";
   const parsed = JSON.parse(line) as ChildResult;
@@ -198,7 +198,7 @@ function median(values: number[]): number {
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 interface SizeResult {
   filesPerPartition: number;
@@ -256,12 +256,12 @@ async function benchSize(filesPerPartition: number, options: Options): Promise<S
       if (options.ablation) {
         const url = await recreateDatabase(target, template);
         await checkpoint();
-        row.c = (await restorebot("engine", file, url, "64MB")).wallMs;
+        row.c = (await restorebot("engine-text", file, url)).wallMs;
       }
       const r = row as SizeResult["runs"][number];
       runs.push(r);
       process.stdout.write(
-        `${String(run).padStart(3)}  ${s(r.a).padStart(17)}  ${s(r.b).padStart(14)}  ${s(r.bRestore).padStart(15)}  ${`${(r.bRssKb / 1024).toFixed(0)} MB`.padStart(10)}${r.c === undefined ? "" : `   (engine, maintenance_work_mem 64MB: ${s(r.c)})`}\n`,
+        `${String(run).padStart(3)}  ${s(r.a).padStart(17)}  ${s(r.b).padStart(14)}  ${s(r.bRestore).padStart(15)}  ${`${(r.bRssKb / 1024).toFixed(0)} MB`.padStart(10)}${r.c === undefined ? "" : `   (engine with text COPY: ${s(r.c)})`}\n`,
       );
     }
     const medianA = median(runs.map((r) => r.a));
@@ -284,7 +284,7 @@ async function benchSize(filesPerPartition: number, options: Options): Promise<S
       ...(options.ablation ? { medianC: median(runs.map((r) => r.c ?? 0)) } : {}),
     };
     process.stdout.write(
-      `median: a ${s(medianA)}, b ${s(medianB)} → b/a = ${result.ratio.toFixed(2)} (restore phase alone: ${result.restoreRatio.toFixed(2)}); b peak RSS ${(peakRssKb / 1024).toFixed(0)} MB; equal to the snapshot: a ${exact.a ? "yes" : "NO"}, b ${exact.b ? "yes" : "NO"}\n`,
+      `median: a ${s(medianA)}, b ${s(medianB)} → b/a = ${result.ratio.toFixed(2)} (restore phase alone: ${result.restoreRatio.toFixed(2)}); b peak RSS ${(peakRssKb / 1024).toFixed(0)} MB; equal to the snapshot: a ${exact.a ? "yes" : "NO"}, b ${exact.b ? "yes" : "NO"}${result.medianC === undefined ? "" : `; engine with text COPY ${s(result.medianC)} (${(result.medianC / medianA).toFixed(2)} of a)`}\n`,
     );
     return result;
   } finally {

@@ -163,37 +163,74 @@ export async function runRestoreCatalogCommand(
     const local = await locateSnapshot(args, io, signal, tty, (dir) => {
       tempDir = dir;
     });
-    let snapshot = local.checked;
-    if (snapshot === undefined) {
-      say(`Checking the snapshot ${local.label} (${formatBytes(local.size)})…`);
-      snapshot = await preflightDump(createReadStream(local.path), {
-        compressedBytesTotal: local.size,
-        signal,
-      });
-    }
-    say(describeSnapshot(snapshot));
     const connection = connectionConfig(dsn);
-    touchedDatabase = !args.dryRun;
-    if (args.dryRun) return await dryRun(snapshot, connection, database, args.dsnEnv, say);
+    if (args.dryRun) {
+      const snapshot = local.checked ?? (await checkSnapshot(local, signal, say));
+      say(describeSnapshot(snapshot));
+      return await dryRun(snapshot, connection, database, args.dsnEnv, say);
+    }
 
+    // A local snapshot is checked while the restore runs, not before: the restore commits
+    // only once the check has passed, and stops (rolling back) as soon as it fails. The dump
+    // kinds restorebot refuses outright (not gzip, not a pg_dump, pg_dump --create) are
+    // refused by the restore itself before it contacts the catalog.
+    let checked = local.checked;
+    let checkFailure: CodedError | undefined;
+    const stopRestore = new AbortController();
+    const checking =
+      checked !== undefined
+        ? Promise.resolve(checked)
+        : preflightDump(createReadStream(local.path), {
+            compressedBytesTotal: local.size,
+            signal,
+          }).then(
+            (snapshot) => {
+              checked = snapshot;
+              return snapshot;
+            },
+            (err: unknown) => {
+              checkFailure = asCodedError(err);
+              stopRestore.abort();
+              throw err;
+            },
+          );
+    checking.catch(() => undefined); // reported through checkFailure
+    if (local.checked !== undefined) say(describeSnapshot(local.checked));
     say(
-      `Restoring ${database} (DSN from $${args.dsnEnv}) to this snapshot: everything in the database is replaced, in one transaction.`,
+      `Restoring ${database} (DSN from $${args.dsnEnv}) to the snapshot ${local.label} (${formatBytes(local.size)}): everything in the database is replaced, in one transaction${local.checked === undefined ? ", while the snapshot is checked in full" : ""}.`,
     );
-    const render = progressRenderer(io, tty, snapshot.rows);
-    const result = await restoreCatalog({
-      source: createReadStream(local.path),
-      compressedBytesTotal: local.size,
-      connection,
-      signal,
-      snapshotOwners: snapshot.owners,
-      progressIntervalMs: tty ? 200 : 5_000,
-      onProgress: render.update,
-      onWarning: (message) => {
-        render.clear();
-        warn(`restore-catalog: warning: ${message}`);
-      },
-    });
+    touchedDatabase = true;
+    const render = progressRenderer(io, tty, () => checked?.rows);
+    let result: Awaited<ReturnType<typeof restoreCatalog>>;
+    try {
+      result = await restoreCatalog({
+        source: createReadStream(local.path),
+        compressedBytesTotal: local.size,
+        connection,
+        signal: AbortSignal.any([signal, stopRestore.signal]),
+        snapshotOwners: local.checked?.owners,
+        beforeCommit: () => checking,
+        progressIntervalMs: tty ? 200 : 5_000,
+        onProgress: render.update,
+        onWarning: (message) => {
+          render.clear();
+          warn(`restore-catalog: warning: ${message}`);
+        },
+      });
+    } catch (err) {
+      render.clear();
+      const coded = asCodedError(err);
+      if (checkFailure !== undefined && coded.code === "cancelled" && !signal.aborted) {
+        throw new CodedError(
+          checkFailure.code,
+          `${checkFailure.message} The restore was stopped; the catalog was left unchanged.`,
+          { cause: checkFailure, details: checkFailure.details },
+        );
+      }
+      throw err;
+    }
     render.clear();
+    if (local.checked === undefined && checked !== undefined) say(describeSnapshot(checked));
     say(
       `Done: ${database} now equals the snapshot (committed after ${formatElapsed(result.durationMs)}): ${formatCount(result.rowsCopied)} rows in ${result.copyBlocks} tables, ${formatCount(result.statementsExecuted)} statements; ${result.cleared.schemas} schema(s) cleared first.`,
     );
@@ -323,6 +360,15 @@ async function createObjectStore(
   return createS3ObjectStore(client, { region, ...(endpoint !== undefined ? { endpoint } : {}) });
 }
 
+async function checkSnapshot(
+  local: LocalSnapshot,
+  signal: AbortSignal,
+  say: (text: string) => void,
+): Promise<DumpPreflight> {
+  say(`Checking the snapshot ${local.label} (${formatBytes(local.size)})…`);
+  return preflightDump(createReadStream(local.path), { compressedBytesTotal: local.size, signal });
+}
+
 function describeSnapshot(s: DumpPreflight): string {
   const tables = s.tableRows.length;
   const version = s.pgDumpVersion ? `pg_dump ${s.pgDumpVersion.split(" ")[0]}` : "pg_dump";
@@ -399,15 +445,20 @@ export function describePlan(plan: RestorePlan, limit = 40): string[] {
   return lines;
 }
 
-function progressRenderer(io: RestoreCatalogCliIo, tty: boolean, totalRows: number) {
+/** `totalRows` is known once the snapshot check has finished. */
+function progressRenderer(
+  io: RestoreCatalogCliIo,
+  tty: boolean,
+  totalRows: () => number | undefined,
+) {
   let drawn = false;
   return {
     update(p: CatalogRestoreProgress) {
       if (tty) {
-        io.stderr.write(`\r\x1b[2K${formatProgressBar(p, totalRows, io.stderr.columns ?? 100)}`);
+        io.stderr.write(`\r\x1b[2K${formatProgressBar(p, totalRows(), io.stderr.columns ?? 100)}`);
         drawn = true;
       } else {
-        io.stderr.write(`${formatProgressLine(p, totalRows)}\n`);
+        io.stderr.write(`${formatProgressLine(p, totalRows())}\n`);
       }
     },
     clear() {

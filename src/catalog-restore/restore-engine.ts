@@ -81,6 +81,11 @@ export interface RestoreCatalogOptions {
    * restore then refuses up front, rather than rolling back late, when one is missing.
    */
   snapshotOwners?: string[] | undefined;
+  /**
+   * Awaited just before COMMIT; a rejection rolls the restore back. The CLI passes its
+   * concurrent full check of the snapshot here.
+   */
+  beforeCommit?: (() => Promise<unknown>) | undefined;
   /** Sentences for the operator about conditions that do not stop the restore. */
   onWarning?: ((message: string) => void) | undefined;
   logger?: Logger | undefined;
@@ -116,10 +121,19 @@ export async function restoreCatalog(
   const started = performance.now();
   const logger = options.logger ?? silentLogger;
   const { signal } = options;
-  if (signal?.aborted) throw cancelledError();
+  if (signal?.aborted) throw cancelledError(false);
 
   // The file is checked (gzip, pg_dump header) before any connection is opened.
-  const dump = await openDumpStream(options.source);
+  let dump: Awaited<ReturnType<typeof openDumpStream>>;
+  try {
+    dump = await openDumpStream(options.source);
+  } catch (err) {
+    const coded = err instanceof CodedError ? err : new CodedError("dump_invalid", errorText(err));
+    throw new CodedError(coded.code, `${coded.message} ${NOT_CONTACTED}`, {
+      cause: err,
+      details: coded.details,
+    });
+  }
   const splitter = new DumpSplitter();
   const policy = new DumpPolicy();
   const progress = new ProgressReporter(options, dump, started);
@@ -151,7 +165,7 @@ export async function restoreCatalog(
   const onAbort = () => {
     if (committing) return; // too late: COMMIT is on the wire
     cancelled = true;
-    const reason = cancelledError();
+    const reason = cancelledError(client !== undefined);
     dump.destroy(reason);
     copy?.destroy(reason);
     // A long statement (an index build, a foreign key check) is interrupted server side.
@@ -161,7 +175,7 @@ export async function restoreCatalog(
   // The signal may have fired while the snapshot was being opened.
   if (signal?.aborted) onAbort();
   const stopIfCancelled = () => {
-    if (cancelled) throw cancelledError();
+    if (cancelled) throw cancelledError(client !== undefined);
   };
 
   // The policy sees every event once, in order; statements carry its decision to `handle`.
@@ -314,6 +328,7 @@ export async function restoreCatalog(
     }
     for (const event of splitter.end()) await handle(review(event));
     policy.finish(splitter.complete, splitter.currentLine);
+    if (options.beforeCommit) await options.beforeCommit();
 
     progress.phase("committing");
     const xid = (await db.query<{ xid: string }>("SELECT pg_current_xact_id()::text AS xid"))
@@ -360,8 +375,11 @@ export async function restoreCatalog(
   }
 }
 
-function cancelledError(): CodedError {
-  return new CodedError("cancelled", `The restore was cancelled. ${UNCHANGED}`);
+function cancelledError(contacted = true): CodedError {
+  return new CodedError(
+    "cancelled",
+    `The restore was cancelled. ${contacted ? UNCHANGED : NOT_CONTACTED}`,
+  );
 }
 
 /** Turns whatever went wrong into one message that says what, where, and the outcome. */
@@ -375,7 +393,7 @@ function explainFailure(
     contacted: boolean;
   },
 ): CodedError {
-  if (context.cancelled) return cancelledError();
+  if (context.cancelled) return cancelledError(context.contacted);
   if (!context.contacted && err instanceof CodedError && err.code !== "cancelled") {
     return new CodedError(err.code, `${err.message} ${NOT_CONTACTED}`, {
       cause: err,
@@ -389,7 +407,7 @@ function explainFailure(
         ? "while clearing the catalog before the restore"
         : "before the restore started";
   if (err instanceof CodedError) {
-    if (err.code === "cancelled") return cancelledError();
+    if (err.code === "cancelled") return cancelledError(context.contacted);
     if (err.code === "dump_invalid")
       return new CodedError("dump_invalid", `${err.message} ${UNCHANGED}`, {
         cause: err,

@@ -141,14 +141,14 @@ describe("restorebot restore-catalog", () => {
     expect(result.stderr).toMatch(/cannot read that file \(ENOENT\)/);
   });
 
-  it("refuses a file that is not a gzipped dump before touching the database, exit 1", async () => {
+  it("refuses a file that is not a gzipped dump without contacting the database, exit 1", async () => {
     const before = comparableDump(await pgDump(target.url));
     const bad = join(dir, "notes.gz");
     await writeFile(bad, "this is not a dump\n");
     const result = await run(["--snapshot", bad, "--dsn-env", "CATALOG_DSN"], env);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/FAILED — The snapshot is not a gzip file/);
-    expect(result.stderr).toMatch(/The catalog database was not touched/);
+    expect(result.stderr).toMatch(/(not contacted|the catalog was left unchanged)\./);
     expect(comparableDump(await pgDump(target.url))).toBe(before);
   });
 
@@ -204,6 +204,19 @@ describe("restorebot restore-catalog", () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/FAILED — The snapshot's gzip data ends early .* truncated/);
     expect(result.stderr).toMatch(/The catalog database was not touched/);
+    expect(comparableDump(await pgDump(target.url))).toBe(before);
+  });
+
+  it("stops and rolls back when the check finds a local snapshot truncated, exit 1", async () => {
+    const before = comparableDump(await pgDump(target.url));
+    const whole = s3.getObjectDirect("influxdb-prod", KEY) ?? Buffer.alloc(0);
+    const cut = join(dir, "cut.gz");
+    await writeFile(cut, whole.subarray(0, whole.length - 100));
+    const result = await run(["--snapshot", cut, "--dsn-env", "CATALOG_DSN"], env);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/FAILED — The snapshot's gzip data ends early .* truncated/);
+    expect(result.stderr).toMatch(/the catalog was left unchanged/);
+    expect(result.stdout).not.toMatch(/^Done/m);
     expect(comparableDump(await pgDump(target.url))).toBe(before);
   });
 
