@@ -499,14 +499,18 @@ function unknownRequest(id: string): Outcome {
 
 /**
  * Hands an approved request to the queue (job id = request id, so never twice) and records
- * `enqueued` exactly once, by compare-and-set of `enqueued_at`. Returns false when Redis is
- * unreachable; the reconciler retries.
+ * `enqueued` exactly once, by compare-and-set of `enqueued_at`; and once more ("again") only
+ * when a request enqueued before had lost its job and this call created it anew. Returns false
+ * when Redis is unreachable; the reconciler retries.
  */
 export async function enqueueApproved(
   deps: AppDeps,
   request: Pick<RestoreRequest, "id" | "target">,
   by: string = SYSTEM,
 ): Promise<boolean> {
+  // Read before enqueueing: a caller racing the first enqueue may create the job while the
+  // other sets enqueued_at, and that is still the first enqueue, audited by whoever marks it.
+  const enqueuedBefore = (await getRequest(deps.db, request.id))?.enqueuedAt != null;
   let created: boolean;
   try {
     ({ created } = await deps.queue.enqueueRestore({
@@ -527,7 +531,7 @@ export async function enqueueApproved(
       { enqueuedAt: deps.clock() },
       { guard: { enqueuedAt: null } },
     );
-    if (marked || created) {
+    if (marked || (created && enqueuedBefore)) {
       await recordAuditEvent(tx, {
         requestId: request.id,
         target: request.target,

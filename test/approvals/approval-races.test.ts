@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { enqueueApproved, enqueueMissingJobs } from "../../src/approvals/request-service.js";
+import { getRequest } from "../../src/approvals/request-store.js";
 import {
   type ApprovalFixture,
   answerTo,
@@ -187,5 +189,37 @@ describe("exactly once under concurrent clicks (signed HTTP, real PostgreSQL and
     expect(directMessagesTo(f, REQUESTER).filter((t) => t.includes(id))).toHaveLength(1);
     expect(cardText(currentCard(f, card))).toContain("Expired");
     expect(buttonsOf(currentCard(f, card))).toEqual([]);
+  });
+
+  it("an approval's enqueue racing reconciler passes: one job, one enqueued event, one creator", async () => {
+    const { deps } = f.h.runtime;
+    for (const target of ["t9", "t10", "t11", "t12", "t13"]) {
+      const { id } = await makeRequest(f, target);
+      // Approved, not yet enqueued: the moment between the approval's commit and its enqueue.
+      await f.h.runtime.pool.query(
+        "UPDATE restore_requests SET state = 'approved', approved_at = now() WHERE id = $1",
+        [id],
+      );
+      const request = await getRequest(f.h.runtime.pool, id);
+      if (!request) throw new Error(`${id} is gone`);
+      const ctx = { deps, client: f.h.bot.app.client };
+      await Promise.all([
+        enqueueApproved(deps, request, "UAPP1"),
+        enqueueMissingJobs(ctx),
+        enqueueMissingJobs(ctx),
+        f.sweeper.runOnce(),
+      ]);
+      expect(await jobsFor(f, id)).toBe(1);
+      expect(count(await auditEvents(f, id), "enqueued")).toBe(1);
+      expect((await requestRow(f, id)).state).toBe("approved");
+    }
+    // The queue itself: of many concurrent enqueues of one id, exactly one created the job.
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        deps.queue.enqueueRestore({ requestId: "rb-race0000", target: "t14" }),
+      ),
+    );
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(await jobsFor(f, "rb-race0000")).toBe(1);
   });
 });
