@@ -210,8 +210,12 @@ interface SizeResult {
   medianA: number;
   medianB: number;
   medianBRestore: number;
+  /** Median of the per-run ratios b/a: pairs cancel out drifting machine load. */
   ratio: number;
+  /** Median of the per-run ratios of b's restore phase to a. */
   restoreRatio: number;
+  /** median(b) / median(a). */
+  ratioOfMedians: number;
   peakRssKb: number;
   medianC?: number;
 }
@@ -231,7 +235,9 @@ async function benchSize(filesPerPartition: number, options: Options): Promise<S
     process.stdout.write(
       `dump: ${mb(dumped.sqlBytes)} of SQL, ${mb(dumped.gzipBytes)} gzipped, ${built.counts.parquetFiles.toLocaleString("en-US")} parquet_file rows; target: a drifted copy (extra rows, table, function; missing index; moved sequences)\n`,
     );
-    process.stdout.write("run  (a) psql pipeline  (b) restorebot  b restore phase  b peak RSS\n");
+    process.stdout.write(
+      "run  (a) psql pipeline  (b) restorebot   b/a  b restore phase  b peak RSS\n",
+    );
 
     const runs: SizeResult["runs"] = [];
     const exact = { a: false, b: false };
@@ -261,7 +267,7 @@ async function benchSize(filesPerPartition: number, options: Options): Promise<S
       const r = row as SizeResult["runs"][number];
       runs.push(r);
       process.stdout.write(
-        `${String(run).padStart(3)}  ${s(r.a).padStart(17)}  ${s(r.b).padStart(14)}  ${s(r.bRestore).padStart(15)}  ${`${(r.bRssKb / 1024).toFixed(0)} MB`.padStart(10)}${r.c === undefined ? "" : `   (engine with text COPY: ${s(r.c)})`}\n`,
+        `${String(run).padStart(3)}  ${s(r.a).padStart(17)}  ${s(r.b).padStart(14)}  ${(r.b / r.a).toFixed(2).padStart(4)}  ${s(r.bRestore).padStart(15)}  ${`${(r.bRssKb / 1024).toFixed(0)} MB`.padStart(10)}${r.c === undefined ? "" : `   (engine with text COPY: ${s(r.c)})`}\n`,
       );
     }
     const medianA = median(runs.map((r) => r.a));
@@ -278,13 +284,14 @@ async function benchSize(filesPerPartition: number, options: Options): Promise<S
       medianA,
       medianB,
       medianBRestore,
-      ratio: medianB / medianA,
-      restoreRatio: medianBRestore / medianA,
+      ratio: median(runs.map((r) => r.b / r.a)),
+      restoreRatio: median(runs.map((r) => r.bRestore / r.a)),
+      ratioOfMedians: medianB / medianA,
       peakRssKb,
       ...(options.ablation ? { medianC: median(runs.map((r) => r.c ?? 0)) } : {}),
     };
     process.stdout.write(
-      `median: a ${s(medianA)}, b ${s(medianB)} → b/a = ${result.ratio.toFixed(2)} (restore phase alone: ${result.restoreRatio.toFixed(2)}); b peak RSS ${(peakRssKb / 1024).toFixed(0)} MB; equal to the snapshot: a ${exact.a ? "yes" : "NO"}, b ${exact.b ? "yes" : "NO"}${result.medianC === undefined ? "" : `; engine with text COPY ${s(result.medianC)} (${(result.medianC / medianA).toFixed(2)} of a)`}\n`,
+      `median: a ${s(medianA)}, b ${s(medianB)}; median of the per-run ratios b/a = ${result.ratio.toFixed(2)} (range ${Math.min(...runs.map((r) => r.b / r.a)).toFixed(2)}–${Math.max(...runs.map((r) => r.b / r.a)).toFixed(2)}; ratio of medians ${result.ratioOfMedians.toFixed(2)}; restore phase alone ${result.restoreRatio.toFixed(2)}); b peak RSS ${(peakRssKb / 1024).toFixed(0)} MB; equal to the snapshot: a ${exact.a ? "yes" : "NO"}, b ${exact.b ? "yes" : "NO"}${result.medianC === undefined ? "" : `; engine with text COPY: median ${s(result.medianC)}, per-run ratio to a ${median(runs.map((r) => (r.c ?? 0) / r.a)).toFixed(2)}`}\n`,
     );
     return result;
   } finally {
@@ -302,7 +309,7 @@ async function main(): Promise<void> {
   await compileChild();
   const results: SizeResult[] = [];
   for (const files of options.files) results.push(await benchSize(files, options));
-  process.stdout.write("\nsummary (median of alternating runs)\n");
+  process.stdout.write("\nsummary: medians; b/a is the median of the per-run ratios\n");
   process.stdout.write("SQL dump    psql (a)   restorebot (b)   b/a    b peak RSS\n");
   for (const r of results) {
     process.stdout.write(
