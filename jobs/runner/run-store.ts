@@ -5,6 +5,7 @@ import {
   transition,
 } from "../../src/approvals/request-store.js";
 import { type Queryable, recordAuditEvent } from "../../src/audit/audit-log.js";
+import { withTransaction } from "../../src/db/pool.js";
 import type { Facts, PhaseRunRecord, PhaseRunState, RunRequest } from "./types.js";
 
 /**
@@ -18,21 +19,6 @@ export type Db = Pick<pg.Pool, "query" | "connect">;
 
 /** The system's own name in the audit log. */
 export const SYSTEM_ACTOR = "restorebot";
-
-async function inTransaction<T>(db: Db, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.connect();
-  try {
-    await client.query("BEGIN");
-    const result = await work(client);
-    await client.query("COMMIT");
-    return result;
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-}
 
 export interface StateChange {
   from: RequestState | readonly RequestState[];
@@ -57,7 +43,7 @@ export async function changeRequestState(
   change: StateChange,
 ): Promise<RunRequest | undefined> {
   const from: readonly RequestState[] = Array.isArray(change.from) ? change.from : [change.from];
-  return inTransaction(db, async (client) => {
+  return withTransaction(db, async (client) => {
     const changed = await transition(client, id, { from, to: change.to, patch: change.patch });
     if (!changed) return undefined;
     if (change.audit) {
@@ -116,7 +102,7 @@ export async function beginPhase(
   phaseIndex: number,
   phase: string,
 ): Promise<PhaseRunRecord> {
-  return inTransaction(db, async (client) => {
+  return withTransaction(db, async (client) => {
     const { rows } = await client.query<PhaseRunRow>(
       `INSERT INTO phase_runs (request_id, phase_index, phase, state, attempt, started_at)
        VALUES ($1, $2, $3, 'running', 1, now())
@@ -145,7 +131,7 @@ export async function endPhase(
   phaseIndex: number,
   outcome: { state: "succeeded" | "failed"; facts: Facts; error?: string; durationMs: number },
 ): Promise<void> {
-  await inTransaction(db, async (client) => {
+  await withTransaction(db, async (client) => {
     const { rows } = await client.query<{ phase: string; attempt: number }>(
       `UPDATE phase_runs SET state = $3, finished_at = now(), facts = $4::jsonb, error = $5
        WHERE request_id = $1 AND phase_index = $2 RETURNING phase, attempt`,
@@ -244,7 +230,7 @@ export async function recordReplicaCounts(
   requestId: string,
   counts: ReadonlyArray<Omit<ReplicaRecord, "recordedAt">>,
 ): Promise<ReplicaRecord[]> {
-  await inTransaction(db, async (client) => {
+  await withTransaction(db, async (client) => {
     for (const c of counts) {
       await client.query(
         `INSERT INTO replica_records (request_id, component, workload_kind, replicas)

@@ -1,8 +1,8 @@
 import type { WebClient } from "@slack/web-api";
-import type pg from "pg";
 import type { AppDeps } from "../app-deps.js";
 import { type Queryable, recordAuditEvent } from "../audit/audit-log.js";
 import { findTarget, type Target } from "../config/file.js";
+import { withTransaction } from "../db/pool.js";
 import { CodedError } from "../errors.js";
 import type { PointRef } from "../slack/commands/recovery-point-time.js";
 import { buildRequestCard } from "./card.js";
@@ -62,24 +62,6 @@ const SYSTEM = "restorebot";
 
 function refused(message: string, request?: RestoreRequest): Outcome {
   return { ok: false, message, ...(request ? { request } : {}) };
-}
-
-async function withTransaction<T>(
-  pool: pg.Pool,
-  fn: (tx: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  const tx = await pool.connect();
-  try {
-    await tx.query("BEGIN");
-    const result = await fn(tx);
-    await tx.query("COMMIT");
-    return result;
-  } catch (err) {
-    await tx.query("ROLLBACK").catch(() => undefined);
-    throw err;
-  } finally {
-    tx.release();
-  }
 }
 
 async function resolveGroups(ctx: FlowContext, ...lists: string[][]): Promise<GroupMembers> {

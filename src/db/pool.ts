@@ -19,6 +19,28 @@ export function createPool(databaseUrl: string, logger: Logger, max = 10): pg.Po
   return pool;
 }
 
+/**
+ * Runs `work` in a transaction on one client of the pool: committed when it returns, rolled
+ * back when it throws (the error is rethrown; a failed ROLLBACK is not allowed to hide it).
+ */
+export async function withTransaction<T>(
+  pool: Pick<pg.Pool, "connect">,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const result = await work(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 /** A DSN safe to show: host, port and database only. */
 export function describeDatabaseUrl(url: string): string {
   try {
