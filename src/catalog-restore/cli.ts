@@ -301,6 +301,7 @@ async function locateSnapshot(
     stopDownload.abort(err);
     throw err;
   });
+  checked.catch(() => undefined); // awaited below; this only keeps an early failure handled
   let received = 0;
   let lastDraw = 0;
   const tee = new Transform({
@@ -325,8 +326,8 @@ async function locateSnapshot(
     });
   } catch (err) {
     toCheck.destroy();
-    // A refused snapshot explains itself better than the aborted download does.
-    await checked;
+    // When the check refused the snapshot (and so stopped the download), say why.
+    if (stopDownload.signal.aborted) await checked;
     throw err;
   } finally {
     if (tty) io.stderr.write("\r\x1b[2K");

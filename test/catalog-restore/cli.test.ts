@@ -15,6 +15,7 @@ import {
   pgDumpGzip,
 } from "../stand-ins/iox-catalog.js";
 import { type S3StandIn, startS3StandIn } from "../stand-ins/s3/server.js";
+import { writeSnapshot } from "../stand-ins/snapshot-writer.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { comparableDump } from "./support.js";
 
@@ -110,7 +111,15 @@ describe("restorebot restore-catalog", () => {
     snapshotFile = join(dir, "pg_dump.gz");
     await writeFile(snapshotFile, gzip);
     s3 = await startS3StandIn({ buckets: ["influxdb-prod"] });
-    s3.putObjectDirect("influxdb-prod", KEY, gzip);
+    // The snapshot as InfluxDB's garbage collector lays it out (pg_dump.gz, file lists, bloom).
+    const written = await writeSnapshot(s3, {
+      bucket: "influxdb-prod",
+      asOf: new Date(Date.UTC(2024, 7, 12, 14)),
+      catalogUrl: source.url,
+      dumpGzip: gzip,
+      writeParquet: false,
+    });
+    expect(written.dumpKey).toBe(KEY);
     env = {
       CATALOG_DSN: target.url,
       AWS_ACCESS_KEY_ID: "AKIDTEST",

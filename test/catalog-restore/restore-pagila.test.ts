@@ -49,6 +49,22 @@ describe("restoreCatalog with the pagila dump", () => {
     expect(comparableDump(await pgDump(db.url))).toBe(PAGILA);
   });
 
+  it("restores over the same schema with different rows and moved sequences", async () => {
+    const db = await createTestDatabase("pagila_rows");
+    dbs.push(db);
+    await loadWithPsql(db.url, PAGILA_GZ);
+    await sql(
+      db.url,
+      `DELETE FROM public.payment_p2022_02 WHERE payment_id % 2 = 0;
+       UPDATE public.customer SET email = lower(email), activebool = NOT activebool WHERE customer_id < 50;
+       INSERT INTO public.category (name) VALUES ('Extra');
+       SELECT setval('public.rental_rental_id_seq', 99999);`,
+    );
+    expect(comparableDump(await pgDump(db.url))).not.toBe(PAGILA);
+    await restoreCatalog({ source: bufferSource(PAGILA_GZ), connection: db.url });
+    expect(comparableDump(await pgDump(db.url))).toBe(PAGILA);
+  });
+
   it("restores over a drifted copy exactly: rows, sequences, extra and missing objects, public schema", async () => {
     const db = await createTestDatabase("pagila_drift");
     dbs.push(db);
