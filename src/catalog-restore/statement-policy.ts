@@ -63,6 +63,8 @@ export class DumpPolicy {
   private restrictLine = 0;
   private largeObjectBlock = false;
   private sawEncoding = false;
+  /** Until the first statement that builds something: where pg_dump --clean puts its DROPs. */
+  private cleanSection = true;
 
   /** Decides what to do with one statement; throws `dump_invalid` for what it refuses. */
   statement(sql: string, line: number, object: DumpObjectRef | undefined): StatementDecision {
@@ -77,6 +79,22 @@ export class DumpPolicy {
       );
     };
 
+    if (this.cleanSection) {
+      // pg_dump --clean starts with DROPs of everything it is about to create; the catalog
+      // has just been cleared, so they have nothing left to drop (and without --if-exists
+      // they would fail).
+      if (
+        (w0 === "DROP" &&
+          w1 !== "OWNED" &&
+          w1 !== "SUBSCRIPTION" &&
+          !ROLE_OR_CLUSTER_OBJECTS.has(w1)) ||
+        (w0 === "ALTER" &&
+          /^ALTER\s+(FOREIGN\s+)?TABLE\s[\s\S]*\sDROP\s+(CONSTRAINT|DEFAULT)\b/i.test(sql))
+      )
+        return { action: "skip" };
+      if (w0 !== "SET" && !/^SELECT\s+pg_catalog\.set_config\(/i.test(sql))
+        this.cleanSection = false;
+    }
     switch (w0) {
       case "SET":
         return { action: "execute", sql: this.localSetting(sql, w1, w2, refuse) };
@@ -115,6 +133,7 @@ export class DumpPolicy {
       case "DROP":
         if (w0 === "REASSIGN" || w1 === "OWNED")
           return refuse("it acts on everything a role owns; restorebot touches no roles.");
+        if (w1 === "SUBSCRIPTION") return refuse("it drops a logical replication subscription.");
         break;
       case "ALTER":
         if (w1 === "SYSTEM") return refuse("it changes the server's configuration.");

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { restoreCatalog } from "../../src/catalog-restore/restore-engine.js";
 import { pgDump } from "../stand-ins/iox-catalog.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
-import { bufferSource, comparableDump, loadWithPsql, queryRows, sql } from "./support.js";
+import { bufferSource, comparableDump, gzip, loadWithPsql, queryRows, sql } from "./support.js";
 
 const PAGILA_GZ = readFileSync(
   new URL("../../../shared/fixtures/pagila.pg_dump.gz", import.meta.url),
@@ -62,6 +62,16 @@ describe("restoreCatalog with the pagila dump", () => {
     );
     expect(comparableDump(await pgDump(db.url))).not.toBe(PAGILA);
     await restoreCatalog({ source: bufferSource(PAGILA_GZ), connection: db.url });
+    expect(comparableDump(await pgDump(db.url))).toBe(PAGILA);
+  });
+
+  it("restores a pg_dump --clean dump the same (its leading DROPs are skipped)", async () => {
+    const db = await createTestDatabase("pagila_clean");
+    dbs.push(db);
+    await loadWithPsql(db.url, PAGILA_GZ);
+    const clean = gzip(await pgDump(db.url, ["--clean"]));
+    await sql(db.url, "DELETE FROM public.payment_p2022_03; CREATE TABLE public.extra (a int);");
+    await restoreCatalog({ source: bufferSource(clean), connection: db.url });
     expect(comparableDump(await pgDump(db.url))).toBe(PAGILA);
   });
 

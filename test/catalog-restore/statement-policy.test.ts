@@ -68,6 +68,7 @@ describe("DumpPolicy.statement: refusals", () => {
     ["VACUUM;", /cannot run inside/],
     ["CREATE INDEX CONCURRENTLY i ON t (a);", /CONCURRENTLY/],
     ["CREATE SUBSCRIPTION s CONNECTION 'host=x' PUBLICATION p;", /subscription/],
+    ["DROP SUBSCRIPTION s;", /subscription/],
     ["SET client_encoding = 'LATIN1';", /LATIN1 encoding/],
   ];
   for (const [input, message] of refused) {
@@ -77,6 +78,21 @@ describe("DumpPolicy.statement: refusals", () => {
       expect(text).toContain("line 42");
     });
   }
+
+  it("skips the DROPs pg_dump --clean puts before everything else, and only those", () => {
+    const policy = new DumpPolicy();
+    const run = (sql: string) => policy.statement(sql, 1, undefined).action;
+    expect(run("SET statement_timeout = 0;")).toBe("execute");
+    expect(run("SELECT pg_catalog.set_config('search_path', '', false);")).toBe("execute");
+    expect(run("ALTER TABLE ONLY public.store DROP CONSTRAINT store_address_id_fkey;")).toBe(
+      "skip",
+    );
+    expect(run("ALTER TABLE public.actor ALTER COLUMN actor_id DROP DEFAULT;")).toBe("skip");
+    expect(run("DROP TRIGGER last_updated ON public.store;")).toBe("skip");
+    expect(run("DROP TABLE IF EXISTS public.actor;")).toBe("skip");
+    expect(run("CREATE TABLE public.actor (actor_id integer);")).toBe("execute");
+    expect(run("DROP TABLE public.actor;")).toBe("execute");
+  });
 
   it("absorbs the BEGIN/COMMIT pg_dump writes around large objects, once each", () => {
     const policy = new DumpPolicy();
