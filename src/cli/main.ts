@@ -170,8 +170,15 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         const { runDemoCommand } = await import("../demo/cli.js");
         return await runDemoCommand(rest, io);
       }
-      case "restore-catalog":
-        throw new CodedError("usage", `"${command}" is not available in this build`);
+      case "restore-catalog": {
+        // Loaded on demand: the break-glass tool should not pay for Bolt and BullMQ.
+        const { runRestoreCatalogCommand } = await import("../catalog-restore/cli.js");
+        return await runRestoreCatalogCommand(rest, {
+          env: io.env,
+          stdout: io.stdout,
+          stderr: io.stderr,
+        });
+      }
       default:
         return 2;
     }

@@ -3,6 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   FAKE_BOT_TOKEN,
@@ -71,6 +72,51 @@ describe("restorebot CLI", () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
   });
+
+  it("restore-catalog restores a real pg_dump into a catalog named by --dsn-env, and explains itself", async () => {
+    const help = await run(["restore-catalog", "--help"], {});
+    expect(help.code).toBe(0);
+    expect(help.stdout + help.stderr).toContain("--dsn-env");
+    const catalog = await createTestDatabase("cli_catalog");
+    try {
+      const missing = await run(
+        [
+          "restore-catalog",
+          "--snapshot",
+          "../shared/fixtures/pagila.pg_dump.gz",
+          "--dsn-env",
+          "CATALOG_DSN",
+        ],
+        {},
+      );
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain("CATALOG_DSN");
+      const ok = await run(
+        [
+          "restore-catalog",
+          "--snapshot",
+          "../shared/fixtures/pagila.pg_dump.gz",
+          "--dsn-env",
+          "CATALOG_DSN",
+        ],
+        {
+          CATALOG_DSN: catalog.url,
+        },
+      );
+      expect(ok.code).toBe(0);
+      expect(ok.stdout + ok.stderr).not.toContain(catalog.url);
+      const client = new pg.Client({ connectionString: catalog.url });
+      await client.connect();
+      try {
+        const films = await client.query<{ n: string }>("SELECT count(*) AS n FROM public.film");
+        expect(Number(films.rows[0]?.n)).toBe(1000);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await catalog.drop();
+    }
+  }, 60_000);
 
   describe("serve and migrate against real PostgreSQL and Redis", () => {
     let db: TestDatabase;
