@@ -370,8 +370,14 @@ function restoreCatalogDatabase(deps: InfluxdbRunbookDeps): PhaseRun {
         },
       });
     } catch (err) {
-      // The engine rolled the transaction back before throwing.
-      await ctx.fact("sqlInFlightSince", null);
+      // The engine rolls the transaction back before throwing, except when the connection was
+      // lost during COMMIT and the server could not be asked how it ended: then the catalog may
+      // already be the snapshot, and the marker stays so every later account says so.
+      if (err instanceof CodedError && err.details?.outcome === "unknown") {
+        await ctx.fact("commitOutcomeUnknown", true);
+      } else {
+        await ctx.fact("sqlInFlightSince", null);
+      }
       throw err;
     }
     await ctx.fact("committedAt", ctx.now().toISOString());

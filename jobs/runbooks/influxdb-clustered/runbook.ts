@@ -55,6 +55,12 @@ export function catalogState(
       };
     }
     case "failed":
+      if (restore.facts.commitOutcomeUnknown === true)
+        return {
+          restored: false,
+          maybeRestored: true,
+          line: "Catalog database: the connection was lost while committing, so the catalog is either exactly the snapshot (if the commit landed) or exactly as before the run, never in between. Retry phase restores it again, exactly.",
+        };
       if (restore.facts.interruptedInSql === true)
         return {
           restored: false,
