@@ -6,6 +6,7 @@ import {
   type FakeSlackApi,
   startFakeSlackApi,
 } from "./fake-slack-api.js";
+import { approvalCard } from "./test-fixtures.js";
 
 const CHANNEL = "C0RESTORES";
 const ALICE = "U0ALICE001";
@@ -40,30 +41,6 @@ function failureOf(promise: Promise<unknown>): Promise<unknown> {
     (error: unknown) => error,
   );
 }
-
-const approvalCard = [
-  { type: "section", text: { type: "mrkdwn", text: "*Restore prod* to 2024-08-12T14:00Z" } },
-  {
-    type: "actions",
-    block_id: "decision",
-    elements: [
-      {
-        type: "button",
-        action_id: "approve",
-        text: { type: "plain_text", text: "Approve" },
-        style: "primary",
-        value: "req-1",
-      },
-      {
-        type: "button",
-        action_id: "reject",
-        text: { type: "plain_text", text: "Reject" },
-        style: "danger",
-        value: "req-1",
-      },
-    ],
-  },
-];
 
 beforeAll(async () => {
   fake = await startFakeSlackApi({

@@ -3,6 +3,7 @@ import { App, type BlockButtonAction, isValidSlackRequest, LogLevel } from "@sla
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { FAKE_BOT_TOKEN, type FakeSlackApi, startFakeSlackApi } from "./fake-slack-api.js";
 import { encodeSlackForm, SlackRequestSender, signSlackRequest } from "./signer.js";
+import { approvalCard } from "./test-fixtures.js";
 
 const SIGNING_SECRET = "test-signing-secret-0123456789";
 const CHANNEL = "C0RESTORES";
@@ -20,30 +21,6 @@ let fake: FakeSlackApi;
 let app: App;
 let sender: SlackRequestSender;
 let seen: Seen;
-
-const approvalCard = [
-  { type: "section", text: { type: "mrkdwn", text: "*Restore prod* to 2024-08-12T14:00Z" } },
-  {
-    type: "actions",
-    block_id: "decision",
-    elements: [
-      {
-        type: "button",
-        action_id: "approve",
-        text: { type: "plain_text", text: "Approve" },
-        style: "primary",
-        value: "req-1",
-      },
-      {
-        type: "button",
-        action_id: "reject",
-        text: { type: "plain_text", text: "Reject" },
-        style: "danger",
-        value: "req-1",
-      },
-    ],
-  },
-];
 
 /** A small Bolt app in the shape of restorebot's listeners: ack first, then do the work. */
 function buildApp(apiUrl: string): App {
