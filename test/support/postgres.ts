@@ -43,6 +43,18 @@ export async function createTestDatabase(label = "t"): Promise<TestDatabase> {
       const client = new pg.Client({ connectionString: ADMIN_URL });
       await client.connect();
       try {
+        // pool.end() resolves before its sockets have closed. Terminating those connections
+        // (FORCE) makes their idle clients emit 57P01 errors that nothing listens for, which
+        // the test runner reports as unhandled: wait for connections that are closing anyway
+        // to go, and force only what is still open after that.
+        for (let waited = 0; waited < 3_000; waited += 50) {
+          const open = await client.query(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = $1 LIMIT 1",
+            [name],
+          );
+          if (open.rowCount === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
         await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
       } finally {
         await client.end();
