@@ -19,6 +19,7 @@ import type { VerificationReport } from "../../src/recovery-points/recovery-poin
 import { cadenceOf, expiryOf, expiryState } from "../../src/recovery-points/retention.js";
 import type { StoredVerification } from "../../src/recovery-points/verification-store.js";
 import {
+  endsLikeCompletePgDump,
   looksLikePgDump,
   tablePrefixOf,
 } from "../../src/recovery-points/verify-influxdb-snapshot.js";
@@ -150,6 +151,22 @@ describe("verification helpers", () => {
     ["-- MySQL dump 10.13\n--\n", false],
   ])("%j looks like a pg_dump: %s", (head, expected) => {
     expect(looksLikePgDump(head)).toBe(expected);
+  });
+
+  const complete = "--\n-- PostgreSQL database dump complete\n--\n\n";
+  it.each([
+    [`SELECT 1;\n\n${complete}`, true],
+    // pg_dump 17.6, 16.10 and later: \unrestrict with the key of the opening \restrict.
+    [`SELECT 1;\n\n${complete}\\unrestrict 5eB2GrhS9h0ny2tcqfcvbNyhOM\n\n`, true],
+    [`SELECT 1;\r\n--\r\n-- PostgreSQL database dump complete\r\n--\r\n`, true],
+    // Cut cleanly at a line boundary: the closing comment never came.
+    ["ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id);\n\n", false],
+    ["COPY public.t (id) FROM stdin;\n1\n2\n", false],
+    // Something after the closing line is not pg_dump's.
+    [`${complete}DROP TABLE public.t;\n`, false],
+    ["", false],
+  ])("%j ends like a complete pg_dump: %s", (tail, expected) => {
+    expect(endsLikeCompletePgDump(tail)).toBe(expected);
   });
 });
 
