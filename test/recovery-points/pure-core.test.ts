@@ -370,6 +370,29 @@ describe("the verify answer", () => {
     expect(text).toContain("301 list requests");
   });
 
+  it("shows what the bucket holds as text, never as Slack link or mention syntax", () => {
+    // Dump lines, file-list lines and object keys come from the bucket: `<!channel>` in one of
+    // them must not notify a channel, and `<…|…>` must not become a link.
+    const hostile: VerificationReport = {
+      ...report,
+      dump: { ...report.dump, problem: 'pg_dump.gz ends at "<!channel> & <https://x|y>"' },
+      missingSample: ["1/2/<!here>.parquet"],
+      problems: ['a.txt.gz line 3 is not a Parquet path: "<@U0ADMIN>"'],
+    };
+    const m = verificationMessage({
+      target: "prod",
+      point: p,
+      bucket: "b",
+      report: hostile,
+      saved: true,
+    });
+    const text = textOf(m.blocks);
+    expect(text).not.toMatch(/[<>]/);
+    expect(text).toContain("&lt;!channel&gt; &amp; &lt;https://x|y&gt;");
+    expect(text).toContain("1/2/&lt;!here&gt;.parquet");
+    expect(text).toContain("&lt;@U0ADMIN&gt;");
+  });
+
   it("names the nearest points when the asked one does not exist", () => {
     const text = pointNotFoundText({
       target: "prod",

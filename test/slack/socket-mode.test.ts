@@ -81,7 +81,9 @@ describe("the bot in Socket Mode (SLACK_APP_TOKEN set)", () => {
       channelId: "CRESTORES",
     });
     expect(ack.payload).toMatchObject({ response_type: "ephemeral" });
-    expect(String(ack.payload?.text)).toContain("/restore <target> <point|latest> <reason…>");
+    expect(String(ack.payload?.text)).toContain(
+      "/restore &lt;target&gt; &lt;point|latest&gt; &lt;reason…&gt;",
+    );
   });
 
   it("refuses a malformed command over the socket with what was wrong", async () => {
