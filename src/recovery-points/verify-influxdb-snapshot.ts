@@ -192,28 +192,45 @@ async function checkDump(
   // gzip's own checks pass on a dump that was cut short and compressed as it was (a pg_dump
   // killed mid-way, piped through gzip): only pg_dump's closing line proves it ran to the end.
   const ending = tail.toString("utf8");
-  if (!endsLikeCompletePgDump(ending)) {
+  const restrictKey = restrictKeyOf(text);
+  if (!endsLikeCompletePgDump(ending, restrictKey)) {
     const lastLine = ending.trimEnd().split("\n").pop() ?? "";
     return {
       ...base,
       sqlBytes,
-      problem: `${DUMP_FILE} ends without pg_dump's closing "${COMPLETION_LINE}" line: the dump was cut short (it stops after ${formatCount(sqlBytes)} bytes, at ${JSON.stringify(lastLine.slice(0, 60))}), and restoring it would leave out everything after that point`,
+      problem: `${DUMP_FILE} ends without ${endsLikeCompletePgDump(ending) ? "the \\unrestrict that closes its opening \\restrict" : `pg_dump's closing "${COMPLETION_LINE}" line`}: the dump was cut short (it stops after ${formatCount(sqlBytes)} bytes, at ${JSON.stringify(lastLine.slice(0, 60))}), and restoring it would leave out everything after that point`,
     };
   }
   return { ...base, sqlBytes, problem: undefined };
 }
 
+/** The key of the `\restrict <key>` that recent pg_dump releases write first, if any. */
+export function restrictKeyOf(head: string): string | undefined {
+  for (const raw of head.split("\n").slice(0, 20)) {
+    const match = /^\\restrict\s+(\S+)\s*$/.exec(raw.trim());
+    if (match) return match[1];
+  }
+  return undefined;
+}
+
 /**
  * Whether the end of a plain-format dump is pg_dump's own: its closing
  * `-- PostgreSQL database dump complete` comment, followed only by comment markers, blank lines
- * and the `\unrestrict <key>` meta-command that recent pg_dump releases write last.
+ * and the `\unrestrict <key>` meta-command that recent pg_dump releases write last — required
+ * when the dump opened with `\restrict <key>` (as the catalog restore requires it).
  */
-export function endsLikeCompletePgDump(tail: string): boolean {
+export function endsLikeCompletePgDump(tail: string, restrictKey?: string): boolean {
   const lines = tail.split("\n").map((line) => line.replace(/\r$/, ""));
+  let unrestricted = false;
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = (lines[i] as string).trim();
-    if (line === COMPLETION_LINE) return true;
-    if (line === "" || line === "--" || /^\\unrestrict\s+\S+$/.test(line)) continue;
+    if (line === COMPLETION_LINE) return restrictKey === undefined || unrestricted;
+    if (line === "" || line === "--") continue;
+    const unrestrict = /^\\unrestrict\s+(\S+)$/.exec(line);
+    if (unrestrict && (restrictKey === undefined || unrestrict[1] === restrictKey)) {
+      unrestricted = true;
+      continue;
+    }
     return false;
   }
   return false;

@@ -21,6 +21,7 @@ import type { StoredVerification } from "../../src/recovery-points/verification-
 import {
   endsLikeCompletePgDump,
   looksLikePgDump,
+  restrictKeyOf,
   tablePrefixOf,
 } from "../../src/recovery-points/verify-influxdb-snapshot.js";
 import { blockProblems } from "../stand-ins/slack/block-kit-limits.js";
@@ -167,6 +168,20 @@ describe("verification helpers", () => {
     ["", false],
   ])("%j ends like a complete pg_dump: %s", (tail, expected) => {
     expect(endsLikeCompletePgDump(tail)).toBe(expected);
+  });
+
+  it.each([
+    [`${complete}\\unrestrict k3y\n`, "k3y", true],
+    // Cut after the closing comment: the \restrict the dump opened is never closed.
+    [complete, "k3y", false],
+    [`${complete}\\unrestrict other\n`, "k3y", false],
+  ])("%j, opened with \\restrict %s, ends complete: %s", (tail, key, expected) => {
+    expect(endsLikeCompletePgDump(tail, key)).toBe(expected);
+  });
+
+  it("reads the key of the opening \\restrict", () => {
+    expect(restrictKeyOf("\\restrict k3y\n\n--\n-- PostgreSQL database dump\n")).toBe("k3y");
+    expect(restrictKeyOf("--\n-- PostgreSQL database dump\n--\n")).toBeUndefined();
   });
 });
 

@@ -168,6 +168,26 @@ describe("verify: is a recovery point restorable?", () => {
     expect((await verifyAt(10)).dump.problem).toBeUndefined();
   });
 
+  it("catches a dump that opened \\restrict and was cut before its closing \\unrestrict", async () => {
+    const sql = gunzipSync(written.get("good")?.dumpGzip ?? Buffer.alloc(0)).toString("utf8");
+    // pg_dump 17.6, 16.10 and later open with \restrict <key> and close with \unrestrict <key>.
+    const key = /^\\restrict (\S+)$/m.exec(sql)?.[1] ?? "k3y";
+    const restricted = sql.includes(`\\restrict ${key}`)
+      ? sql
+      : `\\restrict ${key}\n${sql}\n\\unrestrict ${key}\n`;
+    const end = restricted.indexOf("-- PostgreSQL database dump complete\n--\n");
+    expect(end).toBeGreaterThan(0);
+    const cut = restricted.slice(0, end + "-- PostgreSQL database dump complete\n--\n".length);
+    const folder = `${SNAPSHOT_PREFIX}2024-08-12T19:00:00+00:00/`;
+    s3.putObjectDirect(BUCKET, `${folder}pg_dump.gz`, gzipSync(cut));
+    s3.putObjectDirect(BUCKET, `${folder}bloom.bin.gz`, gzipSync("b"));
+    const report = await verifyAt(19);
+    expect(report.ok).toBe(false);
+    expect(report.dump.problem).toMatch(
+      /^pg_dump\.gz ends without the \\unrestrict that closes its opening \\restrict: the dump was cut short/,
+    );
+  });
+
   it("catches a dump that is gzip but not a PostgreSQL dump", async () => {
     const folder = `${SNAPSHOT_PREFIX}2024-08-12T15:00:00+00:00/`;
     s3.putObjectDirect(BUCKET, `${folder}pg_dump.gz`, gzipSync("PGDMP custom format, not plain"));
