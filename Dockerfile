@@ -71,7 +71,8 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 
 USER 10001:10001
-EXPOSE 3000
+# 3000: the bot (PORT); 3001: the worker's health endpoints (WORKER_PORT, default PORT + 1).
+EXPOSE 3000 3001
 
 # Signals: the exec form makes `node` PID 1, so SIGTERM from the kubelet or `docker stop` goes
 # straight to it. The kernel drops signals to PID 1 only when no handler is installed, and
@@ -82,6 +83,7 @@ EXPOSE 3000
 STOPSIGNAL SIGTERM
 
 # No HEALTHCHECK: Kubernetes ignores Docker's HEALTHCHECK and uses the chart's liveness
-# (/healthz) and readiness (/readyz) probes instead, on the same PORT for bot and worker.
+# (/healthz) and readiness (/readyz) probes instead, on PORT for the bot and WORKER_PORT for the
+# worker.
 ENTRYPOINT ["node", "dist/src/cli/main.js"]
 CMD ["serve"]

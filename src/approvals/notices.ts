@@ -25,7 +25,7 @@ export function requesterNotice(
   ctx: NoticeContext,
 ): string {
   const what = `Your restore request \`${request.id}\` (\`${request.target}\` to ${formatUtc(request.pointTime)}, in <#${request.channelId}>)`;
-  const again = `If the restore is still needed, make a new request: \`/restore ${request.target} <point|latest> <reason…>\`.`;
+  const again = `If the restore is still needed, make a new request: \`/restore ${request.target} &lt;point|latest&gt; &lt;reason…&gt;\`.`;
   switch (kind) {
     case "approved":
       return `:white_check_mark: ${what} was approved${ctx.actor ? ` by <@${ctx.actor}>` : ""}. It is queued to run; the card in the channel narrates each phase. To stop it before it starts: \`/restore cancel ${request.id}\`.`;

@@ -57,8 +57,23 @@ function pointFrom(
 
 function usable(details: RecoveryPointDetails | undefined): boolean {
   return (
-    details?.complete === true && details.dumpEtag !== undefined && details.dumpSize !== undefined
+    details?.complete === true &&
+    details.dumpEtag !== undefined &&
+    details.dumpEtag !== "" &&
+    details.dumpSize !== undefined
   );
+}
+
+/**
+ * A complete point whose dump the store names without an ETag cannot be frozen: the runner
+ * could not tell at run time that the dump is still the one approved. Refused, never skipped.
+ */
+function withoutEtag(details: RecoveryPointDetails | undefined): boolean {
+  return details?.complete === true && details.dumpSize !== undefined && !details.dumpEtag;
+}
+
+function noEtagMessage(target: Target, id: string): string {
+  return `The object store gave no ETag for ${DUMP_FILE} of the recovery point \`${id}\` of \`${target.name}\`, so restorebot could not check at run time that the dump restored is the one approved. Nothing was requested. Use an object store that returns ETags (every S3-compatible store should), or restore by hand with \`restorebot restore-catalog\`.`;
 }
 
 function listHint(target: Target): string {
@@ -106,6 +121,7 @@ export function createSourcePointResolver(
             message: `The recovery point \`${found.id}\` of \`${target.name}\` is incomplete (its snapshot was never finished: bloom.bin.gz, written last, is missing), so it must never be restored. Choose another point or \`latest\`. ${listHint(target)}`,
           };
         }
+        if (withoutEtag(details)) return { ok: false, message: noEtagMessage(target, found.id) };
         if (!usable(details)) {
           return {
             ok: false,
@@ -141,6 +157,8 @@ async function resolveLatest(
     for (const ref of batch) {
       const d = details.get(ref.id);
       if (usable(d)) return { ok: true, point: pointFrom(target, ref, d as RecoveryPointDetails) };
+      // The newest complete point is the one `latest` means; never fall back past it silently.
+      if (withoutEtag(d)) return { ok: false, message: noEtagMessage(target, ref.id) };
     }
   }
   return {
@@ -159,6 +177,11 @@ export async function recheckFrozenPoint(
   source: RecoveryPointSource,
   frozen: { pointTime: Date; dumpEtag: string | null },
 ): Promise<FrozenPointCheck> {
+  if (!frozen.dumpEtag)
+    return {
+      ok: false,
+      message: `the request froze no ETag for the catalog dump, so there is no way to tell it is still the one approved; make a new request`,
+    };
   const index = await source.listPoints();
   const ref = findPoint(index, frozen.pointTime);
   if (!ref)

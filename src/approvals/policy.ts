@@ -203,7 +203,7 @@ function describeState(request: RequestFacts): string {
 function notPending(request: RequestFacts, what: string): Refusal {
   const again =
     request.state === "rejected" || request.state === "expired" || request.state === "cancelled"
-      ? ` To restore anyway, make a new request with \`/restore ${request.target} <point|latest> <reason…>\`.`
+      ? ` To restore anyway, make a new request with \`/restore ${request.target} &lt;point|latest&gt; &lt;reason…&gt;\`.`
       : ` See \`/restore status ${request.id}\`.`;
   return refuse(
     "not_pending",

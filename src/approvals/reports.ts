@@ -98,14 +98,14 @@ export function formatStatusOverview(
   if (active.length === 0) {
     return latest
       ? `No restore is requested or running. The latest request was \`${latest.id}\` (\`${latest.target}\`, ${describeRequestState(latest)}, ${formatUtc(latest.createdAt, now)}). Details: \`/restore status ${latest.id}\`.`
-      : "No restore has been requested yet. Request one with `/restore <target> <point|latest> <reason…>`.";
+      : "No restore has been requested yet. Request one with `/restore &lt;target&gt; &lt;point|latest&gt; &lt;reason…&gt;`.";
   }
   const lines = active.map(
     (r) =>
       `• \`${r.id}\` — \`${r.target}\` to \`${formatPointTime(r.pointTime)}\`: *${describeRequestState(r)}* (requested by <@${r.requester}> at ${formatUtc(r.createdAt, now)})`,
   );
   return truncate(
-    `*Active restore requests*\n${lines.join("\n")}\nDetails: \`/restore status <request-id>\`.`,
+    `*Active restore requests*\n${lines.join("\n")}\nDetails: \`/restore status &lt;request-id&gt;\`.`,
     MAX_TEXT,
   );
 }
@@ -186,7 +186,7 @@ export function formatTargets(
     ].join("\n");
   });
   return truncate(
-    `*Restore targets*\n${lines.join("\n")}\nRequest a restore with \`/restore <target> <point|latest> <reason…>\`; list points with \`/recovery-points <target>\`.`,
+    `*Restore targets*\n${lines.join("\n")}\nRequest a restore with \`/restore &lt;target&gt; &lt;point|latest&gt; &lt;reason…&gt;\`; list points with \`/recovery-points &lt;target&gt;\`.`,
     MAX_TEXT,
   );
 }

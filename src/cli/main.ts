@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { realpathSync } from "node:fs";
-import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import { createRestoreProcessor } from "../../jobs/restore-processor.js";
 import { startRestoreWorker } from "../../jobs/restore-worker.js";
@@ -9,7 +8,7 @@ import { readEnv } from "../config/env.js";
 import { migrate } from "../db/migrate.js";
 import { createPool, describeDatabaseUrl } from "../db/pool.js";
 import { asCodedError, CodedError } from "../errors.js";
-import { healthRoutes } from "../http/health.js";
+import { healthRoutes, startHealthServer } from "../http/health.js";
 import { createLogger } from "../logging/logger.js";
 import { createRuntime, type Runtime } from "../runtime/runtime.js";
 import { startSlackBot } from "../slack/app.js";
@@ -18,7 +17,8 @@ import { slackRegistrations } from "../slack/registrations.js";
 const COMMANDS: Record<string, string> = {
   serve: "bot and worker in one process (the default for a single machine)",
   bot: "the Slack receiver only: HTTP on PORT (/slack/events, /healthz, /readyz, /metrics), or Socket Mode when SLACK_APP_TOKEN is set",
-  worker: "the restore worker only (BullMQ; run several for availability)",
+  worker:
+    "the restore worker only (BullMQ; run several for availability); health endpoints on WORKER_PORT",
   migrate: "apply restorebot's database migrations and exit",
   "restore-catalog":
     "restore a catalog database from a pg_dump snapshot, without Slack (break-glass)",
@@ -67,44 +67,51 @@ function waitForShutdown(runtime: Runtime, closers: Array<() => Promise<void>>):
 async function runLongLived(role: "serve" | "bot" | "worker", io: CliIo): Promise<number> {
   const runtime = await createRuntime(role, io.env);
   const closers: Array<() => Promise<void>> = [];
-  const routes = healthRoutes(runtime.healthChecks, runtime.metrics.registry);
-  if (role === "serve" || role === "bot") {
-    const bot = await startSlackBot({
-      env: runtime.env,
-      deps: runtime.deps,
-      routes,
-      registrations: slackRegistrations,
-    });
-    closers.push(() => bot.stop());
-    // Expires unapproved requests past their TTL (updating cards, telling requesters) and
-    // enqueues approved requests whose job went missing (e.g. Redis was down at approval).
-    const sweeper = startExpirySweeper(runtime.deps, bot.app.client);
-    closers.unshift(() => sweeper.stop());
-    runtime.logger.info(
-      { port: bot.port, mode: runtime.env.socketMode ? "socket" : "http" },
-      "Slack bot listening",
-    );
-  }
-  if (role === "serve" || role === "worker") {
-    const worker = startRestoreWorker({
-      connection: runtime.redis.duplicate(),
-      prefix: runtime.env.RESTOREBOT_QUEUE_PREFIX,
-      processor: createRestoreProcessor(runtime),
-      logger: runtime.logger,
-    });
-    // The worker closes first so a running phase reaches its boundary before connections go.
-    closers.unshift(() => worker.close());
-    if (role === "worker") {
-      const server = createServer((req, res) => {
-        const path = new URL(req.url ?? "/", "http://localhost").pathname;
-        const route = routes.find((r) => r.path === path && r.method.includes(req.method ?? "GET"));
-        if (route) route.handler(req, res);
-        else res.writeHead(404).end();
+  try {
+    const routes = healthRoutes(runtime.healthChecks, runtime.metrics.registry);
+    if (role === "serve" || role === "bot") {
+      const bot = await startSlackBot({
+        env: runtime.env,
+        deps: runtime.deps,
+        routes,
+        registrations: slackRegistrations,
       });
-      await new Promise<void>((resolve) => server.listen(runtime.env.PORT, resolve));
-      closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+      closers.push(() => bot.stop());
+      // Expires unapproved requests past their TTL (updating cards, telling requesters) and
+      // enqueues approved requests whose job went missing (e.g. Redis was down at approval).
+      const sweeper = startExpirySweeper(runtime.deps, bot.app.client);
+      closers.unshift(() => sweeper.stop());
+      runtime.logger.info(
+        { port: bot.port, mode: runtime.env.socketMode ? "socket" : "http" },
+        "Slack bot listening",
+      );
     }
-    runtime.logger.info({ prefix: runtime.env.RESTOREBOT_QUEUE_PREFIX }, "restore worker started");
+    if (role === "worker") {
+      // Bound before the worker takes any job, so a port conflict stops it with nothing started.
+      // WORKER_PORT, not PORT: bot and worker on one machine share one environment (DESIGN.md).
+      const health = await startHealthServer(routes, runtime.env.WORKER_PORT, "WORKER_PORT");
+      closers.push(() => health.close());
+      runtime.logger.info({ port: health.port }, "worker health endpoints listening");
+    }
+    if (role === "serve" || role === "worker") {
+      const worker = startRestoreWorker({
+        connection: runtime.redis.duplicate(),
+        prefix: runtime.env.RESTOREBOT_QUEUE_PREFIX,
+        processor: createRestoreProcessor(runtime),
+        logger: runtime.logger,
+      });
+      // The worker closes first so a running phase reaches its boundary before connections go.
+      closers.unshift(() => worker.close());
+      runtime.logger.info(
+        { prefix: runtime.env.RESTOREBOT_QUEUE_PREFIX },
+        "restore worker started",
+      );
+    }
+  } catch (err) {
+    // A failed start (e.g. a port already taken) closes what it opened, then exits non-zero.
+    for (const close of closers) await close().catch(() => undefined);
+    await runtime.close();
+    throw err;
   }
   return waitForShutdown(runtime, closers);
 }
@@ -134,7 +141,8 @@ async function runMigrate(io: CliIo): Promise<number> {
 const COMMAND_HELP: Record<string, string> = {
   serve: "Usage: restorebot serve\n\nRuns the Slack bot and the restore worker in one process.",
   bot: "Usage: restorebot bot\n\nRuns the Slack receiver only (HTTP on PORT, or Socket Mode when SLACK_APP_TOKEN is set).",
-  worker: "Usage: restorebot worker\n\nRuns the restore worker only; health endpoints on PORT.",
+  worker:
+    "Usage: restorebot worker\n\nRuns the restore worker only; /healthz, /readyz and /metrics on WORKER_PORT\n(default PORT + 1), so a bot and a worker on one machine can share one environment.",
   migrate:
     "Usage: restorebot migrate\n\nApplies restorebot's PostgreSQL migrations to DATABASE_URL and exits.",
 };

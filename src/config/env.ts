@@ -18,6 +18,11 @@ const urlWithProtocols = (name: string, protocols: string[]) =>
     { message: `${name} must be a ${protocols.map((p) => `${p}//…`).join(" or ")} URL` },
   );
 
+const portNumber = (name: string) => {
+  const message = `${name} must be a port number between 0 and 65535`;
+  return z.coerce.number({ message }).int({ message }).min(0, { message }).max(65535, { message });
+};
+
 const envSchema = z.object({
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_BOT_TOKEN: z.string().min(1).optional(),
@@ -28,12 +33,10 @@ const envSchema = z.object({
   SLACK_API_URL: urlWithProtocols("SLACK_API_URL", ["http:", "https:"]).default(
     "https://slack.com/api/",
   ),
-  PORT: z.coerce
-    .number({ message: "PORT must be a port number between 0 and 65535" })
-    .int({ message: "PORT must be a port number between 0 and 65535" })
-    .min(0, { message: "PORT must be a port number between 0 and 65535" })
-    .max(65535, { message: "PORT must be a port number between 0 and 65535" })
-    .default(3000),
+  PORT: portNumber("PORT").default(3000),
+  // The worker's own health server (/healthz, /readyz, /metrics). A setting of its own so
+  // that `bot` and `worker` started on one machine with one environment do not both bind PORT.
+  WORKER_PORT: portNumber("WORKER_PORT").optional(),
   REDIS_URL: urlWithProtocols("REDIS_URL", ["redis:", "rediss:"]).default("redis://127.0.0.1:6379"),
   RESTOREBOT_QUEUE_PREFIX: z
     .string()
@@ -52,9 +55,11 @@ const envSchema = z.object({
     .default("info"),
 });
 
-export type Env = z.infer<typeof envSchema> & {
+export type Env = Omit<z.infer<typeof envSchema>, "WORKER_PORT"> & {
   /** True when the bot receives events over Socket Mode instead of HTTP. */
   socketMode: boolean;
+  /** The port of the worker's health server: WORKER_PORT, by default PORT + 1 (0 when PORT is 0). */
+  WORKER_PORT: number;
 };
 
 /**
@@ -89,5 +94,15 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env, role: ProcessRole 
       "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify requests from Slack (or set SLACK_APP_TOKEN for Socket Mode)",
     );
   }
-  return { ...value, socketMode };
+  let workerPort = value.WORKER_PORT;
+  if (workerPort === undefined) {
+    // PORT 0 asks for any free port; so does its default companion.
+    if (value.PORT === 65535 && role === "worker")
+      throw new CodedError(
+        "env_invalid",
+        "WORKER_PORT is not set and its default, PORT + 1, does not exist (PORT is 65535): set WORKER_PORT to the port of the worker's health endpoints",
+      );
+    workerPort = value.PORT === 0 ? 0 : Math.min(value.PORT + 1, 65535);
+  }
+  return { ...value, socketMode, WORKER_PORT: workerPort };
 }

@@ -1,5 +1,6 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
+import { listenOn } from "./listen.js";
 
 export interface HealthChecks {
   /** Each check resolves when its dependency answers, or rejects with a short reason. */
@@ -85,4 +86,36 @@ export function healthRoutes(checks: HealthChecks, registry: Registry): HealthRo
       },
     },
   ];
+}
+
+export interface HealthServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the health routes on a server of their own (the worker; the bot in Socket Mode).
+ * `setting` names the environment variable that chose the port, for the bind-failure line.
+ */
+export async function startHealthServer(
+  routes: HealthRoute[],
+  port: number,
+  setting: string,
+): Promise<HealthServer> {
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    const route = routes.find((r) => r.path === path && r.method.includes(req.method ?? "GET"));
+    if (route) route.handler(req, res);
+    else res.writeHead(404).end();
+  });
+  const bound = await listenOn(server, port, setting);
+  return {
+    port: bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Probes use keep-alive; idle sockets must not hold the shutdown.
+        server.closeIdleConnections();
+      }),
+  };
 }

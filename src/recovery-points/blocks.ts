@@ -8,6 +8,7 @@ import {
   formatCount,
   formatElapsed,
   formatUtc,
+  mrkdwnText,
 } from "./format.js";
 import type { ListedPoint, RecoveryPointListing } from "./list-recovery-points.js";
 import type {
@@ -274,7 +275,7 @@ export function verificationMessage(input: {
   checks.push(
     dump.problem === undefined
       ? `:white_check_mark: *Catalog dump:* pg_dump.gz (${formatBytes(dump.bytes)}) decompresses end to end, CRC checked (${formatBytes(dump.sqlBytes ?? 0)} of SQL), and is a PostgreSQL dump`
-      : `:x: *Catalog dump:* ${dump.problem}`,
+      : `:x: *Catalog dump:* ${mrkdwnText(dump.problem)}`,
   );
   const files = `${formatCount(report.referencedFiles)} Parquet file${report.referencedFiles === 1 ? "" : "s"} referenced by ${formatCount(report.tableLists)} table file list${report.tableLists === 1 ? "" : "s"} (${formatCount(report.referencedPrefixes)} table prefixes)`;
   checks.push(
@@ -293,13 +294,15 @@ export function verificationMessage(input: {
     const more = report.missingFiles - report.missingSample.length;
     blocks.push(
       section(
-        `*Missing* (first ${report.missingSample.length}${more > 0 ? ` of ${formatCount(report.missingFiles)}` : ""}):\n\`\`\`${report.missingSample.join("\n")}\`\`\``,
+        `*Missing* (first ${report.missingSample.length}${more > 0 ? ` of ${formatCount(report.missingFiles)}` : ""}):\n\`\`\`${mrkdwnText(report.missingSample.join("\n"))}\`\`\``,
       ),
     );
   }
   if (report.problems.length > 0) {
     blocks.push(
-      section(`*File list problems:*\n${report.problems.map((p) => `• ${p}`).join("\n")}`),
+      section(
+        `*File list problems:*\n${report.problems.map((p) => `• ${mrkdwnText(p)}`).join("\n")}`,
+      ),
     );
   }
   const r = report.requests;

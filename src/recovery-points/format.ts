@@ -30,9 +30,14 @@ export function formatUtc(time: Date): string {
   return `${time.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
+/** Text for mrkdwn: Slack reads `<…>` as a link or mention, so `&`, `<`, `>` are escaped. */
+export function mrkdwnText(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
 /** `text` as inline code in mrkdwn; backticks inside would end it early. */
 export function code(text: string): string {
-  return `\`${text.replace(/`/g, "'")}\``;
+  return `\`${mrkdwnText(text.replace(/`/g, "'"))}\``;
 }
 
 /** Cuts text to Slack's per-field limits, saying so. */

@@ -14,6 +14,9 @@ export const MISSING_SAMPLE_SIZE = 10;
 const MAX_PROBLEMS = 10;
 /** How much of the decompressed dump is kept to recognise it. */
 const DUMP_HEAD_BYTES = 1024;
+/** How much of its end is kept to find pg_dump's closing line (and the `\unrestrict` after it). */
+const DUMP_TAIL_BYTES = 4096;
+const COMPLETION_LINE = "-- PostgreSQL database dump complete";
 /** Progress callbacks at most this often, so a fast loop does not flood the caller. */
 const PROGRESS_EVERY_MS = 250;
 
@@ -145,6 +148,7 @@ async function checkDump(
   let sqlBytes = 0;
   const head: Buffer[] = [];
   let headBytes = 0;
+  let tail: Buffer = Buffer.alloc(0);
   stream.body.on("data", (chunk: Buffer) => {
     bytesRead += chunk.length;
     report({ stage: "dump", bytesRead, totalBytes: object.size });
@@ -156,6 +160,10 @@ async function checkDump(
         head.push(chunk.subarray(0, DUMP_HEAD_BYTES - headBytes));
         headBytes += Math.min(chunk.length, DUMP_HEAD_BYTES - headBytes);
       }
+      tail =
+        chunk.length >= DUMP_TAIL_BYTES
+          ? chunk.subarray(chunk.length - DUMP_TAIL_BYTES)
+          : Buffer.concat([tail, chunk]).subarray(-DUMP_TAIL_BYTES);
       done();
     },
   });
@@ -181,7 +189,51 @@ async function checkDump(
       problem: `${DUMP_FILE} decompresses but is not a PostgreSQL dump (it starts with ${start})`,
     };
   }
+  // gzip's own checks pass on a dump that was cut short and compressed as it was (a pg_dump
+  // killed mid-way, piped through gzip): only pg_dump's closing line proves it ran to the end.
+  const ending = tail.toString("utf8");
+  const restrictKey = restrictKeyOf(text);
+  if (!endsLikeCompletePgDump(ending, restrictKey)) {
+    const lastLine = ending.trimEnd().split("\n").pop() ?? "";
+    return {
+      ...base,
+      sqlBytes,
+      problem: `${DUMP_FILE} ends without ${endsLikeCompletePgDump(ending) ? "the \\unrestrict that closes its opening \\restrict" : `pg_dump's closing "${COMPLETION_LINE}" line`}: the dump was cut short (it stops after ${formatCount(sqlBytes)} bytes, at ${JSON.stringify(lastLine.slice(0, 60))}), and restoring it would leave out everything after that point`,
+    };
+  }
   return { ...base, sqlBytes, problem: undefined };
+}
+
+/** The key of the `\restrict <key>` that recent pg_dump releases write first, if any. */
+export function restrictKeyOf(head: string): string | undefined {
+  for (const raw of head.split("\n").slice(0, 20)) {
+    const match = /^\\restrict\s+(\S+)\s*$/.exec(raw.trim());
+    if (match) return match[1];
+  }
+  return undefined;
+}
+
+/**
+ * Whether the end of a plain-format dump is pg_dump's own: its closing
+ * `-- PostgreSQL database dump complete` comment, followed only by comment markers, blank lines
+ * and the `\unrestrict <key>` meta-command that recent pg_dump releases write last — required
+ * when the dump opened with `\restrict <key>` (as the catalog restore requires it).
+ */
+export function endsLikeCompletePgDump(tail: string, restrictKey?: string): boolean {
+  const lines = tail.split("\n").map((line) => line.replace(/\r$/, ""));
+  let unrestricted = false;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = (lines[i] as string).trim();
+    if (line === COMPLETION_LINE) return restrictKey === undefined || unrestricted;
+    if (line === "" || line === "--") continue;
+    const unrestrict = /^\\unrestrict\s+(\S+)$/.exec(line);
+    if (unrestrict && (restrictKey === undefined || unrestrict[1] === restrictKey)) {
+      unrestricted = true;
+      continue;
+    }
+    return false;
+  }
+  return false;
 }
 
 /**

@@ -63,7 +63,7 @@ export function formatPlan(target: Target, plan: PlanText): string {
       ? ["", "*Before you ask*", ...plan.warnings.map((w) => `• ${w}`)]
       : []),
     "",
-    `To request it: \`/restore ${target.name} <point> <reason…>\` (a second person must approve).`,
+    `To request it: \`/restore ${target.name} &lt;point&gt; &lt;reason…&gt;\` (a second person must approve).`,
   ].join("\n");
 }
 

@@ -1,9 +1,10 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { App, HTTPReceiver, LogLevel } from "@slack/bolt";
 import type { AppDeps } from "../app-deps.js";
 import type { Env } from "../config/env.js";
-import type { HealthRoute } from "../http/health.js";
+import { type HealthRoute, type HealthServer, startHealthServer } from "../http/health.js";
+import { describeListenError } from "../http/listen.js";
 import { boltLogger } from "./bolt-logger.js";
 import { registerCommands } from "./listeners/commands/index.js";
 
@@ -34,7 +35,6 @@ export async function startSlackBot(options: {
   const logger = boltLogger(deps.logger);
   const clientOptions = { slackApiUrl: env.SLACK_API_URL, logLevel: LogLevel.WARN };
   let app: BoltApp;
-  let healthServer: Server | undefined;
   if (env.socketMode) {
     app = new App({
       token: env.SLACK_BOT_TOKEN,
@@ -62,31 +62,34 @@ export async function startSlackBot(options: {
   for (const register of options.registrations ?? []) register(app, deps);
 
   let port: number;
+  let healthServer: HealthServer | undefined;
   if (env.socketMode) {
-    await app.start();
-    healthServer = createServer((req, res) => {
-      const route = routes.find(
-        (r) =>
-          r.path === new URL(req.url ?? "/", "http://x").pathname &&
-          r.method.includes(req.method ?? "GET"),
-      );
-      if (route) route.handler(req, res);
-      else {
-        res.writeHead(404).end();
-      }
-    });
-    await new Promise<void>((resolve) => healthServer?.listen(env.PORT, resolve));
-    port = (healthServer.address() as AddressInfo).port;
+    // Bound before connecting to Slack, so a port conflict stops the start with nothing open.
+    healthServer = await startHealthServer(routes, env.PORT, "PORT");
+    try {
+      await app.start();
+    } catch (err) {
+      await healthServer.close();
+      throw err;
+    }
+    port = healthServer.port;
   } else {
-    const server = (await app.start(env.PORT)) as Server;
-    port = (server.address() as AddressInfo).port;
+    try {
+      const server = (await app.start(env.PORT)) as Server;
+      port = (server.address() as AddressInfo).port;
+    } catch (err) {
+      // Bolt rejects with the server's own bind error (EADDRINUSE, EACCES…).
+      if ((err as NodeJS.ErrnoException).syscall === "listen")
+        throw describeListenError(err, env.PORT, "PORT");
+      throw err;
+    }
   }
   return {
     app,
     port,
     async stop() {
       await app.stop();
-      if (healthServer) await new Promise<void>((resolve) => healthServer?.close(() => resolve()));
+      await healthServer?.close();
     },
   };
 }

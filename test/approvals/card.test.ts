@@ -226,7 +226,8 @@ describe("notices and reports", () => {
       now: NOW,
     });
     expect(expired).toContain("expired at 17:40 UTC with 1 of 2 approvals");
-    expect(expired).toContain("/restore prod <point|latest> <reason…>");
+    // Escaped for mrkdwn, so Slack shows the placeholders instead of reading them as links.
+    expect(expired).toContain("/restore prod &lt;point|latest&gt; &lt;reason…&gt;");
   });
 
   it("renders status and the audit trail", () => {

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -39,6 +40,74 @@ function run(
     });
     child.on("exit", (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A port with nothing listening on it and, when `pair`, the next one free too. */
+async function freePort(pair = false): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const taken = await Promise.all(
+      (pair ? [port, port + 1] : [port]).map((p) =>
+        occupy(p).then(
+          (s) => closeServer(s),
+          () => true,
+        ),
+      ),
+    );
+    if (taken.every((t) => t !== true)) return port;
+  }
+}
+
+function occupy(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(port, () => resolve(server));
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** Polls GET url until it answers 200 or the (generous) deadline passes. */
+async function waitUntilReady(url: string, timeoutMs = 40_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await fetch(url).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+function startProcess(command: string, env: Record<string, string>) {
+  const child: ChildProcess = spawn(process.execPath, [...CLI, command], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+  });
+  let output = "";
+  child.stdout?.on("data", (d) => {
+    output += d;
+  });
+  child.stderr?.on("data", (d) => {
+    output += d;
+  });
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code) => {
+      exitCode = code;
+      resolve(code);
+    }),
+  );
+  return {
+    child,
+    exited,
+    output: () => output,
+    running: () => exitCode === undefined,
+  };
 }
 
 describe("restorebot CLI", () => {
@@ -152,6 +221,55 @@ describe("restorebot CLI", () => {
       expect(second.stdout).toMatch(/is up to date/);
       expect(second.stdout).not.toContain("postgres://");
     });
+
+    it("bot and worker run side by side on one machine with one identical environment", async () => {
+      const port = await freePort(true);
+      const shared = { ...env, PORT: String(port) };
+      const bot = startProcess("bot", shared);
+      const worker = startProcess("worker", shared);
+      try {
+        // The bot serves PORT; the worker's health endpoints default to PORT + 1.
+        expect(await waitUntilReady(`http://127.0.0.1:${port}/readyz`)).toBe(true);
+        expect(await waitUntilReady(`http://127.0.0.1:${port + 1}/readyz`)).toBe(true);
+        const metrics = await fetch(`http://127.0.0.1:${port + 1}/metrics`);
+        expect(metrics.status).toBe(200);
+        expect(bot.running()).toBe(true);
+        expect(worker.running()).toBe(true);
+        expect(worker.output()).toContain("restore worker started");
+        expect(worker.output()).not.toContain("EADDRINUSE");
+      } finally {
+        bot.child.kill("SIGTERM");
+        worker.child.kill("SIGTERM");
+      }
+      expect(await bot.exited).toBe(0);
+      expect(await worker.exited).toBe(0);
+    }, 60_000);
+
+    it("a port already taken stops bot or worker with one line naming the setting, no stack trace", async () => {
+      const blocker = await occupy(await freePort());
+      const taken = String((blocker.address() as { port: number }).port);
+      try {
+        const worker = await run(["worker"], { ...env, WORKER_PORT: taken });
+        expect(worker.code).not.toBe(0);
+        const workerErrors = worker.stderr.trim().split("\n");
+        expect(workerErrors).toHaveLength(1);
+        expect(workerErrors[0]).toMatch(
+          new RegExp(`^restorebot: WORKER_PORT: port ${taken} is already in use.*set WORKER_PORT`),
+        );
+        expect(worker.stdout + worker.stderr).not.toMatch(/\n\s+at /);
+
+        const bot = await run(["bot"], { ...env, PORT: taken });
+        expect(bot.code).not.toBe(0);
+        const botErrors = bot.stderr.trim().split("\n");
+        expect(botErrors).toHaveLength(1);
+        expect(botErrors[0]).toMatch(
+          new RegExp(`^restorebot: PORT: port ${taken} is already in use.*set PORT`),
+        );
+        expect(bot.stdout + bot.stderr).not.toMatch(/\n\s+at /);
+      } finally {
+        await closeServer(blocker);
+      }
+    }, 60_000);
 
     it("serve becomes ready, logs JSON without secrets, and exits 0 on SIGTERM", async () => {
       const child: ChildProcess = spawn(process.execPath, [...CLI, "serve"], {

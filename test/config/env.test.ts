@@ -20,7 +20,28 @@ describe("readEnv", () => {
     expect(env.socketMode).toBe(true);
   });
 
+  it("gives the worker's health server a port of its own: WORKER_PORT, by default PORT + 1", () => {
+    expect(readEnv(BASE, "worker").WORKER_PORT).toBe(3001);
+    expect(readEnv({ ...BASE, PORT: "8080" }, "worker").WORKER_PORT).toBe(8081);
+    expect(readEnv({ ...BASE, PORT: "0" }, "worker").WORKER_PORT).toBe(0);
+    expect(readEnv({ ...BASE, PORT: "8080", WORKER_PORT: "9102" }, "worker").WORKER_PORT).toBe(
+      9102,
+    );
+  });
+
   const cases: Array<[string, Record<string, string>, string, RegExp]> = [
+    [
+      "worker port not a number",
+      { ...BASE, WORKER_PORT: "health" },
+      "worker",
+      /^WORKER_PORT must be a port number/,
+    ],
+    [
+      "worker port defaulting past 65535",
+      { ...BASE, PORT: "65535" },
+      "worker",
+      /^WORKER_PORT is not set and its default, PORT \+ 1, does not exist/,
+    ],
     [
       "HTTP bot without signing secret",
       { SLACK_BOT_TOKEN: "xoxb-1" },

@@ -19,7 +19,9 @@ import type { VerificationReport } from "../../src/recovery-points/recovery-poin
 import { cadenceOf, expiryOf, expiryState } from "../../src/recovery-points/retention.js";
 import type { StoredVerification } from "../../src/recovery-points/verification-store.js";
 import {
+  endsLikeCompletePgDump,
   looksLikePgDump,
+  restrictKeyOf,
   tablePrefixOf,
 } from "../../src/recovery-points/verify-influxdb-snapshot.js";
 import { blockProblems } from "../stand-ins/slack/block-kit-limits.js";
@@ -150,6 +152,36 @@ describe("verification helpers", () => {
     ["-- MySQL dump 10.13\n--\n", false],
   ])("%j looks like a pg_dump: %s", (head, expected) => {
     expect(looksLikePgDump(head)).toBe(expected);
+  });
+
+  const complete = "--\n-- PostgreSQL database dump complete\n--\n\n";
+  it.each([
+    [`SELECT 1;\n\n${complete}`, true],
+    // pg_dump 17.6, 16.10 and later: \unrestrict with the key of the opening \restrict.
+    [`SELECT 1;\n\n${complete}\\unrestrict 5eB2GrhS9h0ny2tcqfcvbNyhOM\n\n`, true],
+    [`SELECT 1;\r\n--\r\n-- PostgreSQL database dump complete\r\n--\r\n`, true],
+    // Cut cleanly at a line boundary: the closing comment never came.
+    ["ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id);\n\n", false],
+    ["COPY public.t (id) FROM stdin;\n1\n2\n", false],
+    // Something after the closing line is not pg_dump's.
+    [`${complete}DROP TABLE public.t;\n`, false],
+    ["", false],
+  ])("%j ends like a complete pg_dump: %s", (tail, expected) => {
+    expect(endsLikeCompletePgDump(tail)).toBe(expected);
+  });
+
+  it.each([
+    [`${complete}\\unrestrict k3y\n`, "k3y", true],
+    // Cut after the closing comment: the \restrict the dump opened is never closed.
+    [complete, "k3y", false],
+    [`${complete}\\unrestrict other\n`, "k3y", false],
+  ])("%j, opened with \\restrict %s, ends complete: %s", (tail, key, expected) => {
+    expect(endsLikeCompletePgDump(tail, key)).toBe(expected);
+  });
+
+  it("reads the key of the opening \\restrict", () => {
+    expect(restrictKeyOf("\\restrict k3y\n\n--\n-- PostgreSQL database dump\n")).toBe("k3y");
+    expect(restrictKeyOf("--\n-- PostgreSQL database dump\n--\n")).toBeUndefined();
   });
 });
 
@@ -351,6 +383,29 @@ describe("the verify answer", () => {
     expect(text).toContain("first 10 of 12");
     expect(text).toContain("1/2/p/9.parquet");
     expect(text).toContain("301 list requests");
+  });
+
+  it("shows what the bucket holds as text, never as Slack link or mention syntax", () => {
+    // Dump lines, file-list lines and object keys come from the bucket: `<!channel>` in one of
+    // them must not notify a channel, and `<…|…>` must not become a link.
+    const hostile: VerificationReport = {
+      ...report,
+      dump: { ...report.dump, problem: 'pg_dump.gz ends at "<!channel> & <https://x|y>"' },
+      missingSample: ["1/2/<!here>.parquet"],
+      problems: ['a.txt.gz line 3 is not a Parquet path: "<@U0ADMIN>"'],
+    };
+    const m = verificationMessage({
+      target: "prod",
+      point: p,
+      bucket: "b",
+      report: hostile,
+      saved: true,
+    });
+    const text = textOf(m.blocks);
+    expect(text).not.toMatch(/[<>]/);
+    expect(text).toContain("&lt;!channel&gt; &amp; &lt;https://x|y&gt;");
+    expect(text).toContain("1/2/&lt;!here&gt;.parquet");
+    expect(text).toContain("&lt;@U0ADMIN&gt;");
   });
 
   it("names the nearest points when the asked one does not exist", () => {

@@ -1,4 +1,4 @@
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ObjectStore } from "../../src/adapters/s3/object-store.js";
@@ -148,6 +148,44 @@ describe("verify: is a recovery point restorable?", () => {
     const truncated = await verifyAt(14);
     expect(truncated.ok).toBe(false);
     expect(truncated.dump.problem).toMatch(/unexpected end of file/);
+  });
+
+  it("catches a dump cut cleanly at a line boundary, which gzip alone cannot tell", async () => {
+    const folder = `${SNAPSHOT_PREFIX}2024-08-12T18:00:00+00:00/`;
+    const sql = gunzipSync(written.get("good")?.dumpGzip ?? Buffer.alloc(0)).toString("utf8");
+    expect(sql).toContain("-- PostgreSQL database dump complete");
+    // The first two thirds of a real dump, ending on a newline, gzipped as a whole: a valid
+    // gzip stream of a dump whose pg_dump never finished.
+    const cut = sql.slice(0, sql.lastIndexOf("\n", Math.floor((sql.length * 2) / 3)) + 1);
+    s3.putObjectDirect(BUCKET, `${folder}pg_dump.gz`, gzipSync(cut));
+    s3.putObjectDirect(BUCKET, `${folder}bloom.bin.gz`, gzipSync("b"));
+    const report = await verifyAt(18);
+    expect(report.ok).toBe(false);
+    expect(report.dump.problem).toMatch(
+      /^pg_dump\.gz ends without pg_dump's closing "-- PostgreSQL database dump complete" line: the dump was cut short/,
+    );
+    // The untouched dump passes the same check.
+    expect((await verifyAt(10)).dump.problem).toBeUndefined();
+  });
+
+  it("catches a dump that opened \\restrict and was cut before its closing \\unrestrict", async () => {
+    const sql = gunzipSync(written.get("good")?.dumpGzip ?? Buffer.alloc(0)).toString("utf8");
+    // pg_dump 17.6, 16.10 and later open with \restrict <key> and close with \unrestrict <key>.
+    const key = /^\\restrict (\S+)$/m.exec(sql)?.[1] ?? "k3y";
+    const restricted = sql.includes(`\\restrict ${key}`)
+      ? sql
+      : `\\restrict ${key}\n${sql}\n\\unrestrict ${key}\n`;
+    const end = restricted.indexOf("-- PostgreSQL database dump complete\n--\n");
+    expect(end).toBeGreaterThan(0);
+    const cut = restricted.slice(0, end + "-- PostgreSQL database dump complete\n--\n".length);
+    const folder = `${SNAPSHOT_PREFIX}2024-08-12T19:00:00+00:00/`;
+    s3.putObjectDirect(BUCKET, `${folder}pg_dump.gz`, gzipSync(cut));
+    s3.putObjectDirect(BUCKET, `${folder}bloom.bin.gz`, gzipSync("b"));
+    const report = await verifyAt(19);
+    expect(report.ok).toBe(false);
+    expect(report.dump.problem).toMatch(
+      /^pg_dump\.gz ends without the \\unrestrict that closes its opening \\restrict: the dump was cut short/,
+    );
   });
 
   it("catches a dump that is gzip but not a PostgreSQL dump", async () => {

@@ -353,6 +353,7 @@ describe("rendered with a complete set of values", () => {
       "SLACK_APP_TOKEN",
       "SLACK_API_URL",
       "PORT",
+      "WORKER_PORT",
       "REDIS_URL",
       "RESTOREBOT_QUEUE_PREFIX",
       "DATABASE_URL",
@@ -410,10 +411,16 @@ describe("rendered with a complete set of values", () => {
   });
 
   it("probes /healthz and /readyz on the port the processes listen on", () => {
-    for (const d of [bot, worker]) {
+    // The bot listens on PORT, the worker on WORKER_PORT: one environment for both.
+    for (const [d, port] of [
+      [bot, 3000],
+      [worker, 3001],
+    ] as const) {
       const c = container(d);
-      expect(c.ports).toEqual([{ name: "http", containerPort: 3000, protocol: "TCP" }]);
+      expect(c.ports).toEqual([{ name: "http", containerPort: port, protocol: "TCP" }]);
       expect(envOf(d).get("PORT")?.value).toBe("3000");
+      expect(envOf(d).get("WORKER_PORT")?.value).toBe("3001");
+      expect(d.spec.template.metadata.annotations["prometheus.io/port"]).toBe(String(port));
       expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "http" });
       expect(c.startupProbe.httpGet).toEqual({ path: "/healthz", port: "http" });
       expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "http" });

@@ -21,8 +21,10 @@ describe("the bot over real HTTP, with requests signed as Slack signs them", () 
     expect(res.elapsedMs).toBeLessThan(3_000);
     const body = res.json as { response_type: string; text: string };
     expect(body.response_type).toBe("ephemeral");
-    expect(body.text).toContain("/restore <target> <point|latest> <reason…>");
-    expect(body.text).toContain("/restore plan <target> <point|latest>");
+    // Escaped for mrkdwn: raw, Slack would read `<target>` as link syntax and drop it.
+    expect(body.text).toContain("/restore &lt;target&gt; &lt;point|latest&gt; &lt;reason…&gt;");
+    expect(body.text).toContain("/restore plan &lt;target&gt; &lt;point|latest&gt;");
+    expect(body.text).not.toMatch(/[<>]/);
   });
 
   it("answers /recovery-points help with its own usage", async () => {
@@ -33,9 +35,10 @@ describe("the bot over real HTTP, with requests signed as Slack signs them", () 
       channelId: "CRESTORES",
     });
     expect(res.status).toBe(200);
-    expect((res.json as { text: string }).text).toContain(
-      "/recovery-points verify <target> <point>",
-    );
+    const text = (res.json as { text: string }).text;
+    expect(text).toContain("/recovery-points verify &lt;target&gt; &lt;point&gt;");
+    expect(text).toContain("--before &lt;point&gt;");
+    expect(text).not.toMatch(/[<>]/);
   });
 
   it("answers an unknown subcommand with what was wrong and the usage, privately", async () => {

@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import {
   parseRecoveryPointsCommand,
   parseRestoreCommand,
+  RECOVERY_POINTS_USAGE,
+  RESTORE_USAGE,
 } from "../../src/slack/commands/grammar.js";
 import { formatPointTime, parsePointRef } from "../../src/slack/commands/recovery-point-time.js";
 
@@ -70,7 +72,7 @@ describe("parseRestoreCommand", () => {
     ["", /Tell me what to restore/],
     ["help me", /`help` takes no arguments/],
     ["frobnicate", /Unknown target or subcommand `frobnicate`\. Known targets: `prod`, `staging`/],
-    ["prod", /Which recovery point\? e\.g\. `\/restore prod latest <reason…>`/],
+    ["prod", /Which recovery point\? e\.g\. `\/restore prod latest &lt;reason…&gt;`/],
     ["prod yesterday because reasons", /`yesterday` is not a recovery point/],
     ["prod latest", /A reason is mandatory/],
     ["prod latest oops", /too short/],
@@ -138,5 +140,67 @@ describe("parseRecoveryPointsCommand", () => {
     const result = parseRecoveryPointsCommand(text, TARGETS);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.error).toMatch(message);
+  });
+});
+
+describe("answers are mrkdwn Slack shows as written", () => {
+  // Slack reads `<…>` as a link, a mention or `<!channel>`: every `&`, `<` and `>` in text
+  // must be escaped, in the usage and in whatever of the command is echoed back.
+  const hostile = [
+    "<!channel>",
+    "<@U0ADMIN>",
+    "prod <!here> because",
+    "plan <https://evil.example|prod> latest",
+    "verify prod <!everyone>",
+    "status <!channel>",
+    "cancel a&b",
+    "prod latest <!channel>",
+    "history <@U0ADMIN>",
+    "--since <1h>",
+    "--limit <20>",
+    "--before <2024-08-12T14:00Z>",
+    "--frobnicate<!channel>",
+    "prod staging<!channel>",
+  ];
+  it.each(hostile)("echoes %j escaped, with the usage escaped", (text) => {
+    for (const result of [
+      parseRestoreCommand(text, TARGETS),
+      parseRecoveryPointsCommand(text, TARGETS),
+    ]) {
+      if (result.ok) continue;
+      expect(result.error).not.toMatch(/[<>]/);
+      expect(result.error).not.toMatch(/&(?!amp;|lt;|gt;)/);
+    }
+  });
+
+  it("shows the placeholders of both usages as typed", () => {
+    for (const usage of [RESTORE_USAGE, RECOVERY_POINTS_USAGE]) {
+      expect(usage).not.toMatch(/[<>]/);
+      const shown = usage.replaceAll("&lt;", "<").replaceAll("&gt;", ">").replaceAll("&amp;", "&");
+      expect(shown).toMatch(/<target> <point/);
+    }
+    expect(RESTORE_USAGE).toContain(
+      "`/restore &lt;target&gt; &lt;point|latest&gt; &lt;reason…&gt;`",
+    );
+  });
+
+  it("a refused reason that tries a mention reaches Slack as text", () => {
+    const result = parseRestoreCommand("prod latest <!here>", TARGETS);
+    expect(result).toEqual({ ok: false, error: expect.stringContaining("`&lt;!here&gt;`") });
+  });
+
+  it("the --since refusal shows the duration form escaped", () => {
+    const result = parseRecoveryPointsCommand("--since soon", TARGETS);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.error).toContain("&lt;integer&gt;&lt;s|m|h|d&gt;");
+  });
+
+  it("documents --before, a real option of the listing", () => {
+    expect(RECOVERY_POINTS_USAGE).toContain("--before &lt;point&gt;");
+    expect(parseRecoveryPointsCommand("prod --before 2024-08-12T14:00Z", TARGETS)).toMatchObject({
+      ok: true,
+      command: { kind: "list", target: "prod", before: new Date("2024-08-12T14:00:00Z") },
+    });
   });
 });

@@ -81,7 +81,9 @@ describe("the bot in Socket Mode (SLACK_APP_TOKEN set)", () => {
       channelId: "CRESTORES",
     });
     expect(ack.payload).toMatchObject({ response_type: "ephemeral" });
-    expect(String(ack.payload?.text)).toContain("/restore <target> <point|latest> <reason…>");
+    expect(String(ack.payload?.text)).toContain(
+      "/restore &lt;target&gt; &lt;point|latest&gt; &lt;reason…&gt;",
+    );
   });
 
   it("refuses a malformed command over the socket with what was wrong", async () => {
@@ -92,6 +94,28 @@ describe("the bot in Socket Mode (SLACK_APP_TOKEN set)", () => {
       channelId: "CRESTORES",
     });
     expect(String(ack.payload?.text)).toContain("A reason is mandatory");
+  });
+
+  it("refuses to start when PORT is taken, naming PORT, without opening a second connection", async () => {
+    const connectionsBefore = socket.connections;
+    const env = readEnv(
+      {
+        SLACK_BOT_TOKEN: FAKE_BOT_TOKEN,
+        SLACK_APP_TOKEN: APP_TOKEN,
+        SLACK_API_URL: fake.apiUrl,
+        // The port the running bot's health server holds.
+        PORT: String(bot.port),
+      },
+      "bot",
+    );
+    await expect(
+      startSlackBot({
+        env,
+        deps: runtime.deps,
+        routes: healthRoutes(runtime.healthChecks, runtime.metrics.registry),
+      }),
+    ).rejects.toThrow(new RegExp(`^PORT: port ${bot.port} is already in use.*set PORT`));
+    expect(socket.connections).toBe(connectionsBefore);
   });
 
   it("still serves the health endpoints on PORT", async () => {

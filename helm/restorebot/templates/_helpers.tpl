@@ -78,7 +78,7 @@ workload template, so `helm install` fails before anything is applied.
 {{- fail "config.targets is empty: add at least one target (name, kind, namespace, appInstance, catalog.dsnEnv, snapshots.bucket); see the example in values.yaml" -}}
 {{- end -}}
 {{- $globalApprovers := .Values.config.policy.approvers -}}
-{{- $managedEnv := list "SLACK_SIGNING_SECRET" "SLACK_BOT_TOKEN" "SLACK_APP_TOKEN" "SLACK_API_URL" "PORT" "REDIS_URL" "RESTOREBOT_QUEUE_PREFIX" "DATABASE_URL" "RESTOREBOT_CONFIG" "KUBECONFIG" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "AWS_REGION" "LOG_LEVEL" "NODE_ENV" "TMPDIR" -}}
+{{- $managedEnv := list "SLACK_SIGNING_SECRET" "SLACK_BOT_TOKEN" "SLACK_APP_TOKEN" "SLACK_API_URL" "PORT" "WORKER_PORT" "REDIS_URL" "RESTOREBOT_QUEUE_PREFIX" "DATABASE_URL" "RESTOREBOT_CONFIG" "KUBECONFIG" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "AWS_REGION" "LOG_LEVEL" "NODE_ENV" "TMPDIR" -}}
 {{- range $i, $target := .Values.config.targets -}}
 {{- $name := required (printf "config.targets[%d].name is required: a lowercase name such as prod" $i) (get $target "name") -}}
 {{- $_ := required (printf "config.targets[%d].namespace (target %q) is required: the Kubernetes namespace of the InfluxDB cluster" $i $name) (get $target "namespace") -}}
@@ -134,12 +134,22 @@ valueFrom:
 {{- end -}}
 
 {{/*
+The port each process serves its health endpoints (and, for the bot, /slack/events) on: the bot
+binds PORT, the worker WORKER_PORT, so the one shared environment also works on one machine.
+*/}}
+{{- define "restorebot.containerPort" -}}
+{{- if eq . "worker" -}}3001{{- else -}}3000{{- end -}}
+{{- end -}}
+
+{{/*
 The environment of every restorebot process (DESIGN.md, "Environment"): bot and worker get the
 same variables and the same config file.
 */}}
 {{- define "restorebot.env" -}}
 - name: PORT
-  value: "3000"
+  value: {{ include "restorebot.containerPort" "bot" | quote }}
+- name: WORKER_PORT
+  value: {{ include "restorebot.containerPort" "worker" | quote }}
 - name: RESTOREBOT_CONFIG
   value: {{ printf "%s/restorebot.yaml" (include "restorebot.configDir" .) | quote }}
 - name: RESTOREBOT_QUEUE_PREFIX
@@ -216,7 +226,7 @@ containers:
       {{- toYaml .args | nindent 6 }}
     ports:
       - name: http
-        containerPort: 3000
+        containerPort: {{ include "restorebot.containerPort" .component }}
         protocol: TCP
     env:
       {{- include "restorebot.env" $ctx | nindent 6 }}
@@ -291,7 +301,7 @@ checksum/dev-secret: {{ toYaml .ctx.Values.devSecret.stringData | sha256sum }}
 {{- end }}
 {{- if .ctx.Values.metrics.podAnnotations }}
 prometheus.io/scrape: "true"
-prometheus.io/port: "3000"
+prometheus.io/port: {{ include "restorebot.containerPort" .component | quote }}
 prometheus.io/path: /metrics
 {{- end }}
 {{- with .values.podAnnotations }}

@@ -105,7 +105,14 @@ function checkRecoveryPoint(deps: InfluxdbRunbookDeps): PhaseRun {
         `The recovery point ${formatUtc(request.pointTime)} is incomplete: ${where}${BLOOM_FILE}, written last, is missing, so it must never be restored. Nothing was changed; choose another point.`,
       );
     }
-    if (request.dumpEtag && dump.etag !== request.dumpEtag) {
+    // Without a frozen ETag nothing proves the dump is the one approved: stop, never skip.
+    if (!request.dumpEtag) {
+      throw new CodedError(
+        "precondition_failed",
+        `Request ${request.id} froze no ETag for ${where}${DUMP_FILE}, so I cannot check that the dump is still the one approved. Nothing was changed; make a new request for the point.`,
+      );
+    }
+    if (dump.etag !== request.dumpEtag) {
       throw new CodedError(
         "precondition_failed",
         `${where}${DUMP_FILE} changed since the request was approved (ETag ${dump.etag}, approved ${request.dumpEtag}). Nothing was changed; make a new request for the point as it is now.`,

@@ -1,3 +1,4 @@
+import { escapeMrkdwn } from "../../approvals/format.js";
 import { DURATION_FORMAT, parseDuration } from "../../config/duration.js";
 import { POINT_FORMS, type PointRef, parsePointRef } from "./recovery-point-time.js";
 
@@ -27,27 +28,36 @@ export type RestoreCommand =
   | { kind: "history"; target: string | undefined }
   | { kind: "targets" };
 
+/**
+ * `error` is Slack mrkdwn, ready to send: `&`, `<` and `>` are escaped (Slack reads `<…>` as a
+ * link, mention or `<!channel>`), in the usage as in the words it echoes back.
+ */
 export type ParseResult<T> = { ok: true; command: T } | { ok: false; error: string };
 
-export const RECOVERY_POINTS_USAGE = [
-  "*Usage*",
-  "`/recovery-points [target] [--hourly|--daily] [--since 48h] [--limit 20]` — list recovery points, newest first",
-  "`/recovery-points verify <target> <point>` — check that a point is complete and restorable",
-  "`/recovery-points help` — this message",
-  `A point is ${POINT_FORMS}.`,
-].join("\n");
+// Written as plain text and escaped once: `<target>` must reach Slack as `&lt;target&gt;`.
+export const RECOVERY_POINTS_USAGE = escapeMrkdwn(
+  [
+    "*Usage*",
+    "`/recovery-points [target] [--hourly|--daily] [--since 48h] [--limit 20] [--before <point>]` — list recovery points, newest first (`--before`: only points older than that one, to page back)",
+    "`/recovery-points verify <target> <point>` — check that a point is complete and restorable",
+    "`/recovery-points help` — this message",
+    `A point is ${POINT_FORMS}.`,
+  ].join("\n"),
+);
 
-export const RESTORE_USAGE = [
-  "*Usage*",
-  "`/restore <target> <point|latest> <reason…>` — request a restore (a second person must approve)",
-  "`/restore plan <target> <point|latest>` — dry run: what would be done, with live replica counts",
-  "`/restore status [request-id]` — where a restore stands",
-  "`/restore cancel <request-id>` — cancel a request, or stop a run at the next phase boundary",
-  "`/restore history [target]` — recent requests and what happened to them",
-  "`/restore targets` — the clusters restorebot can restore",
-  "`/restore help` — this message",
-  `A point is ${POINT_FORMS}.`,
-].join("\n");
+export const RESTORE_USAGE = escapeMrkdwn(
+  [
+    "*Usage*",
+    "`/restore <target> <point|latest> <reason…>` — request a restore (a second person must approve)",
+    "`/restore plan <target> <point|latest>` — dry run: what would be done, with live replica counts",
+    "`/restore status [request-id]` — where a restore stands",
+    "`/restore cancel <request-id>` — cancel a request, or stop a run at the next phase boundary",
+    "`/restore history [target]` — recent requests and what happened to them",
+    "`/restore targets` — the clusters restorebot can restore",
+    "`/restore help` — this message",
+    `A point is ${POINT_FORMS}.`,
+  ].join("\n"),
+);
 
 export const MAX_LIST_LIMIT = 100;
 export const DEFAULT_LIST_LIMIT = 20;
@@ -63,8 +73,9 @@ function tokenize(text: string): string[] {
   return text.trim().split(/\s+/).filter(Boolean);
 }
 
+/** `problem` is plain text (it may echo what was typed); `usage` is already mrkdwn. */
 function refuse<T>(problem: string, usage: string): ParseResult<T> {
-  return { ok: false, error: `${problem}\n\n${usage}` };
+  return { ok: false, error: `${escapeMrkdwn(problem)}\n\n${usage}` };
 }
 
 function describeTargets(targets: readonly string[]): string {

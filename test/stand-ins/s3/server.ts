@@ -63,6 +63,8 @@ export interface S3StandInOptions {
   /** Buckets to create at start. */
   buckets?: string[];
   port?: number;
+  /** Answer without ETags (no header, no listing element), as some S3-compatible stores do. */
+  omitEtags?: boolean;
 }
 
 export interface S3StandIn {
@@ -380,7 +382,7 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
   }
 
   function objectHeaders(res: ServerResponse, object: StoredObject): void {
-    res.setHeader("ETag", object.etag);
+    if (!opts.omitEtags) res.setHeader("ETag", object.etag);
     res.setHeader("Last-Modified", object.lastModified.toUTCString());
     res.setHeader("Content-Type", object.contentType);
     res.setHeader("Accept-Ranges", "bytes");
@@ -543,7 +545,7 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
       }
       const o = entry.object as StoredObject;
       parts.push(
-        `<Contents><Key>${enc(entry.key)}</Key>${el("LastModified", o.lastModified.toISOString())}${el("ETag", o.etag)}${el("Size", o.body.length)}<StorageClass>STANDARD</StorageClass></Contents>`,
+        `<Contents><Key>${enc(entry.key)}</Key>${el("LastModified", o.lastModified.toISOString())}${opts.omitEtags ? "" : el("ETag", o.etag)}${el("Size", o.body.length)}<StorageClass>STANDARD</StorageClass></Contents>`,
       );
     }
     for (const p of prefixes)

@@ -10,7 +10,7 @@ import {
   verificationProgressText,
 } from "../../../recovery-points/blocks.js";
 import { findPoint, nearestPoints } from "../../../recovery-points/folder-names.js";
-import { code } from "../../../recovery-points/format.js";
+import { code, mrkdwnText } from "../../../recovery-points/format.js";
 import {
   type ListQuery,
   listRecoveryPoints,
@@ -251,7 +251,7 @@ function storeFailureText(
     coded.code === "internal"
       ? `something went wrong (${coded.message.split("\n")[0]}); the details are in restorebot's log`
       : coded.message;
-  return `:warning: I could not ${doing} \`${target.name}\` in ${code(source.location)}: ${said}`;
+  return `:warning: I could not ${doing} \`${target.name}\` in ${code(source.location)}: ${mrkdwnText(said)}`;
 }
 
 async function send(respond: RespondFn, deps: AppDeps, message: SlackMessage): Promise<void> {
