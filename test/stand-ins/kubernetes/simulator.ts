@@ -337,7 +337,10 @@ export class KubernetesSimulator {
       record.faulted = true;
       if (fault.kind === "reset") {
         answer(0);
-        req.socket.destroy();
+        // A TCP RST, as a dropped connection through a load balancer looks: the client sees
+        // ECONNRESET (undici's fetch, which client-node 2.x uses, reports a plain close as
+        // UND_ERR_SOCKET "other side closed" instead).
+        req.socket.resetAndDestroy();
         return;
       }
       answer(fault.status);
