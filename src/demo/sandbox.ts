@@ -199,6 +199,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       deps: runtime.deps,
       routes: healthRoutes(runtime.healthChecks, runtime.metrics.registry),
       registrations: slackRegistrations,
+      // The sandbox is for the person at this machine: nothing of it listens beyond loopback.
+      host: "127.0.0.1",
     });
     teardown.add(() => bot.stop());
     // As in `serve`: expires unapproved requests past their TTL and enqueues approved ones

@@ -29,6 +29,8 @@ export async function startSlackBot(options: {
   deps: AppDeps;
   routes: HealthRoute[];
   registrations?: ListenerRegistration[];
+  /** Interface to listen on; every interface when not given (a container's port is published). */
+  host?: string;
 }): Promise<SlackBot> {
   const { env, deps, routes } = options;
   const logger = boltLogger(deps.logger);
@@ -75,10 +77,12 @@ export async function startSlackBot(options: {
         res.writeHead(404).end();
       }
     });
-    await new Promise<void>((resolve) => healthServer?.listen(env.PORT, resolve));
+    await new Promise<void>((resolve) => healthServer?.listen(env.PORT, options.host, resolve));
     port = (healthServer.address() as AddressInfo).port;
   } else {
-    const server = (await app.start(env.PORT)) as Server;
+    const server = (await app.start(
+      options.host === undefined ? env.PORT : { port: env.PORT, host: options.host },
+    )) as Server;
     port = (server.address() as AddressInfo).port;
   }
   return {
