@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as a contributor and CI run it: services, dependencies, the Node.js
-# check, build, lint, type check, then every test against real PostgreSQL and Redis and the local stand-ins.
+# check, build, lint, type check, then every test against real PostgreSQL and Redis and the
+# local stand-ins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-services.sh
