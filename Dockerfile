@@ -8,6 +8,7 @@
 # The base image is pinned by tag; CI may pin it harder by digest
 # (--build-arg NODE_IMAGE=node:24-bookworm-slim@sha256:…). Build arguments carry only public
 # metadata: tokens and DSNs reach the container at run time, from Kubernetes Secrets.
+# The same Node.js major as development and the tests (package.json pins node@24 for those).
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: all dependencies (TypeScript lives in devDependencies), compile to dist/ ----
@@ -15,8 +16,10 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: compiling needs no install script (the only ones in the tree build esbuild
-# for tsx/vitest and probe for a prebuilt msgpackr binary), and not running them keeps a
-# compromised dependency from executing code in the builder.
+# for tsx/vitest, probe for a prebuilt msgpackr binary, and fetch the Node.js that the `node`
+# dev dependency pins for development and tests — here the base image's Node, the same major,
+# compiles), and not running them keeps a compromised dependency from executing code in the
+# builder.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./

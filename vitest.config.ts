@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // Prints the Node.js version and fails the run unless it is the project's (Node 24).
+    globalSetup: ["test/support/node-version.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Integration tests share one PostgreSQL and one Redis; each test uses its own database

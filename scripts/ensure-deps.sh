@@ -1,17 +1,9 @@
 #!/usr/bin/env bash
-# Installs npm dependencies when they are missing or older than the lockfile.
-# `npm ci` first (exactly the lockfile). Some npm 11 releases refuse a correct lockfile whose
-# optional per-platform packages (Biome's and msgpackr's binaries for other systems) are not
-# all recorded; then install from the same lockfile without rewriting it.
+# Installs npm dependencies, exactly as package-lock.json records them (`npm ci`), when they are
+# missing, older than the lockfile, or lack the project's Node.js (node_modules/.bin/node, put
+# there by the `node` package's install script; an install with --ignore-scripts leaves it out).
 set -euo pipefail
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  if ! npm ci --no-audit --no-fund 2>/tmp/restorebot-npm-ci.log; then
-    if grep -q "EUSAGE" /tmp/restorebot-npm-ci.log; then
-      echo "[deps] npm ci refused the lockfile (an npm quirk with optional platform packages); installing from it with npm install --no-save"
-      npm install --no-audit --no-fund --no-save
-    else
-      cat /tmp/restorebot-npm-ci.log >&2
-      exit 1
-    fi
-  fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
+  || [ ! -x node_modules/.bin/node ]; then
+  npm ci --no-audit --no-fund
 fi

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite, as a contributor and CI run it: services, dependencies, build, lint,
-# type check, then every test against real PostgreSQL and Redis and the local stand-ins.
+# The whole test suite, as a contributor and CI run it: services, dependencies, the Node.js
+# check, build, lint, type check, then every test against real PostgreSQL and Redis and the
+# local stand-ins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-services.sh
 bash scripts/ensure-deps.sh
+# The Node.js version in use, and a stop unless it is the project's (Node 24, from npm).
+node scripts/check-node.mjs "npm test"
 bash scripts/ensure-browser.sh
 npm run --silent build
 npm run --silent typecheck

@@ -9,7 +9,7 @@ import type { Logger } from "../logging/logger.js";
 import { DEMO_USERS } from "./demo-settings.js";
 import { type Sandbox, startSandbox } from "./sandbox.js";
 
-export const DEMO_USAGE = `Usage: restorebot demo [--port 8080] [--fast] [--no-open]
+export const DEMO_USAGE = `Usage: restorebot demo [--port 8080] [--fast] [--no-open] [--database restorebot_demo]
 
 Starts the local sandbox: PostgreSQL and Redis must answer on 127.0.0.1 (npm start sees to
 that), then a Kubernetes API simulator, an S3 stand-in with a snapshot history, a scratch
@@ -19,14 +19,21 @@ Options:
   --port <n>   port of the web console (default 8080; a free port when it is taken)
   --fast       short pod delays and quick narration (for tests)
   --no-open    do not open a browser
+  --database <name>
+               restorebot's database (default restorebot_demo); the scratch catalog is
+               <name>_catalog and the queue prefix <name>, so two sandboxes with two names
+               can run side by side
   --help       this text
 
-The databases restorebot_demo and restorebot_demo_catalog are rebuilt at every start.`;
+Both databases (restorebot_demo and restorebot_demo_catalog by default) are rebuilt at every
+start. Ctrl-C (SIGINT) or SIGTERM stops everything; a second one forces it.`;
 
 export interface DemoOptions {
   port: number;
   fast: boolean;
   open: boolean;
+  /** restorebot's database; the catalog and queue prefix are named after it. */
+  database?: string;
 }
 
 /** Parses the demo's options; throws a usage error naming the bad one. */
@@ -52,6 +59,18 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
           );
         }
         options.port = port;
+        break;
+      }
+      case "--database": {
+        const value = inline ?? argv[++i];
+        // Room for the "_catalog" suffix within PostgreSQL's 63-byte names.
+        if (value === undefined || !/^[a-z][a-z0-9_]{0,54}$/.test(value)) {
+          throw new CodedError(
+            "usage",
+            `--database needs a plain database name: a lower-case letter, then up to 54 of a-z, 0-9 and _ (got ${value === undefined ? "nothing" : `"${value}"`}), e.g. --database restorebot_demo2`,
+          );
+        }
+        options.database = value;
         break;
       }
       default:
@@ -133,13 +152,25 @@ export async function runDemoCommand(
     return 0;
   }
   const options = parseDemoArgs(argv);
-  const logFile = join(tmpdir(), "restorebot-demo.log");
+  const logFile = join(
+    tmpdir(),
+    options.database === undefined
+      ? "restorebot-demo.log"
+      : `restorebot-demo-${options.database}.log`,
+  );
   const logger = demoLogger(io.env.LOG_LEVEL ?? "info", logFile);
   io.stdout.write("Starting the restorebot sandbox…\n");
   const sandbox = await startSandbox({
     logger,
     port: options.port,
     fast: options.fast,
+    ...(options.database === undefined
+      ? {}
+      : {
+          databaseName: options.database,
+          catalogDatabaseName: `${options.database}_catalog`,
+          queuePrefix: options.database,
+        }),
     onStep: (text) => io.stdout.write(`  · ${text}\n`),
   }).catch((err: unknown) => {
     if (err instanceof CodedError) throw err;

@@ -118,8 +118,6 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     AWS_SECRET_ACCESS_KEY: "restorebot-demo",
     AWS_REGION: "us-east-1",
     AWS_EC2_METADATA_DISABLED: "true",
-    // The demo runs on the Node.js the machine has; the SDK's notice about future versions is noise here.
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   });
 
   try {
@@ -199,6 +197,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       deps: runtime.deps,
       routes: healthRoutes(runtime.healthChecks, runtime.metrics.registry),
       registrations: slackRegistrations,
+      // The sandbox is for the person at this machine: nothing of it listens beyond loopback.
+      host: "127.0.0.1",
     });
     teardown.add(() => bot.stop());
     // As in `serve`: expires unapproved requests past their TTL and enqueues approved ones

@@ -95,12 +95,14 @@ export interface HealthServer {
 
 /**
  * Serves the health routes on a server of their own (the worker; the bot in Socket Mode).
- * `setting` names the environment variable that chose the port, for the bind-failure line.
+ * `setting` names the environment variable that chose the port, for the bind-failure line;
+ * `host` limits it to one interface (the sandbox binds loopback only).
  */
 export async function startHealthServer(
   routes: HealthRoute[],
   port: number,
   setting: string,
+  host?: string,
 ): Promise<HealthServer> {
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
@@ -108,7 +110,7 @@ export async function startHealthServer(
     if (route) route.handler(req, res);
     else res.writeHead(404).end();
   });
-  const bound = await listenOn(server, port, setting);
+  const bound = await listenOn(server, port, setting, host);
   return {
     port: bound,
     close: () =>

@@ -28,7 +28,12 @@ export function describeListenError(err: unknown, port: number, setting: string)
  * Listens on `port` and resolves with the bound port (useful with 0); a bind failure rejects
  * with the one-line error above instead of surfacing as an unhandled 'error' event.
  */
-export function listenOn(server: Server, port: number, setting: string): Promise<number> {
+export function listenOn(
+  server: Server,
+  port: number,
+  setting: string,
+  host?: string,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => {
       server.off("listening", onListening);
@@ -40,6 +45,7 @@ export function listenOn(server: Server, port: number, setting: string): Promise
     };
     server.once("error", onError);
     server.once("listening", onListening);
-    server.listen(port);
+    if (host === undefined) server.listen(port);
+    else server.listen(port, host);
   });
 }

@@ -30,6 +30,8 @@ export async function startSlackBot(options: {
   deps: AppDeps;
   routes: HealthRoute[];
   registrations?: ListenerRegistration[];
+  /** Interface to listen on; every interface when not given (a container's port is published). */
+  host?: string;
 }): Promise<SlackBot> {
   const { env, deps, routes } = options;
   const logger = boltLogger(deps.logger);
@@ -65,7 +67,7 @@ export async function startSlackBot(options: {
   let healthServer: HealthServer | undefined;
   if (env.socketMode) {
     // Bound before connecting to Slack, so a port conflict stops the start with nothing open.
-    healthServer = await startHealthServer(routes, env.PORT, "PORT");
+    healthServer = await startHealthServer(routes, env.PORT, "PORT", options.host);
     try {
       await app.start();
     } catch (err) {
@@ -75,7 +77,9 @@ export async function startSlackBot(options: {
     port = healthServer.port;
   } else {
     try {
-      const server = (await app.start(env.PORT)) as Server;
+      const server = (await app.start(
+        options.host === undefined ? env.PORT : { port: env.PORT, host: options.host },
+      )) as Server;
       port = (server.address() as AddressInfo).port;
     } catch (err) {
       // Bolt rejects with the server's own bind error (EADDRINUSE, EACCES…).

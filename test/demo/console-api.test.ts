@@ -425,6 +425,16 @@ describe("restorebot demo options", () => {
     expect(() => parseDemoArgs(["--port", "http"])).toThrow(/--port needs a port number/);
     expect(() => parseDemoArgs(["--verbose"])).toThrow(/unknown option "--verbose"/);
   });
+
+  it("parses --database, and refuses a name PostgreSQL would need quoting for", () => {
+    expect(parseDemoArgs(["--database", "rb_demo2"]).database).toBe("rb_demo2");
+    expect(parseDemoArgs(["--database=rb_demo3"]).database).toBe("rb_demo3");
+    expect(parseDemoArgs([]).database).toBeUndefined();
+    expect(() => parseDemoArgs(["--database", "Demo-2"])).toThrow(
+      /--database needs a plain database name.*got "Demo-2"/,
+    );
+    expect(() => parseDemoArgs(["--database"])).toThrow(/got nothing/);
+  });
 });
 
 describe("the console's mrkdwn", () => {

@@ -66,7 +66,9 @@ export function describeFailure(err: unknown, verb: ApiCall["verb"]): ApiFailure
       retryAfterMs: undefined,
     };
   }
-  if (err instanceof Error && err.name === "AbortError") {
+  // node-fetch (client-node 1.x) rejected with an AbortError when the request's signal fired;
+  // undici (2.x) rejects with the signal's reason, a DOMException named TimeoutError.
+  if (isAbortOrTimeout(err)) {
     return {
       status: undefined,
       reason: "Timeout",
@@ -173,6 +175,12 @@ function retryAfterOf(err: unknown): number | undefined {
   const value = headers?.["retry-after"];
   const seconds = value === undefined ? Number.NaN : Number(value);
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+}
+
+function isAbortOrTimeout(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  if ("name" in err && (err.name === "AbortError" || err.name === "TimeoutError")) return true;
+  return "cause" in err && err.cause !== err && isAbortOrTimeout(err.cause);
 }
 
 function networkCodeOf(err: unknown): string | undefined {

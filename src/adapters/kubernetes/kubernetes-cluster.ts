@@ -188,7 +188,7 @@ function isPaused(object: unknown): boolean {
 
 /**
  * Per-request options: the abort signal (timeout and cancellation) and, for patches, the
- * content type; client-node 1.x would otherwise send `application/json-patch+json`.
+ * content type; client-node (1.x and 2.x alike) would otherwise send `application/json-patch+json`.
  */
 function requestOptions(signal: AbortSignal, contentType?: string): ConfigurationOptions {
   const middleware: ObservableMiddleware = {

@@ -5,5 +5,14 @@ export {
   kubeconfigYaml,
   writeKubeconfig,
 } from "./kubeconfig.js";
+export {
+  EXEC_PROTOCOL_V4,
+  EXEC_PROTOCOL_V5,
+  type ExecHandler,
+  type ExecMatch,
+  type ExecProtocol,
+  type ExecRecord,
+  type ExecSession,
+} from "./pod-io.js";
 export { KubernetesSimulator, startKubernetesSimulator } from "./simulator.js";
 export type * from "./types.js";

@@ -576,7 +576,9 @@ describe("Kubernetes API simulator: fault injection", () => {
     await expect(
       apps.readNamespacedDeploymentScale({ name: "global-gc", namespace: NS }),
     ).rejects.toMatchObject({
-      code: "ECONNRESET",
+      // client-node 2.x fetches with undici, which wraps the socket error as `cause`.
+      message: "fetch failed",
+      cause: { code: "ECONNRESET" },
     });
     const remove = sim.addLatency({ resource: "deployments/scale" }, 300);
     const started = Date.now();

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import {
   ClusterState,
   metadataOf,
@@ -22,6 +23,18 @@ import {
   PATCH_CONTENT_TYPES,
   PatchError,
 } from "./patch.js";
+import {
+  EXEC_PROTOCOL_V4,
+  EXEC_PROTOCOL_V5,
+  type ExecHandler,
+  type ExecMatch,
+  type ExecRecord,
+  PodExec,
+  PodIoError,
+  PodLogs,
+  type PodView,
+  rejectUpgrade,
+} from "./pod-io.js";
 import { isAllowedBy, matchesRequest, resolveRequestInfo } from "./request-info.js";
 import type {
   ClusterSnapshot,
@@ -55,6 +68,8 @@ export class KubernetesSimulator {
   private readonly requestLog: RequestRecord[] = [];
   private readonly requestListeners = new Set<(request: RequestRecord) => void>();
   private readonly waiters = new Set<() => void>();
+  private readonly podExec: PodExec;
+  private readonly podLogs = new PodLogs();
   private faults: FaultRule[] = [];
   private latencies: LatencyRule[] = [];
   private watchLifetimeMs: number | null = null;
@@ -84,12 +99,28 @@ export class KubernetesSimulator {
       watchHistoryLimit: options.watchHistoryLimit ?? 1000,
     });
     this.state.onChange((change) => this.broadcast(change));
+    this.state.onChange((change) => {
+      if (change.resource === "pods" && change.type === "DELETED") {
+        this.podLogs.podDeleted(String(metadataOf(change.object).name));
+      }
+    });
+    this.podExec = new PodExec(options.execProtocols ?? [EXEC_PROTOCOL_V5, EXEC_PROTOCOL_V4], () =>
+      this.notifyWaiters(),
+    );
     this.state.onEvent(() => this.notifyWaiters());
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) sendStatus(res, 500, `Internal error occurred: ${String(err)}`);
         else res.destroy();
       });
+    });
+    this.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on("error", () => undefined);
+      try {
+        this.handleUpgrade(req, socket, head);
+      } catch (err) {
+        rejectUpgrade(socket, 500, statusBody(500, `Internal error occurred: ${String(err)}`));
+      }
     });
   }
 
@@ -191,6 +222,42 @@ export class KubernetesSimulator {
     );
   }
 
+  /**
+   * Makes `command` runnable by exec in matching pods: the handler gets the client's stdin as a
+   * stream, writes stdout and stderr, and returns the exit status. The first registration that
+   * matches runs; a command nothing matches fails as a missing executable does. Returns a
+   * function removing the registration.
+   */
+  onExec(match: ExecMatch, handler: ExecHandler): () => void {
+    return this.podExec.register(match, handler);
+  }
+
+  /** Every exec so far, in order, with its stdin, exit status and how it ended. */
+  execs(): readonly ExecRecord[] {
+    return this.podExec.execs();
+  }
+
+  /**
+   * Appends `text` to a container's log (the pod's only container when `container` is not
+   * given); followers see it at once. Throws for a pod or container that does not exist.
+   */
+  writeLog(pod: string, text: string, options: { container?: string } = {}): void {
+    const view = this.podView(pod);
+    if (!view) throw new Error(`writeLog: there is no pod ${pod}`);
+    const container = options.container ?? view.containers[0];
+    if (container === undefined || !view.containers.includes(container)) {
+      throw new Error(
+        `writeLog: pod ${pod} has no container ${container} (it has ${view.containers.join(", ")})`,
+      );
+    }
+    this.podLogs.write(pod, container, text);
+  }
+
+  /** Number of `follow=true` log streams open. */
+  activeLogStreams(): number {
+    return this.podLogs.followerCount();
+  }
+
   /** Deletes one pod; its controller then replaces it. False when there is no such live pod. */
   deletePod(name: string): boolean {
     return this.state.deletePod(name);
@@ -276,6 +343,8 @@ export class KubernetesSimulator {
     this.closed = true;
     this.state.close();
     for (const watch of [...this.watches]) this.endWatch(watch);
+    this.podExec.closeAll();
+    this.podLogs.closeAll();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -283,6 +352,73 @@ export class KubernetesSimulator {
   }
 
   // ---- HTTP -------------------------------------------------------------------------------
+
+  private podView(name: string): PodView | undefined {
+    const pod = this.state.get("pods", name);
+    if (!pod) return undefined;
+    const spec = (pod.spec ?? {}) as JsonObject;
+    const status = (pod.status ?? {}) as JsonObject;
+    const containers = Array.isArray(spec.containers) ? spec.containers : [];
+    return {
+      name,
+      containers: containers.map((c) => String((c as JsonObject).name)),
+      phase: String(status.phase ?? "Pending"),
+    };
+  }
+
+  /** Pod exec: a WebSocket upgrade (pod-io.ts), authorised as `create pods/exec`. */
+  private handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): number {
+    const url = req.url ?? "/";
+    const parsed = new URL(url, "http://simulator");
+    const method = (req.method ?? "GET").toUpperCase();
+    const resolved = resolveRequestInfo(method, parsed.pathname, parsed.searchParams);
+    // The API server authorises a WebSocket exec (a GET) as `create`, as it does the POST form.
+    const info: RequestInfo | undefined =
+      resolved?.resource === "pods/exec" ? { ...resolved, verb: "create" } : resolved;
+    const record: RequestRecord = {
+      seq: ++this.requestSeq,
+      at: Date.now(),
+      method,
+      url,
+      path: parsed.pathname,
+      query: Object.fromEntries(parsed.searchParams),
+      ...info,
+      status: 0,
+      faulted: false,
+      durationMs: 0,
+    };
+    this.requestLog.push(record);
+    const done = (status: number): number => {
+      record.status = status;
+      record.durationMs = Date.now() - record.at;
+      for (const listener of this.requestListeners) listener(record);
+      this.notifyWaiters();
+      return status;
+    };
+    const reject = (status: number, message: string): number => {
+      rejectUpgrade(socket, status, statusBody(status, message, undefined, info));
+      return done(status);
+    };
+    if (req.headers.authorization !== `Bearer ${this.token}`) return reject(401, "Unauthorized");
+    if (info?.resource !== "pods/exec" || info.name === undefined) {
+      return reject(404, "the server could not find the requested resource");
+    }
+    if (this.rbacRules && !isAllowedBy(this.rbacRules, info)) {
+      return reject(
+        403,
+        `pods "${info.name}" is forbidden: User "system:serviceaccount:${this.namespace}:restorebot" cannot create resource "pods/exec" in API group "" in the namespace "${info.namespace ?? ""}"`,
+      );
+    }
+    const pod = info.namespace === this.namespace ? this.podView(info.name) : undefined;
+    if (!pod) return reject(404, `pods "${info.name}" not found`);
+    try {
+      this.podExec.upgrade(req, socket, head, pod, parsed.searchParams);
+      return done(101);
+    } catch (err) {
+      if (!(err instanceof PodIoError)) throw err;
+      return reject(err.status, err.message);
+    }
+  }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
@@ -337,7 +473,10 @@ export class KubernetesSimulator {
       record.faulted = true;
       if (fault.kind === "reset") {
         answer(0);
-        req.socket.destroy();
+        // A TCP RST, as a dropped connection through a load balancer looks: the client sees
+        // ECONNRESET (undici's fetch, which client-node 2.x uses, reports a plain close as
+        // UND_ERR_SOCKET "other side closed" instead).
+        req.socket.resetAndDestroy();
         return;
       }
       answer(fault.status);
@@ -479,6 +618,25 @@ export class KubernetesSimulator {
           method,
           req,
           res,
+        );
+      case "/v1|pods/log": {
+        if (method !== "GET") return methodNotAllowed(res);
+        const pod = inNamespace && info.name ? this.podView(info.name) : undefined;
+        if (!pod) return sendStatus(res, 404, `pods "${info.name}" not found`, { info });
+        try {
+          return this.podLogs.serve(pod, query, res);
+        } catch (err) {
+          if (err instanceof PodIoError) return sendStatus(res, err.status, err.message, { info });
+          throw err;
+        }
+      }
+      case "/v1|pods/exec":
+        // Reached only without a WebSocket upgrade (the SPDY/POST form is not simulated).
+        return sendStatus(
+          res,
+          400,
+          "Upgrade request required: exec is served over WebSocket (v4/v5.channel.k8s.io)",
+          { info },
         );
       default:
         return notFound(res);

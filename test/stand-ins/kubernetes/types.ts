@@ -54,6 +54,12 @@ export interface KubernetesSimulatorOptions {
    * ServiceAccount bound to exactly that Role.
    */
   rbacRules?: readonly RbacRuleLike[];
+  /**
+   * Channel protocols pod exec accepts, in order of preference. Default v5 then v4; only
+   * `["v4.channel.k8s.io"]` behaves like a cluster before Kubernetes 1.30, where a client
+   * closing stdin closes the whole exec connection.
+   */
+  execProtocols?: readonly ("v5.channel.k8s.io" | "v4.channel.k8s.io")[];
   /** Listen address. Default 127.0.0.1 and a free port. */
   host?: string;
   port?: number;
