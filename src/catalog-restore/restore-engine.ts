@@ -3,7 +3,6 @@ import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { CodedError, redactSecrets } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
-import { silentLogger } from "../logging/logger.js";
 import { BinaryCopyEncoder, binaryCopyStatement, readCopyColumnCodecs } from "./binary-copy.js";
 import { type DumpSource, openDumpStream } from "./dump-source.js";
 import {
@@ -88,8 +87,16 @@ export interface RestoreCatalogOptions {
   beforeCommit?: (() => Promise<unknown>) | undefined;
   /** Sentences for the operator about conditions that do not stop the restore. */
   onWarning?: ((message: string) => void) | undefined;
-  logger?: Logger | undefined;
+  logger?: EngineLogger | undefined;
 }
+
+/**
+ * The two logger methods the engine uses; the runner passes its pino logger. Without one the
+ * engine logs nothing, and the CLI does not load pino at all (it would only slow start-up).
+ */
+export type EngineLogger = Pick<Logger, "info" | "warn">;
+
+const silentLogger: EngineLogger = { info: () => undefined, warn: () => undefined };
 
 export interface RestoreCatalogResult {
   compressedBytes: number;
@@ -551,7 +558,11 @@ function delay(ms: number): Promise<void> {
 }
 
 /** Interrupts the restore's running statement from a second connection. */
-async function cancelBackend(config: pg.ClientConfig, pid: number, logger: Logger): Promise<void> {
+async function cancelBackend(
+  config: pg.ClientConfig,
+  pid: number,
+  logger: EngineLogger,
+): Promise<void> {
   const side = new pg.Client({
     ...config,
     application_name: "restorebot restore-catalog (cancel)",
