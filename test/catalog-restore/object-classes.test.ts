@@ -290,15 +290,19 @@ describe("what cannot be made equal to the snapshot is refused before any change
       live.url,
       "CREATE SUBSCRIPTION sub CONNECTION 'host=127.0.0.1 dbname=nowhere' PUBLICATION p WITH (connect = false)",
     );
-    const before = await pgDump(live.url);
-    expect(before).toContain("CREATE SUBSCRIPTION sub");
-    await expect(
-      restoreCatalog({ source: bufferSource(baseSnapshot), connection: live.url }),
-    ).rejects.toMatchObject({
-      code: "precondition_failed",
-      message: expect.stringMatching(/subscriptions \(sub\).*Drop them by hand/),
-    });
-    expect(comparableDump(await pgDump(live.url))).toBe(comparableDump(before));
+    try {
+      const before = await pgDump(live.url);
+      expect(before).toContain("CREATE SUBSCRIPTION sub");
+      await expect(
+        restoreCatalog({ source: bufferSource(baseSnapshot), connection: live.url }),
+      ).rejects.toMatchObject({
+        code: "precondition_failed",
+        message: expect.stringMatching(/subscriptions \(sub\).*Drop them by hand/),
+      });
+      expect(comparableDump(await pgDump(live.url))).toBe(comparableDump(before));
+    } finally {
+      await dropSubscription(live.url, "sub");
+    }
   });
 
   it("a subscription in the snapshot", async () => {
@@ -311,6 +315,7 @@ describe("what cannot be made equal to the snapshot is refused before any change
       "CREATE SUBSCRIPTION sub2 CONNECTION 'host=127.0.0.1 dbname=nowhere' PUBLICATION p WITH (connect = false)",
     );
     const snapshot = (await pgDumpGzip(source.url)).gzip;
+    await dropSubscription(source.url, "sub2");
     await sql(live.url, `${BASE} CREATE TABLE app.extra (x integer);`);
     const before = comparableDump(await pgDump(live.url));
     await expect(
@@ -358,3 +363,9 @@ describe("what cannot be made equal to the snapshot is refused before any change
     );
   });
 });
+
+/** A database with a subscription cannot be dropped; one created without connecting has no slot. */
+async function dropSubscription(url: string, name: string): Promise<void> {
+  await sql(url, `ALTER SUBSCRIPTION ${name} SET (slot_name = NONE)`);
+  await sql(url, `DROP SUBSCRIPTION ${name}`);
+}
