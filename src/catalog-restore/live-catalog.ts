@@ -464,6 +464,7 @@ function quoteIdent(name: string): string {
 export async function findPrivilegeProblems(
   client: pg.ClientBase,
   dumpOwners: string[] = [],
+  dumpObjects: DumpObjectRef[] = [],
 ): Promise<string[]> {
   const problems: string[] = [];
   const { rows } = await client.query<{
@@ -510,6 +511,11 @@ export async function findPrivilegeProblems(
         .map((r) => r.s)
         .join(", ")}${unowned.rows.length > 10 ? ", …" : ""}`,
     );
+  const superuserOnly = superuserOnlyObjects(dumpObjects);
+  if (superuserOnly.length > 0)
+    problems.push(
+      `the snapshot has ${superuserOnly.slice(0, 5).join(", ")}${superuserOnly.length > 5 ? ", …" : ""}, which only a superuser can create (PostgreSQL would reject them half-way through the restore): restore with a superuser's DSN`,
+    );
   const drift = await readSystemAclDrift(client);
   if (drift.length > 0)
     problems.push(
@@ -546,4 +552,34 @@ async function missingRoles(client: pg.ClientBase, names: string[]): Promise<str
 
 function missingRolesProblem(missing: string[]): string {
   return `the snapshot's objects are owned by role(s) ${missing.map((m) => `"${m}"`).join(", ")}, which do not exist on this server (restorebot creates no roles; create them first)`;
+}
+
+/** pg_dump entry types only a superuser can create. */
+const SUPERUSER_ONLY_TYPES = new Set([
+  "EVENT TRIGGER",
+  "FOREIGN DATA WRAPPER",
+  "ACCESS METHOD",
+  "PROCEDURAL LANGUAGE",
+  "TEXT SEARCH PARSER",
+  "TEXT SEARCH TEMPLATE",
+]);
+
+/**
+ * The snapshot's entries that need a superuser: the types above, and privileges on objects
+ * initdb created (in pg_catalog, pg_catalog itself, plpgsql), which their owner — the
+ * bootstrap superuser — alone can change.
+ */
+export function superuserOnlyObjects(objects: DumpObjectRef[]): string[] {
+  const found: string[] = [];
+  for (const o of objects) {
+    if (SUPERUSER_ONLY_TYPES.has(o.type)) found.push(`${o.type.toLowerCase()} ${o.name}`);
+    else if (
+      o.type === "ACL" &&
+      (o.schema === "pg_catalog" ||
+        o.name === "SCHEMA pg_catalog" ||
+        o.name.startsWith("LANGUAGE "))
+    )
+      found.push(`privileges on ${o.schema === "-" ? "" : `${o.schema}.`}${o.name}`);
+  }
+  return found;
 }

@@ -81,6 +81,12 @@ export interface RestoreCatalogOptions {
    */
   snapshotOwners?: string[] | undefined;
   /**
+   * The snapshot's entries (`DumpPreflight.objects`), when it was preflighted: a DSN user
+   * that is not a superuser is then refused up front, rather than rolled back late, when the
+   * snapshot has objects only a superuser can create (event triggers, …).
+   */
+  snapshotObjects?: DumpObjectRef[] | undefined;
+  /**
    * Awaited just before COMMIT; a rejection rolls the restore back. The CLI passes its
    * concurrent full check of the snapshot here.
    */
@@ -216,7 +222,11 @@ export async function restoreCatalog(
     }
     const db = client;
     await assertSupportedServer(db);
-    const problems = await findPrivilegeProblems(db, options.snapshotOwners);
+    const problems = await findPrivilegeProblems(
+      db,
+      options.snapshotOwners,
+      options.snapshotObjects,
+    );
     if (problems.length > 0) {
       throw new CodedError(
         "forbidden",

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { preflightDump } from "../../src/catalog-restore/preflight.js";
 import { restoreCatalog } from "../../src/catalog-restore/restore-engine.js";
 import { pgDump, pgDumpGzip } from "../stand-ins/iox-catalog.js";
 import { ADMIN_URL, createTestDatabase, type TestDatabase } from "../support/postgres.js";
@@ -269,6 +270,7 @@ describe("what cannot be made equal to the snapshot is refused before any change
   const dbs: TestDatabase[] = [];
   let baseSnapshot: Buffer;
   const role = `rb_cls_${randomBytes(4).toString("hex")}`;
+  const role2 = `rb_cls_${randomBytes(4).toString("hex")}`;
 
   beforeAll(async () => {
     const base = await createTestDatabase("cls_ref_base");
@@ -279,7 +281,7 @@ describe("what cannot be made equal to the snapshot is refused before any change
 
   afterAll(async () => {
     for (const db of dbs) await db.drop();
-    await sql(ADMIN_URL, `DROP ROLE IF EXISTS ${role}`);
+    await sql(ADMIN_URL, `DROP ROLE IF EXISTS ${role}; DROP ROLE IF EXISTS ${role2}`);
   });
 
   it("a subscription on the live side (it cannot be dropped inside a transaction)", async () => {
@@ -322,6 +324,45 @@ describe("what cannot be made equal to the snapshot is refused before any change
       restoreCatalog({ source: bufferSource(snapshot), connection: live.url }),
     ).rejects.toMatchObject({
       message: expect.stringMatching(/subscription.*restore it by hand.*Nothing was changed/),
+    });
+    expect(comparableDump(await pgDump(live.url))).toBe(before);
+  });
+
+  it("objects only a superuser can create in a preflighted snapshot, for a DSN user that is not one", async () => {
+    const source = await createTestDatabase("cls_ref_susrc");
+    const live = await createTestDatabase("cls_ref_sulive");
+    dbs.push(source, live);
+    await sql(
+      ADMIN_URL,
+      `CREATE ROLE ${role2} LOGIN; ALTER DATABASE ${live.name} OWNER TO ${role2}`,
+    );
+    const asRole = new URL(live.url);
+    asRole.username = role2;
+    await sql(asRole.toString(), BASE);
+    await sql(
+      source.url,
+      `${BASE}
+      CREATE FUNCTION app.on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN END $$;
+      CREATE EVENT TRIGGER et ON ddl_command_end EXECUTE FUNCTION app.on_ddl();
+      GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text) TO pg_monitor;`,
+    );
+    const snapshot = gzip(
+      (await pgDump(source.url)).replaceAll(/(OWNER TO |Owner: )\w+/g, `$1${role2}`),
+    );
+    const before = comparableDump(await pgDump(live.url));
+    const preflight = await preflightDump(bufferSource(snapshot));
+    await expect(
+      restoreCatalog({
+        source: bufferSource(snapshot),
+        connection: asRole.toString(),
+        snapshotOwners: preflight.owners,
+        snapshotObjects: preflight.objects,
+      }),
+    ).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(
+        /^(?=.*event trigger et)(?=.*privileges on pg_catalog\.FUNCTION pg_ls_dir\(text\)).*which only a superuser can create.*Nothing was changed/,
+      ),
     });
     expect(comparableDump(await pgDump(live.url))).toBe(before);
   });
