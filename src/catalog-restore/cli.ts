@@ -209,6 +209,7 @@ export async function runRestoreCatalogCommand(
         connection,
         signal: AbortSignal.any([signal, stopRestore.signal]),
         snapshotOwners: local.checked?.owners,
+        snapshotObjects: local.checked?.objects,
         beforeCommit: () => checking,
         progressIntervalMs: tty ? 200 : 5_000,
         onProgress: render.update,
@@ -401,7 +402,7 @@ async function dryRun(
     await assertSupportedServer(client);
     const live = await readLiveInventory(client);
     const sessions = await readOtherSessions(client);
-    const problems = await findPrivilegeProblems(client, snapshot.owners);
+    const problems = await findPrivilegeProblems(client, snapshot.owners, snapshot.objects);
     await client.query("ROLLBACK");
     const plan = planRestore(snapshot, live);
     say(`Dry run of a restore of ${database} (DSN from $${dsnEnv}); nothing was changed.`);

@@ -250,6 +250,27 @@ export async function clearCatalog(client: pg.ClientBase): Promise<ClearedCatalo
   const largeObjects = await client.query<{ n: string }>(
     "SELECT count(pg_catalog.lo_unlink(oid))::text AS n FROM pg_catalog.pg_largeobject_metadata",
   );
+  // Database-wide default privileges (ALTER DEFAULT PRIVILEGES without IN SCHEMA) belong to
+  // no schema: each is reset to PostgreSQL's built-in default, which removes its entry.
+  const defaultAcls = await names(GLOBAL_DEFAULT_ACL_RESET_SQL);
+  await run(defaultAcls);
+  // Privileges changed on PostgreSQL's own objects (pg_dump writes them as differences from
+  // the initial ones): back to what initdb set. Table-level revokes also revoke column
+  // privileges, so columns are compared again afterwards.
+  let systemAcls = 0;
+  for (let pass = 0; pass < 3; pass++) {
+    const drift = await readSystemAclDrift(client);
+    if (drift.length === 0) break;
+    for (const d of drift) {
+      if (d.revokeFrom !== null)
+        await client.query(
+          `REVOKE ALL${d.column === null ? "" : ` (${d.column})`} ON ${d.target} FROM ${d.revokeFrom} CASCADE`,
+        );
+      await run(d.grants);
+    }
+    systemAcls += drift.length;
+  }
+  await assertNothingLeft(client);
   // The public schema as a new PostgreSQL 15 database has it; pg_dump writes only changes.
   await run([
     "CREATE SCHEMA public",
@@ -262,9 +283,173 @@ export async function clearCatalog(client: pg.ClientBase): Promise<ClearedCatalo
     extensions: extensions.length,
     eventTriggers: eventTriggers.length,
     publications: publications.length,
-    otherObjects: others.length,
+    otherObjects: others.length + defaultAcls.length + systemAcls,
     largeObjects: Number(largeObjects.rows[0]?.n ?? 0),
   };
+}
+
+/**
+ * One statement per database-wide default ACL: revoke everything from everyone it names,
+ * then grant back PostgreSQL's built-in default for that object type (owner: all; PUBLIC:
+ * EXECUTE on functions, USAGE on types). PostgreSQL deletes an entry equal to the default.
+ */
+const GLOBAL_DEFAULT_ACL_RESET_SQL = `
+  SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I REVOKE ALL ON %s FROM %s', r.rolname, k.kind,
+           (SELECT string_agg(DISTINCT CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(g.rolname) END, ', ')
+              FROM pg_catalog.aclexplode(d.defaclacl) e LEFT JOIN pg_catalog.pg_roles g ON g.oid = e.grantee))
+         || format('; ALTER DEFAULT PRIVILEGES FOR ROLE %I GRANT ALL ON %s TO %I', r.rolname, k.kind, r.rolname)
+         || CASE WHEN k.public_default THEN format('; ALTER DEFAULT PRIVILEGES FOR ROLE %I GRANT ALL ON %s TO PUBLIC', r.rolname, k.kind) ELSE '' END AS s
+  FROM pg_catalog.pg_default_acl d
+  JOIN pg_catalog.pg_roles r ON r.oid = d.defaclrole
+  JOIN (VALUES ('r', 'TABLES', false), ('S', 'SEQUENCES', false), ('f', 'FUNCTIONS', true),
+               ('T', 'TYPES', true), ('n', 'SCHEMAS', false)) k(objtype, kind, public_default)
+    ON k.objtype = d.defaclobjtype::text
+  WHERE d.defaclnamespace = 0
+    AND pg_catalog.cardinality(d.defaclacl) > 0`;
+
+const IN_EXTENSION = (catalog: string, alias: string) =>
+  `EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.${catalog}'::regclass AND d.objid = ${alias}.oid AND d.deptype = 'e')`;
+
+/**
+ * Objects initdb created (OID below 16384) whose privileges pg_dump writes — those in
+ * pg_catalog, pg_catalog itself, and members of initdb's extensions (plpgsql) — and that
+ * differ from the initial ones recorded in pg_init_privs (or PostgreSQL's built-in default).
+ * pg_dump writes such differences, so the cleared catalog must have none. (pg_dump ignores
+ * information_schema and built-in languages; so does this.)
+ */
+const SYSTEM_ACL_DRIFT_SQL = `
+WITH objs AS (
+  SELECT 'pg_catalog.pg_class'::regclass AS classid, c.oid AS objid, 0 AS subid,
+         CASE c.relkind WHEN 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END || format('%I.%I', n.nspname, c.relname) AS target,
+         NULL::text AS col, c.relacl AS acl,
+         pg_catalog.acldefault((CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", c.relowner) AS dflt
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.oid < ${FIRST_NORMAL_OBJECT_ID} AND c.relkind IN ('r', 'v', 'm', 'S', 'f', 'p')
+    AND (n.nspname = 'pg_catalog' OR ${IN_EXTENSION("pg_class", "c")})
+  UNION ALL
+  SELECT 'pg_catalog.pg_class'::regclass, c.oid, a.attnum, 'TABLE ' || format('%I.%I', n.nspname, c.relname),
+         quote_ident(a.attname), a.attacl, NULL::aclitem[]
+  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.oid < ${FIRST_NORMAL_OBJECT_ID} AND c.relkind IN ('r', 'v', 'm', 'f', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+    AND (n.nspname = 'pg_catalog' OR ${IN_EXTENSION("pg_class", "c")})
+  UNION ALL
+  SELECT 'pg_catalog.pg_proc'::regclass, p.oid, 0,
+         'ROUTINE ' || format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)),
+         NULL, p.proacl, pg_catalog.acldefault('f', p.proowner)
+  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+  WHERE p.oid < ${FIRST_NORMAL_OBJECT_ID} AND (n.nspname = 'pg_catalog' OR ${IN_EXTENSION("pg_proc", "p")})
+  UNION ALL
+  SELECT 'pg_catalog.pg_type'::regclass, t.oid, 0, 'TYPE ' || t.oid::regtype::text, NULL, t.typacl,
+         pg_catalog.acldefault('T', t.typowner)
+  FROM pg_catalog.pg_type t WHERE t.oid < ${FIRST_NORMAL_OBJECT_ID} AND t.typacl IS NOT NULL
+    AND (t.typnamespace = 'pg_catalog'::regnamespace OR ${IN_EXTENSION("pg_type", "t")})
+  UNION ALL
+  SELECT 'pg_catalog.pg_namespace'::regclass, n.oid, 0, 'SCHEMA ' || quote_ident(n.nspname), NULL, n.nspacl,
+         pg_catalog.acldefault('n', n.nspowner)
+  FROM pg_catalog.pg_namespace n WHERE n.nspname = 'pg_catalog'
+  UNION ALL
+  SELECT 'pg_catalog.pg_language'::regclass, l.oid, 0, 'LANGUAGE ' || quote_ident(l.lanname), NULL, l.lanacl,
+         pg_catalog.acldefault('l', l.lanowner)
+  FROM pg_catalog.pg_language l WHERE l.oid < ${FIRST_NORMAL_OBJECT_ID} AND ${IN_EXTENSION("pg_language", "l")}
+), drift AS (
+  SELECT o.target, o.col, coalesce(o.acl, o.dflt) AS now, coalesce(i.initprivs, o.dflt) AS initial
+  FROM objs o LEFT JOIN pg_catalog.pg_init_privs i
+    ON i.classoid = o.classid AND i.objoid = o.objid AND i.objsubid = o.subid
+)
+SELECT d.target, d.col AS "column",
+       (SELECT string_agg(DISTINCT CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(g.rolname) END, ', ')
+          FROM pg_catalog.aclexplode(d.now) e LEFT JOIN pg_catalog.pg_roles g ON g.oid = e.grantee) AS "revokeFrom",
+       ARRAY(SELECT format('GRANT %s%s ON %s TO %s%s', e.privilege_type, coalesce(' (' || d.col || ')', ''), d.target,
+                           CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(g.rolname) END,
+                           CASE WHEN e.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+             FROM pg_catalog.aclexplode(d.initial) e LEFT JOIN pg_catalog.pg_roles g ON g.oid = e.grantee) AS grants
+FROM drift d
+WHERE ARRAY(SELECT x::text FROM unnest(d.now) x ORDER BY 1)
+      IS DISTINCT FROM ARRAY(SELECT x::text FROM unnest(d.initial) x ORDER BY 1)
+ORDER BY d.col IS NOT NULL, d.target, d.col`;
+
+interface SystemAclDrift {
+  target: string;
+  column: string | null;
+  revokeFrom: string | null;
+  grants: string[];
+}
+
+/** Privilege changes on PostgreSQL's own objects, with the statements that undo them. */
+export async function readSystemAclDrift(client: pg.ClientBase): Promise<SystemAclDrift[]> {
+  return (await client.query<SystemAclDrift>(SYSTEM_ACL_DRIFT_SQL)).rows;
+}
+
+/**
+ * What the cleared database must not hold any more: objects created after initdb in every
+ * per-database catalog (other sessions' temporary objects aside), database-wide default
+ * privileges, and privilege changes on PostgreSQL's own objects. Anything left is a kind of
+ * object this module cannot remove, so the restore stops (and rolls back) instead of
+ * claiming a result equal to the snapshot.
+ */
+async function assertNothingLeft(client: pg.ClientBase): Promise<void> {
+  const notTemp = (alias: string, column: string) =>
+    `(SELECT nspname FROM pg_catalog.pg_namespace WHERE oid = ${alias}.${column}) !~ '^pg_(toast_)?temp_'`;
+  const namespaced: Array<[string, string]> = [
+    ["pg_class", "relnamespace"],
+    ["pg_type", "typnamespace"],
+    ["pg_proc", "pronamespace"],
+    ["pg_constraint", "connamespace"],
+    ["pg_collation", "collnamespace"],
+    ["pg_conversion", "connamespace"],
+    ["pg_operator", "oprnamespace"],
+    ["pg_opclass", "opcnamespace"],
+    ["pg_opfamily", "opfnamespace"],
+    ["pg_statistic_ext", "stxnamespace"],
+    ["pg_ts_config", "cfgnamespace"],
+    ["pg_ts_dict", "dictnamespace"],
+    ["pg_ts_parser", "prsnamespace"],
+    ["pg_ts_template", "tmplnamespace"],
+  ];
+  const global = [
+    "pg_am",
+    "pg_cast",
+    "pg_default_acl",
+    "pg_event_trigger",
+    "pg_extension",
+    "pg_foreign_data_wrapper",
+    "pg_foreign_server",
+    "pg_language",
+    "pg_largeobject_metadata",
+    "pg_publication",
+    "pg_transform",
+  ];
+  const counts = [
+    `SELECT 'pg_namespace' AS catalog, count(*) AS n FROM pg_catalog.pg_namespace x
+       WHERE x.oid >= ${FIRST_NORMAL_OBJECT_ID} AND x.nspname !~ '^pg_(toast_)?temp_'`,
+    ...namespaced.map(
+      ([catalog, column]) =>
+        `SELECT '${catalog}', count(*) FROM pg_catalog.${catalog} x WHERE x.oid >= ${FIRST_NORMAL_OBJECT_ID} AND ${notTemp("x", column)}`,
+    ),
+    ...global.map(
+      (catalog) =>
+        `SELECT '${catalog}', count(*) FROM pg_catalog.${catalog} x WHERE x.oid >= ${FIRST_NORMAL_OBJECT_ID}`,
+    ),
+  ];
+  const left = await client.query<{ catalog: string; n: string }>(
+    `SELECT catalog, n::text FROM (${counts.join("\nUNION ALL ")}) c WHERE n > 0 ORDER BY catalog`,
+  );
+  const drift = await readSystemAclDrift(client);
+  const parts = left.rows.map((r) => `${r.n} in ${r.catalog}`);
+  if (drift.length > 0)
+    parts.push(
+      `${drift.length} privilege change(s) on PostgreSQL's own objects (${drift
+        .slice(0, 3)
+        .map((d) => d.target + (d.column === null ? "" : ` (${d.column})`))
+        .join(", ")}${drift.length > 3 ? ", …" : ""})`,
+    );
+  if (parts.length > 0) {
+    throw new CodedError(
+      "precondition_failed",
+      `The catalog database holds objects restorebot cannot remove (${parts.join("; ")}), so the result could not be made equal to the snapshot. The catalog was left unchanged (the restore transaction was rolled back). Remove those objects by hand, or restore with psql into a new database.`,
+    );
+  }
 }
 
 function quoteIdent(name: string): string {
@@ -279,6 +464,7 @@ function quoteIdent(name: string): string {
 export async function findPrivilegeProblems(
   client: pg.ClientBase,
   dumpOwners: string[] = [],
+  dumpObjects: DumpObjectRef[] = [],
 ): Promise<string[]> {
   const problems: string[] = [];
   const { rows } = await client.query<{
@@ -314,13 +500,31 @@ export async function findPrivilegeProblems(
     UNION ALL SELECT 'publication ' || quote_ident(pubname) FROM pg_catalog.pg_publication
       WHERE NOT pg_catalog.pg_has_role(pubowner, 'MEMBER')
     UNION ALL SELECT count(*) || ' large object(s)' FROM pg_catalog.pg_largeobject_metadata
-      WHERE NOT pg_catalog.pg_has_role(lomowner, 'MEMBER') HAVING count(*) > 0`);
+      WHERE NOT pg_catalog.pg_has_role(lomowner, 'MEMBER') HAVING count(*) > 0
+    UNION ALL SELECT DISTINCT 'the database-wide default privileges of role ' || quote_ident(r.rolname)
+      FROM pg_catalog.pg_default_acl d JOIN pg_catalog.pg_roles r ON r.oid = d.defaclrole
+      WHERE d.defaclnamespace = 0 AND NOT pg_catalog.pg_has_role(d.defaclrole, 'MEMBER')`);
   if (unowned.rows.length > 0)
     problems.push(
       `role "${me.user}" cannot drop what it does not own: ${unowned.rows
         .slice(0, 10)
         .map((r) => r.s)
         .join(", ")}${unowned.rows.length > 10 ? ", …" : ""}`,
+    );
+  const superuserOnly = superuserOnlyObjects(dumpObjects);
+  if (superuserOnly.length > 0)
+    problems.push(
+      `the snapshot has ${superuserOnly.slice(0, 5).join(", ")}${superuserOnly.length > 5 ? ", …" : ""}, which only a superuser can create (PostgreSQL would reject them half-way through the restore): restore with a superuser's DSN`,
+    );
+  const drift = await readSystemAclDrift(client);
+  if (drift.length > 0)
+    problems.push(
+      `the catalog has ${drift.length} privilege change(s) on PostgreSQL's own objects (${drift
+        .slice(0, 3)
+        .map((d) => d.target + (d.column === null ? "" : ` (${d.column})`))
+        .join(
+          ", ",
+        )}${drift.length > 3 ? ", …" : ""}), which pg_dump records and only a superuser can reset: undo them as a superuser (REVOKE/GRANT back to the defaults), or restore with a superuser's DSN`,
     );
   const missing = await missingRoles(client, dumpOwners);
   if (missing.length > 0) problems.push(missingRolesProblem(missing));
@@ -348,4 +552,34 @@ async function missingRoles(client: pg.ClientBase, names: string[]): Promise<str
 
 function missingRolesProblem(missing: string[]): string {
   return `the snapshot's objects are owned by role(s) ${missing.map((m) => `"${m}"`).join(", ")}, which do not exist on this server (restorebot creates no roles; create them first)`;
+}
+
+/** pg_dump entry types only a superuser can create. */
+const SUPERUSER_ONLY_TYPES = new Set([
+  "EVENT TRIGGER",
+  "FOREIGN DATA WRAPPER",
+  "ACCESS METHOD",
+  "PROCEDURAL LANGUAGE",
+  "TEXT SEARCH PARSER",
+  "TEXT SEARCH TEMPLATE",
+]);
+
+/**
+ * The snapshot's entries that need a superuser: the types above, and privileges on objects
+ * initdb created (in pg_catalog, pg_catalog itself, plpgsql), which their owner — the
+ * bootstrap superuser — alone can change.
+ */
+export function superuserOnlyObjects(objects: DumpObjectRef[]): string[] {
+  const found: string[] = [];
+  for (const o of objects) {
+    if (SUPERUSER_ONLY_TYPES.has(o.type)) found.push(`${o.type.toLowerCase()} ${o.name}`);
+    else if (
+      o.type === "ACL" &&
+      (o.schema === "pg_catalog" ||
+        o.name === "SCHEMA pg_catalog" ||
+        o.name.startsWith("LANGUAGE "))
+    )
+      found.push(`privileges on ${o.schema === "-" ? "" : `${o.schema}.`}${o.name}`);
+  }
+  return found;
 }

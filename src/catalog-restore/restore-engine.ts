@@ -3,7 +3,6 @@ import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { CodedError, redactSecrets } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
-import { silentLogger } from "../logging/logger.js";
 import { BinaryCopyEncoder, binaryCopyStatement, readCopyColumnCodecs } from "./binary-copy.js";
 import { type DumpSource, openDumpStream } from "./dump-source.js";
 import {
@@ -82,14 +81,28 @@ export interface RestoreCatalogOptions {
    */
   snapshotOwners?: string[] | undefined;
   /**
+   * The snapshot's entries (`DumpPreflight.objects`), when it was preflighted: a DSN user
+   * that is not a superuser is then refused up front, rather than rolled back late, when the
+   * snapshot has objects only a superuser can create (event triggers, …).
+   */
+  snapshotObjects?: DumpObjectRef[] | undefined;
+  /**
    * Awaited just before COMMIT; a rejection rolls the restore back. The CLI passes its
    * concurrent full check of the snapshot here.
    */
   beforeCommit?: (() => Promise<unknown>) | undefined;
   /** Sentences for the operator about conditions that do not stop the restore. */
   onWarning?: ((message: string) => void) | undefined;
-  logger?: Logger | undefined;
+  logger?: EngineLogger | undefined;
 }
+
+/**
+ * The two logger methods the engine uses; the runner passes its pino logger. Without one the
+ * engine logs nothing, and the CLI does not load pino at all (it would only slow start-up).
+ */
+export type EngineLogger = Pick<Logger, "info" | "warn">;
+
+const silentLogger: EngineLogger = { info: () => undefined, warn: () => undefined };
 
 export interface RestoreCatalogResult {
   compressedBytes: number;
@@ -209,7 +222,11 @@ export async function restoreCatalog(
     }
     const db = client;
     await assertSupportedServer(db);
-    const problems = await findPrivilegeProblems(db, options.snapshotOwners);
+    const problems = await findPrivilegeProblems(
+      db,
+      options.snapshotOwners,
+      options.snapshotObjects,
+    );
     if (problems.length > 0) {
       throw new CodedError(
         "forbidden",
@@ -551,7 +568,11 @@ function delay(ms: number): Promise<void> {
 }
 
 /** Interrupts the restore's running statement from a second connection. */
-async function cancelBackend(config: pg.ClientConfig, pid: number, logger: Logger): Promise<void> {
+async function cancelBackend(
+  config: pg.ClientConfig,
+  pid: number,
+  logger: EngineLogger,
+): Promise<void> {
   const side = new pg.Client({
     ...config,
     application_name: "restorebot restore-catalog (cancel)",

@@ -1,18 +1,11 @@
 #!/usr/bin/env node
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { createRestoreProcessor } from "../../jobs/restore-processor.js";
-import { startRestoreWorker } from "../../jobs/restore-worker.js";
-import { startExpirySweeper } from "../approvals/expiry-sweeper.js";
-import { readEnv } from "../config/env.js";
-import { migrate } from "../db/migrate.js";
-import { createPool, describeDatabaseUrl } from "../db/pool.js";
 import { asCodedError, CodedError } from "../errors.js";
-import { healthRoutes, startHealthServer } from "../http/health.js";
-import { createLogger } from "../logging/logger.js";
-import { createRuntime, type Runtime } from "../runtime/runtime.js";
-import { startSlackBot } from "../slack/app.js";
-import { slackRegistrations } from "../slack/registrations.js";
+import type { Runtime } from "../runtime/runtime.js";
+
+// Everything else is imported where a command needs it: `restore-catalog` (break-glass) must
+// start without loading Bolt, BullMQ, the Kubernetes client or the AWS SDK.
 
 const COMMANDS: Record<string, string> = {
   serve: "bot and worker in one process (the default for a single machine)",
@@ -65,6 +58,23 @@ function waitForShutdown(runtime: Runtime, closers: Array<() => Promise<void>>):
 }
 
 async function runLongLived(role: "serve" | "bot" | "worker", io: CliIo): Promise<number> {
+  const [
+    { createRestoreProcessor },
+    { startRestoreWorker },
+    { startExpirySweeper },
+    { healthRoutes, startHealthServer },
+    { createRuntime },
+    { startSlackBot },
+    { slackRegistrations },
+  ] = await Promise.all([
+    import("../../jobs/restore-processor.js"),
+    import("../../jobs/restore-worker.js"),
+    import("../approvals/expiry-sweeper.js"),
+    import("../http/health.js"),
+    import("../runtime/runtime.js"),
+    import("../slack/app.js"),
+    import("../slack/registrations.js"),
+  ]);
   const runtime = await createRuntime(role, io.env);
   const closers: Array<() => Promise<void>> = [];
   try {
@@ -117,6 +127,13 @@ async function runLongLived(role: "serve" | "bot" | "worker", io: CliIo): Promis
 }
 
 async function runMigrate(io: CliIo): Promise<number> {
+  const [{ readEnv }, { migrate }, { createPool, describeDatabaseUrl }, { createLogger }] =
+    await Promise.all([
+      import("../config/env.js"),
+      import("../db/migrate.js"),
+      import("../db/pool.js"),
+      import("../logging/logger.js"),
+    ]);
   const env = readEnv(io.env, "migrate");
   const logger = createLogger(env.LOG_LEVEL, { role: "migrate" });
   const pool = createPool(env.DATABASE_URL, logger, 1);
