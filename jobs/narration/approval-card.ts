@@ -84,13 +84,23 @@ export async function cardFromDatabase(
   const status: RunStatus = {
     requestId,
     mode,
-    state: request.state === "halted" ? "halted" : "running",
+    state: RUN_STATE_OF[request.state] ?? "running",
     startedAt: request.startedAt,
     phases,
     controls: request.state === "halted" ? controlsFor(mode) : [],
   };
   return approvalCardRenderer(db)(request, status, now);
 }
+
+/** The run's state as the card shows it, from the request's (abandoned: no buttons, no run). */
+const RUN_STATE_OF: Partial<Record<RunRequest["state"], RunStatus["state"]>> = {
+  running: "running",
+  halted: "halted",
+  succeeded: "succeeded",
+  rolled_back: "rolled_back",
+  cancelled: "cancelled",
+  abandoned: "cancelled",
+};
 
 /** The buttons a halted run offers: Retry phase only while going forward. */
 export function controlsFor(mode: RunStatus["mode"]): RunControl[] {
