@@ -53,7 +53,7 @@ export interface RestoreProcessorOptions {
   slack?: SlackWriter;
   /** Spacing of Slack calls per channel; default a little over 1 s (Slack's limit). */
   slackIntervalMs?: number;
-  /** Longest wait between attempts while Slack fails; default 5 s. */
+  /** Longest wait between attempts while Slack fails; default 3 s. */
   slackMaxBackoffMs?: number;
   renderCard?: CardRenderer;
   /** Downloaded snapshots; default `<tmp>/restorebot-snapshots`. */

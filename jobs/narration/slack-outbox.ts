@@ -12,6 +12,7 @@ import type { Logger } from "../../src/logging/logger.js";
  *   the card is never given up (it is the one place people look, so its latest state must get
  *   out whenever Slack is back), and a thread message is given up only after failing for
  *   `postRetryWindowMs`;
+ * - an edit of the card goes before queued thread messages (which keep their order);
  * - a queued update of the same message (the status card, a progress line) is replaced by a
  *   newer one instead of queueing both, and consecutive plain thread posts are merged into one
  *   message, so a burst of phase messages costs one call.
@@ -99,7 +100,7 @@ export interface SlackOutboxOptions {
   maxQueuedItems?: number;
   /** How long an idle lane waits for the rest of a burst before sending; default 100 ms. */
   gatherMs?: number;
-  /** Longest wait between two attempts while Slack fails; default 5 s (so recovery is quick). */
+  /** Longest wait between two attempts while Slack fails; default 3 s (so recovery is quick). */
   maxBackoffMs?: number;
   /** A thread message failing for longer than this is dropped; default 15 min. Never a card edit. */
   postRetryWindowMs?: number;
@@ -123,7 +124,7 @@ export class SlackOutbox {
     this.maxMergedChars = options.maxMergedChars ?? 3_500;
     this.maxQueuedItems = options.maxQueuedItems ?? 200;
     this.gatherMs = options.gatherMs ?? 100;
-    this.maxBackoffMs = options.maxBackoffMs ?? 5_000;
+    this.maxBackoffMs = options.maxBackoffMs ?? 3_000;
     this.postRetryWindowMs = options.postRetryWindowMs ?? 15 * 60_000;
   }
 
@@ -287,7 +288,7 @@ export class SlackOutbox {
         const wait = lane.nextAt - Date.now();
         if (wait > 0) await this.sleep(lane, wait);
         if (this.closed) break;
-        const item = lane.items.shift();
+        const item = this.next(lane);
         if (!item) break;
         lane.inFlight = item;
         try {
@@ -347,6 +348,15 @@ export class SlackOutbox {
       { channel: lane.channel, kind: item.kind, err: failure.message },
       "a narration message could not be sent to Slack; dropped",
     );
+  }
+
+  /**
+   * The card first: it is the one place people look, and after an outage the thread's backlog
+   * (sent one call per interval) must not keep it stale. Thread messages keep their order.
+   */
+  private next(lane: Lane): Item | undefined {
+    const card = lane.items.findIndex((i) => i.kind === "update");
+    return card > 0 ? lane.items.splice(card, 1)[0] : lane.items.shift();
   }
 
   /** 1 s, 2 s, 4 s … up to `maxBackoffMs`: quick to notice Slack is back, gentle while it is not. */
