@@ -23,10 +23,24 @@ export interface PhaseOutline {
 
 const OUTLINES: Record<
   TargetKind,
-  { phases: readonly PhaseOutline[]; rollback: readonly PhaseOutline[] }
+  {
+    phases: readonly PhaseOutline[];
+    rollback: readonly PhaseOutline[];
+    /** The phase that replaces the target's data: before it starts, nothing is lost. */
+    replacesData: string;
+  }
 > = {
-  "influxdb-clustered": { phases: INFLUXDB_PHASES, rollback: INFLUXDB_ROLLBACK_STEPS },
+  "influxdb-clustered": {
+    phases: INFLUXDB_PHASES,
+    rollback: INFLUXDB_ROLLBACK_STEPS,
+    replacesData: "restore-catalog",
+  },
 };
+
+/** Name of the phase of a kind's runbook that replaces the data; undefined for an unknown kind. */
+export function dataReplacingPhase(kind: string): string | undefined {
+  return OUTLINES[kind as TargetKind]?.replacesData;
+}
 
 /** The phases (forward) or roll back steps of a kind's runbook, in order. */
 export function runbookOutline(

@@ -202,6 +202,84 @@ describe("the approval card", () => {
   });
 });
 
+describe("a finished card people can trust", () => {
+  const STARTED = new Date("2024-08-12T17:11:30Z");
+  const statusText = (card: ReturnType<typeof buildRequestCard>) =>
+    JSON.stringify(card.blocks.find((b) => (b as { block_id?: string }).block_id === "status"));
+
+  it("names who cancelled a running restore, as a mention Slack renders, never the raw ID", () => {
+    const halted = render({
+      request: request({
+        state: "halted",
+        startedAt: STARTED,
+        haltedPhase: "phase 6 — Scale down the catalog",
+        haltedReason:
+          "Cancelled by <@U0DEMOREQ> at the phase boundary before phase 6 (Scale down the catalog).",
+      }),
+    });
+    const status = statusText(halted.card);
+    expect(status).toContain("Cancelled by <@U0DEMOREQ> at the phase boundary");
+    expect(status).not.toContain("&lt;@");
+    // What a person typed is still escaped.
+    const typed = render({
+      request: request({ state: "halted", startedAt: STARTED, haltedReason: "x <!channel> y" }),
+    });
+    expect(statusText(typed.card)).toContain("&lt;!channel&gt;");
+  });
+
+  it("says who cancelled when the run stopped it before changing anything, not 'someone'", () => {
+    const { card } = render({
+      request: request({
+        state: "cancelled",
+        startedAt: STARTED,
+        finishedAt: NOW,
+        cancelRequestedBy: "UREQ1",
+        closedBy: null,
+      }),
+    });
+    const status = statusText(card);
+    expect(status).toContain("by <@UREQ1>");
+    expect(status).not.toContain("someone");
+    expect(status).toContain("before anything on `prod` was changed");
+  });
+
+  it("keeps no raw <@U…> ID in the notification text, which Slack shows without mrkdwn", () => {
+    for (const state of ["pending", "halted", "cancelled", "succeeded"] as const) {
+      const { card } = render({ request: request({ state, startedAt: STARTED }) });
+      expect(card.text).not.toMatch(/<@/);
+    }
+  });
+
+  it("drops the data-loss warning only where the catalog was certainly never touched", () => {
+    const warns = (view: Partial<RequestCardView>) =>
+      render(view).text.includes(":warning: *Data loss:*");
+    // Never ran: rejected, expired, cancelled before the worker took it.
+    for (const state of ["rejected", "expired", "cancelled"] as const)
+      expect(warns({ request: request({ state, closedBy: "UAPP1" }) })).toBe(false);
+    expect(render({ request: request({ state: "rejected", closedBy: "UAPP1" }) }).text).toContain(
+      "No data lost",
+    );
+    // Ran, and the checkpoints show the catalog restore never started.
+    for (const state of ["cancelled", "rolled_back", "abandoned"] as const)
+      expect(
+        warns({ request: request({ state, startedAt: STARTED }), catalogUntouched: true }),
+      ).toBe(false);
+    // Ran, and nobody checked (or it did start): the warning stays.
+    for (const state of ["cancelled", "rolled_back", "abandoned"] as const) {
+      expect(warns({ request: request({ state, startedAt: STARTED }) })).toBe(true);
+      expect(
+        warns({ request: request({ state, startedAt: STARTED }), catalogUntouched: false }),
+      ).toBe(true);
+    }
+    // Still to run, or done: the warning is the point.
+    expect(warns({ request: request({ state: "pending" }) })).toBe(true);
+    expect(
+      warns({ request: request({ state: "halted", startedAt: STARTED }), catalogUntouched: true }),
+    ).toBe(true);
+    expect(warns({ request: request({ state: "succeeded", startedAt: STARTED }) })).toBe(true);
+  });
+});
+
 describe("notices and reports", () => {
   it("formats durations for people", () => {
     expect([0, 45_000, 12 * 60_000, 192 * 60_000, 49 * 3_600_000].map(formatDuration)).toEqual([
