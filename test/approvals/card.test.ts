@@ -343,4 +343,96 @@ describe("notices and reports", () => {
       history.indexOf("rejected by <@UAPP2>: “use 13:00”"),
     );
   });
+
+  it("shows a running restore's phase, how far along it is and for how long", () => {
+    const at = (m: number) => new Date(NOW.getTime() - m * 60_000);
+    const run = (phaseIndex: number, phase: string, state: "running" | "succeeded", m: number) => ({
+      phaseIndex,
+      phase,
+      state,
+      attempt: 1,
+      startedAt: at(m),
+      finishedAt: state === "succeeded" ? at(m - 0.5) : null,
+      facts: {},
+      error: null,
+    });
+    const status = formatRequestStatus(
+      request({ state: "running", approvedAt: at(10), startedAt: at(9) }),
+      [],
+      NOW,
+      [
+        run(1, "check-recovery-point", "succeeded", 9),
+        run(2, "prepare-snapshot", "succeeded", 8),
+        run(3, "pause-operator", "succeeded", 7),
+        run(4, "record-replicas", "succeeded", 6),
+        run(5, "scale-down-workloads", "running", 2),
+      ],
+    );
+    expect(status).toContain(
+      "Restoring: phase 5/10 (Scale down everything but the catalog) for 2 min; 4 of 10 done.",
+    );
+    expect(status).toContain("Running for 9 min since 17:03 UTC.");
+    expect(status).not.toMatch(/: \*running\*\n[^\n]*Started at/);
+  });
+
+  it("tells the history in plain words: one line per phase with its duration, and the RTO", () => {
+    const base = new Date("2024-08-12T17:00:00Z").getTime();
+    let id = 0;
+    const ev = (s: number, event: string, actor: string, details: Record<string, unknown>) => ({
+      id: ++id,
+      at: new Date(base + s * 1_000),
+      requestId: "rb-k3m9x2qa",
+      target: "prod",
+      actor,
+      event,
+      details,
+    });
+    const events = [
+      ev(0, "requested", "UREQ1", { point: "2024-08-12T14:00:00+00:00", reason: "bad migration" }),
+      ev(5, "refused", "UREQ1", { action: "approve", code: "self_approval" }),
+      ev(60, "approved", "UAPP1", { count: 1, required: 1 }),
+      ev(61, "started", "restorebot", {}),
+      ev(61, "phase_started", "restorebot", {
+        phase: "check-recovery-point",
+        phaseIndex: 1,
+        attempt: 1,
+      }),
+      ev(63, "phase_succeeded", "restorebot", {
+        phase: "check-recovery-point",
+        phaseIndex: 1,
+        attempt: 1,
+        durationMs: 2_100,
+      }),
+      ev(63, "phase_started", "restorebot", {
+        phase: "prepare-snapshot",
+        phaseIndex: 2,
+        attempt: 1,
+      }),
+      ev(300, "finished", "restorebot", { totalMs: 239_000 }),
+    ];
+    const history = formatHistory(
+      "prod",
+      [
+        {
+          request: request({
+            state: "succeeded",
+            approvedAt: new Date(base + 60_000),
+            startedAt: new Date(base + 61_000),
+            finishedAt: new Date(base + 300_000),
+          }),
+          events: events as never,
+        },
+      ],
+      NOW,
+    );
+    expect(history).not.toMatch(/self_approval|check-recovery-point|phase started \(/);
+    expect(history).toContain(
+      "refused: <@UREQ1> tried to approve (people cannot approve their own request)",
+    );
+    expect(history).toContain("phase 1/10 (Check the recovery point) done in 2 s");
+    expect(history.match(/Check the recovery point/g)).toHaveLength(1);
+    // A phase with no end yet keeps its start line.
+    expect(history).toContain("phase 2/10 (Download and prepare the snapshot) started");
+    expect(history).toContain("Approval to done (the RTO achieved): 4 min");
+  });
 });
