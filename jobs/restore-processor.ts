@@ -14,6 +14,7 @@ import { approvalCardRenderer } from "./narration/approval-card.js";
 import { redrawRecentCards } from "./narration/card-redraw.js";
 import type { CardRenderer } from "./narration/run-narrator.js";
 import { createRunNarrator } from "./narration/run-narrator.js";
+import { createRunNotifier } from "./narration/run-notices.js";
 import {
   SlackOutbox,
   type SlackWriter,
@@ -28,7 +29,7 @@ import {
   removeStaleSnapshots,
 } from "./runbooks/influxdb-clustered/snapshot-file.js";
 import { runRestore } from "./runner/runner.js";
-import type { Runbook, RunRequest } from "./runner/types.js";
+import type { Narrate, Runbook, RunRequest } from "./runner/types.js";
 
 /** Snapshot folders older than this on a worker's disk belong to runs that ended elsewhere. */
 const STALE_SNAPSHOT_MS = 7 * 86_400_000;
@@ -103,11 +104,16 @@ export function createRestoreProcessor(
     ...(options.slackIntervalMs !== undefined ? { minIntervalMs: options.slackIntervalMs } : {}),
     ...(options.slackMaxBackoffMs !== undefined ? { maxBackoffMs: options.slackMaxBackoffMs } : {}),
   });
-  const narrate = createRunNarrator({
+  const narrateInChannel = createRunNarrator({
     outbox,
     renderCard: options.renderCard ?? approvalCardRenderer(runtime.pool),
     ...(options.clock ? { clock: options.clock } : {}),
   });
+  const notifyPeople = createRunNotifier({ db: runtime.pool, outbox, logger });
+  const narrate: Narrate = (event) => {
+    narrateInChannel(event);
+    notifyPeople(event);
+  };
   // The last edit of a card may have been lost with the previous process (Slack unreachable
   // when it stopped): draw the cards of recent runs again from the database.
   if (options.redrawCardsWithinMs !== 0)

@@ -28,14 +28,22 @@ const OUTLINES: Record<
     rollback: readonly PhaseOutline[];
     /** The phase that replaces the target's data: before it starts, nothing is lost. */
     replacesData: string;
+    /** The phase that takes the target down: once it started, a stop leaves it down. */
+    takesDown: string;
   }
 > = {
   "influxdb-clustered": {
     phases: INFLUXDB_PHASES,
     rollback: INFLUXDB_ROLLBACK_STEPS,
     replacesData: "restore-catalog",
+    takesDown: "scale-down-workloads",
   },
 };
+
+/** Name of the phase of a kind's runbook that takes the target down; undefined if unknown. */
+export function takingDownPhase(kind: string): string | undefined {
+  return OUTLINES[kind as TargetKind]?.takesDown;
+}
 
 /** Name of the phase of a kind's runbook that replaces the data; undefined for an unknown kind. */
 export function dataReplacingPhase(kind: string): string | undefined {

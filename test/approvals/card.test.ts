@@ -5,7 +5,7 @@ import {
   type RequestCardView,
 } from "../../src/approvals/card.js";
 import { formatDuration } from "../../src/approvals/format.js";
-import { requesterNotice } from "../../src/approvals/notices.js";
+import { describeStopEffect, requesterNotice } from "../../src/approvals/notices.js";
 import {
   formatAuditEvent,
   formatHistory,
@@ -434,5 +434,33 @@ describe("notices and reports", () => {
     // A phase with no end yet keeps its start line.
     expect(history).toContain("phase 2/10 (Download and prepare the snapshot) started");
     expect(history).toContain("Approval to done (the RTO achieved): 4 min");
+  });
+
+  it("says up front, when a stop is asked, that a cluster already going down stays down until Roll back", () => {
+    const run = (phaseIndex: number, phase: string) => ({
+      phaseIndex,
+      phase,
+      state: "succeeded" as const,
+      attempt: 1,
+      startedAt: NOW,
+      finishedAt: NOW,
+      facts: {},
+      error: null,
+    });
+    const early = [run(1, "check-recovery-point"), run(2, "prepare-snapshot")];
+    const down = [
+      ...early,
+      run(3, "pause-operator"),
+      run(4, "record-replicas"),
+      run(5, "scale-down-workloads"),
+    ];
+    const r = request({ state: "running" });
+    expect(describeStopEffect(r, down)).toContain(
+      "`prod` is already being taken down (phase 5/10, Scale down everything but the catalog, has started), so it stays *down* until someone presses *Roll back*",
+    );
+    expect(describeStopEffect(r, early)).toMatch(/^Nothing on `prod` has been changed yet/);
+    expect(describeStopEffect(r, early)).toContain(
+      "stays *down* until someone presses *Roll back*",
+    );
   });
 });
