@@ -12,6 +12,7 @@ import type { Metrics } from "../src/observability/metrics.js";
 import type { RestoreQueue } from "../src/queue/restore-queue.js";
 import { approvalCardRenderer } from "./narration/approval-card.js";
 import { redrawRecentCards } from "./narration/card-redraw.js";
+import { controlsPostedHandler } from "./narration/control-messages.js";
 import type { CardRenderer } from "./narration/run-narrator.js";
 import { createRunNarrator } from "./narration/run-narrator.js";
 import { createRunNotifier } from "./narration/run-notices.js";
@@ -104,8 +105,11 @@ export function createRestoreProcessor(
     ...(options.slackIntervalMs !== undefined ? { minIntervalMs: options.slackIntervalMs } : {}),
     ...(options.slackMaxBackoffMs !== undefined ? { maxBackoffMs: options.slackMaxBackoffMs } : {}),
   });
+  const controlsPosted = controlsPostedHandler(runtime.pool, outbox, logger);
   const narrateInChannel = createRunNarrator({
     outbox,
+    onControlsPosted: (request, message) =>
+      controlsPosted(request.id, { ...message, blocks: message.blocks ?? [] }),
     renderCard: options.renderCard ?? approvalCardRenderer(runtime.pool),
     ...(options.clock ? { clock: options.clock } : {}),
   });

@@ -58,6 +58,8 @@ type Item =
       mergeable: boolean;
       attempts: number;
       firstFailureAt?: number;
+      /** Called with the message's ts once Slack took it. */
+      onPosted?: (ts: string) => void;
     }
   | {
       /** Posted once, then edited in place (a progress line). */
@@ -132,10 +134,10 @@ export class SlackOutbox {
   post(
     channel: string,
     content: SlackContent,
-    options: { threadTs?: string; mergeable?: boolean } = {},
+    options: { threadTs?: string; mergeable?: boolean; onPosted?: (ts: string) => void } = {},
   ): void {
     const lane = this.lane(channel);
-    const mergeable = (options.mergeable ?? true) && !content.blocks;
+    const mergeable = (options.mergeable ?? true) && !content.blocks && !options.onPosted;
     // Merge into the last queued post even past queued card edits (they render the latest
     // state whenever they go), but never past a progress line, which must stay in its place.
     let last: Item | undefined;
@@ -160,6 +162,7 @@ export class SlackOutbox {
         content,
         mergeable,
         attempts: 0,
+        ...(options.onPosted ? { onPosted: options.onPosted } : {}),
       });
     }
   }
@@ -367,14 +370,17 @@ export class SlackOutbox {
   private async send(channel: string, item: Item): Promise<void> {
     const { writer } = this.options;
     switch (item.kind) {
-      case "post":
-        await writer.postMessage({
+      case "post": {
+        const posted = await writer.postMessage({
           channel,
           text: item.content.text,
           ...(item.content.blocks ? { blocks: item.content.blocks } : {}),
           ...(item.threadTs ? { thread_ts: item.threadTs } : {}),
         });
+        if (posted.ts && item.onPosted)
+          this.afterSent(channel, () => item.onPosted?.(posted.ts as string));
         return;
+      }
       case "upsert": {
         const ts = this.upserted.get(item.key);
         if (ts) {
@@ -394,16 +400,21 @@ export class SlackOutbox {
         const content = await item.render();
         if (!content) return;
         await writer.update({ channel, ts: item.ts, ...content });
-        try {
-          item.onSent?.();
-        } catch (err) {
-          this.options.logger.warn(
-            { channel, err: err instanceof Error ? err.message : String(err) },
-            "after a card update: check failed",
-          );
-        }
+        if (item.onSent) this.afterSent(channel, item.onSent);
         return;
       }
+    }
+  }
+
+  /** A caller's hook after Slack took a message: its failure is logged, never a send failure. */
+  private afterSent(channel: string, hook: () => void): void {
+    try {
+      hook();
+    } catch (err) {
+      this.options.logger.warn(
+        { channel, err: err instanceof Error ? err.message : String(err) },
+        "a hook after a Slack message failed",
+      );
     }
   }
 
