@@ -1,4 +1,4 @@
-import { takingDownPhase } from "../runbooks/index.js";
+import { bringingUpPhase, takingDownPhase } from "../runbooks/index.js";
 import type {
   HaltAccount,
   PhaseStatus,
@@ -145,6 +145,8 @@ export function staysDown(request: RunRequest, status: RunStatus): string | unde
   const phase = takingDownPhase(request.kind);
   const down = status.phases.find((p) => p.name === phase);
   if (!down || down.state === "pending") return undefined;
+  const up = status.phases.find((p) => p.name === bringingUpPhase(request.kind));
+  if (up?.state === "succeeded") return undefined;
   return `:warning: *${request.target} stays down until someone presses Roll back* (or Retry phase to finish the restore).`;
 }
 

@@ -30,6 +30,8 @@ const OUTLINES: Record<
     replacesData: string;
     /** The phase that takes the target down: once it started, a stop leaves it down. */
     takesDown: string;
+    /** The phase that brings it back up: once it succeeded, the target is up again. */
+    bringsUp: string;
   }
 > = {
   "influxdb-clustered": {
@@ -37,12 +39,18 @@ const OUTLINES: Record<
     rollback: INFLUXDB_ROLLBACK_STEPS,
     replacesData: "restore-catalog",
     takesDown: "scale-down-workloads",
+    bringsUp: "scale-up",
   },
 };
 
 /** Name of the phase of a kind's runbook that takes the target down; undefined if unknown. */
 export function takingDownPhase(kind: string): string | undefined {
   return OUTLINES[kind as TargetKind]?.takesDown;
+}
+
+/** Name of the phase of a kind's runbook that brings the target back up; undefined if unknown. */
+export function bringingUpPhase(kind: string): string | undefined {
+  return OUTLINES[kind as TargetKind]?.bringsUp;
 }
 
 /** Name of the phase of a kind's runbook that replaces the data; undefined for an unknown kind. */

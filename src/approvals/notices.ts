@@ -1,5 +1,5 @@
 import type { WebClient } from "@slack/web-api";
-import { runbookOutline, takingDownPhase } from "../../jobs/runbooks/index.js";
+import { bringingUpPhase, runbookOutline, takingDownPhase } from "../../jobs/runbooks/index.js";
 import type { PhaseRunRecord } from "../../jobs/runner/types.js";
 import type { Logger } from "../logging/logger.js";
 import { escapeMrkdwn, formatUtc } from "./format.js";
@@ -79,6 +79,9 @@ export function describeStopEffect(
   const downPhase = takingDownPhase(request.kind);
   const down = forward.find((r) => r.phase === downPhase);
   const target = `\`${request.target}\``;
+  const up = forward.find((r) => r.phase === bringingUpPhase(request.kind));
+  if (up?.state === "succeeded")
+    return `${target} has been brought back up already; the run halts at the next phase boundary, and what is left of it waits until someone presses *Retry phase* (or *Roll back*) on the card.`;
   if (down) {
     const i = outline.findIndex((p) => p.name === down.phase);
     return `${target} is already being taken down (phase ${i + 1}/${outline.length}, ${outline[i]?.title ?? down.phase}, has started), so it stays *down* until someone presses *Roll back* on the card (which brings it back up as it was) or *Retry phase* (which finishes the restore).`;

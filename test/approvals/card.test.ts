@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { staysDown } from "../../jobs/narration/run-messages.js";
 import {
   buildRequestCard,
   describeDataLoss,
@@ -462,5 +463,30 @@ describe("notices and reports", () => {
     expect(describeStopEffect(r, early)).toContain(
       "stays *down* until someone presses *Roll back*",
     );
+    // Once it is back up, it is not said to stay down.
+    const up = [
+      ...down,
+      run(6, "scale-down-catalog"),
+      run(7, "restore-catalog"),
+      run(8, "scale-up"),
+    ];
+    expect(describeStopEffect(r, up)).toMatch(/^`prod` has been brought back up already/);
+    expect(describeStopEffect(r, up)).not.toContain("stays *down*");
+    const upStatus = {
+      requestId: r.id,
+      mode: "forward" as const,
+      state: "halted" as const,
+      startedAt: NOW,
+      controls: [],
+      phases: up.map((p) => ({
+        index: p.phaseIndex,
+        name: p.phase,
+        title: p.phase,
+        state: "succeeded" as const,
+      })),
+    };
+    expect(staysDown(r, upStatus)).toBeUndefined();
+    upStatus.phases = upStatus.phases.slice(0, 6);
+    expect(staysDown(r, upStatus)).toContain("prod stays down until someone presses Roll back");
   });
 });
