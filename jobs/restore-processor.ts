@@ -11,8 +11,11 @@ import type { Logger } from "../src/logging/logger.js";
 import type { Metrics } from "../src/observability/metrics.js";
 import type { RestoreQueue } from "../src/queue/restore-queue.js";
 import { approvalCardRenderer } from "./narration/approval-card.js";
+import { redrawRecentCards } from "./narration/card-redraw.js";
+import { controlsPostedHandler } from "./narration/control-messages.js";
 import type { CardRenderer } from "./narration/run-narrator.js";
 import { createRunNarrator } from "./narration/run-narrator.js";
+import { createRunNotifier } from "./narration/run-notices.js";
 import {
   SlackOutbox,
   type SlackWriter,
@@ -27,7 +30,7 @@ import {
   removeStaleSnapshots,
 } from "./runbooks/influxdb-clustered/snapshot-file.js";
 import { runRestore } from "./runner/runner.js";
-import type { Runbook, RunRequest } from "./runner/types.js";
+import type { Narrate, Runbook, RunRequest } from "./runner/types.js";
 
 /** Snapshot folders older than this on a worker's disk belong to runs that ended elsewhere. */
 const STALE_SNAPSHOT_MS = 7 * 86_400_000;
@@ -52,11 +55,15 @@ export interface RestoreProcessorOptions {
   slack?: SlackWriter;
   /** Spacing of Slack calls per channel; default a little over 1 s (Slack's limit). */
   slackIntervalMs?: number;
+  /** Longest wait between attempts while Slack fails; default 3 s. */
+  slackMaxBackoffMs?: number;
   renderCard?: CardRenderer;
   /** Downloaded snapshots; default `<tmp>/restorebot-snapshots`. */
   workDir?: string;
   progressIntervalMs?: number;
   statusTickMs?: number;
+  /** Cards of runs changed this recently are redrawn when the worker starts; default 24 h, 0 = none. */
+  redrawCardsWithinMs?: number;
   /** How often runs whose job went missing are handed back to the queue; default 15 s, 0 = never. */
   reconcileIntervalMs?: number;
   clock?: () => Date;
@@ -96,12 +103,36 @@ export function createRestoreProcessor(
     writer,
     logger,
     ...(options.slackIntervalMs !== undefined ? { minIntervalMs: options.slackIntervalMs } : {}),
+    ...(options.slackMaxBackoffMs !== undefined ? { maxBackoffMs: options.slackMaxBackoffMs } : {}),
   });
-  const narrate = createRunNarrator({
+  const controlsPosted = controlsPostedHandler(runtime.pool, outbox, logger);
+  const narrateInChannel = createRunNarrator({
     outbox,
+    onControlsPosted: (request, message) =>
+      controlsPosted(request.id, { ...message, blocks: message.blocks ?? [] }),
     renderCard: options.renderCard ?? approvalCardRenderer(runtime.pool),
     ...(options.clock ? { clock: options.clock } : {}),
   });
+  const notifyPeople = createRunNotifier({ db: runtime.pool, outbox, logger });
+  const narrate: Narrate = (event) => {
+    narrateInChannel(event);
+    notifyPeople(event);
+  };
+  // The last edit of a card may have been lost with the previous process (Slack unreachable
+  // when it stopped): draw the cards of recent runs again from the database.
+  if (options.redrawCardsWithinMs !== 0)
+    void redrawRecentCards({
+      db: runtime.pool,
+      outbox,
+      logger,
+      ...(options.redrawCardsWithinMs ? { withinMs: options.redrawCardsWithinMs } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
+    }).catch((err: unknown) =>
+      logger.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        "could not list recent runs to redraw their cards",
+      ),
+    );
   const clusterFor = runtime.deps.clusterFor;
   const objectStoreFor = options.objectStoreFor ?? runtime.deps.objectStoreFor;
 

@@ -5,10 +5,16 @@ import {
   type PhaseView,
 } from "../../src/approvals/card.js";
 import { getRequest, listApprovals } from "../../src/approvals/request-store.js";
-import { runbookOutline } from "../runbooks/index.js";
+import { dataReplacingPhase, runbookOutline } from "../runbooks/index.js";
 import { listPhaseRuns } from "../runner/run-store.js";
 import { buildStatuses, FORWARD_BASE_INDEX, ROLLBACK_BASE_INDEX } from "../runner/runner.js";
-import type { PhaseStatus, RunControl, RunRequest, RunStatus } from "../runner/types.js";
+import type {
+  PhaseRunRecord,
+  PhaseStatus,
+  RunControl,
+  RunRequest,
+  RunStatus,
+} from "../runner/types.js";
 import { RUN_CONTROL_ACTIONS, RUN_CONTROL_SPECS, statusCard } from "./run-messages.js";
 import type { CardRenderer } from "./run-narrator.js";
 import type { SlackContent } from "./slack-outbox.js";
@@ -57,9 +63,22 @@ export function approvalCardRenderer(db: Pick<pg.Pool, "query">): CardRenderer {
       now,
       phases: phaseViews(status, now),
       ...(status.state === "halted" ? { runControls: cardControls(status.controls) } : {}),
+      catalogUntouched: neverReplacedData(row, await listPhaseRuns(db, request.id)),
     });
     return { text: card.text, blocks: card.blocks };
   };
+}
+
+/**
+ * True only when the checkpoints show the phase that replaces the data never started (a
+ * checkpoint row exists from the moment it starts, whatever became of it).
+ */
+export function neverReplacedData(
+  request: Pick<RunRequest, "kind">,
+  runs: readonly PhaseRunRecord[],
+): boolean {
+  const phase = dataReplacingPhase(request.kind);
+  return phase !== undefined && !runs.some((r) => r.phase === phase);
 }
 
 /**
@@ -84,13 +103,23 @@ export async function cardFromDatabase(
   const status: RunStatus = {
     requestId,
     mode,
-    state: request.state === "halted" ? "halted" : "running",
+    state: RUN_STATE_OF[request.state] ?? "running",
     startedAt: request.startedAt,
     phases,
     controls: request.state === "halted" ? controlsFor(mode) : [],
   };
   return approvalCardRenderer(db)(request, status, now);
 }
+
+/** The run's state as the card shows it, from the request's (abandoned: no buttons, no run). */
+const RUN_STATE_OF: Partial<Record<RunRequest["state"], RunStatus["state"]>> = {
+  running: "running",
+  halted: "halted",
+  succeeded: "succeeded",
+  rolled_back: "rolled_back",
+  cancelled: "cancelled",
+  abandoned: "cancelled",
+};
 
 /** The buttons a halted run offers: Retry phase only while going forward. */
 export function controlsFor(mode: RunStatus["mode"]): RunControl[] {

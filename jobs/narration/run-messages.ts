@@ -1,3 +1,4 @@
+import { bringingUpPhase, takingDownPhase } from "../runbooks/index.js";
 import type {
   HaltAccount,
   PhaseStatus,
@@ -135,6 +136,20 @@ function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
+/**
+ * Said up front on a halt once the target has been taken down (its take-down phase started):
+ * nothing brings it back by itself.
+ */
+export function staysDown(request: RunRequest, status: RunStatus): string | undefined {
+  if (status.mode !== "forward") return undefined;
+  const phase = takingDownPhase(request.kind);
+  const down = status.phases.find((p) => p.name === phase);
+  if (!down || down.state === "pending") return undefined;
+  const up = status.phases.find((p) => p.name === bringingUpPhase(request.kind));
+  if (up?.state === "succeeded") return undefined;
+  return `:warning: *${request.target} stays down until someone presses Roll back* (or Retry phase to finish the restore).`;
+}
+
 export function haltedMessage(input: {
   request: RunRequest;
   status: RunStatus;
@@ -160,9 +175,14 @@ export function haltedMessage(input: {
   ]
     .filter(Boolean)
     .join("\n");
-  const text = `${headline}\n${reason}\n\nThe cluster now:\n${stateText}\n\n${buttonsSay}`;
+  const down = staysDown(request, status);
+  const reasonText = down ? `${reason}\n${down}` : reason;
+  const text = `${headline}\n${reasonText}\n\nThe cluster now:\n${stateText}\n\n${buttonsSay}`;
   const blocks: unknown[] = [
-    { type: "section", text: { type: "mrkdwn", text: truncate(`${headline}\n${reason}`, 2_900) } },
+    {
+      type: "section",
+      text: { type: "mrkdwn", text: truncate(`${headline}\n${reasonText}`, 2_900) },
+    },
     {
       type: "section",
       text: { type: "mrkdwn", text: truncate(`*The cluster now*\n${stateText}`, 2_900) },

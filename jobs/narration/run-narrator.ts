@@ -25,6 +25,11 @@ export interface RunNarratorOptions {
   outbox: SlackOutbox;
   renderCard?: CardRenderer;
   clock?: () => Date;
+  /** Told where a halt message with buttons landed (so its buttons can be cleared later). */
+  onControlsPosted?: (
+    request: RunRequest,
+    message: { channel: string; ts: string } & SlackContent,
+  ) => void;
 }
 
 /**
@@ -106,20 +111,28 @@ export function createRunNarrator(options: RunNarratorOptions): Narrate {
         );
         updateCard(request, event.status);
         return;
-      case "run-halted":
-        outbox.post(
-          request.channelId,
-          haltedMessage({
-            request,
-            status: event.status,
-            phase: event.phase,
-            reason: event.reason,
-            account: event.account,
-          }),
-          { ...thread(request), mergeable: false },
-        );
+      case "run-halted": {
+        const message = haltedMessage({
+          request,
+          status: event.status,
+          phase: event.phase,
+          reason: event.reason,
+          account: event.account,
+        });
+        const onPosted = options.onControlsPosted;
+        outbox.post(request.channelId, message, {
+          ...thread(request),
+          mergeable: false,
+          ...(onPosted
+            ? {
+                onPosted: (ts: string) =>
+                  onPosted(request, { channel: request.channelId, ts, ...message }),
+              }
+            : {}),
+        });
         updateCard(request, event.status);
         return;
+      }
       case "run-finished":
         outbox.post(
           request.channelId,

@@ -8,7 +8,11 @@ import type { Logger } from "../../src/logging/logger.js";
  * throwing) and each channel's lane sends in the background:
  * - at most one call per `minIntervalMs` per channel;
  * - on 429, the lane sleeps for Retry-After and sends the same item again;
- * - transient failures (network, 5xx) are retried a few times, then dropped and logged;
+ * - transient failures (network, 5xx, Slack unreachable) are retried with backoff: an edit of
+ *   the card is never given up (it is the one place people look, so its latest state must get
+ *   out whenever Slack is back), and a thread message is given up only after failing for
+ *   `postRetryWindowMs`;
+ * - an edit of the card goes before queued thread messages (which keep their order);
  * - a queued update of the same message (the status card, a progress line) is replaced by a
  *   newer one instead of queueing both, and consecutive plain thread posts are merged into one
  *   message, so a burst of phase messages costs one call.
@@ -18,6 +22,9 @@ export interface SlackContent {
   text: string;
   blocks?: unknown[];
 }
+
+/** Computes an edit when it is sent; undefined when there is nothing (any more) to draw. */
+export type CardRender = () => SlackContent | undefined | Promise<SlackContent | undefined>;
 
 /** The two Web API methods narration uses. */
 export interface SlackWriter {
@@ -50,6 +57,9 @@ type Item =
       /** Plain posts to the same thread may be merged with the next ones while queued. */
       mergeable: boolean;
       attempts: number;
+      firstFailureAt?: number;
+      /** Called with the message's ts once Slack took it. */
+      onPosted?: (ts: string) => void;
     }
   | {
       /** Posted once, then edited in place (a progress line). */
@@ -58,14 +68,18 @@ type Item =
       threadTs: string | undefined;
       content: SlackContent;
       attempts: number;
+      firstFailureAt?: number;
     }
   | {
       /** An edit of a known message whose content is computed when it is sent (the card). */
       kind: "update";
       key: string;
       ts: string;
-      render: () => SlackContent | Promise<SlackContent>;
+      render: CardRender;
       attempts: number;
+      firstFailureAt?: number;
+      /** Called after Slack accepted the edit (to check it did not race a newer state). */
+      onSent?: () => void;
     };
 
 interface Lane {
@@ -88,9 +102,11 @@ export interface SlackOutboxOptions {
   maxQueuedItems?: number;
   /** How long an idle lane waits for the rest of a burst before sending; default 100 ms. */
   gatherMs?: number;
+  /** Longest wait between two attempts while Slack fails; default 3 s (so recovery is quick). */
+  maxBackoffMs?: number;
+  /** A thread message failing for longer than this is dropped; default 15 min. Never a card edit. */
+  postRetryWindowMs?: number;
 }
-
-const MAX_ATTEMPTS = 4;
 
 export class SlackOutbox {
   private readonly lanes = new Map<string, Lane>();
@@ -102,22 +118,26 @@ export class SlackOutbox {
   private readonly maxMergedChars: number;
   private readonly maxQueuedItems: number;
   private readonly gatherMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly postRetryWindowMs: number;
 
   constructor(private readonly options: SlackOutboxOptions) {
     this.minIntervalMs = options.minIntervalMs ?? 1_050;
     this.maxMergedChars = options.maxMergedChars ?? 3_500;
     this.maxQueuedItems = options.maxQueuedItems ?? 200;
     this.gatherMs = options.gatherMs ?? 100;
+    this.maxBackoffMs = options.maxBackoffMs ?? 3_000;
+    this.postRetryWindowMs = options.postRetryWindowMs ?? 15 * 60_000;
   }
 
   /** A message in the channel (or in a thread); `mergeable` posts may be joined while queued. */
   post(
     channel: string,
     content: SlackContent,
-    options: { threadTs?: string; mergeable?: boolean } = {},
+    options: { threadTs?: string; mergeable?: boolean; onPosted?: (ts: string) => void } = {},
   ): void {
     const lane = this.lane(channel);
-    const mergeable = (options.mergeable ?? true) && !content.blocks;
+    const mergeable = (options.mergeable ?? true) && !content.blocks && !options.onPosted;
     // Merge into the last queued post even past queued card edits (they render the latest
     // state whenever they go), but never past a progress line, which must stay in its place.
     let last: Item | undefined;
@@ -142,6 +162,7 @@ export class SlackOutbox {
         content,
         mergeable,
         attempts: 0,
+        ...(options.onPosted ? { onPosted: options.onPosted } : {}),
       });
     }
   }
@@ -165,21 +186,33 @@ export class SlackOutbox {
     if (i >= 0) lane.items.splice(i, 1);
   }
 
-  /** Edits message `ts`; a queued edit under the same key is replaced (only the latest matters). */
+  /**
+   * Edits message `ts`; a queued edit under the same key is replaced (only the latest matters).
+   * The edit is retried until Slack takes it or the outbox is closed.
+   */
   update(
     channel: string,
     key: string,
     ts: string,
-    render: () => SlackContent | Promise<SlackContent>,
+    render: CardRender,
+    options: { onSent?: () => void } = {},
   ): void {
     const lane = this.lane(channel);
     const queued = lane.items.find((i) => i.kind === "update" && i.key === key);
     if (queued && queued.kind === "update") {
       queued.render = render;
       queued.ts = ts;
+      queued.onSent = options.onSent;
       return;
     }
-    this.enqueue(lane, { kind: "update", key, ts, render, attempts: 0 });
+    this.enqueue(lane, {
+      kind: "update",
+      key,
+      ts,
+      render,
+      attempts: 0,
+      ...(options.onSent ? { onSent: options.onSent } : {}),
+    });
   }
 
   /** Items waiting or being sent, over all channels. */
@@ -235,8 +268,11 @@ export class SlackOutbox {
     if (this.closed) return;
     lane.items.push(item);
     if (lane.items.length > this.maxQueuedItems) {
-      const oldest = lane.items.findIndex((i) => i.kind === "post" && i.mergeable);
-      const [dropped] = lane.items.splice(Math.max(oldest, 0), 1);
+      // Never a card edit: those are one per message, and the card must always catch up.
+      let oldest = lane.items.findIndex((i) => i.kind === "post" && i.mergeable);
+      if (oldest < 0) oldest = lane.items.findIndex((i) => i.kind !== "update");
+      if (oldest < 0) return;
+      const [dropped] = lane.items.splice(oldest, 1);
       this.options.logger.warn(
         { channel: lane.channel, kind: dropped?.kind },
         "Slack narration backlog too long; dropped the oldest message",
@@ -255,7 +291,7 @@ export class SlackOutbox {
         const wait = lane.nextAt - Date.now();
         if (wait > 0) await this.sleep(lane, wait);
         if (this.closed) break;
-        const item = lane.items.shift();
+        const item = this.next(lane);
         if (!item) break;
         lane.inFlight = item;
         try {
@@ -289,29 +325,62 @@ export class SlackOutbox {
       return;
     }
     item.attempts += 1;
-    if (failure.kind === "transient" && item.attempts < MAX_ATTEMPTS) {
-      lane.items.unshift(item);
-      lane.nextAt = Date.now() + 1_000 * 2 ** (item.attempts - 1);
-      return;
+    const now = Date.now();
+    item.firstFailureAt ??= now;
+    if (failure.kind === "transient") {
+      if (item.kind === "update") {
+        // A newer edit of the same message queued meanwhile supersedes this one.
+        const newer = lane.items.some((i) => i.kind === "update" && i.key === item.key);
+        if (!newer) lane.items.unshift(item);
+        lane.nextAt = now + this.backoffMs(item.attempts);
+        if (item.attempts === 1 || item.attempts % 10 === 0)
+          this.options.logger.warn(
+            { channel: lane.channel, attempts: item.attempts, err: failure.message },
+            "Slack did not take the card update; retrying until it does",
+          );
+        return;
+      }
+      if (now - item.firstFailureAt < this.postRetryWindowMs) {
+        lane.items.unshift(item);
+        lane.nextAt = now + this.backoffMs(item.attempts);
+        return;
+      }
     }
-    lane.nextAt = Date.now() + this.minIntervalMs;
+    lane.nextAt = now + this.minIntervalMs;
     this.options.logger.warn(
       { channel: lane.channel, kind: item.kind, err: failure.message },
       "a narration message could not be sent to Slack; dropped",
     );
   }
 
+  /**
+   * The card first: it is the one place people look, and after an outage the thread's backlog
+   * (sent one call per interval) must not keep it stale. Thread messages keep their order.
+   */
+  private next(lane: Lane): Item | undefined {
+    const card = lane.items.findIndex((i) => i.kind === "update");
+    return card > 0 ? lane.items.splice(card, 1)[0] : lane.items.shift();
+  }
+
+  /** 1 s, 2 s, 4 s … up to `maxBackoffMs`: quick to notice Slack is back, gentle while it is not. */
+  private backoffMs(attempts: number): number {
+    return Math.max(this.minIntervalMs, Math.min(this.maxBackoffMs, 1_000 * 2 ** (attempts - 1)));
+  }
+
   private async send(channel: string, item: Item): Promise<void> {
     const { writer } = this.options;
     switch (item.kind) {
-      case "post":
-        await writer.postMessage({
+      case "post": {
+        const posted = await writer.postMessage({
           channel,
           text: item.content.text,
           ...(item.content.blocks ? { blocks: item.content.blocks } : {}),
           ...(item.threadTs ? { thread_ts: item.threadTs } : {}),
         });
+        if (posted.ts && item.onPosted)
+          this.afterSent(channel, () => item.onPosted?.(posted.ts as string));
         return;
+      }
       case "upsert": {
         const ts = this.upserted.get(item.key);
         if (ts) {
@@ -329,9 +398,23 @@ export class SlackOutbox {
       }
       case "update": {
         const content = await item.render();
+        if (!content) return;
         await writer.update({ channel, ts: item.ts, ...content });
+        if (item.onSent) this.afterSent(channel, item.onSent);
         return;
       }
+    }
+  }
+
+  /** A caller's hook after Slack took a message: its failure is logged, never a send failure. */
+  private afterSent(channel: string, hook: () => void): void {
+    try {
+      hook();
+    } catch (err) {
+      this.options.logger.warn(
+        { channel, err: err instanceof Error ? err.message : String(err) },
+        "a hook after a Slack message failed",
+      );
     }
   }
 
@@ -351,6 +434,14 @@ export class SlackOutbox {
     for (const waiter of [...this.idleWaiters]) waiter();
   }
 }
+
+/** Slack API error codes that describe Slack's trouble, not the call (retried like a 5xx). */
+const SLACK_SIDE_ERRORS = new Set([
+  "internal_error",
+  "fatal_error",
+  "service_unavailable",
+  "request_timeout",
+]);
 
 /**
  * Adapts a WebClient built with `rejectRateLimitedCalls: true` and no retries (the outbox does
@@ -372,14 +463,12 @@ export function slackWriterFromWebClient(client: Pick<WebClient, "chat">): Slack
       case "slack_webapi_http_error":
         return new SlackSendError(message, "transient");
       case "slack_webapi_platform_error":
+        if (e.data?.error === "ratelimited")
+          return new SlackSendError(message, "rate_limited", 1_000);
+        // Slack's own trouble, documented as "try again": never the message's fault.
         return new SlackSendError(
           message,
-          e.data?.error === "ratelimited"
-            ? "rate_limited"
-            : e.data?.error === "internal_error"
-              ? "transient"
-              : "permanent",
-          e.data?.error === "ratelimited" ? 1_000 : undefined,
+          SLACK_SIDE_ERRORS.has(e.data?.error ?? "") ? "transient" : "permanent",
         );
       default:
         return new SlackSendError(message, "transient");

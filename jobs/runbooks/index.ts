@@ -23,10 +23,40 @@ export interface PhaseOutline {
 
 const OUTLINES: Record<
   TargetKind,
-  { phases: readonly PhaseOutline[]; rollback: readonly PhaseOutline[] }
+  {
+    phases: readonly PhaseOutline[];
+    rollback: readonly PhaseOutline[];
+    /** The phase that replaces the target's data: before it starts, nothing is lost. */
+    replacesData: string;
+    /** The phase that takes the target down: once it started, a stop leaves it down. */
+    takesDown: string;
+    /** The phase that brings it back up: once it succeeded, the target is up again. */
+    bringsUp: string;
+  }
 > = {
-  "influxdb-clustered": { phases: INFLUXDB_PHASES, rollback: INFLUXDB_ROLLBACK_STEPS },
+  "influxdb-clustered": {
+    phases: INFLUXDB_PHASES,
+    rollback: INFLUXDB_ROLLBACK_STEPS,
+    replacesData: "restore-catalog",
+    takesDown: "scale-down-workloads",
+    bringsUp: "scale-up",
+  },
 };
+
+/** Name of the phase of a kind's runbook that takes the target down; undefined if unknown. */
+export function takingDownPhase(kind: string): string | undefined {
+  return OUTLINES[kind as TargetKind]?.takesDown;
+}
+
+/** Name of the phase of a kind's runbook that brings the target back up; undefined if unknown. */
+export function bringingUpPhase(kind: string): string | undefined {
+  return OUTLINES[kind as TargetKind]?.bringsUp;
+}
+
+/** Name of the phase of a kind's runbook that replaces the data; undefined for an unknown kind. */
+export function dataReplacingPhase(kind: string): string | undefined {
+  return OUTLINES[kind as TargetKind]?.replacesData;
+}
 
 /** The phases (forward) or roll back steps of a kind's runbook, in order. */
 export function runbookOutline(

@@ -57,6 +57,11 @@ export interface RequestCardView {
   runControls?: readonly RunControl[];
   /** Titles of the phases that will run; defaults to the runbook of the request's kind. */
   plannedPhases?: readonly string[];
+  /**
+   * True only when checked: the run's checkpoints show the phase that replaces the catalog
+   * never started. A finished card then drops the data-loss warning. Unknown means touched.
+   */
+  catalogUntouched?: boolean;
 }
 
 export interface RequestCard {
@@ -137,6 +142,20 @@ function who(userId: string | null): string {
   return userId === "restorebot" ? "restorebot" : `<@${userId}>`;
 }
 
+/**
+ * Escapes text restorebot wrote (a halt reason, which may quote an error) but keeps the user
+ * mentions it put there ("Cancelled by <@U…>"): Slack renders those as the person's name,
+ * while an escaped one shows the raw ID.
+ */
+export function escapeKeepingMentions(text: string): string {
+  return escapeMrkdwn(text).replace(/&lt;@([UW][A-Z0-9]+)&gt;/g, "<@$1>");
+}
+
+/** Who cancelled: the person who closed it, else who asked a running restore to stop. */
+function canceller(request: RestoreRequest): string | null {
+  return request.closedBy ?? request.cancelRequestedBy;
+}
+
 function statusLine(view: RequestCardView, count: number): string {
   const { request, now } = view;
   const tally = `approved ${count} of ${request.requiredApprovals}`;
@@ -151,13 +170,13 @@ function statusLine(view: RequestCardView, count: number): string {
         ? `${headline} — stop requested by ${who(request.cancelRequestedBy)}; it stops at the next phase boundary`
         : headline;
     case "halted":
-      return `${headline}${request.haltedPhase ? ` at *${escapeMrkdwn(request.haltedPhase)}*` : ""}${request.haltedReason ? `: ${escapeMrkdwn(request.haltedReason)}` : ""}`;
+      return `${headline}${request.haltedPhase ? ` at *${escapeMrkdwn(request.haltedPhase)}*` : ""}${request.haltedReason ? `: ${escapeKeepingMentions(request.haltedReason)}` : ""}`;
     case "rejected":
       return `${headline} by ${who(request.closedBy)}${request.closeReason ? `:\n${quote(request.closeReason)}` : ""}`;
     case "expired":
       return `${headline} at ${formatUtc(request.expiresAt, now)} with ${tally}; nothing will run. Make a new request if the restore is still needed.`;
     case "cancelled":
-      return `${headline} by ${who(request.closedBy)}${request.closeReason ? ` — ${escapeMrkdwn(request.closeReason)}` : ""}; nothing will run.`;
+      return `${headline} by ${who(canceller(request))}${request.closeReason ? ` — ${escapeMrkdwn(request.closeReason)}` : ""}; ${request.startedAt ? `it stopped before anything on \`${request.target}\` was changed.` : "nothing will run."}`;
     default:
       return request.finishedAt ? `${headline} at ${formatUtc(request.finishedAt, now)}` : headline;
   }
@@ -272,6 +291,29 @@ function footer(view: RequestCardView): string {
   return parts.join(" · ");
 }
 
+/** Requests that will not run (any more): their card tells whether any data was lost. */
+const FINAL_STATES: readonly RestoreRequest["state"][] = [
+  "rejected",
+  "expired",
+  "cancelled",
+  "rolled_back",
+  "abandoned",
+];
+
+/**
+ * The data-loss warning, kept unless the catalog was certainly never touched: a request that
+ * never started a run, or a run whose checkpoints show the catalog restore never started.
+ */
+function dataLossLine(view: RequestCardView): string {
+  const { request, now } = view;
+  const untouched = request.startedAt === null || view.catalogUntouched === true;
+  if (FINAL_STATES.includes(request.state) && untouched)
+    return request.startedAt === null
+      ? ":information_source: *No data lost:* nothing ran, so the catalog was never touched."
+      : ":information_source: *No data lost:* the catalog restore never started, so the catalog was never touched.";
+  return `:warning: *Data loss:* ${describeDataLoss(request, now)}.`;
+}
+
 export function buildRequestCard(view: RequestCardView): RequestCard {
   const { request, now } = view;
   const count = countApprovals(view.approvals, request.requester);
@@ -291,7 +333,7 @@ export function buildRequestCard(view: RequestCardView): RequestCard {
         ),
       ],
     },
-    section(`:warning: *Data loss:* ${describeDataLoss(request, now)}.`, "data_loss"),
+    section(dataLossLine(view), "data_loss"),
     section(`*Reason*\n${quote(truncate(request.reason, 2000))}`, "reason"),
     section(decisionsLine(view, count), "approvals"),
   ];
@@ -303,6 +345,7 @@ export function buildRequestCard(view: RequestCardView): RequestCard {
     blocks.push(runControlButtons(request, view.runControls));
 
   const plainState = STATE_HEADLINE[request.state].replace(/:[a-z_]+: /, "").replace(/\*/g, "");
-  const text = `Restore request ${request.id} for ${request.target} by <@${request.requester}>: ${plainState} (approved ${count} of ${request.requiredApprovals})`;
+  // Mobile notifications show this text as it is, without mrkdwn: no <@U…> IDs in it.
+  const text = `Restore request ${request.id} for ${request.target}: ${plainState} (approved ${count} of ${request.requiredApprovals})`;
   return { text, blocks };
 }

@@ -1,3 +1,4 @@
+import { listPhaseRuns } from "../../jobs/runner/run-store.js";
 import type { AppDeps } from "../app-deps.js";
 import { listAuditEvents } from "../audit/audit-log.js";
 import { asCodedError } from "../errors.js";
@@ -98,7 +99,8 @@ export function handleRestoreStatus(
       const request = await getRequest(deps.db, command.requestId);
       if (!request)
         return `There is no restore request \`${command.requestId}\`. \`/restore history\` lists recent ones.`;
-      return formatRequestStatus(request, await listApprovals(deps.db, request.id), now);
+      const runs = request.startedAt ? await listPhaseRuns(deps.db, request.id) : [];
+      return formatRequestStatus(request, await listApprovals(deps.db, request.id), now, runs);
     }
     const active = await listRequests(deps.db, { states: ACTIVE_STATES, limit: 50 });
     const [latest] = active.length ? [] : await listRequests(deps.db, { limit: 1 });

@@ -1,7 +1,9 @@
+import { runbookOutline } from "../../jobs/runbooks/index.js";
+import type { PhaseRunRecord } from "../../jobs/runner/types.js";
 import type { AuditRecord } from "../audit/audit-log.js";
 import type { Target } from "../config/file.js";
 import { formatPointTime } from "../slack/commands/recovery-point-time.js";
-import { describeDataLoss } from "./card.js";
+import { describeDataLoss, escapeKeepingMentions } from "./card.js";
 import { escapeMrkdwn, formatDuration, formatUtc, truncate } from "./format.js";
 import { countApprovals, describePrincipals } from "./policy.js";
 import type { ApprovalRecord, RestoreRequest } from "./request-store.js";
@@ -36,11 +38,48 @@ function actorText(actor: string | null): string {
   return actor === "restorebot" ? "restorebot" : `<@${actor}>`;
 }
 
-/** One request in detail. */
+/** Checkpoint index of the first roll back step (the runner's ROLLBACK_BASE_INDEX). */
+const ROLLBACK_BASE = 101;
+
+/** "phase 5/10 (Scale down the catalog)" or "roll back step 1/2 (…)" for a checkpoint index. */
+function phaseName(request: RestoreRequest, phaseIndex: number, name: string): string {
+  const rollback = phaseIndex >= ROLLBACK_BASE;
+  const outline = runbookOutline(request.kind, rollback ? "rollback" : "forward");
+  const position = phaseIndex - (rollback ? ROLLBACK_BASE : 1);
+  const title = outline[position]?.name === name ? outline[position]?.title : undefined;
+  const what = rollback ? "roll back step" : "phase";
+  return `${what} ${position + 1}/${outline.length || "?"} (${escapeMrkdwn(title ?? name)})`;
+}
+
+/** Where a running restore is: the phase, how far along, for how long. */
+function runProgress(request: RestoreRequest, runs: readonly PhaseRunRecord[], now: Date): string {
+  const rollback = request.runMode === "rollback";
+  const outline = runbookOutline(request.kind, rollback ? "rollback" : "forward");
+  const base = rollback ? ROLLBACK_BASE : 1;
+  const mine = runs.filter((r) =>
+    rollback ? r.phaseIndex >= ROLLBACK_BASE : r.phaseIndex < ROLLBACK_BASE,
+  );
+  const done = mine.filter((r) => r.state === "succeeded" || r.state === "skipped").length;
+  const total = outline.length;
+  const current = mine.find((r) => r.state === "running");
+  const elapsed = request.startedAt
+    ? ` Running for ${formatDuration(now.getTime() - request.startedAt.getTime())} since ${formatUtc(request.startedAt, now)}.`
+    : "";
+  const doing = rollback ? "Rolling back" : "Restoring";
+  if (current)
+    return `${doing}: ${phaseName(request, current.phaseIndex, current.phase)} for ${formatDuration(now.getTime() - current.startedAt.getTime())}${current.attempt > 1 ? ` (attempt ${current.attempt})` : ""}; ${done} of ${total} done.${elapsed}`;
+  const next = outline.findIndex(
+    (_, i) => !mine.some((r) => r.phaseIndex === base + i && r.state === "succeeded"),
+  );
+  return `${doing}: ${done} of ${total} done${next >= 0 ? `, next ${phaseName(request, base + next, outline[next]?.name ?? "")}` : ""} (waiting for a worker to take it).${elapsed}`;
+}
+
+/** One request in detail; `runs` (its checkpoints) show where a running restore is. */
 export function formatRequestStatus(
   request: RestoreRequest,
   approvals: readonly ApprovalRecord[],
   now: Date,
+  runs: readonly PhaseRunRecord[] = [],
 ): string {
   const count = countApprovals(approvals, request.requester);
   const lines = [
@@ -64,7 +103,7 @@ export function formatRequestStatus(
     case "rejected":
     case "cancelled":
       lines.push(
-        `${request.state === "rejected" ? "Rejected" : "Cancelled"} by ${actorText(request.closedBy)}${request.closeReason ? `: “${escapeMrkdwn(truncate(request.closeReason, 300))}”` : ""}.`,
+        `${request.state === "rejected" ? "Rejected" : "Cancelled"} by ${actorText(request.closedBy ?? (request.state === "cancelled" ? request.cancelRequestedBy : null))}${request.closeReason ? `: “${escapeMrkdwn(truncate(request.closeReason, 300))}”` : ""}.`,
       );
       break;
     case "expired":
@@ -72,16 +111,19 @@ export function formatRequestStatus(
       break;
     case "running":
       lines.push(
-        `Started at ${request.startedAt ? formatUtc(request.startedAt, now) : "?"}.${request.cancelRequested ? ` A stop was requested by ${actorText(request.cancelRequestedBy)}; it stops at the next phase boundary.` : ` To stop it at the next phase boundary: \`/restore cancel ${request.id}\`.`}`,
+        `${runProgress(request, runs, now)}${request.cancelRequested ? ` A stop was requested by ${actorText(request.cancelRequestedBy)}; it stops at the next phase boundary.` : ` To stop it at the next phase boundary: \`/restore cancel ${request.id}\`.`}`,
       );
       break;
     case "halted":
       lines.push(
-        `Halted${request.haltedPhase ? ` at ${escapeMrkdwn(request.haltedPhase)}` : ""}${request.haltedReason ? `: ${escapeMrkdwn(truncate(request.haltedReason, 300))}` : ""}. Use the buttons on its card to retry, roll back or abandon.`,
+        `Halted${request.haltedPhase ? ` at ${escapeMrkdwn(request.haltedPhase)}` : ""}${request.haltedReason ? `: ${escapeKeepingMentions(truncate(request.haltedReason, 300))}` : ""}. Use the buttons on its card to retry, roll back or abandon.`,
       );
       break;
     default:
-      if (request.finishedAt) lines.push(`Finished at ${formatUtc(request.finishedAt, now)}.`);
+      if (request.finishedAt)
+        lines.push(
+          `Finished at ${formatUtc(request.finishedAt, now)}.${rtoText(request) ? ` ${rtoText(request)}` : ""}`,
+        );
   }
   lines.push(
     `Snapshot: \`${escapeMrkdwn(request.dumpKey)}\`${request.dumpEtag ? ` (ETag \`${escapeMrkdwn(request.dumpEtag.replace(/"/g, ""))}\`)` : ""}.`,
@@ -114,11 +156,51 @@ function quoted(value: unknown): string {
   return typeof value === "string" && value ? `: “${escapeMrkdwn(truncate(value, 200))}”` : "";
 }
 
-/** One audit event as a line of history. */
-export function formatAuditEvent(event: AuditRecord, now: Date): string {
+/** Why a press or a command was refused, in plain words (the audit keeps the code). */
+const REFUSAL_WORDS: Record<string, string> = {
+  self_approval: "people cannot approve their own request",
+  self_rejection: "people cannot reject their own request",
+  not_an_approver: "not an approver of this target",
+  not_a_requester: "not allowed to request restores of this target",
+  not_allowed_to_cancel: "only the requester or an approver can cancel",
+  not_allowed: "only the requester or an approver can press it",
+  group_lookup_failed: "group membership could not be checked with Slack",
+  not_halted: "the run was not halted any more",
+  rolling_back: "Retry phase is not possible while rolling back",
+};
+
+const ACTION_WORDS: Record<string, string> = {
+  approve: "approve",
+  reject: "reject",
+  cancel: "cancel",
+  request: "request a restore",
+  retry: "press Retry phase",
+  rollback: "press Roll back",
+  abandon: "press Abandon",
+};
+
+/** "the time from approval to done (RTO): 4 min 10 s", when the request says. */
+function rtoText(request: RestoreRequest): string | undefined {
+  if (request.state !== "succeeded" || !request.approvedAt || !request.finishedAt) return undefined;
+  return `Approval to done (the RTO achieved): ${formatDuration(request.finishedAt.getTime() - request.approvedAt.getTime())}.`;
+}
+
+function index(d: Record<string, unknown>): number | undefined {
+  return typeof d.phaseIndex === "number" ? d.phaseIndex : undefined;
+}
+
+/** One audit event as a line of history; `request` names its phases. */
+export function formatAuditEvent(event: AuditRecord, now: Date, request?: RestoreRequest): string {
   const at = `\`${formatUtc(event.at, now)}\``;
   const by = actorText(event.actor);
   const d = event.details ?? {};
+  const phase = (): string => {
+    const i = index(d);
+    const name = typeof d.phase === "string" ? d.phase : "";
+    if (request && i !== undefined) return phaseName(request, i, name);
+    return name ? `phase ${escapeMrkdwn(name)}` : "a phase";
+  };
+  const took = typeof d.durationMs === "number" ? formatDuration(d.durationMs) : undefined;
   switch (event.event) {
     case "requested":
       return `${at} requested by ${by}${typeof d.point === "string" ? ` (point \`${d.point}\`)` : ""}${quoted(d.reason)}`;
@@ -135,14 +217,62 @@ export function formatAuditEvent(event: AuditRecord, now: Date): string {
     case "cancel_requested":
       return `${at} stop requested by ${by}`;
     case "enqueued":
-      return `${at} enqueued${d.again ? " again (its job was missing)" : ""}`;
-    case "refused":
-      return `${at} refused: ${by} tried to ${String(d.action ?? "act")} (${String(d.code ?? "not allowed")})`;
+      return `${at} queued for a worker${d.again ? " again (its job was missing)" : ""}`;
+    case "started":
+      return `${at} run started`;
+    case "resumed":
+      return `${at} run resumed by a worker${d.mode === "rollback" ? " (rolling back)" : ""}`;
+    case "phase_started":
+      return `${at} ${phase()} started${typeof d.attempt === "number" && d.attempt > 1 ? ` (attempt ${d.attempt})` : ""}`;
+    case "phase_succeeded":
+      return `${at} ${phase()} done${took ? ` in ${took}` : ""}`;
+    case "phase_failed":
+      return `${at} ${phase()} failed${took ? ` after ${took}` : ""}${quoted(d.error)}`;
+    case "halted":
+      return `${at} halted${typeof d.reason === "string" ? `: ${escapeKeepingMentions(truncate(d.reason, 200))}` : ""}`;
+    case "retry_requested":
+      return `${at} Retry phase pressed by ${by}`;
+    case "rollback_requested":
+      return `${at} Roll back pressed by ${by}`;
+    case "abandoned":
+      return `${at} abandoned by ${by}`;
+    case "rolled_back":
+      return `${at} rolled back${typeof d.totalMs === "number" ? ` (run took ${formatDuration(d.totalMs)})` : ""}`;
+    case "refused": {
+      const action = ACTION_WORDS[String(d.action)] ?? String(d.action ?? "act");
+      const why = REFUSAL_WORDS[String(d.code)] ?? "not allowed";
+      return `${at} refused: ${by} tried to ${action} (${why})`;
+    }
     case "finished":
-      return `${at} finished${typeof d.outcome === "string" ? `: ${d.outcome}` : ""}`;
+      return `${at} finished${typeof d.totalMs === "number" ? `: the run took ${formatDuration(d.totalMs)}` : ""}${typeof d.outcome === "string" ? ` (${escapeMrkdwn(d.outcome)})` : ""}`;
     default:
-      return `${at} ${event.event.replace(/_/g, " ")}${event.actor && event.actor !== "restorebot" ? ` by ${by}` : ""}${typeof d.phase === "string" ? ` (${escapeMrkdwn(d.phase)})` : ""}${quoted(d.reason ?? d.error)}`;
+      // An event this version does not know yet (written by a newer one): its name in words.
+      return `${at} ${String(event.event).replace(/_/g, " ")}${event.actor && event.actor !== "restorebot" ? ` by ${by}` : ""}${quoted(d.reason ?? d.error)}`;
   }
+}
+
+/**
+ * The audit trail as people read it: a phase that ended is one line (with its duration), its
+ * start line only shown while it has no end (running now, or cut short by a crash).
+ */
+function historyLines(
+  request: RestoreRequest,
+  events: readonly AuditRecord[],
+  now: Date,
+): string[] {
+  const sorted = [...events].sort((a, b) => a.at.getTime() - b.at.getTime() || a.id - b.id);
+  const ended = new Set(
+    sorted
+      .filter((e) => e.event === "phase_succeeded" || e.event === "phase_failed")
+      .map((e) => `${String(e.details?.phaseIndex)}:${String(e.details?.attempt)}`),
+  );
+  return sorted
+    .filter(
+      (e) =>
+        e.event !== "phase_started" ||
+        !ended.has(`${String(e.details?.phaseIndex)}:${String(e.details?.attempt)}`),
+    )
+    .map((e) => formatAuditEvent(e, now, request));
 }
 
 /** `/restore history [target]`: recent requests, each with its audit trail, oldest event first. */
@@ -154,10 +284,9 @@ export function formatHistory(
   const scope = target ? ` of \`${target}\`` : "";
   if (requests.length === 0) return `No restore requests${scope} yet.`;
   const parts = requests.map(({ request, events }) => {
-    const head = `*${request.id}* — \`${request.target}\` to \`${formatPointTime(request.pointTime)}\`: *${describeRequestState(request)}*`;
-    const trail = [...events]
-      .sort((a, b) => a.at.getTime() - b.at.getTime() || a.id - b.id)
-      .map((e) => `    ${formatAuditEvent(e, now)}`);
+    const rto = rtoText(request);
+    const head = `*${request.id}* — \`${request.target}\` to \`${formatPointTime(request.pointTime)}\`: *${describeRequestState(request)}*${rto ? `. ${rto}` : ""}`;
+    const trail = historyLines(request, events, now).map((line) => `    ${line}`);
     return [head, ...trail].join("\n");
   });
   let text = `*Restore history${scope}* (newest first)\n`;

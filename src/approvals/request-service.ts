@@ -1,4 +1,5 @@
 import type { WebClient } from "@slack/web-api";
+import { listPhaseRuns } from "../../jobs/runner/run-store.js";
 import type { AppDeps } from "../app-deps.js";
 import { type Queryable, recordAuditEvent } from "../audit/audit-log.js";
 import { findTarget, type Target } from "../config/file.js";
@@ -7,7 +8,7 @@ import { CodedError } from "../errors.js";
 import type { PointRef } from "../slack/commands/recovery-point-time.js";
 import { buildRequestCard } from "./card.js";
 import { formatDuration, formatUtc } from "./format.js";
-import { notifyRequester } from "./notices.js";
+import { describeStopEffect, notifyRequester } from "./notices.js";
 import {
   checkRequester,
   countApprovals,
@@ -667,13 +668,14 @@ export async function cancelRequest(
       return row;
     });
     if (!stopped) return cancelRaced(ctx, input);
+    const effect = describeStopEffect(stopped, await listPhaseRuns(deps.db, request.id));
     if (stopped.cardTs) {
       // The runner owns the card while running; say it in the thread instead of redrawing.
       await ctx.client.chat
         .postMessage({
           channel: stopped.channelId,
           thread_ts: stopped.cardTs,
-          text: `:octagonal_sign: <@${input.userId}> asked to stop this restore. It stops at the next phase boundary and says in this thread what state the cluster is left in.`,
+          text: `:octagonal_sign: <@${input.userId}> asked to stop this restore. It stops at the next phase boundary and says in this thread what state the cluster is left in. ${effect}`,
         })
         .catch((err: unknown) =>
           deps.logger.warn(
@@ -685,7 +687,7 @@ export async function cancelRequest(
     return {
       ok: true,
       request: stopped,
-      message: `Stop requested for \`${request.id}\`: the run stops at the next phase boundary (a phase in progress is never cut short). Follow its card's thread.`,
+      message: `Stop requested for \`${request.id}\`: the run stops at the next phase boundary (a phase in progress is never cut short). ${effect} Follow its card's thread.`,
     };
   }
   const cancelled = await closeRequest(

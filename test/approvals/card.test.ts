@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { staysDown } from "../../jobs/narration/run-messages.js";
 import {
   buildRequestCard,
   describeDataLoss,
   type RequestCardView,
 } from "../../src/approvals/card.js";
 import { formatDuration } from "../../src/approvals/format.js";
-import { requesterNotice } from "../../src/approvals/notices.js";
+import { describeStopEffect, requesterNotice } from "../../src/approvals/notices.js";
 import {
   formatAuditEvent,
   formatHistory,
@@ -202,6 +203,84 @@ describe("the approval card", () => {
   });
 });
 
+describe("a finished card people can trust", () => {
+  const STARTED = new Date("2024-08-12T17:11:30Z");
+  const statusText = (card: ReturnType<typeof buildRequestCard>) =>
+    JSON.stringify(card.blocks.find((b) => (b as { block_id?: string }).block_id === "status"));
+
+  it("names who cancelled a running restore, as a mention Slack renders, never the raw ID", () => {
+    const halted = render({
+      request: request({
+        state: "halted",
+        startedAt: STARTED,
+        haltedPhase: "phase 6 — Scale down the catalog",
+        haltedReason:
+          "Cancelled by <@U0DEMOREQ> at the phase boundary before phase 6 (Scale down the catalog).",
+      }),
+    });
+    const status = statusText(halted.card);
+    expect(status).toContain("Cancelled by <@U0DEMOREQ> at the phase boundary");
+    expect(status).not.toContain("&lt;@");
+    // What a person typed is still escaped.
+    const typed = render({
+      request: request({ state: "halted", startedAt: STARTED, haltedReason: "x <!channel> y" }),
+    });
+    expect(statusText(typed.card)).toContain("&lt;!channel&gt;");
+  });
+
+  it("says who cancelled when the run stopped it before changing anything, not 'someone'", () => {
+    const { card } = render({
+      request: request({
+        state: "cancelled",
+        startedAt: STARTED,
+        finishedAt: NOW,
+        cancelRequestedBy: "UREQ1",
+        closedBy: null,
+      }),
+    });
+    const status = statusText(card);
+    expect(status).toContain("by <@UREQ1>");
+    expect(status).not.toContain("someone");
+    expect(status).toContain("before anything on `prod` was changed");
+  });
+
+  it("keeps no raw <@U…> ID in the notification text, which Slack shows without mrkdwn", () => {
+    for (const state of ["pending", "halted", "cancelled", "succeeded"] as const) {
+      const { card } = render({ request: request({ state, startedAt: STARTED }) });
+      expect(card.text).not.toMatch(/<@/);
+    }
+  });
+
+  it("drops the data-loss warning only where the catalog was certainly never touched", () => {
+    const warns = (view: Partial<RequestCardView>) =>
+      render(view).text.includes(":warning: *Data loss:*");
+    // Never ran: rejected, expired, cancelled before the worker took it.
+    for (const state of ["rejected", "expired", "cancelled"] as const)
+      expect(warns({ request: request({ state, closedBy: "UAPP1" }) })).toBe(false);
+    expect(render({ request: request({ state: "rejected", closedBy: "UAPP1" }) }).text).toContain(
+      "No data lost",
+    );
+    // Ran, and the checkpoints show the catalog restore never started.
+    for (const state of ["cancelled", "rolled_back", "abandoned"] as const)
+      expect(
+        warns({ request: request({ state, startedAt: STARTED }), catalogUntouched: true }),
+      ).toBe(false);
+    // Ran, and nobody checked (or it did start): the warning stays.
+    for (const state of ["cancelled", "rolled_back", "abandoned"] as const) {
+      expect(warns({ request: request({ state, startedAt: STARTED }) })).toBe(true);
+      expect(
+        warns({ request: request({ state, startedAt: STARTED }), catalogUntouched: false }),
+      ).toBe(true);
+    }
+    // Still to run, or done: the warning is the point.
+    expect(warns({ request: request({ state: "pending" }) })).toBe(true);
+    expect(
+      warns({ request: request({ state: "halted", startedAt: STARTED }), catalogUntouched: true }),
+    ).toBe(true);
+    expect(warns({ request: request({ state: "succeeded", startedAt: STARTED }) })).toBe(true);
+  });
+});
+
 describe("notices and reports", () => {
   it("formats durations for people", () => {
     expect([0, 45_000, 12 * 60_000, 192 * 60_000, 49 * 3_600_000].map(formatDuration)).toEqual([
@@ -265,5 +344,150 @@ describe("notices and reports", () => {
     expect(history.indexOf("requested by")).toBeLessThan(
       history.indexOf("rejected by <@UAPP2>: “use 13:00”"),
     );
+  });
+
+  it("shows a running restore's phase, how far along it is and for how long", () => {
+    const at = (m: number) => new Date(NOW.getTime() - m * 60_000);
+    const run = (phaseIndex: number, phase: string, state: "running" | "succeeded", m: number) => ({
+      phaseIndex,
+      phase,
+      state,
+      attempt: 1,
+      startedAt: at(m),
+      finishedAt: state === "succeeded" ? at(m - 0.5) : null,
+      facts: {},
+      error: null,
+    });
+    const status = formatRequestStatus(
+      request({ state: "running", approvedAt: at(10), startedAt: at(9) }),
+      [],
+      NOW,
+      [
+        run(1, "check-recovery-point", "succeeded", 9),
+        run(2, "prepare-snapshot", "succeeded", 8),
+        run(3, "pause-operator", "succeeded", 7),
+        run(4, "record-replicas", "succeeded", 6),
+        run(5, "scale-down-workloads", "running", 2),
+      ],
+    );
+    expect(status).toContain(
+      "Restoring: phase 5/10 (Scale down everything but the catalog) for 2 min; 4 of 10 done.",
+    );
+    expect(status).toContain("Running for 9 min since 17:03 UTC.");
+    expect(status).not.toMatch(/: \*running\*\n[^\n]*Started at/);
+  });
+
+  it("tells the history in plain words: one line per phase with its duration, and the RTO", () => {
+    const base = new Date("2024-08-12T17:00:00Z").getTime();
+    let id = 0;
+    const ev = (s: number, event: string, actor: string, details: Record<string, unknown>) => ({
+      id: ++id,
+      at: new Date(base + s * 1_000),
+      requestId: "rb-k3m9x2qa",
+      target: "prod",
+      actor,
+      event,
+      details,
+    });
+    const events = [
+      ev(0, "requested", "UREQ1", { point: "2024-08-12T14:00:00+00:00", reason: "bad migration" }),
+      ev(5, "refused", "UREQ1", { action: "approve", code: "self_approval" }),
+      ev(60, "approved", "UAPP1", { count: 1, required: 1 }),
+      ev(61, "started", "restorebot", {}),
+      ev(61, "phase_started", "restorebot", {
+        phase: "check-recovery-point",
+        phaseIndex: 1,
+        attempt: 1,
+      }),
+      ev(63, "phase_succeeded", "restorebot", {
+        phase: "check-recovery-point",
+        phaseIndex: 1,
+        attempt: 1,
+        durationMs: 2_100,
+      }),
+      ev(63, "phase_started", "restorebot", {
+        phase: "prepare-snapshot",
+        phaseIndex: 2,
+        attempt: 1,
+      }),
+      ev(300, "finished", "restorebot", { totalMs: 239_000 }),
+    ];
+    const history = formatHistory(
+      "prod",
+      [
+        {
+          request: request({
+            state: "succeeded",
+            approvedAt: new Date(base + 60_000),
+            startedAt: new Date(base + 61_000),
+            finishedAt: new Date(base + 300_000),
+          }),
+          events: events as never,
+        },
+      ],
+      NOW,
+    );
+    expect(history).not.toMatch(/self_approval|check-recovery-point|phase started \(/);
+    expect(history).toContain(
+      "refused: <@UREQ1> tried to approve (people cannot approve their own request)",
+    );
+    expect(history).toContain("phase 1/10 (Check the recovery point) done in 2 s");
+    expect(history.match(/Check the recovery point/g)).toHaveLength(1);
+    // A phase with no end yet keeps its start line.
+    expect(history).toContain("phase 2/10 (Download and prepare the snapshot) started");
+    expect(history).toContain("Approval to done (the RTO achieved): 4 min");
+  });
+
+  it("says up front, when a stop is asked, that a cluster already going down stays down until Roll back", () => {
+    const run = (phaseIndex: number, phase: string) => ({
+      phaseIndex,
+      phase,
+      state: "succeeded" as const,
+      attempt: 1,
+      startedAt: NOW,
+      finishedAt: NOW,
+      facts: {},
+      error: null,
+    });
+    const early = [run(1, "check-recovery-point"), run(2, "prepare-snapshot")];
+    const down = [
+      ...early,
+      run(3, "pause-operator"),
+      run(4, "record-replicas"),
+      run(5, "scale-down-workloads"),
+    ];
+    const r = request({ state: "running" });
+    expect(describeStopEffect(r, down)).toContain(
+      "`prod` is already being taken down (phase 5/10, Scale down everything but the catalog, has started), so it stays *down* until someone presses *Roll back*",
+    );
+    expect(describeStopEffect(r, early)).toMatch(/^Nothing on `prod` has been changed yet/);
+    expect(describeStopEffect(r, early)).toContain(
+      "stays *down* until someone presses *Roll back*",
+    );
+    // Once it is back up, it is not said to stay down.
+    const up = [
+      ...down,
+      run(6, "scale-down-catalog"),
+      run(7, "restore-catalog"),
+      run(8, "scale-up"),
+    ];
+    expect(describeStopEffect(r, up)).toMatch(/^`prod` has been brought back up already/);
+    expect(describeStopEffect(r, up)).not.toContain("stays *down*");
+    const upStatus = {
+      requestId: r.id,
+      mode: "forward" as const,
+      state: "halted" as const,
+      startedAt: NOW,
+      controls: [],
+      phases: up.map((p) => ({
+        index: p.phaseIndex,
+        name: p.phase,
+        title: p.phase,
+        state: "succeeded" as const,
+      })),
+    };
+    expect(staysDown(r, upStatus)).toBeUndefined();
+    upStatus.phases = upStatus.phases.slice(0, 6);
+    expect(staysDown(r, upStatus)).toContain("prod stays down until someone presses Roll back");
   });
 });

@@ -90,16 +90,20 @@ describe("run controls", () => {
     await e.slack.waitForMessage(CHANNEL, (m) =>
       /<@UAPPROVER1> pressed \*Roll back\*/.test(m.text ?? ""),
     );
+    // The halt message in the thread keeps no stale buttons: it says who chose what instead.
+    const haltAfter = JSON.stringify(e.slack.message(CHANNEL, haltTs)?.blocks ?? []);
+    expect(haltAfter).not.toContain("run_control_");
+    expect(haltAfter).toContain("<@UAPPROVER1> chose *Roll back* at");
     await e.slack.waitForMessage(CHANNEL, (m) => /Rolled back prod/.test(m.text ?? ""), {
       timeoutMs: 10_000,
     });
 
-    // A second press finds nothing to do.
-    await sender.clickButton({
+    // A second press (from a client still showing the old buttons) finds nothing to do.
+    await sender.blockActions({
       userId: "UAPPROVER2",
       channelId: CHANNEL,
-      messageTs: haltTs,
-      actionId: "run_control_abandon",
+      message: { ts: haltTs },
+      actions: [{ action_id: "run_control_abandon", value: id }],
     });
     await expect.poll(() => lastAnswer(e)).toMatch(/is rolled back, not halted/);
     // Every press is in the audit log, including one that found nothing to do.

@@ -1,6 +1,10 @@
 import { LogLevel, WebClient } from "@slack/web-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SlackOutbox, slackWriterFromWebClient } from "../../jobs/narration/slack-outbox.js";
+import {
+  SlackOutbox,
+  type SlackWriter,
+  slackWriterFromWebClient,
+} from "../../jobs/narration/slack-outbox.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import {
   FAKE_BOT_TOKEN,
@@ -11,19 +15,62 @@ import {
 let slack: FakeSlackApi;
 let outbox: SlackOutbox;
 
-function newOutbox(minIntervalMs: number): SlackOutbox {
+function realWriter(): SlackWriter {
   const client = new WebClient(FAKE_BOT_TOKEN, {
     slackApiUrl: slack.apiUrl,
     rejectRateLimitedCalls: true,
     retryConfig: { retries: 0 },
+    timeout: 5_000,
     logLevel: LogLevel.ERROR,
   });
+  return slackWriterFromWebClient(client);
+}
+
+function newOutbox(
+  minIntervalMs: number,
+  options: { writer?: SlackWriter; maxBackoffMs?: number; maxQueuedItems?: number } = {},
+): SlackOutbox {
   outbox = new SlackOutbox({
-    writer: slackWriterFromWebClient(client),
+    writer: options.writer ?? realWriter(),
     logger: silentLogger,
     minIntervalMs,
+    ...(options.maxBackoffMs ? { maxBackoffMs: options.maxBackoffMs } : {}),
+    ...(options.maxQueuedItems ? { maxQueuedItems: options.maxQueuedItems } : {}),
   });
   return outbox;
+}
+
+/** The real writer, counting the calls that failed (Slack cannot record what never reached it). */
+function countingWriter(): SlackWriter & { failures: number } {
+  const inner = realWriter();
+  const counted = {
+    failures: 0,
+    async postMessage(args: Parameters<SlackWriter["postMessage"]>[0]) {
+      try {
+        return await inner.postMessage(args);
+      } catch (err) {
+        counted.failures++;
+        throw err;
+      }
+    },
+    async update(args: Parameters<SlackWriter["update"]>[0]) {
+      try {
+        await inner.update(args);
+      } catch (err) {
+        counted.failures++;
+        throw err;
+      }
+    },
+  };
+  return counted;
+}
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`still waiting after ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 const blocks = (text: string) => [{ type: "section", text: { type: "mrkdwn", text } }];
@@ -132,5 +179,50 @@ describe("SlackOutbox", () => {
     box.post("C0AAAAAAA1", { text: "next", blocks: blocks("y") });
     await box.flush(5_000);
     expect(slack.messages("C0AAAAAAA1").map((m) => m.text)).toEqual(["after an outage", "next"]);
+  });
+
+  it("never gives up the card: through 429, 500s and Slack unreachable, its newest state lands once Slack is back", async () => {
+    const writer = countingWriter();
+    const box = newOutbox(50, { writer, maxBackoffMs: 1_500 });
+    const card = await new WebClient(FAKE_BOT_TOKEN, {
+      slackApiUrl: slack.apiUrl,
+    }).chat.postMessage({ channel: "C0AAAAAAA1", text: "card: running" });
+    const cardTs = card.ts as string;
+    slack.failNext("*", { status: 429, retryAfterSeconds: 1 });
+    slack.failNext("*", { status: 500, times: 3 });
+    box.update("C0AAAAAAA1", "card", cardTs, () => ({ text: "card: phase 9 of 10" }));
+    await until(() => writer.failures >= 3, 20_000, "three failed attempts (500s)");
+    await slack.unreachable();
+    // The run goes on meanwhile: a thread message and the finished state are queued.
+    box.post("C0AAAAAAA1", { text: "Restore of prod complete" }, { threadTs: cardTs });
+    box.update("C0AAAAAAA1", "card", cardTs, () => ({ text: "card: Restore succeeded" }));
+    await until(() => writer.failures >= 6, 30_000, "three attempts while Slack is unreachable");
+    await slack.reachable();
+    await until(
+      () => slack.message("C0AAAAAAA1", cardTs)?.text === "card: Restore succeeded",
+      30_000,
+      "the card shows the finished state",
+    );
+    // The thread message is not given up after a few attempts either.
+    await until(
+      () => slack.thread("C0AAAAAAA1", cardTs).some((m) => m.text === "Restore of prod complete"),
+      30_000,
+      "the thread message",
+    );
+    const updates = slack.calls("chat.update").filter((c) => c.httpStatus === 200);
+    expect(updates.at(-1)?.args.text).toBe("card: Restore succeeded");
+  });
+
+  it("never drops a queued card edit to keep the backlog short", async () => {
+    const box = newOutbox(20, { maxQueuedItems: 3 });
+    const card = await new WebClient(FAKE_BOT_TOKEN, {
+      slackApiUrl: slack.apiUrl,
+    }).chat.postMessage({ channel: "C0AAAAAAA1", text: "card v0" });
+    slack.setLatency("chat.update", 300);
+    box.update("C0AAAAAAA1", "other", card.ts as string, () => ({ text: "card v0" }));
+    box.update("C0AAAAAAA1", "card", card.ts as string, () => ({ text: "card v1" }));
+    for (let i = 0; i < 5; i++) box.post("C0AAAAAAA1", { text: `halt ${i}`, blocks: blocks("x") });
+    expect(await box.flush(15_000)).toBe(true);
+    expect(slack.message("C0AAAAAAA1", card.ts as string)?.text).toBe("card v1");
   });
 });

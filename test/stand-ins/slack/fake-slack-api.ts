@@ -344,7 +344,9 @@ export class FakeSlackApi {
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(this.options.port ?? 0, this.options.host ?? "127.0.0.1", () => resolve());
+      // Once started, the same port again (see `reachable()`).
+      const port = this.options.port ?? (this.baseUrl ? Number(new URL(this.baseUrl).port) : 0);
+      server.listen(port, this.options.host ?? "127.0.0.1", () => resolve());
     });
     const address = server.address() as AddressInfo;
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -361,6 +363,25 @@ export class FakeSlackApi {
     // Keep-alive sockets from WebClient would otherwise hold close() open.
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * Slack unreachable: stops accepting connections and drops open ones (clients get
+   * ECONNREFUSED), keeping everything recorded. `reachable()` listens again on the same port.
+   */
+  async unreachable(): Promise<void> {
+    const server = this.server;
+    if (!server) throw new Error("fake Slack API not started; call start() first");
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Back after `unreachable()`, on the same address. */
+  async reachable(): Promise<void> {
+    if (this.server) return;
+    // Same workspace, recordings and faults: only the listening socket is new.
+    await this.start();
   }
 
   /** `http://127.0.0.1:<port>`. */

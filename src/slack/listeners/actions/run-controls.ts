@@ -1,6 +1,7 @@
 import type { App, BlockAction, ButtonAction } from "@slack/bolt";
 import type { WebClient } from "@slack/web-api";
 import { cardFromDatabase } from "../../../../jobs/narration/approval-card.js";
+import { clearControlMessages } from "../../../../jobs/narration/control-messages.js";
 import { RUN_CONTROL_ACTIONS } from "../../../../jobs/narration/run-messages.js";
 import { runbookOutline } from "../../../../jobs/runbooks/index.js";
 import { catalogState } from "../../../../jobs/runbooks/influxdb-clustered/runbook.js";
@@ -150,6 +151,12 @@ export async function applyRunControl(
 
   let queued = true;
   if (control !== "abandon") queued = await enqueueRun(deps, changed);
+  // The halt messages' buttons are stale now: say who chose what in their place.
+  await clearControlMessages(deps.db, ctx.client, deps.logger, requestId, {
+    userId,
+    control,
+    at: now,
+  });
   await announce(ctx, changed, request, control, userId, queued);
   return {
     ok: true,
