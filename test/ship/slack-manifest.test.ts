@@ -44,7 +44,16 @@ const SCOPE_OF: Record<string, string | null> = {
 
 /** The two commands of DESIGN.md ("Slash commands") and the words of their grammar. */
 const DESIGN_COMMANDS: Record<string, string[]> = {
-  "/recovery-points": ["target", "--hourly", "--daily", "--since", "--limit", "verify", "point"],
+  "/recovery-points": [
+    "target",
+    "--hourly",
+    "--daily",
+    "--since",
+    "--limit",
+    "--before",
+    "verify",
+    "point",
+  ],
   "/restore": [
     "target",
     "latest",
