@@ -15,19 +15,20 @@ import {
   savePhaseFacts,
 } from "./run-store.js";
 import { acquireTargetLock, type TargetLock } from "./target-lock.js";
-import type {
-  Facts,
-  HaltAccount,
-  Narrate,
-  PhaseContext,
-  PhaseRunRecord,
-  PhaseStatus,
-  Runbook,
-  RunbookPhase,
-  RunControl,
-  RunEvent,
-  RunRequest,
-  RunStatus,
+import {
+  CARD_NOTE_FACT,
+  type Facts,
+  type HaltAccount,
+  type Narrate,
+  type PhaseContext,
+  type PhaseRunRecord,
+  type PhaseStatus,
+  type Runbook,
+  type RunbookPhase,
+  type RunControl,
+  type RunEvent,
+  type RunRequest,
+  type RunStatus,
 } from "./types.js";
 
 /** Checkpoint index of the first phase of each list; rollback steps sit apart from phases. */
@@ -301,7 +302,12 @@ class Run {
       { target: this.request.target, phase: phase.name, outcome: "succeeded" },
       durationMs / 1000,
     );
-    Object.assign(status, { state: "succeeded", finishedAt: this.clock(), detail: undefined });
+    Object.assign(status, {
+      state: "succeeded",
+      finishedAt: this.clock(),
+      detail: undefined,
+      cardNote: cardNoteOf(facts),
+    });
     let summary: string | undefined;
     try {
       summary = phase.summarize?.(facts);
@@ -559,8 +565,16 @@ export function buildStatuses(
       ...(run && state !== "pending" ? { startedAt: run.startedAt } : {}),
       ...(run?.finishedAt && state !== "pending" ? { finishedAt: run.finishedAt } : {}),
       ...(run?.error && state === "failed" ? { detail: run.error } : {}),
+      ...(run && state === "succeeded" && cardNoteOf(run.facts)
+        ? { cardNote: cardNoteOf(run.facts) }
+        : {}),
     };
   });
+}
+
+function cardNoteOf(facts: Facts): string | undefined {
+  const note = facts[CARD_NOTE_FACT];
+  return typeof note === "string" && note ? note : undefined;
 }
 
 function isCodedTimeout(err: unknown): boolean {
