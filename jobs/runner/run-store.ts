@@ -5,7 +5,7 @@ import {
   transition,
 } from "../../src/approvals/request-store.js";
 import { type Queryable, recordAuditEvent } from "../../src/audit/audit-log.js";
-import { withTransaction } from "../../src/db/pool.js";
+import { withTransaction as inTransaction, retryOnConnectionLoss } from "../../src/db/pool.js";
 import type { Facts, PhaseRunRecord, PhaseRunState, RunRequest } from "./types.js";
 
 /**
@@ -16,6 +16,15 @@ import type { Facts, PhaseRunRecord, PhaseRunState, RunRequest } from "./types.j
  */
 
 export type Db = Pick<pg.Pool, "query" | "connect">;
+
+/**
+ * A checkpoint transaction, retried whole when the connection to restorebot's database is lost
+ * (a failover, a restart): the lost attempt was rolled back by the server, and every
+ * transaction here is safe to repeat. Only the target's answers may fail a phase, never this.
+ */
+function withTransaction<T>(db: Db, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return retryOnConnectionLoss(() => inTransaction(db, work));
+}
 
 /** The system's own name in the audit log. */
 export const SYSTEM_ACTOR = "restorebot";
