@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import type pg from "pg";
 import type { ClusterPort, PodSummary } from "../../../src/adapters/kubernetes/cluster-port.js";
+import { isTerminalPod } from "../../../src/adapters/kubernetes/pod-summary.js";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import { preflightDump } from "../../../src/catalog-restore/preflight.js";
 import { restoreCatalog } from "../../../src/catalog-restore/restore-engine.js";
@@ -304,19 +305,29 @@ async function waitUntilPodsGone(
 ): Promise<{ waitedMs: number; maxPods: number }> {
   const started = performance.now();
   let maxPods = 0;
+  // A pod whose containers stopped for good (Failed — Evicted — or Succeeded) can no longer
+  // write anything; it is named, never waited for (it stays until someone deletes it).
   await deps.cluster.waitForPods(
     components.map((c) => c.name),
-    (pods) => pods.length === 0,
+    (pods) => pods.every(isTerminalPod),
     {
       timeoutMs: deps.target.timeouts.podsGone,
       signal: ctx.signal,
       description,
-      onProgress: (pods) => {
+      onProgress: (all) => {
+        const pods = all.filter((p) => !isTerminalPod(p));
+        const stopped = all.filter(isTerminalPod);
         maxPods = Math.max(maxPods, pods.length);
-        if (pods.length === 0) return;
+        const ignored = stopped.length
+          ? `; not waited for, stopped for good: ${describePodList(stopped)}`
+          : "";
+        if (pods.length === 0) {
+          if (stopped.length) ctx.progress(`every pod gone or stopped${ignored}`);
+          return;
+        }
         const terminating = pods.filter((p) => p.terminating).length;
         ctx.progress(
-          `${plural(pods.length, "pod")} still there${terminating ? ` (${terminating} terminating)` : ""}, waiting for ${description}: ${describePodList(pods)}`,
+          `${plural(pods.length, "pod")} still there${terminating ? ` (${terminating} terminating)` : ""}, waiting for ${description}: ${describePodList(pods)}${ignored}`,
         );
       },
     },
@@ -388,7 +399,9 @@ function scaleDownCatalog(deps: InfluxdbRunbookDeps): PhaseRun {
     const nonCatalog = components.filter((c) => c.role !== "catalog");
     // The catalog goes last, and only after every other pod is gone: an ingester still
     // flushing its WAL into a catalog about to be replaced would survive the restore.
-    const stillThere = await deps.cluster.listPods(nonCatalog.map((c) => c.name));
+    const stillThere = (await deps.cluster.listPods(nonCatalog.map((c) => c.name))).filter(
+      (p) => !isTerminalPod(p),
+    );
     if (stillThere.length) {
       throw new CodedError(
         "precondition_failed",
@@ -410,8 +423,17 @@ function scaleDownCatalog(deps: InfluxdbRunbookDeps): PhaseRun {
 function restoreCatalogDatabase(deps: InfluxdbRunbookDeps): PhaseRun {
   return async (ctx) => {
     const components = targetComponents(deps.target);
-    // The catalog database is not touched while any InfluxDB pod could still use it.
-    const pods = await deps.cluster.listPods(components.map((c) => c.name));
+    // The catalog database is not touched while any InfluxDB pod could still use it, nor
+    // while the operator could bring pods back (someone unpaused it since phase 6).
+    await assertOperatorPaused(deps.cluster, deps.target.appInstance).catch((err: unknown) => {
+      throw new CodedError(
+        "precondition_failed",
+        `${err instanceof Error ? err.message.replace("Nothing was scaled in this phase.", "The catalog database was not touched.") : String(err)}`,
+      );
+    });
+    const pods = (await deps.cluster.listPods(components.map((c) => c.name))).filter(
+      (p) => !isTerminalPod(p),
+    );
     if (pods.length) {
       throw new CodedError(
         "precondition_failed",
@@ -514,7 +536,7 @@ function verifyPods(deps: InfluxdbRunbookDeps): PhaseRun {
     const counts = await requireRecordedCounts(deps.db, ctx.request.id, components);
     const allReady = (pods: PodSummary[]) =>
       components.every((c) => {
-        const mine = pods.filter((p) => p.component === c.name);
+        const mine = pods.filter((p) => p.component === c.name && !isTerminalPod(p));
         const n = counts.get(c.name) ?? 0;
         return mine.length === n && mine.every((p) => p.ready && p.phase === "Running");
       });
@@ -536,7 +558,10 @@ function verifyPods(deps: InfluxdbRunbookDeps): PhaseRun {
             })
             .filter((x) => x.ready !== x.n || x.extra > 0)
             .map((x) => `${x.c.name} ${x.ready}/${x.n} ready`);
-          ctx.progress(`waiting for ${lagging.join(", ")}`);
+          const notReady = current.filter((p) => !p.ready);
+          ctx.progress(
+            `waiting for ${lagging.join(", ")}${notReady.length ? ` (${describePodList(notReady)})` : ""}`,
+          );
         },
       },
     );
