@@ -2,7 +2,7 @@
  * Resume after kill -9: how long a restore stands still (cluster scaled down, nothing narrated)
  * once its worker dies, until another worker has resumed it.
  *
- *   npm run bench:resume [-- --runs 3 --no-baseline]
+ *   npm run bench:resume [-- --runs 3 --no-baseline --only wait|sql]
  *
  * Two worker processes as `restorebot worker` runs them (test/jobs/fixtures/worker-process.ts):
  * A takes the run and is killed with SIGKILL, at two points — during the wait for the
@@ -29,13 +29,23 @@ const CURRENT = {
 type Settings = typeof BASELINE;
 type KillPoint = "wait" | "sql";
 
-function parseOptions(argv: string[]): { runs: number; baseline: boolean } {
-  const options = { runs: 3, baseline: true };
+function parseOptions(argv: string[]): {
+  runs: number;
+  baseline: boolean;
+  only: KillPoint | undefined;
+} {
+  const options: { runs: number; baseline: boolean; only: KillPoint | undefined } = {
+    runs: 3,
+    baseline: true,
+    only: undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--runs") options.runs = Number(argv[++i]);
     else if (arg === "--no-baseline") options.baseline = false;
-    else throw new Error(`unknown option ${arg}; use --runs 3 [--no-baseline]`);
+    else if (arg === "--only" && (argv[i + 1] === "wait" || argv[i + 1] === "sql"))
+      options.only = argv[++i] as KillPoint;
+    else throw new Error(`unknown option ${arg}; use --runs 3 [--no-baseline] [--only wait|sql]`);
   }
   if (!(options.runs >= 1)) throw new Error("--runs takes a positive number");
   return options;
@@ -77,12 +87,11 @@ async function oneRun(
       killedAt = Date.now();
       a.child.kill("SIGKILL");
     };
-    let off = () => {};
-    if (point === "wait") {
-      off = env.sim.on("change", ((ev: SimEvent) => {
-        if (ev.type === "scale" && ev.component === "iox-shared-ingester" && ev.to === 0) kill();
-      }) as (event: SimEvent) => void);
-    }
+    let scaledDown = false;
+    const off = env.sim.on("change", ((ev: SimEvent) => {
+      if (ev.type === "scale" && ev.component === "iox-shared-ingester" && ev.to === 0)
+        scaledDown = true;
+    }) as (event: SimEvent) => void);
     await env.enqueue(id);
     await until(async () => {
       const { rows } = await env.pool.query("SELECT 1 FROM phase_runs WHERE request_id = $1", [id]);
@@ -90,8 +99,28 @@ async function oneRun(
     }, "worker A to start the run");
     const b = await startWorkerProcess(childEnv);
     processes.push(b);
+    if (point === "wait") {
+      // Killed in phase 5's wait (ingesters flushing), once B is ready: B's own start-up is
+      // not part of what is measured.
+      await until(() => scaledDown || undefined, "the ingesters to be scaled down");
+      const phase5 = await env.pool.query<{ state: string }>(
+        "SELECT state FROM phase_runs WHERE request_id = $1 AND phase = 'scale-down-workloads'",
+        [id],
+      );
+      if (phase5.rows[0]?.state !== "running")
+        throw new Error("phase 5 ended before worker B was ready; make the ingesters slower");
+      kill();
+    }
     if (point === "sql") {
       await until(async () => {
+        const state = (
+          await env.pool.query<{ state: string; halted_reason: string | null }>(
+            "SELECT state, halted_reason FROM restore_requests WHERE id = $1",
+            [id],
+          )
+        ).rows[0];
+        if (state?.state !== "running")
+          throw new Error(`run ${id} is ${state?.state} (${state?.halted_reason}) before its SQL`);
         const { rows } = await catalog.query(
           "SELECT 1 FROM pg_stat_activity WHERE application_name = 'restorebot restore-catalog' AND datname = current_database() AND xact_start IS NOT NULL",
         );
@@ -101,6 +130,19 @@ async function oneRun(
     }
     await until(() => killedAt || undefined, "the kill");
     off();
+    // Where the time goes: the job handed back to the queue (stalled), then taken by B.
+    const lockKey = `${env.prefix}:restores:${id}:lock`;
+    let expiredAt = 0;
+    let takenAt = 0;
+    while (!takenAt) {
+      const owner = await env.redis.get(lockKey);
+      if (!owner && !expiredAt) expiredAt = Date.now();
+      if (owner && expiredAt) takenAt = Date.now();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    console.log(
+      `  (A's lock gone ${((expiredAt - killedAt) / 1000).toFixed(1)} s after the kill, job locked by B at ${((takenAt - killedAt) / 1000).toFixed(1)} s)`,
+    );
     const resumedAt = await until(async () => {
       const { rows } = await env.pool.query<{ at: Date }>(
         "SELECT at FROM audit_events WHERE request_id = $1 AND event = 'resumed' ORDER BY at LIMIT 1",
@@ -151,14 +193,16 @@ async function main(): Promise<void> {
       : []),
   ];
   let missed = false;
-  for (const point of ["wait", "sql"] as const) {
+  for (const point of options.only ? [options.only] : (["wait", "sql"] as const)) {
     const env = await startRestoreEnv({
       label: `bench_resume_${point}`,
       // The wait: ingesters flushing their WAL for a while. The SQL: a catalog big enough for
       // the kill to land inside the transaction.
       ...(point === "wait"
-        ? { sim: { overrides: { "iox-shared-ingester": { terminationDelayMs: 1_500 } } } }
+        ? { sim: { overrides: { "iox-shared-ingester": { terminationDelayMs: 4_000 } } } }
         : {
+            // Catalog pods that take a while to go, so B is ready before the SQL starts.
+            sim: { overrides: { "iox-shared-catalog": { terminationDelayMs: 4_000 } } },
             catalogSize: {
               namespaces: 4,
               tablesPerNamespace: 10,
