@@ -6,6 +6,7 @@ import type { ObjectStore } from "../src/adapters/s3/object-store.js";
 import type { AppDeps } from "../src/app-deps.js";
 import type { Env } from "../src/config/env.js";
 import { type Config, findTarget, type Target } from "../src/config/file.js";
+import { resilientDb } from "../src/db/pool.js";
 import { CodedError } from "../src/errors.js";
 import type { Logger } from "../src/logging/logger.js";
 import type { Metrics } from "../src/observability/metrics.js";
@@ -153,7 +154,8 @@ export function createRestoreProcessor(
     }
     return createRunbook(target.kind, {
       target,
-      db: runtime.pool,
+      // A phase's own reads and writes there go through a lost connection by retrying.
+      db: resilientDb(runtime.pool),
       cluster: clusterFor(target),
       objectStore: objectStoreFor(target),
       catalogConnection: dsn,

@@ -18,14 +18,19 @@ export class RunSuspendedError extends Error {
 }
 
 /**
- * BullMQ's lock on a running restore. It is renewed by a timer every lockDuration/2 for as long
- * as the process lives, whatever the phase is doing, so a phase lasting an hour keeps it; only
- * an event loop blocked for the whole lockDuration could lose it, and the per-target lock in
- * PostgreSQL stops a second worker even then. A killed worker stops renewing: its job is found
- * stalled within lockDuration + stalledInterval (45 s) and resumed by another worker.
+ * BullMQ's lock on a running restore. It is renewed by a timer (every lockDuration/4 to /2) for
+ * as long as the process lives, whatever the phase is doing, so a phase lasting an hour keeps
+ * it. A killed worker stops renewing: its job is found stalled within lockDuration +
+ * stalledInterval (about 4 s) and resumed by another worker, while the cluster may be scaled
+ * down — so the lock is short. Short is safe because this lock only decides who *picks up* a
+ * job: the per-target lock in PostgreSQL (jobs/runner/target-lock.ts), held on a connection
+ * that lives as long as the process does, decides who may *act*. A worker whose event loop is
+ * blocked (a long GC, a stalled VM) past the lock keeps its PostgreSQL session and so the
+ * target lock; the worker that picks the job up waits for that lock and only proceeds once
+ * the first has finished or died.
  */
-export const DEFAULT_LOCK_DURATION_MS = 30_000;
-export const DEFAULT_STALLED_INTERVAL_MS = 15_000;
+export const DEFAULT_LOCK_DURATION_MS = 3_000;
+export const DEFAULT_STALLED_INTERVAL_MS = 1_000;
 
 export interface RestoreWorkerOptions {
   connection: Redis;

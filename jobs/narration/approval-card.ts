@@ -48,6 +48,7 @@ export function phaseViews(status: RunStatus, now: Date): PhaseView[] {
       state: p.state === "waiting" ? "running" : p.state,
       ...(elapsedMs !== undefined ? { elapsedMs } : {}),
       ...(waiting && p.state !== "succeeded" ? { detail: waiting } : {}),
+      ...(p.state === "succeeded" && p.cardNote ? { detail: p.cardNote } : {}),
     };
   });
 }

@@ -5,7 +5,7 @@ import {
   transition,
 } from "../../src/approvals/request-store.js";
 import { type Queryable, recordAuditEvent } from "../../src/audit/audit-log.js";
-import { withTransaction } from "../../src/db/pool.js";
+import { withTransaction as inTransaction, retryOnConnectionLoss } from "../../src/db/pool.js";
 import type { Facts, PhaseRunRecord, PhaseRunState, RunRequest } from "./types.js";
 
 /**
@@ -16,6 +16,15 @@ import type { Facts, PhaseRunRecord, PhaseRunState, RunRequest } from "./types.j
  */
 
 export type Db = Pick<pg.Pool, "query" | "connect">;
+
+/**
+ * A checkpoint transaction, retried whole when the connection to restorebot's database is lost
+ * (a failover, a restart): the lost attempt was rolled back by the server, and every
+ * transaction here is safe to repeat. Only the target's answers may fail a phase, never this.
+ */
+function withTransaction<T>(db: Db, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return retryOnConnectionLoss(() => inTransaction(db, work));
+}
 
 /** The system's own name in the audit log. */
 export const SYSTEM_ACTOR = "restorebot";
@@ -240,4 +249,45 @@ export async function recordReplicaCounts(
     }
   });
   return listReplicaRecords(db, requestId);
+}
+
+// ---- the run before this one ---------------------------------------------------------------
+
+/** The latest earlier run of a target that ended without putting the target back. */
+export interface RunLeftBehind {
+  id: string;
+  state: "halted" | "abandoned";
+  /** Its phase checkpoints (forward phases and roll back steps). */
+  runs: PhaseRunRecord[];
+  /** The replica counts it recorded before scaling anything (none when it never got there). */
+  replicas: ReplicaRecord[];
+}
+
+/**
+ * The most recent earlier run on `target` (the latest to have started any phase), when it ended
+ * `halted` or `abandoned`: such a run may have left the target scaled down and the operator
+ * paused, and its recorded counts are then the last known-good ones. Undefined when the latest
+ * earlier run finished (succeeded, rolled back, cancelled) or there was none.
+ */
+export async function findRunLeftBehind(
+  db: Queryable,
+  target: string,
+  excludeRequestId: string,
+): Promise<RunLeftBehind | undefined> {
+  const { rows } = await db.query<{ id: string; state: string }>(
+    `SELECT r.id, r.state FROM restore_requests r
+     WHERE r.target = $1 AND r.id <> $2
+       AND EXISTS (SELECT 1 FROM phase_runs p WHERE p.request_id = r.id)
+     ORDER BY (SELECT max(p.started_at) FROM phase_runs p WHERE p.request_id = r.id) DESC
+     LIMIT 1`,
+    [target, excludeRequestId],
+  );
+  const latest = rows[0];
+  if (!latest || (latest.state !== "halted" && latest.state !== "abandoned")) return undefined;
+  return {
+    id: latest.id,
+    state: latest.state,
+    runs: await listPhaseRuns(db, latest.id),
+    replicas: await listReplicaRecords(db, latest.id),
+  };
 }

@@ -1,5 +1,10 @@
 import { getRequest } from "../../src/approvals/request-store.js";
 import { recordAuditEvent } from "../../src/audit/audit-log.js";
+import {
+  BotDatabaseUnavailableError,
+  resilientDb,
+  retryOnConnectionLoss,
+} from "../../src/db/pool.js";
 import type { Logger } from "../../src/logging/logger.js";
 import type { Metrics } from "../../src/observability/metrics.js";
 import { formatDuration } from "../narration/format.js";
@@ -15,19 +20,20 @@ import {
   savePhaseFacts,
 } from "./run-store.js";
 import { acquireTargetLock, type TargetLock } from "./target-lock.js";
-import type {
-  Facts,
-  HaltAccount,
-  Narrate,
-  PhaseContext,
-  PhaseRunRecord,
-  PhaseStatus,
-  Runbook,
-  RunbookPhase,
-  RunControl,
-  RunEvent,
-  RunRequest,
-  RunStatus,
+import {
+  CARD_NOTE_FACT,
+  type Facts,
+  type HaltAccount,
+  type Narrate,
+  type PhaseContext,
+  type PhaseRunRecord,
+  type PhaseStatus,
+  type Runbook,
+  type RunbookPhase,
+  type RunControl,
+  type RunEvent,
+  type RunRequest,
+  type RunStatus,
 } from "./types.js";
 
 /** Checkpoint index of the first phase of each list; rollback steps sit apart from phases. */
@@ -81,7 +87,10 @@ const RUNNABLE_STATES = new Set(["approved", "running"]);
  * account of the target's state. Throws only when restorebot's own database is unreachable, so
  * the job is retried later.
  */
-export async function runRestore(options: RunOptions): Promise<RunResult> {
+export async function runRestore(given: RunOptions): Promise<RunResult> {
+  // Every checkpoint read and write goes through a lost connection (a failover, a restart of
+  // restorebot's database) by retrying; only the target's own answers decide a phase.
+  const options = { ...given, db: resilientDb(given.db) };
   const { db, requestId, logger } = options;
   const initial = await getRequest(db, requestId);
   if (!initial || !RUNNABLE_STATES.has(initial.state)) {
@@ -250,7 +259,11 @@ class Run {
         // Written through at once and in order, so a crash loses nothing a phase relied on.
         factWrites = factWrites
           .catch(() => undefined)
-          .then(() => savePhaseFacts(this.db, requestId, index, snapshot));
+          .then(() =>
+            retryOnConnectionLoss(() => savePhaseFacts(this.db, requestId, index, snapshot), {
+              signal: this.options.signal,
+            }),
+          );
         return factWrites;
       },
       progress: (text) => progress.push(text),
@@ -273,6 +286,15 @@ class Run {
           "phase interrupted by shutdown; another worker resumes it",
         );
         return this.suspend();
+      }
+      if (err instanceof BotDatabaseUnavailableError) {
+        // restorebot's own database, not the target, failed the phase: it is not failed; the
+        // job is retried later and the phase runs again from its checkpoint.
+        logger.warn(
+          { requestId, phase: phase.name, err: errorText(err) },
+          "restorebot's database unreachable during a phase; the run resumes later",
+        );
+        throw err;
       }
       const reason =
         timeout?.aborted && !isCodedTimeout(err)
@@ -301,7 +323,12 @@ class Run {
       { target: this.request.target, phase: phase.name, outcome: "succeeded" },
       durationMs / 1000,
     );
-    Object.assign(status, { state: "succeeded", finishedAt: this.clock(), detail: undefined });
+    Object.assign(status, {
+      state: "succeeded",
+      finishedAt: this.clock(),
+      detail: undefined,
+      cardNote: cardNoteOf(facts),
+    });
     let summary: string | undefined;
     try {
       summary = phase.summarize?.(facts);
@@ -559,8 +586,16 @@ export function buildStatuses(
       ...(run && state !== "pending" ? { startedAt: run.startedAt } : {}),
       ...(run?.finishedAt && state !== "pending" ? { finishedAt: run.finishedAt } : {}),
       ...(run?.error && state === "failed" ? { detail: run.error } : {}),
+      ...(run && state === "succeeded" && cardNoteOf(run.facts)
+        ? { cardNote: cardNoteOf(run.facts) }
+        : {}),
     };
   });
+}
+
+function cardNoteOf(facts: Facts): string | undefined {
+  const note = facts[CARD_NOTE_FACT];
+  return typeof note === "string" && note ? note : undefined;
 }
 
 function isCodedTimeout(err: unknown): boolean {

@@ -110,7 +110,15 @@ export interface PhaseStatus {
   finishedAt?: Date;
   /** What a running phase is waiting for, or why it failed. */
   detail?: string;
+  /**
+   * What a finished phase wants kept on the card (its `cardNote` fact): something people must
+   * not miss, such as an operator left paused as it was found.
+   */
+  cardNote?: string;
 }
+
+/** The fact a phase records to keep one line on the card next to it (see PhaseStatus). */
+export const CARD_NOTE_FACT = "cardNote";
 
 export type RunControl = "retry" | "rollback" | "abandon";
 

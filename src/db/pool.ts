@@ -28,16 +28,24 @@ export async function withTransaction<T>(
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const client = await pool.connect();
+  // A connection dropped between statements (a failover) is reported by the query that meets
+  // it; the client's own error event must not also surface as an uncaught error.
+  const ignore = () => undefined;
+  client.on("error", ignore);
+  let broken: Error | undefined;
   try {
     await client.query("BEGIN");
     const result = await work(client);
     await client.query("COMMIT");
     return result;
   } catch (err) {
-    await client.query("ROLLBACK").catch(() => undefined);
+    if (isConnectionLoss(err)) broken = err as Error;
+    else await client.query("ROLLBACK").catch(() => undefined);
     throw err;
   } finally {
-    client.release();
+    client.off("error", ignore);
+    // A broken connection is discarded, never handed to the next caller.
+    client.release(broken);
   }
 }
 
@@ -66,4 +74,88 @@ export function connectionConfig(databaseUrl: string): pg.ClientConfig {
     // An unparseable DSN is reported by the connection attempt itself.
   }
   return { connectionString: databaseUrl };
+}
+
+/** SQLSTATEs and socket errors meaning the connection, not the statement, failed. */
+const CONNECTION_LOSS_CODES = new Set([
+  "57P01", // admin_shutdown: pg_terminate_backend, a fast shutdown, a failover
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now: starting up or shutting down
+  "08000",
+  "08001",
+  "08003",
+  "08004",
+  "08006",
+  "55000", // object_not_in_prerequisite_state: the database does not allow connections now
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+]);
+
+/** Whether `err` is restorebot's database being unreachable rather than a statement failing. */
+export function isConnectionLoss(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && CONNECTION_LOSS_CODES.has(code)) return true;
+  const message = err instanceof Error ? err.message : "";
+  return /Connection terminated|connection error|terminating connection|timeout exceeded when trying to connect|Client was closed|not queryable/i.test(
+    message,
+  );
+}
+
+/**
+ * restorebot's own database could not be reached for longer than the retries allow. Never the
+ * target's answer: a run that meets it stops and is resumed later, and no phase is failed.
+ */
+export class BotDatabaseUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(
+      `restorebot's database is unreachable: ${redactSecrets(cause instanceof Error ? cause.message : String(cause))}`,
+    );
+    this.name = "BotDatabaseUnavailableError";
+  }
+}
+
+/**
+ * Runs `work` again while it fails because the connection was lost (a failover, a restart,
+ * pg_terminate_backend), backing off from 100 ms to 2 s, for up to `retryForMs` (60 s). Other
+ * errors are rethrown at once; running out of time throws a BotDatabaseUnavailableError.
+ * `work` must be safe to repeat: a statement whose connection died may or may not have run.
+ */
+export async function retryOnConnectionLoss<T>(
+  work: () => Promise<T>,
+  options: { signal?: AbortSignal; retryForMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + (options.retryForMs ?? 60_000);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (!isConnectionLoss(err)) throw err;
+      if (Date.now() >= deadline || options.signal?.aborted)
+        throw new BotDatabaseUnavailableError(err);
+      const delay = Math.min(2_000, 100 * 2 ** attempt);
+      await new Promise((resolve) => setTimeout(resolve, delay).unref?.());
+    }
+  }
+}
+
+/**
+ * restorebot's database as the worker uses it: every single statement is retried through a
+ * lost connection (see retryOnConnectionLoss); transactions are retried whole by their callers.
+ */
+export function resilientDb<P extends Pick<pg.Pool, "query" | "connect">>(
+  pool: P,
+  options: { retryForMs?: number } = {},
+): Pick<pg.Pool, "query" | "connect"> {
+  const query = ((...args: unknown[]) =>
+    retryOnConnectionLoss(
+      () => (pool.query as (...a: unknown[]) => Promise<unknown>)(...args),
+      options,
+    )) as pg.Pool["query"];
+  return { query, connect: () => retryOnConnectionLoss(() => pool.connect(), options) } as Pick<
+    pg.Pool,
+    "query" | "connect"
+  >;
 }

@@ -34,10 +34,14 @@ function replicasOf(snapshot: ClusterSnapshot): Record<string, number> {
   return Object.fromEntries(snapshot.components.map((c) => [c.name, c.specReplicas]));
 }
 
+/**
+ * Polls until `probe` holds. The deadline is only a backstop for a run that is stuck; it is far
+ * beyond what any of these steps takes even on a busy machine, so it never decides a result.
+ */
 async function until<T>(
   probe: () => Promise<T | undefined> | T | undefined,
   what: string,
-  timeoutMs = 20_000,
+  timeoutMs = 120_000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -79,7 +83,7 @@ async function restoreWithKill(
   await armed;
   await until(() => (a.child.signalCode === "SIGKILL" ? true : undefined), "worker A to die");
   const worker = await b;
-  const state = await e.waitForState(id, ["succeeded", "halted", "rolled_back"], 45_000);
+  const state = await e.waitForState(id, ["succeeded", "halted", "rolled_back"], 180_000);
   expect(state, `worker B output:\n${worker.output()}`).toBe("succeeded");
   return { id, initial, originals };
 }
@@ -106,7 +110,7 @@ async function expectRestoredCorrectly(
 const scaleEvent = (events: readonly SimEvent[], component: string, to: number) =>
   events.find((x) => x.type === "scale" && x.component === component && x.to === to);
 
-describe("kill -9 of the worker", { timeout: 90_000 }, () => {
+describe("kill -9 of the worker", { timeout: 300_000 }, () => {
   it("during the wait for non-catalog pods to go: a new worker resumes the wait and finishes", async () => {
     env = await startRestoreEnv({
       label: "kill_wait",
@@ -167,16 +171,12 @@ describe("kill -9 of the worker", { timeout: 90_000 }, () => {
     try {
       const run = await restoreWithKill(e, async (kill) => {
         // Killed once the restore's transaction has loaded some rows.
-        await until(
-          async () => {
-            const { rows } = await catalog.query(
-              "SELECT state FROM pg_stat_activity WHERE application_name = 'restorebot restore-catalog' AND datname = current_database() AND xact_start IS NOT NULL",
-            );
-            return rows.length ? true : undefined;
-          },
-          "the catalog restore transaction",
-          30_000,
-        );
+        await until(async () => {
+          const { rows } = await catalog.query(
+            "SELECT state FROM pg_stat_activity WHERE application_name = 'restorebot restore-catalog' AND datname = current_database() AND xact_start IS NOT NULL",
+          );
+          return rows.length ? true : undefined;
+        }, "the catalog restore transaction");
         await new Promise((r) => setTimeout(r, 150));
         kill();
         // PostgreSQL rolls the dead client's transaction back: the catalog is as it was.

@@ -3,7 +3,7 @@ import type {
   PodSummary,
   WorkloadKind,
 } from "../../../src/adapters/kubernetes/cluster-port.js";
-import { podReadiness } from "../../../src/adapters/kubernetes/pod-summary.js";
+import { labelNote, podReadiness } from "../../../src/adapters/kubernetes/pod-summary.js";
 import type { InfluxComponentRole, Target } from "../../../src/config/file.js";
 import { CodedError } from "../../../src/errors.js";
 import { type Db, listReplicaRecords, type ReplicaRecord } from "../../runner/run-store.js";
@@ -95,7 +95,10 @@ export async function assertOperatorPaused(
 
 /** "iox-shared-ingester-0 (terminating), iox-shared-catalog-1 (Pending)", at most `max` named. */
 export function describePodList(pods: readonly PodSummary[], max = 6): string {
-  const shown = pods.slice(0, max).map((p) => `${p.name} (${podReadiness(p) ?? p.phase})`);
+  const shown = pods.slice(0, max).map((p) => {
+    const state = podReadiness(p) ?? (p.reason ? `${p.phase}: ${p.reason}` : p.phase);
+    return `${p.name} (${[state, labelNote(p)].filter(Boolean).join(", ")})`;
+  });
   return `${shown.join(", ")}${pods.length > max ? ` and ${pods.length - max} more` : ""}`;
 }
 

@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import type pg from "pg";
 import type { ClusterPort, PodSummary } from "../../../src/adapters/kubernetes/cluster-port.js";
+import { isTerminalPod } from "../../../src/adapters/kubernetes/pod-summary.js";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import { preflightDump } from "../../../src/catalog-restore/preflight.js";
 import { restoreCatalog } from "../../../src/catalog-restore/restore-engine.js";
@@ -11,11 +12,18 @@ import type { Logger } from "../../../src/logging/logger.js";
 import { formatBytes, formatCount, formatDuration, formatUtc } from "../../narration/format.js";
 import {
   type Db,
+  findRunLeftBehind,
   listPhaseRuns,
   listReplicaRecords,
   recordReplicaCounts,
 } from "../../runner/run-store.js";
-import type { Facts, PhaseContext, RunbookPhase } from "../../runner/types.js";
+import {
+  CARD_NOTE_FACT,
+  type Facts,
+  type PhaseContext,
+  type PhaseRunRecord,
+  type RunbookPhase,
+} from "../../runner/types.js";
 import {
   assertOperatorPaused,
   BLOOM_FILE,
@@ -168,13 +176,60 @@ function prepareSnapshot(deps: InfluxdbRunbookDeps): PhaseRun {
 
 // ---- 3. pause the operator --------------------------------------------------------------------
 
+/**
+ * Whether the run these checkpoints belong to found the operator already paused (true), paused
+ * it itself (false), or never read it (undefined: phase 3 never got as far as pausing).
+ */
+export function operatorFoundPaused(runs: readonly PhaseRunRecord[]): boolean | undefined {
+  const found = runs.find((r) => r.phase === "pause-operator")?.facts.wasPaused;
+  return typeof found === "boolean" ? found : undefined;
+}
+
+/** Whether a run's checkpoints show the operator unpaused again (phase 10 or roll back). */
+function operatorReleased(runs: readonly PhaseRunRecord[]): boolean {
+  return runs.some(
+    (r) =>
+      r.state === "succeeded" &&
+      (r.phase === "unpause-operator" || r.phase === "rollback-unpause") &&
+      r.facts.leftPaused !== true &&
+      r.facts.operatorUntouched !== true,
+  );
+}
+
 function pauseOperator(deps: InfluxdbRunbookDeps): PhaseRun {
   return async (ctx) => {
     const { appInstance } = deps.target;
     // Read once, before the first pause, and kept: a resumed attempt must not mistake our own
     // pause for one that was already there.
-    if (ctx.facts.wasPaused === undefined)
-      await ctx.fact("wasPaused", await deps.cluster.getOperatorPaused(appInstance));
+    if (ctx.facts.wasPaused === undefined) {
+      let wasPaused = await deps.cluster.getOperatorPaused(appInstance);
+      if (wasPaused) {
+        // A pause left by an earlier run of restorebot that was halted or abandoned before it
+        // unpaused is that run's, not someone else's: it carries that run's own finding.
+        const earlier = await findRunLeftBehind(deps.db, ctx.request.target, ctx.request.id);
+        const earlierFound = earlier ? operatorFoundPaused(earlier.runs) : undefined;
+        if (earlier && earlierFound !== undefined && !operatorReleased(earlier.runs)) {
+          wasPaused = earlierFound;
+          await ctx.fact("pausedByRun", { requestId: earlier.id, state: earlier.state });
+        }
+      }
+      await ctx.fact("wasPaused", wasPaused);
+      const by = ctx.facts.pausedByRun as { requestId: string; state: string } | undefined;
+      if (wasPaused) {
+        await ctx.fact(
+          CARD_NOTE_FACT,
+          `already paused before this run${by ? ` (and before ${by.requestId})` : ""}: it stays paused at the end`,
+        );
+        ctx.note(
+          `AppInstance ${appInstance} was *already paused* before this run${by ? ` (already before ${by.requestId}, ${by.state})` : ""}: someone else paused it, so restorebot leaves it paused when the restore ends; whoever paused it unpauses it.`,
+        );
+      } else if (by) {
+        await ctx.fact(
+          CARD_NOTE_FACT,
+          `paused by ${by.requestId} (${by.state}), not by someone else: unpaused at the end`,
+        );
+      }
+    }
     await deps.cluster.setOperatorPaused(appInstance, true);
     if (!(await deps.cluster.getOperatorPaused(appInstance))) {
       throw new CodedError(
@@ -204,6 +259,33 @@ function recordReplicas(deps: InfluxdbRunbookDeps): PhaseRun {
         replicas: await deps.cluster.getReplicas(c.kind, c.name),
       })),
     );
+    // …unless an earlier run that was halted or abandoned left it scaled down: a component it
+    // recorded above 0 and that is at 0 now goes back to that last known-good count, never to 0.
+    const carried: Record<string, number> = {};
+    if (read.some((r) => r.replicas === 0)) {
+      const earlier = await findRunLeftBehind(deps.db, ctx.request.target, ctx.request.id);
+      const known = new Map(earlier?.replicas.map((r) => [r.component, r.replicas]) ?? []);
+      for (const r of read) {
+        const good = known.get(r.component);
+        if (r.replicas === 0 && good !== undefined && good > 0) {
+          r.replicas = good;
+          carried[r.component] = good;
+        }
+      }
+      if (earlier && Object.keys(carried).length) {
+        // Durable before the counts: every later account can say where they came from.
+        await ctx.fact("carriedFrom", { requestId: earlier.id, state: earlier.state });
+        await ctx.fact("carried", carried);
+        const names = Object.entries(carried).map(([name, n]) => `${name} ${n}`);
+        await ctx.fact(
+          CARD_NOTE_FACT,
+          `carried forward from ${earlier.id} (${earlier.state} with them at 0): ${names.join(", ")}`,
+        );
+        ctx.note(
+          `${names.length === 1 ? "One component is" : `${names.length} components are`} at 0 because ${earlier.id} was ${earlier.state} with the cluster scaled down, so their counts are carried forward from what it recorded before scaling: ${names.join(", ")}. The restore scales them back to these counts.`,
+        );
+      }
+    }
     const records = await recordReplicaCounts(deps.db, ctx.request.id, read);
     const counts: Record<string, number> = {};
     for (const c of components) {
@@ -213,7 +295,7 @@ function recordReplicas(deps: InfluxdbRunbookDeps): PhaseRun {
     await ctx.fact("replicas", counts);
     await ctx.fact("recordedEarlier", missing.length === 0);
     const zero = components.filter((c) => counts[c.name] === 0).map((c) => c.name);
-    if (zero.length)
+    if (zero.length && missing.length)
       ctx.note(
         `${zero.join(", ")} ${zero.length === 1 ? "has" : "have"} 0 replicas now, so ${zero.length === 1 ? "it stays" : "they stay"} at 0 after the restore.`,
       );
@@ -230,19 +312,29 @@ async function waitUntilPodsGone(
 ): Promise<{ waitedMs: number; maxPods: number }> {
   const started = performance.now();
   let maxPods = 0;
+  // A pod whose containers stopped for good (Failed — Evicted — or Succeeded) can no longer
+  // write anything; it is named, never waited for (it stays until someone deletes it).
   await deps.cluster.waitForPods(
     components.map((c) => c.name),
-    (pods) => pods.length === 0,
+    (pods) => pods.every(isTerminalPod),
     {
       timeoutMs: deps.target.timeouts.podsGone,
       signal: ctx.signal,
       description,
-      onProgress: (pods) => {
+      onProgress: (all) => {
+        const pods = all.filter((p) => !isTerminalPod(p));
+        const stopped = all.filter(isTerminalPod);
         maxPods = Math.max(maxPods, pods.length);
-        if (pods.length === 0) return;
+        const ignored = stopped.length
+          ? `; not waited for, stopped for good: ${describePodList(stopped)}`
+          : "";
+        if (pods.length === 0) {
+          if (stopped.length) ctx.progress(`every pod gone or stopped${ignored}`);
+          return;
+        }
         const terminating = pods.filter((p) => p.terminating).length;
         ctx.progress(
-          `${plural(pods.length, "pod")} still there${terminating ? ` (${terminating} terminating)` : ""}, waiting for ${description}: ${describePodList(pods)}`,
+          `${plural(pods.length, "pod")} still there${terminating ? ` (${terminating} terminating)` : ""}, waiting for ${description}: ${describePodList(pods)}${ignored}`,
         );
       },
     },
@@ -314,7 +406,9 @@ function scaleDownCatalog(deps: InfluxdbRunbookDeps): PhaseRun {
     const nonCatalog = components.filter((c) => c.role !== "catalog");
     // The catalog goes last, and only after every other pod is gone: an ingester still
     // flushing its WAL into a catalog about to be replaced would survive the restore.
-    const stillThere = await deps.cluster.listPods(nonCatalog.map((c) => c.name));
+    const stillThere = (await deps.cluster.listPods(nonCatalog.map((c) => c.name))).filter(
+      (p) => !isTerminalPod(p),
+    );
     if (stillThere.length) {
       throw new CodedError(
         "precondition_failed",
@@ -336,8 +430,17 @@ function scaleDownCatalog(deps: InfluxdbRunbookDeps): PhaseRun {
 function restoreCatalogDatabase(deps: InfluxdbRunbookDeps): PhaseRun {
   return async (ctx) => {
     const components = targetComponents(deps.target);
-    // The catalog database is not touched while any InfluxDB pod could still use it.
-    const pods = await deps.cluster.listPods(components.map((c) => c.name));
+    // The catalog database is not touched while any InfluxDB pod could still use it, nor
+    // while the operator could bring pods back (someone unpaused it since phase 6).
+    await assertOperatorPaused(deps.cluster, deps.target.appInstance).catch((err: unknown) => {
+      throw new CodedError(
+        "precondition_failed",
+        `${err instanceof Error ? err.message.replace("Nothing was scaled in this phase.", "The catalog database was not touched.") : String(err)}`,
+      );
+    });
+    const pods = (await deps.cluster.listPods(components.map((c) => c.name))).filter(
+      (p) => !isTerminalPod(p),
+    );
     if (pods.length) {
       throw new CodedError(
         "precondition_failed",
@@ -440,7 +543,7 @@ function verifyPods(deps: InfluxdbRunbookDeps): PhaseRun {
     const counts = await requireRecordedCounts(deps.db, ctx.request.id, components);
     const allReady = (pods: PodSummary[]) =>
       components.every((c) => {
-        const mine = pods.filter((p) => p.component === c.name);
+        const mine = pods.filter((p) => p.component === c.name && !isTerminalPod(p));
         const n = counts.get(c.name) ?? 0;
         return mine.length === n && mine.every((p) => p.ready && p.phase === "Running");
       });
@@ -462,7 +565,10 @@ function verifyPods(deps: InfluxdbRunbookDeps): PhaseRun {
             })
             .filter((x) => x.ready !== x.n || x.extra > 0)
             .map((x) => `${x.c.name} ${x.ready}/${x.n} ready`);
-          ctx.progress(`waiting for ${lagging.join(", ")}`);
+          const notReady = current.filter((p) => !p.ready);
+          ctx.progress(
+            `waiting for ${lagging.join(", ")}${notReady.length ? ` (${describePodList(notReady)})` : ""}`,
+          );
         },
       },
     );
@@ -473,9 +579,23 @@ function verifyPods(deps: InfluxdbRunbookDeps): PhaseRun {
 
 // ---- 10. unpause the operator -----------------------------------------------------------------
 
+/** Leaves an operator someone else paused as it was found, saying so in the thread and card. */
+async function leaveOperatorPaused(deps: InfluxdbRunbookDeps, ctx: PhaseContext): Promise<void> {
+  const { appInstance, namespace } = deps.target;
+  await ctx.fact("leftPaused", true);
+  await ctx.fact(CARD_NOTE_FACT, "left paused, as found before this run");
+  ctx.note(
+    `The operator is *left paused*, as it was found: AppInstance ${appInstance} already had spec.pause: true before this run, so whoever paused it unpauses it (\`kubectl -n ${namespace} patch appinstance ${appInstance} --type merge -p '{"spec":{"pause":false}}'\`).`,
+  );
+}
+
 function unpauseOperator(deps: InfluxdbRunbookDeps): PhaseRun {
   return async (ctx) => {
     const { appInstance } = deps.target;
+    if (ctx.earlierFacts("pause-operator")?.wasPaused === true) {
+      await leaveOperatorPaused(deps, ctx);
+      return;
+    }
     await deps.cluster.setOperatorPaused(appInstance, false);
     if (await deps.cluster.getOperatorPaused(appInstance)) {
       throw new CodedError(
@@ -509,21 +629,18 @@ function rollbackScaleUp(deps: InfluxdbRunbookDeps): PhaseRun {
   };
 }
 
-/**
- * Whether phase 3 ever started in this request, so restorebot may have paused the operator.
- * When it never did, the operator's pause is someone else's (people finishing an earlier restore
- * by hand, say), and Roll back must leave it as it is.
- */
-export async function pausePhaseStarted(db: Db, requestId: string): Promise<boolean> {
-  const runs = await listPhaseRuns(db, requestId);
-  return runs.some((r) => r.phase === "pause-operator");
-}
-
 function rollbackUnpause(deps: InfluxdbRunbookDeps): PhaseRun {
   const unpause = unpauseOperator(deps);
   return async (ctx) => {
-    if (!(await pausePhaseStarted(deps.db, ctx.request.id))) {
+    // Phase 3 records what it found before it first sets the pause: without that record,
+    // restorebot never paused the operator; with `true`, someone else had.
+    const found = operatorFoundPaused(await listPhaseRuns(deps.db, ctx.request.id));
+    if (found === undefined) {
       await ctx.fact("operatorUntouched", true);
+      return;
+    }
+    if (found) {
+      await leaveOperatorPaused(deps, ctx);
       return;
     }
     await unpause(ctx);
@@ -554,8 +671,13 @@ const SUMMARIES: Record<
     `${formatBytes(Number(f.snapshotBytes))} ${f.downloaded ? "downloaded" : "already on disk"} and checked: ${formatCount(Number(f.statements))} statements, ${formatCount(Number(f.rows))} rows in ${formatCount(Number(f.tables))} tables`,
   "pause-operator": (f) =>
     `AppInstance ${String(f.appInstance)} has spec.pause: true${f.wasPaused ? " (it was already paused before this run)" : ""}`,
-  "record-replicas": (f) =>
-    `${f.recordedEarlier ? "using the counts recorded earlier" : "recorded"}: ${replicaList(f.replicas)}`,
+  "record-replicas": (f) => {
+    const from = f.carriedFrom as { requestId?: string; state?: string } | undefined;
+    const carried = from?.requestId
+      ? ` (${Object.keys((f.carried as Record<string, number>) ?? {}).join(", ")} carried forward from ${from.requestId}, ${from.state} with them at 0)`
+      : "";
+    return `${f.recordedEarlier ? "using the counts recorded earlier" : "recorded"}: ${replicaList(f.replicas)}${carried}`;
+  },
   "scale-down-workloads": (f) =>
     `${(f.scaledToZero as string[] | undefined)?.length ?? 0} components at 0; every non-catalog pod gone after ${formatDuration(Number(f.waitMs))}${Number(f.podsWaitedFor) ? ` (waited for ${plural(Number(f.podsWaitedFor), "pod")})` : ""}`,
   "scale-down-catalog": (f) =>
@@ -564,7 +686,10 @@ const SUMMARIES: Record<
     `${formatBytes(Number(f.compressedBytes))} compressed (${formatBytes(Number(f.sqlBytes))} of SQL), ${formatCount(Number(f.rowsCopied))} rows, committed in one transaction`,
   "scale-up": (f) => `back to ${replicaList(f.replicas)}`,
   "verify-pods": (f) => `${plural(Number(f.podsReady), "pod")} Running and Ready`,
-  "unpause-operator": () => "the operator manages the install again",
+  "unpause-operator": (f) =>
+    f.leftPaused
+      ? "left paused, as it was found before this run"
+      : "the operator manages the install again",
   "rollback-scale-up": (f) =>
     f.nothingScaled
       ? "nothing had been scaled"
@@ -572,7 +697,9 @@ const SUMMARIES: Record<
   "rollback-unpause": (f) =>
     f.operatorUntouched
       ? "restorebot never paused the operator, so it is left as it was"
-      : "the operator manages the install again",
+      : f.leftPaused
+        ? "left paused, as it was found before this run"
+        : "the operator manages the install again",
 };
 
 const RUNS: Record<InfluxdbPhaseName, (deps: InfluxdbRunbookDeps) => PhaseRun> = {

@@ -101,7 +101,9 @@ export function describeInfluxdbPlan(input: PlanInput): PlanText {
     const n = live.replicas[c.name];
     if (isError(n)) warnings.push(`${c.name}: replicas could not be read (${n.error}).`);
     else if (n === 0)
-      warnings.push(`${c.name} has 0 replicas now, so it would stay at 0 after the restore.`);
+      warnings.push(
+        `${c.name} has 0 replicas now, so it would stay at 0 after the restore (unless the last restore of this target was halted or abandoned with a count recorded for it: that count is carried forward).`,
+      );
   }
   if (isError(live.pods)) warnings.push(`Pods could not be listed (${live.pods.error}).`);
   else {
@@ -115,7 +117,9 @@ export function describeInfluxdbPlan(input: PlanInput): PlanText {
       );
   }
   if (paused === true)
-    warnings.push(`The operator is already paused; the restore unpauses it at the end.`);
+    warnings.push(
+      "The operator is already paused; the restore leaves it paused at the end, as found (unless the pause is a halted or abandoned restorebot run's, which is lifted).",
+    );
   if (isError(paused))
     warnings.push(`The operator's pause flag could not be read (${paused.error}).`);
   if (input.activeRequest)

@@ -9,7 +9,12 @@ import {
 import { listReplicaRecords } from "../../runner/run-store.js";
 import type { HaltAccount, PhaseRunRecord, Runbook, RunRequest } from "../../runner/types.js";
 import { describePodList, targetComponents } from "./components.js";
-import { type InfluxdbRunbookDeps, influxdbPhases, influxdbRollbackSteps } from "./phases.js";
+import {
+  type InfluxdbRunbookDeps,
+  influxdbPhases,
+  influxdbRollbackSteps,
+  operatorFoundPaused,
+} from "./phases.js";
 
 /** The vendor's note: data flushed in the last minutes before a snapshot may be missing from it. */
 const INGEST_LAG_NOTE =
@@ -154,11 +159,22 @@ async function describeHalt(
   if (records.length === 0) state.push("No replica counts were recorded, so nothing was scaled.");
 
   const pauseStarted = runs.some((r) => r.phase === "pause-operator");
+  // Someone else's pause is left as it was found, by phase 10 and by Roll back alike.
+  const foundPaused = operatorFoundPaused(runs) === true;
+  if (foundPaused)
+    state.push(
+      `The operator was already paused before this run, so restorebot leaves it paused (AppInstance ${deps.target.appInstance}).`,
+    );
+  const operatorEnd = foundPaused
+    ? "leaves the operator paused, as it was found"
+    : "unpauses the operator";
   const rollback = !pauseStarted
     ? "nothing was changed, so Roll back changes nothing: it ends the request and leaves the operator as it is."
     : records.length === 0
-      ? "nothing was scaled, so Roll back only unpauses the operator."
-      : `scales every component back up to its recorded count (${records.map((r) => `${r.component} ${r.replicas}`).join(", ")}), the catalog first and then the ingesters, each waiting for min(2, n) ready pods, and unpauses the operator.${
+      ? foundPaused
+        ? "nothing was scaled, and the operator was already paused before this run, so Roll back changes nothing: it leaves the operator paused, as it was found."
+        : "nothing was scaled, so Roll back only unpauses the operator."
+      : `scales every component back up to its recorded count (${records.map((r) => `${r.component} ${r.replicas}`).join(", ")}), the catalog first and then the ingesters, each waiting for min(2, n) ready pods, and ${operatorEnd}.${
           catalog.restored
             ? ` It does *not* undo the catalog restore, which is committed: the catalog stays at the snapshot of ${formatUtc(request.pointTime)}.`
             : catalog.maybeRestored
@@ -178,13 +194,14 @@ function describeFinish(
     const scaled = run(runs, "rollback-scale-up");
     const nothing = scaled?.facts.nothingScaled === true;
     const operatorUntouched = run(runs, "rollback-unpause")?.facts.operatorUntouched === true;
+    const leftPaused = run(runs, "rollback-unpause")?.facts.leftPaused === true;
     const notReady = Array.isArray(scaled?.facts.podsNotReady)
       ? (scaled?.facts.podsNotReady as string[])
       : [];
     return [
       operatorUntouched
         ? `*Rolled back ${request.target}*: nothing had been changed; the operator was left as it was.`
-        : `*Rolled back ${request.target}*: ${nothing ? "nothing had been scaled" : "every component is back at its recorded replica count"} and the operator is unpaused.`,
+        : `*Rolled back ${request.target}*: ${nothing ? "nothing had been scaled" : "every component is back at its recorded replica count"} and the operator is ${leftPaused ? "*left paused*, as it was found before the run" : "unpaused"}.`,
       catalog.restored
         ? `The catalog restore was committed before the run stopped and is *not* undone: the catalog holds the snapshot of ${formatUtc(request.pointTime)}.`
         : "The catalog database was not changed.",
@@ -200,6 +217,7 @@ function describeFinish(
   const stoppedAt = run(runs, "scale-down-workloads")?.facts.writesStoppedAt;
   const writesStopped = stoppedAt ? new Date(String(stoppedAt)) : (request.startedAt ?? finishedAt);
   const unpausedAt = run(runs, "unpause-operator")?.facts.unpausedAt;
+  const leftPaused = run(runs, "unpause-operator")?.facts.leftPaused === true;
   const downtime = unpausedAt
     ? new Date(String(unpausedAt)).getTime() - writesStopped.getTime()
     : undefined;
@@ -209,6 +227,11 @@ function describeFinish(
     `*Restore of ${request.target} complete*: the cluster runs on the catalog of *${formatUtc(request.pointTime)}*.`,
     `Total time *${formatDuration(total)}* from ${request.approvedAt ? "approval" : "start"} to done (the RTO achieved)${downtime !== undefined ? `; components were down for ${formatDuration(downtime)}` : ""}.`,
     `Data-loss window: what was written between ${formatUtc(request.pointTime)} and ${formatUtcClock(writesStopped)} (when writes stopped), about ${formatDuration(Math.max(0, lossMs))}, is not in the restored catalog; ${INGEST_LAG_NOTE}.`,
+    ...(leftPaused
+      ? [
+          "The operator is *left paused*, as it was found before the run: whoever paused it unpauses it.",
+        ]
+      : []),
     ...(restore.rowsCopied !== undefined
       ? [
           `Catalog: ${formatBytes(Number(restore.compressedBytes))} restored, ${formatCount(Number(restore.rowsCopied))} rows, in ${formatDuration(Number(restore.restoreMs))}.`,

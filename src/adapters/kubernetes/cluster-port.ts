@@ -7,10 +7,17 @@ export type WorkloadKind = "Deployment" | "StatefulSet";
 
 export interface PodSummary {
   name: string;
-  /** Value of the pod's `app` label: the component it belongs to. */
+  /**
+   * The component (workload) it belongs to: its `app` label or, when that label is wrong, the
+   * workload its owner reference names.
+   */
   component: string;
+  /** Its `app` label when that is not its workload's name (someone relabelled it). */
+  mislabelled?: string;
   /** `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`. */
   phase: string;
+  /** `status.reason` (`Evicted`), when the kubelet gave one. */
+  reason?: string;
   /** Running, Ready condition True, and not terminating. */
   ready: boolean;
   /** Has a deletionTimestamp: shutting down (ingesters flush their WAL here). */
@@ -33,7 +40,10 @@ export interface ClusterPort {
   getReplicas(kind: WorkloadKind, name: string): Promise<number>;
   /** Sets `spec.replicas` through the scale subresource. Idempotent. */
   scale(kind: WorkloadKind, name: string, replicas: number): Promise<void>;
-  /** Pods labelled `app=<component>` for any of the components, sorted by name. */
+  /**
+   * The pods of the components, sorted by name: labelled `app=<component>`, or owned by the
+   * workload (its StatefulSet, or a ReplicaSet of its Deployment) whatever their labels say.
+   */
   listPods(components: readonly string[]): Promise<PodSummary[]>;
   /**
    * Resolves with the pods once `predicate(pods)` holds, noticed within a second of it becoming

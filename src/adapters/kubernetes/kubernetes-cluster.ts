@@ -14,7 +14,7 @@ import { type Logger, silentLogger } from "../../logging/logger.js";
 import type { ApiCall } from "./api-errors.js";
 import type { ClusterPort, PodSummary, WaitForPodsOptions, WorkloadKind } from "./cluster-port.js";
 import { loadKubeConfig } from "./kube-config.js";
-import { componentSelector, sortPods, summarizePod } from "./pod-summary.js";
+import { sortPods, summarizePod } from "./pod-summary.js";
 import {
   type CallContext,
   callWithRetries,
@@ -74,10 +74,9 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Clus
     const list = await callWithRetries(
       call("list", `list the pods of ${components.join(", ")}`),
       (s) =>
-        core.listNamespacedPod(
-          { namespace, labelSelector: componentSelector(components) },
-          requestOptions(s),
-        ),
+        // Every pod of the namespace, matched here by label *or* owner: a selector on `app`
+        // misses a pod someone relabelled, which may still be using the catalog.
+        core.listNamespacedPod({ namespace }, requestOptions(s)),
       context(signal),
     );
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion };
@@ -125,7 +124,7 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Clus
 
     async listPods(components: readonly string[]): Promise<PodSummary[]> {
       const { items } = await listPods(components);
-      return sortPods(items.flatMap((item) => summarizePod(item) ?? []));
+      return sortPods(items.flatMap((item) => summarizePod(item, components) ?? []));
     },
 
     waitForPods(

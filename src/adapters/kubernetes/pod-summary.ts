@@ -5,21 +5,59 @@ import type { PodSummary } from "./cluster-port.js";
  * watch event fit (deletionTimestamp is a Date in one and a string in the other).
  */
 export interface PodLike {
-  metadata?: { name?: string; labels?: Record<string, string>; deletionTimestamp?: unknown };
-  status?: { phase?: string; conditions?: Array<{ type?: string; status?: string }> };
+  metadata?: {
+    name?: string;
+    labels?: Record<string, string>;
+    deletionTimestamp?: unknown;
+    ownerReferences?: Array<{ kind?: string; name?: string }>;
+  };
+  status?: {
+    phase?: string;
+    reason?: string;
+    conditions?: Array<{ type?: string; status?: string }>;
+  };
 }
 
-export function summarizePod(pod: PodLike): PodSummary | undefined {
+/**
+ * Which of `components` a pod belongs to: its `app` label, or else its owner — the StatefulSet
+ * of that name, or a ReplicaSet `<deployment>-<pod-template-hash>` of that Deployment. A pod
+ * someone relabelled is still its workload's, and may still be using the catalog.
+ */
+export function componentOfPod(pod: PodLike, components: readonly string[]): string | undefined {
+  const app = pod.metadata?.labels?.app;
+  if (app !== undefined && components.includes(app)) return app;
+  for (const owner of pod.metadata?.ownerReferences ?? []) {
+    if (owner.kind === "StatefulSet" && owner.name && components.includes(owner.name))
+      return owner.name;
+    const deployment =
+      owner.kind === "ReplicaSet" ? /^(.+)-[a-z0-9]{1,10}$/.exec(owner.name ?? "")?.[1] : undefined;
+    if (deployment && components.includes(deployment)) return deployment;
+  }
+  return undefined;
+}
+
+/** A pod whose containers have all stopped for good (Failed, e.g. Evicted, or Succeeded). */
+export function isTerminalPod(pod: Pick<PodSummary, "phase">): boolean {
+  return pod.phase === "Failed" || pod.phase === "Succeeded";
+}
+
+export function summarizePod(pod: PodLike, components?: readonly string[]): PodSummary | undefined {
   const name = pod.metadata?.name;
   if (!name) return undefined;
+  const app = pod.metadata?.labels?.app ?? "";
+  const component = components ? componentOfPod(pod, components) : app;
+  if (component === undefined) return undefined;
+  const reason = pod.status?.reason;
   const terminating =
     pod.metadata?.deletionTimestamp !== undefined && pod.metadata?.deletionTimestamp !== null;
   const phase = pod.status?.phase ?? "Unknown";
   const readyCondition = pod.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
   return {
     name,
-    component: pod.metadata?.labels?.app ?? "",
+    component,
+    ...(app !== component ? { mislabelled: app } : {}),
     phase,
+    ...(reason ? { reason } : {}),
     // A terminating pod may still report Ready until its containers stop; it is leaving, so not ready here.
     ready: phase === "Running" && readyCondition && !terminating,
     terminating,
@@ -44,7 +82,10 @@ export function podReadiness(pod: PodSummary): "terminating" | "ready" | "not re
 export function describePods(pods: readonly PodSummary[], max = 10): string {
   const shown = pods
     .slice(0, max)
-    .map((p) => `${p.name} (${[p.phase, podReadiness(p)].filter(Boolean).join(", ")})`);
+    .map(
+      (p) =>
+        `${p.name} (${[p.phase, p.reason, podReadiness(p), labelNote(p)].filter(Boolean).join(", ")})`,
+    );
   const more = pods.length > max ? ` and ${pods.length - max} more` : "";
   return `${shown.join(", ")}${more}`;
 }
@@ -52,4 +93,11 @@ export function describePods(pods: readonly PodSummary[], max = 10): string {
 /** Label selector for the pods of these components: `app in (a,b)`. */
 export function componentSelector(components: readonly string[]): string {
   return `app in (${[...components].join(",")})`;
+}
+
+/** "labelled app=debug, owned by iox-shared-ingester", for a pod whose label is not its workload's. */
+export function labelNote(pod: PodSummary): string | undefined {
+  return pod.mislabelled !== undefined
+    ? `labelled app=${pod.mislabelled || "(none)"}, owned by ${pod.component}`
+    : undefined;
 }

@@ -3,13 +3,7 @@ import { asCodedError, CodedError } from "../../errors.js";
 import type { Logger } from "../../logging/logger.js";
 import { describeFailure, failureToCodedError, statusOf } from "./api-errors.js";
 import type { PodSummary, WaitForPodsOptions } from "./cluster-port.js";
-import {
-  componentSelector,
-  describePods,
-  type PodLike,
-  sortPods,
-  summarizePod,
-} from "./pod-summary.js";
+import { describePods, type PodLike, sortPods, summarizePod } from "./pod-summary.js";
 
 /** How `waitForPods` reaches the API: a list that retries on its own, and client-node's watch. */
 export interface PodSource {
@@ -59,7 +53,6 @@ export function waitForPods(
     );
   }
 
-  const selector = componentSelector(components);
   const path = `/api/v1/namespaces/${encodeURIComponent(source.namespace)}/pods`;
   const log = source.logger.child({ wait: description, namespace: source.namespace });
 
@@ -133,7 +126,7 @@ export function waitForPods(
         if (settled) return;
         pods.clear();
         for (const item of result.items) {
-          const pod = summarizePod(item);
+          const pod = summarizePod(item, components);
           if (pod) pods.set(pod.name, pod);
         }
         resourceVersion = result.resourceVersion;
@@ -216,10 +209,14 @@ export function waitForPods(
         case "MODIFIED":
         case "DELETED": {
           resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
-          const pod = summarizePod(obj);
-          if (!pod) return;
-          if (type === "DELETED") pods.delete(pod.name);
-          else pods.set(pod.name, pod);
+          const name = obj.metadata?.name;
+          if (!name) return;
+          // Pods of other workloads are watched too (pods are matched by label or owner here,
+          // not by the API server), and are ignored.
+          const pod = summarizePod(obj, components);
+          if (type === "DELETED" || !pod) {
+            if (!pods.delete(name)) return;
+          } else pods.set(pod.name, pod);
           evaluate();
           return;
         }
@@ -233,7 +230,6 @@ export function waitForPods(
       const gen = generation;
       const startedAt = Date.now();
       const query: Record<string, string | number | boolean> = {
-        labelSelector: selector,
         allowWatchBookmarks: true,
         timeoutSeconds: source.watchTimeoutSeconds,
       };

@@ -44,7 +44,11 @@ interface PodState {
   startedAt: number | undefined;
   readyAt: number | undefined;
   deletionAt: number | undefined;
-  phase: "Pending" | "Running";
+  phase: "Pending" | "Running" | "Failed";
+  /** `status.reason` of a Failed pod (`Evicted`). */
+  reason?: string;
+  /** An `app` label other than the component's: someone relabelled the pod. */
+  appLabel?: string;
   ready: boolean;
   containerId: string;
   rv: number;
@@ -355,6 +359,43 @@ export class ClusterState {
     return false;
   }
 
+  /**
+   * Gives a pod another `app` label, as `kubectl label --overwrite` would, keeping its owner
+   * reference: selectors on `app` no longer find it, though it is still the workload's.
+   */
+  relabelPod(name: string, app: string): boolean {
+    for (const w of this.workloads.values()) {
+      const pod = w.pods.get(name);
+      if (pod) {
+        pod.appLabel = app;
+        this.touchPod(w, pod);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Evicts a Deployment's pod as the kubelet does under node pressure: it stops (phase Failed,
+   * reason Evicted) and stays until someone deletes it; its ReplicaSet replaces it.
+   */
+  evictPod(name: string): boolean {
+    for (const w of this.workloads.values()) {
+      const pod = w.pods.get(name);
+      if (!pod || pod.deletionAt !== undefined) continue;
+      if (w.config.kind !== "Deployment")
+        throw new Error(`evictPod supports Deployment pods only, not ${name}`);
+      this.clearTimer(pod);
+      pod.phase = "Failed";
+      pod.reason = "Evicted";
+      pod.ready = false;
+      this.touchPod(w, pod);
+      this.reconcile(w);
+      return true;
+    }
+    return false;
+  }
+
   close(): void {
     this.closed = true;
     for (const w of this.workloads.values())
@@ -365,7 +406,9 @@ export class ClusterState {
 
   private reconcile(w: WorkloadState): void {
     if (this.closed) return;
-    const live = [...w.pods.values()].filter((p) => p.deletionAt === undefined);
+    const live = [...w.pods.values()].filter(
+      (p) => p.deletionAt === undefined && p.phase !== "Failed",
+    );
     if (w.config.kind === "Deployment") {
       const surplus = live.length - w.replicas;
       if (surplus > 0) {
@@ -558,7 +601,7 @@ export class ClusterState {
   private renderPod(w: WorkloadState, pod: PodState): JsonObject {
     const c = w.config;
     const statefulSet = c.kind === "StatefulSet";
-    const labels: JsonObject = { app: c.name };
+    const labels: JsonObject = { app: pod.appLabel ?? c.name };
     if (statefulSet) {
       labels["statefulset.kubernetes.io/pod-name"] = pod.name;
       labels["apps.kubernetes.io/pod-index"] = String(pod.ordinal ?? 0);
@@ -615,6 +658,7 @@ export class ClusterState {
       },
       status: {
         phase: pod.phase,
+        ...(pod.reason ? { reason: pod.reason } : {}),
         conditions: [
           condition(
             "PodReadyToStartContainers",
@@ -743,7 +787,9 @@ export class ClusterState {
 }
 
 function counts(w: WorkloadState): { replicas: number; ready: number } {
-  const live = [...w.pods.values()].filter((p) => p.deletionAt === undefined);
+  const live = [...w.pods.values()].filter(
+    (p) => p.deletionAt === undefined && p.phase !== "Failed",
+  );
   return { replicas: live.length, ready: live.filter((p) => p.ready).length };
 }
 

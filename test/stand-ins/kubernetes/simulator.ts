@@ -263,6 +263,16 @@ export class KubernetesSimulator {
     return this.state.deletePod(name);
   }
 
+  /** Relabels a pod (`app=<app>`), keeping its owner reference. False when there is no such pod. */
+  relabelPod(name: string, app: string): boolean {
+    return this.state.relabelPod(name, app);
+  }
+
+  /** Evicts a Deployment's pod: Failed/Evicted, kept until deleted, replaced by its ReplicaSet. */
+  evictPod(name: string): boolean {
+    return this.state.evictPod(name);
+  }
+
   // ---- observation ------------------------------------------------------------------------
 
   /** Every mutation so far, in order. */

@@ -148,7 +148,7 @@ export interface RequestRecord extends Partial<RequestInfo> {
 
 export interface PodSnapshot {
   name: string;
-  phase: "Pending" | "Running";
+  phase: "Pending" | "Running" | "Failed";
   ready: boolean;
   terminating: boolean;
   createdAt: number;
