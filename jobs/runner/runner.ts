@@ -2,7 +2,7 @@ import { getRequest } from "../../src/approvals/request-store.js";
 import { recordAuditEvent } from "../../src/audit/audit-log.js";
 import type { Logger } from "../../src/logging/logger.js";
 import type { Metrics } from "../../src/observability/metrics.js";
-import { formatDuration } from "../narration/format.js";
+import { formatDuration } from "../../src/text/format.js";
 import {
   beginPhase,
   cancelRequestedBy,

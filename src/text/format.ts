@@ -107,7 +107,7 @@ export function formatAge(time: Date, now: Date): string {
  * `2024-08-12 14:00 UTC`; `14:00 UTC` when `now` is given and falls on the same UTC day, where
  * the date would only repeat what the reader sees.
  */
-export function formatUtcTime(time: Date, now?: Date): string {
+export function formatUtc(time: Date, now?: Date): string {
   if (!Number.isFinite(time.getTime())) return UNKNOWN;
   const iso = time.toISOString();
   const sameDay =

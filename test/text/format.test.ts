@@ -4,8 +4,8 @@ import {
   formatBytes,
   formatCount,
   formatDuration,
+  formatUtc,
   formatUtcClock,
-  formatUtcTime,
 } from "../../src/text/format.js";
 
 const S = 1_000;
@@ -116,7 +116,7 @@ describe("formatAge", () => {
   });
 });
 
-describe("formatUtcTime", () => {
+describe("formatUtc", () => {
   const time = new Date("2024-08-12T14:00:59.900Z");
   it.each([
     [undefined, "2024-08-12 14:00 UTC"],
@@ -126,15 +126,15 @@ describe("formatUtcTime", () => {
     [new Date("2024-08-11T23:59:59Z"), "2024-08-12 14:00 UTC"],
     [new Date(Number.NaN), "2024-08-12 14:00 UTC"],
   ])("now %s → %s", (now, text) => {
-    expect(formatUtcTime(time, now)).toBe(text);
+    expect(formatUtc(time, now)).toBe(text);
   });
 
   it("is UTC whatever the offset the time was written with", () => {
-    expect(formatUtcTime(new Date("2024-08-12T23:30:00-02:00"))).toBe("2024-08-13 01:30 UTC");
+    expect(formatUtc(new Date("2024-08-12T23:30:00-02:00"))).toBe("2024-08-13 01:30 UTC");
   });
 
   it("shows an invalid time as unknown", () => {
-    expect(formatUtcTime(new Date(Number.NaN))).toBe("?");
+    expect(formatUtc(new Date(Number.NaN))).toBe("?");
   });
 });
 
