@@ -34,12 +34,17 @@ export function formatCount(n: number): string {
   return whole < 0 ? `-${digits}` : digits;
 }
 
+/** A minus sign, except on a value that rounds to zero ("-0 B" would read as a bug). */
+function negative(shown: string): string {
+  return /^0 /.test(shown) ? shown : `-${shown}`;
+}
+
 const BYTE_UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"] as const;
 
 /** `512 B`, `2.8 KiB`, `12.9 MiB`, `512 GiB` (1024-based). */
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes)) return UNKNOWN;
-  if (bytes < 0) return `-${formatBytes(-bytes)}`;
+  if (bytes < 0) return negative(formatBytes(-bytes));
   const whole = Math.round(bytes);
   if (whole < 1024) return `${whole} B`;
   let value = bytes / 1024;
@@ -72,7 +77,7 @@ const UNIT_PAIRS = [
 /** `850 ms`, `4.2 s`, `45 s`, `4 min 05 s`, `4 min`, `1 h 02 min`, `2 d 04 h`. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return UNKNOWN;
-  if (ms < 0) return `-${formatDuration(-ms)}`;
+  if (ms < 0) return negative(formatDuration(-ms));
   let larger: number | undefined;
   for (const { big, bigName, small, smallName } of UNIT_PAIRS) {
     if (ms >= big) {

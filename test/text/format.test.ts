@@ -55,6 +55,7 @@ describe("formatBytes", () => {
     [3 * 1024 ** 5, "3.0 PiB"],
     [2048 * 1024 ** 5, "2048 PiB"],
     [-2_048, "-2.0 KiB"],
+    [-0.4, "0 B"],
     [Number.NaN, "?"],
     [Number.NEGATIVE_INFINITY, "?"],
   ])("%s → %s", (bytes, text) => {
@@ -90,6 +91,7 @@ describe("formatDuration", () => {
     [30 * D, "30 d"],
     [400 * D + 3 * H, "400 d 03 h"],
     [-4 * MIN - 5 * S, "-4 min 05 s"],
+    [-0.3, "0 ms"],
     [Number.NaN, "?"],
     [Number.POSITIVE_INFINITY, "?"],
   ])("%s ms → %s", (ms, text) => {
