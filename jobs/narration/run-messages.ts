@@ -1,3 +1,4 @@
+import { formatDuration, formatUtc } from "../../src/text/format.js";
 import { bringingUpPhase, takingDownPhase } from "../runbooks/index.js";
 import type {
   HaltAccount,
@@ -6,7 +7,6 @@ import type {
   RunRequest,
   RunStatus,
 } from "../runner/types.js";
-import { formatDuration, formatUtc } from "./format.js";
 
 /**
  * The words and Block Kit of a run's narration, as pure functions of the runner's events:

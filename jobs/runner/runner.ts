@@ -7,7 +7,7 @@ import {
 } from "../../src/db/pool.js";
 import type { Logger } from "../../src/logging/logger.js";
 import type { Metrics } from "../../src/observability/metrics.js";
-import { formatDuration } from "../narration/format.js";
+import { formatDuration } from "../../src/text/format.js";
 import {
   beginPhase,
   cancelRequestedBy,

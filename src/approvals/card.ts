@@ -1,7 +1,8 @@
 import type { types } from "@slack/bolt";
 import { runbookPhaseTitles } from "../../jobs/runbooks/index.js";
 import { formatPointTime } from "../slack/commands/recovery-point-time.js";
-import { escapeMrkdwn, formatDuration, formatUtc, quote, truncate } from "./format.js";
+import { formatDuration, formatUtc } from "../text/format.js";
+import { escapeMrkdwn, quote, truncate } from "./format.js";
 import { countApprovals } from "./policy.js";
 import type { ApprovalRecord, RestoreRequest } from "./request-store.js";
 

@@ -2,7 +2,8 @@ import type { WebClient } from "@slack/web-api";
 import { bringingUpPhase, runbookOutline, takingDownPhase } from "../../jobs/runbooks/index.js";
 import type { PhaseRunRecord } from "../../jobs/runner/types.js";
 import type { Logger } from "../logging/logger.js";
-import { escapeMrkdwn, formatUtc } from "./format.js";
+import { formatUtc } from "../text/format.js";
+import { escapeMrkdwn } from "./format.js";
 import type { RestoreRequest } from "./request-store.js";
 
 /**

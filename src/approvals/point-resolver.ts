@@ -9,7 +9,7 @@ import type {
   RecoveryPointSource,
 } from "../recovery-points/recovery-point.js";
 import type { PointRef } from "../slack/commands/recovery-point-time.js";
-import { formatUtc } from "./format.js";
+import { formatUtc } from "../text/format.js";
 
 /**
  * Freezing a recovery point: a request records the exact snapshot it will restore (folder,

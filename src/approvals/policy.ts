@@ -1,4 +1,5 @@
 import type { Policy } from "../config/file.js";
+import { formatUtc } from "../text/format.js";
 import type { ApprovalRecord, RequestState } from "./request-store.js";
 
 /**
@@ -211,10 +212,10 @@ function notPending(request: RequestFacts, what: string): Refusal {
   );
 }
 
-function expired(request: RequestFacts): Refusal {
+function expired(request: RequestFacts, now: Date): Refusal {
   return refuse(
     "expired",
-    `${request.id} expired at ${request.expiresAt.toISOString().slice(11, 16)} UTC without enough approvals, so it can no longer be approved or rejected. Ask the requester to make a new request if the restore is still needed.`,
+    `${request.id} expired at ${formatUtc(request.expiresAt, now)} without enough approvals, so it can no longer be approved or rejected. Ask the requester to make a new request if the restore is still needed.`,
   );
 }
 
@@ -239,7 +240,7 @@ export type ApprovalDecision =
 export function decideApproval(input: DecisionInput): ApprovalDecision {
   const { request, approvals, policy, userId, groups, now } = input;
   if (request.state !== "pending") return notPending(request, "approve");
-  if (isExpired(request, now)) return expired(request);
+  if (isExpired(request, now)) return expired(request, now);
   if (userId === request.requester) {
     return refuse(
       "self_approval",
@@ -288,7 +289,7 @@ export type RejectionDecision = { ok: true } | Refusal;
 export function decideRejection(input: DecisionInput): RejectionDecision {
   const { request, policy, userId, groups, now } = input;
   if (request.state !== "pending") return notPending(request, "reject");
-  if (isExpired(request, now)) return expired(request);
+  if (isExpired(request, now)) return expired(request, now);
   if (userId === request.requester) {
     return refuse(
       "self_rejection",

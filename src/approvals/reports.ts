@@ -3,8 +3,9 @@ import type { PhaseRunRecord } from "../../jobs/runner/types.js";
 import type { AuditRecord } from "../audit/audit-log.js";
 import type { Target } from "../config/file.js";
 import { formatPointTime } from "../slack/commands/recovery-point-time.js";
+import { formatDuration, formatUtc } from "../text/format.js";
 import { describeDataLoss, escapeKeepingMentions } from "./card.js";
-import { escapeMrkdwn, formatDuration, formatUtc, truncate } from "./format.js";
+import { escapeMrkdwn, truncate } from "./format.js";
 import { countApprovals, describePrincipals } from "./policy.js";
 import type { ApprovalRecord, RestoreRequest } from "./request-store.js";
 

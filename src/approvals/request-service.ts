@@ -6,8 +6,8 @@ import { findTarget, type Target } from "../config/file.js";
 import { withTransaction } from "../db/pool.js";
 import { CodedError } from "../errors.js";
 import type { PointRef } from "../slack/commands/recovery-point-time.js";
+import { formatDuration, formatUtc } from "../text/format.js";
 import { buildRequestCard } from "./card.js";
-import { formatDuration, formatUtc } from "./format.js";
 import { describeStopEffect, notifyRequester } from "./notices.js";
 import {
   checkRequester,

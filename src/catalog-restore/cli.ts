@@ -9,6 +9,7 @@ import type { ObjectStore } from "../adapters/s3/object-store.js";
 import { formatS3Url, parseS3Url } from "../adapters/s3/s3-url.js";
 import { connectionConfig, describeDatabaseUrl } from "../db/pool.js";
 import { asCodedError, CodedError, redactSecrets } from "../errors.js";
+import { formatBytes, formatCount, formatDuration } from "../text/format.js";
 import { describeObject } from "./dump-splitter.js";
 import {
   assertSupportedServer,
@@ -18,13 +19,7 @@ import {
   readOtherSessions,
 } from "./live-catalog.js";
 import { type DumpPreflight, preflightDump } from "./preflight.js";
-import {
-  formatBytes,
-  formatCount,
-  formatElapsed,
-  formatProgressBar,
-  formatProgressLine,
-} from "./progress-format.js";
+import { formatProgressBar, formatProgressLine } from "./progress-format.js";
 import { type CatalogRestoreProgress, restoreCatalog } from "./restore-engine.js";
 import { planRestore, type RestorePlan } from "./restore-plan.js";
 
@@ -233,7 +228,7 @@ export async function runRestoreCatalogCommand(
     render.clear();
     if (local.checked === undefined && checked !== undefined) say(describeSnapshot(checked));
     say(
-      `Done: ${database} now equals the snapshot (committed after ${formatElapsed(result.durationMs)}): ${formatCount(result.rowsCopied)} rows in ${result.copyBlocks} tables, ${formatCount(result.statementsExecuted)} statements; ${result.cleared.schemas} schema(s) cleared first.`,
+      `Done: ${database} now equals the snapshot (committed after ${formatDuration(result.durationMs)}): ${formatCount(result.rowsCopied)} rows in ${result.copyBlocks} tables, ${formatCount(result.statementsExecuted)} statements; ${result.cleared.schemas} schema(s) cleared first.`,
     );
     return 0;
   } catch (err) {

@@ -1,6 +1,7 @@
 import { pipeline, Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { CodedError } from "../errors.js";
+import { formatCount } from "../text/format.js";
 import { assertPlainDumpHeader, HEADER_BYTES } from "./statement-policy.js";
 
 /**
@@ -120,7 +121,7 @@ function assertGzipMagic(chunk: Buffer): void {
 export function explainReadError(err: unknown, compressedOffset: number): Error {
   if (err instanceof CodedError) return err;
   const e = err as NodeJS.ErrnoException;
-  const at = `after ${compressedOffset.toLocaleString("en-US")} compressed bytes`;
+  const at = `after ${formatCount(compressedOffset)} compressed bytes`;
   if (e?.code === "Z_BUF_ERROR" || /unexpected end of file/i.test(e?.message ?? "")) {
     return new CodedError(
       "dump_invalid",

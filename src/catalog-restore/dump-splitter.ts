@@ -1,4 +1,5 @@
 import { CodedError } from "../errors.js";
+import { formatBytes } from "../text/format.js";
 
 /**
  * Splits a plain-format `pg_dump` into statements, `COPY … FROM stdin` data and psql
@@ -480,7 +481,7 @@ export class DumpSplitter {
     if (this.partsBytes > MAX_STATEMENT_BYTES) {
       throw new CodedError(
         "dump_invalid",
-        `The statement that starts at line ${this.statementLine} is longer than ${MAX_STATEMENT_BYTES / 1024 / 1024} MB; that is not something pg_dump writes (is a quote left open?).`,
+        `The statement that starts at line ${this.statementLine} is longer than ${formatBytes(MAX_STATEMENT_BYTES)}; that is not something pg_dump writes (is a quote left open?).`,
         { details: { line: this.statementLine } },
       );
     }

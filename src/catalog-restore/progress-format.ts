@@ -1,24 +1,7 @@
+import { formatBytes, formatCount, formatDuration } from "../text/format.js";
 import type { CatalogRestoreProgress } from "./restore-engine.js";
 
 /** Text for progress: a bar redrawn in place on a terminal, plain lines in logs. */
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  if (bytes < 1024 ** 3) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-  return `${(bytes / 1024 ** 3).toFixed(2)} GB`;
-}
-
-export function formatCount(n: number): string {
-  return n.toLocaleString("en-US");
-}
-
-/** "12.3 s" under a minute, "4:05" (m:ss) above. */
-export function formatElapsed(ms: number): string {
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const s = Math.round(ms / 1000);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
-}
 
 const PHASE_TEXT: Record<CatalogRestoreProgress["phase"], string> = {
   connecting: "connecting",
@@ -35,7 +18,7 @@ export function fractionDone(p: CatalogRestoreProgress): number | undefined {
   return Math.min(1, p.compressedBytesRead / p.compressedBytesTotal);
 }
 
-/** One terminal line: `[#######-----]  45%  12.9/28.8 MB  270,123 rows  TABLE DATA …  0:07`. */
+/** One terminal line: `[#######-----]  45%  12.9 MiB/28.8 MiB  270,123 rows  7.2 s  TABLE DATA …`. */
 export function formatProgressBar(
   p: CatalogRestoreProgress,
   totalRows: number | undefined,
@@ -56,7 +39,7 @@ export function formatProgressBar(
       ? `${formatCount(p.rowsCopied)} rows`
       : `${formatCount(p.rowsCopied)}/${formatCount(totalRows)} rows`;
   const what = p.phase === "restoring" ? (p.currentObject ?? "") : PHASE_TEXT[p.phase];
-  const line = `${bar} ${percent}  ${bytes}  ${rows}  ${formatElapsed(p.elapsedMs)}  ${what}`;
+  const line = `${bar} ${percent}  ${bytes}  ${rows}  ${formatDuration(p.elapsedMs)}  ${what}`;
   return line.length > columns ? `${line.slice(0, columns - 1)}…` : line;
 }
 
@@ -75,7 +58,7 @@ export function formatProgressLine(
       ? `${formatCount(p.rowsCopied)} rows copied`
       : `${formatCount(p.rowsCopied)} of ${formatCount(totalRows)} rows copied`,
     `${formatCount(p.statementsExecuted)} statements`,
-    `after ${formatElapsed(p.elapsedMs)}`,
+    `after ${formatDuration(p.elapsedMs)}`,
   ];
   if (p.phase === "restoring" && p.currentObject)
     parts.push(`now: ${p.currentObject} (line ${p.line})`);

@@ -3,6 +3,7 @@ import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { CodedError, redactSecrets } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
+import { formatDuration } from "../text/format.js";
 import { BinaryCopyEncoder, binaryCopyStatement, readCopyColumnCodecs } from "./binary-copy.js";
 import { type DumpSource, openDumpStream } from "./dump-source.js";
 import {
@@ -237,7 +238,7 @@ export async function restoreCatalog(
     if (others.length > 0) {
       logger.warn({ sessions: others.length }, "other sessions are connected to the catalog");
       options.onWarning?.(
-        `${others.length} other session(s) are connected to the catalog database: ${describeSessions(others)}. If they hold locks, the restore waits up to ${Math.round((options.lockTimeoutMs ?? 30_000) / 1000)} s and then stops without changing anything.`,
+        `${others.length} other session(s) are connected to the catalog database: ${describeSessions(others)}. If they hold locks, the restore waits up to ${formatDuration(options.lockTimeoutMs ?? 30_000)} and then stops without changing anything.`,
       );
     }
     backendPid =

@@ -10,22 +10,3 @@ export function parseDuration(text: string): number | undefined {
   const [, amount, unit] = match;
   return Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
 }
-
-/** "3 h 12 min", "45 s", "2 d 4 h": for people, two units at most. */
-export function formatDuration(ms: number): string {
-  const negative = ms < 0;
-  let s = Math.round(Math.abs(ms) / 1000);
-  const d = Math.floor(s / 86_400);
-  s -= d * 86_400;
-  const h = Math.floor(s / 3_600);
-  s -= h * 3_600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  const parts: string[] = [];
-  if (d) parts.push(`${d} d`);
-  if (h) parts.push(`${h} h`);
-  if (m && parts.length < 2) parts.push(`${m} min`);
-  if (s && parts.length === 0) parts.push(`${s} s`);
-  if (parts.length === 0) parts.push("0 s");
-  return (negative ? "-" : "") + parts.slice(0, 2).join(" ");
-}

@@ -6,6 +6,7 @@ import { pino } from "pino";
 import type { CliIo } from "../cli/main.js";
 import { CodedError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
+import { formatDuration } from "../text/format.js";
 import { DEMO_USERS } from "./demo-settings.js";
 import { type Sandbox, startSandbox } from "./sandbox.js";
 
@@ -109,7 +110,7 @@ export function readySummary(sandbox: Sandbox, seconds: number, logFile: string)
   ];
   const { history } = sandbox;
   return `
-restorebot sandbox ready in ${seconds.toFixed(1)} s
+restorebot sandbox ready in ${formatDuration(seconds * 1000)}
 
   Open ${sandbox.consoleUrl}
 

@@ -1,15 +1,6 @@
 import type { types } from "@slack/bolt";
-import { formatDuration } from "../config/duration.js";
-import {
-  clip,
-  code,
-  formatAge,
-  formatBytes,
-  formatCount,
-  formatElapsed,
-  formatUtc,
-  mrkdwnText,
-} from "./format.js";
+import { formatAge, formatBytes, formatCount, formatDuration, formatUtc } from "../text/format.js";
+import { clip, code, mrkdwnText } from "./format.js";
 import type { ListedPoint, RecoveryPointListing } from "./list-recovery-points.js";
 import type {
   RecoveryPointRef,
@@ -308,7 +299,7 @@ export function verificationMessage(input: {
   const r = report.requests;
   blocks.push(
     context(
-      `Checked in ${formatElapsed(report.durationMs)} with ${formatCount(r.lists + r.objectLists)} list requests and ${formatCount(r.reads)} reads${input.saved ? " · saved: later listings show this result" : " · could not be saved"}`,
+      `Checked in ${formatDuration(report.durationMs)} with ${formatCount(r.lists + r.objectLists)} list requests and ${formatCount(r.reads)} reads${input.saved ? " · saved: later listings show this result" : " · could not be saved"}`,
     ),
   );
   const text = report.ok

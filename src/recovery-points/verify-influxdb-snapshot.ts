@@ -4,6 +4,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import type { ObjectStore, ObjectSummary } from "../adapters/s3/object-store.js";
 import { CodedError } from "../errors.js";
+import { formatCount } from "../text/format.js";
 import { mapWithConcurrency } from "./concurrency.js";
 import type { VerificationProgress, VerificationReport, VerifyOptions } from "./recovery-point.js";
 
@@ -371,8 +372,4 @@ function keepSmallest(keys: string[], count: number): string[] {
   keys.sort();
   keys.length = Math.min(keys.length, count);
   return keys;
-}
-
-function formatCount(n: number): string {
-  return n.toLocaleString("en-US");
 }

@@ -5,7 +5,6 @@ import {
   describeDataLoss,
   type RequestCardView,
 } from "../../src/approvals/card.js";
-import { formatDuration } from "../../src/approvals/format.js";
 import { describeStopEffect, requesterNotice } from "../../src/approvals/notices.js";
 import {
   formatAuditEvent,
@@ -13,6 +12,7 @@ import {
   formatRequestStatus,
 } from "../../src/approvals/reports.js";
 import type { ApprovalRecord, RestoreRequest } from "../../src/approvals/request-store.js";
+import { formatDuration } from "../../src/text/format.js";
 import { blockProblems } from "../stand-ins/slack/block-kit-limits.js";
 
 const NOW = new Date("2024-08-12T17:12:00Z");
@@ -90,7 +90,7 @@ describe("the approval card", () => {
         }),
         NOW,
       ),
-    ).toBe("catalog changes after 2024-08-10 14:00 UTC — about 2 d 1 h — are lost");
+    ).toBe("catalog changes after 2024-08-10 14:00 UTC — about 2 d 01 h — are lost");
   });
 
   it("shows everything an approver needs while pending, with confirmed buttons", () => {
@@ -188,7 +188,7 @@ describe("the approval card", () => {
         },
       ],
     });
-    expect(text).toContain(":white_check_mark: 1. Check the recovery point (1 s)");
+    expect(text).toContain(":white_check_mark: 1. Check the recovery point (1.2 s)");
     expect(text).toContain(":x: 2. Scale down the catalog (15 min) — 1 pod still running");
     expect(text).toContain("Halted* at *Scale down the catalog*: timed out after 15 min");
     expect(ids).toEqual(["run_retry", "run_rollback"]);
@@ -284,11 +284,11 @@ describe("a finished card people can trust", () => {
 describe("notices and reports", () => {
   it("formats durations for people", () => {
     expect([0, 45_000, 12 * 60_000, 192 * 60_000, 49 * 3_600_000].map(formatDuration)).toEqual([
-      "0 s",
+      "0 ms",
       "45 s",
       "12 min",
       "3 h 12 min",
-      "2 d 1 h",
+      "2 d 01 h",
     ]);
   });
 
@@ -431,7 +431,7 @@ describe("notices and reports", () => {
     expect(history).toContain(
       "refused: <@UREQ1> tried to approve (people cannot approve their own request)",
     );
-    expect(history).toContain("phase 1/10 (Check the recovery point) done in 2 s");
+    expect(history).toContain("phase 1/10 (Check the recovery point) done in 2.1 s");
     expect(history.match(/Check the recovery point/g)).toHaveLength(1);
     // A phase with no end yet keeps its start line.
     expect(history).toContain("phase 2/10 (Download and prepare the snapshot) started");

@@ -595,4 +595,27 @@ describe("counting and expiry", () => {
       false,
     );
   });
+
+  it.each([
+    { now: LATER, says: "expired at 17:42 UTC without enough approvals" },
+    // Seen the next day, a bare time of day would point at the wrong day.
+    {
+      now: new Date("2024-08-13T09:00:00Z"),
+      says: "expired at 2024-08-12 17:42 UTC without enough approvals",
+    },
+  ])(
+    "says when a request expired, with the date once it is another day: $says",
+    ({ now, says }) => {
+      const decision = decideApproval({
+        request: request(),
+        approvals: [],
+        policy: policy(),
+        userId: "UAPP1",
+        groups: GROUPS,
+        now,
+      });
+      expect(decision.ok).toBe(false);
+      if (!decision.ok) expect(decision.message).toContain(says);
+    },
+  );
 });

@@ -232,6 +232,7 @@ describe("restoreCatalog is atomic", () => {
       expect(err.code).toBe("restore_failed");
       expect(err.message).toMatch(/Another session holds a lock.*catalog-pod/);
       expect(warnings.join(" ")).toMatch(/1 other session\(s\) are connected.*catalog-pod/);
+      expect(warnings.join(" ")).toMatch(/the restore waits up to 300 ms and then stops/);
     } finally {
       await holder.end();
     }

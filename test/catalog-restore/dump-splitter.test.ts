@@ -273,6 +273,16 @@ describe("DumpSplitter: truncated or malformed input", () => {
     });
   }
 
+  it("refuses a statement over the size limit, naming the limit in the shared units", () => {
+    const open = Buffer.concat([
+      Buffer.from("SELECT 1;\nSELECT 'never closed\n"),
+      Buffer.alloc(17 << 20, "x"),
+    ]);
+    expect(() => splitAll(open)).toThrow(
+      /statement that starts at line 2 is longer than 16\.0 MiB; that is not something pg_dump writes/,
+    );
+  });
+
   it("refuses statements that are not valid UTF-8", () => {
     expect(() => splitAll(Buffer.from([0x53, 0x45, 0x4c, 0xff, 0x3b]))).toThrow(
       /not valid UTF-8.*line 1/,

@@ -112,7 +112,9 @@ describe("InfluxDB Clustered restore, end to end", () => {
     expect(thread).toMatch(
       /recorded: global-gc 1, global-router 3, iox-shared-querier 2, iox-shared-compactor 1, iox-shared-ingester 3, iox-shared-catalog 3/,
     );
-    expect(thread).toMatch(/rows, committed in one transaction/);
+    expect(thread).toMatch(
+      /\d+(\.\d)? (KiB|MiB) compressed \(\d+(\.\d)? (KiB|MiB) of SQL\), [\d,]+ rows, committed in one transaction/,
+    );
     expect(thread).toMatch(/Total time \*[^*]+\* from approval to done \(the RTO achieved\)/);
     expect(thread).toMatch(/Data-loss window: what was written between 2024-08-12 14:00 UTC and/);
     const card = e.slack.message(CHANNEL, cardTs);

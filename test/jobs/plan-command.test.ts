@@ -53,6 +53,8 @@ describe("/restore plan", () => {
       /iox-shared-catalog 0 → 3 and wait for 2 ready; iox-shared-ingester 0 → 3 and wait for 2 ready/,
     );
     expect(text).toMatch(/the DSN in \$PROD_CATALOG_DSN/);
+    // Sizes read the same everywhere: 1024-based, labelled KiB/MiB.
+    expect(text).toMatch(/download pg_dump\.gz \(\d+(\.\d)? (KiB|MiB)\) to the worker/);
     expect(text).not.toMatch(/postgres:\/\//);
     // Only reads reached the cluster; nothing was recorded.
     const calls = env.sim.requests().slice(before);

@@ -8,7 +8,6 @@ import {
   verificationMessage,
 } from "../../src/recovery-points/blocks.js";
 import { findPoint, indexFolders, nearestPoints } from "../../src/recovery-points/folder-names.js";
-import { formatAge, formatBytes } from "../../src/recovery-points/format.js";
 import { contiguousRuns } from "../../src/recovery-points/influxdb-s3-source.js";
 import {
   type ListedPoint,
@@ -24,6 +23,7 @@ import {
   restrictKeyOf,
   tablePrefixOf,
 } from "../../src/recovery-points/verify-influxdb-snapshot.js";
+import { formatAge, formatBytes } from "../../src/text/format.js";
 import { blockProblems } from "../stand-ins/slack/block-kit-limits.js";
 
 const H = 3_600_000;
@@ -339,7 +339,7 @@ describe("the listing message", () => {
       },
     };
     expect(verificationLine(v, '"e1"', now)).toBe(
-      ":white_check_mark: verified 2 h 2 min ago: 48,211 files, none missing",
+      ":white_check_mark: verified 2 h 02 min ago: 48,211 files, none missing",
     );
     expect(verificationLine(v, '"e2"', now)).toContain("pg_dump.gz has changed since");
     expect(
@@ -426,12 +426,12 @@ describe("formatting", () => {
   it.each([
     [0, "0 B"],
     [999, "999 B"],
-    [2_800_000, "2.8 MB"],
-    [153_000_000, "153 MB"],
+    [2_800_000, "2.7 MiB"],
+    [153_000_000, "146 MiB"],
   ])("%d bytes is %s", (n, s) => expect(formatBytes(n)).toBe(s));
 
   it("says how long ago, in two units at most", () => {
     expect(formatAge(new Date(now.getTime() - 30_000), now)).toBe("just now");
-    expect(formatAge(new Date(now.getTime() - 26 * H - 5 * 60_000), now)).toBe("1 d 2 h ago");
+    expect(formatAge(new Date(now.getTime() - 26 * H - 5 * 60_000), now)).toBe("1 d 02 h ago");
   });
 });

@@ -9,7 +9,7 @@ import { restoreCatalog } from "../../../src/catalog-restore/restore-engine.js";
 import type { Target } from "../../../src/config/file.js";
 import { CodedError } from "../../../src/errors.js";
 import type { Logger } from "../../../src/logging/logger.js";
-import { formatBytes, formatCount, formatDuration, formatUtc } from "../../narration/format.js";
+import { formatBytes, formatCount, formatDuration, formatUtc } from "../../../src/text/format.js";
 import {
   type Db,
   findRunLeftBehind,

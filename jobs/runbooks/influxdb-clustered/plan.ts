@@ -1,7 +1,7 @@
 import type { PodSummary } from "../../../src/adapters/kubernetes/cluster-port.js";
 import type { FrozenPoint } from "../../../src/approvals/point-resolver.js";
 import type { Target } from "../../../src/config/file.js";
-import { formatBytes, formatDuration, formatUtc } from "../../narration/format.js";
+import { formatBytes, formatDuration, formatUtc } from "../../../src/text/format.js";
 import {
   BLOOM_FILE,
   DUMP_FILE,

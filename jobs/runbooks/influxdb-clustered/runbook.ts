@@ -5,7 +5,7 @@ import {
   formatDuration,
   formatUtc,
   formatUtcClock,
-} from "../../narration/format.js";
+} from "../../../src/text/format.js";
 import { listReplicaRecords } from "../../runner/run-store.js";
 import type { HaltAccount, PhaseRunRecord, Runbook, RunRequest } from "../../runner/types.js";
 import { describePodList, targetComponents } from "./components.js";

@@ -1,6 +1,6 @@
-import { formatDuration } from "../../config/duration.js";
 import { asCodedError, CodedError } from "../../errors.js";
 import type { Logger } from "../../logging/logger.js";
+import { formatDuration } from "../../text/format.js";
 import { describeFailure, failureToCodedError, statusOf } from "./api-errors.js";
 import type { PodSummary, WaitForPodsOptions } from "./cluster-port.js";
 import { describePods, type PodLike, sortPods, summarizePod } from "./pod-summary.js";
@@ -278,7 +278,7 @@ export function waitForPods(
         reject(
           new CodedError(
             "timeout",
-            `Timed out after ${humanDuration(timeoutMs)} waiting for ${what}. ${
+            `Timed out after ${formatDuration(timeoutMs)} waiting for ${what}. ${
               left.length === 0
                 ? "No pods of these components exist."
                 : `Pods now: ${describePods(left)}.`
@@ -295,8 +295,4 @@ export function waitForPods(
 
 function cancelled(what: string): CodedError {
   return new CodedError("cancelled", `Stopped waiting for ${what}: cancelled.`);
-}
-
-function humanDuration(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : formatDuration(ms);
 }
