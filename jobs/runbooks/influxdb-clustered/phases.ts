@@ -120,6 +120,12 @@ function checkRecoveryPoint(deps: InfluxdbRunbookDeps): PhaseRun {
         `Request ${request.id} froze no ETag for ${where}${DUMP_FILE}, so I cannot check that the dump is still the one approved. Nothing was changed; make a new request for the point.`,
       );
     }
+    if (!dump.etag) {
+      throw new CodedError(
+        "precondition_failed",
+        `The store answered for ${where}${DUMP_FILE} without an ETag, so I cannot check that the dump is still the one approved (ETag ${request.dumpEtag}). Nothing was changed; check that the store returns ETags and that nothing is rewriting the snapshot, then make a new request for the point.`,
+      );
+    }
     if (dump.etag !== request.dumpEtag) {
       throw new CodedError(
         "precondition_failed",
