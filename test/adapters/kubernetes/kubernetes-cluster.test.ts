@@ -374,7 +374,8 @@ describe("Kubernetes adapter: the workloads' own status in a wait", () => {
     await cluster.scale("Deployment", "global-router", 0);
     const err = await rejection(
       cluster.waitForPods(["global-router"], settledGone, {
-        timeoutMs: 1_500,
+        // Long enough for the first status read on a busy machine; the wait cannot pass anyway.
+        timeoutMs: 4_000,
         description: "router pods gone",
         workloads: [{ kind: "Deployment", name: "global-router" }],
       }),
