@@ -128,7 +128,7 @@ describe("each wait cross-checks the workload's own status", () => {
     await expect
       .poll(() => everythingSaid(e), { timeout: 30_000, interval: 200 })
       .toMatch(
-        /pods gone, but StatefulSet iox-shared-catalog still reports 3 replicas \(3 ready\) but has not yet acted on the latest scale \(generation \d+, observed \d+\)/,
+        /pods gone, but StatefulSet iox-shared-catalog still reports 3 replicas \(3 ready\) and has not yet acted on the latest scale \(generation \d+, observed \d+\)/,
       );
     // Every pod is gone, yet the catalog database was not touched while the workload disagreed.
     const phases = await phaseRows(e.pool, id);
@@ -160,7 +160,7 @@ describe("each wait cross-checks the workload's own status", () => {
     await expect
       .poll(() => everythingSaid(e), { timeout: 60_000, interval: 200 })
       .toMatch(
-        /iox-shared-catalog: \d of \d needed pods ready, but StatefulSet iox-shared-catalog still reports 0 replicas \(0 ready\) but has not yet acted on the latest scale/,
+        /iox-shared-catalog: \d of \d needed pods ready, but StatefulSet iox-shared-catalog still reports 0 replicas \(0 ready\) and has not yet acted on the latest scale/,
       );
     const phases = await phaseRows(e.pool, id);
     expect(phases.find((p) => p.phase === "scale-up")?.state).toBe("running");

@@ -346,7 +346,11 @@ function workloadsNotReady(
 /** "but StatefulSet iox-shared-catalog still reports 1 replica (0 ready)" for a progress line. */
 function workloadsSay(workloads: readonly WorkloadStatus[]): string {
   return workloads
-    .map((w) => describeWorkloadStatus(w).replace(" reports ", " still reports "))
+    .map((w) =>
+      describeWorkloadStatus(w)
+        .replace(" reports ", " still reports ")
+        .replace(" but has not yet ", " and has not yet "),
+    )
     .join("; ");
 }
 
