@@ -57,6 +57,9 @@ describe("pods matched by label and owner", () => {
     env = await startRestoreEnv({
       label: "evicted",
       timeouts: { podsGone: "20s", podsReady: "20s" },
+      // A wait of a few seconds, so its progress line reaches the thread (Slack is paced at
+      // about one call a second, and a line not yet sent when the phase ends is dropped).
+      sim: { overrides: { [NAMES.ingester]: { terminationDelayMs: 1_000 } } },
     });
     const e = env;
     const querier = e.sim.snapshot().components.find((c) => c.name === "iox-shared-querier");
