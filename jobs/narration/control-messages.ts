@@ -3,6 +3,7 @@ import type pg from "pg";
 import type { Logger } from "../../src/logging/logger.js";
 import { formatUtcClock } from "../../src/text/format.js";
 import type { RunControl } from "../runner/types.js";
+import { withoutMentions } from "./run-messages.js";
 import type { SlackContent, SlackOutbox } from "./slack-outbox.js";
 
 /**
@@ -51,7 +52,8 @@ export function withoutButtons(message: ControlMessage, choice: Choice | undefin
     return !(b.type === "context" && /can press these/.test(b.elements?.[0]?.text ?? ""));
   });
   blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: note }] });
-  return { text: message.text, blocks };
+  // A halt message stored before its text left people out is cleaned here too.
+  return { text: withoutMentions(message.text), blocks };
 }
 
 export async function recordControlMessage(

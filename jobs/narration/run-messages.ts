@@ -150,6 +150,15 @@ export function staysDown(request: RunRequest, status: RunStatus): string | unde
   return `:warning: *${request.target} stays down until someone presses Roll back* (or Retry phase to finish the restore).`;
 }
 
+/**
+ * A message's notification text (`text` beside blocks): Slack shows it as it is in push
+ * notifications, where a `<@U…>` mention stays a raw ID. People are left out of it ("Cancelled
+ * by <@U…> at …" reads "Cancelled at …"); the blocks keep the mentions, rendered as names.
+ */
+export function withoutMentions(text: string): string {
+  return text.replace(/ by <@[UW][A-Z0-9]+>/g, "").replace(/<@[UW][A-Z0-9]+>/g, "someone");
+}
+
 export function haltedMessage(input: {
   request: RunRequest;
   status: RunStatus;
@@ -199,7 +208,7 @@ export function haltedMessage(input: {
       ],
     },
   ];
-  return { text: truncate(text, 3_900), blocks };
+  return { text: truncate(withoutMentions(text), 3_900), blocks };
 }
 
 export function finishedText(status: RunStatus, lines: readonly string[]): string {

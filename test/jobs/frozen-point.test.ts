@@ -48,4 +48,39 @@ describe("phase 1 re-checks the point frozen at request time", () => {
     );
     await expectStoppedBeforeAnyChange(e, id);
   });
+
+  it("stops before any change when the HEAD of the dump has no ETag, and says so in plain words", async () => {
+    env = await startRestoreEnv({ label: "etag_head_missing" });
+    const e = env;
+    const { id } = await e.newRequest();
+    e.s3.setOmitEtags(["HeadObject"]);
+    e.startWorker();
+    await e.enqueue(id);
+    expect(await e.waitForState(id, ["halted", "succeeded"], 30_000)).toBe("halted");
+    const reason = (await requestRow(e.pool, id)).halted_reason ?? "";
+    expect(reason).toMatch(
+      /pg_dump\.gz without an ETag, so I cannot check that the dump is still the one approved \(ETag "[0-9a-f]+"\)\. Nothing was changed; check that the store returns ETags/,
+    );
+    expect(reason).not.toMatch(/ETag ,|ETag undefined|ETag null/);
+    await expectStoppedBeforeAnyChange(e, id);
+  });
+});
+
+describe("phase 2 never takes a download without the frozen ETag for the approved dump", () => {
+  it("stops before any change when the download carries no ETag, although its content would pass an MD5 check", async () => {
+    env = await startRestoreEnv({ label: "etag_get_missing" });
+    const e = env;
+    const { id } = await e.newRequest();
+    // HEAD still answers with the ETag (phase 1 passes); only the download omits it.
+    e.s3.setOmitEtags(["GetObject"]);
+    e.startWorker();
+    await e.enqueue(id);
+    expect(await e.waitForState(id, ["halted", "succeeded"], 30_000)).toBe("halted");
+    expect((await requestRow(e.pool, id)).halted_reason).toMatch(
+      /The store sent s3:\/\/.*pg_dump\.gz without an ETag, so I cannot check that the download is the dump approved \(ETag "[0-9a-f]+"\)\. Nothing was changed; check that the store returns ETags on downloads/,
+    );
+    expect(e.sim.events().filter((x) => x.type === "scale" || x.type === "pause")).toEqual([]);
+    const phases = await phaseRows(e.pool, id);
+    expect(phases.map((p) => p.phase)).toEqual(["check-recovery-point", "prepare-snapshot"]);
+  });
 });

@@ -1,8 +1,16 @@
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
 import type pg from "pg";
-import type { ClusterPort, PodSummary } from "../../../src/adapters/kubernetes/cluster-port.js";
-import { isTerminalPod } from "../../../src/adapters/kubernetes/pod-summary.js";
+import type {
+  ClusterPort,
+  PodSummary,
+  WorkloadStatus,
+} from "../../../src/adapters/kubernetes/cluster-port.js";
+import {
+  describeWorkloadStatus,
+  isTerminalPod,
+  statusObserved,
+} from "../../../src/adapters/kubernetes/pod-summary.js";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import { preflightDump } from "../../../src/catalog-restore/preflight.js";
 import { restoreCatalog } from "../../../src/catalog-restore/restore-engine.js";
@@ -118,6 +126,12 @@ function checkRecoveryPoint(deps: InfluxdbRunbookDeps): PhaseRun {
       throw new CodedError(
         "precondition_failed",
         `Request ${request.id} froze no ETag for ${where}${DUMP_FILE}, so I cannot check that the dump is still the one approved. Nothing was changed; make a new request for the point.`,
+      );
+    }
+    if (!dump.etag) {
+      throw new CodedError(
+        "precondition_failed",
+        `The store answered for ${where}${DUMP_FILE} without an ETag, so I cannot check that the dump is still the one approved (ETag ${request.dumpEtag}). Nothing was changed; check that the store returns ETags and that nothing is rewriting the snapshot, then make a new request for the point.`,
       );
     }
     if (dump.etag !== request.dumpEtag) {
@@ -304,6 +318,42 @@ function recordReplicas(deps: InfluxdbRunbookDeps): PhaseRun {
 
 // ---- waits ------------------------------------------------------------------------------------
 
+/*
+ * Pods are matched by label or owner, which someone can change; each wait also asks the
+ * workloads themselves (their controller's status, once it has observed the latest scale), so a
+ * pod stripped of both its label and its owner reference cannot make a wait pass early.
+ */
+
+/** Workloads whose status disagrees with "gone": still counting pods, or not yet caught up. */
+function workloadsNotGone(workloads: readonly WorkloadStatus[]): WorkloadStatus[] {
+  return workloads.filter((w) => !statusObserved(w) || w.replicas !== 0);
+}
+
+/** Workloads whose status does not yet show `wanted(w)` ready replicas (`exact`: no more either). */
+function workloadsNotReady(
+  workloads: readonly WorkloadStatus[],
+  wanted: (w: WorkloadStatus) => number,
+  exact: boolean,
+): WorkloadStatus[] {
+  return workloads.filter(
+    (w) =>
+      !statusObserved(w) ||
+      w.readyReplicas < wanted(w) ||
+      (exact && (w.replicas !== wanted(w) || w.readyReplicas !== wanted(w))),
+  );
+}
+
+/** "but StatefulSet iox-shared-catalog still reports 1 replica (0 ready)" for a progress line. */
+function workloadsSay(workloads: readonly WorkloadStatus[]): string {
+  return workloads
+    .map((w) =>
+      describeWorkloadStatus(w)
+        .replace(" reports ", " still reports ")
+        .replace(" but has not yet ", " and has not yet "),
+    )
+    .join("; ");
+}
+
 async function waitUntilPodsGone(
   deps: InfluxdbRunbookDeps,
   ctx: PhaseContext,
@@ -316,12 +366,13 @@ async function waitUntilPodsGone(
   // write anything; it is named, never waited for (it stays until someone deletes it).
   await deps.cluster.waitForPods(
     components.map((c) => c.name),
-    (pods) => pods.every(isTerminalPod),
+    (pods, workloads) => pods.every(isTerminalPod) && workloadsNotGone(workloads).length === 0,
     {
       timeoutMs: deps.target.timeouts.podsGone,
       signal: ctx.signal,
       description,
-      onProgress: (all) => {
+      workloads: components.map((c) => ({ kind: c.kind, name: c.name })),
+      onProgress: (all, workloads) => {
         const pods = all.filter((p) => !isTerminalPod(p));
         const stopped = all.filter(isTerminalPod);
         maxPods = Math.max(maxPods, pods.length);
@@ -329,7 +380,12 @@ async function waitUntilPodsGone(
           ? `; not waited for, stopped for good: ${describePodList(stopped)}`
           : "";
         if (pods.length === 0) {
-          if (stopped.length) ctx.progress(`every pod gone or stopped${ignored}`);
+          const disagree = workloadsNotGone(workloads);
+          if (disagree.length)
+            ctx.progress(
+              `pods ${stopped.length ? "gone or stopped" : "gone"}, but ${workloadsSay(disagree)}: waiting for ${description}${ignored}`,
+            );
+          else if (stopped.length) ctx.progress(`every pod gone or stopped${ignored}`);
           return;
         }
         const terminating = pods.filter((p) => p.terminating).length;
@@ -352,14 +408,24 @@ async function waitUntilReady(
   const started = performance.now();
   await deps.cluster.waitForPods(
     [component.name],
-    (pods) => pods.filter((p) => p.ready).length >= wanted,
+    (pods, workloads) =>
+      pods.filter((p) => p.ready).length >= wanted &&
+      workloadsNotReady(workloads, () => wanted, false).length === 0,
     {
       timeoutMs: deps.target.timeouts.podsReady,
       signal: ctx.signal,
       description,
-      onProgress: (pods) => {
+      workloads: [{ kind: component.kind, name: component.name }],
+      onProgress: (pods, workloads) => {
         const ready = pods.filter((p) => p.ready).length;
-        if (ready >= wanted) return;
+        if (ready >= wanted) {
+          const disagree = workloadsNotReady(workloads, () => wanted, false);
+          if (disagree.length)
+            ctx.progress(
+              `${component.name}: ${ready} of ${wanted} needed pods ready, but ${workloadsSay(disagree)}`,
+            );
+          return;
+        }
         ctx.progress(
           `${component.name}: ${ready} of ${wanted} needed pods ready (${describePodList(pods)})`,
         );
@@ -541,12 +607,16 @@ function verifyPods(deps: InfluxdbRunbookDeps): PhaseRun {
   return async (ctx) => {
     const components = targetComponents(deps.target);
     const counts = await requireRecordedCounts(deps.db, ctx.request.id, components);
-    const allReady = (pods: PodSummary[]) =>
+    const podsReady = (pods: PodSummary[]) =>
       components.every((c) => {
         const mine = pods.filter((p) => p.component === c.name && !isTerminalPod(p));
         const n = counts.get(c.name) ?? 0;
         return mine.length === n && mine.every((p) => p.ready && p.phase === "Running");
       });
+    const workloadsLagging = (workloads: readonly WorkloadStatus[]) =>
+      workloadsNotReady(workloads, (w) => counts.get(w.name) ?? 0, true);
+    const allReady = (pods: PodSummary[], workloads: WorkloadStatus[]) =>
+      podsReady(pods) && workloadsLagging(workloads).length === 0;
     const started = performance.now();
     const pods = await deps.cluster.waitForPods(
       components.map((c) => c.name),
@@ -555,8 +625,15 @@ function verifyPods(deps: InfluxdbRunbookDeps): PhaseRun {
         timeoutMs: deps.target.timeouts.podsReady,
         signal: ctx.signal,
         description: "every pod Running and Ready at its recorded count",
-        onProgress: (current) => {
-          if (allReady(current)) return;
+        workloads: components.map((c) => ({ kind: c.kind, name: c.name })),
+        onProgress: (current, workloads) => {
+          if (allReady(current, workloads)) return;
+          if (podsReady(current)) {
+            ctx.progress(
+              `every pod Running and Ready at its recorded count, but ${workloadsSay(workloadsLagging(workloads))}`,
+            );
+            return;
+          }
           const lagging = components
             .map((c) => {
               const mine = current.filter((p) => p.component === c.name);

@@ -46,7 +46,7 @@ export async function ensureSnapshotFile(options: EnsureSnapshotOptions): Promis
   const path = join(dir, FILE_NAME);
   const marker = join(dir, MARKER);
   const existing = await readMarker(marker);
-  if (existing && existing.etag === (options.expectedEtag ?? "")) {
+  if (existing && options.expectedEtag && existing.etag === options.expectedEtag) {
     const size = await stat(path)
       .then((s) => s.size)
       .catch(() => undefined);
@@ -54,12 +54,28 @@ export async function ensureSnapshotFile(options: EnsureSnapshotOptions): Promis
   }
   await rm(marker, { force: true });
   await mkdir(dir, { recursive: true });
+  const where = `s3://${options.bucket}/${options.key}`;
+  // Only the ETag proves the download is the object approved: a missing one is never taken as
+  // a match (the MD5 check below cannot stand in for it; it does not apply to multipart ETags).
+  if (!options.expectedEtag) {
+    throw new CodedError(
+      "precondition_failed",
+      `No ETag was frozen for ${where}, so I cannot check that the download is the dump approved. Nothing was changed; make a new request for the point.`,
+    );
+  }
   const object = await options.store.getStream(options.bucket, options.key);
-  if (options.expectedEtag && object.etag && object.etag !== options.expectedEtag) {
+  if (!object.etag) {
     object.body.destroy();
     throw new CodedError(
       "precondition_failed",
-      `s3://${options.bucket}/${options.key} changed since the request was approved (ETag ${object.etag}, approved ${options.expectedEtag}). Nothing was changed; make a new request for the point as it is now.`,
+      `The store sent ${where} without an ETag, so I cannot check that the download is the dump approved (ETag ${options.expectedEtag}). Nothing was changed; check that the store returns ETags on downloads and that nothing is rewriting the snapshot, then make a new request for the point.`,
+    );
+  }
+  if (object.etag !== options.expectedEtag) {
+    object.body.destroy();
+    throw new CodedError(
+      "precondition_failed",
+      `${where} changed since the request was approved (ETag ${object.etag}, approved ${options.expectedEtag}). Nothing was changed; make a new request for the point as it is now.`,
     );
   }
   const hash = createHash("md5");
@@ -94,7 +110,7 @@ export async function ensureSnapshotFile(options: EnsureSnapshotOptions): Promis
       `The download of s3://${options.bucket}/${options.key} ended after ${bytes} of ${object.size} bytes.`,
     );
   }
-  const expectedMd5 = md5OfEtag(options.expectedEtag ?? object.etag);
+  const expectedMd5 = md5OfEtag(options.expectedEtag);
   const actual = hash.digest("hex");
   if (expectedMd5 && actual !== expectedMd5) {
     await rm(partial, { force: true });
@@ -104,7 +120,7 @@ export async function ensureSnapshotFile(options: EnsureSnapshotOptions): Promis
     );
   }
   await rename(partial, path);
-  await writeFile(marker, JSON.stringify({ etag: options.expectedEtag ?? "", size: bytes }));
+  await writeFile(marker, JSON.stringify({ etag: options.expectedEtag, size: bytes }));
   return { path, size: bytes, downloaded: true };
 }
 

@@ -24,13 +24,40 @@ export interface PodSummary {
   terminating: boolean;
 }
 
+/**
+ * A workload's own account of its pods, from its controller: what `kubectl get` shows. It is
+ * trusted only once `observedGeneration` has caught up with `generation` (the controller has
+ * seen the latest scale); before that, its counts describe an older spec.
+ */
+export interface WorkloadStatus {
+  kind: WorkloadKind;
+  name: string;
+  /** `metadata.generation`: bumped by every spec change, a scale included. */
+  generation: number;
+  /** `status.observedGeneration`: the generation the controller last acted on. */
+  observedGeneration: number;
+  /** `status.replicas`: the pods the controller counts as its own (0 when omitted). */
+  replicas: number;
+  /** `status.readyReplicas` (0 when omitted). */
+  readyReplicas: number;
+}
+
 export interface WaitForPodsOptions {
   /** Rejects with a `timeout` CodedError after this long. */
   timeoutMs: number;
   /** Aborting rejects with a `cancelled` CodedError. */
   signal?: AbortSignal;
-  /** Called with the current pods once at the start and whenever any of them changes. */
-  onProgress?: (pods: PodSummary[]) => void;
+  /**
+   * Called with the current pods (and the workloads' statuses, when `workloads` is given) once
+   * at the start and whenever any of them changes.
+   */
+  onProgress?: (pods: PodSummary[], workloads: WorkloadStatus[]) => void;
+  /**
+   * Workloads whose own status the wait reads too (on every pod change and at least every
+   * second), for a predicate that cross-checks the pods with what their controllers report.
+   * The predicate is not asked before their first read.
+   */
+  workloads?: ReadonlyArray<{ kind: WorkloadKind; name: string }>;
   /** What is awaited, for messages: "every non-catalog pod gone", "≥ 2 catalog pods ready". */
   description: string;
 }
@@ -52,7 +79,7 @@ export interface ClusterPort {
    */
   waitForPods(
     components: readonly string[],
-    predicate: (pods: PodSummary[]) => boolean,
+    predicate: (pods: PodSummary[], workloads: WorkloadStatus[]) => boolean,
     options: WaitForPodsOptions,
   ): Promise<PodSummary[]>;
   /** Whether the AppInstance has `spec.pause: true` (the operator leaves the install alone). */

@@ -12,9 +12,15 @@ import {
 import { CodedError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../logging/logger.js";
 import type { ApiCall } from "./api-errors.js";
-import type { ClusterPort, PodSummary, WaitForPodsOptions, WorkloadKind } from "./cluster-port.js";
+import type {
+  ClusterPort,
+  PodSummary,
+  WaitForPodsOptions,
+  WorkloadKind,
+  WorkloadStatus,
+} from "./cluster-port.js";
 import { loadKubeConfig } from "./kube-config.js";
-import { sortPods, summarizePod } from "./pod-summary.js";
+import { sortPods, summarizePod, workloadStatusOf } from "./pod-summary.js";
 import {
   type CallContext,
   callWithRetries,
@@ -48,8 +54,9 @@ const APP_INSTANCE = { group: "kubecfg.dev", version: "v1alpha1", plural: "appin
 
 /**
  * The production `ClusterPort`: the only code in restorebot that talks to Kubernetes. Uses
- * exactly the access listed in `rbac.ts` — the scale subresource (get, patch), pods (list,
- * watch) and the AppInstance (get, patch) — in one namespace. Loading the configuration
+ * exactly the access listed in `rbac.ts` — the scale subresource (get, patch), the workloads
+ * (get, for their status), pods (list, watch) and the AppInstance (get, patch) — in one
+ * namespace. Loading the configuration
  * happens here, so a bad kubeContext fails at construction, before any phase runs.
  */
 export function createKubernetesCluster(options: KubernetesClusterOptions): ClusterPort {
@@ -80,6 +87,22 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Clus
       context(signal),
     );
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion };
+  };
+
+  const readWorkload = async (
+    kind: WorkloadKind,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<WorkloadStatus> => {
+    const object = await callWithRetries(
+      call("get", `read the status of ${kind} ${name}`),
+      (s) =>
+        kind === "Deployment"
+          ? apps.readNamespacedDeployment({ name, namespace }, requestOptions(s))
+          : apps.readNamespacedStatefulSet({ name, namespace }, requestOptions(s)),
+      context(signal),
+    );
+    return workloadStatusOf(kind, name, object);
   };
 
   return {
@@ -129,13 +152,16 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Clus
 
     waitForPods(
       components: readonly string[],
-      predicate: (pods: PodSummary[]) => boolean,
+      predicate: (pods: PodSummary[], workloads: WorkloadStatus[]) => boolean,
       opts: WaitForPodsOptions,
     ): Promise<PodSummary[]> {
+      const workloads = opts.workloads ?? [];
       return waitForPods(
         {
           namespace,
           list: (signal) => listPods(components, signal),
+          readWorkloads: (signal) =>
+            Promise.all(workloads.map((w) => readWorkload(w.kind, w.name, signal))),
           watch: (path, query, onEvent, onDone) => watcher.watch(path, query, onEvent, onDone),
           logger,
           requestTimeoutMs,

@@ -1,4 +1,4 @@
-import type { PodSummary } from "./cluster-port.js";
+import type { PodSummary, WorkloadStatus } from "./cluster-port.js";
 
 /**
  * The parts of a Pod we read. Both client-node's deserialised `V1Pod` and the raw JSON of a
@@ -100,4 +100,40 @@ export function labelNote(pod: PodSummary): string | undefined {
   return pod.mislabelled !== undefined
     ? `labelled app=${pod.mislabelled || "(none)"}, owned by ${pod.component}`
     : undefined;
+}
+
+/** Whether the controller has acted on the workload's latest spec (its counts are current). */
+export function statusObserved(w: WorkloadStatus): boolean {
+  return w.observedGeneration >= w.generation;
+}
+
+/**
+ * "StatefulSet iox-shared-catalog reports 1 replica (0 ready)", adding "but has not yet acted on
+ * the latest scale (generation 3, observed 2)" when its status is older than its spec.
+ */
+export function describeWorkloadStatus(w: WorkloadStatus): string {
+  const counts = `${w.kind} ${w.name} reports ${w.replicas} ${w.replicas === 1 ? "replica" : "replicas"} (${w.readyReplicas} ready)`;
+  return statusObserved(w)
+    ? counts
+    : `${counts} but has not yet acted on the latest scale (generation ${w.generation}, observed ${w.observedGeneration})`;
+}
+
+/** A workload status from the API object (client-node's V1Deployment/V1StatefulSet or raw JSON). */
+export function workloadStatusOf(
+  kind: WorkloadStatus["kind"],
+  name: string,
+  object: {
+    metadata?: { generation?: number };
+    status?: { observedGeneration?: number; replicas?: number; readyReplicas?: number };
+  },
+): WorkloadStatus {
+  return {
+    kind,
+    name,
+    generation: object.metadata?.generation ?? 0,
+    // An absent observedGeneration means the controller has observed nothing yet.
+    observedGeneration: object.status?.observedGeneration ?? -1,
+    replicas: object.status?.replicas ?? 0,
+    readyReplicas: object.status?.readyReplicas ?? 0,
+  };
 }

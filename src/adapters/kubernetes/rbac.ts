@@ -5,8 +5,9 @@
  * makes against these rules, and that each rule is used.
  *
  * Replica counts are read and written through the scale subresource only (as `kubectl scale`
- * does), so the workloads themselves need no access; pods are listed and watched, never read
- * one by one.
+ * does); the workloads themselves are only read, for their status (observedGeneration,
+ * replicas, readyReplicas), which the pod waits cross-check. Pods are listed and watched, never
+ * read one by one.
  */
 export interface RbacRule {
   apiGroups: string[];
@@ -20,6 +21,7 @@ export const KUBERNETES_RBAC_RULES: readonly RbacRule[] = [
     resources: ["deployments/scale", "statefulsets/scale"],
     verbs: ["get", "patch"],
   },
+  { apiGroups: ["apps"], resources: ["deployments", "statefulsets"], verbs: ["get"] },
   { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] },
   { apiGroups: ["kubecfg.dev"], resources: ["appinstances"], verbs: ["get", "patch"] },
 ];

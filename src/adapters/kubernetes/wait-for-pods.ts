@@ -2,8 +2,14 @@ import { asCodedError, CodedError } from "../../errors.js";
 import type { Logger } from "../../logging/logger.js";
 import { formatDuration } from "../../text/format.js";
 import { describeFailure, failureToCodedError, statusOf } from "./api-errors.js";
-import type { PodSummary, WaitForPodsOptions } from "./cluster-port.js";
-import { describePods, type PodLike, sortPods, summarizePod } from "./pod-summary.js";
+import type { PodSummary, WaitForPodsOptions, WorkloadStatus } from "./cluster-port.js";
+import {
+  describePods,
+  describeWorkloadStatus,
+  type PodLike,
+  sortPods,
+  summarizePod,
+} from "./pod-summary.js";
 
 /** How `waitForPods` reaches the API: a list that retries on its own, and client-node's watch. */
 export interface PodSource {
@@ -16,6 +22,8 @@ export interface PodSource {
     onEvent: (type: string, object: unknown) => void,
     onDone: (err: unknown) => void,
   ): Promise<{ abort(): void }>;
+  /** The statuses of `options.workloads` (read with retries); needed when they are given. */
+  readWorkloads?(signal: AbortSignal): Promise<WorkloadStatus[]>;
   logger: Logger;
   /** A watch that has not connected after this long is abandoned and opened again. */
   requestTimeoutMs: number;
@@ -30,6 +38,11 @@ const RECONNECT_MAX_MS = 800;
 /** A watch the server ends sooner than this is re-opened after a pause, not at once. */
 const SHORT_WATCH_MS = 1_000;
 const STUCK_WATCH_MARGIN_MS = 10_000;
+/**
+ * Workload statuses are re-read on every pod change and at least this often: a controller
+ * catching up (observedGeneration, replicas) changes no pod, so no pod event announces it.
+ */
+const WORKLOAD_POLL_MS = 1_000;
 
 /**
  * List, then watch from the list's resourceVersion, keeping the set of pods current and
@@ -40,14 +53,20 @@ const STUCK_WATCH_MARGIN_MS = 10_000;
 export function waitForPods(
   source: PodSource,
   components: readonly string[],
-  predicate: (pods: PodSummary[]) => boolean,
+  predicate: (pods: PodSummary[], workloads: WorkloadStatus[]) => boolean,
   options: WaitForPodsOptions,
 ): Promise<PodSummary[]> {
   const { timeoutMs, signal, onProgress, description } = options;
+  const readWorkloads = options.workloads?.length ? source.readWorkloads : undefined;
+  if (options.workloads?.length && !readWorkloads) {
+    return Promise.reject(
+      new CodedError("internal", `Cannot read the workloads' status for ${description}.`),
+    );
+  }
   const what = `${description} (${components.join(", ")})`;
   if (signal?.aborted) return Promise.reject(cancelled(what));
   if (components.length === 0) {
-    if (predicate([])) return Promise.resolve([]);
+    if (predicate([], [])) return Promise.resolve([]);
     return Promise.reject(
       new CodedError("internal", `Nothing to watch for ${description}: no components given.`),
     );
@@ -66,6 +85,10 @@ export function waitForPods(
     let failures = 0;
     let reported: string | undefined;
     let settled = false;
+    // Undefined until first read when the workloads are cross-checked; [] when they are not.
+    let workloads: WorkloadStatus[] | undefined = readWorkloads ? undefined : [];
+    let workloadRead: "idle" | "reading" | "again" = "idle";
+    let workloadPoll: NodeJS.Timeout | undefined;
 
     const later = (ms: number, action: () => void): NodeJS.Timeout => {
       const timer = setTimeout(() => {
@@ -99,11 +122,13 @@ export function waitForPods(
 
     const evaluate = () => {
       const current = sortPods(pods.values());
-      const key = JSON.stringify(current);
+      if (workloads === undefined) return;
+      const statuses = workloads;
+      const key = JSON.stringify([current, statuses]);
       if (key !== reported) {
         reported = key;
         try {
-          onProgress?.(current);
+          onProgress?.(current, statuses);
         } catch (err) {
           // Progress is narration; it never decides the outcome of a wait.
           log.warn({ err: asCodedError(err).message }, "onProgress failed");
@@ -111,12 +136,43 @@ export function waitForPods(
       }
       let done: boolean;
       try {
-        done = predicate(current);
+        done = predicate(current, statuses);
       } catch (err) {
         settle(() => reject(asCodedError(err)));
         return;
       }
       if (done) settle(() => resolve(current));
+    };
+
+    /** Reads the workloads' statuses now (once more after a read in flight), then every second. */
+    const refreshWorkloads = () => {
+      if (!readWorkloads || settled) return;
+      if (workloadRead !== "idle") {
+        workloadRead = "again";
+        return;
+      }
+      workloadRead = "reading";
+      if (workloadPoll) cancelTimer(workloadPoll);
+      workloadPoll = undefined;
+      readWorkloads(lists.signal).then(
+        (statuses) => {
+          if (settled) return;
+          workloads = statuses;
+          const again = workloadRead === "again";
+          workloadRead = "idle";
+          // A pod changed while this read was under way: read again before judging.
+          if (again) {
+            refreshWorkloads();
+            return;
+          }
+          evaluate();
+          if (!settled) workloadPoll = later(WORKLOAD_POLL_MS, refreshWorkloads);
+        },
+        (err: unknown) => {
+          // Read with retries already; what is left is not transient.
+          if (!settled) settle(() => reject(asCodedError(err, "kubernetes_error")));
+        },
+      );
     };
 
     const relist = async () => {
@@ -130,7 +186,8 @@ export function waitForPods(
           if (pod) pods.set(pod.name, pod);
         }
         resourceVersion = result.resourceVersion;
-        evaluate();
+        if (readWorkloads) refreshWorkloads();
+        else evaluate();
         if (!settled) startWatch();
       } catch (err) {
         // The list has already been retried; what is left is not transient.
@@ -217,7 +274,10 @@ export function waitForPods(
           if (type === "DELETED" || !pod) {
             if (!pods.delete(name)) return;
           } else pods.set(pod.name, pod);
-          evaluate();
+          // A pod change usually goes with a change of its workload's counts: judged together
+          // once they are read again, never against counts read before the change.
+          if (readWorkloads) refreshWorkloads();
+          else evaluate();
           return;
         }
         default:
@@ -282,8 +342,16 @@ export function waitForPods(
               left.length === 0
                 ? "No pods of these components exist."
                 : `Pods now: ${describePods(left)}.`
-            }`,
-            { details: { description, components: [...components], timeoutMs, pods: left } },
+            }${workloads?.length ? ` Their workloads report: ${workloads.map(describeWorkloadStatus).join("; ")}.` : ""}`,
+            {
+              details: {
+                description,
+                components: [...components],
+                timeoutMs,
+                pods: left,
+                ...(workloads?.length ? { workloads } : {}),
+              },
+            },
           ),
         ),
       );

@@ -2,7 +2,11 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import type { ClusterPort, PodSummary } from "../../../src/adapters/kubernetes/cluster-port.js";
+import type {
+  ClusterPort,
+  PodSummary,
+  WorkloadStatus,
+} from "../../../src/adapters/kubernetes/cluster-port.js";
 import {
   createKubernetesCluster,
   type KubernetesClusterOptions,
@@ -317,6 +321,69 @@ describe("Kubernetes adapter: waiting for pods", () => {
       }),
     );
     expect(already.code).toBe("cancelled");
+  });
+});
+
+describe("Kubernetes adapter: the workloads' own status in a wait", () => {
+  const settledGone = (pods: PodSummary[], workloads: WorkloadStatus[]) =>
+    pods.length === 0 &&
+    workloads.every((w) => w.observedGeneration >= w.generation && w.replicas === 0);
+
+  it("holds a 'gone' wait while the StatefulSet's controller has not caught up, and resolves once it has", async () => {
+    const { sim, cluster } = await setup({ timing: { terminationDelayMs: 30 } });
+    sim.freezeWorkloadStatus(CATALOG);
+    const seen: WorkloadStatus[][] = [];
+    let settled = false;
+    const waiting = cluster
+      .waitForPods([CATALOG], settledGone, {
+        timeoutMs: 20_000,
+        description: "catalog pods gone",
+        workloads: [{ kind: "StatefulSet", name: CATALOG }],
+        onProgress: (_pods, workloads) => seen.push(workloads),
+      })
+      .finally(() => {
+        settled = true;
+      });
+    await cluster.scale("StatefulSet", CATALOG, 0);
+    await sim.waitFor(
+      (snap) => snap.components.find((c) => c.name === CATALOG)?.pods.length === 0,
+      10_000,
+    );
+    // Every pod is gone, but the controller still reports the count from before the scale.
+    await expect
+      .poll(() => seen.at(-1)?.[0], { timeout: 10_000 })
+      .toMatchObject({ kind: "StatefulSet", name: CATALOG, replicas: 3, readyReplicas: 3 });
+    const last = seen.at(-1)?.[0];
+    expect(last && last.generation > last.observedGeneration).toBe(true);
+    expect(settled).toBe(false);
+    sim.releaseWorkloadStatus(CATALOG);
+    expect(await waiting).toEqual([]);
+    expect(seen.at(-1)?.[0]).toMatchObject({ replicas: 0, readyReplicas: 0 });
+  });
+
+  it("reads a Deployment's status too, and names the workload's report in a timeout", async () => {
+    const { sim, cluster } = await setup({ timing: { terminationDelayMs: 30 } });
+    await cluster.scale("Deployment", "global-gc", 0);
+    const gone = await cluster.waitForPods(["global-gc"], settledGone, {
+      timeoutMs: 10_000,
+      description: "gc pods gone",
+      workloads: [{ kind: "Deployment", name: "global-gc" }],
+    });
+    expect(gone).toEqual([]);
+    sim.freezeWorkloadStatus("global-router");
+    await cluster.scale("Deployment", "global-router", 0);
+    const err = await rejection(
+      cluster.waitForPods(["global-router"], settledGone, {
+        // Long enough for the first status read on a busy machine; the wait cannot pass anyway.
+        timeoutMs: 4_000,
+        description: "router pods gone",
+        workloads: [{ kind: "Deployment", name: "global-router" }],
+      }),
+    );
+    expect(err.code).toBe("timeout");
+    expect(err.message).toMatch(
+      /Deployment global-router reports 3 replicas \(3 ready\) but has not yet acted on the latest scale \(generation \d+, observed \d+\)/,
+    );
   });
 });
 

@@ -49,6 +49,8 @@ interface PodState {
   reason?: string;
   /** An `app` label other than the component's: someone relabelled the pod. */
   appLabel?: string;
+  /** Its owner reference was removed (the controller may still count it until it notices). */
+  ownerDropped?: boolean;
   ready: boolean;
   containerId: string;
   rv: number;
@@ -68,6 +70,11 @@ interface WorkloadState {
   neverTerminate: boolean;
   /** Status counts last rendered, so the workload changes only when they do. */
   statusKey: string;
+  /**
+   * A controller that has stopped updating the status (fault injection): status keeps these
+   * counts and observedGeneration while generation and the pods move on.
+   */
+  frozenStatus?: { observedGeneration: number; replicas: number; ready: number };
 }
 
 export interface ClusterStateOptions {
@@ -363,11 +370,12 @@ export class ClusterState {
    * Gives a pod another `app` label, as `kubectl label --overwrite` would, keeping its owner
    * reference: selectors on `app` no longer find it, though it is still the workload's.
    */
-  relabelPod(name: string, app: string): boolean {
+  relabelPod(name: string, app: string, options: { dropOwner?: boolean } = {}): boolean {
     for (const w of this.workloads.values()) {
       const pod = w.pods.get(name);
       if (pod) {
         pod.appLabel = app;
+        if (options.dropOwner) pod.ownerDropped = true;
         this.touchPod(w, pod);
         return true;
       }
@@ -394,6 +402,24 @@ export class ClusterState {
       return true;
     }
     return false;
+  }
+
+  /**
+   * The workload's controller stops updating its status (as a busy or stuck controller does):
+   * `status` keeps its counts and `observedGeneration` as they are now, while a scale still bumps
+   * `metadata.generation` and pods still come and go. `releaseWorkloadStatus` catches up.
+   */
+  freezeWorkloadStatus(name: string): void {
+    const w = this.requireWorkload(name);
+    const n = counts(w);
+    w.frozenStatus = { observedGeneration: w.generation, replicas: n.replicas, ready: n.ready };
+  }
+
+  releaseWorkloadStatus(name: string): void {
+    const w = this.requireWorkload(name);
+    if (!w.frozenStatus) return;
+    w.frozenStatus = undefined;
+    this.touchWorkload(w);
   }
 
   close(): void {
@@ -616,16 +642,18 @@ export class ClusterState {
       resourceVersion: String(pod.rv),
       creationTimestamp: iso(pod.createdAt),
       labels,
-      ownerReferences: [
-        {
-          apiVersion: "apps/v1",
-          kind: statefulSet ? "StatefulSet" : "ReplicaSet",
-          name: statefulSet ? c.name : `${c.name}-${w.templateHash}`,
-          uid: w.uid,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
+      ownerReferences: pod.ownerDropped
+        ? []
+        : [
+            {
+              apiVersion: "apps/v1",
+              kind: statefulSet ? "StatefulSet" : "ReplicaSet",
+              name: statefulSet ? c.name : `${c.name}-${w.templateHash}`,
+              uid: w.uid,
+              controller: true,
+              blockOwnerDeletion: true,
+            },
+          ],
     };
     if (pod.deletionAt !== undefined) {
       // As on a real API server: the time the grace period runs out, not when deletion began.
@@ -692,7 +720,9 @@ export class ClusterState {
 
   private renderWorkload(w: WorkloadState): JsonObject {
     const c = w.config;
-    const n = counts(w);
+    const frozen = w.frozenStatus;
+    const n = frozen ?? counts(w);
+    const observedGeneration = frozen?.observedGeneration ?? w.generation;
     const template: JsonObject = {
       metadata: { labels: { app: c.name } },
       spec: {
@@ -729,7 +759,7 @@ export class ClusterState {
           },
         },
         status: {
-          observedGeneration: w.generation,
+          observedGeneration,
           ...nonZero({
             replicas: n.replicas,
             updatedReplicas: n.replicas,
@@ -753,7 +783,7 @@ export class ClusterState {
         updateStrategy: { type: "RollingUpdate", rollingUpdate: { partition: 0 } },
       },
       status: {
-        observedGeneration: w.generation,
+        observedGeneration,
         ...nonZero({
           replicas: n.replicas,
           readyReplicas: n.ready,

@@ -629,6 +629,46 @@ describe("Kubernetes API simulator: fault injection", () => {
     );
   });
 
+  it("keeps a workload's status, generation aside, as it was while frozen, and catches up on release", async () => {
+    const { sim, apps } = await start({ timing: { terminationDelayMs: 20 } });
+    const before = await apps.readNamespacedStatefulSet({
+      name: "iox-shared-catalog",
+      namespace: NS,
+    });
+    expect(before.status?.observedGeneration).toBe(before.metadata?.generation);
+    sim.freezeWorkloadStatus("iox-shared-catalog");
+    sim.scale("iox-shared-catalog", 0);
+    await sim.waitFor(
+      (snap) => snap.components.find((c) => c.name === "iox-shared-catalog")?.pods.length === 0,
+      5_000,
+    );
+    const frozen = await apps.readNamespacedStatefulSet({
+      name: "iox-shared-catalog",
+      namespace: NS,
+    });
+    expect(frozen.metadata?.generation).toBe((before.metadata?.generation ?? 0) + 1);
+    expect(frozen.status?.observedGeneration).toBe(before.metadata?.generation);
+    expect([frozen.status?.replicas, frozen.status?.readyReplicas]).toEqual([3, 3]);
+    sim.releaseWorkloadStatus("iox-shared-catalog");
+    const after = await apps.readNamespacedStatefulSet({
+      name: "iox-shared-catalog",
+      namespace: NS,
+    });
+    expect(after.status?.observedGeneration).toBe(frozen.metadata?.generation);
+    // Zero counts are omitted, as by the API server.
+    expect([after.status?.replicas, after.status?.readyReplicas]).toEqual([undefined, undefined]);
+  });
+
+  it("relabels a pod without its owner reference while its controller still counts it", async () => {
+    const { sim, apps, core } = await start();
+    expect(sim.relabelPod("iox-shared-catalog-0", "debug", { dropOwner: true })).toBe(true);
+    const pod = await core.readNamespacedPod({ name: "iox-shared-catalog-0", namespace: NS });
+    expect(pod.metadata?.labels?.app).toBe("debug");
+    expect(pod.metadata?.ownerReferences ?? []).toEqual([]);
+    const sts = await apps.readNamespacedStatefulSet({ name: "iox-shared-catalog", namespace: NS });
+    expect(sts.status?.replicas).toBe(3);
+  });
+
   it("requires the bearer token and can enforce RBAC rules", async () => {
     const { sim } = await start({
       rbacRules: [{ apiGroups: ["apps"], resources: ["statefulsets/scale"], verbs: ["get"] }],

@@ -263,9 +263,26 @@ export class KubernetesSimulator {
     return this.state.deletePod(name);
   }
 
-  /** Relabels a pod (`app=<app>`), keeping its owner reference. False when there is no such pod. */
-  relabelPod(name: string, app: string): boolean {
-    return this.state.relabelPod(name, app);
+  /**
+   * Relabels a pod (`app=<app>`), keeping its owner reference unless `dropOwner` (then nothing
+   * on the pod names its workload, though the controller still counts it). False when there is
+   * no such pod.
+   */
+  relabelPod(name: string, app: string, options: { dropOwner?: boolean } = {}): boolean {
+    return this.state.relabelPod(name, app, options);
+  }
+
+  /**
+   * The workload's controller stops updating its status: `status.replicas`, `readyReplicas`
+   * and `observedGeneration` stay as they are now while a scale bumps `metadata.generation` and
+   * pods come and go (a lagging or stuck controller). `releaseWorkloadStatus` catches up.
+   */
+  freezeWorkloadStatus(name: string): void {
+    this.state.freezeWorkloadStatus(name);
+  }
+
+  releaseWorkloadStatus(name: string): void {
+    this.state.releaseWorkloadStatus(name);
   }
 
   /** Evicts a Deployment's pod: Failed/Evicted, kept until deleted, replaced by its ReplicaSet. */

@@ -63,8 +63,11 @@ export interface S3StandInOptions {
   /** Buckets to create at start. */
   buckets?: string[];
   port?: number;
-  /** Answer without ETags (no header, no listing element), as some S3-compatible stores do. */
-  omitEtags?: boolean;
+  /**
+   * Answer without ETags (no header, no listing element), as some S3-compatible stores do:
+   * `true` for every operation, or only the listed ones (e.g. `["GetObject"]`).
+   */
+  omitEtags?: boolean | readonly S3Operation[];
 }
 
 export interface S3StandIn {
@@ -102,6 +105,8 @@ export interface S3StandIn {
     code?: "InvalidAccessKeyId" | "AccessDenied" | "SignatureDoesNotMatch",
   ): void;
   allowAccessKey(accessKeyId: string): void;
+  /** Changes `omitEtags` from now on (e.g. after a request froze the ETag). */
+  setOmitEtags(omit: boolean | readonly S3Operation[]): void;
   close(): Promise<void>;
 }
 
@@ -336,6 +341,9 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
   let faults: Array<FaultSpec & { remaining: number }> = [];
   const latency = new Map<S3Operation | "*", number>();
   const deniedKeys = new Map<string, string>();
+  let omitEtags: boolean | readonly S3Operation[] = opts.omitEtags ?? false;
+  const omitsEtag = (op: S3Operation): boolean =>
+    omitEtags === true || (Array.isArray(omitEtags) && omitEtags.includes(op));
 
   function takeFault(r: ParsedRequest): FaultSpec | undefined {
     const index = faults.findIndex(
@@ -381,8 +389,8 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
     }
   }
 
-  function objectHeaders(res: ServerResponse, object: StoredObject): void {
-    if (!opts.omitEtags) res.setHeader("ETag", object.etag);
+  function objectHeaders(res: ServerResponse, object: StoredObject, op: S3Operation): void {
+    if (!omitsEtag(op)) res.setHeader("ETag", object.etag);
     res.setHeader("Last-Modified", object.lastModified.toUTCString());
     res.setHeader("Content-Type", object.contentType);
     res.setHeader("Accept-Ranges", "bytes");
@@ -424,7 +432,7 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
         const object = store.get(r.bucket, r.key);
         if (object === undefined) throw new S3Error(404, "NoSuchKey");
         const range = parseRange(headerMap(req).range, object.body.length);
-        objectHeaders(res, object);
+        objectHeaders(res, object, r.op);
         let body = object.body;
         if (range !== undefined) {
           res.statusCode = 206;
@@ -545,7 +553,7 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
       }
       const o = entry.object as StoredObject;
       parts.push(
-        `<Contents><Key>${enc(entry.key)}</Key>${el("LastModified", o.lastModified.toISOString())}${opts.omitEtags ? "" : el("ETag", o.etag)}${el("Size", o.body.length)}<StorageClass>STANDARD</StorageClass></Contents>`,
+        `<Contents><Key>${enc(entry.key)}</Key>${el("LastModified", o.lastModified.toISOString())}${omitsEtag("ListObjectsV2") ? "" : el("ETag", o.etag)}${el("Size", o.body.length)}<StorageClass>STANDARD</StorageClass></Contents>`,
       );
     }
     for (const p of prefixes)
@@ -663,6 +671,9 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
     },
     allowAccessKey(accessKeyId) {
       deniedKeys.delete(accessKeyId);
+    },
+    setOmitEtags(omit) {
+      omitEtags = omit;
     },
     async close() {
       const closed = once(server, "close");
