@@ -116,13 +116,13 @@ export async function openDumpStream(source: DumpSource): Promise<DumpStream> {
  *
  * Reading a dump allocates a new ArrayBuffer outside the V8 heap for every gunzip output chunk,
  * every compressed chunk read and every converted COPY chunk; each is garbage a moment later,
- * but V8 frees it only at its next collection. It collects the young generation when that
- * fills up with heap objects, which here are few, or once memory outside the heap has grown by
- * 64 MB. Node 24 gives the young generation more room than Node 20, so that 64 MB became the
- * usual trigger and the process carried ~65 MB of such garbage (peak RSS 145–151 MB on a
- * 1,000,000-row dump). Collecting the young generation every 8 MB read bounds it at a few
- * tens of MB on any Node version and dump size; each collection takes about a millisecond,
- * since almost nothing in it is alive.
+ * but V8 frees it only at its next collection. Node 20 collected the young generation on
+ * "external memory pressure"; Node 24 does not, and this reader allocates too little on the
+ * heap to fill the young generation often, so the buffers waited for the full collection V8
+ * forces once memory outside the heap has grown by about 64 MB: ~65 MB of such garbage, peak
+ * RSS 149–155 MB on a 1,000,000-row dump (docs/catalog-restore.md). Collecting the young
+ * generation every 8 MB read bounds it at a few tens of MB on any Node version and dump size;
+ * each collection takes about a millisecond, since almost nothing in it is alive.
  */
 const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
 let readSinceCollect = 0;
