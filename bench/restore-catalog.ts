@@ -9,7 +9,8 @@
  *   wide  4 namespaces × 25 tables × 30 partitions × n files, 12 columns per table
  *         (wide:200 → 600,000 rows, 164 MB of SQL)
  *   iox   10 namespaces × 20 tables × 50 partitions × n files, 4 columns per table
- *         (iox:100 → 1,000,000 rows, ≈ 200 MB of SQL; iox:50 → 500,000 rows)
+ *         (iox:100 → 1,000,000 rows, 271 MB of SQL; iox:50 → 500,000 rows;
+ *         iox:200 → 2,000,000 rows, 542 MB of SQL, for peak RSS at a bigger dump)
  * For each size it builds the catalog, dumps it with pg_dump | gzip, builds a drifted copy
  * of the same catalog as the non-empty target, and then, alternating in one session, restores
  * the dump over a fresh copy of that target with
@@ -105,7 +106,7 @@ function sizeFor({ shape, filesPerPartition }: BenchSize): IoxCatalogSize {
         partitionsPerTable: 30,
         filesPerPartition,
       }
-    : // 10,000 partitions: 100 files each make a 1,000,000-row catalog of ≈ 200 MB.
+    : // 10,000 partitions: 100 files each make a 1,000,000-row catalog of ≈ 270 MB of SQL.
       {
         namespaces: 10,
         tablesPerNamespace: 20,
