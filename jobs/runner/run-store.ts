@@ -77,6 +77,8 @@ interface PhaseRunRow {
   finished_at: Date | null;
   facts: Facts;
   error: string | null;
+  progress: string | null;
+  progress_at: Date | null;
 }
 
 function toPhaseRun(row: PhaseRunRow): PhaseRunRecord {
@@ -89,12 +91,15 @@ function toPhaseRun(row: PhaseRunRow): PhaseRunRecord {
     finishedAt: row.finished_at,
     facts: row.facts,
     error: row.error,
+    progress: row.progress,
+    progressAt: row.progress_at,
   };
 }
 
 export async function listPhaseRuns(db: Queryable, requestId: string): Promise<PhaseRunRecord[]> {
   const { rows } = await db.query<PhaseRunRow>(
-    `SELECT phase_index, phase, state, attempt, started_at, finished_at, facts, error
+    `SELECT phase_index, phase, state, attempt, started_at, finished_at, facts, error, progress,
+            progress_at
      FROM phase_runs WHERE request_id = $1 ORDER BY phase_index`,
     [requestId],
   );
@@ -117,8 +122,10 @@ export async function beginPhase(
        VALUES ($1, $2, $3, 'running', 1, now())
        ON CONFLICT (request_id, phase_index) DO UPDATE
          SET state = 'running', attempt = phase_runs.attempt + 1, started_at = now(),
-             finished_at = NULL, error = NULL, phase = EXCLUDED.phase
-       RETURNING phase_index, phase, state, attempt, started_at, finished_at, facts, error`,
+             finished_at = NULL, error = NULL, phase = EXCLUDED.phase,
+             progress = NULL, progress_at = NULL
+       RETURNING phase_index, phase, state, attempt, started_at, finished_at, facts, error,
+                 progress, progress_at`,
       [request.id, phaseIndex, phase],
     );
     const record = toPhaseRun(rows[0] as PhaseRunRow);
@@ -173,6 +180,23 @@ export async function savePhaseFacts(
   await db.query(
     "UPDATE phase_runs SET facts = $3::jsonb WHERE request_id = $1 AND phase_index = $2",
     [requestId, phaseIndex, JSON.stringify(facts)],
+  );
+}
+
+/**
+ * Keeps the latest progress line of a running phase for `/restore status`. Only a row still
+ * running takes it, so a late write cannot decorate a finished phase.
+ */
+export async function savePhaseProgress(
+  db: Queryable,
+  requestId: string,
+  phaseIndex: number,
+  progress: string,
+): Promise<void> {
+  await db.query(
+    `UPDATE phase_runs SET progress = $3, progress_at = now()
+     WHERE request_id = $1 AND phase_index = $2 AND state = 'running'`,
+    [requestId, phaseIndex, progress],
   );
 }
 

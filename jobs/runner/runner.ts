@@ -18,6 +18,7 @@ import {
   listPhaseRuns,
   SYSTEM_ACTOR,
   savePhaseFacts,
+  savePhaseProgress,
 } from "./run-store.js";
 import { acquireTargetLock, type TargetLock } from "./target-lock.js";
 import {
@@ -241,7 +242,13 @@ class Run {
     const signal = AbortSignal.any(
       [this.options.signal, this.lock.lost, timeout].filter((s): s is AbortSignal => !!s),
     );
-    const progress = this.progressNarrator(status);
+    const progress = this.progressNarrator(status, (text) =>
+      // For `/restore status`; best effort: a lost write is replaced by the next one, and the
+      // bot's database never decides a phase's outcome.
+      savePhaseProgress(this.db, requestId, index, text).catch((err: unknown) =>
+        logger.warn({ requestId, err: errorText(err) }, "could not save phase progress"),
+      ),
+    );
     let factWrites: Promise<void> = Promise.resolve();
     const ctx: PhaseContext = {
       request: this.request,
@@ -349,7 +356,7 @@ class Run {
   }
 
   /** Throttles a phase's progress to one narration per interval, always sending the latest. */
-  private progressNarrator(status: PhaseStatus) {
+  private progressNarrator(status: PhaseStatus, save: (text: string) => void) {
     const interval = this.options.progressIntervalMs ?? 5_000;
     let last = 0;
     let pending: string | undefined;
@@ -358,6 +365,7 @@ class Run {
       last = Date.now();
       pending = undefined;
       status.detail = text;
+      save(text);
       if (status.state === "running") status.state = "waiting";
       this.emit({
         type: "phase-progress",

@@ -29,6 +29,9 @@ export interface PhaseRunRecord {
   finishedAt: Date | null;
   facts: Facts;
   error: string | null;
+  /** The latest progress line of a running phase, and when it was narrated. */
+  progress: string | null;
+  progressAt: Date | null;
 }
 
 export interface PhaseContext {

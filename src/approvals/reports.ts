@@ -67,8 +67,14 @@ function runProgress(request: RestoreRequest, runs: readonly PhaseRunRecord[], n
     ? ` Running for ${formatDuration(now.getTime() - request.startedAt.getTime())} since ${formatUtc(request.startedAt, now)}.`
     : "";
   const doing = rollback ? "Rolling back" : "Restoring";
-  if (current)
-    return `${doing}: ${phaseName(request, current.phaseIndex, current.phase)} for ${formatDuration(now.getTime() - current.startedAt.getTime())}${current.attempt > 1 ? ` (attempt ${current.attempt})` : ""}; ${done} of ${total} done.${elapsed}`;
+  if (current) {
+    // The phase's latest progress line as narrated in the thread (pods left, bytes restored).
+    const progress =
+      current.progress && current.progressAt
+        ? ` Progress (${formatDuration(Math.max(0, now.getTime() - current.progressAt.getTime()))} ago): ${escapeKeepingMentions(truncate(current.progress, 300)).replace(/\.$/, "")}.`
+        : "";
+    return `${doing}: ${phaseName(request, current.phaseIndex, current.phase)} for ${formatDuration(now.getTime() - current.startedAt.getTime())}${current.attempt > 1 ? ` (attempt ${current.attempt})` : ""}; ${done} of ${total} done.${progress}${elapsed}`;
+  }
   const next = outline.findIndex(
     (_, i) => !mine.some((r) => r.phaseIndex === base + i && r.state === "succeeded"),
   );

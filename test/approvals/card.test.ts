@@ -357,6 +357,11 @@ describe("notices and reports", () => {
       finishedAt: state === "succeeded" ? at(m - 0.5) : null,
       facts: {},
       error: null,
+      progress:
+        state === "running"
+          ? "waiting for 2 of 3 ingester pods to go (iox-shared-ingester-1, iox-shared-ingester-2)"
+          : null,
+      progressAt: state === "running" ? at(0.25) : null,
     });
     const status = formatRequestStatus(
       request({ state: "running", approvedAt: at(10), startedAt: at(9) }),
@@ -372,6 +377,10 @@ describe("notices and reports", () => {
     );
     expect(status).toContain(
       "Restoring: phase 5/10 (Scale down everything but the catalog) for 2 min; 4 of 10 done.",
+    );
+    // The phase's own progress, as last narrated in the thread, and how fresh it is.
+    expect(status).toContain(
+      "Progress (15 s ago): waiting for 2 of 3 ingester pods to go (iox-shared-ingester-1, iox-shared-ingester-2)",
     );
     expect(status).toContain("Running for 9 min since 17:03 UTC.");
     expect(status).not.toMatch(/: \*running\*\n[^\n]*Started at/);
@@ -448,6 +457,8 @@ describe("notices and reports", () => {
       finishedAt: NOW,
       facts: {},
       error: null,
+      progress: null,
+      progressAt: null,
     });
     const early = [run(1, "check-recovery-point"), run(2, "prepare-snapshot")];
     const down = [

@@ -22,6 +22,8 @@ function restoreRun(
     finishedAt: null,
     facts,
     error: null,
+    progress: null,
+    progressAt: null,
   };
 }
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { listPhaseRuns, savePhaseProgress } from "../../jobs/runner/run-store.js";
 import { runRestore } from "../../jobs/runner/runner.js";
 import { tryAcquireTargetLock } from "../../jobs/runner/target-lock.js";
 import type {
@@ -351,6 +352,36 @@ describe("runRestore", () => {
     expect(progress.at(-1)?.type === "phase-progress" && progress.at(-1)).toMatchObject({
       text: "step 30",
     });
+  });
+
+  it("keeps a running phase's latest progress line in its checkpoint, for /restore status", async () => {
+    const id = await insertApprovedRequest(db.pool, { target: "t-progress-row" });
+    const seen: Array<string | null> = [];
+    const runbook = fakeRunbook([], {
+      scale: async (ctx) => {
+        ctx.progress("2 of 3 pods gone");
+        // What /restore status reads while the phase is still running.
+        await expect
+          .poll(async () => (await listPhaseRuns(db.pool, id)).find((r) => r.phase === "scale"))
+          .toMatchObject({ state: "running", progress: "2 of 3 pods gone" });
+        const row = (await listPhaseRuns(db.pool, id)).find((r) => r.phase === "scale");
+        seen.push(row?.progressAt ? "dated" : null);
+      },
+    });
+    await runRestore({
+      db: db.pool,
+      requestId: id,
+      runbookFor: () => runbook,
+      narrate: () => undefined,
+      signal: new AbortController().signal,
+      logger: silentLogger,
+      progressIntervalMs: 10,
+    });
+    expect(seen).toEqual(["dated"]);
+    // A write arriving after the phase ended cannot decorate a finished checkpoint.
+    await savePhaseProgress(db.pool, id, 3, "late line");
+    const scale = (await listPhaseRuns(db.pool, id)).find((r) => r.phase === "scale");
+    expect(scale).toMatchObject({ state: "succeeded", progress: "2 of 3 pods gone" });
   });
 
   it("halts with a clear reason when the runbook cannot be built (e.g. a missing DSN)", async () => {
