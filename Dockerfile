@@ -27,8 +27,7 @@ COPY scripts/copy-assets.mjs ./scripts/
 COPY src ./src
 COPY jobs ./jobs
 # The sandbox (`restorebot demo`) is built from the stand-ins the tests use.
-COPY test/stand-ins ./test/stand-ins
-COPY test/support ./test/support
+COPY stand-ins ./stand-ins
 RUN npm run build
 
 # ---- prod-deps: production dependencies only, installed on the same base image as the

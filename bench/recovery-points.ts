@@ -12,14 +12,14 @@ import { migrate } from "../src/db/migrate.js";
 import { recoveryPointsMessage } from "../src/recovery-points/blocks.js";
 import { createInfluxDbS3Source } from "../src/recovery-points/influxdb-s3-source.js";
 import { listRecoveryPoints } from "../src/recovery-points/list-recovery-points.js";
-import { buildIoxCatalog } from "../test/stand-ins/iox-catalog.js";
-import { startS3StandIn } from "../test/stand-ins/s3/server.js";
+import { buildIoxCatalog } from "../stand-ins/iox-catalog.js";
+import { startS3StandIn } from "../stand-ins/s3/server.js";
 import {
   SNAPSHOT_PREFIX,
   seedSnapshotHistory,
   standInObjectStore,
   writeSnapshot,
-} from "../test/stand-ins/snapshot-writer.js";
+} from "../stand-ins/snapshot-writer.js";
 import { createTestDatabase } from "../test/support/postgres.js";
 
 const D = 86_400_000;

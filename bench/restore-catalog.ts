@@ -37,7 +37,7 @@ import {
   type IoxCatalogSize,
   pgDumpStream,
   pgDumpToGzipFile,
-} from "../test/stand-ins/iox-catalog.js";
+} from "../stand-ins/iox-catalog.js";
 import { ADMIN_URL, databaseUrl } from "../test/support/postgres.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

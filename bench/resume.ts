@@ -17,9 +17,9 @@
  */
 import pg from "pg";
 import { DEFAULT_LOCK_DURATION_MS, DEFAULT_STALLED_INTERVAL_MS } from "../jobs/restore-worker.js";
+import type { SimEvent } from "../stand-ins/kubernetes/index.js";
 import { type RestoreEnv, startRestoreEnv } from "../test/jobs/support/restore-env.js";
 import { startWorkerProcess, type WorkerProcess } from "../test/jobs/support/worker-process.js";
-import type { SimEvent } from "../test/stand-ins/kubernetes/index.js";
 
 const BASELINE = { lockDurationMs: 30_000, stalledIntervalMs: 15_000 };
 const CURRENT = {

@@ -14,9 +14,9 @@
  */
 import { gunzipSync } from "node:zlib";
 import pg from "pg";
+import type { IoxCatalogSize } from "../stand-ins/iox-catalog.js";
+import type { RecordedCall } from "../stand-ins/slack/fake-slack-api.js";
 import { CHANNEL, driftCatalog, startRestoreEnv } from "../test/jobs/support/restore-env.js";
-import type { IoxCatalogSize } from "../test/stand-ins/iox-catalog.js";
-import type { RecordedCall } from "../test/stand-ins/slack/fake-slack-api.js";
 
 const HOUR = 3_600_000;
 

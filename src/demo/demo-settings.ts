@@ -1,4 +1,4 @@
-import type { PodTiming } from "../../test/stand-ins/kubernetes/index.js";
+import type { PodTiming } from "../../stand-ins/kubernetes/index.js";
 
 /**
  * The fixed cast and scenery of the sandbox: who can act in the console, the channel it

@@ -4,19 +4,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRestoreProcessor } from "../../jobs/restore-processor.js";
 import { startRestoreWorker } from "../../jobs/restore-worker.js";
-import { buildIoxCatalog } from "../../test/stand-ins/iox-catalog.js";
+import { buildIoxCatalog } from "../../stand-ins/iox-catalog.js";
 import {
   type KubernetesSimulator,
   startKubernetesSimulator,
   writeKubeconfig,
-} from "../../test/stand-ins/kubernetes/index.js";
-import { type S3StandIn, startS3StandIn } from "../../test/stand-ins/s3/server.js";
+} from "../../stand-ins/kubernetes/index.js";
+import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
 import {
   FAKE_BOT_TOKEN,
   type FakeSlackApi,
   startFakeSlackApi,
-} from "../../test/stand-ins/slack/fake-slack-api.js";
-import { SlackRequestSender } from "../../test/stand-ins/slack/signer.js";
+} from "../../stand-ins/slack/fake-slack-api.js";
+import { SlackRequestSender } from "../../stand-ins/slack/signer.js";
 import { startExpirySweeper } from "../approvals/expiry-sweeper.js";
 import { readEnv } from "../config/env.js";
 import { loadConfig } from "../config/file.js";

@@ -15,7 +15,7 @@ import {
   FAKE_BOT_TOKEN,
   type FakeSlackApi,
   startFakeSlackApi,
-} from "../stand-ins/slack/fake-slack-api.js";
+} from "../../stand-ins/slack/fake-slack-api.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 const CHANNEL = "CRESTORES";

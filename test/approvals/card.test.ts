@@ -13,7 +13,7 @@ import {
 } from "../../src/approvals/reports.js";
 import type { ApprovalRecord, RestoreRequest } from "../../src/approvals/request-store.js";
 import { formatDuration } from "../../src/text/format.js";
-import { blockProblems } from "../stand-ins/slack/block-kit-limits.js";
+import { blockProblems } from "../../stand-ins/slack/block-kit-limits.js";
 
 const NOW = new Date("2024-08-12T17:12:00Z");
 

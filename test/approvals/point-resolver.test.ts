@@ -6,8 +6,8 @@ import {
 } from "../../src/approvals/point-resolver.js";
 import { parseConfig, type Target } from "../../src/config/file.js";
 import { createInfluxDbS3Source } from "../../src/recovery-points/influxdb-s3-source.js";
-import { type S3StandIn, startS3StandIn } from "../stand-ins/s3/server.js";
-import { SNAPSHOT_PREFIX, standInObjectStore } from "../stand-ins/snapshot-writer.js";
+import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
+import { SNAPSHOT_PREFIX, standInObjectStore } from "../../stand-ins/snapshot-writer.js";
 import { DEFAULT_TEST_CONFIG } from "../support/bot-harness.js";
 
 const BUCKET = "influxdb-prod";

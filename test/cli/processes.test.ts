@@ -10,7 +10,7 @@ import {
   FAKE_BOT_TOKEN,
   type FakeSlackApi,
   startFakeSlackApi,
-} from "../stand-ins/slack/fake-slack-api.js";
+} from "../../stand-ins/slack/fake-slack-api.js";
 import { DEFAULT_TEST_CONFIG, TEST_SIGNING_SECRET } from "../support/bot-harness.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { uniqueQueuePrefix } from "../support/redis.js";

@@ -8,13 +8,13 @@ import { DEMO_USERS } from "../../src/demo/demo-settings.js";
 import {
   type KubernetesSimulator,
   startKubernetesSimulator,
-} from "../stand-ins/kubernetes/index.js";
+} from "../../stand-ins/kubernetes/index.js";
 import {
   FAKE_BOT_TOKEN,
   type FakeSlackApi,
   startFakeSlackApi,
-} from "../stand-ins/slack/fake-slack-api.js";
-import { SlackRequestSender } from "../stand-ins/slack/signer.js";
+} from "../../stand-ins/slack/fake-slack-api.js";
+import { SlackRequestSender } from "../../stand-ins/slack/signer.js";
 
 // The console's API against the Slack stand-in and a small Bolt app shaped like restorebot's
 // listeners (ack first, then respond, post, update, open modals): what each person sees, and

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_CATALOG_SIZE } from "../../src/demo/demo-settings.js";
 import { seedDemoHistory } from "../../src/demo/snapshot-history.js";
 import { cadenceOf, expiryOf, expiryState } from "../../src/recovery-points/retention.js";
-import { buildIoxCatalog, pgDump } from "../stand-ins/iox-catalog.js";
-import { type S3StandIn, startS3StandIn } from "../stand-ins/s3/server.js";
-import { BLOOM_FILE, DUMP_FILE, SNAPSHOT_PREFIX } from "../stand-ins/snapshot-writer.js";
+import { buildIoxCatalog, pgDump } from "../../stand-ins/iox-catalog.js";
+import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
+import { BLOOM_FILE, DUMP_FILE, SNAPSHOT_PREFIX } from "../../stand-ins/snapshot-writer.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 const BUCKET = "influxdb-prod";

@@ -1,6 +1,6 @@
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ClusterSnapshot, SimEvent } from "../stand-ins/kubernetes/index.js";
+import type { ClusterSnapshot, SimEvent } from "../../stand-ins/kubernetes/index.js";
 import { orderingViolations } from "./support/ordering.js";
 import { type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
 import { phaseRows } from "./support/run-fixtures.js";

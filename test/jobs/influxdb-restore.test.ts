@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { ClusterSnapshot } from "../stand-ins/kubernetes/index.js";
+import type { ClusterSnapshot } from "../../stand-ins/kubernetes/index.js";
 import { lastPodDeletedAt, orderingViolations } from "./support/ordering.js";
 import { CHANNEL, DSN_ENV, type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
 import { phaseRows, requestRow, resumeHalted } from "./support/run-fixtures.js";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { SimEvent } from "../stand-ins/kubernetes/index.js";
+import type { SimEvent } from "../../stand-ins/kubernetes/index.js";
 import { type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
 import { phaseRows, requestRow } from "./support/run-fixtures.js";
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { ClusterSnapshot } from "../stand-ins/kubernetes/index.js";
+import type { ClusterSnapshot } from "../../stand-ins/kubernetes/index.js";
 import { CHANNEL, type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
 import { phaseRows, requestRow } from "./support/run-fixtures.js";
 

@@ -10,7 +10,7 @@ import {
   FAKE_BOT_TOKEN,
   type FakeSlackApi,
   startFakeSlackApi,
-} from "../stand-ins/slack/fake-slack-api.js";
+} from "../../stand-ins/slack/fake-slack-api.js";
 
 let slack: FakeSlackApi;
 let outbox: SlackOutbox;

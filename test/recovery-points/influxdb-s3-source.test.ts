@@ -5,12 +5,12 @@ import { createS3Client, createS3ObjectStore } from "../../src/adapters/s3/s3-ob
 import { CodedError } from "../../src/errors.js";
 import { createInfluxDbS3Source } from "../../src/recovery-points/influxdb-s3-source.js";
 import { listRecoveryPoints } from "../../src/recovery-points/list-recovery-points.js";
-import { type S3StandIn, startS3StandIn } from "../stand-ins/s3/server.js";
+import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
 import {
   SNAPSHOT_PREFIX,
   seedSnapshotHistory,
   standInObjectStore,
-} from "../stand-ins/snapshot-writer.js";
+} from "../../stand-ins/snapshot-writer.js";
 
 const BUCKET = "influxdb-prod";
 const NOW = new Date("2024-08-12T14:42:00Z");

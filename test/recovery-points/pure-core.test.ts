@@ -24,7 +24,7 @@ import {
   tablePrefixOf,
 } from "../../src/recovery-points/verify-influxdb-snapshot.js";
 import { formatAge, formatBytes } from "../../src/text/format.js";
-import { blockProblems } from "../stand-ins/slack/block-kit-limits.js";
+import { blockProblems } from "../../stand-ins/slack/block-kit-limits.js";
 
 const H = 3_600_000;
 const D = 24 * H;

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatPointTime } from "../../src/slack/commands/recovery-point-time.js";
-import { buildIoxCatalog } from "../stand-ins/iox-catalog.js";
-import { type S3StandIn, startS3StandIn } from "../stand-ins/s3/server.js";
-import type { RecordedResponse, SlackBlock } from "../stand-ins/slack/fake-slack-api.js";
-import { seedSnapshotHistory, writeSnapshot } from "../stand-ins/snapshot-writer.js";
+import { buildIoxCatalog } from "../../stand-ins/iox-catalog.js";
+import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
+import type { RecordedResponse, SlackBlock } from "../../stand-ins/slack/fake-slack-api.js";
+import { seedSnapshotHistory, writeSnapshot } from "../../stand-ins/snapshot-writer.js";
 import { type BotHarness, startBotHarness } from "../support/bot-harness.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 

@@ -10,9 +10,9 @@ import {
   type RecoveryPointsOptions,
 } from "../../src/slack/listeners/commands/recovery-points.js";
 import type { CommandArgs } from "../../src/slack/listeners/commands/restore.js";
-import { buildIoxCatalog } from "../stand-ins/iox-catalog.js";
-import { type S3StandIn, startS3StandIn } from "../stand-ins/s3/server.js";
-import { standInObjectStore, writeSnapshot } from "../stand-ins/snapshot-writer.js";
+import { buildIoxCatalog } from "../../stand-ins/iox-catalog.js";
+import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
+import { standInObjectStore, writeSnapshot } from "../../stand-ins/snapshot-writer.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 const CONFIG = `

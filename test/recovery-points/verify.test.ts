@@ -9,14 +9,14 @@ import {
   loadVerifications,
   saveVerification,
 } from "../../src/recovery-points/verification-store.js";
-import { buildIoxCatalog, type IoxCatalog } from "../stand-ins/iox-catalog.js";
-import { type S3StandIn, startS3StandIn } from "../stand-ins/s3/server.js";
+import { buildIoxCatalog, type IoxCatalog } from "../../stand-ins/iox-catalog.js";
+import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
 import {
   SNAPSHOT_PREFIX,
   standInObjectStore,
   type WrittenSnapshot,
   writeSnapshot,
-} from "../stand-ins/snapshot-writer.js";
+} from "../../stand-ins/snapshot-writer.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 const BUCKET = "influxdb-prod";

@@ -9,8 +9,8 @@ import {
   FAKE_BOT_TOKEN,
   type FakeSlackApi,
   startFakeSlackApi,
-} from "../stand-ins/slack/fake-slack-api.js";
-import { FakeSocketModeServer } from "../stand-ins/slack/fake-socket-mode.js";
+} from "../../stand-ins/slack/fake-slack-api.js";
+import { FakeSocketModeServer } from "../../stand-ins/slack/fake-socket-mode.js";
 import { DEFAULT_TEST_CONFIG } from "../support/bot-harness.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { REDIS_TEST_URL, uniqueQueuePrefix } from "../support/redis.js";

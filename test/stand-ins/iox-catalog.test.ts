@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import {
   buildIoxCatalog,
   IOX_SCHEMA,
@@ -12,7 +11,8 @@ import {
   pgDump,
   pgDumpToGzipFile,
   streamParquetPaths,
-} from "./iox-catalog.js";
+} from "../../stand-ins/iox-catalog.js";
+import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 const SIZE = {
   namespaces: 2,

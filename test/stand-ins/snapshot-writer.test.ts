@@ -1,9 +1,8 @@
 import { spawnSync } from "node:child_process";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
-import { buildIoxCatalog, type IoxCatalog, pgDump } from "./iox-catalog.js";
-import { type S3StandIn, startS3StandIn } from "./s3/server.js";
+import { buildIoxCatalog, type IoxCatalog, pgDump } from "../../stand-ins/iox-catalog.js";
+import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
 import {
   fileListName,
   formatAsOf,
@@ -11,7 +10,8 @@ import {
   seedSnapshotHistory,
   standInObjectStore,
   writeSnapshot,
-} from "./snapshot-writer.js";
+} from "../../stand-ins/snapshot-writer.js";
+import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 const BUCKET = "influxdb-prod";
 const AS_OF = new Date("2024-08-12T14:00:00Z");

@@ -10,8 +10,8 @@ import {
   type FakeSlackApi,
   type FakeSlackApiOptions,
   startFakeSlackApi,
-} from "../stand-ins/slack/fake-slack-api.js";
-import { SlackRequestSender } from "../stand-ins/slack/signer.js";
+} from "../../stand-ins/slack/fake-slack-api.js";
+import { SlackRequestSender } from "../../stand-ins/slack/signer.js";
 import { createTestDatabase, type TestDatabase } from "./postgres.js";
 import { REDIS_TEST_URL, uniqueQueuePrefix } from "./redis.js";
 

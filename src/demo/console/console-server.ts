@@ -1,18 +1,18 @@
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ClusterSnapshot, SimEvent } from "../../../test/stand-ins/kubernetes/index.js";
+import type { ClusterSnapshot, SimEvent } from "../../../stand-ins/kubernetes/index.js";
 import {
   FAKE_BOT,
   type FakeSlackApi,
   type FakeSlackEvent,
   type SlackBlock,
-} from "../../../test/stand-ins/slack/fake-slack-api.js";
+} from "../../../stand-ins/slack/fake-slack-api.js";
 import type {
   SlackRequestSender,
   SlackSendResult,
   ViewStateValues,
-} from "../../../test/stand-ins/slack/signer.js";
+} from "../../../stand-ins/slack/signer.js";
 import type { Logger } from "../../logging/logger.js";
 import type { CatalogSummary } from "../demo-databases.js";
 import type { DemoUser } from "../demo-settings.js";

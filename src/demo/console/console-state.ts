@@ -4,7 +4,7 @@ import type {
   SlackBlock,
   StoredEphemeral,
   StoredMessage,
-} from "../../../test/stand-ins/slack/fake-slack-api.js";
+} from "../../../stand-ins/slack/fake-slack-api.js";
 import type { DemoUser } from "../demo-settings.js";
 
 /**

@@ -22,7 +22,7 @@ import {
   type SimEvent,
   startKubernetesSimulator,
   writeKubeconfig,
-} from "../../stand-ins/kubernetes/index.js";
+} from "../../../stand-ins/kubernetes/index.js";
 
 const INGESTER = "iox-shared-ingester";
 const CATALOG = "iox-shared-catalog";

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import { createS3Client, createS3ObjectStore } from "../../../src/adapters/s3/s3-object-store.js";
 import { CodedError } from "../../../src/errors.js";
-import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
+import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
 
 const SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 let s3: S3StandIn;

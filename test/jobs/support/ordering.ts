@@ -1,4 +1,4 @@
-import type { ClusterSnapshot, SimEvent } from "../../stand-ins/kubernetes/index.js";
+import type { ClusterSnapshot, SimEvent } from "../../../stand-ins/kubernetes/index.js";
 
 /**
  * Replays the simulator's mutation log and reports every breach of the runbook's ordering

@@ -27,27 +27,27 @@ import {
 import { buildRuntime } from "../../../src/runtime/runtime.js";
 import { startSlackBot } from "../../../src/slack/app.js";
 import { slackRegistrations } from "../../../src/slack/registrations.js";
-import { comparableDump } from "../../catalog-restore/support.js";
-import { buildIoxCatalog, type IoxCatalogSize, pgDump } from "../../stand-ins/iox-catalog.js";
+import { buildIoxCatalog, type IoxCatalogSize, pgDump } from "../../../stand-ins/iox-catalog.js";
 import {
   type KubernetesSimulator,
   type KubernetesSimulatorOptions,
   kubeconfigFor,
   startKubernetesSimulator,
   writeKubeconfig,
-} from "../../stand-ins/kubernetes/index.js";
-import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
+} from "../../../stand-ins/kubernetes/index.js";
+import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
 import {
   FAKE_BOT_TOKEN,
   type FakeSlackApi,
   startFakeSlackApi,
-} from "../../stand-ins/slack/fake-slack-api.js";
-import { SlackRequestSender } from "../../stand-ins/slack/signer.js";
+} from "../../../stand-ins/slack/fake-slack-api.js";
+import { SlackRequestSender } from "../../../stand-ins/slack/signer.js";
 import {
   standInObjectStore,
   type WrittenSnapshot,
   writeSnapshot,
-} from "../../stand-ins/snapshot-writer.js";
+} from "../../../stand-ins/snapshot-writer.js";
+import { comparableDump } from "../../catalog-restore/support.js";
 import { createTestDatabase, type TestDatabase } from "../../support/postgres.js";
 import { REDIS_TEST_URL, uniqueQueuePrefix } from "../../support/redis.js";
 import { insertApprovedRequest } from "./run-fixtures.js";

@@ -7,7 +7,7 @@ import {
   type KubernetesSimulatorOptions,
   kubeconfigFor,
   startKubernetesSimulator,
-} from "./index.js";
+} from "../../../stand-ins/kubernetes/index.js";
 
 // Pod exec and pod logs, driven by the real @kubernetes/client-node 2.x Exec and Log classes.
 

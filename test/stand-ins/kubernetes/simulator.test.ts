@@ -16,7 +16,7 @@ import {
   type SimEvent,
   startKubernetesSimulator,
   writeKubeconfig,
-} from "./index.js";
+} from "../../../stand-ins/kubernetes/index.js";
 
 const NS = "influxdb";
 const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);

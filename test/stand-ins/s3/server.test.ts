@@ -13,7 +13,7 @@ import {
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type S3StandIn, startS3StandIn } from "./server.js";
+import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
 
 let s3: S3StandIn;
 

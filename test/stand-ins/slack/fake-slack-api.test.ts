@@ -5,7 +5,7 @@ import {
   FAKE_BOT_TOKEN,
   type FakeSlackApi,
   startFakeSlackApi,
-} from "./fake-slack-api.js";
+} from "../../../stand-ins/slack/fake-slack-api.js";
 import { approvalCard } from "./test-fixtures.js";
 
 const CHANNEL = "C0RESTORES";

@@ -1,8 +1,16 @@
 import type { AddressInfo } from "node:net";
 import { App, type BlockButtonAction, isValidSlackRequest, LogLevel } from "@slack/bolt";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { FAKE_BOT_TOKEN, type FakeSlackApi, startFakeSlackApi } from "./fake-slack-api.js";
-import { encodeSlackForm, SlackRequestSender, signSlackRequest } from "./signer.js";
+import {
+  FAKE_BOT_TOKEN,
+  type FakeSlackApi,
+  startFakeSlackApi,
+} from "../../../stand-ins/slack/fake-slack-api.js";
+import {
+  encodeSlackForm,
+  SlackRequestSender,
+  signSlackRequest,
+} from "../../../stand-ins/slack/signer.js";
 import { approvalCard } from "./test-fixtures.js";
 
 const SIGNING_SECRET = "test-signing-secret-0123456789";

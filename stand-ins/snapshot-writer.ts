@@ -13,8 +13,8 @@
  */
 import { createHash } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
-import type { ObjectStore } from "../../src/adapters/s3/object-store.js";
-import { createS3Client, createS3ObjectStore } from "../../src/adapters/s3/s3-object-store.js";
+import type { ObjectStore } from "../src/adapters/s3/object-store.js";
+import { createS3Client, createS3ObjectStore } from "../src/adapters/s3/s3-object-store.js";
 import { pgDumpGzip, streamParquetPaths } from "./iox-catalog.js";
 import type { S3StandIn } from "./s3/server.js";
 
