@@ -19,6 +19,7 @@ import pg from "pg";
 import { DEFAULT_LOCK_DURATION_MS, DEFAULT_STALLED_INTERVAL_MS } from "../jobs/restore-worker.js";
 import type { SimEvent } from "../stand-ins/kubernetes/index.js";
 import { type RestoreEnv, startRestoreEnv } from "../test/jobs/support/restore-env.js";
+import { until } from "../test/jobs/support/until.js";
 import { startWorkerProcess, type WorkerProcess } from "../test/jobs/support/worker-process.js";
 
 const BASELINE = { lockDurationMs: 30_000, stalledIntervalMs: 15_000 };
@@ -49,20 +50,6 @@ function parseOptions(argv: string[]): {
   }
   if (!(options.runs >= 1)) throw new Error("--runs takes a positive number");
   return options;
-}
-
-async function until<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  timeoutMs = 300_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 async function oneRun(

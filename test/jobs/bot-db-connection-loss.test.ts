@@ -4,6 +4,7 @@ import type { ClusterSnapshot, SimEvent } from "../../stand-ins/kubernetes/index
 import { orderingViolations } from "./support/ordering.js";
 import { type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
 import { phaseRows } from "./support/run-fixtures.js";
+import { replicasOf, until } from "./support/until.js";
 
 /**
  * restorebot's own database drops its connections in the middle of a run (a failover, a
@@ -19,24 +20,6 @@ afterEach(async () => {
   await env?.close();
   env = undefined;
 });
-
-function replicasOf(snapshot: ClusterSnapshot): Record<string, number> {
-  return Object.fromEntries(snapshot.components.map((c) => [c.name, c.specReplicas]));
-}
-
-async function until<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function expectFinishedCleanly(e: RestoreEnv, id: string, initial: ClusterSnapshot) {
   const originals = replicasOf(initial);

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { ClusterSnapshot } from "../../stand-ins/kubernetes/index.js";
 import { lastPodDeletedAt, orderingViolations } from "./support/ordering.js";
 import { CHANNEL, DSN_ENV, type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
 import { phaseRows, requestRow, resumeHalted } from "./support/run-fixtures.js";
+import { replicasOf } from "./support/until.js";
 
 const NAMES = { catalog: "iox-shared-catalog", ingester: "iox-shared-ingester" };
 
@@ -12,10 +12,6 @@ afterEach(async () => {
   await env?.close();
   env = undefined;
 });
-
-function replicasOf(snapshot: ClusterSnapshot): Record<string, number> {
-  return Object.fromEntries(snapshot.components.map((c) => [c.name, c.specReplicas]));
-}
 
 /** Thread replies under the card, as people read them. */
 function threadTexts(e: RestoreEnv, cardTs: string): string[] {

@@ -3,6 +3,7 @@ import type { ClusterSnapshot, SimEvent } from "../../stand-ins/kubernetes/index
 import { orderingViolations } from "./support/ordering.js";
 import { type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
 import { phaseRows } from "./support/run-fixtures.js";
+import { replicasOf, until } from "./support/until.js";
 import { startWorkerProcess, type WorkerProcess } from "./support/worker-process.js";
 
 /**
@@ -29,28 +30,6 @@ afterEach(async () => {
   await env?.close();
   env = undefined;
 });
-
-function replicasOf(snapshot: ClusterSnapshot): Record<string, number> {
-  return Object.fromEntries(snapshot.components.map((c) => [c.name, c.specReplicas]));
-}
-
-/**
- * Polls until `probe` holds. The deadline is only a backstop for a run that is stuck; it is far
- * beyond what any of these steps takes even on a busy machine, so it never decides a result.
- */
-async function until<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /**
  * Runs a restore in worker A and kills it with SIGKILL when `arm` says so. Worker B is started

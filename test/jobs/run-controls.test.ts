@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { ClusterSnapshot } from "../../stand-ins/kubernetes/index.js";
 import { CHANNEL, type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
 import { phaseRows, requestRow } from "./support/run-fixtures.js";
+import { replicasOf } from "./support/until.js";
 
 /**
  * Retry phase, Roll back and Abandon pressed in Slack (signed block_actions to the real bot),
@@ -15,10 +15,6 @@ afterEach(async () => {
   await env?.close();
   env = undefined;
 });
-
-function replicasOf(snapshot: ClusterSnapshot): Record<string, number> {
-  return Object.fromEntries(snapshot.components.map((c) => [c.name, c.specReplicas]));
-}
 
 /** A run halted at phase 5 because ingester pods never terminate; returns the halt message. */
 async function haltedRun(e: RestoreEnv) {

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { ClusterSnapshot, SimEvent } from "../../stand-ins/kubernetes/index.js";
+import type { SimEvent } from "../../stand-ins/kubernetes/index.js";
 import { orderingViolations } from "./support/ordering.js";
 import { type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
 import { phaseRows } from "./support/run-fixtures.js";
+import { replicasOf, until } from "./support/until.js";
 import { startWorkerProcess, type WorkerProcess } from "./support/worker-process.js";
 
 /**
@@ -25,26 +26,6 @@ afterEach(async () => {
   await env?.close();
   env = undefined;
 });
-
-/** Polls until `probe` holds; the deadline is only a backstop for a stuck run. */
-async function until<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  what: string | (() => string),
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function replicasOf(snapshot: ClusterSnapshot): Record<string, number> {
-  return Object.fromEntries(snapshot.components.map((c) => [c.name, c.specReplicas]));
-}
 
 describe("a worker frozen past its BullMQ lock", { timeout: 300_000 }, () => {
   it("keeps the run: the worker that picks the job up waits for the target lock and never starts a phase", async () => {
