@@ -26,6 +26,17 @@ export async function tryAcquireTargetLock(
   target: string,
 ): Promise<TargetLock | undefined> {
   const client = await pool.connect();
+  // A checked-out client has no listener of the pool's: when the server ends the session (a
+  // failover, pg_terminate_backend) node-pg emits 'error' even while a query is running, so a
+  // listener stays on from here until the client goes back, or the process would crash. Before
+  // the lock is held such an error only fails the statement; once held it means the lock is lost.
+  let onError: (err: Error) => void = () => undefined;
+  const forwardError = (err: Error) => onError(err);
+  client.on("error", forwardError);
+  const giveBack = (err?: Error | boolean) => {
+    client.off("error", forwardError);
+    client.release(err);
+  };
   let acquired = false;
   try {
     // Let the server notice a vanished client (and free the lock) without waiting hours.
@@ -38,18 +49,17 @@ export async function tryAcquireTargetLock(
     );
     acquired = rows[0]?.locked === true;
   } catch (err) {
-    client.release(err as Error);
+    giveBack(err as Error);
     throw err;
   }
   if (!acquired) {
-    client.release();
+    giveBack();
     return undefined;
   }
   const controller = new AbortController();
-  const onError = (err: Error) => {
+  onError = (err: Error) => {
     controller.abort(new Error(`lost the lock on target ${target}: ${err.message}`));
   };
-  client.on("error", onError);
   // A connection that silently died would otherwise only be noticed at release.
   const heartbeat = setInterval(() => {
     client.query("SELECT 1").catch((err: Error) => onError(err));
@@ -63,20 +73,21 @@ export async function tryAcquireTargetLock(
       if (released) return;
       released = true;
       clearInterval(heartbeat);
-      client.off("error", onError);
       if (controller.signal.aborted) {
-        client.release(true);
+        giveBack(true);
         return;
       }
+      // Released on purpose: a session ending from here on is no longer a lost lock.
+      onError = () => undefined;
       try {
         await client.query("SELECT pg_advisory_unlock($1::int, hashtext($2))", [
           TARGET_LOCK_CLASS,
           target,
         ]);
-        client.release();
+        giveBack();
       } catch (err) {
         // Destroying the connection frees the lock just as well.
-        client.release(err as Error);
+        giveBack(err as Error);
       }
     },
   };

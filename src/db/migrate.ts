@@ -21,6 +21,10 @@ export async function migrate(
 ): Promise<MigrationResult> {
   const files = (await readdir(dir)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
   const client = await pool.connect();
+  // node-pg emits 'error' on a checked-out client whose session the server ends (even during a
+  // query); the statement that meets it fails the migration, the event must not crash the process.
+  const ignoreSessionEnd = () => undefined;
+  client.on("error", ignoreSessionEnd);
   try {
     await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
     await client.query(
@@ -50,9 +54,12 @@ export async function migrate(
     }
     return { applied, alreadyApplied: done.size };
   } finally {
-    await client
-      .query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY])
-      .catch(() => undefined);
-    client.release();
+    const unlocked = await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).then(
+      () => true,
+      () => false,
+    );
+    client.off("error", ignoreSessionEnd);
+    // A session that could not even unlock is broken: discard it rather than pool it.
+    client.release(!unlocked);
   }
 }
