@@ -2,7 +2,9 @@ import { LogLevel, WebClient } from "@slack/web-api";
 import { afterEach, describe, expect, it } from "vitest";
 import { type SlackWriter, slackWriterFromWebClient } from "../../jobs/narration/slack-outbox.js";
 import { FAKE_BOT_TOKEN } from "../../stand-ins/slack/fake-slack-api.js";
+import { countingFailures } from "./support/counting-writer.js";
 import { CHANNEL, type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
+import { until } from "./support/until.js";
 
 /**
  * The card is the one place people look: whatever Slack did during a restore (429, 500s, down
@@ -28,34 +30,7 @@ function countingWriter(apiUrl: string): SlackWriter & { failures: number } {
       logLevel: LogLevel.ERROR,
     }),
   );
-  const counted = {
-    failures: 0,
-    async postMessage(args: Parameters<SlackWriter["postMessage"]>[0]) {
-      try {
-        return await inner.postMessage(args);
-      } catch (err) {
-        counted.failures++;
-        throw err;
-      }
-    },
-    async update(args: Parameters<SlackWriter["update"]>[0]) {
-      try {
-        await inner.update(args);
-      } catch (err) {
-        counted.failures++;
-        throw err;
-      }
-    },
-  };
-  return counted;
-}
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`still waiting after ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return countingFailures(inner);
 }
 
 function cardText(e: RestoreEnv, cardTs: string): string {
@@ -77,7 +52,7 @@ describe("the card after a Slack outage", () => {
     e.slack.failNext("*", { status: 429, retryAfterSeconds: 1 });
     e.slack.failNext("*", { status: 500, times: 3 });
     await e.enqueue(id);
-    await until(() => writer.failures >= 4, 30_000, "429 and three 500s");
+    await until(() => writer.failures >= 4, "429 and three 500s", 30_000);
     await e.slack.unreachable();
     expect(await e.waitForState(id, ["running"], 1_000)).toBe("running");
     expect(await e.waitForState(id, ["succeeded", "halted"], 60_000)).toBe("succeeded");
@@ -85,14 +60,14 @@ describe("the card after a Slack outage", () => {
     const failedBefore = writer.failures;
     await until(
       () => writer.failures >= failedBefore + 20,
-      60_000,
       "twenty more failed calls while Slack is unreachable",
+      60_000,
     );
     await e.slack.reachable();
     await until(
       () => cardText(e, cardTs).includes("Restore succeeded"),
-      30_000,
       "the card showing the finished state",
+      30_000,
     );
     await e.slack.waitForMessage(CHANNEL, (m) => /Restore of prod complete/.test(m.text ?? ""), {
       timeoutMs: 30_000,
@@ -129,8 +104,8 @@ describe("the card after a Slack outage", () => {
     e.startWorker();
     await until(
       () => cardText(e, cardTs).includes("Restore succeeded"),
-      30_000,
       "the new worker redrawing the card",
+      30_000,
     );
     expect((cardText(e, cardTs).match(/:white_check_mark: \d+\./g) ?? []).length).toBe(10);
   });

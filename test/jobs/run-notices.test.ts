@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CHANNEL, type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
 import { phaseRows, resumeHalted } from "./support/run-fixtures.js";
+import { until } from "./support/until.js";
 
 /**
  * A restore cancelled after it took the cluster down: the halt says up front that the cluster
@@ -21,14 +22,6 @@ function dmsTo(e: RestoreEnv, user: string): string[] {
     .calls("chat.postMessage")
     .filter((c) => c.args.channel === user && c.response?.ok)
     .map((c) => String(c.args.text ?? ""));
-}
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`still waiting after ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe("a run cancelled after scale-down", () => {
@@ -71,13 +64,13 @@ describe("a run cancelled after scale-down", () => {
     for (const person of ["UREQUESTER", "UAPPROVER1"])
       await until(
         () => dmsTo(e, person).some((t) => /stopped/.test(t) && /prod` stays down/.test(t)),
-        15_000,
         `a direct message to ${person} about the halt`,
+        15_000,
       );
     await until(
       () => JSON.stringify(e.slack.message(CHANNEL, cardTs)?.blocks ?? []).includes("Halted"),
-      15_000,
       "the card showing the halt",
+      15_000,
     );
     const haltedCard = JSON.stringify(e.slack.message(CHANNEL, cardTs)?.blocks ?? []);
     expect(haltedCard).toContain("Cancelled by <@UCANCELLER>");
@@ -89,13 +82,13 @@ describe("a run cancelled after scale-down", () => {
     for (const person of ["UREQUESTER", "UAPPROVER1"])
       await until(
         () => dmsTo(e, person).some((t) => /was rolled back/.test(t)),
-        15_000,
         `a direct message to ${person} about the roll back`,
+        15_000,
       );
     await until(
       () => JSON.stringify(e.slack.message(CHANNEL, cardTs)?.blocks ?? []).includes("Rolled back"),
-      15_000,
       "the card showing the roll back",
+      15_000,
     );
     const card = JSON.stringify(e.slack.message(CHANNEL, cardTs)?.blocks ?? []);
     expect(card).toContain("No data lost");

@@ -11,6 +11,8 @@ import {
   type FakeSlackApi,
   startFakeSlackApi,
 } from "../../stand-ins/slack/fake-slack-api.js";
+import { countingFailures } from "./support/counting-writer.js";
+import { until } from "./support/until.js";
 
 let slack: FakeSlackApi;
 let outbox: SlackOutbox;
@@ -43,34 +45,7 @@ function newOutbox(
 /** The real writer, counting the calls that failed (Slack cannot record what never reached it). */
 function countingWriter(): SlackWriter & { failures: number } {
   const inner = realWriter();
-  const counted = {
-    failures: 0,
-    async postMessage(args: Parameters<SlackWriter["postMessage"]>[0]) {
-      try {
-        return await inner.postMessage(args);
-      } catch (err) {
-        counted.failures++;
-        throw err;
-      }
-    },
-    async update(args: Parameters<SlackWriter["update"]>[0]) {
-      try {
-        await inner.update(args);
-      } catch (err) {
-        counted.failures++;
-        throw err;
-      }
-    },
-  };
-  return counted;
-}
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`still waiting after ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return countingFailures(inner);
 }
 
 const blocks = (text: string) => [{ type: "section", text: { type: "mrkdwn", text } }];
@@ -191,23 +166,23 @@ describe("SlackOutbox", () => {
     slack.failNext("*", { status: 429, retryAfterSeconds: 1 });
     slack.failNext("*", { status: 500, times: 3 });
     box.update("C0AAAAAAA1", "card", cardTs, () => ({ text: "card: phase 9 of 10" }));
-    await until(() => writer.failures >= 3, 20_000, "three failed attempts (500s)");
+    await until(() => writer.failures >= 3, "three failed attempts (500s)", 20_000);
     await slack.unreachable();
     // The run goes on meanwhile: a thread message and the finished state are queued.
     box.post("C0AAAAAAA1", { text: "Restore of prod complete" }, { threadTs: cardTs });
     box.update("C0AAAAAAA1", "card", cardTs, () => ({ text: "card: Restore succeeded" }));
-    await until(() => writer.failures >= 6, 30_000, "three attempts while Slack is unreachable");
+    await until(() => writer.failures >= 6, "three attempts while Slack is unreachable", 30_000);
     await slack.reachable();
     await until(
       () => slack.message("C0AAAAAAA1", cardTs)?.text === "card: Restore succeeded",
-      30_000,
       "the card shows the finished state",
+      30_000,
     );
     // The thread message is not given up after a few attempts either.
     await until(
       () => slack.thread("C0AAAAAAA1", cardTs).some((m) => m.text === "Restore of prod complete"),
-      30_000,
       "the thread message",
+      30_000,
     );
     const updates = slack.calls("chat.update").filter((c) => c.httpStatus === 200);
     expect(updates.at(-1)?.args.text).toBe("card: Restore succeeded");
