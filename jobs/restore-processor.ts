@@ -8,9 +8,16 @@ import type { Env } from "../src/config/env.js";
 import { type Config, findTarget, type Target } from "../src/config/file.js";
 import { resilientDb } from "../src/db/pool.js";
 import { CodedError } from "../src/errors.js";
+import { snapshotDir } from "../src/kinds/influxdb-clustered/runbook/phases.js";
+import {
+  removeSnapshotFiles,
+  removeStaleSnapshots,
+} from "../src/kinds/influxdb-clustered/runbook/snapshot-file.js";
+import { createRunbook } from "../src/kinds/runbooks.js";
 import type { Logger } from "../src/logging/logger.js";
 import type { Metrics } from "../src/observability/metrics.js";
 import type { RestoreQueue } from "../src/queue/restore-queue.js";
+import type { Narrate, Runbook, RunRequest } from "../src/runbook/types.js";
 import { approvalCardRenderer } from "./narration/approval-card.js";
 import { redrawRecentCards } from "./narration/card-redraw.js";
 import { controlsPostedHandler } from "./narration/control-messages.js";
@@ -24,14 +31,7 @@ import {
 } from "./narration/slack-outbox.js";
 import { type RestoreProcessor, RunSuspendedError } from "./restore-worker.js";
 import { startRunReconciler } from "./run-reconciler.js";
-import { createRunbook } from "./runbooks/index.js";
-import { snapshotDir } from "./runbooks/influxdb-clustered/phases.js";
-import {
-  removeSnapshotFiles,
-  removeStaleSnapshots,
-} from "./runbooks/influxdb-clustered/snapshot-file.js";
 import { runRestore } from "./runner/runner.js";
-import type { Narrate, Runbook, RunRequest } from "./runner/types.js";
 
 /** Snapshot folders older than this on a worker's disk belong to runs that ended elsewhere. */
 const STALE_SNAPSHOT_MS = 7 * 86_400_000;

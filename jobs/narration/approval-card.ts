@@ -5,16 +5,16 @@ import {
   type PhaseView,
 } from "../../src/approvals/card.js";
 import { getRequest, listApprovals } from "../../src/approvals/request-store.js";
-import { dataReplacingPhase, runbookOutline } from "../runbooks/index.js";
-import { listPhaseRuns } from "../runner/run-store.js";
-import { buildStatuses, FORWARD_BASE_INDEX, ROLLBACK_BASE_INDEX } from "../runner/runner.js";
+import { dataReplacingPhase, runbookOutline } from "../../src/kinds/runbooks.js";
+import { listPhaseRuns } from "../../src/runbook/run-store.js";
 import type {
   PhaseRunRecord,
   PhaseStatus,
   RunControl,
   RunRequest,
   RunStatus,
-} from "../runner/types.js";
+} from "../../src/runbook/types.js";
+import { buildStatuses, FORWARD_BASE_INDEX, ROLLBACK_BASE_INDEX } from "../runner/runner.js";
 import { RUN_CONTROL_ACTIONS, RUN_CONTROL_SPECS, statusCard } from "./run-messages.js";
 import type { CardRenderer } from "./run-narrator.js";
 import type { SlackContent } from "./slack-outbox.js";

@@ -1,12 +1,12 @@
-import { formatDuration, formatUtc } from "../../src/text/format.js";
-import { bringingUpPhase, takingDownPhase } from "../runbooks/index.js";
+import { bringingUpPhase, takingDownPhase } from "../../src/kinds/runbooks.js";
 import type {
   HaltAccount,
   PhaseStatus,
   RunControl,
   RunRequest,
   RunStatus,
-} from "../runner/types.js";
+} from "../../src/runbook/types.js";
+import { formatDuration, formatUtc } from "../../src/text/format.js";
 
 /**
  * The words and Block Kit of a run's narration, as pure functions of the runner's events:

@@ -1,4 +1,10 @@
-import type { Narrate, PhaseStatus, RunEvent, RunRequest, RunStatus } from "../runner/types.js";
+import type {
+  Narrate,
+  PhaseStatus,
+  RunEvent,
+  RunRequest,
+  RunStatus,
+} from "../../src/runbook/types.js";
 import {
   finishedText,
   haltedMessage,

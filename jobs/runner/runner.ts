@@ -7,7 +7,6 @@ import {
 } from "../../src/db/pool.js";
 import type { Logger } from "../../src/logging/logger.js";
 import type { Metrics } from "../../src/observability/metrics.js";
-import { formatDuration } from "../../src/text/format.js";
 import {
   beginPhase,
   cancelRequestedBy,
@@ -19,8 +18,7 @@ import {
   SYSTEM_ACTOR,
   savePhaseFacts,
   savePhaseProgress,
-} from "./run-store.js";
-import { acquireTargetLock, type TargetLock } from "./target-lock.js";
+} from "../../src/runbook/run-store.js";
 import {
   CARD_NOTE_FACT,
   type Facts,
@@ -35,7 +33,9 @@ import {
   type RunEvent,
   type RunRequest,
   type RunStatus,
-} from "./types.js";
+} from "../../src/runbook/types.js";
+import { formatDuration } from "../../src/text/format.js";
+import { acquireTargetLock, type TargetLock } from "./target-lock.js";
 
 /** Checkpoint index of the first phase of each list; rollback steps sit apart from phases. */
 export const FORWARD_BASE_INDEX = 1;

@@ -1,5 +1,5 @@
 import type { types } from "@slack/bolt";
-import { runbookPhaseTitles } from "../../jobs/runbooks/index.js";
+import { runbookPhaseTitles } from "../kinds/runbooks.js";
 import { formatPointTime } from "../slack/commands/recovery-point-time.js";
 import { formatDuration, formatUtc } from "../text/format.js";
 import { escapeMrkdwn, quote, truncate } from "./format.js";

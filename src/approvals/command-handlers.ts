@@ -1,7 +1,7 @@
-import { listPhaseRuns } from "../../jobs/runner/run-store.js";
 import type { AppDeps } from "../app-deps.js";
 import { listAuditEvents } from "../audit/audit-log.js";
 import { asCodedError } from "../errors.js";
+import { listPhaseRuns } from "../runbook/run-store.js";
 import type { RestoreCommand } from "../slack/commands/grammar.js";
 import type { CommandArgs } from "../slack/listeners/commands/restore.js";
 import {

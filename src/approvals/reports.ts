@@ -1,7 +1,7 @@
-import { runbookOutline } from "../../jobs/runbooks/index.js";
-import type { PhaseRunRecord } from "../../jobs/runner/types.js";
 import type { AuditRecord } from "../audit/audit-log.js";
 import type { Target } from "../config/file.js";
+import { runbookOutline } from "../kinds/runbooks.js";
+import type { PhaseRunRecord } from "../runbook/types.js";
 import { formatPointTime } from "../slack/commands/recovery-point-time.js";
 import { formatDuration, formatUtc } from "../text/format.js";
 import { describeDataLoss, escapeKeepingMentions } from "./card.js";

@@ -1,10 +1,10 @@
 import type { WebClient } from "@slack/web-api";
-import { listPhaseRuns } from "../../jobs/runner/run-store.js";
 import type { AppDeps } from "../app-deps.js";
 import { type Queryable, recordAuditEvent } from "../audit/audit-log.js";
 import { findTarget, type Target } from "../config/file.js";
 import { withTransaction } from "../db/pool.js";
 import { CodedError } from "../errors.js";
+import { listPhaseRuns } from "../runbook/run-store.js";
 import type { PointRef } from "../slack/commands/recovery-point-time.js";
 import { formatDuration, formatUtc } from "../text/format.js";
 import { buildRequestCard } from "./card.js";

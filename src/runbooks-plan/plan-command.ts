@@ -1,15 +1,15 @@
-import { targetComponents } from "../../jobs/runbooks/influxdb-clustered/components.js";
-import {
-  describeInfluxdbPlan,
-  type LiveCluster,
-  type PlanText,
-} from "../../jobs/runbooks/influxdb-clustered/plan.js";
 import type { ClusterPort } from "../adapters/kubernetes/cluster-port.js";
 import type { AppDeps } from "../app-deps.js";
 import { findActiveRequest } from "../approvals/request-store.js";
 import { approvalServices } from "../approvals/services.js";
 import { findTarget, type Target } from "../config/file.js";
 import { asCodedError } from "../errors.js";
+import { targetComponents } from "../kinds/influxdb-clustered/runbook/components.js";
+import {
+  describeInfluxdbPlan,
+  type LiveCluster,
+  type PlanText,
+} from "../kinds/influxdb-clustered/runbook/plan.js";
 import type { RestoreCommand } from "../slack/commands/grammar.js";
 import type { CommandArgs } from "../slack/listeners/commands/restore.js";
 

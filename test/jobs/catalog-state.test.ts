@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { catalogState } from "../../jobs/runbooks/influxdb-clustered/runbook.js";
-import type { PhaseRunRecord } from "../../jobs/runner/types.js";
 import type { RestoreRequest } from "../../src/approvals/request-store.js";
+import { catalogState } from "../../src/kinds/influxdb-clustered/runbook/runbook.js";
+import type { PhaseRunRecord } from "../../src/runbook/types.js";
 
 const REQUEST = {
   id: "rb-k3m9x2qa",

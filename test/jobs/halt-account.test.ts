@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createInfluxdbClusteredRunbook } from "../../jobs/runbooks/influxdb-clustered/runbook.js";
 import type { ClusterPort } from "../../src/adapters/kubernetes/cluster-port.js";
 import { getRequest } from "../../src/approvals/request-store.js";
 import { parseConfig, type Target } from "../../src/config/file.js";
+import { createInfluxdbClusteredRunbook } from "../../src/kinds/influxdb-clustered/runbook/runbook.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import {
   createRunnerDatabase,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { withoutButtons } from "../../jobs/narration/control-messages.js";
 import { haltedMessage, statusCard } from "../../jobs/narration/run-messages.js";
-import type { RunStatus } from "../../jobs/runner/types.js";
 import type { RestoreRequest } from "../../src/approvals/request-store.js";
+import type { RunStatus } from "../../src/runbook/types.js";
 
 /**
  * Slack shows a message's `text` (beside its blocks) as it is in push notifications, where a

@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listPhaseRuns, savePhaseProgress } from "../../jobs/runner/run-store.js";
 import { runRestore } from "../../jobs/runner/runner.js";
 import { tryAcquireTargetLock } from "../../jobs/runner/target-lock.js";
+import { silentLogger } from "../../src/logging/logger.js";
+import { listPhaseRuns, savePhaseProgress } from "../../src/runbook/run-store.js";
 import type {
   HaltAccount,
   PhaseContext,
   Runbook,
   RunbookPhase,
   RunEvent,
-} from "../../jobs/runner/types.js";
-import { silentLogger } from "../../src/logging/logger.js";
+} from "../../src/runbook/types.js";
 import {
   createRunnerDatabase,
   insertApprovedRequest,

@@ -1,8 +1,11 @@
-import type { TargetKind } from "../../src/config/file.js";
-import type { Runbook } from "../runner/types.js";
-import { INFLUXDB_PHASES, INFLUXDB_ROLLBACK_STEPS } from "./influxdb-clustered/phase-list.js";
-import type { InfluxdbRunbookDeps } from "./influxdb-clustered/phases.js";
-import { createInfluxdbClusteredRunbook } from "./influxdb-clustered/runbook.js";
+import type { TargetKind } from "../config/file.js";
+import type { Runbook } from "../runbook/types.js";
+import {
+  INFLUXDB_PHASES,
+  INFLUXDB_ROLLBACK_STEPS,
+} from "./influxdb-clustered/runbook/phase-list.js";
+import type { InfluxdbRunbookDeps } from "./influxdb-clustered/runbook/phases.js";
+import { createInfluxdbClusteredRunbook } from "./influxdb-clustered/runbook/runbook.js";
 
 /**
  * Runbooks by target kind. The runner is generic: adding a system (the other seeds in

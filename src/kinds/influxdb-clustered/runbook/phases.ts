@@ -5,33 +5,33 @@ import type {
   ClusterPort,
   PodSummary,
   WorkloadStatus,
-} from "../../../src/adapters/kubernetes/cluster-port.js";
+} from "../../../adapters/kubernetes/cluster-port.js";
 import {
   describeWorkloadStatus,
   isTerminalPod,
   statusObserved,
-} from "../../../src/adapters/kubernetes/pod-summary.js";
-import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
-import { preflightDump } from "../../../src/catalog-restore/preflight.js";
-import { restoreCatalog } from "../../../src/catalog-restore/restore-engine.js";
-import type { Target } from "../../../src/config/file.js";
-import { CodedError } from "../../../src/errors.js";
-import type { Logger } from "../../../src/logging/logger.js";
-import { formatBytes, formatCount, formatDuration, formatUtc } from "../../../src/text/format.js";
+} from "../../../adapters/kubernetes/pod-summary.js";
+import type { ObjectStore } from "../../../adapters/s3/object-store.js";
+import { preflightDump } from "../../../catalog-restore/preflight.js";
+import { restoreCatalog } from "../../../catalog-restore/restore-engine.js";
+import type { Target } from "../../../config/file.js";
+import { CodedError } from "../../../errors.js";
+import type { Logger } from "../../../logging/logger.js";
 import {
   type Db,
   findRunLeftBehind,
   listPhaseRuns,
   listReplicaRecords,
   recordReplicaCounts,
-} from "../../runner/run-store.js";
+} from "../../../runbook/run-store.js";
 import {
   CARD_NOTE_FACT,
   type Facts,
   type PhaseContext,
   type PhaseRunRecord,
   type RunbookPhase,
-} from "../../runner/types.js";
+} from "../../../runbook/types.js";
+import { formatBytes, formatCount, formatDuration, formatUtc } from "../../../text/format.js";
 import {
   assertOperatorPaused,
   BLOOM_FILE,

@@ -1,11 +1,7 @@
 import type pg from "pg";
-import {
-  type RequestPatch,
-  type RequestState,
-  transition,
-} from "../../src/approvals/request-store.js";
-import { type Queryable, recordAuditEvent } from "../../src/audit/audit-log.js";
-import { withTransaction as inTransaction, retryOnConnectionLoss } from "../../src/db/pool.js";
+import { type RequestPatch, type RequestState, transition } from "../approvals/request-store.js";
+import { type Queryable, recordAuditEvent } from "../audit/audit-log.js";
+import { withTransaction as inTransaction, retryOnConnectionLoss } from "../db/pool.js";
 import type { Facts, PhaseRunRecord, PhaseRunState, RunRequest } from "./types.js";
 
 /**

@@ -2,11 +2,11 @@ import type {
   ClusterPort,
   PodSummary,
   WorkloadKind,
-} from "../../../src/adapters/kubernetes/cluster-port.js";
-import { labelNote, podReadiness } from "../../../src/adapters/kubernetes/pod-summary.js";
-import type { InfluxComponentRole, Target } from "../../../src/config/file.js";
-import { CodedError } from "../../../src/errors.js";
-import { type Db, listReplicaRecords, type ReplicaRecord } from "../../runner/run-store.js";
+} from "../../../adapters/kubernetes/cluster-port.js";
+import { labelNote, podReadiness } from "../../../adapters/kubernetes/pod-summary.js";
+import type { InfluxComponentRole, Target } from "../../../config/file.js";
+import { CodedError } from "../../../errors.js";
+import { type Db, listReplicaRecords, type ReplicaRecord } from "../../../runbook/run-store.js";
 
 /**
  * The InfluxDB Clustered workloads and the order the vendor runbook scales them in

@@ -4,8 +4,8 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/p
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
-import { CodedError } from "../../../src/errors.js";
+import type { ObjectStore } from "../../../adapters/s3/object-store.js";
+import { CodedError } from "../../../errors.js";
 
 /**
  * The snapshot's pg_dump.gz on local disk. Phase 2 downloads it (and checks it byte for byte

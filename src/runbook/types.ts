@@ -4,7 +4,7 @@
  * the per-target lock, timeouts, cancellation, halting and narration.
  */
 
-import type { RestoreRequest, RunMode } from "../../src/approvals/request-store.js";
+import type { RestoreRequest, RunMode } from "../approvals/request-store.js";
 
 export type { RunMode };
 

@@ -1,13 +1,13 @@
-import { asCodedError } from "../../../src/errors.js";
+import { asCodedError } from "../../../errors.js";
+import { listReplicaRecords } from "../../../runbook/run-store.js";
+import type { HaltAccount, PhaseRunRecord, Runbook, RunRequest } from "../../../runbook/types.js";
 import {
   formatBytes,
   formatCount,
   formatDuration,
   formatUtc,
   formatUtcClock,
-} from "../../../src/text/format.js";
-import { listReplicaRecords } from "../../runner/run-store.js";
-import type { HaltAccount, PhaseRunRecord, Runbook, RunRequest } from "../../runner/types.js";
+} from "../../../text/format.js";
 import { describePodList, targetComponents } from "./components.js";
 import {
   type InfluxdbRunbookDeps,

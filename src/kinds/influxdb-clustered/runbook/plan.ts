@@ -1,7 +1,7 @@
-import type { PodSummary } from "../../../src/adapters/kubernetes/cluster-port.js";
-import type { FrozenPoint } from "../../../src/approvals/point-resolver.js";
-import type { Target } from "../../../src/config/file.js";
-import { formatBytes, formatDuration, formatUtc } from "../../../src/text/format.js";
+import type { PodSummary } from "../../../adapters/kubernetes/cluster-port.js";
+import type { FrozenPoint } from "../../../approvals/point-resolver.js";
+import type { Target } from "../../../config/file.js";
+import { formatBytes, formatDuration, formatUtc } from "../../../text/format.js";
 import {
   BLOOM_FILE,
   DUMP_FILE,
