@@ -15,20 +15,20 @@ import {
 } from "../src/kinds/influxdb-clustered/runbook/snapshot-file.js";
 import { createRunbook } from "../src/kinds/runbooks.js";
 import type { Logger } from "../src/logging/logger.js";
-import type { Metrics } from "../src/observability/metrics.js";
-import type { RestoreQueue } from "../src/queue/restore-queue.js";
-import type { Narrate, Runbook, RunRequest } from "../src/runbook/types.js";
-import { approvalCardRenderer } from "./narration/approval-card.js";
-import { redrawRecentCards } from "./narration/card-redraw.js";
-import { controlsPostedHandler } from "./narration/control-messages.js";
-import type { CardRenderer } from "./narration/run-narrator.js";
-import { createRunNarrator } from "./narration/run-narrator.js";
-import { createRunNotifier } from "./narration/run-notices.js";
+import { approvalCardRenderer } from "../src/narration/approval-card.js";
+import { redrawRecentCards } from "../src/narration/card-redraw.js";
+import { controlsPostedHandler } from "../src/narration/control-messages.js";
+import type { CardRenderer } from "../src/narration/run-narrator.js";
+import { createRunNarrator } from "../src/narration/run-narrator.js";
+import { createRunNotifier } from "../src/narration/run-notices.js";
 import {
   SlackOutbox,
   type SlackWriter,
   slackWriterFromWebClient,
-} from "./narration/slack-outbox.js";
+} from "../src/narration/slack-outbox.js";
+import type { Metrics } from "../src/observability/metrics.js";
+import type { RestoreQueue } from "../src/queue/restore-queue.js";
+import type { Narrate, Runbook, RunRequest } from "../src/runbook/types.js";
 import { type RestoreProcessor, RunSuspendedError } from "./restore-worker.js";
 import { startRunReconciler } from "./run-reconciler.js";
 import { runRestore } from "./runner/runner.js";

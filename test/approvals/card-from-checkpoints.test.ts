@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cardFromDatabase } from "../../jobs/narration/approval-card.js";
+import { cardFromDatabase } from "../../src/narration/approval-card.js";
 import {
   createRunnerDatabase,
   insertApprovedRequest,

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { staysDown } from "../../jobs/narration/run-messages.js";
 import {
   buildRequestCard,
   describeDataLoss,
@@ -12,6 +11,7 @@ import {
   formatRequestStatus,
 } from "../../src/approvals/reports.js";
 import type { ApprovalRecord, RestoreRequest } from "../../src/approvals/request-store.js";
+import { staysDown } from "../../src/narration/run-messages.js";
 import { formatDuration } from "../../src/text/format.js";
 import { blockProblems } from "../../stand-ins/slack/block-kit-limits.js";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { withoutButtons } from "../../jobs/narration/control-messages.js";
-import { haltedMessage, statusCard } from "../../jobs/narration/run-messages.js";
 import type { RestoreRequest } from "../../src/approvals/request-store.js";
+import { withoutButtons } from "../../src/narration/control-messages.js";
+import { haltedMessage, statusCard } from "../../src/narration/run-messages.js";
 import type { RunStatus } from "../../src/runbook/types.js";
 
 /**

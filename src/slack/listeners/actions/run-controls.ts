@@ -1,8 +1,5 @@
 import type { App, BlockAction, ButtonAction } from "@slack/bolt";
 import type { WebClient } from "@slack/web-api";
-import { cardFromDatabase } from "../../../../jobs/narration/approval-card.js";
-import { clearControlMessages } from "../../../../jobs/narration/control-messages.js";
-import { RUN_CONTROL_ACTIONS } from "../../../../jobs/narration/run-messages.js";
 import type { AppDeps } from "../../../app-deps.js";
 import { describePrincipals, groupsIn, membership } from "../../../approvals/policy.js";
 import { getRequest } from "../../../approvals/request-store.js";
@@ -12,6 +9,9 @@ import { findTarget } from "../../../config/file.js";
 import { asCodedError } from "../../../errors.js";
 import { catalogState } from "../../../kinds/influxdb-clustered/runbook/runbook.js";
 import { runbookOutline } from "../../../kinds/runbooks.js";
+import { cardFromDatabase } from "../../../narration/approval-card.js";
+import { clearControlMessages } from "../../../narration/control-messages.js";
+import { RUN_CONTROL_ACTIONS } from "../../../narration/run-messages.js";
 import { changeRequestState, listPhaseRuns } from "../../../runbook/run-store.js";
 import type { RunControl, RunRequest } from "../../../runbook/types.js";
 import { isRequestId } from "../../commands/grammar.js";

@@ -1,8 +1,8 @@
 import type pg from "pg";
-import { type RunNotice, runNoticeText } from "../../src/approvals/notices.js";
-import { listApprovals } from "../../src/approvals/request-store.js";
-import type { Logger } from "../../src/logging/logger.js";
-import type { Narrate, RunEvent } from "../../src/runbook/types.js";
+import { type RunNotice, runNoticeText } from "../approvals/notices.js";
+import { listApprovals } from "../approvals/request-store.js";
+import type { Logger } from "../logging/logger.js";
+import type { Narrate, RunEvent } from "../runbook/types.js";
 import { staysDown } from "./run-messages.js";
 import type { SlackOutbox } from "./slack-outbox.js";
 

@@ -1,12 +1,12 @@
-import { bringingUpPhase, takingDownPhase } from "../../src/kinds/runbooks.js";
+import { bringingUpPhase, takingDownPhase } from "../kinds/runbooks.js";
 import type {
   HaltAccount,
   PhaseStatus,
   RunControl,
   RunRequest,
   RunStatus,
-} from "../../src/runbook/types.js";
-import { formatDuration, formatUtc } from "../../src/text/format.js";
+} from "../runbook/types.js";
+import { formatDuration, formatUtc } from "../text/format.js";
 
 /**
  * The words and Block Kit of a run's narration, as pure functions of the runner's events:

@@ -3,18 +3,18 @@ import {
   buildRequestCard,
   type RunControl as CardControl,
   type PhaseView,
-} from "../../src/approvals/card.js";
-import { getRequest, listApprovals } from "../../src/approvals/request-store.js";
-import { dataReplacingPhase, runbookOutline } from "../../src/kinds/runbooks.js";
-import { listPhaseRuns } from "../../src/runbook/run-store.js";
+} from "../approvals/card.js";
+import { getRequest, listApprovals } from "../approvals/request-store.js";
+import { dataReplacingPhase, runbookOutline } from "../kinds/runbooks.js";
+import { listPhaseRuns } from "../runbook/run-store.js";
+import { buildStatuses, FORWARD_BASE_INDEX, ROLLBACK_BASE_INDEX } from "../runbook/statuses.js";
 import type {
   PhaseRunRecord,
   PhaseStatus,
   RunControl,
   RunRequest,
   RunStatus,
-} from "../../src/runbook/types.js";
-import { buildStatuses, FORWARD_BASE_INDEX, ROLLBACK_BASE_INDEX } from "../runner/runner.js";
+} from "../runbook/types.js";
 import { RUN_CONTROL_ACTIONS, RUN_CONTROL_SPECS, statusCard } from "./run-messages.js";
 import type { CardRenderer } from "./run-narrator.js";
 import type { SlackContent } from "./slack-outbox.js";

@@ -1,10 +1,4 @@
-import type {
-  Narrate,
-  PhaseStatus,
-  RunEvent,
-  RunRequest,
-  RunStatus,
-} from "../../src/runbook/types.js";
+import type { Narrate, PhaseStatus, RunEvent, RunRequest, RunStatus } from "../runbook/types.js";
 import {
   finishedText,
   haltedMessage,

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { Logger } from "../../src/logging/logger.js";
+import type { Logger } from "../logging/logger.js";
 import { cardFromDatabase } from "./approval-card.js";
 import type { SlackOutbox } from "./slack-outbox.js";
 
