@@ -71,6 +71,8 @@ export interface VerifyOptions {
 export interface RecoveryPointSource {
   /** Where the points live, for messages, e.g. `s3://influxdb-prod/catalog_backup_file_lists/`. */
   readonly location: string;
+  /** Where a point's data files live (e.g. a bucket), for verification results. */
+  readonly dataLocation: string;
   listPoints(): Promise<RecoveryPointIndex>;
   /** Details for these points only, keyed by `id`; points that vanished are left out. */
   describePoints(

@@ -1,6 +1,6 @@
-import type { ObjectStore } from "../adapters/s3/object-store.js";
-import { mapWithConcurrency } from "./concurrency.js";
-import { indexFolders } from "./folder-names.js";
+import type { ObjectStore } from "../../adapters/s3/object-store.js";
+import { mapWithConcurrency } from "../../recovery-points/concurrency.js";
+import { indexFolders } from "../../recovery-points/folder-names.js";
 import type {
   RecoveryPointDetails,
   RecoveryPointIndex,
@@ -8,8 +8,8 @@ import type {
   RecoveryPointSource,
   VerificationReport,
   VerifyOptions,
-} from "./recovery-point.js";
-import { verifyInfluxDbSnapshot } from "./verify-influxdb-snapshot.js";
+} from "../../recovery-points/recovery-point.js";
+import { verifyInfluxDbSnapshot } from "./verify-snapshot.js";
 
 /** Where a target's snapshots live (DESIGN.md, "storage layout"). */
 export interface SnapshotLocation {
@@ -157,6 +157,7 @@ export function createInfluxDbS3Source(
 
   return {
     location: `s3://${bucket}/${prefix}`,
+    dataLocation: bucket,
     listPoints,
     describePoints,
     verifyPoint,
