@@ -144,7 +144,7 @@ export function createRestoreProcessor(
       // A phase's own reads and writes there go through a lost connection by retrying.
       db: resilientDb(runtime.pool),
       cluster: clusterFor(target),
-      objectStore: objectStoreFor(target),
+      objectStore: () => objectStoreFor(target),
       env,
       workDir,
       logger: logger.child({ requestId: request.id, target: target.name }),

@@ -92,7 +92,8 @@ export interface RunbookDeps<T extends TargetBase = TargetBase> {
   /** restorebot's own database (checkpoints, replica records). */
   db: Db;
   cluster: ClusterPort;
-  objectStore: ObjectStore;
+  /** The target's object store, built when first asked (kinds without one never ask). */
+  objectStore: () => ObjectStore;
   /** The worker's environment (DSN variables named by the config); never logged. */
   env: NodeJS.ProcessEnv;
   /** Scratch space on the worker; a run's files go in `<workDir>/<request id>/`. */
@@ -104,8 +105,8 @@ export interface PlanInput<T extends TargetBase = TargetBase> {
   target: T;
   /** Resolved the way a request freezes it, so the plan shows what a restore would use. */
   point: FrozenPoint;
-  /** Read only (GET, LIST): the plan changes nothing. */
-  cluster: ClusterPort;
+  /** The target's cluster, built when first asked; read only (GET, LIST): the plan changes nothing. */
+  cluster: () => ClusterPort;
   now: Date;
   /** An active request on the target, which a restore would have to wait for. */
   activeRequest?: { id: string; state: string };
@@ -151,8 +152,8 @@ export interface Kind<T extends TargetBase = TargetBase> {
     objectStore(target: T): ObjectStoreSettings | undefined;
   };
   points: {
-    /** The target's recovery points over its object store. */
-    source(target: T, store: ObjectStore): RecoveryPointSource;
+    /** The target's recovery points; `objectStore` builds the target's store when asked. */
+    source(target: T, objectStore: () => ObjectStore): RecoveryPointSource;
     /** The described point frozen into the request, or why it cannot be restored. */
     freeze(
       target: T,

@@ -8,5 +8,5 @@ export function recoveryPointSourceFor(
   deps: { kinds: KindRegistry; objectStoreFor: (target: Target) => ObjectStore },
   target: Target,
 ): RecoveryPointSource {
-  return deps.kinds.of(target).points.source(target, deps.objectStoreFor(target));
+  return deps.kinds.of(target).points.source(target, () => deps.objectStoreFor(target));
 }

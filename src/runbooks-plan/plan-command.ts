@@ -41,7 +41,7 @@ export async function planRestore(
   const plan = await deps.kinds.of(target).plan({
     target,
     point: resolution.point,
-    cluster: deps.clusterFor(target),
+    cluster: () => deps.clusterFor(target),
     now: deps.clock(),
     ...(active ? { activeRequest: { id: active.id, state: active.state } } : {}),
   });

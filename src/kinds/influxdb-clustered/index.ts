@@ -77,8 +77,8 @@ export const influxdbClustered: Kind<InfluxTarget> = {
     }),
   },
   points: {
-    source: (target, store) =>
-      createInfluxDbS3Source(store, {
+    source: (target, objectStore) =>
+      createInfluxDbS3Source(objectStore(), {
         bucket: target.snapshots.bucket,
         prefix: target.snapshots.prefix,
       }),
@@ -109,13 +109,17 @@ export const influxdbClustered: Kind<InfluxTarget> = {
           `environment variable ${target.catalog.dsnEnv} (the catalog DSN of ${target.name}) is not set on this worker`,
         );
       }
-      return createInfluxdbClusteredRunbook({ ...deps, catalogConnection: dsn });
+      return createInfluxdbClusteredRunbook({
+        ...deps,
+        objectStore: deps.objectStore(),
+        catalogConnection: dsn,
+      });
     },
     prepareWorker: (workDir) => removeStaleSnapshots(workDir, STALE_SNAPSHOT_MS),
     cleanUpRun: (workDir, requestId) => removeSnapshotFiles(snapshotDir({ workDir }, requestId)),
   },
   async plan({ target, point, cluster, now, activeRequest }) {
-    const live = await readLiveCluster(cluster, target);
+    const live = await readLiveCluster(cluster(), target);
     return describeInfluxdbPlan({
       target,
       point,
