@@ -5,7 +5,7 @@
  * interface, so adding a system is its folder plus one registry line (docs/adding-a-system.md).
  *
  * Members that take the kind's target are methods, not function-typed properties: a
- * `Kind<InfluxTarget>` then stands in the registry as a `Kind` (method parameters are
+ * `Kind<ItsOwnTarget>` then stands in the registry as a `Kind` (method parameters are
  * bivariant), and the registry hands each kind only targets of its own kind.
  */
 
@@ -39,7 +39,7 @@ export interface FrozenPoint {
   /** The point as listed, e.g. `2024-08-12T14:00:00+00:00`. */
   id: string;
   time: Date;
-  /** The kind's own record of the point (for InfluxDB: folder, dump key, ETag, size). */
+  /** The kind's own record of the point (e.g. a snapshot folder, a dump's key, ETag, size). */
   point: JsonValue;
 }
 
@@ -127,9 +127,9 @@ export interface SandboxScenario {
 }
 
 export interface Kind<T extends TargetBase = TargetBase> {
-  /** The `kind:` of a target in restorebot.yaml, e.g. `influxdb-clustered`. */
+  /** The `kind:` of a target in restorebot.yaml (kebab-case). */
   id: string;
-  /** For people, e.g. "InfluxDB Clustered". */
+  /** The system's name for people. */
   label: string;
   config: {
     /** The kind's own keys of a target (besides the shared ones in schema-parts.ts). */

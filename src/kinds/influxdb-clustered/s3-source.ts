@@ -158,6 +158,8 @@ export function createInfluxDbS3Source(
   return {
     location: `s3://${bucket}/${prefix}`,
     dataLocation: bucket,
+    emptyHint:
+      "Check that catalog snapshots are enabled (INFLUXDB_IOX_CREATE_CATALOG_BACKUP_DATA_SNAPSHOT_FILES) and the target's snapshots.bucket and prefix.",
     listPoints,
     describePoints,
     verifyPoint,
