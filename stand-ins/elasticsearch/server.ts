@@ -137,7 +137,9 @@ export async function startElasticsearchStandIn(): Promise<ElasticsearchStandIn>
     const out: StandInIndex[] = [];
     for (const part of expr.split(",")) {
       if (part.includes("*")) {
-        const re = new RegExp(`^${part.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`);
+        const re = new RegExp(
+          `^${part.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`,
+        );
         for (const index of indices.values()) if (re.test(index.name)) out.push(index);
       } else {
         const index = indices.get(part);
@@ -171,7 +173,14 @@ export async function startElasticsearchStandIn(): Promise<ElasticsearchStandIn>
       failures:
         failed === 0
           ? []
-          : [{ index: snap.indices[0], shard_id: 0, reason: "IOException[stand-in]", status: "INTERNAL_SERVER_ERROR" }],
+          : [
+              {
+                index: snap.indices[0],
+                shard_id: 0,
+                reason: "IOException[stand-in]",
+                status: "INTERNAL_SERVER_ERROR",
+              },
+            ],
       shards: { total, failed, successful: total - failed },
     };
   }
@@ -219,7 +228,8 @@ export async function startElasticsearchStandIn(): Promise<ElasticsearchStandIn>
       const failing = pendingFailures.get(name) ?? [];
       pendingFailures.delete(name);
       const shards = new Map<number, ShardStage>();
-      for (let id = 0; id < primaries; id++) shards.set(id, failing.includes(id) ? "FAILED" : "INIT");
+      for (let id = 0; id < primaries; id++)
+        shards.set(id, failing.includes(id) ? "FAILED" : "INIT");
       indices.set(name, {
         name,
         primaries,
@@ -234,7 +244,8 @@ export async function startElasticsearchStandIn(): Promise<ElasticsearchStandIn>
     if (held) await new Promise<void>((resolve) => waiters.add(resolve));
     let failed = 0;
     for (const name of chosen) {
-      for (const stage of indices.get(name)?.shards.values() ?? []) if (stage === "FAILED") failed++;
+      for (const stage of indices.get(name)?.shards.values() ?? [])
+        if (stage === "FAILED") failed++;
     }
     const total = chosen.length * primaries;
     return {
@@ -254,14 +265,20 @@ export async function startElasticsearchStandIn(): Promise<ElasticsearchStandIn>
     url: URL,
     req: IncomingMessage,
   ): Promise<{ status: number; body: unknown }> {
-    const parts = url.pathname.split("/").filter((p) => p !== "").map(decodeURIComponent);
+    const parts = url.pathname
+      .split("/")
+      .filter((p) => p !== "")
+      .map(decodeURIComponent);
     const [first, second, third, fourth] = parts;
 
     if (first === "_snapshot" && second !== undefined) {
       if (method === "GET" && parts.length === 3) {
         const repo = repositories.get(second);
         if (repo === undefined) {
-          return { status: 404, body: esError(404, "repository_missing_exception", `[${second}] missing`) };
+          return {
+            status: 404,
+            body: esError(404, "repository_missing_exception", `[${second}] missing`),
+          };
         }
         const wanted =
           third === "_all" || third === "*"
@@ -287,7 +304,10 @@ export async function startElasticsearchStandIn(): Promise<ElasticsearchStandIn>
 
     if (first === "_cat" && (second === "indices" || second === "shards") && method === "GET") {
       if (url.searchParams.get("format") !== "json") {
-        return { status: 400, body: esError(400, "illegal_argument_exception", "the stand-in answers format=json only") };
+        return {
+          status: 400,
+          body: esError(400, "illegal_argument_exception", "the stand-in answers format=json only"),
+        };
       }
       const selected = selectIndices(third);
       if (second === "indices") {
@@ -314,7 +334,8 @@ export async function startElasticsearchStandIn(): Promise<ElasticsearchStandIn>
             index: index.name,
             shard: String(id),
             prirep: "p",
-            state: stage === "DONE" ? "STARTED" : stage === "FAILED" ? "UNASSIGNED" : "INITIALIZING",
+            state:
+              stage === "DONE" ? "STARTED" : stage === "FAILED" ? "UNASSIGNED" : "INITIALIZING",
             "unassigned.reason": stage === "FAILED" ? "ALLOCATION_FAILED" : null,
             "unassigned.details":
               stage === "FAILED"
@@ -359,8 +380,16 @@ export async function startElasticsearchStandIn(): Promise<ElasticsearchStandIn>
                   }
                 : { source: {} }),
               index: {
-                size: { total_in_bytes: 1024, recovered_in_bytes: stage === "DONE" ? 1024 : 512, percent: stage === "DONE" ? "100.0%" : "50.0%" },
-                files: { total: 4, recovered: stage === "DONE" ? 4 : 2, percent: stage === "DONE" ? "100.0%" : "50.0%" },
+                size: {
+                  total_in_bytes: 1024,
+                  recovered_in_bytes: stage === "DONE" ? 1024 : 512,
+                  percent: stage === "DONE" ? "100.0%" : "50.0%",
+                },
+                files: {
+                  total: 4,
+                  recovered: stage === "DONE" ? 4 : 2,
+                  percent: stage === "DONE" ? "100.0%" : "50.0%",
+                },
               },
             })),
         };
@@ -368,7 +397,12 @@ export async function startElasticsearchStandIn(): Promise<ElasticsearchStandIn>
       return { status: 200, body: out };
     }
 
-    if (method === "DELETE" && first !== undefined && parts.length === 1 && !first.startsWith("_")) {
+    if (
+      method === "DELETE" &&
+      first !== undefined &&
+      parts.length === 1 &&
+      !first.startsWith("_")
+    ) {
       const names = first.split(",");
       const missing = names.find((n) => !indices.has(n));
       if (missing !== undefined) {
@@ -387,14 +421,18 @@ export async function startElasticsearchStandIn(): Promise<ElasticsearchStandIn>
 
     return {
       status: 405,
-      body: esError(405, "stand_in_unsupported", `${method} ${url.pathname} is not part of the stand-in`),
+      body: esError(
+        405,
+        "stand_in_unsupported",
+        `${method} ${url.pathname} is not part of the stand-in`,
+      ),
     };
   }
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://stand-in");
     const method = req.method ?? "GET";
-    route(method, url, req)
+    void route(method, url, req)
       .catch((err: unknown) => ({
         status: 400,
         body: esError(400, "parse_exception", err instanceof Error ? err.message : String(err)),

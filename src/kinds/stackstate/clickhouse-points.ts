@@ -51,7 +51,10 @@ export function parseClickHouseMetadata(text: string, where: string): ClickHouse
     parsed === null ||
     typeof (parsed as { backup_name?: unknown }).backup_name !== "string"
   ) {
-    throw new CodedError("dump_invalid", `${where} has no backup_name: it is not clickhouse-backup metadata.`);
+    throw new CodedError(
+      "dump_invalid",
+      `${where} has no backup_name: it is not clickhouse-backup metadata.`,
+    );
   }
   return parsed as ClickHouseBackupMetadata;
 }
@@ -69,33 +72,37 @@ export async function listClickHouseBackups(
   const listed = await listAllPages(store, config.bucket, root);
   let requests = listed.requests;
   const names = listed.prefixes.map((p) => p.slice(root.length).replace(/\/$/, ""));
-  const entries = await mapWithConcurrency(names, opts.concurrency ?? 8, async (name): Promise<Entry> => {
-    const key = `${root}${name}/metadata.json`;
-    const cacheKey = `${config.bucket}/${key}`;
-    const cached = opts.cache?.get(cacheKey);
-    if (cached !== undefined) return { name, metadata: cached };
-    requests++;
-    try {
-      const metadata = parseClickHouseMetadata(
-        await readText(store, config.bucket, key),
-        `s3://${config.bucket}/${key}`,
-      );
-      opts.cache?.set(cacheKey, metadata);
-      return { name, metadata };
-    } catch (err) {
-      if (err instanceof CodedError && err.code === "not_found") {
-        return {
-          name,
-          metadata: undefined,
-          problem: "it has no metadata.json: its upload is still running or was interrupted",
-        };
+  const entries = await mapWithConcurrency(
+    names,
+    opts.concurrency ?? 8,
+    async (name): Promise<Entry> => {
+      const key = `${root}${name}/metadata.json`;
+      const cacheKey = `${config.bucket}/${key}`;
+      const cached = opts.cache?.get(cacheKey);
+      if (cached !== undefined) return { name, metadata: cached };
+      requests++;
+      try {
+        const metadata = parseClickHouseMetadata(
+          await readText(store, config.bucket, key),
+          `s3://${config.bucket}/${key}`,
+        );
+        opts.cache?.set(cacheKey, metadata);
+        return { name, metadata };
+      } catch (err) {
+        if (err instanceof CodedError && err.code === "not_found") {
+          return {
+            name,
+            metadata: undefined,
+            problem: "it has no metadata.json: its upload is still running or was interrupted",
+          };
+        }
+        if (err instanceof CodedError && err.code === "dump_invalid") {
+          return { name, metadata: undefined, problem: err.message };
+        }
+        throw err;
       }
-      if (err instanceof CodedError && err.code === "dump_invalid") {
-        return { name, metadata: undefined, problem: err.message };
-      }
-      throw err;
-    }
-  });
+    },
+  );
   return {
     points: clickHousePointsFrom(entries),
     skipped: listed.objects.map((o) => o.key.slice(root.length)),
@@ -108,7 +115,8 @@ export function clickHousePointsFrom(entries: readonly Entry[]): ClickHousePoint
   const byName = new Map(entries.map((e) => [e.name, e]));
   const points = entries.map((entry): ClickHousePoint => {
     const metadata = entry.metadata;
-    const created = metadata?.creation_date === undefined ? undefined : new Date(metadata.creation_date);
+    const created =
+      metadata?.creation_date === undefined ? undefined : new Date(metadata.creation_date);
     const time = created !== undefined && !Number.isNaN(created.getTime()) ? created : undefined;
     const required = metadata?.required_backup === "" ? undefined : metadata?.required_backup;
     const base: ClickHousePoint = {

@@ -53,7 +53,9 @@ export function describeElasticsearchError(body: unknown): string {
     }
     return String(error);
   }
-  return typeof body === "string" ? body.slice(0, 300) : JSON.stringify(body)?.slice(0, 300) ?? "";
+  return typeof body === "string"
+    ? body.slice(0, 300)
+    : (JSON.stringify(body)?.slice(0, 300) ?? "");
 }
 
 /**

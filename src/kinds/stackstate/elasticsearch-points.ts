@@ -1,4 +1,4 @@
-import { type ElasticsearchHttp, callElasticsearch } from "./elasticsearch-http.js";
+import { callElasticsearch, type ElasticsearchHttp } from "./elasticsearch-http.js";
 import { type ElasticsearchPoint, newestFirst } from "./points.js";
 
 interface SnapshotInfo {

@@ -94,18 +94,30 @@ async function metricsGroup(
   readers: StackStateReaders,
   config: NonNullable<StackStateStoresConfig["metrics"]>,
   limit: number,
-): Promise<{ points: MetricsPoint[]; total: number; skipped: string[]; requests: number; instances: NonNullable<StoreGroup["instances"]> }> {
+): Promise<{
+  points: MetricsPoint[];
+  total: number;
+  skipped: string[];
+  requests: number;
+  instances: NonNullable<StoreGroup["instances"]>;
+}> {
   const store = need(readers.objectStore, "object store");
   const listed = await listMetricsVersions(store, config);
   let requests = listed.requests;
   const described: MetricsPoint[] = [];
   const newest = new Map<string, MetricsPoint>();
-  const pending = new Set(config.instances.filter((i) => listed.versions.some((v) => v.instance === i)));
+  const pending = new Set(
+    config.instances.filter((i) => listed.versions.some((v) => v.instance === i)),
+  );
   let next = 0;
   const batch = Math.max(limit, 8);
   while (next < listed.versions.length && (next < limit || pending.size > 0)) {
     const slice: MetricsVersionRef[] = [];
-    while (next < listed.versions.length && slice.length < batch && (next < limit || pending.size > 0)) {
+    while (
+      next < listed.versions.length &&
+      slice.length < batch &&
+      (next < limit || pending.size > 0)
+    ) {
       const version = listed.versions[next]!;
       if (next < limit || pending.has(version.instance)) slice.push(version);
       next++;
@@ -127,7 +139,10 @@ async function metricsGroup(
     total: listed.versions.length,
     skipped: listed.skipped,
     requests,
-    instances: config.instances.map((instance) => ({ instance, newestComplete: newest.get(instance) })),
+    instances: config.instances.map((instance) => ({
+      instance,
+      newestComplete: newest.get(instance),
+    })),
   };
 }
 
@@ -144,7 +159,10 @@ async function readGroup(
   });
   switch (store) {
     case "stackgraph": {
-      const r = await listStackGraphBackups(need(readers.objectStore, "object store"), stores.stackgraph!);
+      const r = await listStackGraphBackups(
+        need(readers.objectStore, "object store"),
+        stores.stackgraph!,
+      );
       return { ...pick(r.points), skipped: r.skipped, requests: r.requests };
     }
     case "clickhouse": {
@@ -164,7 +182,9 @@ async function readGroup(
     }
     case "metrics": {
       const r = await metricsGroup(readers, stores.metrics!, limit);
-      const candidates = r.instances.flatMap((i) => (i.newestComplete === undefined ? [] : [i.newestComplete]));
+      const candidates = r.instances.flatMap((i) =>
+        i.newestComplete === undefined ? [] : [i.newestComplete],
+      );
       candidates.sort((a, b) => (b.time?.getTime() ?? 0) - (a.time?.getTime() ?? 0));
       return {
         points: r.points.slice(0, limit),
@@ -231,13 +251,22 @@ export async function findStackStatePoint(
   ref: StackStatePointRef,
   opts: Omit<ListStackStateOptions, "store" | "limit">,
 ): Promise<StackStatePoint> {
-  const typed = ref.latest ? formatStackStatePoint(ref.store, "latest") : formatStackStatePoint(ref.store, ref.name);
+  const typed = ref.latest
+    ? formatStackStatePoint(ref.store, "latest")
+    : formatStackStatePoint(ref.store, ref.name);
   const listHint = `\`/recovery-points <target> --store ${ref.store}\` lists them.`;
   if (ref.latest) {
     const [group] = await listStackStatePoints({ ...opts, store: ref.store, limit: 1 });
-    if (group?.error !== undefined) throw new CodedError("precondition_failed", `Could not read the ${ref.store} store: ${group.error}`);
+    if (group?.error !== undefined)
+      throw new CodedError(
+        "precondition_failed",
+        `Could not read the ${ref.store} store: ${group.error}`,
+      );
     if (group?.newestComplete === undefined) {
-      throw new CodedError("not_found", `${typed}: the ${ref.store} store has no complete backup at ${group?.location}. ${listHint}`);
+      throw new CodedError(
+        "not_found",
+        `${typed}: the ${ref.store} store has no complete backup at ${group?.location}. ${listHint}`,
+      );
     }
     return group.newestComplete;
   }
@@ -247,21 +276,39 @@ export async function findStackStatePoint(
     const store = need(opts.readers.objectStore, "object store");
     const [instance, version] = ref.name.split("/") as [string, string];
     if (!config.instances.includes(instance)) {
-      throw new CodedError("usage", `${typed}: "${instance}" is not one of this target's Victoria Metrics instances (${config.instances.join(", ")}). ${listHint}`);
+      throw new CodedError(
+        "usage",
+        `${typed}: "${instance}" is not one of this target's Victoria Metrics instances (${config.instances.join(", ")}). ${listHint}`,
+      );
     }
     const listed = await listMetricsVersions(store, { ...config, instances: [instance] });
     const found = listed.versions.find((v) => v.version === version);
-    if (found !== undefined) point = (await describeMetricsVersions(store, config, [found])).points[0];
+    if (found !== undefined)
+      point = (await describeMetricsVersions(store, config, [found])).points[0];
   } else {
-    const [group] = await listStackStatePoints({ ...opts, store: ref.store, limit: Number.MAX_SAFE_INTEGER });
-    if (group?.error !== undefined) throw new CodedError("precondition_failed", `Could not read the ${ref.store} store: ${group.error}`);
+    const [group] = await listStackStatePoints({
+      ...opts,
+      store: ref.store,
+      limit: Number.MAX_SAFE_INTEGER,
+    });
+    if (group?.error !== undefined)
+      throw new CodedError(
+        "precondition_failed",
+        `Could not read the ${ref.store} store: ${group.error}`,
+      );
     point = group?.points.find((p) => p.name === ref.name);
   }
   if (point === undefined) {
-    throw new CodedError("not_found", `${typed} is not in the ${ref.store} store (${locationOf(ref.store, opts.stores)}). ${listHint}`);
+    throw new CodedError(
+      "not_found",
+      `${typed} is not in the ${ref.store} store (${locationOf(ref.store, opts.stores)}). ${listHint}`,
+    );
   }
   if (point.notRestorable !== undefined) {
-    throw new CodedError("precondition_failed", `${typed} cannot be restored: ${point.notRestorable}. Pick another point; ${listHint}`);
+    throw new CodedError(
+      "precondition_failed",
+      `${typed} cannot be restored: ${point.notRestorable}. Pick another point; ${listHint}`,
+    );
   }
   return point;
 }

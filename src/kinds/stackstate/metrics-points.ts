@@ -88,7 +88,8 @@ export async function describeMetricsVersions(
         `${root}${ref.name}/${VMBACKUP_COMPLETE_MARKER}`,
       );
       completed = head?.lastModified;
-      if (completed !== undefined && ref.nameTime !== undefined) opts.cache?.set(cacheKey, completed);
+      if (completed !== undefined && ref.nameTime !== undefined)
+        opts.cache?.set(cacheKey, completed);
     }
     const point: MetricsPoint = {
       store: "metrics",

@@ -53,7 +53,9 @@ export function parseStackStatePoint(
   if (known === "metrics") {
     const [instance, version, ...rest] = name.split("/");
     if (instance === undefined || version === undefined || rest.length > 0 || version === "") {
-      throw usage(`A metrics point is <instance>/<version>, e.g. \`${EXAMPLES.metrics}\`; "${name}" is not.`);
+      throw usage(
+        `A metrics point is <instance>/<version>, e.g. \`${EXAMPLES.metrics}\`; "${name}" is not.`,
+      );
     }
   } else if (name.includes("/")) {
     throw usage(`"${name}" is not a ${known} backup name (no "/" in it).`);

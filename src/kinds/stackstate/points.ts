@@ -80,6 +80,9 @@ export function parseCompactUtc(digits: string): Date | undefined {
   const [, y, mo, d, h, mi, s] = m;
   const date = new Date(Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +(s ?? "0")));
   // Reject 20231340…: Date.UTC rolls invalid fields over instead of failing.
-  const back = date.toISOString().replace(/[-:T]/g, "").slice(0, (s === undefined ? 12 : 14));
+  const back = date
+    .toISOString()
+    .replace(/[-:T]/g, "")
+    .slice(0, s === undefined ? 12 : 14);
   return back === digits ? date : undefined;
 }

@@ -10,7 +10,8 @@ export interface StackGraphStoreListing {
 }
 
 /** `sts-backup-20210216-0300.graph` (the chart's `date +%Y%m%d-%H%M`, UTC in its container). */
-const GRAPH_NAME = /^(?<base>.*?(?<date>\d{8})-(?<time>\d{4})(?<secs>\d{2})?\.graph)(?:\.(?<part>\d+))?$/;
+const GRAPH_NAME =
+  /^(?<base>.*?(?<date>\d{8})-(?<time>\d{4})(?<secs>\d{2})?\.graph)(?:\.(?<part>\d+))?$/;
 
 /**
  * StackGraph backups are whole `.graph` files in the bucket; the time is in the name. When the
