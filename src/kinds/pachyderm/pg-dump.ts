@@ -34,7 +34,10 @@ export function pgDumpConnection(dsn: string): { dbname: string; env: Record<str
   if (match === null) return { dbname: dsn, env: {} };
   const raw = match[1] ?? "";
   const password = raw.startsWith("'") ? raw.slice(1, -1).replace(/\\(.)/g, "$1") : raw;
-  return { dbname: dsn.replace(match[0], " ").trim(), env: { PGPASSWORD: password } };
+  return {
+    dbname: dsn.replace(match[0], " ").replace(/\s+/g, " ").trim(),
+    env: { PGPASSWORD: password },
+  };
 }
 
 /** pg_dump's major version, e.g. 17 for "pg_dump (PostgreSQL) 17.2". */
@@ -63,7 +66,9 @@ export async function serverMajorVersion(dsn: string): Promise<number> {
   client.on("error", () => undefined);
   try {
     await client.connect();
-    const row = (await client.query<{ v: string }>("SHOW server_version_num")).rows[0];
+    const row = (
+      await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")
+    ).rows[0];
     return Math.floor(Number(row?.v) / 10_000);
   } catch (err) {
     throw new CodedError(

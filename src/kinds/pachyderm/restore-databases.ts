@@ -57,7 +57,9 @@ export async function readCommitMode(
     databases.map(async (db) => {
       try {
         const value = await withClient(db.dsn, async (c) => {
-          const row = (await c.query<{ v: string }>("SHOW max_prepared_transactions")).rows[0];
+          const row = (
+            await c.query<{ v: string }>("SELECT current_setting('max_prepared_transactions') AS v")
+          ).rows[0];
           return Number(row?.v ?? 0);
         });
         return { name: db.name, maxPreparedTransactions: value };
