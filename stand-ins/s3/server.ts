@@ -113,6 +113,8 @@ export interface S3StandIn {
   allowAccessKey(accessKeyId: string): void;
   /** Changes `omitEtags` from now on (e.g. after a request froze the ETag). */
   setOmitEtags(omit: boolean | readonly S3Operation[]): void;
+  /** Each CopyObject also waits size ÷ rate seconds (bytes per second); undefined turns it off. */
+  setCopyRate(bytesPerSecond: number | undefined): void;
   /** Multipart uploads created and neither completed nor aborted (what S3 would bill for). */
   pendingUploads(): Array<{ bucket: string; key: string; uploadId: string; parts: number }>;
   close(): Promise<void>;
@@ -403,6 +405,7 @@ interface PendingUpload {
 export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3StandIn> {
   const store = new InMemoryObjectStore();
   const uploads = new Map<string, PendingUpload>();
+  let copyRate: number | undefined;
   for (const bucket of opts.buckets ?? []) store.createBucket(bucket);
   const counts = new Map<S3Operation, number>();
   let log: RecordedRequest[] = [];
@@ -627,6 +630,8 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
         { Condition: "x-amz-copy-source-If-None-Match" },
       );
     if (Buffer.byteLength(r.key) > 1024) throw new S3Error(400, "KeyTooLongError");
+    // A server-side copy takes time in proportion to its size on a real store.
+    if (copyRate !== undefined) await sleep((object.body.length / copyRate) * 1000);
     // As S3 does for a copy in one request: the new object's ETag is the MD5 of its bytes,
     // so a copy of a multipart object gets a different ETag than its source.
     const copied = store.put(r.bucket, r.key, object.body, {
@@ -953,6 +958,9 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
     },
     setOmitEtags(omit) {
       omitEtags = omit;
+    },
+    setCopyRate(bytesPerSecond) {
+      copyRate = bytesPerSecond;
     },
     pendingUploads: () =>
       [...uploads.entries()].map(([uploadId, u]) => ({
