@@ -133,10 +133,10 @@ export function createInfluxdCtlStandIn(
   let nextShard = 1;
 
   function addShard(db: string, rp: string, bytes: number): ShardState {
-    let rps = databases.get(db);
-    if (!rps) databases.set(db, (rps = new Map()));
-    let shards = rps.get(rp);
-    if (!shards) rps.set(rp, (shards = []));
+    const rps = databases.get(db) ?? new Map<string, ShardState[]>();
+    databases.set(db, rps);
+    const shards = rps.get(rp) ?? [];
+    rps.set(rp, shards);
     const shard: ShardState = {
       id: nextShard++,
       owner: dataNodes[(nextShard - 2) % dataNodes.length] ?? "localhost:8088",
