@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { PassThrough, type Readable, Writable } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
+import { MissingExecutableError } from "./local-runner.js";
 import type { JsonObject } from "./patch.js";
 
 /**
@@ -89,6 +90,8 @@ export interface PodView {
   name: string;
   containers: string[];
   phase: string;
+  /** Its containers have stopped (Succeeded or Failed): a followed log ends after what is there. */
+  ended?: boolean;
 }
 
 /** A rejected request: HTTP status and message, answered as a Kubernetes `Status`. */
@@ -135,6 +138,8 @@ export class PodExec {
     /** The protocols the server accepts, in its order of preference. */
     private readonly protocols: readonly ExecProtocol[],
     private readonly onChange: () => void,
+    /** Runs a command no registration matches (the simulator's local runner), if set. */
+    private readonly fallback?: ExecHandler,
   ) {}
 
   register(match: ExecMatch, handler: ExecHandler): () => void {
@@ -273,7 +278,9 @@ export class PodExec {
     const stdout = channelWriter(STDOUT, request.stdout);
     const stderr = channelWriter(STDERR, request.stderr);
 
-    const registration = this.registrations.find((r) => matches(r.match, request));
+    const registration =
+      this.registrations.find((r) => matches(r.match, request)) ??
+      (this.fallback ? { match: { command: () => true }, handler: this.fallback } : undefined);
     const finish = async (status: JsonObject, exitCode: number | undefined) => {
       await Promise.all([endWritable(stdout), endWritable(stderr)]);
       record.finished = true;
@@ -322,6 +329,10 @@ export class PodExec {
           );
         },
         (err: unknown) => {
+          if (err instanceof MissingExecutableError) {
+            const message = `OCI runtime exec failed: exec failed: unable to start container process: ${err.message}: unknown`;
+            return finish(failureStatus(message, "InternalError", [{ message }], 500), undefined);
+          }
           const message = `error executing command [${request.command.join(" ")}]: ${err instanceof Error ? err.message : String(err)}`;
           return finish(failureStatus(message, "InternalError", [{ message }], 500), undefined);
         },
@@ -454,7 +465,7 @@ export class PodLogs {
     res.flushHeaders();
     const existing = tail === undefined ? all : lastLines(all, tail);
     if (existing) res.write(existing);
-    if (query.get("follow") !== "true") {
+    if (query.get("follow") !== "true" || pod.ended) {
       res.end();
       return 200;
     }
@@ -467,6 +478,15 @@ export class PodLogs {
   /** The pod is gone: followed logs end, and its logs are dropped. */
   podDeleted(pod: string): void {
     this.logs.delete(pod);
+    for (const f of [...this.followers]) {
+      if (f.pod !== pod) continue;
+      this.followers.delete(f);
+      f.res.end();
+    }
+  }
+
+  /** The pod's containers stopped: followed logs end (the logs stay readable). */
+  containersEnded(pod: string): void {
     for (const f of [...this.followers]) {
       if (f.pod !== pod) continue;
       this.followers.delete(f);
