@@ -400,7 +400,7 @@ export class JobController {
               ? { workingDir: container.workingDir }
               : {}),
           });
-    work
+    void work
       .then(
         (code) => code ?? 0,
         (err: unknown) => {
