@@ -27,6 +27,7 @@ const STDOUT = 1;
 const STDERR = 2;
 const STATUS = 3;
 const CLOSE = 255;
+const RECORDED_STDIN_BYTES = 1024 * 1024;
 
 /** What a registered command sees: its streams, and a signal for a connection that went away. */
 export interface ExecSession {
@@ -68,8 +69,10 @@ export interface ExecRecord {
   container: string;
   command: readonly string[];
   protocol: ExecProtocol;
-  /** The client's stdin, as received. */
+  /** The client's stdin, as received (its first MiB; `stdinBytes` counts all of it). */
   stdin: Buffer;
+  /** How many bytes of stdin arrived. */
+  stdinBytes: number;
   /** Exit status the command returned; undefined when it failed to start, threw or is running. */
   exitCode: number | undefined;
   /** What the Status on channel 3 said (`Success`, or the failure's message). */
@@ -186,7 +189,7 @@ export class PodExec {
     if (!protocol) {
       throw new PodIoError(
         400,
-        `unable to upgrade connection: none of the offered subprotocols [${offered.join(" ")}] is supported; this server speaks [${this.protocols.join(" ")}]`,
+        `requested protocol(s) are not supported: [${offered.join(" ")}]; supports [${this.protocols.join(" ")}]`,
         "BadRequest",
       );
     }
@@ -230,6 +233,7 @@ export class PodExec {
       command: request.command,
       protocol: request.protocol,
       stdin: Buffer.alloc(0),
+      stdinBytes: 0,
       exitCode: undefined,
       outcome: undefined,
       closedByClient: false,
@@ -247,9 +251,17 @@ export class PodExec {
       const channel = frame[0];
       if (channel === STDIN && request.stdin && !stdin.writableEnded) {
         const chunk = frame.subarray(1);
-        received.push(chunk);
-        record.stdin = Buffer.concat(received);
-        stdin.write(chunk);
+        record.stdinBytes += chunk.length;
+        if (record.stdin.length < RECORDED_STDIN_BYTES) {
+          received.push(chunk.subarray(0, RECORDED_STDIN_BYTES - record.stdin.length));
+          record.stdin = Buffer.concat(received);
+        }
+        // Backpressure, as a container's pipe gives: stop reading the socket until the command
+        // has taken what it was sent.
+        if (!stdin.write(chunk)) {
+          ws.pause();
+          stdin.once("drain", () => ws.resume());
+        }
       } else if (channel === CLOSE && frame[1] === STDIN && request.protocol === EXEC_PROTOCOL_V5) {
         if (!stdin.writableEnded) stdin.end();
       }
