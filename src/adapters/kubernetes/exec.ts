@@ -36,6 +36,8 @@ const STATUS = 3;
 const CLOSE = 255;
 /** Largest stdin frame sent. */
 const FRAME_BYTES = 256 * 1024;
+/** stdin bytes allowed in the socket's send buffer before waiting for it to drain. */
+const IN_FLIGHT_BYTES = 1024 * 1024;
 
 interface ExecDeps {
   kc: KubeConfig;
@@ -45,6 +47,17 @@ interface ExecDeps {
 
 class ProtocolRefused extends Error {}
 
+/**
+ * An open exec connection. Frames can arrive in the same packet as the upgrade answer, before
+ * anyone listens: they are queued here from the start, as is a close.
+ */
+interface Connection {
+  ws: WebSocket;
+  early: Buffer[];
+  closed: boolean;
+  stopQueueing(): void;
+}
+
 export function createExecOps(deps: ExecDeps): Pick<PodWorkPort, "execInPod"> {
   const { kc, namespace } = deps;
 
@@ -52,7 +65,7 @@ export function createExecOps(deps: ExecDeps): Pick<PodWorkPort, "execInPod"> {
     options: ExecInPodOptions,
     command: readonly string[],
     protocols: string[],
-  ): Promise<WebSocket> => {
+  ): Promise<Connection> => {
     const cluster = kc.getCurrentCluster();
     if (!cluster)
       throw new CodedError("config_invalid", "The Kubernetes configuration names no cluster.");
@@ -68,8 +81,23 @@ export function createExecOps(deps: ExecDeps): Pick<PodWorkPort, "execInPod"> {
     const url = `${server}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(options.pod)}/exec?${query}`;
     const opts: ClientOptions = {};
     await kc.applyToHTTPSOptions(opts as Parameters<KubeConfig["applyToHTTPSOptions"]>[0]);
-    return new Promise<WebSocket>((resolve, reject) => {
+    return new Promise<Connection>((resolve, reject) => {
       const ws = new WebSocket(url, protocols, opts);
+      const connection: Connection = {
+        ws,
+        early: [],
+        closed: false,
+        stopQueueing: () => {
+          ws.off("message", queue);
+          ws.off("close", closed);
+        },
+      };
+      const queue = (data: Buffer) => connection.early.push(data);
+      const closed = () => {
+        connection.closed = true;
+      };
+      ws.on("message", queue);
+      ws.on("close", closed);
       ws.on("unexpected-response", (_req, res: IncomingMessage) => {
         let body = "";
         res.setEncoding("utf8");
@@ -99,7 +127,7 @@ export function createExecOps(deps: ExecDeps): Pick<PodWorkPort, "execInPod"> {
           ws.terminate();
         });
       });
-      ws.once("open", () => resolve(ws));
+      ws.once("open", () => resolve(connection));
       ws.on("error", (err) => {
         reject(
           new CodedError(
@@ -112,8 +140,10 @@ export function createExecOps(deps: ExecDeps): Pick<PodWorkPort, "execInPod"> {
     });
   };
 
-  const run = (ws: WebSocket, options: ExecInPodOptions, stdinLimit: number | undefined) =>
+  const run = (connection: Connection, options: ExecInPodOptions, stdinLimit: number | undefined) =>
     new Promise<ExecResult>((resolve, reject) => {
+      const { ws } = connection;
+      connection.stopQueueing();
       const protocol = ws.protocol;
       let settled = false;
       let statusSeen = false;
@@ -129,7 +159,7 @@ export function createExecOps(deps: ExecDeps): Pick<PodWorkPort, "execInPod"> {
       };
       const fail = (err: unknown) => finish(() => reject(err));
 
-      ws.on("message", (data: Buffer) => {
+      const onMessage = (data: Buffer) => {
         if (settled || data.length === 0) return;
         const channel = data[0];
         const payload = data.subarray(1);
@@ -161,8 +191,8 @@ export function createExecOps(deps: ExecDeps): Pick<PodWorkPort, "execInPod"> {
               );
           }, fail);
         }
-      });
-      ws.on("close", () => {
+      };
+      const onClose = () => {
         if (statusSeen) return; // settled once the output before it is delivered
         fail(
           new CodedError(
@@ -170,7 +200,11 @@ export function createExecOps(deps: ExecDeps): Pick<PodWorkPort, "execInPod"> {
             `Kubernetes: the exec connection for ${what} closed before the command reported its exit status; its outcome is unknown.`,
           ),
         );
-      });
+      };
+      for (const data of connection.early.splice(0)) onMessage(data);
+      if (connection.closed) onClose();
+      ws.on("message", onMessage);
+      ws.on("close", onClose);
 
       const onAbort = () => fail(new CodedError("cancelled", `Cancelled while running ${what}.`));
       if (options.signal?.aborted) return onAbort();
@@ -258,7 +292,10 @@ async function pumpStdin(
       const frame = Buffer.allocUnsafe(piece.length + 1);
       frame[0] = STDIN;
       piece.copy(frame, 1);
-      await send(frame);
+      const sending = send(frame);
+      // Up to IN_FLIGHT_BYTES may sit in the socket's buffers; beyond that, wait for this frame.
+      if (ws.bufferedAmount > IN_FLIGHT_BYTES) await sending;
+      else sending.catch(() => undefined);
     }
   }
   if (stopped()) return;

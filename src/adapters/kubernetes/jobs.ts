@@ -249,10 +249,10 @@ export function createJobOps(
     const podStart = new Map<string, number>();
     let waitingSince = Date.now();
     while (!signal?.aborted) {
-      const pods = await listJobPods(name, signal);
+      const pods = await listJobPods(name);
       const next = pods.find((p) => !done.has(p.metadata?.name ?? ""));
       if (!next) {
-        const job = await getJob(name, signal);
+        const job = await getJob(name);
         if (!job || jobStateOf(job).finished) break;
         await pause(LOG_RECONNECT_MS, signal);
         continue;
@@ -296,8 +296,9 @@ export function createJobOps(
         await pause(LOG_RECONNECT_MS, signal);
         continue;
       }
+      if (signal?.aborted) break;
       // The stream ended: the container stopped (or the pod went). Was it the end?
-      const fresh = (await listJobPods(name, signal)).find((p) => p.metadata?.name === podName);
+      const fresh = (await listJobPods(name)).find((p) => p.metadata?.name === podName);
       const phase = fresh?.status?.phase;
       if (
         !fresh ||
