@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { Exec, type V1Status } from "@kubernetes/client-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   createKubernetesCluster,
   type KubernetesCluster,
@@ -17,6 +17,7 @@ import {
   type KubernetesSimulator,
   type KubernetesSimulatorOptions,
   kubeconfigFor,
+  type RequestRecord,
   startKubernetesSimulator,
 } from "../../../stand-ins/kubernetes/index.js";
 
@@ -37,8 +38,11 @@ const ALL_METHODS: (keyof PodWorkPort)[] = [
 
 let sims: KubernetesSimulator[] = [];
 const dirs: string[] = [];
+/** Every request the adapter made in this file, for the RBAC check at the end. */
+const allRequests: RequestRecord[] = [];
 
 afterEach(async () => {
+  for (const sim of sims) allRequests.push(...sim.requests());
   await Promise.all(sims.map((s) => s.close()));
   sims = [];
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -332,6 +336,8 @@ describe("Kubernetes adapter: exec", () => {
       "execInPod",
       "createJob",
       "createPvc",
+      "deletePvc",
+      "deleteJob",
     ]);
     await cluster.createPvc({
       metadata: { name: "influxdb-data" },
@@ -374,6 +380,13 @@ describe("Kubernetes adapter: exec", () => {
     expect(readFileSync(join(target, "data", "telegraf", "000001.tsm"))).toEqual(
       Buffer.alloc(300_000, 7),
     );
+
+    // Deleted while the pod mounts it, the claim stays (Terminating) until the pod is gone.
+    await cluster.deletePvc("influxdb-data");
+    expect(sim.pvcNames()).toEqual(["influxdb-data"]);
+    await cluster.deleteJob("holder");
+    await sim.waitFor(() => sim.pvcNames().length === 0);
+    await cluster.deletePvc("influxdb-data"); // already gone: fine
   });
 });
 
@@ -462,5 +475,28 @@ describe("Kubernetes adapter: exec on a cluster older than 1.30 (v4 only)", () =
     // Without stdin, v4 is safe and used as it is.
     const plain = await cluster.execInPod({ pod, container: "main", command: ["true"] });
     expect(plain).toEqual({ exitCode: 0, protocol: "v4.channel.k8s.io" });
+  });
+});
+
+// Runs last (declaration order): by now `allRequests` holds every request made above.
+describe("Kubernetes adapter: RBAC of the work in pods", () => {
+  afterAll(() => {
+    allRequests.length = 0;
+  });
+
+  it("uses every rule POD_WORK_RBAC_RULES grants (each test ran under only its methods' rules)", () => {
+    const used = new Set(
+      allRequests
+        .filter((r) => r.verb !== undefined && r.status !== 403)
+        .map((r) => `${r.apiGroup ?? ""}|${r.resource}|${r.verb}`),
+    );
+    const granted = rbacRulesFor(ALL_METHODS).flatMap((rule) =>
+      rule.apiGroups.flatMap((g) =>
+        rule.resources.flatMap((res) => rule.verbs.map((v) => `${g}|${res}|${v}`)),
+      ),
+    );
+    // `get pods/exec` is what API servers before 1.35 check for the WebSocket upgrade; the
+    // simulator, like 1.35, checks `create`.
+    expect(granted.filter((t) => !used.has(t))).toEqual(["|pods/exec|get"]);
   });
 });
