@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) answer, installing them
-# from Debian's packages and starting them when they do not. Safe to run again and again.
+# from Debian's packages and starting them when they do not, and that the binaries some tests
+# run are installed: Victoria Metrics (victoria-metrics, vmbackup) and InfluxDB 1.x (influxd,
+# influx; the InfluxDB OSS tests start their own influxd on a scratch directory on free ports
+# and never use the packaged service). Safe to run again and again.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*"; }
@@ -58,3 +61,18 @@ if ! redis_up; then
 fi
 redis_up || { log "Redis did not start on 127.0.0.1:6379"; exit 1; }
 log "PostgreSQL and Redis are up"
+
+# --- Victoria Metrics (vmbackup) ------------------------------------------------------------
+# The StackState tests back up a real Victoria Metrics with the real vmbackup to check that
+# the metrics listing reads the layout the tool really writes. Not started as a service.
+if ! command -v vmbackup >/dev/null 2>&1 || ! command -v victoria-metrics >/dev/null 2>&1; then
+  log "installing Victoria Metrics (vmbackup)"
+  apt_install victoria-metrics
+fi
+
+# --- InfluxDB 1.x (binaries only) -----------------------------------------------------------
+if ! command -v influxd >/dev/null 2>&1 || ! command -v influx >/dev/null 2>&1; then
+  log "installing InfluxDB 1.x (influxd, influx)"
+  # The tests never talk to the packaged service (they run their own influxd on free ports).
+  apt_install influxdb influxdb-client
+fi
