@@ -17,7 +17,13 @@ import type {
  * resourceVersion, as etcd does.
  */
 
-export type WatchableResource = "pods" | "deployments" | "statefulsets" | "appinstances";
+export type WatchableResource =
+  | "pods"
+  | "deployments"
+  | "statefulsets"
+  | "appinstances"
+  | "jobs"
+  | "persistentvolumeclaims";
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
 
 export interface ObjectChange {
@@ -104,6 +110,8 @@ export class ClusterState {
   private readonly changeListeners = new Set<(change: ObjectChange) => void>();
   private readonly eventListeners = new Set<(event: SimEvent) => void>();
   private closed = false;
+  /** Objects kept by other controllers (jobs.ts, volumes.ts), listed with this state's own. */
+  private readonly listers = new Map<WatchableResource, Array<() => JsonObject[]>>();
 
   constructor(options: ClusterStateOptions) {
     this.namespace = options.namespace;
@@ -191,11 +199,15 @@ export class ClusterState {
 
   /** Current objects of one resource type, rendered as the API serves them. */
   list(resource: WatchableResource): JsonObject[] {
+    const extra = (this.listers.get(resource) ?? []).flatMap((lister) => lister());
     switch (resource) {
       case "pods":
-        return [...this.workloads.values()].flatMap((w) =>
-          [...w.pods.values()].map((p) => this.renderPod(w, p)),
-        );
+        return [
+          ...[...this.workloads.values()].flatMap((w) =>
+            [...w.pods.values()].map((p) => this.renderPod(w, p)),
+          ),
+          ...extra,
+        ];
       case "deployments":
       case "statefulsets":
         return [...this.workloads.values()]
@@ -205,7 +217,30 @@ export class ClusterState {
           .map((w) => this.renderWorkload(w));
       case "appinstances":
         return [structuredClone(this.appInstance)];
+      default:
+        return extra;
     }
+  }
+
+  /**
+   * Lets another controller (Jobs, PVCs) keep objects of a resource: `lister` renders them for
+   * lists and gets, and `publish` stamps each change with the next resourceVersion and sends it
+   * to watches.
+   */
+  addLister(resource: WatchableResource, lister: () => JsonObject[]): void {
+    const listers = this.listers.get(resource) ?? [];
+    listers.push(lister);
+    this.listers.set(resource, listers);
+  }
+
+  /** The next resourceVersion, for an object about to change. */
+  allocateResourceVersion(): number {
+    return this.nextRv();
+  }
+
+  /** Sends a change of another controller's object (already stamped) to watches and listeners. */
+  publish(resource: WatchableResource, type: WatchEventType, object: JsonObject): void {
+    this.emitChange(resource, type, object);
   }
 
   get(resource: WatchableResource, name: string): JsonObject | undefined {

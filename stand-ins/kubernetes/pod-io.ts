@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { PassThrough, type Readable, Writable } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
+import { MissingExecutableError } from "./local-runner.js";
 import type { JsonObject } from "./patch.js";
 
 /**
@@ -26,6 +27,7 @@ const STDOUT = 1;
 const STDERR = 2;
 const STATUS = 3;
 const CLOSE = 255;
+const RECORDED_STDIN_BYTES = 1024 * 1024;
 
 /** What a registered command sees: its streams, and a signal for a connection that went away. */
 export interface ExecSession {
@@ -67,8 +69,10 @@ export interface ExecRecord {
   container: string;
   command: readonly string[];
   protocol: ExecProtocol;
-  /** The client's stdin, as received. */
+  /** The client's stdin, as received (its first MiB; `stdinBytes` counts all of it). */
   stdin: Buffer;
+  /** How many bytes of stdin arrived. */
+  stdinBytes: number;
   /** Exit status the command returned; undefined when it failed to start, threw or is running. */
   exitCode: number | undefined;
   /** What the Status on channel 3 said (`Success`, or the failure's message). */
@@ -89,6 +93,8 @@ export interface PodView {
   name: string;
   containers: string[];
   phase: string;
+  /** Its containers have stopped (Succeeded or Failed): a followed log ends after what is there. */
+  ended?: boolean;
 }
 
 /** A rejected request: HTTP status and message, answered as a Kubernetes `Status`. */
@@ -135,6 +141,8 @@ export class PodExec {
     /** The protocols the server accepts, in its order of preference. */
     private readonly protocols: readonly ExecProtocol[],
     private readonly onChange: () => void,
+    /** Runs a command no registration matches (the simulator's local runner), if set. */
+    private readonly fallback?: ExecHandler,
   ) {}
 
   register(match: ExecMatch, handler: ExecHandler): () => void {
@@ -181,7 +189,7 @@ export class PodExec {
     if (!protocol) {
       throw new PodIoError(
         400,
-        `unable to upgrade connection: none of the offered subprotocols [${offered.join(" ")}] is supported; this server speaks [${this.protocols.join(" ")}]`,
+        `requested protocol(s) are not supported: [${offered.join(" ")}]; supports [${this.protocols.join(" ")}]`,
         "BadRequest",
       );
     }
@@ -225,6 +233,7 @@ export class PodExec {
       command: request.command,
       protocol: request.protocol,
       stdin: Buffer.alloc(0),
+      stdinBytes: 0,
       exitCode: undefined,
       outcome: undefined,
       closedByClient: false,
@@ -242,9 +251,17 @@ export class PodExec {
       const channel = frame[0];
       if (channel === STDIN && request.stdin && !stdin.writableEnded) {
         const chunk = frame.subarray(1);
-        received.push(chunk);
-        record.stdin = Buffer.concat(received);
-        stdin.write(chunk);
+        record.stdinBytes += chunk.length;
+        if (record.stdin.length < RECORDED_STDIN_BYTES) {
+          received.push(chunk.subarray(0, RECORDED_STDIN_BYTES - record.stdin.length));
+          record.stdin = Buffer.concat(received);
+        }
+        // Backpressure, as a container's pipe gives: stop reading the socket until the command
+        // has taken what it was sent.
+        if (!stdin.write(chunk)) {
+          ws.pause();
+          stdin.once("drain", () => ws.resume());
+        }
       } else if (channel === CLOSE && frame[1] === STDIN && request.protocol === EXEC_PROTOCOL_V5) {
         if (!stdin.writableEnded) stdin.end();
       }
@@ -273,7 +290,9 @@ export class PodExec {
     const stdout = channelWriter(STDOUT, request.stdout);
     const stderr = channelWriter(STDERR, request.stderr);
 
-    const registration = this.registrations.find((r) => matches(r.match, request));
+    const registration =
+      this.registrations.find((r) => matches(r.match, request)) ??
+      (this.fallback ? { match: { command: () => true }, handler: this.fallback } : undefined);
     const finish = async (status: JsonObject, exitCode: number | undefined) => {
       await Promise.all([endWritable(stdout), endWritable(stderr)]);
       record.finished = true;
@@ -322,6 +341,10 @@ export class PodExec {
           );
         },
         (err: unknown) => {
+          if (err instanceof MissingExecutableError) {
+            const message = `OCI runtime exec failed: exec failed: unable to start container process: ${err.message}: unknown`;
+            return finish(failureStatus(message, "InternalError", [{ message }], 500), undefined);
+          }
           const message = `error executing command [${request.command.join(" ")}]: ${err instanceof Error ? err.message : String(err)}`;
           return finish(failureStatus(message, "InternalError", [{ message }], 500), undefined);
         },
@@ -454,7 +477,7 @@ export class PodLogs {
     res.flushHeaders();
     const existing = tail === undefined ? all : lastLines(all, tail);
     if (existing) res.write(existing);
-    if (query.get("follow") !== "true") {
+    if (query.get("follow") !== "true" || pod.ended) {
       res.end();
       return 200;
     }
@@ -467,6 +490,15 @@ export class PodLogs {
   /** The pod is gone: followed logs end, and its logs are dropped. */
   podDeleted(pod: string): void {
     this.logs.delete(pod);
+    for (const f of [...this.followers]) {
+      if (f.pod !== pod) continue;
+      this.followers.delete(f);
+      f.res.end();
+    }
+  }
+
+  /** The pod's containers stopped: followed logs end (the logs stay readable). */
+  containersEnded(pod: string): void {
     for (const f of [...this.followers]) {
       if (f.pod !== pod) continue;
       this.followers.delete(f);

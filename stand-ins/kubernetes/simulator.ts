@@ -8,12 +8,14 @@ import {
   type WatchableResource,
 } from "./cluster-state.js";
 import { DEFAULT_TIMING, influxdbClusteredComponents } from "./components.js";
+import { JobController, type JobPodBehaviour, type JobPodMatch, type JobSnapshot } from "./jobs.js";
 import {
   type LabelRequirement,
   LabelSelectorError,
   matchesLabelSelector,
   parseLabelSelector,
 } from "./label-selector.js";
+import { runLocally } from "./local-runner.js";
 import {
   applyJsonPatch,
   applyMergePatch,
@@ -48,6 +50,7 @@ import type {
   SimEvent,
   WorkloadKind,
 } from "./types.js";
+import { VolumeStore, type WriteAnswer } from "./volumes.js";
 
 /**
  * A Kubernetes API server for one InfluxDB Clustered install, on 127.0.0.1 over plain HTTP,
@@ -70,6 +73,8 @@ export class KubernetesSimulator {
   private readonly waiters = new Set<() => void>();
   private readonly podExec: PodExec;
   private readonly podLogs = new PodLogs();
+  private readonly jobs: JobController;
+  private readonly volumes: VolumeStore;
   private faults: FaultRule[] = [];
   private latencies: LatencyRule[] = [];
   private watchLifetimeMs: number | null = null;
@@ -104,8 +109,38 @@ export class KubernetesSimulator {
         this.podLogs.podDeleted(String(metadataOf(change.object).name));
       }
     });
-    this.podExec = new PodExec(options.execProtocols ?? [EXEC_PROTOCOL_V5, EXEC_PROTOCOL_V4], () =>
-      this.notifyWaiters(),
+    const timing = { ...DEFAULT_TIMING, ...options.timing };
+    this.jobs = new JobController({
+      state: this.state,
+      namespace: this.namespace,
+      startDelayMs: timing.startDelayMs,
+      terminationDelayMs: timing.terminationDelayMs,
+      claimDirectory: (name) => this.volumes.directory(name),
+      writeLog: (pod, container, text) => this.podLogs.write(pod, container, text),
+      containersEnded: (pod) => this.podLogs.containersEnded(pod),
+      podGone: () => this.volumes.release(),
+      notify: () => this.notifyWaiters(),
+    });
+    this.volumes = new VolumeStore(
+      this.state,
+      this.namespace,
+      (claim) => this.jobs.claimInUse(claim),
+      () => this.notifyWaiters(),
+    );
+    this.podExec = new PodExec(
+      options.execProtocols ?? [EXEC_PROTOCOL_V5, EXEC_PROTOCOL_V4],
+      () => this.notifyWaiters(),
+      options.localExec
+        ? (session) =>
+            runLocally({
+              command: session.command,
+              mounts: this.jobs.mountsOf(session.pod, session.container) ?? [],
+              stdin: session.stdin,
+              stdout: session.stdout,
+              stderr: session.stderr,
+              signal: session.signal,
+            })
+        : undefined,
     );
     this.state.onEvent(() => this.notifyWaiters());
     this.server = createServer((req, res) => {
@@ -253,6 +288,51 @@ export class KubernetesSimulator {
     this.podLogs.write(pod, container, text);
   }
 
+  /**
+   * Decides what the pods of matching Jobs do: a function runs as the container (write log
+   * lines with `run.log`, resolve with the exit code), `{ pending: "Unschedulable" }` or
+   * `{ pending: "ImagePullBackOff" }` keeps the pod Pending. Without a registration a Job pod
+   * runs its container's command for real (jobs.ts). Returns a function removing it.
+   */
+  onJobPod(match: JobPodMatch, behaviour: JobPodBehaviour): () => void {
+    return this.jobs.onJobPod(match, behaviour);
+  }
+
+  /** Every Job with its counts, condition and pods (orphaned pods are no longer listed under it). */
+  jobSnapshot(): JobSnapshot[] {
+    return this.jobs.snapshot();
+  }
+
+  /** Names of the pods Jobs created that still exist (orphans included). */
+  jobPods(): string[] {
+    return this.jobs.podNames();
+  }
+
+  /** Deletes a Job's pod as another client would; its Job counts it as failed if it was running. */
+  deleteJobPod(name: string): boolean {
+    return this.jobs.deletePod(name);
+  }
+
+  /** The directory on this machine that backs a PVC (undefined when there is no such claim). */
+  pvcDirectory(name: string): string | undefined {
+    return this.volumes.directory(name);
+  }
+
+  /** Names of the PVCs that exist (Terminating ones included). */
+  pvcNames(): string[] {
+    return this.volumes.names();
+  }
+
+  /** Creates a PVC as another client would. */
+  createPvc(name: string, storage = "1Gi"): string {
+    const answer = this.volumes.create({
+      metadata: { name },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage } } },
+    });
+    if (answer.status !== 201) throw new Error(String(answer.body.message));
+    return this.volumes.directory(name) as string;
+  }
+
   /** Number of `follow=true` log streams open. */
   activeLogStreams(): number {
     return this.podLogs.followerCount();
@@ -370,8 +450,10 @@ export class KubernetesSimulator {
     this.closed = true;
     this.state.close();
     for (const watch of [...this.watches]) this.endWatch(watch);
+    this.jobs.close();
     this.podExec.closeAll();
     this.podLogs.closeAll();
+    this.volumes.close();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -386,10 +468,12 @@ export class KubernetesSimulator {
     const spec = (pod.spec ?? {}) as JsonObject;
     const status = (pod.status ?? {}) as JsonObject;
     const containers = Array.isArray(spec.containers) ? spec.containers : [];
+    const phase = String(status.phase ?? "Pending");
     return {
       name,
       containers: containers.map((c) => String((c as JsonObject).name)),
-      phase: String(status.phase ?? "Pending"),
+      phase,
+      ended: phase === "Succeeded" || phase === "Failed",
     };
   }
 
@@ -651,11 +735,35 @@ export class KubernetesSimulator {
         const pod = inNamespace && info.name ? this.podView(info.name) : undefined;
         if (!pod) return sendStatus(res, 404, `pods "${info.name}" not found`, { info });
         try {
-          return this.podLogs.serve(pod, query, res);
+          const served = this.podLogs.serve(pod, query, res);
+          res.once("close", () => this.notifyWaiters());
+          this.notifyWaiters(); // a follow has started: `activeLogStreams()` changed
+          return served;
         } catch (err) {
           if (err instanceof PodIoError) return sendStatus(res, err.status, err.message, { info });
           throw err;
         }
+      }
+      case "batch/v1|jobs":
+      case "/v1|persistentvolumeclaims": {
+        const resource = info.resource as "jobs" | "persistentvolumeclaims";
+        if (method === "GET") {
+          const [list, apiVersion] =
+            resource === "jobs" ? ["JobList", "batch/v1"] : ["PersistentVolumeClaimList", "v1"];
+          return this.serveCollection(
+            resource,
+            list,
+            apiVersion,
+            info,
+            query,
+            inNamespace,
+            method,
+            req,
+            res,
+          );
+        }
+        const answer = this.writeWorkResource(resource, method, info, inNamespace, body, query);
+        return sendJson(res, answer.status, answer.body);
       }
       case "/v1|pods/exec":
         // Reached only without a WebSocket upgrade (the SPDY/POST form is not simulated).
@@ -668,6 +776,41 @@ export class KubernetesSimulator {
       default:
         return notFound(res);
     }
+  }
+
+  /** POST and DELETE of Jobs and PVCs (jobs.ts, volumes.ts). */
+  private writeWorkResource(
+    resource: "jobs" | "persistentvolumeclaims",
+    method: string,
+    info: RequestInfo,
+    inNamespace: boolean,
+    body: string,
+    query: URLSearchParams,
+  ): WriteAnswer {
+    const refuse = (status: number, message: string): WriteAnswer => ({
+      status,
+      body: statusBody(status, message, undefined, info),
+    });
+    if (!inNamespace) return refuse(404, `namespaces "${info.namespace ?? ""}" not found`);
+    let parsed: Json;
+    try {
+      parsed = parseJson(body);
+    } catch (err) {
+      return refuse(400, `error decoding the body: ${String(err)}`);
+    }
+    if (method === "POST" && info.name === undefined) {
+      if (!isJsonObject(parsed)) return refuse(400, "the body must be an object");
+      return resource === "jobs" ? this.jobs.create(parsed) : this.volumes.create(parsed);
+    }
+    if (method === "DELETE" && info.name !== undefined) {
+      if (resource === "persistentvolumeclaims") return this.volumes.delete(info.name);
+      const fromBody =
+        isJsonObject(parsed) && typeof parsed.propagationPolicy === "string"
+          ? parsed.propagationPolicy
+          : undefined;
+      return this.jobs.delete(info.name, query.get("propagationPolicy") ?? fromBody);
+    }
+    return refuse(405, "the server does not allow this method on the requested resource");
   }
 
   private serveCollection(
@@ -697,10 +840,15 @@ export class KubernetesSimulator {
       }
       throw err;
     }
+    // `fieldSelector=metadata.name=<name>`, the one field selector every resource supports.
+    const fieldName = /^metadata\.name==?(.+)$/.exec(query.get("fieldSelector") ?? "")?.[1];
     if (info.verb === "watch")
-      return this.startWatch(resource, info, query, selector, inNamespace, req, res);
+      return this.startWatch(resource, info, query, selector, inNamespace, req, res, fieldName);
     const items = inNamespace
-      ? this.state.list(resource).filter((o) => matchesLabelSelector(selector, labelsOf(o)))
+      ? this.state
+          .list(resource)
+          .filter((o) => matchesLabelSelector(selector, labelsOf(o)))
+          .filter((o) => fieldName === undefined || metadataOf(o).name === fieldName)
       : [];
     return sendJson(res, 200, listOf(listKind, apiVersion, items, this.state.resourceVersion));
   }
@@ -803,6 +951,7 @@ export class KubernetesSimulator {
     inNamespace: boolean,
     req: IncomingMessage,
     res: ServerResponse,
+    fieldName?: string,
   ): number {
     const rvParam = query.get("resourceVersion");
     const timeoutSeconds = Number(query.get("timeoutSeconds") ?? "");
@@ -818,6 +967,7 @@ export class KubernetesSimulator {
       namespace: info.namespace,
       selector,
       inNamespace,
+      fieldName,
       timers: [],
       lifetimeTimer: undefined,
     };
@@ -828,7 +978,8 @@ export class KubernetesSimulator {
       // No starting point: synthetic ADDED events for the current state, then changes.
       if (inNamespace) {
         for (const object of this.state.list(resource)) {
-          if (matchesLabelSelector(selector, labelsOf(object))) write("ADDED", object);
+          if (this.watchWants(watch, { rv: 0, resource, type: "ADDED", object }))
+            write("ADDED", object);
         }
       }
     } else {
@@ -862,18 +1013,7 @@ export class KubernetesSimulator {
       watch.lifetimeTimer = setTimeout(() => this.endWatch(watch), this.watchLifetimeMs);
     }
     if (query.get("allowWatchBookmarks") === "true" && this.bookmarkIntervalMs > 0) {
-      const kind = {
-        pods: "Pod",
-        deployments: "Deployment",
-        statefulsets: "StatefulSet",
-        appinstances: "AppInstance",
-      }[resource];
-      const apiVersion =
-        resource === "pods"
-          ? "v1"
-          : resource === "appinstances"
-            ? "kubecfg.dev/v1alpha1"
-            : "apps/v1";
+      const [kind, apiVersion] = BOOKMARK_KINDS[resource];
       const timer = setInterval(
         () =>
           write("BOOKMARK", {
@@ -892,6 +1032,7 @@ export class KubernetesSimulator {
     return (
       watch.inNamespace &&
       change.resource === watch.resource &&
+      (watch.fieldName === undefined || metadataOf(change.object).name === watch.fieldName) &&
       matchesLabelSelector(watch.selector, labelsOf(change.object))
     );
   }
@@ -936,12 +1077,22 @@ export function startKubernetesSimulator(
 
 // ---- helpers --------------------------------------------------------------------------------
 
+const BOOKMARK_KINDS: Record<WatchableResource, [string, string]> = {
+  pods: ["Pod", "v1"],
+  deployments: ["Deployment", "apps/v1"],
+  statefulsets: ["StatefulSet", "apps/v1"],
+  appinstances: ["AppInstance", "kubecfg.dev/v1alpha1"],
+  jobs: ["Job", "batch/v1"],
+  persistentvolumeclaims: ["PersistentVolumeClaim", "v1"],
+};
+
 interface ActiveWatch {
   res: ServerResponse;
   resource: WatchableResource;
   namespace: string | undefined;
   selector: LabelRequirement[];
   inNamespace: boolean;
+  fieldName: string | undefined;
   timers: NodeJS.Timeout[];
   lifetimeTimer: NodeJS.Timeout | undefined;
 }

@@ -60,6 +60,12 @@ export interface KubernetesSimulatorOptions {
    * closing stdin closes the whole exec connection.
    */
   execProtocols?: readonly ("v5.channel.k8s.io" | "v4.channel.k8s.io")[];
+  /**
+   * Run an exec'd command that no `onExec` registration matches for real on this machine
+   * (`/bin/sh`, with the pod's PVC mounts; see local-runner.ts) instead of failing it as a
+   * missing executable. Default false.
+   */
+  localExec?: boolean;
   /** Listen address. Default 127.0.0.1 and a free port. */
   host?: string;
   port?: number;

@@ -19,15 +19,22 @@ import type {
   WorkloadKind,
   WorkloadStatus,
 } from "./cluster-port.js";
+import { createExecOps } from "./exec.js";
+import { createJobOps } from "./jobs.js";
 import { loadKubeConfig } from "./kube-config.js";
 import { sortPods, summarizePod, workloadStatusOf } from "./pod-summary.js";
+import type { PodWorkPort } from "./pod-work-port.js";
 import {
   type CallContext,
   callWithRetries,
   DEFAULT_RETRY_POLICY,
   type RetryPolicy,
 } from "./retry.js";
+import { createVolumeOps } from "./volumes.js";
 import { waitForPods } from "./wait-for-pods.js";
+
+/** What the production adapter offers: the cluster port, and work in pods (Jobs, PVCs, exec). */
+export type KubernetesCluster = ClusterPort & PodWorkPort;
 
 export interface KubernetesClusterOptions {
   /** Namespace of the install (the target's `namespace`). */
@@ -59,7 +66,7 @@ const APP_INSTANCE = { group: "kubecfg.dev", version: "v1alpha1", plural: "appin
  * namespace. Loading the configuration
  * happens here, so a bad kubeContext fails at construction, before any phase runs.
  */
-export function createKubernetesCluster(options: KubernetesClusterOptions): ClusterPort {
+export function createKubernetesCluster(options: KubernetesClusterOptions): KubernetesCluster {
   const kc = loadKubeConfig(options);
   const namespace = options.namespace;
   const logger = (options.logger ?? silentLogger).child({ component: "kubernetes", namespace });
@@ -105,7 +112,17 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Clus
     return workloadStatusOf(kind, name, object);
   };
 
+  const podWork = {
+    kc,
+    namespace,
+    logger,
+    context,
+    watchTimeoutSeconds: options.watchTimeoutSeconds ?? 300,
+  };
   return {
+    ...createJobOps(podWork),
+    ...createVolumeOps(podWork),
+    ...createExecOps(podWork),
     async getReplicas(kind: WorkloadKind, name: string): Promise<number> {
       const scale = await callWithRetries(
         call("get", `read the replica count of ${kind} ${name}`),
