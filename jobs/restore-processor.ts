@@ -17,6 +17,7 @@ import { createRunbook } from "../src/kinds/runbooks.js";
 import type { Logger } from "../src/logging/logger.js";
 import type { Metrics } from "../src/observability/metrics.js";
 import type { RestoreQueue } from "../src/queue/restore-queue.js";
+import { startReconciler } from "../src/requests/lifecycle.js";
 import type { Narrate, Runbook, RunRequest } from "../src/runbook/types.js";
 import { approvalCardRenderer } from "./narration/approval-card.js";
 import { redrawRecentCards } from "./narration/card-redraw.js";
@@ -30,7 +31,6 @@ import {
   slackWriterFromWebClient,
 } from "./narration/slack-outbox.js";
 import { type RestoreProcessor, RunSuspendedError } from "./restore-worker.js";
-import { startRunReconciler } from "./run-reconciler.js";
 import { runRestore } from "./runner/runner.js";
 
 /** Snapshot folders older than this on a worker's disk belong to runs that ended elsewhere. */
@@ -169,12 +169,17 @@ export function createRestoreProcessor(
   const reconciler =
     options.reconcileIntervalMs === 0
       ? undefined
-      : startRunReconciler({
-          db: runtime.pool,
-          queue: runtime.queue,
-          logger,
-          intervalMs: options.reconcileIntervalMs ?? 15_000,
-        });
+      : // Runs whose job went missing (Retry/Roll back pressed while the halted job was still
+        // finishing, or Redis lost its data); the bot's sweeper reconciles approved ones.
+        startReconciler(
+          {
+            db: runtime.pool,
+            queue: runtime.queue,
+            logger,
+            clock: options.clock ?? (() => new Date()),
+          },
+          { intervalMs: options.reconcileIntervalMs ?? 15_000, states: ["running"] },
+        );
 
   const processor: RestoreProcessor = async (job, signal) => {
     const { requestId } = job.data;
