@@ -38,7 +38,7 @@ const STALE_SNAPSHOT_MS = 7 * 86_400_000;
 
 /** What the processor needs from a process's runtime (a `Runtime` satisfies it). */
 export interface ProcessorRuntime {
-  env: Pick<Env, "SLACK_BOT_TOKEN" | "SLACK_API_URL">;
+  env: Pick<Env, "SLACK_BOT_TOKEN" | "SLACK_API_URL"> & Partial<Pick<Env, "variables">>;
   config: Config;
   pool: pg.Pool;
   queue: RestoreQueue;
@@ -48,8 +48,8 @@ export interface ProcessorRuntime {
 }
 
 export interface RestoreProcessorOptions {
-  /** Where catalog DSNs are read from (`target.catalog.dsnEnv`); default `process.env`. */
-  env?: NodeJS.ProcessEnv;
+  /** Catalog DSNs by variable name (`target.catalog.dsnEnv`); default the runtime's `env.variables`. */
+  env?: Readonly<Record<string, string | undefined>>;
   /** Per-target object stores; default the runtime's. */
   objectStoreFor?: (target: Target) => ObjectStore;
   /** Where narration goes; default a WebClient on SLACK_BOT_TOKEN / SLACK_API_URL. */
@@ -85,7 +85,7 @@ export function createRestoreProcessor(
   options: RestoreProcessorOptions = {},
 ): RestoreProcessorWithClose {
   const { logger } = runtime;
-  const env = options.env ?? process.env;
+  const env = options.env ?? runtime.env.variables ?? {};
   const workDir = options.workDir ?? join(tmpdir(), "restorebot-snapshots");
   const writer =
     options.slack ??

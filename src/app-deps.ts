@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { ClusterPort } from "./adapters/kubernetes/cluster-port.js";
 import type { ObjectStore } from "./adapters/s3/object-store.js";
+import type { ApprovalServices } from "./approvals/services.js";
 import type { Config, Target } from "./config/file.js";
 import type { Logger } from "./logging/logger.js";
 import type { Metrics } from "./observability/metrics.js";
@@ -22,4 +23,6 @@ export interface AppDeps {
   objectStoreFor: (target: Target) => ObjectStore;
   /** The Kubernetes API of a target's cluster (the worker's runbook, `/restore plan`). */
   clusterFor: (target: Target) => ClusterPort;
+  /** The approval flow's per-process services (group cache, card publisher, point resolver). */
+  approvals: ApprovalServices;
 }

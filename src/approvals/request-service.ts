@@ -33,7 +33,6 @@ import {
   recordDecision,
   revokeApprovals,
 } from "./request-store.js";
-import { approvalServices } from "./services.js";
 
 /**
  * The approval flow: make a request, approve, reject, cancel, expire, enqueue. Each operation
@@ -66,7 +65,7 @@ function refused(message: string, request?: RestoreRequest): Outcome {
 async function resolveGroups(ctx: FlowContext, ...lists: string[][]): Promise<GroupMembers> {
   const ids = groupsIn(...lists);
   if (ids.length === 0) return {};
-  return approvalServices(ctx.deps).groups.resolve(ctx.client, ids);
+  return ctx.deps.approvals.groups.resolve(ctx.client, ids);
 }
 
 /** Policy violations are worth an audit line (who tried what); races and typos are not. */
@@ -202,7 +201,7 @@ export async function submitRestoreRequest(
   const target = allowed.target;
   const policy = target.policy;
 
-  const resolution = await approvalServices(deps).points.resolve(target, input.point);
+  const resolution = await deps.approvals.points.resolve(target, input.point);
   if (!resolution.ok) return refused(resolution.message);
   const point = resolution.point;
 
@@ -282,7 +281,7 @@ export async function submitRestoreRequest(
   const withCard = attached.outcome === "changed" ? attached.request : request;
   // The card was rendered before its ts existed; a click may already have changed the state.
   if (withCard.version !== request.version + 1)
-    await approvalServices(deps).cards.refresh(ctx.client, request.id);
+    await deps.approvals.cards.refresh(ctx.client, request.id);
 
   const approvers = describePrincipals(policy.approvers);
   return {
@@ -426,7 +425,7 @@ export async function approveRequest(
     return result.outcome;
   }
   const { request, count, required } = result;
-  const cards = approvalServices(deps).cards;
+  const cards = deps.approvals.cards;
   const withdrawn = result.revoked.length
     ? ` The earlier approval of ${describePrincipals(result.revoked)} no longer counts: the approvers for \`${request.target}\` (in the configuration or its user groups) no longer include them.`
     : "";
@@ -541,7 +540,7 @@ export async function rejectRequest(
   });
   if (!result.ok || !result.request) return result;
   deps.metrics.requestsTotal.inc({ target: result.request.target, event: "rejected" });
-  await approvalServices(deps).cards.refresh(ctx.client, result.request.id);
+  await deps.approvals.cards.refresh(ctx.client, result.request.id);
   await notifyRequester(ctx.client, deps.logger, result.request, "rejected", {
     actor: input.userId,
     reason: input.reason,
@@ -621,7 +620,7 @@ export async function cancelRequest(
   );
   if (!cancelled) return cancelRaced(ctx, input);
   deps.metrics.requestsTotal.inc({ target: request.target, event: "cancelled" });
-  await approvalServices(deps).cards.refresh(ctx.client, request.id);
+  await deps.approvals.cards.refresh(ctx.client, request.id);
   if (input.userId !== request.requester)
     await notifyRequester(ctx.client, deps.logger, cancelled, "cancelled", {
       actor: input.userId,
@@ -701,7 +700,7 @@ export async function expireRequest(ctx: FlowContext, request: RestoreRequest): 
   });
   if (!expired) return false;
   deps.metrics.requestsTotal.inc({ target: request.target, event: "expired" });
-  await approvalServices(deps).cards.refresh(ctx.client, request.id);
+  await deps.approvals.cards.refresh(ctx.client, request.id);
   await notifyRequester(ctx.client, deps.logger, expired.row, "expired", {
     approvals: { count: expired.count, required: request.requiredApprovals },
     now,

@@ -1,7 +1,6 @@
 import type { ClusterPort } from "../adapters/kubernetes/cluster-port.js";
 import type { AppDeps } from "../app-deps.js";
 import { findActiveRequest } from "../approvals/request-store.js";
-import { approvalServices } from "../approvals/services.js";
 import { findTarget, type Target } from "../config/file.js";
 import { asCodedError } from "../errors.js";
 import { targetComponents } from "../kinds/influxdb-clustered/runbook/components.js";
@@ -74,7 +73,7 @@ export async function planRestore(
 ): Promise<string> {
   const target = findTarget(deps.config, command.target);
   if (!target) return `Unknown target \`${command.target}\`. See \`/restore targets\`.`;
-  const resolution = await approvalServices(deps).points.resolve(target, command.point);
+  const resolution = await deps.approvals.points.resolve(target, command.point);
   if (!resolution.ok) return resolution.message;
   const [live, active] = await Promise.all([
     readLiveCluster(deps.clusterFor(target), target),

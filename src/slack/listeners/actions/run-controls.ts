@@ -6,7 +6,6 @@ import { RUN_CONTROL_ACTIONS } from "../../../../jobs/narration/run-messages.js"
 import type { AppDeps } from "../../../app-deps.js";
 import { describePrincipals, groupsIn, membership } from "../../../approvals/policy.js";
 import { getRequest } from "../../../approvals/request-store.js";
-import { approvalServices } from "../../../approvals/services.js";
 import { recordAuditEvent } from "../../../audit/audit-log.js";
 import { findTarget } from "../../../config/file.js";
 import { asCodedError } from "../../../errors.js";
@@ -60,7 +59,7 @@ export async function applyRunControl(
   const policy = findTarget(deps.config, request.target)?.policy ?? deps.config.policy;
   if (userId !== request.requester) {
     const ids = groupsIn(policy.approvers);
-    const groups = ids.length ? await approvalServices(deps).groups.resolve(ctx.client, ids) : {};
+    const groups = ids.length ? await deps.approvals.groups.resolve(ctx.client, ids) : {};
     const who = membership(userId, policy.approvers, groups);
     if (!who.listed) {
       await recordAuditEvent(deps.db, {
