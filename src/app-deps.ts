@@ -1,8 +1,8 @@
-import type pg from "pg";
 import type { ClusterPort } from "./adapters/kubernetes/cluster-port.js";
 import type { ObjectStore } from "./adapters/s3/object-store.js";
 import type { ApprovalServices } from "./approvals/services.js";
 import type { Config, Target } from "./config/file.js";
+import type { DatabasePool } from "./db/database.js";
 import type { Logger } from "./logging/logger.js";
 import type { Metrics } from "./observability/metrics.js";
 import type { RestoreQueue } from "./queue/restore-queue.js";
@@ -13,7 +13,7 @@ import type { RestoreQueue } from "./queue/restore-queue.js";
  */
 export interface AppDeps {
   config: Config;
-  db: pg.Pool;
+  db: DatabasePool;
   queue: RestoreQueue;
   logger: Logger;
   metrics: Metrics;

@@ -1,10 +1,10 @@
-import type pg from "pg";
 import {
   buildRequestCard,
   type RunControl as CardControl,
   type PhaseView,
 } from "../../src/approvals/card.js";
 import { getRequest, listApprovals } from "../../src/approvals/request-store.js";
+import type { DatabasePool } from "../../src/db/database.js";
 import { dataReplacingPhase, runbookOutline } from "../../src/kinds/runbooks.js";
 import { listPhaseRuns } from "../../src/runbook/run-store.js";
 import type {
@@ -53,7 +53,7 @@ export function phaseViews(status: RunStatus, now: Date): PhaseView[] {
   });
 }
 
-export function approvalCardRenderer(db: Pick<pg.Pool, "query">): CardRenderer {
+export function approvalCardRenderer(db: Pick<DatabasePool, "query">): CardRenderer {
   return async (request: RunRequest, status: RunStatus, now: Date) => {
     const row = await getRequest(db, request.id);
     if (!row) return statusCard(request, status, now);
@@ -88,7 +88,7 @@ export function neverReplacedData(
  * from the checkpoints and, when halted, the buttons.
  */
 export async function cardFromDatabase(
-  db: Pick<pg.Pool, "query">,
+  db: Pick<DatabasePool, "query">,
   requestId: string,
   now: Date,
 ): Promise<SlackContent | undefined> {

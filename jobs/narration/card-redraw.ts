@@ -1,4 +1,4 @@
-import type pg from "pg";
+import type { DatabasePool } from "../../src/db/database.js";
 import type { Logger } from "../../src/logging/logger.js";
 import { cardFromDatabase } from "./approval-card.js";
 import type { SlackOutbox } from "./slack-outbox.js";
@@ -21,7 +21,7 @@ const REDRAWN_STATES = ["halted", "succeeded", "rolled_back", "abandoned", "canc
 export const DEFAULT_REDRAW_WITHIN_MS = 24 * 3_600_000;
 
 export async function redrawRecentCards(options: {
-  db: Pick<pg.Pool, "query">;
+  db: Pick<DatabasePool, "query">;
   outbox: SlackOutbox;
   logger: Logger;
   withinMs?: number;
@@ -45,7 +45,7 @@ export async function redrawRecentCards(options: {
 
 /** Queues one redraw; if the request changed while it was on the wire, queues another. */
 function redrawCard(
-  db: Pick<pg.Pool, "query">,
+  db: Pick<DatabasePool, "query">,
   outbox: SlackOutbox,
   logger: Logger,
   row: { id: string; channel_id: string; card_ts: string },
@@ -84,7 +84,7 @@ function redrawCard(
 }
 
 async function currentVersion(
-  db: Pick<pg.Pool, "query">,
+  db: Pick<DatabasePool, "query">,
   id: string,
 ): Promise<{ version: number; state: string } | undefined> {
   const { rows } = await db.query<{ version: number; state: string }>(

@@ -1,6 +1,6 @@
-import type pg from "pg";
 import { type RunNotice, runNoticeText } from "../../src/approvals/notices.js";
 import { listApprovals } from "../../src/approvals/request-store.js";
+import type { DatabasePool } from "../../src/db/database.js";
 import type { Logger } from "../../src/logging/logger.js";
 import type { Narrate, RunEvent } from "../../src/runbook/types.js";
 import { staysDown } from "./run-messages.js";
@@ -12,7 +12,7 @@ import type { SlackOutbox } from "./slack-outbox.js";
  * so they are paced, retried through outages, and never hold up the run.
  */
 export function createRunNotifier(options: {
-  db: Pick<pg.Pool, "query">;
+  db: Pick<DatabasePool, "query">;
   outbox: SlackOutbox;
   logger: Logger;
 }): Narrate {

@@ -1,4 +1,3 @@
-import type { WebClient } from "@slack/web-api";
 import type { AppDeps } from "../app-deps.js";
 import { type Queryable, recordAuditEvent } from "../audit/audit-log.js";
 import { findTarget, type Target } from "../config/file.js";
@@ -7,6 +6,7 @@ import { CodedError } from "../errors.js";
 import { enqueueRun, transition } from "../requests/lifecycle.js";
 import { listPhaseRuns } from "../runbook/run-store.js";
 import type { PointRef } from "../slack/commands/recovery-point-time.js";
+import type { WebClient } from "../slack/slack-api.js";
 import { formatDuration, formatUtc } from "../text/format.js";
 import { buildRequestCard } from "./card.js";
 import { describeStopEffect, notifyRequester } from "./notices.js";

@@ -25,3 +25,6 @@ export type DatabaseError = pg.DatabaseError;
 export function isTransactionClient(db: Queryable | Database): db is TransactionClient {
   return typeof (db as Partial<TransactionClient>).release === "function";
 }
+
+/** Connection settings of a PostgreSQL client (a catalog DSN, parsed). */
+export type DatabaseClientConfig = pg.ClientConfig;

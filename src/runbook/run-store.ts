@@ -1,5 +1,5 @@
-import type pg from "pg";
 import { type Queryable, recordAuditEvent } from "../audit/audit-log.js";
+import type { DatabasePool, TransactionClient } from "../db/database.js";
 import { withTransaction as inTransaction, retryOnConnectionLoss } from "../db/pool.js";
 import { SYSTEM_ACTOR } from "../requests/lifecycle.js";
 import type { Facts, PhaseRunRecord, PhaseRunState, RunRequest } from "./types.js";
@@ -10,14 +10,14 @@ import type { Facts, PhaseRunRecord, PhaseRunState, RunRequest } from "./types.j
  * (src/requests/lifecycle.ts), never here.
  */
 
-export type Db = Pick<pg.Pool, "query" | "connect">;
+export type Db = Pick<DatabasePool, "query" | "connect">;
 
 /**
  * A checkpoint transaction, retried whole when the connection to restorebot's database is lost
  * (a failover, a restart): the lost attempt was rolled back by the server, and every
  * transaction here is safe to repeat. Only the target's answers may fail a phase, never this.
  */
-function withTransaction<T>(db: Db, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+function withTransaction<T>(db: Db, work: (client: TransactionClient) => Promise<T>): Promise<T> {
   return retryOnConnectionLoss(() => inTransaction(db, work));
 }
 

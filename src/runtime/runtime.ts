@@ -63,6 +63,9 @@ export async function buildRuntime(options: {
   config: Config;
   logger?: Logger;
   clock?: () => Date;
+  /** Object stores and clusters to use instead of real clients (tests, stand-ins). */
+  objectStoreFor?: (target: Target) => ObjectStore;
+  clusterFor?: (target: Target) => ClusterPort;
 }): Promise<Runtime> {
   const { role, env, config } = options;
   const logger = options.logger ?? createLogger(env.LOG_LEVEL, { role });
@@ -82,7 +85,7 @@ export async function buildRuntime(options: {
   const queue = createRestoreQueue(redis, env.RESTOREBOT_QUEUE_PREFIX, logger);
   const metrics = createMetrics({ queueDepth: () => queue.depth() });
   const clock = options.clock ?? (() => new Date());
-  const objectStoreFor = objectStoresByTarget();
+  const objectStoreFor = options.objectStoreFor ?? objectStoresByTarget();
   const deps: AppDeps = {
     config,
     db: pool,
@@ -91,7 +94,7 @@ export async function buildRuntime(options: {
     metrics,
     clock,
     objectStoreFor,
-    clusterFor: clustersByTarget(kubernetesEnv(env), logger),
+    clusterFor: options.clusterFor ?? clustersByTarget(kubernetesEnv(env), logger),
     approvals: createApprovalServices({ db: pool, logger, clock, objectStoreFor }),
   };
   const healthChecks: HealthChecks = {
