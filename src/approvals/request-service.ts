@@ -3,7 +3,7 @@ import { type Queryable, recordAuditEvent } from "../audit/audit-log.js";
 import { findTarget, type Target } from "../config/file.js";
 import { withTransaction } from "../db/pool.js";
 import { CodedError } from "../errors.js";
-import { enqueueRun, transition } from "../requests/lifecycle.js";
+import { enqueueRun, SYSTEM_ACTOR, transition } from "../requests/lifecycle.js";
 import { listPhaseRuns } from "../runbook/run-store.js";
 import type { PointRef } from "../slack/commands/recovery-point-time.js";
 import type { WebClient } from "../slack/slack-api.js";
@@ -56,7 +56,7 @@ export interface Outcome {
   request?: RestoreRequest;
 }
 
-const SYSTEM = "restorebot";
+const SYSTEM = SYSTEM_ACTOR;
 
 function refused(message: string, request?: RestoreRequest): Outcome {
   return { ok: false, message, ...(request ? { request } : {}) };
