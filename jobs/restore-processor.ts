@@ -22,14 +22,14 @@ import {
 } from "../src/narration/slack-outbox.js";
 import type { Metrics } from "../src/observability/metrics.js";
 import type { RestoreQueue } from "../src/queue/restore-queue.js";
+import { startReconciler } from "../src/requests/lifecycle.js";
 import type { Narrate, Runbook, RunRequest } from "../src/runbook/types.js";
 import { type RestoreProcessor, RunSuspendedError } from "./restore-worker.js";
-import { startRunReconciler } from "./run-reconciler.js";
 import { runRestore } from "./runner/runner.js";
 
 /** What the processor needs from a process's runtime (a `Runtime` satisfies it). */
 export interface ProcessorRuntime {
-  env: Pick<Env, "SLACK_BOT_TOKEN" | "SLACK_API_URL">;
+  env: Pick<Env, "SLACK_BOT_TOKEN" | "SLACK_API_URL"> & Partial<Pick<Env, "variables">>;
   config: Config;
   pool: pg.Pool;
   queue: RestoreQueue;
@@ -39,8 +39,8 @@ export interface ProcessorRuntime {
 }
 
 export interface RestoreProcessorOptions {
-  /** Where the variables a target names (its DSNs) are read from; default `process.env`. */
-  env?: NodeJS.ProcessEnv;
+  /** Where the variables a target names (its DSNs) are read from; default the runtime's `env.variables`. */
+  env?: Readonly<Record<string, string | undefined>>;
   /** Per-target object stores; default the runtime's. */
   objectStoreFor?: (target: Target) => ObjectStore;
   /** Where narration goes; default a WebClient on SLACK_BOT_TOKEN / SLACK_API_URL. */
@@ -76,7 +76,7 @@ export function createRestoreProcessor(
   options: RestoreProcessorOptions = {},
 ): RestoreProcessorWithClose {
   const { logger } = runtime;
-  const env = options.env ?? process.env;
+  const env = options.env ?? runtime.env.variables ?? {};
   const workDir = options.workDir ?? join(tmpdir(), "restorebot-snapshots");
   const writer =
     options.slack ??
@@ -156,12 +156,17 @@ export function createRestoreProcessor(
   const reconciler =
     options.reconcileIntervalMs === 0
       ? undefined
-      : startRunReconciler({
-          db: runtime.pool,
-          queue: runtime.queue,
-          logger,
-          intervalMs: options.reconcileIntervalMs ?? 15_000,
-        });
+      : // Runs whose job went missing (Retry/Roll back pressed while the halted job was still
+        // finishing, or Redis lost its data); the bot's sweeper reconciles approved ones.
+        startReconciler(
+          {
+            db: runtime.pool,
+            queue: runtime.queue,
+            logger,
+            clock: options.clock ?? (() => new Date()),
+          },
+          { intervalMs: options.reconcileIntervalMs ?? 15_000, states: ["running"] },
+        );
 
   const processor: RestoreProcessor = async (job, signal) => {
     const { requestId } = job.data;

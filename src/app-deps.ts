@@ -1,7 +1,8 @@
-import type pg from "pg";
 import type { ClusterPort } from "./adapters/kubernetes/cluster-port.js";
 import type { ObjectStore } from "./adapters/s3/object-store.js";
+import type { ApprovalServices } from "./approvals/services.js";
 import type { Config, Target } from "./config/file.js";
+import type { DatabasePool } from "./db/database.js";
 import type { KindRegistry } from "./kinds/registry.js";
 import type { Logger } from "./logging/logger.js";
 import type { Metrics } from "./observability/metrics.js";
@@ -15,7 +16,7 @@ export interface AppDeps {
   config: Config;
   /** The kinds of target this process knows; the core reaches a kind only through it. */
   kinds: KindRegistry;
-  db: pg.Pool;
+  db: DatabasePool;
   queue: RestoreQueue;
   logger: Logger;
   metrics: Metrics;
@@ -25,4 +26,6 @@ export interface AppDeps {
   objectStoreFor: (target: Target) => ObjectStore;
   /** The Kubernetes API of a target's cluster (the worker's runbook, `/restore plan`). */
   clusterFor: (target: Target) => ClusterPort;
+  /** The approval flow's per-process services (group cache, card publisher, point resolver). */
+  approvals: ApprovalServices;
 }

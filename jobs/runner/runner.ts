@@ -7,15 +7,14 @@ import {
 } from "../../src/db/pool.js";
 import type { Logger } from "../../src/logging/logger.js";
 import type { Metrics } from "../../src/observability/metrics.js";
+import { SYSTEM_ACTOR, transition } from "../../src/requests/lifecycle.js";
 import {
   beginPhase,
   cancelRequestedBy,
-  changeRequestState,
   type Db,
   endPhase,
   isCancelRequested,
   listPhaseRuns,
-  SYSTEM_ACTOR,
   savePhaseFacts,
   savePhaseProgress,
 } from "../../src/runbook/run-store.js";
@@ -154,14 +153,13 @@ class Run {
       return { outcome: "not-runnable", request: current };
     let resumed = true;
     if (current.state === "approved") {
-      const started = await changeRequestState(this.db, requestId, {
-        from: "approved",
-        to: "running",
+      const started = await transition(this.db, requestId, "start", {
+        actor: SYSTEM_ACTOR,
         patch: { startedAt: this.clock() },
-        audit: { actor: SYSTEM_ACTOR, event: "started" },
       });
-      if (!started) return { outcome: "not-runnable", request: current };
-      this.request = started;
+      if (started.outcome === "refused")
+        return { outcome: "not-runnable", request: started.request ?? current };
+      this.request = started.request;
       resumed = false;
     } else {
       this.request = current;
@@ -417,17 +415,12 @@ class Run {
       (r) => r.phaseIndex < ROLLBACK_BASE_INDEX && mutatingNames.has(r.phase),
     );
     if (!touched) {
-      const cancelled = await changeRequestState(this.db, this.options.requestId, {
-        from: "running",
-        to: "cancelled",
+      const cancelled = await transition(this.db, this.options.requestId, "stop", {
+        actor: by ?? SYSTEM_ACTOR,
+        details: { atPhase: nextPosition + 1 },
         patch: { finishedAt: this.clock(), cancelRequested: false },
-        audit: {
-          actor: by ?? SYSTEM_ACTOR,
-          event: "cancelled",
-          details: { atPhase: nextPosition + 1 },
-        },
       });
-      if (cancelled) this.request = cancelled;
+      if (cancelled.outcome === "changed") this.request = cancelled.request;
       this.options.metrics?.restoresTotal.inc({
         target: this.request.target,
         outcome: "cancelled",
@@ -476,26 +469,21 @@ class Run {
     const where = phase
       ? `${mode === "rollback" ? "roll back step" : "phase"} ${position} — ${phase.title}`
       : null;
-    const halted = await changeRequestState(this.db, this.options.requestId, {
-      from: "running",
-      to: "halted",
+    const halted = await transition(this.db, this.options.requestId, "halt", {
+      actor: SYSTEM_ACTOR,
+      details: {
+        phase: phase?.name ?? null,
+        reason,
+        mode,
+        ...(cancelledBy ? { cancelledBy } : {}),
+      },
       patch: {
         haltedPhase: where,
         haltedReason: reason.slice(0, 2_000),
         cancelRequested: false,
       },
-      audit: {
-        actor: SYSTEM_ACTOR,
-        event: "halted",
-        details: {
-          phase: phase?.name ?? null,
-          reason,
-          mode,
-          ...(cancelledBy ? { cancelledBy } : {}),
-        },
-      },
     });
-    if (halted) this.request = halted;
+    if (halted.outcome === "changed") this.request = halted.request;
     this.controls = mode === "forward" ? ["retry", "rollback", "abandon"] : ["rollback", "abandon"];
     this.options.metrics?.restoresTotal.inc({ target: this.request.target, outcome: "halted" });
     this.emit({
@@ -514,19 +502,19 @@ class Run {
     const mode = this.request.runMode;
     const finishedAt = this.clock();
     const to = mode === "forward" ? "succeeded" : "rolled_back";
-    const done = await changeRequestState(this.db, this.options.requestId, {
-      from: "running",
-      to,
-      patch: { finishedAt },
-      audit: {
+    const done = await transition(
+      this.db,
+      this.options.requestId,
+      mode === "forward" ? "finish" : "finish_rollback",
+      {
         actor: SYSTEM_ACTOR,
-        event: mode === "forward" ? "finished" : "rolled_back",
         details: {
           totalMs: finishedAt.getTime() - (this.request.startedAt ?? finishedAt).getTime(),
         },
+        patch: { finishedAt },
       },
-    });
-    if (done) this.request = done;
+    );
+    if (done.outcome === "changed") this.request = done.request;
     let lines: string[];
     try {
       lines = this.runbook.describeFinish(this.request, runs, finishedAt);

@@ -1,4 +1,4 @@
-import type pg from "pg";
+import type { DatabasePool } from "../../src/db/database.js";
 
 /**
  * The per-target lock: a PostgreSQL session-level advisory lock held on a dedicated connection
@@ -22,7 +22,7 @@ export interface TargetLock {
 }
 
 export async function tryAcquireTargetLock(
-  pool: Pick<pg.Pool, "connect">,
+  pool: Pick<DatabasePool, "connect">,
   target: string,
 ): Promise<TargetLock | undefined> {
   const client = await pool.connect();
@@ -95,7 +95,7 @@ export async function tryAcquireTargetLock(
 
 /** Waits (polling every `retryMs`) until the target's lock is free, or the signal aborts. */
 export async function acquireTargetLock(
-  pool: Pick<pg.Pool, "connect">,
+  pool: Pick<DatabasePool, "connect">,
   target: string,
   options: { signal: AbortSignal; retryMs?: number; onWaiting?: () => void },
 ): Promise<TargetLock | undefined> {

@@ -1,7 +1,7 @@
-import type { WebClient } from "@slack/web-api";
 import type { Queryable } from "../audit/audit-log.js";
 import type { KindRegistry } from "../kinds/registry.js";
 import type { Logger } from "../logging/logger.js";
+import type { WebClient } from "../slack/slack-api.js";
 import { buildRequestCard } from "./card.js";
 import { getRequest, listApprovals, type RequestState } from "./request-store.js";
 

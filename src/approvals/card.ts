@@ -1,6 +1,6 @@
-import type { types } from "@slack/bolt";
 import type { KindRegistry } from "../kinds/registry.js";
 import { formatPointTime } from "../slack/commands/recovery-point-time.js";
+import type { types } from "../slack/slack-api.js";
 import { formatDuration, formatUtc } from "../text/format.js";
 import { escapeMrkdwn, quote, truncate } from "./format.js";
 import { countApprovals } from "./policy.js";

@@ -1,6 +1,7 @@
 import type { AppDeps } from "../app-deps.js";
 import { asCodedError } from "../errors.js";
-import { enqueueMissingJobs, expireDueRequests, type SlackClient } from "./request-service.js";
+import { reconcileJobs } from "../requests/lifecycle.js";
+import { expireDueRequests, type SlackClient } from "./request-service.js";
 
 export interface ExpirySweeper {
   /** One pass now (also what the timer runs): expire what is due, enqueue what is missing. */
@@ -41,7 +42,7 @@ export function startExpirySweeper(
       );
     }
     try {
-      enqueued = await enqueueMissingJobs(ctx);
+      enqueued = await reconcileJobs(deps, ["approved"]);
     } catch (err) {
       deps.logger.warn(
         { err: asCodedError(err).message },

@@ -1,5 +1,5 @@
-import type { types } from "@slack/bolt";
 import { REASON_MAX_LENGTH, REASON_MIN_LENGTH } from "../slack/commands/grammar.js";
+import type { types } from "../slack/slack-api.js";
 import { formatDuration, formatUtc } from "../text/format.js";
 import { escapeMrkdwn, truncate } from "./format.js";
 import type { RestoreRequest } from "./request-store.js";

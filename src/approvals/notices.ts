@@ -1,7 +1,7 @@
-import type { WebClient } from "@slack/web-api";
 import type { KindRegistry } from "../kinds/registry.js";
 import type { Logger } from "../logging/logger.js";
 import type { PhaseRunRecord } from "../runbook/types.js";
+import type { WebClient } from "../slack/slack-api.js";
 import { formatUtc } from "../text/format.js";
 import { escapeMrkdwn } from "./format.js";
 import type { RestoreRequest } from "./request-store.js";

@@ -1,11 +1,12 @@
-import type { WebClient } from "@slack/web-api";
 import type { AppDeps } from "../app-deps.js";
 import { type Queryable, recordAuditEvent } from "../audit/audit-log.js";
 import { findTarget, type Target } from "../config/file.js";
 import { withTransaction } from "../db/pool.js";
 import { CodedError } from "../errors.js";
+import { enqueueRun, SYSTEM_ACTOR, transition } from "../requests/lifecycle.js";
 import { listPhaseRuns } from "../runbook/run-store.js";
 import type { PointRef } from "../slack/commands/recovery-point-time.js";
+import type { WebClient } from "../slack/slack-api.js";
 import { formatDuration, formatUtc } from "../text/format.js";
 import { buildRequestCard } from "./card.js";
 import { describeStopEffect, notifyRequester } from "./notices.js";
@@ -28,14 +29,10 @@ import {
   insertRequest,
   listApprovals,
   listExpiredPending,
-  listRequests,
-  patchRequest,
   type RestoreRequest,
   recordDecision,
   revokeApprovals,
-  transition,
 } from "./request-store.js";
-import { approvalServices } from "./services.js";
 
 /**
  * The approval flow: make a request, approve, reject, cancel, expire, enqueue. Each operation
@@ -59,7 +56,7 @@ export interface Outcome {
   request?: RestoreRequest;
 }
 
-const SYSTEM = "restorebot";
+const SYSTEM = SYSTEM_ACTOR;
 
 function refused(message: string, request?: RestoreRequest): Outcome {
   return { ok: false, message, ...(request ? { request } : {}) };
@@ -68,7 +65,7 @@ function refused(message: string, request?: RestoreRequest): Outcome {
 async function resolveGroups(ctx: FlowContext, ...lists: string[][]): Promise<GroupMembers> {
   const ids = groupsIn(...lists);
   if (ids.length === 0) return {};
-  return approvalServices(ctx.deps).groups.resolve(ctx.client, ids);
+  return ctx.deps.approvals.groups.resolve(ctx.client, ids);
 }
 
 /** Policy violations are worth an audit line (who tried what); races and typos are not. */
@@ -204,7 +201,7 @@ export async function submitRestoreRequest(
   const target = allowed.target;
   const policy = target.policy;
 
-  const resolution = await approvalServices(deps).points.resolve(target, input.point);
+  const resolution = await deps.approvals.points.resolve(target, input.point);
   if (!resolution.ok) return refused(resolution.message);
   const point = resolution.point;
 
@@ -266,23 +263,20 @@ export async function submitRestoreRequest(
   }
   if (!cardTs) {
     // Without a card nobody can approve it: close it now rather than hold the target until expiry.
-    await closeRequest(
-      deps,
-      request,
-      ["pending"],
-      "cancelled",
-      SYSTEM,
-      "the approval card could not be posted",
-    );
+    await closeRequest(deps, request, ["pending"], SYSTEM, "the approval card could not be posted");
     return refused(
       `I could not post the approval card in this channel (Slack said: ${slackError ?? "no message ts"}), so the request was withdrawn and nothing will run. Invite me with \`/invite @restorebot\` and try again.`,
     );
   }
-  const withCard =
-    (await patchRequest(deps.db, request.id, { cardTs }, { guard: { cardTs: null } })) ?? request;
+  const attached = await transition(deps.db, request.id, "attach_card", {
+    actor: SYSTEM,
+    patch: { cardTs },
+    guard: { cardTs: null },
+  });
+  const withCard = attached.outcome === "changed" ? attached.request : request;
   // The card was rendered before its ts existed; a click may already have changed the state.
   if (withCard.version !== request.version + 1)
-    await approvalServices(deps).cards.refresh(ctx.client, request.id);
+    await deps.approvals.cards.refresh(ctx.client, request.id);
 
   const approvers = describePrincipals(policy.approvers);
   return {
@@ -296,32 +290,21 @@ function describeAge(time: Date, now: Date): string {
   return `${formatDuration(now.getTime() - time.getTime())} ago`;
 }
 
-/** Moves a request to a closed state with who and why, auditing it in the same transaction. */
+/** Cancels a request with who and why (the lifecycle audits it in the same transaction). */
 async function closeRequest(
   deps: AppDeps,
   request: RestoreRequest,
   from: RestoreRequest["state"][],
-  to: "cancelled" | "rejected",
   actor: string,
   reason: string | undefined,
 ): Promise<RestoreRequest | undefined> {
-  return withTransaction(deps.db, async (tx) => {
-    const closed = await transition(tx, request.id, {
-      from,
-      to,
-      patch: { closedBy: actor, closeReason: reason ?? null, finishedAt: deps.clock() },
-    });
-    if (closed) {
-      await recordAuditEvent(tx, {
-        requestId: request.id,
-        target: request.target,
-        actor,
-        event: to,
-        details: reason ? { reason, from: request.state } : { from: request.state },
-      });
-    }
-    return closed;
+  const closed = await transition(deps.db, request.id, "cancel", {
+    from,
+    actor,
+    patch: { closedBy: actor, closeReason: reason ?? null, finishedAt: deps.clock() },
+    details: reason ? { reason, from: request.state } : { from: request.state },
   });
+  return closed.outcome === "changed" ? closed.request : undefined;
 }
 
 // ---- approving ------------------------------------------------------------------------------------
@@ -397,26 +380,29 @@ export async function approveRequest(
       decision: "approve",
       at: now,
     });
-    await recordAuditEvent(tx, {
-      requestId: request.id,
-      target: request.target,
-      actor: input.userId,
-      event: "approved",
-      details: { count: decision.count, required: decision.required },
-    });
+    const details = { count: decision.count, required: decision.required };
     let current = request;
     if (decision.complete) {
-      const approved = await transition(tx, request.id, {
-        from: ["pending"],
-        to: "approved",
+      // The last approval the policy needs: the state change writes its audit event.
+      const approved = await transition(tx, request.id, "approve", {
+        actor: input.userId,
+        details,
         patch: { approvedAt: now },
         guard: { notExpiredAt: now },
         now,
       });
       // Under the row lock this cannot lose; if it ever did, roll everything back.
-      if (!approved)
+      if (approved.outcome === "refused")
         throw new CodedError("conflict", `${request.id} changed while it was being approved`);
-      current = approved;
+      current = approved.request;
+    } else {
+      await recordAuditEvent(tx, {
+        requestId: request.id,
+        target: request.target,
+        actor: input.userId,
+        event: "approved",
+        details,
+      });
     }
     return {
       kind: "counted",
@@ -434,7 +420,7 @@ export async function approveRequest(
     return result.outcome;
   }
   const { request, count, required } = result;
-  const cards = approvalServices(deps).cards;
+  const cards = deps.approvals.cards;
   const withdrawn = result.revoked.length
     ? ` The earlier approval of ${describePrincipals(result.revoked)} no longer counts: the approvers for \`${request.target}\` (in the configuration or its user groups) no longer include them.`
     : "";
@@ -459,7 +445,7 @@ export async function approveRequest(
     { target: request.target },
     Math.max(0, (now.getTime() - request.createdAt.getTime()) / 1000),
   );
-  const enqueued = await enqueueApproved(deps, request);
+  const enqueued = (await enqueueRun(deps, request.id)).outcome !== "queue_unreachable";
   await cards.refresh(ctx.client, request.id);
   await notifyRequester(ctx.client, deps.logger, request, "approved", { actor: input.userId, now });
   return {
@@ -473,53 +459,6 @@ export async function approveRequest(
 
 function unknownRequest(id: string): Outcome {
   return refused(`There is no restore request \`${id}\`. \`/restore history\` lists recent ones.`);
-}
-
-/**
- * Hands an approved request to the queue (job id = request id, so never twice) and records
- * `enqueued` exactly once, by compare-and-set of `enqueued_at`; and once more ("again") only
- * when a request enqueued before had lost its job and this call created it anew. Returns false
- * when Redis is unreachable; the reconciler retries.
- */
-export async function enqueueApproved(
-  deps: AppDeps,
-  request: Pick<RestoreRequest, "id" | "target">,
-  by: string = SYSTEM,
-): Promise<boolean> {
-  // Read before enqueueing: a caller racing the first enqueue may create the job while the
-  // other sets enqueued_at, and that is still the first enqueue, audited by whoever marks it.
-  const enqueuedBefore = (await getRequest(deps.db, request.id))?.enqueuedAt != null;
-  let created: boolean;
-  try {
-    ({ created } = await deps.queue.enqueueRestore({
-      requestId: request.id,
-      target: request.target,
-    }));
-  } catch (err) {
-    deps.logger.warn(
-      { requestId: request.id, err: err instanceof Error ? err.message : String(err) },
-      "could not enqueue an approved restore; the reconciler will retry",
-    );
-    return false;
-  }
-  await withTransaction(deps.db, async (tx) => {
-    const marked = await patchRequest(
-      tx,
-      request.id,
-      { enqueuedAt: deps.clock() },
-      { guard: { enqueuedAt: null } },
-    );
-    if (marked || (created && enqueuedBefore)) {
-      await recordAuditEvent(tx, {
-        requestId: request.id,
-        target: request.target,
-        actor: by,
-        event: "enqueued",
-        details: { jobId: request.id, ...(marked ? {} : { again: true }) },
-      });
-    }
-  });
-  return true;
 }
 
 // ---- rejecting ------------------------------------------------------------------------------------
@@ -579,31 +518,24 @@ export async function rejectRequest(
       reason: input.reason,
       at: now,
     });
-    const rejected = await transition(tx, request.id, {
-      from: ["pending"],
-      to: "rejected",
+    const rejected = await transition(tx, request.id, "reject", {
+      actor: input.userId,
+      details: { reason: input.reason },
       patch: { closedBy: input.userId, closeReason: input.reason, finishedAt: now },
       guard: { notExpiredAt: now },
       now,
     });
-    if (!rejected)
+    if (rejected.outcome === "refused")
       throw new CodedError("conflict", `${request.id} changed while it was being rejected`);
-    await recordAuditEvent(tx, {
-      requestId: request.id,
-      target: request.target,
-      actor: input.userId,
-      event: "rejected",
-      details: { reason: input.reason },
-    });
     return {
       ok: true,
-      request: rejected,
+      request: rejected.request,
       message: `You rejected \`${request.id}\`. Nothing will run; <@${request.requester}> has been told why.`,
     };
   });
   if (!result.ok || !result.request) return result;
   deps.metrics.requestsTotal.inc({ target: result.request.target, event: "rejected" });
-  await approvalServices(deps).cards.refresh(ctx.client, result.request.id);
+  await deps.approvals.cards.refresh(ctx.client, result.request.id);
   await notifyRequester(ctx.client, deps.logger, result.request, "rejected", {
     actor: input.userId,
     reason: input.reason,
@@ -645,24 +577,13 @@ export async function cancelRequest(
     };
   }
   if (decision.action === "request_stop") {
-    const stopped = await withTransaction(deps.db, async (tx) => {
-      const row = await patchRequest(
-        tx,
-        request.id,
-        { cancelRequested: true, cancelRequestedBy: input.userId },
-        { states: ["running"], guard: { cancelRequested: false } },
-      );
-      if (row) {
-        await recordAuditEvent(tx, {
-          requestId: request.id,
-          target: request.target,
-          actor: input.userId,
-          event: "cancel_requested",
-        });
-      }
-      return row;
+    const asked = await transition(deps.db, request.id, "request_stop", {
+      actor: input.userId,
+      patch: { cancelRequested: true, cancelRequestedBy: input.userId },
+      guard: { cancelRequested: false },
     });
-    if (!stopped) return cancelRaced(ctx, input);
+    if (asked.outcome === "refused") return cancelRaced(ctx, input);
+    const stopped = asked.request;
     const effect = describeStopEffect(
       deps.kinds,
       stopped,
@@ -693,13 +614,12 @@ export async function cancelRequest(
     deps,
     request,
     ["pending", "approved"],
-    "cancelled",
     input.userId,
     undefined,
   );
   if (!cancelled) return cancelRaced(ctx, input);
   deps.metrics.requestsTotal.inc({ target: request.target, event: "cancelled" });
-  await approvalServices(deps).cards.refresh(ctx.client, request.id);
+  await deps.approvals.cards.refresh(ctx.client, request.id);
   if (input.userId !== request.requester)
     await notifyRequester(ctx.client, deps.logger, cancelled, "cancelled", {
       actor: input.userId,
@@ -762,33 +682,24 @@ export async function expireRequest(ctx: FlowContext, request: RestoreRequest): 
   const { deps } = ctx;
   const now = deps.clock();
   const expired = await withTransaction(deps.db, async (tx) => {
-    const row = await transition(tx, request.id, {
-      from: ["pending"],
-      to: "expired",
+    // Counted in the transaction of the change, for the audit event and the requester's DM.
+    const count = countApprovals(await listApprovals(tx, request.id), request.requester);
+    const changed = await transition(tx, request.id, "expire", {
+      actor: SYSTEM,
+      details: {
+        approvals: count,
+        required: request.requiredApprovals,
+        expiresAt: request.expiresAt.toISOString(),
+      },
       patch: { closedBy: SYSTEM, finishedAt: now },
       guard: { expiredAt: now },
       now,
     });
-    if (row) {
-      const approvals = await listApprovals(tx, request.id);
-      await recordAuditEvent(tx, {
-        requestId: request.id,
-        target: request.target,
-        actor: SYSTEM,
-        event: "expired",
-        details: {
-          approvals: countApprovals(approvals, request.requester),
-          required: request.requiredApprovals,
-          expiresAt: request.expiresAt.toISOString(),
-        },
-      });
-      return { row, count: countApprovals(approvals, request.requester) };
-    }
-    return undefined;
+    return changed.outcome === "changed" ? { row: changed.request, count } : undefined;
   });
   if (!expired) return false;
   deps.metrics.requestsTotal.inc({ target: request.target, event: "expired" });
-  await approvalServices(deps).cards.refresh(ctx.client, request.id);
+  await deps.approvals.cards.refresh(ctx.client, request.id);
   await notifyRequester(ctx.client, deps.logger, expired.row, "expired", {
     approvals: { count: expired.count, required: request.requiredApprovals },
     now,
@@ -802,15 +713,4 @@ export async function expireDueRequests(ctx: FlowContext): Promise<number> {
   let expired = 0;
   for (const request of due) if (await expireRequest(ctx, request)) expired++;
   return expired;
-}
-
-/**
- * One pass of the reconciler: approved requests whose job may be missing (Redis was down at
- * approval, or lost its data) are enqueued again; the job id makes this a no-op otherwise.
- */
-export async function enqueueMissingJobs(ctx: FlowContext): Promise<number> {
-  const approved = await listRequests(ctx.deps.db, { states: ["approved"], limit: 100 });
-  let done = 0;
-  for (const request of approved) if (await enqueueApproved(ctx.deps, request)) done++;
-  return done;
 }

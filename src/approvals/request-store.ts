@@ -4,22 +4,10 @@ import { CodedError } from "../errors.js";
 import type { JsonValue } from "../kinds/kind.js";
 
 /**
- * Restore requests in PostgreSQL, the source of truth for their state. Every state change is a
- * compare-and-set (`UPDATE … WHERE state = ANY(from) … RETURNING`), so double clicks, Slack
- * retries, two approvers, the expiry sweeper and the runner racing each other produce exactly
- * one winner: the others get `undefined` and say so.
- *
- * State machine (shared with the runner):
- *
- *   pending ──▶ approved ──▶ running ──▶ succeeded
- *      │           │           │   ▲
- *      │           │           ▼   │ (retry)
- *      │           │         halted ──▶ rolled_back | abandoned
- *      │           └──▶ cancelled (before the run starts)
- *      └──▶ rejected | expired | cancelled
- *
- * A cancel while `running` does not change the state: it sets `cancel_requested`, and the
- * runner stops at the next phase boundary.
+ * Restore requests in PostgreSQL, the source of truth for their state: the row, its reads, and
+ * the approvals table. Nothing here changes a request once it exists: every change goes through
+ * the request lifecycle (src/requests/lifecycle.ts), which owns the state machine, the
+ * compare-and-set and its audit event.
  */
 
 export const REQUEST_STATES = [
@@ -89,7 +77,7 @@ export interface RestoreRequest {
   updatedAt: Date;
 }
 
-/** Columns a transition or patch may set; `state`, `version` and `updated_at` are managed. */
+/** Columns a lifecycle event may set; `state`, `version` and `updated_at` are managed. */
 export type RequestPatch = Partial<
   Pick<
     RestoreRequest,
@@ -121,7 +109,7 @@ export type RequestGuard = Partial<
   notExpiredAt?: Date;
 };
 
-const COLUMN: Record<keyof RequestPatch | "cancelRequested" | "cardTs", string> = {
+export const COLUMN: Record<keyof RequestPatch | "cancelRequested" | "cardTs", string> = {
   cardTs: "card_ts",
   approvedAt: "approved_at",
   startedAt: "started_at",
@@ -136,7 +124,8 @@ const COLUMN: Record<keyof RequestPatch | "cancelRequested" | "cardTs", string> 
   runMode: "run_mode",
 };
 
-interface RequestRowSql {
+/** A restore_requests row as node-pg returns it (the lifecycle's UPDATE reads it back). */
+export interface RequestRowSql {
   id: string;
   target: string;
   kind: string;
@@ -166,7 +155,7 @@ interface RequestRowSql {
   updated_at: Date;
 }
 
-function fromRow(r: RequestRowSql): RestoreRequest {
+export function fromRow(r: RequestRowSql): RestoreRequest {
   return {
     id: r.id,
     target: r.target,
@@ -284,121 +273,6 @@ export async function insertRequest(
       { details: { activeRequestId: active?.id } },
     );
   }
-}
-
-function buildSet(patch: RequestPatch, params: unknown[], into: string[] = []): string[] {
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === undefined) continue;
-    const column = COLUMN[key as keyof RequestPatch];
-    if (!column) throw new Error(`unknown request column ${key}`);
-    params.push(value);
-    into.push(`${column} = $${params.length}`);
-  }
-  return into;
-}
-
-function buildGuard(guard: RequestGuard | undefined, params: unknown[], into: string[]): void {
-  if (!guard) return;
-  for (const [key, value] of Object.entries(guard)) {
-    if (value === undefined) continue;
-    if (key === "expiredAt") {
-      params.push(value);
-      into.push(`expires_at <= $${params.length}`);
-    } else if (key === "notExpiredAt") {
-      params.push(value);
-      into.push(`expires_at > $${params.length}`);
-    } else {
-      const column = COLUMN[key as keyof RequestPatch];
-      if (!column) throw new Error(`unknown request column ${key}`);
-      if (value === null) into.push(`${column} IS NULL`);
-      else {
-        params.push(value);
-        into.push(`${column} = $${params.length}`);
-      }
-    }
-  }
-}
-
-/**
- * The compare-and-set UPDATE behind `transition` and `patchRequest`: adds the optimistic
- * version check and the guard to `where` (after the caller's own parameters), and returns the
- * new row, or `undefined` when any condition no longer holds.
- */
-async function updateRequest(
-  db: Queryable,
-  params: unknown[],
-  set: readonly string[],
-  where: string[],
-  conditions: { expectVersion?: number; guard?: RequestGuard },
-): Promise<RestoreRequest | undefined> {
-  if (conditions.expectVersion !== undefined) {
-    params.push(conditions.expectVersion);
-    where.push(`version = $${params.length}`);
-  }
-  buildGuard(conditions.guard, params, where);
-  const { rows } = await db.query<RequestRowSql>(
-    `UPDATE restore_requests SET ${set.join(", ")} WHERE ${where.join(" AND ")} RETURNING *`,
-    params,
-  );
-  return rows[0] ? fromRow(rows[0]) : undefined;
-}
-
-export interface TransitionOptions {
-  /** The states the request must be in for the change to happen. */
-  from: readonly RequestState[];
-  to: RequestState;
-  patch?: RequestPatch;
-  /** Only if the row's `version` is still this (optimistic concurrency on a row read earlier). */
-  expectVersion?: number;
-  guard?: RequestGuard;
-  /** `updated_at`; defaults to the database's now(). */
-  now?: Date;
-}
-
-/**
- * Compare-and-set of a request's state: moves request `id` from one of `from` to `to`,
- * applying `patch`, only if every condition still holds. Returns the new row, or `undefined`
- * when another actor got there first (or the request does not exist) — the caller reads the
- * row again to explain what happened. Works on a pool or inside a caller's transaction (so
- * the audit event commits with the change).
- *
- * Moving into an active state (e.g. `halted` → `running`) can still hit the one-active-per-
- * target index only if another request became active, which the index forbids anyway.
- */
-export async function transition(
-  db: Queryable,
-  id: string,
-  options: TransitionOptions,
-): Promise<RestoreRequest | undefined> {
-  const params: unknown[] = [id, [...options.from], options.to];
-  const set = ["state = $3", "version = version + 1"];
-  if (options.now) {
-    params.push(options.now);
-    set.push(`updated_at = $${params.length}`);
-  } else set.push("updated_at = now()");
-  buildSet(options.patch ?? {}, params, set);
-  return updateRequest(db, params, set, ["id = $1", "state = ANY($2::text[])"], options);
-}
-
-/**
- * Compare-and-set of columns other than the state (the card's ts, `enqueued_at`, a cancel
- * request while running): applied only if the request is in one of `states` (any, when
- * omitted) and the guard holds. Returns the new row or `undefined`.
- */
-export async function patchRequest(
-  db: Queryable,
-  id: string,
-  patch: RequestPatch,
-  options: { states?: readonly RequestState[]; guard?: RequestGuard; expectVersion?: number } = {},
-): Promise<RestoreRequest | undefined> {
-  const params: unknown[] = [id];
-  const set = buildSet(patch, params, ["version = version + 1", "updated_at = now()"]);
-  const where = ["id = $1"];
-  if (options.states) {
-    params.push([...options.states]);
-    where.push(`state = ANY($${params.length}::text[])`);
-  }
-  return updateRequest(db, params, set, where, options);
 }
 
 export async function getRequest(

@@ -1,35 +1,39 @@
-import type { AppDeps } from "../app-deps.js";
+import type { ObjectStore } from "../adapters/s3/object-store.js";
+import type { Target } from "../config/file.js";
+import type { Queryable } from "../db/database.js";
+import type { KindRegistry } from "../kinds/registry.js";
+import type { Logger } from "../logging/logger.js";
 import { recoveryPointSourceFor } from "../recovery-points/sources.js";
 import { CardPublisher } from "./card-updates.js";
 import { createSourcePointResolver, type PointResolver } from "./point-resolver.js";
 import { UserGroupCache } from "./user-groups.js";
 
-/** Per-process state of the approval flow, shared by every handler of one set of deps. */
+/**
+ * Per-process state of the approval flow, shared by every handler of one process: the user
+ * group cache, the card publisher (which serialises redraws of one card) and the recovery-point
+ * resolver. Built once by the composition root (`buildRuntime`, or a test) and carried in
+ * `AppDeps.approvals`, so two bots in one test process never share a cache.
+ */
 export interface ApprovalServices {
   groups: UserGroupCache;
   cards: CardPublisher;
   points: PointResolver;
 }
 
-// Keyed by the deps object: one cache per bot, so two bots in one test process never share.
-const byDeps = new WeakMap<AppDeps, ApprovalServices>();
-
-export function approvalServices(deps: AppDeps): ApprovalServices {
-  let services = byDeps.get(deps);
-  if (!services) {
-    services = {
-      groups: new UserGroupCache({
-        ttlMs: 60_000,
-        now: () => deps.clock().getTime(),
-        logger: deps.logger,
-      }),
-      cards: new CardPublisher(deps.db, deps.logger, deps.clock, deps.kinds),
-      points: createSourcePointResolver(
-        (target) => recoveryPointSourceFor(deps, target),
-        deps.kinds,
-      ),
-    };
-    byDeps.set(deps, services);
-  }
-  return services;
+export function createApprovalServices(options: {
+  db: Queryable;
+  logger: Logger;
+  clock: () => Date;
+  kinds: KindRegistry;
+  objectStoreFor: (target: Target) => ObjectStore;
+}): ApprovalServices {
+  const { db, logger, clock, kinds, objectStoreFor } = options;
+  return {
+    groups: new UserGroupCache({ ttlMs: 60_000, now: () => clock().getTime(), logger }),
+    cards: new CardPublisher(db, logger, clock, kinds),
+    points: createSourcePointResolver(
+      (target) => recoveryPointSourceFor({ kinds, objectStoreFor }, target),
+      kinds,
+    ),
+  };
 }

@@ -1,5 +1,5 @@
-import type { WebClient } from "@slack/web-api";
 import type { Logger } from "../logging/logger.js";
+import type { WebClient } from "../slack/slack-api.js";
 import type { GroupMembers } from "./policy.js";
 
 /** The one Slack call group resolution needs; a WebClient satisfies it. */

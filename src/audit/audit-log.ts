@@ -1,4 +1,6 @@
-import type pg from "pg";
+import type { Queryable } from "../db/database.js";
+
+export type { Queryable };
 
 /** Every event in a request's life, in an append-only table (shown by `/restore history`). */
 export type AuditEventName =
@@ -36,9 +38,6 @@ export interface AuditRecord extends Required<AuditEvent> {
   id: number;
   at: Date;
 }
-
-/** Queryable: a pool, a client, or a client inside a transaction (so state and audit commit together). */
-export type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
 
 export async function recordAuditEvent(db: Queryable, event: AuditEvent): Promise<void> {
   await db.query(

@@ -158,7 +158,7 @@ export async function runRestoreCatalogCommand(
     const local = await locateSnapshot(args, io, signal, tty, (dir) => {
       tempDir = dir;
     });
-    const connection = connectionConfig(dsn);
+    const connection = connectionConfig(dsn, io.env);
     if (args.dryRun) {
       const snapshot = local.checked ?? (await checkSnapshot(local, signal, say));
       say(describeSnapshot(snapshot));

@@ -136,7 +136,7 @@ async function runMigrate(io: CliIo): Promise<number> {
     ]);
   const env = readEnv(io.env, "migrate");
   const logger = createLogger(env.LOG_LEVEL, { role: "migrate" });
-  const pool = createPool(env.DATABASE_URL, logger, 1);
+  const pool = createPool(env.DATABASE_URL, logger, 1, env);
   try {
     const result = await migrate(pool);
     io.stdout.write(

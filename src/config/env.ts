@@ -49,6 +49,12 @@ const envSchema = z.object({
   ),
   RESTOREBOT_CONFIG: z.string().min(1).default("./restorebot.yaml"),
   KUBECONFIG: z.string().optional(),
+  // Set by Kubernetes in every pod: the in-cluster service account is used when no kubeconfig is.
+  KUBERNETES_SERVICE_HOST: z.string().optional(),
+  KUBERNETES_SERVICE_PORT: z.string().optional(),
+  // A DSN without a user means this one, then the OS user (as libpq does).
+  PGUSER: z.string().optional(),
+  USER: z.string().optional(),
   AWS_REGION: z.string().optional(),
   LOG_LEVEL: z
     .enum(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}` })
@@ -60,13 +66,18 @@ export type Env = Omit<z.infer<typeof envSchema>, "WORKER_PORT"> & {
   socketMode: boolean;
   /** The port of the worker's health server: WORKER_PORT, by default PORT + 1 (0 when PORT is 0). */
   WORKER_PORT: number;
+  /**
+   * The variables the configuration names (each `dsnEnv`, any `…DsnEnv`), by name, read once at
+   * start by `readConfigVariables`. Empty until then. Values are secrets: never log them.
+   */
+  variables: Readonly<Record<string, string>>;
 };
 
 /**
  * Validates the environment once at start (DESIGN.md, "Environment"). Throws a CodedError
  * whose message is one line naming the variable and what is expected.
  */
-export function readEnv(env: NodeJS.ProcessEnv = process.env, role: ProcessRole = "serve"): Env {
+export function readEnv(env: NodeJS.ProcessEnv, role: ProcessRole = "serve"): Env {
   // Treat empty strings as unset, as a shell `VAR=` usually means "not configured".
   const cleaned: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
@@ -104,5 +115,69 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env, role: ProcessRole 
       );
     workerPort = value.PORT === 0 ? 0 : Math.min(value.PORT + 1, 65535);
   }
-  return { ...value, socketMode, WORKER_PORT: workerPort };
+  return { ...value, socketMode, WORKER_PORT: workerPort, variables: {} };
+}
+
+/** An environment variable the configuration names, and where (for the error message). */
+export interface ConfigVariable {
+  name: string;
+  /** Path in restorebot.yaml, e.g. `targets[0].catalog.dsnEnv`. */
+  path: string;
+}
+
+/**
+ * Every environment variable the configuration names: the value of each `dsnEnv` key and of
+ * any key ending in `DsnEnv`, wherever it sits (so a new kind's config branch is covered
+ * without a change here).
+ */
+export function configVariableNames(config: unknown): ConfigVariable[] {
+  const found: ConfigVariable[] = [];
+  const walk = (value: unknown, path: string): void => {
+    if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) walk(item, `${path}[${i}]`);
+    } else if (value !== null && typeof value === "object") {
+      for (const [key, child] of Object.entries(value)) {
+        const at = path ? `${path}.${key}` : key;
+        if ((key === "dsnEnv" || key.endsWith("DsnEnv")) && typeof child === "string")
+          found.push({ name: child, path: at });
+        else walk(child, at);
+      }
+    }
+  };
+  walk(config, "");
+  return found;
+}
+
+/**
+ * Reads the variables the configuration names into `env.variables`, once, at start. When
+ * `required` (the worker and `serve`, which connect to them), a missing one stops start-up
+ * with an error naming the variable and where the config names it — never a value.
+ */
+export function readConfigVariables(
+  env: Env,
+  raw: NodeJS.ProcessEnv,
+  config: unknown,
+  options: { required: boolean },
+): Env {
+  const variables: Record<string, string> = { ...env.variables };
+  for (const { name, path } of configVariableNames(config)) {
+    const value = raw[name];
+    if (value !== undefined && value !== "") variables[name] = value;
+    else if (options.required)
+      throw new CodedError(
+        "env_invalid",
+        `environment variable ${name} is not set: restorebot.yaml names it at ${path}, and it must hold that PostgreSQL DSN`,
+      );
+  }
+  return { ...env, variables };
+}
+
+/** The part of the environment the Kubernetes client configuration is looked up in. */
+export function kubernetesEnv(env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of ["KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"] as const) {
+    const value = env[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
 }

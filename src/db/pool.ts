@@ -4,9 +4,14 @@ import { redactSecrets } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 
 /** restorebot's own database. Idle-client errors (a restarted server) are logged, never fatal. */
-export function createPool(databaseUrl: string, logger: Logger, max = 10): pg.Pool {
+export function createPool(
+  databaseUrl: string,
+  logger: Logger,
+  max = 10,
+  env: DefaultUserEnv = {},
+): pg.Pool {
   const pool = new pg.Pool({
-    ...connectionConfig(databaseUrl),
+    ...connectionConfig(databaseUrl, env),
     max,
     connectionTimeoutMillis: 5_000,
   });
@@ -59,14 +64,20 @@ export function describeDatabaseUrl(url: string): string {
   }
 }
 
+/** The variables (read once at start, see config/env.ts) that name a DSN's default user. */
+export interface DefaultUserEnv {
+  PGUSER?: string | undefined;
+  USER?: string | undefined;
+}
+
 /**
  * Connection settings for a DSN. Like libpq, a DSN without a user means the OS user; node-pg
  * only looks at $USER, which containers and service managers often leave unset.
  */
-export function connectionConfig(databaseUrl: string): pg.ClientConfig {
+export function connectionConfig(databaseUrl: string, env: DefaultUserEnv = {}): pg.ClientConfig {
   try {
     const url = new URL(databaseUrl);
-    if (!url.username && !process.env.PGUSER && !process.env.USER) {
+    if (!url.username && !env.PGUSER && !env.USER) {
       url.username = encodeURIComponent(userInfo().username);
       return { connectionString: url.toString() };
     }

@@ -18,7 +18,7 @@ import {
 } from "../../stand-ins/slack/fake-slack-api.js";
 import { SlackRequestSender } from "../../stand-ins/slack/signer.js";
 import { startExpirySweeper } from "../approvals/expiry-sweeper.js";
-import { readEnv } from "../config/env.js";
+import { readConfigVariables, readEnv } from "../config/env.js";
 import { loadConfig } from "../config/file.js";
 import { CodedError } from "../errors.js";
 import { healthRoutes } from "../http/health.js";
@@ -177,8 +177,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     Object.assign(process.env, standInEnv);
     const rawEnv: NodeJS.ProcessEnv = { ...process.env };
     step("starting restorebot (bot and worker)");
-    const env = readEnv(rawEnv, "serve");
-    const config = await loadConfig(configPath, { env: rawEnv, requireCatalogDsn: true });
+    const config = await loadConfig(configPath);
+    const env = readConfigVariables(readEnv(rawEnv, "serve"), rawEnv, config, { required: true });
     const runtime = await buildRuntime({ role: "serve", env, config, logger });
     teardown.add(() => runtime.close());
     // The queue's connection retries for ever (as it should in serve); here a Redis that is
@@ -207,7 +207,6 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     teardown.add(() => sweeper.stop());
 
     const processor = createRestoreProcessor(runtime, {
-      env: rawEnv,
       workDir: join(workDir, "snapshots"),
       // A person watches the demo: report progress often. Tests (--fast) also narrate quickly;
       // the stand-in does not rate-limit, so the outbox need not keep Slack's 1 s pace.

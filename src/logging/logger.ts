@@ -6,10 +6,7 @@ export type { Logger };
  * JSON logs on stdout. Anything that may carry a credential is redacted by path, and
  * callers log DSN *names* (dsnEnv), never DSNs.
  */
-export function createLogger(
-  level: string = process.env.LOG_LEVEL ?? "info",
-  bindings: Record<string, unknown> = {},
-): Logger {
+export function createLogger(level = "info", bindings: Record<string, unknown> = {}): Logger {
   return pino({
     level,
     base: { service: "restorebot", ...bindings },

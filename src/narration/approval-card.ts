@@ -1,10 +1,10 @@
-import type pg from "pg";
 import {
   buildRequestCard,
   type RunControl as CardControl,
   type PhaseView,
 } from "../approvals/card.js";
 import { getRequest, listApprovals } from "../approvals/request-store.js";
+import type { DatabasePool } from "../db/database.js";
 import type { KindRegistry } from "../kinds/registry.js";
 import { listPhaseRuns } from "../runbook/run-store.js";
 import { buildStatuses, FORWARD_BASE_INDEX, ROLLBACK_BASE_INDEX } from "../runbook/statuses.js";
@@ -54,7 +54,7 @@ export function phaseViews(status: RunStatus, now: Date): PhaseView[] {
 }
 
 export function approvalCardRenderer(
-  db: Pick<pg.Pool, "query">,
+  db: Pick<DatabasePool, "query">,
   kinds: KindRegistry,
 ): CardRenderer {
   return async (request: RunRequest, status: RunStatus, now: Date) => {
@@ -93,7 +93,7 @@ export function neverReplacedData(
  * from the checkpoints and, when halted, the buttons.
  */
 export async function cardFromDatabase(
-  db: Pick<pg.Pool, "query">,
+  db: Pick<DatabasePool, "query">,
   kinds: KindRegistry,
   requestId: string,
   now: Date,

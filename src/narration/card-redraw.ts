@@ -1,4 +1,4 @@
-import type pg from "pg";
+import type { DatabasePool } from "../db/database.js";
 import type { KindRegistry } from "../kinds/registry.js";
 import type { Logger } from "../logging/logger.js";
 import { cardFromDatabase } from "./approval-card.js";
@@ -22,7 +22,7 @@ const REDRAWN_STATES = ["halted", "succeeded", "rolled_back", "abandoned", "canc
 export const DEFAULT_REDRAW_WITHIN_MS = 24 * 3_600_000;
 
 export async function redrawRecentCards(options: {
-  db: Pick<pg.Pool, "query">;
+  db: Pick<DatabasePool, "query">;
   kinds: KindRegistry;
   outbox: SlackOutbox;
   logger: Logger;
@@ -47,7 +47,7 @@ export async function redrawRecentCards(options: {
 
 /** Queues one redraw; if the request changed while it was on the wire, queues another. */
 function redrawCard(
-  db: Pick<pg.Pool, "query">,
+  db: Pick<DatabasePool, "query">,
   kinds: KindRegistry,
   outbox: SlackOutbox,
   logger: Logger,
@@ -87,7 +87,7 @@ function redrawCard(
 }
 
 async function currentVersion(
-  db: Pick<pg.Pool, "query">,
+  db: Pick<DatabasePool, "query">,
   id: string,
 ): Promise<{ version: number; state: string } | undefined> {
   const { rows } = await db.query<{ version: number; state: string }>(

@@ -1,7 +1,7 @@
-import type { WebClient } from "@slack/web-api";
-import type pg from "pg";
+import type { DatabasePool } from "../db/database.js";
 import type { Logger } from "../logging/logger.js";
 import type { RunControl } from "../runbook/types.js";
+import type { WebClient } from "../slack/slack-api.js";
 import { formatUtcClock } from "../text/format.js";
 import { withoutMentions } from "./run-messages.js";
 import type { SlackContent, SlackOutbox } from "./slack-outbox.js";
@@ -13,7 +13,7 @@ import type { SlackContent, SlackOutbox } from "./slack-outbox.js";
  * history, so each such message is kept in the database until its buttons are cleared.
  */
 
-type Db = Pick<pg.Pool, "query">;
+type Db = Pick<DatabasePool, "query">;
 
 const CHOICE_WORDS: Record<RunControl, string> = {
   retry: "Retry phase",

@@ -1,6 +1,6 @@
-import type pg from "pg";
 import { type RunNotice, runNoticeText } from "../approvals/notices.js";
 import { listApprovals } from "../approvals/request-store.js";
+import type { DatabasePool } from "../db/database.js";
 import type { KindRegistry } from "../kinds/registry.js";
 import type { Logger } from "../logging/logger.js";
 import type { Narrate, RunEvent } from "../runbook/types.js";
@@ -14,7 +14,7 @@ import type { SlackOutbox } from "./slack-outbox.js";
  */
 export function createRunNotifier(options: {
   kinds: KindRegistry;
-  db: Pick<pg.Pool, "query">;
+  db: Pick<DatabasePool, "query">;
   outbox: SlackOutbox;
   logger: Logger;
 }): Narrate {

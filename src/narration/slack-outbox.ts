@@ -1,5 +1,9 @@
-import type { ChatPostMessageArguments, ChatUpdateArguments, WebClient } from "@slack/web-api";
 import type { Logger } from "../logging/logger.js";
+import type {
+  ChatPostMessageArguments,
+  ChatUpdateArguments,
+  WebClient,
+} from "../slack/slack-api.js";
 
 /**
  * Outgoing Slack messages of the worker, paced per channel. Slack allows about one message per

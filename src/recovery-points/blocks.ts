@@ -1,4 +1,4 @@
-import type { types } from "@slack/bolt";
+import type { types } from "../slack/slack-api.js";
 import { formatAge, formatBytes, formatCount, formatDuration, formatUtc } from "../text/format.js";
 import { clip, code, mrkdwnText } from "./format.js";
 import type { ListedPoint, RecoveryPointListing } from "./list-recovery-points.js";

@@ -1,4 +1,4 @@
-import type pg from "pg";
+import type { DatabasePool } from "../db/database.js";
 import type {
   RecoveryPointDetails,
   RecoveryPointIndex,
@@ -111,7 +111,7 @@ export async function listRecoveryPoints(input: {
   target: { name: string; retention: Retention };
   query: ListQuery;
   now: Date;
-  db: Pick<pg.Pool, "query">;
+  db: Pick<DatabasePool, "query">;
 }): Promise<RecoveryPointListing> {
   const { source, target, query, now } = input;
   const index = await source.listPoints();

@@ -1,4 +1,4 @@
-import type pg from "pg";
+import type { DatabasePool } from "../db/database.js";
 import type { VerificationReport } from "./recovery-point.js";
 
 /** What later listings show of a verification ("verified 2 h ago: 48,211 files, none missing"). */
@@ -25,7 +25,7 @@ export interface StoredVerification {
   summary: VerificationSummary;
 }
 
-type Queryable = Pick<pg.Pool, "query">;
+type Queryable = Pick<DatabasePool, "query">;
 
 export function summarize(report: VerificationReport): VerificationSummary {
   return {

@@ -1,67 +1,24 @@
-import type pg from "pg";
-import { type RequestPatch, type RequestState, transition } from "../approvals/request-store.js";
 import { type Queryable, recordAuditEvent } from "../audit/audit-log.js";
+import type { DatabasePool, TransactionClient } from "../db/database.js";
 import { withTransaction as inTransaction, retryOnConnectionLoss } from "../db/pool.js";
+import { SYSTEM_ACTOR } from "../requests/lifecycle.js";
 import type { Facts, PhaseRunRecord, PhaseRunState, RunRequest } from "./types.js";
 
 /**
- * The runner's reads and writes in restorebot's database: the request's run state (through the
- * request store, which owns the restore_requests row) and the per-phase checkpoints.
- * PostgreSQL is the source of truth; every state change is a compare-and-set on the current
- * state and is audited in the same transaction.
+ * The runner's reads and writes in restorebot's database: the per-phase checkpoints and the
+ * replica counts. The request's state changes through the request lifecycle
+ * (src/requests/lifecycle.ts), never here.
  */
 
-export type Db = Pick<pg.Pool, "query" | "connect">;
+export type Db = Pick<DatabasePool, "query" | "connect">;
 
 /**
  * A checkpoint transaction, retried whole when the connection to restorebot's database is lost
  * (a failover, a restart): the lost attempt was rolled back by the server, and every
  * transaction here is safe to repeat. Only the target's answers may fail a phase, never this.
  */
-function withTransaction<T>(db: Db, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+function withTransaction<T>(db: Db, work: (client: TransactionClient) => Promise<T>): Promise<T> {
   return retryOnConnectionLoss(() => inTransaction(db, work));
-}
-
-/** The system's own name in the audit log. */
-export const SYSTEM_ACTOR = "restorebot";
-
-export interface StateChange {
-  from: RequestState | readonly RequestState[];
-  to: RequestState;
-  /** Columns to set with the state. */
-  patch?: RequestPatch;
-  audit?: {
-    actor: string;
-    event: Parameters<typeof recordAuditEvent>[1]["event"];
-    details?: Facts;
-  };
-}
-
-/**
- * The request store's compare-and-set `transition`, with the runner's audit event committed in
- * the same transaction: changes nothing and returns undefined when the state is no longer one
- * of `from` (someone else acted first).
- */
-export async function changeRequestState(
-  db: Db,
-  id: string,
-  change: StateChange,
-): Promise<RunRequest | undefined> {
-  const from: readonly RequestState[] = Array.isArray(change.from) ? change.from : [change.from];
-  return withTransaction(db, async (client) => {
-    const changed = await transition(client, id, { from, to: change.to, patch: change.patch });
-    if (!changed) return undefined;
-    if (change.audit) {
-      await recordAuditEvent(client, {
-        requestId: id,
-        target: changed.target,
-        actor: change.audit.actor,
-        event: change.audit.event,
-        details: change.audit.details ?? {},
-      });
-    }
-    return changed;
-  });
 }
 
 interface PhaseRunRow {

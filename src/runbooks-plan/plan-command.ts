@@ -1,6 +1,5 @@
 import type { AppDeps } from "../app-deps.js";
 import { findActiveRequest } from "../approvals/request-store.js";
-import { approvalServices } from "../approvals/services.js";
 import { findTarget, type Target } from "../config/file.js";
 import { asCodedError } from "../errors.js";
 import type { PlanText } from "../kinds/kind.js";
@@ -35,7 +34,7 @@ export async function planRestore(
 ): Promise<string> {
   const target = findTarget(deps.config, command.target);
   if (!target) return `Unknown target \`${command.target}\`. See \`/restore targets\`.`;
-  const resolution = await approvalServices(deps).points.resolve(target, command.point);
+  const resolution = await deps.approvals.points.resolve(target, command.point);
   if (!resolution.ok) return resolution.message;
   const active = await findActiveRequest(deps.db, target.name).catch(() => undefined);
   const plan = await deps.kinds.of(target).plan({

@@ -5,7 +5,14 @@ import { createKubernetesCluster } from "../adapters/kubernetes/kubernetes-clust
 import type { ObjectStore } from "../adapters/s3/object-store.js";
 import { createS3Client, createS3ObjectStore } from "../adapters/s3/s3-object-store.js";
 import type { AppDeps } from "../app-deps.js";
-import { type Env, type ProcessRole, readEnv } from "../config/env.js";
+import { createApprovalServices } from "../approvals/services.js";
+import {
+  type Env,
+  kubernetesEnv,
+  type ProcessRole,
+  readConfigVariables,
+  readEnv,
+} from "../config/env.js";
 import { type Config, loadConfig, type Target } from "../config/file.js";
 import { migrate } from "../db/migrate.js";
 import { createPool, describeDatabaseUrl } from "../db/pool.js";
@@ -31,18 +38,21 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/**
+ * Reads the environment once (the variables the config names included) and builds the
+ * runtime; nothing after this reads the process environment.
+ */
 export async function createRuntime(
   role: ProcessRole,
-  rawEnv: NodeJS.ProcessEnv = process.env,
+  rawEnv: NodeJS.ProcessEnv,
   kinds: KindRegistry = DEFAULT_KINDS,
 ): Promise<Runtime> {
-  const env = readEnv(rawEnv, role);
-  const config = await loadConfig(env.RESTOREBOT_CONFIG, {
-    env: rawEnv,
-    requireCatalogDsn: role === "worker" || role === "serve",
-    kinds,
+  const base = readEnv(rawEnv, role);
+  const config = await loadConfig(base.RESTOREBOT_CONFIG, { kinds });
+  const env = readConfigVariables(base, rawEnv, config, {
+    required: role === "worker" || role === "serve",
   });
-  return buildRuntime({ role, env, config, rawEnv, kinds });
+  return buildRuntime({ role, env, config, kinds });
 }
 
 /**
@@ -55,15 +65,16 @@ export async function buildRuntime(options: {
   config: Config;
   logger?: Logger;
   clock?: () => Date;
-  /** Where KUBECONFIG and the in-cluster markers are read from; default process.env. */
-  rawEnv?: NodeJS.ProcessEnv;
   /** The kinds of target this process knows; default the ones restorebot ships. */
   kinds?: KindRegistry;
+  /** Object stores and clusters to use instead of real clients (tests, stand-ins). */
+  objectStoreFor?: (target: Target) => ObjectStore;
+  clusterFor?: (target: Target) => ClusterPort;
 }): Promise<Runtime> {
   const kinds = options.kinds ?? DEFAULT_KINDS;
   const { role, env, config } = options;
   const logger = options.logger ?? createLogger(env.LOG_LEVEL, { role });
-  const pool = createPool(env.DATABASE_URL, logger);
+  const pool = createPool(env.DATABASE_URL, logger, 10, env);
   try {
     const result = await migrate(pool);
     if (result.applied.length)
@@ -78,6 +89,8 @@ export async function buildRuntime(options: {
   const redis = createRedisConnection(env.REDIS_URL, logger, role);
   const queue = createRestoreQueue(redis, env.RESTOREBOT_QUEUE_PREFIX, logger);
   const metrics = createMetrics({ queueDepth: () => queue.depth() });
+  const clock = options.clock ?? (() => new Date());
+  const objectStoreFor = options.objectStoreFor ?? objectStoresByTarget(kinds);
   const deps: AppDeps = {
     config,
     kinds,
@@ -85,9 +98,10 @@ export async function buildRuntime(options: {
     queue,
     logger,
     metrics,
-    clock: options.clock ?? (() => new Date()),
-    objectStoreFor: objectStoresByTarget(kinds),
-    clusterFor: clustersByTarget(options.rawEnv ?? process.env, logger),
+    clock,
+    objectStoreFor,
+    clusterFor: options.clusterFor ?? clustersByTarget(kubernetesEnv(env), logger),
+    approvals: createApprovalServices({ db: pool, logger, clock, kinds, objectStoreFor }),
   };
   const healthChecks: HealthChecks = {
     postgres: async () => {
@@ -137,7 +151,7 @@ function objectStoresByTarget(kinds: KindRegistry): (target: Target) => ObjectSt
 
 /** One Kubernetes client per target (namespace and kube context are per target), built on first use. */
 function clustersByTarget(
-  rawEnv: NodeJS.ProcessEnv,
+  kubeEnv: Record<string, string>,
   logger: Logger,
 ): (target: Target) => ClusterPort {
   const clusters = new Map<string, ClusterPort>();
@@ -147,7 +161,7 @@ function clustersByTarget(
       cluster = createKubernetesCluster({
         namespace: target.namespace,
         ...(target.kubeContext ? { kubeContext: target.kubeContext } : {}),
-        env: rawEnv,
+        env: kubeEnv,
         logger,
       });
       clusters.set(target.name, cluster);

@@ -81,9 +81,7 @@ export async function startApprovalFixture(): Promise<ApprovalFixture> {
     fakeOptions: {
       userGroups: { SONCALL: ["UGRP1", "UGRP2"], SPAIR: ["UPAIR1", "UPAIR2", "UPAIR3"] },
     },
-    customize: (runtime) => {
-      runtime.deps.objectStoreFor = () => store;
-    },
+    objectStoreFor: () => store,
   });
   const connection = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: null });
   const queue = new Queue(RESTORE_QUEUE_NAME, {

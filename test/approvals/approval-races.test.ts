@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { enqueueApproved, enqueueMissingJobs } from "../../src/approvals/request-service.js";
 import { getRequest } from "../../src/approvals/request-store.js";
+import { enqueueRun, reconcileJobs } from "../../src/requests/lifecycle.js";
 import {
   type ApprovalFixture,
   answerTo,
@@ -202,11 +202,10 @@ describe("exactly once under concurrent clicks (signed HTTP, real PostgreSQL and
       );
       const request = await getRequest(f.h.runtime.pool, id);
       if (!request) throw new Error(`${id} is gone`);
-      const ctx = { deps, client: f.h.bot.app.client };
       await Promise.all([
-        enqueueApproved(deps, request, "UAPP1"),
-        enqueueMissingJobs(ctx),
-        enqueueMissingJobs(ctx),
+        enqueueRun(deps, request.id, { by: "UAPP1" }),
+        reconcileJobs(deps, ["approved"]),
+        reconcileJobs(deps, ["approved"]),
         f.sweeper.runOnce(),
       ]);
       expect(await jobsFor(f, id)).toBe(1);

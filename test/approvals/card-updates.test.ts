@@ -3,15 +3,11 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildRequestCard } from "../../src/approvals/card.js";
 import { CardPublisher } from "../../src/approvals/card-updates.js";
-import {
-  insertRequest,
-  patchRequest,
-  recordDecision,
-  transition,
-} from "../../src/approvals/request-store.js";
+import { insertRequest, recordDecision } from "../../src/approvals/request-store.js";
 import { migrate } from "../../src/db/migrate.js";
 import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
 import { silentLogger } from "../../src/logging/logger.js";
+import { transition } from "../../src/requests/lifecycle.js";
 import {
   FAKE_BOT_TOKEN,
   type FakeSlackApi,
@@ -86,7 +82,10 @@ describe("approval card updates from two bot replicas (real PostgreSQL, fake Sla
       blocks: first.blocks,
     });
     const ts = posted.ts as string;
-    await patchRequest(pool, request.id, { cardTs: ts });
+    await transition(pool, request.id, "attach_card", {
+      actor: "restorebot",
+      patch: { cardTs: ts },
+    });
 
     // Replica A: its first chat.update is held on the wire until replica B has finished.
     let arrived!: () => void;
@@ -121,9 +120,8 @@ describe("approval card updates from two bot replicas (real PostgreSQL, fake Sla
     const aDone = replicaA.refresh(slowClient, request.id);
     await reachedSlack;
     // Meanwhile another approver rejects on replica B, which redraws at once.
-    await transition(pool, request.id, {
-      from: ["pending"],
-      to: "rejected",
+    await transition(pool, request.id, "reject", {
+      actor: "UAPP2",
       patch: { closedBy: "UAPP2", closeReason: "wrong point", finishedAt: new Date() },
     });
     await replicaB.refresh(client, request.id);

@@ -1,9 +1,9 @@
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRunReconciler } from "../../jobs/run-reconciler.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import { createRestoreQueue, RESTORE_QUEUE_NAME } from "../../src/queue/restore-queue.js";
+import { startReconciler } from "../../src/requests/lifecycle.js";
 import { REDIS_TEST_URL, uniqueQueuePrefix } from "../support/redis.js";
 import {
   createRunnerDatabase,
@@ -33,12 +33,10 @@ describe("run reconciler", () => {
     const running = await insertApprovedRequest(db.pool, { target: "r1", state: "running" });
     const halted = await insertApprovedRequest(db.pool, { target: "r2", state: "halted" });
     const restoreQueue = createRestoreQueue(redis, prefix);
-    const reconciler = startRunReconciler({
-      db: db.pool,
-      queue: restoreQueue,
-      logger: silentLogger,
-      intervalMs: 60_000,
-    });
+    const reconciler = startReconciler(
+      { db: db.pool, queue: restoreQueue, logger: silentLogger, clock: () => new Date() },
+      { intervalMs: 60_000, states: ["running"] },
+    );
     try {
       expect(await reconciler.runOnce()).toBe(1);
       const queue = new Queue(RESTORE_QUEUE_NAME, { connection: redis, prefix });

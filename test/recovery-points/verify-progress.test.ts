@@ -1,6 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppDeps } from "../../src/app-deps.js";
+import { createApprovalServices } from "../../src/approvals/services.js";
 import { parseConfig } from "../../src/config/file.js";
 import { migrate } from "../../src/db/migrate.js";
 import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
@@ -71,6 +72,13 @@ describe("a long verify keeps the person informed", () => {
       clusterFor: () => {
         throw new Error("verify never talks to Kubernetes");
       },
+      approvals: createApprovalServices({
+        db: pool,
+        logger: silentLogger,
+        clock: () => new Date("2024-08-12T15:00:00Z"),
+        kinds: DEFAULT_KINDS,
+        objectStoreFor: () => store,
+      }),
     };
   });
   afterAll(async () => {

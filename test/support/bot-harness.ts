@@ -1,5 +1,6 @@
+import type { ObjectStore } from "../../src/adapters/s3/object-store.js";
 import { readEnv } from "../../src/config/env.js";
-import { type Config, parseConfig } from "../../src/config/file.js";
+import { type Config, parseConfig, type Target } from "../../src/config/file.js";
 import { healthRoutes } from "../../src/http/health.js";
 import type { KindRegistry } from "../../src/kinds/registry.js";
 import { silentLogger } from "../../src/logging/logger.js";
@@ -57,6 +58,8 @@ export async function startBotHarness(
     fakeOptions?: FakeSlackApiOptions;
     env?: Record<string, string>;
     clock?: () => Date;
+    /** Object stores to use instead of real S3 clients (the S3 stand-in). */
+    objectStoreFor?: (target: Target) => ObjectStore;
     customize?: (runtime: Runtime) => void | Promise<void>;
     /** The kinds the bot knows; default the ones restorebot ships. */
     kinds?: KindRegistry;
@@ -90,6 +93,7 @@ export async function startBotHarness(
     logger: silentLogger,
     clock: options.clock,
     ...(options.kinds ? { kinds: options.kinds } : {}),
+    ...(options.objectStoreFor ? { objectStoreFor: options.objectStoreFor } : {}),
   });
   await options.customize?.(runtime);
   const routes = healthRoutes(runtime.healthChecks, runtime.metrics.registry);

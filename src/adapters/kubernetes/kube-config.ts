@@ -15,7 +15,7 @@ export interface KubeConfigSource {
   kubeconfigPath?: string;
   /** Context to use instead of the file's current-context. */
   kubeContext?: string;
-  /** Environment to read `KUBECONFIG` and `KUBERNETES_SERVICE_HOST` from. Default `process.env`. */
+  /** `KUBECONFIG` and `KUBERNETES_SERVICE_HOST`, as read once at start (config/env.ts). Default none. */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -25,7 +25,7 @@ export interface KubeConfigSource {
  * `loadFromDefault` does when nothing is configured.
  */
 export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
-  const env = source.env ?? process.env;
+  const env = source.env ?? {};
   let kc: KubeConfig;
   let origin: string;
   try {

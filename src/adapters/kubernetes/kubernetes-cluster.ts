@@ -47,7 +47,7 @@ export interface KubernetesClusterOptions {
   kubeconfigYaml?: string;
   /** A loaded KubeConfig (tests). */
   kubeConfig?: KubeConfig;
-  /** Environment to read `KUBECONFIG` from. Default `process.env`. */
+  /** `KUBECONFIG` and the in-cluster markers, as read once at start (config/env.ts). */
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
   retry?: Partial<RetryPolicy>;

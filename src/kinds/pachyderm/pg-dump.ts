@@ -2,9 +2,9 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { Transform } from "node:stream";
 import { promisify } from "node:util";
 import { createGzip } from "node:zlib";
-import pg from "pg";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
 import { type BackupLocation, type PointFile, uploadPointFile } from "../../backups/index.js";
+import { type DatabaseClient, newDatabaseClient } from "../../db/database.js";
 import { CodedError, redactSecrets } from "../../errors.js";
 
 /**
@@ -59,7 +59,7 @@ export async function pgDumpMajorVersion(pgDump = "pg_dump"): Promise<number> {
 }
 
 export async function serverMajorVersion(dsn: string): Promise<number> {
-  const client = new pg.Client({
+  const client = newDatabaseClient({
     connectionString: dsn,
     application_name: "restorebot version check",
   });

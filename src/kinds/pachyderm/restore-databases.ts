@@ -1,11 +1,11 @@
 import type { Readable } from "node:stream";
-import pg from "pg";
 import {
   type CatalogRestoreProgress,
   type RestoreCatalogResult,
   type RestoreWording,
   restoreCatalog,
 } from "../../catalog-restore/index.js";
+import { type DatabaseClient, newDatabaseClient } from "../../db/database.js";
 import { CodedError, redactSecrets } from "../../errors.js";
 
 /**
@@ -35,8 +35,14 @@ function errorText(err: unknown): string {
   return redactSecrets(err instanceof Error ? err.message : String(err));
 }
 
-async function withClient<T>(dsn: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: dsn, application_name: "restorebot pachyderm" });
+async function withClient<T>(
+  dsn: string,
+  work: (client: DatabaseClient) => Promise<T>,
+): Promise<T> {
+  const client = newDatabaseClient({
+    connectionString: dsn,
+    application_name: "restorebot pachyderm",
+  });
   client.on("error", () => undefined);
   await client.connect();
   try {

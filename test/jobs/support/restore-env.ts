@@ -297,15 +297,20 @@ targets:
         },
         "bot",
       );
-      const runtime = await buildRuntime({ role: "bot", env: botEnv, config, logger });
-      runtime.deps.objectStoreFor = () => standInObjectStore(s3);
-      runtime.deps.clusterFor = (t) =>
-        createKubernetesCluster({
-          namespace: t.namespace,
-          kubeConfig: kubeconfigFor(sim),
-          retry: { initialDelayMs: 20, maxDelayMs: 100 },
-          requestTimeoutMs: 3_000,
-        });
+      const runtime = await buildRuntime({
+        role: "bot",
+        env: botEnv,
+        config,
+        logger,
+        objectStoreFor: () => standInObjectStore(s3),
+        clusterFor: (t) =>
+          createKubernetesCluster({
+            namespace: t.namespace,
+            kubeConfig: kubeconfigFor(sim),
+            retry: { initialDelayMs: 20, maxDelayMs: 100 },
+            requestTimeoutMs: 3_000,
+          }),
+      });
       const bot = await startSlackBot({
         env: botEnv,
         deps: runtime.deps,

@@ -1,6 +1,5 @@
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
-import type pg from "pg";
 import type {
   ClusterPort,
   PodSummary,
@@ -14,6 +13,7 @@ import {
 import type { ObjectStore } from "../../../adapters/s3/object-store.js";
 import { preflightDump } from "../../../catalog-restore/preflight.js";
 import { restoreCatalog } from "../../../catalog-restore/restore-engine.js";
+import type { DatabaseClientConfig } from "../../../db/database.js";
 import { CodedError } from "../../../errors.js";
 import type { Logger } from "../../../logging/logger.js";
 import {
@@ -62,7 +62,7 @@ export interface InfluxdbRunbookDeps {
   cluster: ClusterPort;
   objectStore: Pick<ObjectStore, "head" | "getStream">;
   /** The catalog database, from the env var the target names; never logged or narrated. */
-  catalogConnection: string | pg.ClientConfig;
+  catalogConnection: string | DatabaseClientConfig;
   /** Downloaded snapshots go in `<workDir>/<request id>/`. */
   workDir: string;
   logger: Logger;

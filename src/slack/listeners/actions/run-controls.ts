@@ -3,14 +3,14 @@ import type { WebClient } from "@slack/web-api";
 import type { AppDeps } from "../../../app-deps.js";
 import { describePrincipals, groupsIn, membership } from "../../../approvals/policy.js";
 import { getRequest } from "../../../approvals/request-store.js";
-import { approvalServices } from "../../../approvals/services.js";
 import { recordAuditEvent } from "../../../audit/audit-log.js";
 import { findTarget } from "../../../config/file.js";
 import { asCodedError } from "../../../errors.js";
 import { cardFromDatabase } from "../../../narration/approval-card.js";
 import { clearControlMessages } from "../../../narration/control-messages.js";
 import { RUN_CONTROL_ACTIONS } from "../../../narration/run-messages.js";
-import { changeRequestState, listPhaseRuns } from "../../../runbook/run-store.js";
+import { enqueueRun, transition } from "../../../requests/lifecycle.js";
+import { listPhaseRuns } from "../../../runbook/run-store.js";
 import type { RunControl, RunRequest } from "../../../runbook/types.js";
 import { isRequestId } from "../../commands/grammar.js";
 import { type ButtonArgs, tellClicker } from "./button-clicks.js";
@@ -42,7 +42,7 @@ const VERBS: Record<RunControl, string> = {
 };
 
 /** How long a press waits for the halted run's job to clear before leaving it to the reconciler. */
-const ENQUEUE_ATTEMPTS = 10;
+const PREVIOUS_JOB_WAIT_MS = 3_000;
 
 export async function applyRunControl(
   ctx: RunControlContext,
@@ -57,7 +57,7 @@ export async function applyRunControl(
   const policy = findTarget(deps.config, request.target)?.policy ?? deps.config.policy;
   if (userId !== request.requester) {
     const ids = groupsIn(policy.approvers);
-    const groups = ids.length ? await approvalServices(deps).groups.resolve(ctx.client, ids) : {};
+    const groups = ids.length ? await deps.approvals.groups.resolve(ctx.client, ids) : {};
     const who = membership(userId, policy.approvers, groups);
     if (!who.listed) {
       await recordAuditEvent(deps.db, {
@@ -108,47 +108,44 @@ export async function applyRunControl(
   }
 
   const now = deps.clock();
-  const changed =
+  const outcome =
     control === "abandon"
-      ? await changeRequestState(deps.db, requestId, {
-          from: "halted",
-          to: "abandoned",
+      ? await transition(deps.db, requestId, "abandon", {
+          actor: userId,
+          details: { haltedPhase: request.haltedPhase },
           patch: { finishedAt: now },
-          audit: {
-            actor: userId,
-            event: "abandoned",
-            details: { haltedPhase: request.haltedPhase },
-          },
         })
-      : await changeRequestState(deps.db, requestId, {
-          from: "halted",
-          to: "running",
+      : await transition(deps.db, requestId, control, {
+          actor: userId,
+          details: { haltedPhase: request.haltedPhase, haltedReason: request.haltedReason },
           patch: {
             runMode: control === "rollback" ? "rollback" : request.runMode,
             haltedPhase: null,
             haltedReason: null,
             cancelRequested: false,
           },
-          audit: {
-            actor: userId,
-            event: control === "retry" ? "retry_requested" : "rollback_requested",
-            details: { haltedPhase: request.haltedPhase, haltedReason: request.haltedReason },
-          },
         });
-  if (!changed) {
+  if (outcome.outcome === "refused") {
     await refuse("not_halted");
-    const now2 = await getRequest(deps.db, requestId);
+    const latest = outcome.request;
     return {
       ok: false,
-      ...(now2 ? { request: now2 } : {}),
-      message: `Someone else acted on \`${requestId}\` first: it is now ${now2?.state.replace("_", " ") ?? "gone"}.`,
+      ...(latest ? { request: latest } : {}),
+      message: `Someone else acted on \`${requestId}\` first: it is now ${latest?.state.replace("_", " ") ?? "gone"}.`,
     };
   }
+  const changed = outcome.request;
   if (control === "abandon")
     deps.metrics.restoresTotal.inc({ target: request.target, outcome: "abandoned" });
 
   let queued = true;
-  if (control !== "abandon") queued = await enqueueRun(deps, changed);
+  if (control !== "abandon") {
+    const enqueued = await enqueueRun(deps, changed.id, {
+      by: userId,
+      waitForPreviousJobMs: PREVIOUS_JOB_WAIT_MS,
+    });
+    queued = enqueued.outcome !== "queue_unreachable";
+  }
   // The halt messages' buttons are stale now: say who chose what in their place.
   await clearControlMessages(deps.db, ctx.client, deps.logger, requestId, {
     userId,
@@ -164,31 +161,6 @@ export async function applyRunControl(
         ? `Abandoned \`${requestId}\`: restorebot changes nothing more on \`${request.target}\`.`
         : `${control === "retry" ? "Retrying" : "Rolling back"} \`${requestId}\`; follow the card's thread.${queued ? "" : " The queue is unreachable right now; a worker picks the run up as soon as it is back."}`,
   };
-}
-
-/**
- * Hands the run to the queue under its request id. The halted run's job removes itself when it
- * completes; until then (a press within moments of the halt) the id is taken, so try a few
- * times; the worker's reconciler enqueues any `running` request whose job is missing anyway.
- */
-async function enqueueRun(deps: AppDeps, request: RunRequest): Promise<boolean> {
-  for (let attempt = 0; attempt < ENQUEUE_ATTEMPTS; attempt++) {
-    try {
-      const { created } = await deps.queue.enqueueRestore({
-        requestId: request.id,
-        target: request.target,
-      });
-      if (created) return true;
-    } catch (err) {
-      deps.logger.warn(
-        { requestId: request.id, err: asCodedError(err).message },
-        "could not enqueue a resumed run",
-      );
-      return false;
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  return true;
 }
 
 async function announce(
