@@ -13,14 +13,15 @@ import { CodedError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../logging/logger.js";
 import type { ApiCall } from "./api-errors.js";
 import type {
-  ClusterPort,
   PodSummary,
+  StepCluster,
   WaitForPodsOptions,
   WorkloadKind,
   WorkloadStatus,
 } from "./cluster-port.js";
 import { loadKubeConfig } from "./kube-config.js";
 import { sortPods, summarizePod, workloadStatusOf } from "./pod-summary.js";
+import { createResourceAccess } from "./resource-access.js";
 import {
   type CallContext,
   callWithRetries,
@@ -59,7 +60,7 @@ const APP_INSTANCE = { group: "kubecfg.dev", version: "v1alpha1", plural: "appin
  * namespace. Loading the configuration
  * happens here, so a bad kubeContext fails at construction, before any phase runs.
  */
-export function createKubernetesCluster(options: KubernetesClusterOptions): ClusterPort {
+export function createKubernetesCluster(options: KubernetesClusterOptions): StepCluster {
   const kc = loadKubeConfig(options);
   const namespace = options.namespace;
   const logger = (options.logger ?? silentLogger).child({ component: "kubernetes", namespace });
@@ -96,23 +97,42 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Clus
   ): Promise<WorkloadStatus> => {
     const object = await callWithRetries(
       call("get", `read the status of ${kind} ${name}`),
-      (s) =>
+      (s): Promise<Parameters<typeof workloadStatusOf>[2]> =>
         kind === "Deployment"
           ? apps.readNamespacedDeployment({ name, namespace }, requestOptions(s))
-          : apps.readNamespacedStatefulSet({ name, namespace }, requestOptions(s)),
+          : kind === "StatefulSet"
+            ? apps.readNamespacedStatefulSet({ name, namespace }, requestOptions(s))
+            : core.readNamespacedReplicationController({ name, namespace }, requestOptions(s)),
       context(signal),
     );
     return workloadStatusOf(kind, name, object);
   };
 
+  const resources = createResourceAccess({
+    kc,
+    namespace,
+    apps,
+    core,
+    custom,
+    logger,
+    context,
+    requestOptions,
+  });
+
   return {
+    ...resources,
     async getReplicas(kind: WorkloadKind, name: string): Promise<number> {
       const scale = await callWithRetries(
         call("get", `read the replica count of ${kind} ${name}`),
         (s) =>
           kind === "Deployment"
             ? apps.readNamespacedDeploymentScale({ name, namespace }, requestOptions(s))
-            : apps.readNamespacedStatefulSetScale({ name, namespace }, requestOptions(s)),
+            : kind === "StatefulSet"
+              ? apps.readNamespacedStatefulSetScale({ name, namespace }, requestOptions(s))
+              : core.readNamespacedReplicationControllerScale(
+                  { name, namespace },
+                  requestOptions(s),
+                ),
         context(),
       );
       // ScaleSpec.replicas is omitted when zero.
@@ -136,10 +156,15 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Clus
                 { name, namespace, body },
                 requestOptions(s, PatchStrategy.MergePatch),
               )
-            : apps.patchNamespacedStatefulSetScale(
-                { name, namespace, body },
-                requestOptions(s, PatchStrategy.MergePatch),
-              ),
+            : kind === "StatefulSet"
+              ? apps.patchNamespacedStatefulSetScale(
+                  { name, namespace, body },
+                  requestOptions(s, PatchStrategy.MergePatch),
+                )
+              : core.patchNamespacedReplicationControllerScale(
+                  { name, namespace, body },
+                  requestOptions(s, PatchStrategy.MergePatch),
+                ),
         context(),
       );
       logger.info({ kind, name, replicas }, "scaled");
@@ -187,18 +212,13 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Clus
     },
 
     async setOperatorPaused(appInstance: string, paused: boolean): Promise<void> {
-      await callWithRetries(
-        call(
-          "patch",
-          `${paused ? "pause" : "unpause"} the operator (spec.pause on AppInstance ${appInstance})`,
-        ),
-        (s) =>
-          custom.patchNamespacedCustomObject(
-            { ...APP_INSTANCE, namespace, name: appInstance, body: { spec: { pause: paused } } },
-            // Custom resources take no strategic merge patch; a merge patch touches only spec.pause.
-            requestOptions(s, PatchStrategy.MergePatch),
-          ),
-        context(),
+      // One use of the generic merge patch: only spec.pause changes.
+      await resources.patchResource(
+        { ...APP_INSTANCE, name: appInstance },
+        { spec: { pause: paused } },
+        {
+          action: `${paused ? "pause" : "unpause"} the operator (spec.pause on AppInstance ${appInstance})`,
+        },
       );
       logger.info({ appInstance, paused }, "operator pause set");
     },

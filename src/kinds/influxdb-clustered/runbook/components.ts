@@ -14,14 +14,17 @@ import { type Db, listReplicaRecords, type ReplicaRecord } from "../../../runboo
  * reverse with readiness waits for the catalog and the ingesters.
  */
 
+/** InfluxDB Clustered runs no ReplicationControllers. */
+type InfluxWorkloadKind = Exclude<WorkloadKind, "ReplicationController">;
+
 export interface Component {
   role: InfluxComponentRole;
   /** Workload name; its pods carry `app=<name>`. */
   name: string;
-  kind: WorkloadKind;
+  kind: InfluxWorkloadKind;
 }
 
-export const ROLE_KINDS: Record<InfluxComponentRole, WorkloadKind> = {
+export const ROLE_KINDS: Record<InfluxComponentRole, InfluxWorkloadKind> = {
   gc: "Deployment",
   router: "Deployment",
   querier: "Deployment",
