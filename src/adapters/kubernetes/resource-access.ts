@@ -237,7 +237,7 @@ export function createResourceAccess(deps: ResourceAccessDeps): ResourcePort {
       const method = request.method ?? "GET";
       const sub = request.path.replace(/^\/+/, "");
       const query = request.query ? `?${new URLSearchParams(request.query).toString()}` : "";
-      const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(`${request.service}:${request.port}`)}/proxy/${sub}${query}`;
+      const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(request.service)}:${encodeURIComponent(String(request.port))}/proxy/${sub}${query}`;
       // Only reads are retried: a POST that reached the service may have acted already.
       const ctx = deps.context(request.signal);
       return callWithRetries(
