@@ -188,7 +188,9 @@ describe("ConfigMaps and generic objects", () => {
       plural: "configmaps",
       name: "influxdb-data",
     });
-    expect((generic?.metadata as { labels?: unknown }).labels).toEqual({ app: "influxdb" });
+    expect((generic?.metadata as { labels?: unknown } | undefined)?.labels).toEqual({
+      app: "influxdb",
+    });
     const undo = await e.phase(101, "rollback");
     await undoRecorded(undo, e.deps);
     expect(await getConfigMap(e.deps, "influxdb-data")).toEqual({ "anti-entropy.enabled": "true" });
