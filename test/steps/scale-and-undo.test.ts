@@ -5,6 +5,7 @@ import {
   patchOperations,
   patchResource,
   recordedCounts,
+  scaleBack,
   scaleOperations,
   scaleWorkloads,
   undoRecorded,
@@ -217,6 +218,30 @@ describe("derived roll back", () => {
     expect((await e.compensations.list(e.requestId)).every((c) => c.settledBy === "rollback")).toBe(
       true,
     );
+  }, 60_000);
+
+  it("leaves nothing to undo for workloads the run scaled back itself", async () => {
+    env = await startStepEnv("steps_scaleback", { components: COMPONENTS });
+    const e = env;
+    const down = await e.phase(5, "scale-down");
+    await scaleWorkloads(down, e.deps, { id: "stop", workloads: SELECTION, replicas: 0 });
+    const up = await e.phase(8, "scale-up");
+    const checkpoint = recordedCounts(down.facts, "stop");
+    if (!checkpoint) throw new Error("no checkpoint");
+    await scaleBack(up, e.deps, { checkpoint, id: "stop", phase: "scale-down", only: ["pachd"] });
+    const undo = await e.phase(101, "rollback-undo-recorded");
+    // pachd is back by the run's own hand; only the workers are left for roll back.
+    expect((await undoRecorded(undo, e.deps)).undone).toEqual([
+      "scale ReplicationController pipeline-montage-v1 back to 2",
+      "scale ReplicationController pipeline-edges-v1 back to 1",
+    ]);
+    expect(
+      (await e.compensations.list(e.requestId)).map((c) => [c.description, c.settledBy]),
+    ).toEqual([
+      ["scale Deployment pachd back to 2", "run"],
+      ["scale ReplicationController pipeline-edges-v1 back to 1", "rollback"],
+      ["scale ReplicationController pipeline-montage-v1 back to 2", "rollback"],
+    ]);
   }, 60_000);
 
   it("derives the InfluxDB Clustered Role from the steps it uses: exactly the Helm chart's rules", () => {
