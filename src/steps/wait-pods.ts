@@ -1,4 +1,5 @@
 import type {
+  ClusterPort,
   PodSummary,
   WorkloadRef,
   WorkloadStatus,
@@ -11,7 +12,7 @@ import {
   statusObserved,
 } from "../adapters/kubernetes/pod-summary.js";
 import type { KubernetesOperation } from "../adapters/kubernetes/rbac.js";
-import { plural, type StepContext, type StepDeps } from "./types.js";
+import { plural, type StepContext } from "./types.js";
 
 /*
  * Pods are matched by label or owner, which someone can change; each wait also asks the
@@ -64,18 +65,29 @@ export function describePodList(pods: readonly PodSummary[], max = 6): string {
   return `${shown.join(", ")}${pods.length > max ? ` and ${pods.length - max} more` : ""}`;
 }
 
+/** What the waits need of the cluster (any `ClusterPort`). */
+export interface WaitDeps {
+  cluster: Pick<ClusterPort, "waitForPods">;
+}
+
 export interface WaitPodsArgs {
   workloads: readonly WorkloadRef[];
   timeoutMs: number;
   /** What is awaited, for progress lines and a timeout ("every pachd pod gone"). */
   description?: string;
+  /**
+   * Say in the thread, once per pod, that a pod stopped for good (Failed, Evicted) is not waited
+   * for (default true). Progress lines name such pods either way.
+   */
+  noteStopped?: boolean;
 }
 
 export interface WaitOutcome {
+  /** How long the wait took (not rounded). */
   waitedMs: number;
   /** The most pods seen still there at once. */
   maxPods: number;
-  /** Pods stopped for good (Failed, Evicted): named in the thread, never waited for. */
+  /** Pods stopped for good (Failed, Evicted): named, never waited for. */
   stopped: string[];
 }
 
@@ -83,31 +95,38 @@ export interface WaitOutcome {
  * Reports each pod stopped for good once, in the thread: such a pod never leaves by itself and
  * never becomes ready, so a wait must say so rather than block on it silently.
  */
-function stoppedPodReporter(ctx: StepContext) {
+function stoppedPodReporter(ctx: Pick<StepContext, "note">, enabled: boolean) {
   const reported = new Set<string>();
   return (pods: readonly PodSummary[]) => {
     for (const p of pods.filter(isTerminalPod)) {
       if (reported.has(p.name)) continue;
       reported.add(p.name);
-      ctx.note(
-        `Pod ${p.name} of ${p.component} is ${p.phase}${p.reason ? ` (${p.reason})` : ""}: it has stopped for good and stays until someone deletes it, so it is not waited for.`,
-      );
+      if (enabled)
+        ctx.note(
+          `Pod ${p.name} of ${p.component} is ${p.phase}${p.reason ? ` (${p.reason})` : ""}: it has stopped for good and stays until someone deletes it, so it is not waited for.`,
+        );
     }
     return [...reported];
   };
 }
 
-/** Watch until no pod of `workloads` runs and each workload itself reports 0 replicas. */
+type WaitContext = Pick<StepContext, "signal" | "progress" | "note">;
+
+/**
+ * Watch until no pod of `workloads` runs and each workload itself reports 0 replicas at its
+ * latest scale. A pod that stopped for good (Failed — Evicted — or Succeeded) can no longer
+ * write anything; it is named, never waited for (it stays until someone deletes it).
+ */
 export async function waitPodsGone(
-  ctx: StepContext,
-  deps: StepDeps,
+  ctx: WaitContext,
+  deps: WaitDeps,
   args: WaitPodsArgs,
 ): Promise<WaitOutcome> {
   const description =
     args.description ?? `every pod of ${args.workloads.map((w) => w.name).join(", ")} gone`;
   const started = performance.now();
   let maxPods = 0;
-  const report = stoppedPodReporter(ctx);
+  const report = stoppedPodReporter(ctx, args.noteStopped ?? true);
   let stopped: string[] = [];
   await deps.cluster.waitForPods(
     args.workloads.map((w) => w.name),
@@ -120,21 +139,28 @@ export async function waitPodsGone(
       onProgress: (all, workloads) => {
         stopped = report(all);
         const pods = all.filter((p) => !isTerminalPod(p));
+        const gone = all.filter(isTerminalPod);
         maxPods = Math.max(maxPods, pods.length);
+        const ignored = gone.length
+          ? `; not waited for, stopped for good: ${describePodList(gone)}`
+          : "";
         if (pods.length === 0) {
           const disagree = workloadsNotGone(workloads);
           if (disagree.length)
-            ctx.progress(`pods gone, but ${workloadsSay(disagree)}: waiting for ${description}`);
+            ctx.progress(
+              `pods ${gone.length ? "gone or stopped" : "gone"}, but ${workloadsSay(disagree)}: waiting for ${description}${ignored}`,
+            );
+          else if (gone.length) ctx.progress(`every pod gone or stopped${ignored}`);
           return;
         }
         const terminating = pods.filter((p) => p.terminating).length;
         ctx.progress(
-          `${plural(pods.length, "pod")} still there${terminating ? ` (${terminating} terminating)` : ""}, waiting for ${description}: ${describePodList(pods)}`,
+          `${plural(pods.length, "pod")} still there${terminating ? ` (${terminating} terminating)` : ""}, waiting for ${description}: ${describePodList(pods)}${ignored}`,
         );
       },
     },
   );
-  return { waitedMs: Math.round(performance.now() - started), maxPods, stopped };
+  return { waitedMs: performance.now() - started, maxPods, stopped };
 }
 
 export interface WaitReadyArgs extends WaitPodsArgs {
@@ -148,27 +174,26 @@ export interface WaitReadyArgs extends WaitPodsArgs {
  * replacement until the timeout, which names the pods as they stand.
  */
 export async function waitPodsReady(
-  ctx: StepContext,
-  deps: StepDeps,
+  ctx: WaitContext,
+  deps: WaitDeps,
   args: WaitReadyArgs,
 ): Promise<WaitOutcome> {
   const wanted = (name: string) =>
     typeof args.atLeast === "number" ? args.atLeast : (args.atLeast[name] ?? 0);
   const description =
     args.description ??
-    `${args.workloads.map((w) => `${w.name} ≥ ${wanted(w.name)} ready`).join(", ")}`;
-  const podsReady = (pods: readonly PodSummary[]) =>
-    args.workloads.every(
-      (w) => pods.filter((p) => p.component === w.name && p.ready).length >= wanted(w.name),
-    );
+    `${args.workloads.map((w) => `at least ${wanted(w.name)} ${w.name} pods ready`).join(", ")}`;
+  const readyOf = (pods: readonly PodSummary[], name: string) =>
+    pods.filter((p) => p.component === name && p.ready).length;
   const started = performance.now();
-  const report = stoppedPodReporter(ctx);
+  const report = stoppedPodReporter(ctx, args.noteStopped ?? true);
   let stopped: string[] = [];
   let maxPods = 0;
   await deps.cluster.waitForPods(
     args.workloads.map((w) => w.name),
     (pods, workloads) =>
-      podsReady(pods) && workloadsNotReady(workloads, (w) => wanted(w.name), false).length === 0,
+      args.workloads.every((w) => readyOf(pods, w.name) >= wanted(w.name)) &&
+      workloadsNotReady(workloads, (w) => wanted(w.name), false).length === 0,
     {
       timeoutMs: args.timeoutMs,
       signal: ctx.signal,
@@ -177,24 +202,25 @@ export async function waitPodsReady(
       onProgress: (pods, workloads) => {
         stopped = report(pods);
         maxPods = Math.max(maxPods, pods.length);
-        if (podsReady(pods)) {
-          const disagree = workloadsNotReady(workloads, (w) => wanted(w.name), false);
-          if (disagree.length) ctx.progress(`pods ready, but ${workloadsSay(disagree)}`);
-          return;
-        }
-        const lagging = args.workloads
-          .map((w) => ({
-            w,
-            ready: pods.filter((p) => p.component === w.name && p.ready).length,
-          }))
-          .filter((x) => x.ready < wanted(x.w.name))
-          .map((x) => `${x.w.name} ${x.ready}/${wanted(x.w.name)} ready`);
-        const notReady = pods.filter((p) => !p.ready);
-        ctx.progress(
-          `waiting for ${lagging.join(", ")}${notReady.length ? ` (${describePodList(notReady)})` : ""}`,
-        );
+        const lines = args.workloads.flatMap((w) => {
+          const mine = pods.filter((p) => p.component === w.name);
+          const ready = readyOf(mine, w.name);
+          const n = wanted(w.name);
+          if (ready >= n) {
+            const disagree = workloadsNotReady(
+              workloads.filter((s) => s.name === w.name),
+              () => n,
+              false,
+            );
+            return disagree.length
+              ? [`${w.name}: ${ready} of ${n} needed pods ready, but ${workloadsSay(disagree)}`]
+              : [];
+          }
+          return [`${w.name}: ${ready} of ${n} needed pods ready (${describePodList(mine)})`];
+        });
+        if (lines.length) ctx.progress(lines.join("; "));
       },
     },
   );
-  return { waitedMs: Math.round(performance.now() - started), maxPods, stopped };
+  return { waitedMs: performance.now() - started, maxPods, stopped };
 }

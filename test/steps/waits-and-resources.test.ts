@@ -102,7 +102,9 @@ describe("waits", () => {
     const pods =
       e.sim.snapshot().components.find((c) => c.name === "pipeline-edges-v1")?.pods ?? [];
     expect(pods.filter((p) => p.ready)).toHaveLength(4);
-    expect(ctx.progressLines.some((l) => /pipeline-edges-v1 \d\/4 ready/.test(l))).toBe(true);
+    expect(
+      ctx.progressLines.some((l) => /pipeline-edges-v1: \d of 4 needed pods ready/.test(l)),
+    ).toBe(true);
   }, 60_000);
 });
 
