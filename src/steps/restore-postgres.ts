@@ -1,6 +1,5 @@
-import type pg from "pg";
 import type { DumpSource } from "../catalog-restore/dump-source.js";
-import { restoreCatalog } from "../catalog-restore/restore-engine.js";
+import { type RestoreCatalogOptions, restoreCatalog } from "../catalog-restore/restore-engine.js";
 import { CodedError } from "../errors.js";
 import type { Logger } from "../logging/logger.js";
 import { checkpointKey, type StepContext } from "./types.js";
@@ -18,7 +17,7 @@ export async function restorePostgres(
     id: string;
     source: () => DumpSource;
     compressedBytesTotal?: number;
-    connection: string | pg.ClientConfig;
+    connection: RestoreCatalogOptions["connection"];
     logger?: Logger;
   },
 ): Promise<Awaited<ReturnType<typeof restoreCatalog>>> {
