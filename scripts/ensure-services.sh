@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) answer, installing them
-# from Debian's packages and starting them when they do not. Safe to run again and again.
+# from Debian's packages and starting them when they do not, and that Victoria Metrics'
+# binaries (victoria-metrics, vmbackup) are installed for the tests. Safe to run again and again.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*"; }
@@ -58,3 +59,11 @@ if ! redis_up; then
 fi
 redis_up || { log "Redis did not start on 127.0.0.1:6379"; exit 1; }
 log "PostgreSQL and Redis are up"
+
+# --- Victoria Metrics (vmbackup) ------------------------------------------------------------
+# The StackState tests back up a real Victoria Metrics with the real vmbackup to check that
+# the metrics listing reads the layout the tool really writes. Not started as a service.
+if ! command -v vmbackup >/dev/null 2>&1 || ! command -v victoria-metrics >/dev/null 2>&1; then
+  log "installing Victoria Metrics (vmbackup)"
+  apt_install victoria-metrics
+fi

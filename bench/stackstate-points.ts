@@ -1,0 +1,203 @@
+/**
+ * Listing StackState's four stores over many points: restorebot's readers (delimited listings,
+ * a HEAD or GET only for what the page and the newest complete point need, caches for what
+ * cannot change) against a naive reader that lists every object and reads every marker and
+ * metadata.json. Both run alternately in one process against the S3 and Elasticsearch
+ * stand-ins, over two data shapes. Prints S3 requests, milliseconds and the ratio.
+ */
+import type { ObjectStore } from "../src/adapters/s3/object-store.js";
+import { fetchElasticsearchHttp } from "../src/kinds/stackstate/elasticsearch-http.js";
+import {
+  listStackStatePoints,
+  type StackStateReaders,
+} from "../src/kinds/stackstate/list-stackstate-points.js";
+import type { StackStateStoresConfig } from "../src/kinds/stackstate/points.js";
+import { startElasticsearchStandIn } from "../stand-ins/elasticsearch/server.js";
+import { startS3StandIn } from "../stand-ins/s3/server.js";
+import { standInObjectStore } from "../stand-ins/snapshot-writer.js";
+
+const H = 3_600_000;
+const D = 24 * H;
+const NOW = new Date("2025-01-01T00:00:00Z");
+const compact = (d: Date) => d.toISOString().replace(/[-:T]/g, "").slice(0, 14);
+const sgName = (d: Date) => `sts-backup-${compact(d).slice(0, 8)}-${compact(d).slice(8, 12)}.graph`;
+const chName = (kind: string, d: Date) =>
+  `${kind}_${d.toISOString().slice(0, 19).replace(/:/g, "-")}`;
+
+interface Shape {
+  label: string;
+  metricsVersionsPerInstance: number;
+  metricsEveryMs: number;
+  daily: number;
+  clickhouseIncrementalsPerDay: number;
+}
+
+const SHAPES: Shape[] = [
+  {
+    label: "a year: hourly metrics versions, daily StackGraph/ClickHouse/Elasticsearch",
+    metricsVersionsPerInstance: 8760,
+    metricsEveryMs: H,
+    daily: 365,
+    clickhouseIncrementalsPerDay: 0,
+  },
+  {
+    label:
+      "chart defaults: 11 metrics versions, 30 days of StackGraph/Elasticsearch, 14 days of ClickHouse (22 incrementals a day)",
+    metricsVersionsPerInstance: 11,
+    metricsEveryMs: D,
+    daily: 30,
+    clickhouseIncrementalsPerDay: 22,
+  },
+];
+
+async function naiveList(store: ObjectStore, stores: StackStateStoresConfig): Promise<number> {
+  let points = 0;
+  for await (const o of store.listObjects(stores.stackgraph!.bucket, ""))
+    if (o.key.endsWith(".graph")) points++;
+  const markers: string[] = [];
+  for await (const o of store.listObjects(stores.metrics!.bucket, ""))
+    if (o.key.endsWith("/data.bin"))
+      markers.push(o.key.replace(/data\.bin$/, "backup_complete.ignore"));
+  for (const key of markers)
+    if ((await store.head(stores.metrics!.bucket, key)) !== undefined) points++;
+  const metadata: string[] = [];
+  for await (const o of store.listObjects(stores.clickhouse!.bucket, ""))
+    if (o.key.endsWith("/metadata.json")) metadata.push(o.key);
+  for (const key of metadata) {
+    const { body } = await store.getStream(stores.clickhouse!.bucket, key);
+    for await (const _ of body) void _;
+    points++;
+  }
+  return points;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+for (const shape of SHAPES) {
+  const stores: StackStateStoresConfig = {
+    stackgraph: { bucket: "sts-stackgraph-backup" },
+    metrics: {
+      bucket: "sts-victoria-metrics-backup",
+      instances: ["victoria-metrics-0", "victoria-metrics-1"],
+    },
+    clickhouse: { bucket: "sts-clickhouse-backup" },
+    elasticsearch: {
+      service: "stackstate-elasticsearch-master",
+      port: 9200,
+      repository: "sts-backup",
+    },
+  };
+  const s3 = await startS3StandIn({
+    buckets: ["sts-stackgraph-backup", "sts-victoria-metrics-backup", "sts-clickhouse-backup"],
+  });
+  const es = await startElasticsearchStandIn();
+  for (let i = 0; i < shape.daily; i++) {
+    const day = new Date(NOW.getTime() - (i + 1) * D + 3 * H);
+    s3.putObjectDirect("sts-stackgraph-backup", sgName(day), "graph");
+    es.addSnapshot("sts-backup", {
+      snapshot: `sts-backup-${compact(day)}-x`,
+      indices: ["sts_a", "sts_b"],
+      startTime: day,
+    });
+  }
+  for (const instance of stores.metrics!.instances) {
+    for (let i = 0; i < shape.metricsVersionsPerInstance; i++) {
+      const at = new Date(NOW.getTime() - (i + 1) * shape.metricsEveryMs);
+      const folder = `${instance}/${instance}-${compact(at)}/`;
+      s3.putObjectDirect("sts-victoria-metrics-backup", `${folder}data.bin`, "d");
+      s3.putObjectDirect("sts-victoria-metrics-backup", `${folder}backup_complete.ignore`, "", {
+        lastModified: at,
+      });
+    }
+  }
+  const chDays = shape.clickhouseIncrementalsPerDay === 0 ? shape.daily : 14;
+  for (let d = 0; d < chDays; d++) {
+    const full = new Date(NOW.getTime() - (d + 1) * D);
+    let previous = chName("full", full);
+    const put = (name: string, at: Date, required?: string) => {
+      s3.putObjectDirect("sts-clickhouse-backup", `${name}/shadow/otel/t/default.tar`, "t");
+      s3.putObjectDirect(
+        "sts-clickhouse-backup",
+        `${name}/metadata.json`,
+        JSON.stringify({
+          backup_name: name,
+          creation_date: at.toISOString(),
+          data_format: "tar",
+          ...(required ? { required_backup: required } : {}),
+        }),
+      );
+    };
+    put(previous, full);
+    for (let i = 0; i < shape.clickhouseIncrementalsPerDay; i++) {
+      const at = new Date(full.getTime() + (i + 2) * H);
+      const name = chName("incremental", at);
+      put(name, at, previous);
+      previous = name;
+    }
+  }
+  const store = standInObjectStore(s3);
+  await store.listPrefixes("sts-stackgraph-backup", "warm-up/", "/");
+  const http = fetchElasticsearchHttp(es.url);
+  const warmReaders: StackStateReaders = {
+    objectStore: store,
+    elasticsearch: http,
+    caches: { metrics: new Map(), clickhouse: new Map() },
+  };
+  const results: Record<string, { ms: number[]; requests: number[] }> = {
+    naive: { ms: [], requests: [] },
+    cold: { ms: [], requests: [] },
+    warm: { ms: [], requests: [] },
+  };
+  const record = (label: string, ms: number, requests: number) => {
+    results[label]!.ms.push(ms);
+    results[label]!.requests.push(requests);
+  };
+  for (let round = 0; round < 3; round++) {
+    s3.resetCounts();
+    es.resetRequests();
+    let t = performance.now();
+    await naiveList(store, stores);
+    await listStackStatePoints({
+      stores: { elasticsearch: stores.elasticsearch! },
+      readers: { elasticsearch: http },
+      now: NOW,
+    });
+    record("naive", performance.now() - t, s3.totalRequests() + es.requests().length);
+
+    s3.resetCounts();
+    es.resetRequests();
+    t = performance.now();
+    await listStackStatePoints({
+      stores,
+      readers: { objectStore: store, elasticsearch: http },
+      now: NOW,
+    });
+    record("cold", performance.now() - t, s3.totalRequests() + es.requests().length);
+
+    s3.resetCounts();
+    es.resetRequests();
+    t = performance.now();
+    const groups = await listStackStatePoints({ stores, readers: warmReaders, now: NOW });
+    record("warm", performance.now() - t, s3.totalRequests() + es.requests().length);
+    if (round === 2) {
+      console.log(`\n${shape.label}`);
+      for (const g of groups)
+        console.log(
+          `  ${g.store.padEnd(13)} ${String(g.total).padStart(6)} points, ${String(g.requests).padStart(3)} requests (warm), newest complete ${g.newestComplete?.name}`,
+        );
+    }
+  }
+  const naiveMs = median(results.naive!.ms);
+  for (const label of ["naive", "cold", "warm"]) {
+    const ms = median(results[label]!.ms);
+    const req = median(results[label]!.requests);
+    console.log(
+      `  ${label.padEnd(6)} ${ms.toFixed(0).padStart(6)} ms  ${String(req).padStart(6)} requests  ${label === "naive" ? "" : `naive/this ${(naiveMs / ms).toFixed(1)}×`}`,
+    );
+  }
+  await s3.close();
+  await es.close();
+}

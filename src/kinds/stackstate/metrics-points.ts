@@ -1,0 +1,111 @@
+import type { ObjectStore } from "../../adapters/s3/object-store.js";
+import { mapWithConcurrency } from "../../recovery-points/concurrency.js";
+import { asFolder, listAllPages } from "./list-all.js";
+import { type MetricsPoint, newestFirst, parseCompactUtc } from "./points.js";
+
+/** vmbackup writes this file last into a version and deletes it first when it starts again. */
+export const VMBACKUP_COMPLETE_MARKER = "backup_complete.ignore";
+
+export interface MetricsConfig {
+  bucket: string;
+  instances: string[];
+  /** Folder above the instances' folders, when the chart's s3Prefix has one. */
+  prefix?: string;
+}
+
+/** A version folder as listed, before anyone looked inside. */
+export interface MetricsVersionRef {
+  instance: string;
+  version: string;
+  /** `<instance>/<version>`, the name after `metrics:`. */
+  name: string;
+  /** From the version's name (`<instance>-<yyyymmddHHMMSS>`); undefined for e.g. `-latest`. */
+  nameTime: Date | undefined;
+}
+
+/**
+ * Completion of versions already seen complete, by `<bucket>/<name>`. A dated version is
+ * written once (the chart copies into it server-side), so once its marker is there it stays;
+ * undated versions (`…-latest`, written into every hour) are never cached.
+ */
+export type MetricsCompletionCache = Map<string, Date>;
+
+export async function listMetricsVersions(
+  store: ObjectStore,
+  config: MetricsConfig,
+): Promise<{ versions: MetricsVersionRef[]; skipped: string[]; requests: number }> {
+  const root = asFolder(config.prefix);
+  const versions: MetricsVersionRef[] = [];
+  const skipped: string[] = [];
+  let requests = 0;
+  const perInstance = await Promise.all(
+    config.instances.map((instance) => listAllPages(store, config.bucket, `${root}${instance}/`)),
+  );
+  config.instances.forEach((instance, i) => {
+    const listed = perInstance[i]!;
+    requests += listed.requests;
+    for (const folder of listed.prefixes) {
+      const version = folder.slice(`${root}${instance}/`.length).replace(/\/$/, "");
+      if (!version.startsWith(`${instance}-`)) {
+        skipped.push(`${instance}/${version}`);
+        continue;
+      }
+      const suffix = version.slice(instance.length + 1);
+      versions.push({
+        instance,
+        version,
+        name: `${instance}/${version}`,
+        nameTime: parseCompactUtc(suffix),
+      });
+    }
+    for (const object of listed.objects) skipped.push(object.key.slice(root.length));
+  });
+  versions.sort((a, b) =>
+    newestFirst({ name: a.name, time: a.nameTime }, { name: b.name, time: b.nameTime }),
+  );
+  return { versions, skipped, requests };
+}
+
+/**
+ * Whether each version is complete and when vmbackup last completed it: one HEAD of the
+ * marker per version not already known complete. An in-progress version has no marker.
+ */
+export async function describeMetricsVersions(
+  store: ObjectStore,
+  config: MetricsConfig,
+  refs: readonly MetricsVersionRef[],
+  opts: { cache?: MetricsCompletionCache; concurrency?: number } = {},
+): Promise<{ points: MetricsPoint[]; requests: number }> {
+  const root = asFolder(config.prefix);
+  let requests = 0;
+  const points = await mapWithConcurrency(refs, opts.concurrency ?? 8, async (ref) => {
+    const cacheKey = `${config.bucket}/${ref.name}`;
+    let completed = ref.nameTime === undefined ? undefined : opts.cache?.get(cacheKey);
+    if (completed === undefined) {
+      requests++;
+      const head = await store.head(
+        config.bucket,
+        `${root}${ref.name}/${VMBACKUP_COMPLETE_MARKER}`,
+      );
+      completed = head?.lastModified;
+      if (completed !== undefined && ref.nameTime !== undefined)
+        opts.cache?.set(cacheKey, completed);
+    }
+    const point: MetricsPoint = {
+      store: "metrics",
+      name: ref.name,
+      instance: ref.instance,
+      version: ref.version,
+      // The data is as of the last completed backup into the version; before that, its name.
+      time: completed ?? ref.nameTime,
+      lastCompleted: completed,
+      complete: completed !== undefined,
+      notRestorable:
+        completed === undefined
+          ? `vmbackup has not completed this version (no ${VMBACKUP_COMPLETE_MARKER}): a backup into it is running or was interrupted`
+          : undefined,
+    };
+    return point;
+  });
+  return { points, requests };
+}
