@@ -26,7 +26,12 @@ export {
 } from "./scale-workloads.js";
 export { callServiceProxy, serviceProxyOperations } from "./service-proxy.js";
 export type { StepContext, StepDeps, StepInfo } from "./types.js";
-export { derivedRollbackSteps, type UndoOptions, undoRecorded } from "./undo.js";
+export {
+  derivedRollbackSteps,
+  describeRollback,
+  type UndoOptions,
+  undoRecorded,
+} from "./undo.js";
 export {
   describePodList,
   WAIT_OPERATIONS,

@@ -82,3 +82,19 @@ export function derivedRollbackSteps(deps: StepDeps, options: UndoOptions = {}):
     },
   ];
 }
+
+/**
+ * What Roll back would do now, for a halt account: the open compensations, newest first, as
+ * people read them ("scale Deployment pachd back to 2; patch …").
+ */
+export async function describeRollback(
+  deps: Pick<StepDeps, "compensations">,
+  requestId: string,
+): Promise<string> {
+  const open = (await deps.compensations.list(requestId))
+    .filter((c) => c.settledAt === null)
+    .reverse();
+  return open.length
+    ? `Roll back will, in this order: ${open.map((c) => c.description).join("; ")}.`
+    : "Roll back has nothing recorded to undo.";
+}

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { KUBERNETES_RBAC_RULES, rbacRulesFor } from "../../src/adapters/kubernetes/rbac.js";
 import type { StepDeps } from "../../src/steps/index.js";
 import {
+  describeRollback,
   patchOperations,
   patchResource,
   recordedCounts,
@@ -229,6 +230,9 @@ describe("derived roll back", () => {
     const checkpoint = recordedCounts(down.facts, "stop");
     if (!checkpoint) throw new Error("no checkpoint");
     await scaleBack(up, e.deps, { checkpoint, id: "stop", phase: "scale-down", only: ["pachd"] });
+    expect(await describeRollback(e.deps, e.requestId)).toBe(
+      "Roll back will, in this order: scale ReplicationController pipeline-montage-v1 back to 2; scale ReplicationController pipeline-edges-v1 back to 1.",
+    );
     const undo = await e.phase(101, "rollback-undo-recorded");
     // pachd is back by the run's own hand; only the workers are left for roll back.
     expect((await undoRecorded(undo, e.deps)).undone).toEqual([
@@ -242,6 +246,9 @@ describe("derived roll back", () => {
       ["scale ReplicationController pipeline-edges-v1 back to 1", "rollback"],
       ["scale ReplicationController pipeline-montage-v1 back to 2", "rollback"],
     ]);
+    expect(await describeRollback(e.deps, e.requestId)).toBe(
+      "Roll back has nothing recorded to undo.",
+    );
   }, 60_000);
 
   it("derives the InfluxDB Clustered Role from the steps it uses: exactly the Helm chart's rules", () => {
