@@ -64,6 +64,23 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin restorebot
 
+# pg_dump for the backups restorebot takes (Pachyderm's databases). pg_dump refuses a server of
+# a newer major version than itself, so the image carries the newest client from the
+# PostgreSQL project's apt repository: 17 dumps servers 9.2 to 17. Raise PG_CLIENT_MAJOR when a
+# target's database runs a newer PostgreSQL.
+ARG PG_CLIENT_MAJOR=17
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && install -d /usr/share/postgresql-common/pgdg \
+ && curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
+      https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+ && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+      > /etc/apt/sources.list.d/pgdg.list \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends "postgresql-client-${PG_CLIENT_MAJOR}" \
+ && apt-get purge -y curl && apt-get autoremove -y \
+ && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 # Files stay owned by root and read-only to the app user: the process cannot alter its own code,
 # and the chart can mount the root filesystem read-only (scratch space is an emptyDir at /tmp).
@@ -80,8 +97,9 @@ EXPOSE 3000 3001
 # straight to it. The kernel drops signals to PID 1 only when no handler is installed, and
 # restorebot installs SIGTERM/SIGINT handlers for its graceful shutdown (finish the current
 # runbook phase, close queue and pool). The other duty of an init, reaping zombies, does not
-# arise: restorebot spawns no child processes (it speaks the PostgreSQL protocol itself). So no
-# tini and no shell wrapper, which would otherwise have to forward the signal.
+# arise: the only child restorebot spawns is pg_dump (for the backups it takes), which forks
+# nothing and which node itself waits for. So no tini and no shell wrapper, which would
+# otherwise have to forward the signal.
 STOPSIGNAL SIGTERM
 
 # No HEALTHCHECK: Kubernetes ignores Docker's HEALTHCHECK and uses the chart's liveness

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) answer, installing them
-# from Debian's packages and starting them when they do not, and that Victoria Metrics'
-# binaries (victoria-metrics, vmbackup) are installed for the tests. Safe to run again and again.
+# from Debian's packages and starting them when they do not, and that the binaries some tests
+# run are installed: Victoria Metrics (victoria-metrics, vmbackup) and InfluxDB 1.x (influxd,
+# influx; the InfluxDB OSS tests start their own influxd on a scratch directory on free ports
+# and never use the packaged service). Safe to run again and again.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*"; }
@@ -45,6 +47,28 @@ fi
 psql -h 127.0.0.1 -U "$me" -d postgres -Atc "select 1 from pg_database where datname = 'restorebot'" | grep -q 1 \
   || psql -h 127.0.0.1 -U "$me" -d postgres -qc 'CREATE DATABASE restorebot'
 
+# --- PostgreSQL with prepared transactions (127.0.0.1:5433) -------------------------------
+# Pachyderm's two databases are restored together with PREPARE TRANSACTION where the server
+# allows it (max_prepared_transactions > 0; it needs a restart to change). A second, small
+# cluster has it on, so both paths are tested: this one, and the sequential one on 5432.
+prepared_up() { pg_isready -q -h 127.0.0.1 -p 5433 2>/dev/null; }
+if ! prepared_up; then
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  if [ ! -d "/etc/postgresql/$version/prepared" ]; then
+    log "creating PostgreSQL $version cluster 'prepared' on 127.0.0.1:5433"
+    as_root pg_createcluster "$version" prepared --port 5433 -- --auth-host=trust --auth-local=trust >/dev/null
+    printf "listen_addresses = '127.0.0.1'\nmax_prepared_transactions = 32\nshared_buffers = 32MB\n" \
+      | as_root tee -a "/etc/postgresql/$version/prepared/postgresql.conf" >/dev/null
+  fi
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" prepared start || true
+  for _ in $(seq 1 30); do prepared_up && break; sleep 1; done
+fi
+if prepared_up; then
+  as_root su postgres -c "psql -p 5433 -qc \"DO \\\$\\\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$me') THEN CREATE ROLE \\\"$me\\\" SUPERUSER LOGIN; END IF; END\\\$\\\$\"" >/dev/null
+else
+  log "PostgreSQL with prepared transactions did not start on 127.0.0.1:5433 (its tests will say so)"
+fi
+
 # --- Redis --------------------------------------------------------------------------------
 if ! command -v redis-server >/dev/null 2>&1; then
   log "installing Redis"
@@ -66,4 +90,11 @@ log "PostgreSQL and Redis are up"
 if ! command -v vmbackup >/dev/null 2>&1 || ! command -v victoria-metrics >/dev/null 2>&1; then
   log "installing Victoria Metrics (vmbackup)"
   apt_install victoria-metrics
+fi
+
+# --- InfluxDB 1.x (binaries only) -----------------------------------------------------------
+if ! command -v influxd >/dev/null 2>&1 || ! command -v influx >/dev/null 2>&1; then
+  log "installing InfluxDB 1.x (influxd, influx)"
+  # The tests never talk to the packaged service (they run their own influxd on free ports).
+  apt_install influxdb influxdb-client
 fi

@@ -14,10 +14,12 @@ export {
   preflightDump,
 } from "./preflight.js";
 export {
+  CATALOG_WORDING,
   type CatalogRestorePhase,
   type CatalogRestoreProgress,
   type RestoreCatalogOptions,
   type RestoreCatalogResult,
+  type RestoreWording,
   restoreCatalog,
 } from "./restore-engine.js";
 export { planRestore, type RestorePlan } from "./restore-plan.js";

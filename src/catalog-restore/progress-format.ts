@@ -9,6 +9,7 @@ const PHASE_TEXT: Record<CatalogRestoreProgress["phase"], string> = {
   restoring: "restoring",
   committing: "committing",
   committed: "committed",
+  prepared: "prepared (waiting for the other databases)",
   "rolled-back": "rolled back",
 };
 

@@ -37,6 +37,7 @@ export type CatalogRestorePhase =
   | "restoring"
   | "committing"
   | "committed"
+  | "prepared"
   | "rolled-back";
 
 /** What the runner narrates; sent at phase changes and at most every `progressIntervalMs`. */
@@ -95,6 +96,14 @@ export interface RestoreCatalogOptions {
   /** Sentences for the operator about conditions that do not stop the restore. */
   onWarning?: ((message: string) => void) | undefined;
   logger?: EngineLogger | undefined;
+  /** How messages name the database; the catalog's wording by default. */
+  wording?: RestoreWording | undefined;
+  /**
+   * End with `PREPARE TRANSACTION '<id>'` instead of COMMIT: the restore is then durable but
+   * invisible until someone runs COMMIT PREPARED (or ROLLBACK PREPARED) with this id, so
+   * several databases can be restored together. Needs max_prepared_transactions > 0.
+   */
+  prepareAs?: string | undefined;
 }
 
 /**
@@ -115,6 +124,8 @@ export interface RestoreCatalogResult {
   rowsCopied: number;
   cleared: ClearedCatalog;
   durationMs: number;
+  /** The prepared transaction's id when `prepareAs` was given (not yet committed). */
+  prepared?: string;
 }
 
 /** COPY data buffered toward the server before waiting for it to drain. */
@@ -126,14 +137,49 @@ interface Reviewed {
   decision: StatementDecision | undefined;
 }
 
-const UNCHANGED = "The catalog was left unchanged (the restore transaction was rolled back).";
-const NOT_CONTACTED = "Nothing was changed: the catalog database was not contacted.";
+/**
+ * How messages name the database. The engine restores any database exactly; the catalog's
+ * wording is the default so InfluxDB Clustered's messages stay as they are.
+ */
+export interface RestoreWording {
+  /** "the catalog", `database "pachyderm"`. */
+  subject: string;
+  /** "the catalog database", `database "pachyderm"`. */
+  database: string;
+  /** Who must stop before a retry when another session holds a lock. */
+  stopClients: string;
+  /** What to do when the commit's outcome is unknown. */
+  beforeClients: string;
+}
+
+export const CATALOG_WORDING: RestoreWording = {
+  subject: "the catalog",
+  database: "the catalog database",
+  stopClients: "every catalog client (the InfluxDB catalog pods must be scaled to 0)",
+  beforeClients: "before starting the InfluxDB pods",
+};
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function unchangedText(w: RestoreWording): string {
+  return `${capitalise(w.subject)} was left unchanged (the restore transaction was rolled back).`;
+}
+
+function notContactedText(w: RestoreWording): string {
+  return `Nothing was changed: ${w.database} was not contacted.`;
+}
 
 export async function restoreCatalog(
   options: RestoreCatalogOptions,
 ): Promise<RestoreCatalogResult> {
   const started = performance.now();
   const logger = options.logger ?? silentLogger;
+  const wording = options.wording ?? CATALOG_WORDING;
+  const UNCHANGED = unchangedText(wording);
+  const NOT_CONTACTED = notContactedText(wording);
+  const cancelledError = (contacted = true) => cancelledErrorFor(wording, contacted);
   const { signal } = options;
   if (signal?.aborted) throw cancelledError(false);
 
@@ -217,7 +263,7 @@ export async function restoreCatalog(
     } catch (err) {
       throw new CodedError(
         "database_error",
-        `Cannot connect to the catalog database: ${redactSecrets(errorText(err))}. Nothing was changed.`,
+        `Cannot connect to ${wording.database}: ${redactSecrets(errorText(err))}. Nothing was changed.`,
         { cause: err },
       );
     }
@@ -231,14 +277,14 @@ export async function restoreCatalog(
     if (problems.length > 0) {
       throw new CodedError(
         "forbidden",
-        `The catalog's DSN user cannot do this restore: ${problems.join("; ")}. Nothing was changed. See docs/catalog-restore.md for the privileges it needs.`,
+        `${capitalise(wording.subject)}'s DSN user cannot do this restore: ${problems.join("; ")}. Nothing was changed. See docs/catalog-restore.md for the privileges it needs.`,
       );
     }
     const others = await readOtherSessions(db);
     if (others.length > 0) {
       logger.warn({ sessions: others.length }, "other sessions are connected to the catalog");
       options.onWarning?.(
-        `${others.length} other session(s) are connected to the catalog database: ${describeSessions(others)}. If they hold locks, the restore waits up to ${formatDuration(options.lockTimeoutMs ?? 30_000)} and then stops without changing anything.`,
+        `${others.length} other session(s) are connected to ${wording.database}: ${describeSessions(others)}. If they hold locks, the restore waits up to ${formatDuration(options.lockTimeoutMs ?? 30_000)} and then stops without changing anything.`,
       );
     }
     backendPid =
@@ -263,7 +309,7 @@ export async function restoreCatalog(
       if (isLockTimeout(err)) {
         throw new CodedError(
           "restore_failed",
-          `Another session holds a lock on the catalog, so its objects cannot be replaced: ${describeSessions(others) || "(it has gone since)"}. Stop every catalog client (the InfluxDB catalog pods must be scaled to 0), then run the restore again. ${UNCHANGED}`,
+          `Another session holds a lock on ${wording.subject}, so its objects cannot be replaced: ${describeSessions(others) || "(it has gone since)"}. Stop ${wording.stopClients}, then run the restore again. ${UNCHANGED}`,
           { cause: err },
         );
       }
@@ -353,13 +399,22 @@ export async function restoreCatalog(
       .rows[0]?.xid;
     committing = true;
     signal?.removeEventListener("abort", onAbort);
-    try {
-      await db.query("COMMIT");
-    } catch (err) {
-      if (isServerError(err)) throw err; // e.g. a deferred constraint: rolled back
-      await confirmCommit(config, xid, err);
+    if (options.prepareAs !== undefined) {
+      try {
+        await db.query(`PREPARE TRANSACTION ${quoteLiteral(options.prepareAs)}`);
+      } catch (err) {
+        if (isServerError(err)) throw err; // e.g. prepared transactions disabled: rolled back
+        await confirmPrepared(config, options.prepareAs, backendPid, err, wording);
+      }
+    } else {
+      try {
+        await db.query("COMMIT");
+      } catch (err) {
+        if (isServerError(err)) throw err; // e.g. a deferred constraint: rolled back
+        await confirmCommit(config, xid, err, wording);
+      }
     }
-    progress.phase("committed");
+    progress.phase(options.prepareAs !== undefined ? "prepared" : "committed");
     await db.end().catch(() => undefined);
     const result: RestoreCatalogResult = {
       compressedBytes: dump.compressedBytesRead,
@@ -370,6 +425,7 @@ export async function restoreCatalog(
       rowsCopied,
       cleared,
       durationMs: Math.round(performance.now() - started),
+      ...(options.prepareAs !== undefined ? { prepared: options.prepareAs } : {}),
     };
     logger.info({ ...result, cleared: undefined }, "catalog restored");
     return result;
@@ -383,7 +439,7 @@ export async function restoreCatalog(
     }
     if (client) await rollbackQuietly(client);
     progress.phase("rolled-back");
-    throw explainFailure(err, {
+    throw explainFailure(err, wording, {
       cancelled,
       connectionLost,
       current,
@@ -393,16 +449,17 @@ export async function restoreCatalog(
   }
 }
 
-function cancelledError(contacted = true): CodedError {
+function cancelledErrorFor(wording: RestoreWording, contacted = true): CodedError {
   return new CodedError(
     "cancelled",
-    `The restore was cancelled. ${contacted ? UNCHANGED : NOT_CONTACTED}`,
+    `The restore was cancelled. ${contacted ? unchangedText(wording) : notContactedText(wording)}`,
   );
 }
 
 /** Turns whatever went wrong into one message that says what, where, and the outcome. */
 function explainFailure(
   err: unknown,
+  wording: RestoreWording,
   context: {
     cancelled: boolean;
     connectionLost: Error | undefined;
@@ -411,6 +468,9 @@ function explainFailure(
     contacted: boolean;
   },
 ): CodedError {
+  const UNCHANGED = unchangedText(wording);
+  const NOT_CONTACTED = notContactedText(wording);
+  const cancelledError = (contacted: boolean) => cancelledErrorFor(wording, contacted);
   if (context.cancelled) return cancelledError(context.contacted);
   if (!context.contacted && err instanceof CodedError && err.code !== "cancelled") {
     return new CodedError(err.code, `${err.message} ${NOT_CONTACTED}`, {
@@ -422,7 +482,7 @@ function explainFailure(
     context.current.line > 0
       ? `at line ${context.current.line} of the dump (${describeObject(context.current.object)})`
       : context.clearing
-        ? "while clearing the catalog before the restore"
+        ? `while clearing ${wording.subject} before the restore`
         : "before the restore started";
   if (err instanceof CodedError) {
     if (err.code === "cancelled") return cancelledError(context.contacted);
@@ -456,7 +516,7 @@ function explainFailure(
   if (context.connectionLost || isConnectionError(err)) {
     return new CodedError(
       "database_error",
-      `The connection to the catalog database was lost ${where}: ${redactSecrets(errorText(context.connectionLost ?? err))}. PostgreSQL rolls back a transaction whose connection drops, so the catalog is unchanged.`,
+      `The connection to ${wording.database} was lost ${where}: ${redactSecrets(errorText(context.connectionLost ?? err))}. PostgreSQL rolls back a transaction whose connection drops, so ${wording.subject} is unchanged.`,
       { cause: err },
     );
   }
@@ -597,11 +657,13 @@ async function confirmCommit(
   config: pg.ClientConfig,
   xid: string | undefined,
   commitError: unknown,
+  wording: RestoreWording,
 ): Promise<void> {
+  const UNCHANGED = unchangedText(wording);
   const unknown = (why: string) =>
     new CodedError(
       "restore_failed",
-      `The connection was lost while committing the restore, and ${why}. The catalog is either fully restored or unchanged — never partly. Check it (for example, compare a pg_dump with the snapshot) before starting the InfluxDB pods, or run the restore again.`,
+      `The connection was lost while committing the restore, and ${why}. ${capitalise(wording.subject)} is either fully restored or unchanged — never partly. Check it (for example, compare a pg_dump with the snapshot) ${wording.beforeClients}, or run the restore again.`,
       { cause: commitError, details: { outcome: "unknown" } },
     );
   if (xid === undefined) throw unknown("its transaction id is unknown");
@@ -633,6 +695,46 @@ async function confirmCommit(
     await delay(1_000);
   }
   throw unknown("the server could not be asked whether it committed");
+}
+
+/**
+ * The connection dropped while PREPARE TRANSACTION was in flight: once the old session is
+ * gone, the prepared transaction either exists (prepared) or does not (rolled back).
+ */
+async function confirmPrepared(
+  config: pg.ClientConfig,
+  gid: string,
+  backendPid: number,
+  prepareError: unknown,
+  wording: RestoreWording,
+): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const side = new pg.Client({ ...config, application_name: "restorebot restore (check)" });
+    side.on("error", () => undefined);
+    try {
+      await side.connect();
+      const alive = await side.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [backendPid]);
+      if (alive.rowCount === 0) {
+        const found = await side.query("SELECT 1 FROM pg_prepared_xacts WHERE gid = $1", [gid]);
+        if ((found.rowCount ?? 0) > 0) return;
+        throw new CodedError(
+          "database_error",
+          `The connection was lost while preparing the restore's transaction, and PostgreSQL holds no prepared transaction "${gid}". ${unchangedText(wording)}`,
+          { cause: prepareError },
+        );
+      }
+    } catch (err) {
+      if (err instanceof CodedError) throw err;
+    } finally {
+      await side.end().catch(() => undefined);
+    }
+    await delay(1_000);
+  }
+  throw new CodedError(
+    "restore_failed",
+    `The connection was lost while preparing the restore's transaction, and the server could not be asked whether "${gid}" was prepared. Look in pg_prepared_xacts ${wording.beforeClients}: ROLLBACK PREPARED '${gid}' leaves ${wording.subject} unchanged.`,
+    { cause: prepareError, details: { outcome: "unknown" } },
+  );
 }
 
 /** Throttled progress events. */

@@ -167,6 +167,8 @@ export class InMemoryObjectStore {
       contentType?: string;
       lastModified?: Date;
       checksums?: Record<string, string>;
+      /** A multipart upload's ETag (`"<md5 of part md5s>-<parts>"`); MD5 of the body otherwise. */
+      etag?: string;
     },
   ): StoredObject {
     let b = this.buckets.get(bucket);
@@ -179,7 +181,7 @@ export class InMemoryObjectStore {
     const seq = ++this.seq;
     const object: StoredObject = {
       body,
-      etag: etagOf(body),
+      etag: opts.etag ?? etagOf(body),
       // S3 reports times to the second in headers; keep milliseconds off so both agree.
       lastModified: wholeSeconds(opts.lastModified ?? new Date()),
       contentType: opts.contentType ?? "application/octet-stream",

@@ -28,6 +28,12 @@ export type S3Operation =
   | "HeadObject"
   | "PutObject"
   | "DeleteObject"
+  | "DeleteObjects"
+  | "CopyObject"
+  | "CreateMultipartUpload"
+  | "UploadPart"
+  | "CompleteMultipartUpload"
+  | "AbortMultipartUpload"
   | "Unsupported";
 
 export interface FaultSpec {
@@ -107,6 +113,10 @@ export interface S3StandIn {
   allowAccessKey(accessKeyId: string): void;
   /** Changes `omitEtags` from now on (e.g. after a request froze the ETag). */
   setOmitEtags(omit: boolean | readonly S3Operation[]): void;
+  /** Each CopyObject also waits size ÷ rate seconds (bytes per second); undefined turns it off. */
+  setCopyRate(bytesPerSecond: number | undefined): void;
+  /** Multipart uploads created and neither completed nor aborted (what S3 would bill for). */
+  pendingUploads(): Array<{ bucket: string; key: string; uploadId: string; parts: number }>;
   close(): Promise<void>;
 }
 
@@ -118,6 +128,7 @@ const STATUS_CODES: Record<number, string> = {
   403: "AccessDenied",
   404: "NoSuchKey",
   409: "OperationAborted",
+  412: "PreconditionFailed",
   500: "InternalError",
   503: "SlowDown",
 };
@@ -143,6 +154,10 @@ const ERROR_MESSAGES: Record<string, string> = {
   NotImplemented:
     "A header or operation you provided implies functionality that is not implemented.",
   KeyTooLongError: "Your key is too long",
+  NoSuchUpload: "The specified upload does not exist.",
+  PreconditionFailed: "At least one of the pre-conditions you specified did not hold",
+  MalformedXML:
+    "The XML you provided was not well-formed or did not validate against our published schema",
 };
 
 export function escapeXml(text: string): string {
@@ -180,6 +195,7 @@ function operationOf(
   bucket: string,
   key: string,
   query: URLSearchParams,
+  copySource: boolean,
 ): S3Operation {
   if (bucket === "") return "Unsupported";
   if (key === "") {
@@ -187,8 +203,17 @@ function operationOf(
     if (method === "HEAD") return "HeadBucket";
     if (method === "DELETE") return "DeleteBucket";
     if (method === "GET" && query.get("list-type") === "2") return "ListObjectsV2";
+    if (method === "POST" && query.has("delete")) return "DeleteObjects";
     return "Unsupported";
   }
+  if (method === "POST" && query.has("uploads")) return "CreateMultipartUpload";
+  if (method === "POST" && query.has("uploadId")) return "CompleteMultipartUpload";
+  if (method === "PUT" && query.has("uploadId") && query.has("partNumber")) {
+    // UploadPartCopy is not implemented: it would need ranges of the copy source.
+    return copySource ? "Unsupported" : "UploadPart";
+  }
+  if (method === "DELETE" && query.has("uploadId")) return "AbortMultipartUpload";
+  if (method === "PUT" && copySource && !query.has("uploadId")) return "CopyObject";
   if (method === "GET" && !query.has("uploadId") && !query.has("acl") && !query.has("tagging"))
     return "GetObject";
   if (method === "HEAD") return "HeadObject";
@@ -224,7 +249,7 @@ function parseRequest(req: IncomingMessage): ParsedRequest {
     bucket,
     key,
     query,
-    op: operationOf(method, bucket, key, query),
+    op: operationOf(method, bucket, key, query, req.headers["x-amz-copy-source"] !== undefined),
     accessKeyId: accessKeyOf(req, query),
   };
 }
@@ -333,8 +358,54 @@ function decodeToken(token: string): { key: string; isPrefix: boolean } {
   throw new S3Error(400, "InvalidArgument", "The continuation token provided is incorrect");
 }
 
+function unquote(etag: string): string {
+  return etag.trim().replace(/^"|"$/g, "");
+}
+
+function unescapeXml(text: string): string {
+  return text.replace(/&(amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);/g, (_, name: string) => {
+    if (name === "amp") return "&";
+    if (name === "lt") return "<";
+    if (name === "gt") return ">";
+    if (name === "quot") return '"';
+    if (name === "apos") return "'";
+    return String.fromCodePoint(
+      name.startsWith("#x") ? Number.parseInt(name.slice(2), 16) : Number(name.slice(1)),
+    );
+  });
+}
+
+/** `x-amz-copy-source`: `bucket/key` or `/bucket/key`, URL-encoded, maybe `?versionId=`. */
+function parseCopySource(header: string): { bucket: string; key: string } {
+  const path = header.split("?", 1)[0] ?? "";
+  const trimmed = path.startsWith("/") ? path.slice(1) : path;
+  const slash = trimmed.indexOf("/");
+  if (slash <= 0 || slash === trimmed.length - 1)
+    throw new S3Error(
+      400,
+      "InvalidArgument",
+      "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+    );
+  return {
+    bucket: decodeURIComponent(trimmed.slice(0, slash)),
+    key: decodeURIComponent(trimmed.slice(slash + 1)),
+  };
+}
+
+const MIN_PART_BYTES = 5 * 1024 * 1024;
+
+interface PendingUpload {
+  bucket: string;
+  key: string;
+  contentType: string;
+  parts: Map<number, { body: Buffer; etag: string }>;
+  initiated: Date;
+}
+
 export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3StandIn> {
   const store = new InMemoryObjectStore();
+  const uploads = new Map<string, PendingUpload>();
+  let copyRate: number | undefined;
   for (const bucket of opts.buckets ?? []) store.createBucket(bucket);
   const counts = new Map<S3Operation, number>();
   let log: RecordedRequest[] = [];
@@ -447,6 +518,27 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
       }
       case "PutObject":
         return putObject(req, res, r);
+      case "CopyObject":
+        return copyObject(req, res, r);
+      case "DeleteObjects":
+        return deleteObjects(req, res, r);
+      case "CreateMultipartUpload":
+        return createMultipartUpload(req, res, r);
+      case "UploadPart":
+        return uploadPart(req, res, r);
+      case "CompleteMultipartUpload":
+        return completeMultipartUpload(req, res, r);
+      case "AbortMultipartUpload": {
+        await readBody(req);
+        const uploadId = r.query.get("uploadId") ?? "";
+        const upload = uploads.get(uploadId);
+        if (upload === undefined || upload.bucket !== r.bucket || upload.key !== r.key)
+          throw new S3Error(404, "NoSuchUpload");
+        uploads.delete(uploadId);
+        res.statusCode = 204;
+        res.end();
+        return;
+      }
       case "DeleteObject":
         requireBucket(r.bucket);
         store.delete(r.bucket, r.key);
@@ -463,14 +555,13 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
     }
   }
 
-  async function putObject(
-    req: IncomingMessage,
-    res: ServerResponse,
-    r: ParsedRequest,
-  ): Promise<void> {
+  /** The request's bytes, decoded from aws-chunked when sent so, with verified checksums. */
+  async function readObjectBody(req: IncomingMessage): Promise<{
+    body: Buffer;
+    checksums: Record<string, string>;
+    headers: Record<string, string | undefined>;
+  }> {
     const raw = await readBody(req);
-    requireBucket(r.bucket);
-    if (Buffer.byteLength(r.key) > 1024) throw new S3Error(400, "KeyTooLongError");
     const headers = headerMap(req);
     let body = raw;
     const encodings = (headers["content-encoding"] ?? "").split(",").map((e) => e.trim());
@@ -488,7 +579,17 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
       if (declared !== undefined && Number(declared) !== body.length)
         throw new S3Error(400, "IncompleteBody");
     }
-    const checksums = verifyChecksums(body, headers);
+    return { body, checksums: verifyChecksums(body, headers), headers };
+  }
+
+  async function putObject(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: ParsedRequest,
+  ): Promise<void> {
+    const { body, checksums, headers } = await readObjectBody(req);
+    requireBucket(r.bucket);
+    if (Buffer.byteLength(r.key) > 1024) throw new S3Error(400, "KeyTooLongError");
     const contentType = headers["content-type"];
     const object = store.put(r.bucket, r.key, body, {
       via: "http",
@@ -498,6 +599,189 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
     res.setHeader("ETag", object.etag);
     for (const [name, value] of Object.entries(checksums)) res.setHeader(name, value);
     res.end();
+  }
+
+  async function copyObject(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: ParsedRequest,
+  ): Promise<void> {
+    await readBody(req);
+    requireBucket(r.bucket);
+    const headers = headerMap(req);
+    const source = parseCopySource(headers["x-amz-copy-source"] ?? "");
+    requireBucket(source.bucket);
+    const object = store.get(source.bucket, source.key);
+    if (object === undefined) throw new S3Error(404, "NoSuchKey");
+    const ifMatch = headers["x-amz-copy-source-if-match"];
+    if (ifMatch !== undefined && unquote(ifMatch) !== unquote(object.etag))
+      throw new S3Error(
+        412,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold",
+        { Condition: "x-amz-copy-source-If-Match" },
+      );
+    const ifNoneMatch = headers["x-amz-copy-source-if-none-match"];
+    if (ifNoneMatch !== undefined && unquote(ifNoneMatch) === unquote(object.etag))
+      throw new S3Error(
+        412,
+        "PreconditionFailed",
+        "At least one of the pre-conditions you specified did not hold",
+        { Condition: "x-amz-copy-source-If-None-Match" },
+      );
+    if (Buffer.byteLength(r.key) > 1024) throw new S3Error(400, "KeyTooLongError");
+    // A server-side copy takes time in proportion to its size on a real store.
+    if (copyRate !== undefined) await sleep((object.body.length / copyRate) * 1000);
+    // As S3 does for a copy in one request: the new object's ETag is the MD5 of its bytes,
+    // so a copy of a multipart object gets a different ETag than its source.
+    const copied = store.put(r.bucket, r.key, object.body, {
+      via: "http",
+      contentType: object.contentType,
+    });
+    const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<CopyObjectResult xmlns="${XMLNS}">${el("LastModified", copied.lastModified.toISOString())}${el("ETag", copied.etag)}</CopyObjectResult>`;
+    res.setHeader("Content-Type", "application/xml");
+    res.setHeader("Content-Length", Buffer.byteLength(xml));
+    res.end(xml);
+  }
+
+  async function deleteObjects(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: ParsedRequest,
+  ): Promise<void> {
+    const { body } = await readObjectBody(req);
+    requireBucket(r.bucket);
+    const xml = body.toString("utf8");
+    const keys = [...xml.matchAll(/<Object>\s*<Key>([\s\S]*?)<\/Key>[\s\S]*?<\/Object>/g)].map(
+      (m) => unescapeXml(m[1] ?? ""),
+    );
+    if (keys.length === 0 || keys.length > MAX_KEYS)
+      throw new S3Error(
+        400,
+        "MalformedXML",
+        "The XML you provided was not well-formed or did not validate against our published schema",
+      );
+    const quiet = /<Quiet>\s*true\s*<\/Quiet>/i.test(xml);
+    const parts = [`<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="${XMLNS}">`];
+    for (const key of keys) {
+      store.delete(r.bucket, key);
+      if (!quiet) parts.push(`<Deleted>${el("Key", key)}</Deleted>`);
+    }
+    parts.push("</DeleteResult>");
+    const out = parts.join("");
+    res.setHeader("Content-Type", "application/xml");
+    res.setHeader("Content-Length", Buffer.byteLength(out));
+    res.end(out);
+  }
+
+  async function createMultipartUpload(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: ParsedRequest,
+  ): Promise<void> {
+    await readBody(req);
+    requireBucket(r.bucket);
+    if (Buffer.byteLength(r.key) > 1024) throw new S3Error(400, "KeyTooLongError");
+    const uploadId = randomBytes(16).toString("hex");
+    uploads.set(uploadId, {
+      bucket: r.bucket,
+      key: r.key,
+      contentType: req.headers["content-type"] ?? "application/octet-stream",
+      parts: new Map(),
+      initiated: new Date(),
+    });
+    const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<InitiateMultipartUploadResult xmlns="${XMLNS}">${el("Bucket", r.bucket)}${el("Key", r.key)}${el("UploadId", uploadId)}</InitiateMultipartUploadResult>`;
+    res.setHeader("Content-Type", "application/xml");
+    res.setHeader("Content-Length", Buffer.byteLength(xml));
+    res.end(xml);
+  }
+
+  function uploadFor(r: ParsedRequest): PendingUpload {
+    const upload = uploads.get(r.query.get("uploadId") ?? "");
+    if (upload === undefined || upload.bucket !== r.bucket || upload.key !== r.key)
+      throw new S3Error(
+        404,
+        "NoSuchUpload",
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+      );
+    return upload;
+  }
+
+  async function uploadPart(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: ParsedRequest,
+  ): Promise<void> {
+    const { body, checksums } = await readObjectBody(req);
+    const upload = uploadFor(r);
+    const partNumber = Number(r.query.get("partNumber"));
+    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000)
+      throw new S3Error(
+        400,
+        "InvalidArgument",
+        "Part number must be an integer between 1 and 10000, inclusive",
+      );
+    const etag = `"${createHash("md5").update(body).digest("hex")}"`;
+    upload.parts.set(partNumber, { body, etag });
+    res.setHeader("ETag", etag);
+    for (const [name, value] of Object.entries(checksums)) res.setHeader(name, value);
+    res.end();
+  }
+
+  async function completeMultipartUpload(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: ParsedRequest,
+  ): Promise<void> {
+    const xml = (await readBody(req)).toString("utf8");
+    const upload = uploadFor(r);
+    const listed = [...xml.matchAll(/<Part>([\s\S]*?)<\/Part>/g)].map((m) => {
+      const inner = m[1] ?? "";
+      return {
+        number: Number(/<PartNumber>(\d+)<\/PartNumber>/.exec(inner)?.[1]),
+        etag: unescapeXml(/<ETag>([\s\S]*?)<\/ETag>/.exec(inner)?.[1] ?? ""),
+      };
+    });
+    if (listed.length === 0) throw new S3Error(400, "MalformedXML");
+    const bodies: Buffer[] = [];
+    const digests: Buffer[] = [];
+    let previous = 0;
+    for (const [i, part] of listed.entries()) {
+      if (part.number <= previous)
+        throw new S3Error(
+          400,
+          "InvalidPartOrder",
+          "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
+        );
+      previous = part.number;
+      const stored = upload.parts.get(part.number);
+      if (stored === undefined || unquote(stored.etag) !== unquote(part.etag))
+        throw new S3Error(
+          400,
+          "InvalidPart",
+          "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.",
+        );
+      // S3 refuses parts under 5 MiB except the last one.
+      if (i < listed.length - 1 && stored.body.length < MIN_PART_BYTES)
+        throw new S3Error(
+          400,
+          "EntityTooSmall",
+          "Your proposed upload is smaller than the minimum allowed object size.",
+        );
+      bodies.push(stored.body);
+      digests.push(Buffer.from(unquote(stored.etag), "hex"));
+    }
+    const etag = `"${createHash("md5").update(Buffer.concat(digests)).digest("hex")}-${listed.length}"`;
+    const object = store.put(r.bucket, r.key, Buffer.concat(bodies), {
+      via: "http",
+      contentType: upload.contentType,
+      etag,
+    });
+    uploads.delete(r.query.get("uploadId") ?? "");
+    const out = `<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUploadResult xmlns="${XMLNS}">${el("Location", `/${r.bucket}/${r.key}`)}${el("Bucket", r.bucket)}${el("Key", r.key)}${el("ETag", object.etag)}</CompleteMultipartUploadResult>`;
+    res.setHeader("Content-Type", "application/xml");
+    res.setHeader("Content-Length", Buffer.byteLength(out));
+    res.end(out);
   }
 
   function listObjectsV2(res: ServerResponse, r: ParsedRequest): void {
@@ -675,6 +959,16 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
     setOmitEtags(omit) {
       omitEtags = omit;
     },
+    setCopyRate(bytesPerSecond) {
+      copyRate = bytesPerSecond;
+    },
+    pendingUploads: () =>
+      [...uploads.entries()].map(([uploadId, u]) => ({
+        bucket: u.bucket,
+        key: u.key,
+        uploadId,
+        parts: u.parts.size,
+      })),
     async close() {
       const closed = once(server, "close");
       server.close();

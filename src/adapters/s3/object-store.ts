@@ -35,6 +35,44 @@ export interface ObjectStore {
     body: Buffer | string | Readable,
     opts?: PutOptions,
   ): Promise<{ etag: string }>;
+  /**
+   * Server-side copy (one request, objects up to 5 GiB). With `ifMatch` the store copies
+   * only while the source still has that ETag, and throws "precondition_failed" otherwise.
+   * Returns the new object's ETag (S3 gives a copy of a multipart object a new one).
+   */
+  copyObject(
+    source: CopySource,
+    destination: { bucket: string; key: string },
+  ): Promise<{ etag: string }>;
+  /**
+   * Streams a body of unknown length (a pg_dump through gzip) in parts of `partSize`
+   * bytes, at most `queueSize` parts in memory; small bodies go in one PUT. On failure or
+   * abort the multipart upload is aborted, so no partial object and no orphan parts remain.
+   */
+  upload(
+    bucket: string,
+    key: string,
+    body: Readable,
+    opts?: UploadOptions,
+  ): Promise<{ etag: string }>;
+  /** Deletes keys in batches of 1000; throws naming the first keys the store refused. */
+  deleteObjects(bucket: string, keys: readonly string[]): Promise<{ deleted: number }>;
+}
+
+export interface CopySource {
+  bucket: string;
+  key: string;
+  /** Copy only if the source still has this ETag (quoted or not). */
+  ifMatch?: string;
+}
+
+export interface UploadOptions {
+  contentType?: string;
+  /** Bytes per part, at least 5 MiB (S3's minimum); 8 MiB by default. */
+  partSize?: number;
+  /** Parts uploaded at once (and held in memory); 2 by default. */
+  queueSize?: number;
+  signal?: AbortSignal;
 }
 
 export interface ListPageOptions {

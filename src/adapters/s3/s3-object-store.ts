@@ -1,5 +1,7 @@
 import { Readable } from "node:stream";
 import {
+  CopyObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -8,9 +10,11 @@ import {
   S3Client,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
 import { CodedError } from "../../errors.js";
 import type {
   ByteRange,
+  CopySource,
   ListPage,
   ListPageOptions,
   ObjectHead,
@@ -18,6 +22,7 @@ import type {
   ObjectStream,
   ObjectSummary,
   PutOptions,
+  UploadOptions,
 } from "./object-store.js";
 import { mapS3Error, type S3CallContext } from "./s3-errors.js";
 
@@ -52,6 +57,27 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
 }
 
 const MAX_PAGE = 1000;
+const MIN_PART_BYTES = 5 * 1024 * 1024;
+
+function quoteEtag(etag: string): string {
+  const bare = etag.trim().replace(/^"|"$/g, "");
+  return `"${bare}"`;
+}
+
+/** The copy source is a URL path: encode each key segment, keep the slashes. */
+function encodeCopyKey(key: string): string {
+  return key.split("/").map(encodeURIComponent).join("/");
+}
+
+/** Errors that came from the body stream, not from S3 (they carry no HTTP metadata). */
+function isBodyFailure(err: unknown): boolean {
+  return (
+    err instanceof CodedError ||
+    (typeof err === "object" &&
+      err !== null &&
+      (err as { bodyFailure?: unknown }).bodyFailure === true)
+  );
+}
 
 function where(opts: { endpoint?: string; region: string }): string {
   if (opts.endpoint === undefined) return `AWS S3 (${opts.region})`;
@@ -219,5 +245,109 @@ export function createS3ObjectStore(
     return { etag: out.ETag ?? "" };
   }
 
-  return { listPrefixes, listObjects, head, getStream, put };
+  async function copyObject(
+    source: CopySource,
+    destination: { bucket: string; key: string },
+  ): Promise<{ etag: string }> {
+    const ifMatch = source.ifMatch === undefined ? undefined : quoteEtag(source.ifMatch);
+    try {
+      const out = await client.send(
+        new CopyObjectCommand({
+          Bucket: destination.bucket,
+          Key: destination.key,
+          CopySource: `${source.bucket}/${encodeCopyKey(source.key)}`,
+          CopySourceIfMatch: ifMatch,
+        }),
+      );
+      return { etag: out.CopyObjectResult?.ETag ?? "" };
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 412 || (err as { name?: string }).name === "PreconditionFailed") {
+        throw new CodedError(
+          "precondition_failed",
+          `s3://${source.bucket}/${source.key} changed before it could be copied (its ETag is no longer ${ifMatch ?? "the one listed"}).`,
+          { cause: err, details: { bucket: source.bucket, key: source.key } },
+        );
+      }
+      throw mapS3Error(err, {
+        operation: "copy",
+        bucket: source.bucket,
+        key: source.key,
+        where: at,
+      });
+    }
+  }
+
+  async function upload(
+    bucket: string,
+    key: string,
+    body: Readable,
+    opts: UploadOptions = {},
+  ): Promise<{ etag: string }> {
+    const partSize = Math.max(opts.partSize ?? 8 * 1024 * 1024, MIN_PART_BYTES);
+    const task = new Upload({
+      client,
+      params: { Bucket: bucket, Key: key, Body: body, ContentType: opts.contentType },
+      partSize,
+      queueSize: Math.max(1, opts.queueSize ?? 2),
+      // An aborted or failed upload removes its parts: nothing half-written stays billed.
+      leavePartsOnError: false,
+    });
+    const onAbort = () => {
+      void task.abort();
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      if (opts.signal?.aborted)
+        throw new CodedError("cancelled", `The upload of s3://${bucket}/${key} was cancelled.`);
+      const out = await task.done();
+      return { etag: out.ETag ?? "" };
+    } catch (err) {
+      body.destroy();
+      if (opts.signal?.aborted) {
+        throw new CodedError("cancelled", `The upload of s3://${bucket}/${key} was cancelled.`, {
+          cause: err,
+        });
+      }
+      // A failure of the body itself (the producer) is the caller's to explain.
+      if (isBodyFailure(err)) throw err;
+      throw mapS3Error(err, { operation: "write", bucket, key, where: at });
+    } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async function deleteObjects(
+    bucket: string,
+    keys: readonly string[],
+  ): Promise<{ deleted: number }> {
+    let deleted = 0;
+    for (let i = 0; i < keys.length; i += MAX_PAGE) {
+      const batch = keys.slice(i, i + MAX_PAGE);
+      const out = await call({ operation: "delete", bucket }, () =>
+        client.send(
+          new DeleteObjectsCommand({
+            Bucket: bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        ),
+      );
+      const errors = out.Errors ?? [];
+      if (errors.length > 0) {
+        const first = errors
+          .slice(0, 3)
+          .map((e) => `${e.Key ?? "?"} (${e.Code ?? "error"})`)
+          .join(", ");
+        throw new CodedError(
+          "internal",
+          `S3 refused to delete ${errors.length} of ${batch.length} objects in bucket "${bucket}" at ${at}: ${first}.`,
+          { details: { bucket, refused: errors.length } },
+        );
+      }
+      deleted += batch.length;
+    }
+    return { deleted };
+  }
+
+  return { listPrefixes, listObjects, head, getStream, put, copyObject, upload, deleteObjects };
 }

@@ -1,0 +1,169 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
+import { type BackupLocation, poolKey } from "../../../src/backups/index.js";
+import { CodedError } from "../../../src/errors.js";
+import {
+  copyIntoPool,
+  type LiveLocation,
+  listLiveObjects,
+  readObjectManifest,
+  readPoolIndex,
+  restoreObjectsFromPool,
+  writeObjectManifest,
+} from "../../../src/kinds/pachyderm/index.js";
+import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import { storeFor } from "./support.js";
+
+let s3: S3StandIn;
+let store: ObjectStore;
+let n = 0;
+
+beforeAll(async () => {
+  s3 = await startS3StandIn({ buckets: ["pachyderm-data", "pachyderm-backups"] });
+  store = storeFor(s3.endpoint);
+});
+
+afterAll(async () => {
+  await s3.close();
+});
+
+function fresh(count: number): { live: LiveLocation; backups: BackupLocation } {
+  n++;
+  const live = { bucket: "pachyderm-data", prefix: `t${n}/pach/` };
+  for (let i = 0; i < count; i++)
+    s3.putObjectDirect(
+      live.bucket,
+      `${live.prefix}chunks/${String(i).padStart(4, "0")}`,
+      `v1-${i}`,
+    );
+  return { live, backups: { bucket: "pachyderm-backups", prefix: `t${n}/restorebot/` } };
+}
+
+describe("object pool", () => {
+  it("pre-copies every object, then the delta copies only new versions and keeps old ones", async () => {
+    const { live, backups } = fresh(40);
+    const pool = await readPoolIndex(store, backups);
+    const first = await copyIntoPool({
+      store,
+      live,
+      backups,
+      objects: await listLiveObjects(store, live),
+      pool,
+      mode: "pre-copy",
+      concurrency: 8,
+    });
+    expect(first).toMatchObject({ copied: 40, skipped: 0, changed: 0 });
+    s3.putObjectDirect(live.bucket, `${live.prefix}chunks/0003`, "v2-3");
+    s3.putObjectDirect(live.bucket, `${live.prefix}chunks/new`, "new");
+    s3.resetCounts();
+    const seen: number[] = [];
+    const delta = await copyIntoPool({
+      store,
+      live,
+      backups,
+      objects: await listLiveObjects(store, live),
+      pool: await readPoolIndex(store, backups),
+      mode: "delta",
+      onProgress: (p) => seen.push(p.copied),
+    });
+    expect(delta).toMatchObject({ copied: 2, skipped: 39, total: 41 });
+    expect(seen.at(-1)).toBe(2);
+    expect(s3.requestCounts().CopyObject).toBe(2);
+    const keys = s3.listKeys("pachyderm-backups", `${backups.prefix}objects/chunks/0003/`);
+    expect(keys).toHaveLength(2);
+  });
+
+  it("pre-copy leaves an object that changed after listing to the delta; the delta refuses it", async () => {
+    const { live, backups } = fresh(3);
+    const listed = await listLiveObjects(store, live);
+    s3.putObjectDirect(live.bucket, `${live.prefix}chunks/0001`, "changed");
+    const pre = await copyIntoPool({
+      store,
+      live,
+      backups,
+      objects: listed,
+      pool: new Map(),
+      mode: "pre-copy",
+    });
+    expect(pre).toMatchObject({ copied: 2, changed: 1 });
+    const err = await copyIntoPool({
+      store,
+      live,
+      backups,
+      objects: listed,
+      pool: new Map(),
+      mode: "delta",
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CodedError);
+    expect((err as CodedError).code).toBe("conflict");
+    expect((err as CodedError).message).toContain(
+      "changed while pachd and its workers were scaled to 0",
+    );
+  });
+});
+
+describe("manifest and restore copy", () => {
+  it("round-trips objects.ndjson.gz and a tampered one fails the read", async () => {
+    const { live, backups } = fresh(5);
+    const objects = await listLiveObjects(store, live);
+    const file = await writeObjectManifest(store, backups, "2026-01-01T00:00:00Z", objects);
+    const back = [];
+    for await (const o of readObjectManifest(store, backups, "2026-01-01T00:00:00Z", file))
+      back.push(o);
+    expect(back).toEqual(objects);
+    const key = `${backups.prefix}points/2026-01-01T00:00:00Z/objects.ndjson.gz`;
+    const bytes = Buffer.from(s3.getObjectDirect("pachyderm-backups", key) ?? Buffer.alloc(0));
+    bytes[bytes.length - 9] = (bytes[bytes.length - 9] ?? 0) ^ 0xff;
+    s3.putObjectDirect("pachyderm-backups", key, bytes);
+    await expect(async () => {
+      for await (const _ of readObjectManifest(store, backups, "2026-01-01T00:00:00Z", file)) {
+        // drain
+      }
+    }).rejects.toThrow();
+  });
+
+  it("copies back exactly the missing and different objects, deletes nothing, and is idempotent", async () => {
+    const { live, backups } = fresh(30);
+    const objects = await listLiveObjects(store, live);
+    await copyIntoPool({ store, live, backups, objects, pool: new Map(), mode: "delta" });
+    s3.deleteObjectDirect(live.bucket, `${live.prefix}chunks/0000`);
+    s3.deleteObjectDirect(live.bucket, `${live.prefix}chunks/0001`);
+    s3.putObjectDirect(live.bucket, `${live.prefix}chunks/0002`, "corrupted");
+    s3.putObjectDirect(live.bucket, `${live.prefix}chunks/later`, "written after the point");
+    s3.resetCounts();
+    const result = await restoreObjectsFromPool({
+      store,
+      live,
+      backups,
+      manifest: objects,
+      concurrency: 4,
+    });
+    expect(result).toMatchObject({ total: 30, present: 27, copied: 3, toCopy: 3 });
+    expect(s3.requestCounts().CopyObject).toBe(3);
+    expect(s3.getObjectDirect(live.bucket, `${live.prefix}chunks/0002`)?.toString()).toBe("v1-2");
+    expect(s3.getObjectDirect(live.bucket, `${live.prefix}chunks/later`)?.toString()).toBe(
+      "written after the point",
+    );
+    const again = await restoreObjectsFromPool({ store, live, backups, manifest: objects });
+    expect(again.copied).toBe(0);
+  });
+
+  it("refuses before copying anything when the pool lacks an object of the point", async () => {
+    const { live, backups } = fresh(4);
+    const objects = await listLiveObjects(store, live);
+    await copyIntoPool({ store, live, backups, objects, pool: new Map(), mode: "delta" });
+    const gone = objects[2];
+    s3.deleteObjectDirect(
+      "pachyderm-backups",
+      poolKey(backups.prefix, gone?.key ?? "", gone?.etag ?? ""),
+    );
+    s3.deleteObjectDirect(live.bucket, `${live.prefix}chunks/0000`);
+    s3.resetCounts();
+    await expect(
+      restoreObjectsFromPool({ store, live, backups, manifest: objects }),
+    ).rejects.toThrow(
+      /1 object\(s\) of the point are missing from the backup pool.*chunks\/0002.*Nothing was changed/,
+    );
+    expect(s3.requestCounts().CopyObject ?? 0).toBe(0);
+  });
+});

@@ -1,0 +1,87 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
+import { createS3Client, createS3ObjectStore } from "../../../src/adapters/s3/s3-object-store.js";
+import { ADMIN_URL } from "../../support/postgres.js";
+
+/** The main server (max_prepared_transactions = 0: the sequential path). */
+export const SEQUENTIAL_ADMIN_URL = ADMIN_URL;
+
+/** The cluster scripts/ensure-services.sh starts with max_prepared_transactions > 0. */
+export const PREPARED_ADMIN_URL =
+  process.env.PG_PREPARED_TEST_URL ??
+  (() => {
+    const url = new URL(ADMIN_URL);
+    url.port = "5433";
+    return url.toString();
+  })();
+
+export interface ScratchDatabase {
+  name: string;
+  url: string;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string): Promise<R[]>;
+  drop(): Promise<void>;
+}
+
+export async function scratchDatabase(adminUrl: string, label: string): Promise<ScratchDatabase> {
+  const name = `rb_pach_${label}_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  try {
+    await admin.connect();
+  } catch (err) {
+    throw new Error(
+      `PostgreSQL at ${new URL(adminUrl).host} is not reachable (${String(err)}): run scripts/ensure-services.sh`,
+    );
+  }
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const dbUrl = url.toString();
+  return {
+    name,
+    url: dbUrl,
+    async query<R extends pg.QueryResultRow>(sql: string): Promise<R[]> {
+      const c = new pg.Client({ connectionString: dbUrl });
+      await c.connect();
+      try {
+        return (await c.query<R>(sql)).rows;
+      } finally {
+        await c.end();
+      }
+    },
+    async drop() {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** A small stand-in for Pachyderm's metadata schema. */
+export const PACHYDERM_SCHEMA = `
+  CREATE SCHEMA pfs;
+  CREATE TABLE pfs.commits (id bigserial PRIMARY KEY, repo text NOT NULL, info jsonb, created timestamptz DEFAULT now());
+  CREATE INDEX commits_repo ON pfs.commits (repo);
+  INSERT INTO pfs.commits (repo, info) SELECT 'repo' || (i % 7), jsonb_build_object('n', i) FROM generate_series(1, 500) i;
+`;
+
+export const DEX_SCHEMA = `
+  CREATE TABLE client (id text PRIMARY KEY, secret bytea NOT NULL);
+  INSERT INTO client VALUES ('pachd', '\\x00ff'), ('console', '\\x0102');
+`;
+
+export function storeFor(endpoint: string): ObjectStore {
+  const client = createS3Client({
+    endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    maxAttempts: 1,
+    credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "secret" },
+  });
+  return createS3ObjectStore(client, { endpoint, region: "us-east-1" });
+}
