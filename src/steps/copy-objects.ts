@@ -1,23 +1,18 @@
+import type { ObjectStore } from "../adapters/s3/object-store.js";
 import { mapWithConcurrency } from "../recovery-points/concurrency.js";
 import type { StepContext } from "./types.js";
 
 /**
- * The one S3 operation this step needs: a server-side copy (CopyObject; the store moves the
- * bytes, not the worker). The S3 adapter's copy (with multipart for objects over 5 GB) satisfies
- * it; tests may pass any implementation.
+ * The one S3 operation this step needs: a server-side copy (CopyObject: the store moves the
+ * bytes, not the worker). The S3 adapter's `ObjectStore` provides it.
  */
-export interface ObjectCopier {
-  copyObject(
-    from: { bucket: string; key: string },
-    to: { bucket: string; key: string },
-    signal: AbortSignal,
-  ): Promise<void>;
-}
+export type ObjectCopier = Pick<ObjectStore, "copyObject">;
 
 export interface CopyObjectsArgs {
   id: string;
+  /** `from.etag`: copy only while the source still has it (else `precondition_failed`). */
   objects: ReadonlyArray<{
-    from: { bucket: string; key: string };
+    from: { bucket: string; key: string; etag?: string };
     to: { bucket: string; key: string };
     size?: number;
   }>;
@@ -44,7 +39,10 @@ export async function copyObjects(
   const total = args.objects.length;
   await mapWithConcurrency(args.objects, args.concurrency ?? 16, async (o) => {
     if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error("cancelled");
-    await store.copyObject(o.from, o.to, ctx.signal);
+    await store.copyObject(
+      { bucket: o.from.bucket, key: o.from.key, ...(o.from.etag ? { ifMatch: o.from.etag } : {}) },
+      o.to,
+    );
     copied++;
     bytes += o.size ?? 0;
     ctx.progress(`copied ${copied} of ${total} objects`);
