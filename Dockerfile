@@ -45,7 +45,7 @@ FROM ${NODE_IMAGE} AS runtime
 ARG VERSION=0.0.0-dev
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="restorebot" \
-      org.opencontainers.image.description="Slack chat-ops bot that restores InfluxDB Clustered to a recovery point, with a two-person rule" \
+      org.opencontainers.image.description="Slack chat-ops bot that restores stateful clusters to a recovery point, with a two-person rule" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}"

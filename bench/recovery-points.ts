@@ -9,8 +9,8 @@
  */
 import pg from "pg";
 import { migrate } from "../src/db/migrate.js";
+import { createInfluxDbS3Source } from "../src/kinds/influxdb-clustered/s3-source.js";
 import { recoveryPointsMessage } from "../src/recovery-points/blocks.js";
-import { createInfluxDbS3Source } from "../src/recovery-points/influxdb-s3-source.js";
 import { listRecoveryPoints } from "../src/recovery-points/list-recovery-points.js";
 import { buildIoxCatalog } from "../stand-ins/iox-catalog.js";
 import { startS3StandIn } from "../stand-ins/s3/server.js";

@@ -8,33 +8,24 @@ import type { Env } from "../src/config/env.js";
 import { type Config, findTarget, type Target } from "../src/config/file.js";
 import { resilientDb } from "../src/db/pool.js";
 import { CodedError } from "../src/errors.js";
-import { snapshotDir } from "../src/kinds/influxdb-clustered/runbook/phases.js";
-import {
-  removeSnapshotFiles,
-  removeStaleSnapshots,
-} from "../src/kinds/influxdb-clustered/runbook/snapshot-file.js";
-import { createRunbook } from "../src/kinds/runbooks.js";
 import type { Logger } from "../src/logging/logger.js";
-import type { Metrics } from "../src/observability/metrics.js";
-import type { RestoreQueue } from "../src/queue/restore-queue.js";
-import type { Narrate, Runbook, RunRequest } from "../src/runbook/types.js";
-import { approvalCardRenderer } from "./narration/approval-card.js";
-import { redrawRecentCards } from "./narration/card-redraw.js";
-import { controlsPostedHandler } from "./narration/control-messages.js";
-import type { CardRenderer } from "./narration/run-narrator.js";
-import { createRunNarrator } from "./narration/run-narrator.js";
-import { createRunNotifier } from "./narration/run-notices.js";
+import { approvalCardRenderer } from "../src/narration/approval-card.js";
+import { redrawRecentCards } from "../src/narration/card-redraw.js";
+import { controlsPostedHandler } from "../src/narration/control-messages.js";
+import type { CardRenderer } from "../src/narration/run-narrator.js";
+import { createRunNarrator } from "../src/narration/run-narrator.js";
+import { createRunNotifier } from "../src/narration/run-notices.js";
 import {
   SlackOutbox,
   type SlackWriter,
   slackWriterFromWebClient,
-} from "./narration/slack-outbox.js";
+} from "../src/narration/slack-outbox.js";
+import type { Metrics } from "../src/observability/metrics.js";
+import type { RestoreQueue } from "../src/queue/restore-queue.js";
+import type { Narrate, Runbook, RunRequest } from "../src/runbook/types.js";
 import { type RestoreProcessor, RunSuspendedError } from "./restore-worker.js";
 import { startRunReconciler } from "./run-reconciler.js";
 import { runRestore } from "./runner/runner.js";
-
-/** Snapshot folders older than this on a worker's disk belong to runs that ended elsewhere. */
-const STALE_SNAPSHOT_MS = 7 * 86_400_000;
 
 /** What the processor needs from a process's runtime (a `Runtime` satisfies it). */
 export interface ProcessorRuntime {
@@ -44,11 +35,11 @@ export interface ProcessorRuntime {
   queue: RestoreQueue;
   logger: Logger;
   metrics: Pick<Metrics, "restoresTotal" | "phaseDurationSeconds">;
-  deps: Pick<AppDeps, "objectStoreFor" | "clusterFor">;
+  deps: Pick<AppDeps, "objectStoreFor" | "clusterFor" | "kinds">;
 }
 
 export interface RestoreProcessorOptions {
-  /** Where catalog DSNs are read from (`target.catalog.dsnEnv`); default `process.env`. */
+  /** Where the variables a target names (its DSNs) are read from; default `process.env`. */
   env?: NodeJS.ProcessEnv;
   /** Per-target object stores; default the runtime's. */
   objectStoreFor?: (target: Target) => ObjectStore;
@@ -59,7 +50,7 @@ export interface RestoreProcessorOptions {
   /** Longest wait between attempts while Slack fails; default 3 s. */
   slackMaxBackoffMs?: number;
   renderCard?: CardRenderer;
-  /** Downloaded snapshots; default `<tmp>/restorebot-snapshots`. */
+  /** Scratch space of runs (downloaded snapshots); default `<tmp>/restorebot-snapshots`. */
   workDir?: string;
   progressIntervalMs?: number;
   statusTickMs?: number;
@@ -107,14 +98,16 @@ export function createRestoreProcessor(
     ...(options.slackMaxBackoffMs !== undefined ? { maxBackoffMs: options.slackMaxBackoffMs } : {}),
   });
   const controlsPosted = controlsPostedHandler(runtime.pool, outbox, logger);
+  const { kinds } = runtime.deps;
   const narrateInChannel = createRunNarrator({
     outbox,
+    kinds,
     onControlsPosted: (request, message) =>
       controlsPosted(request.id, { ...message, blocks: message.blocks ?? [] }),
-    renderCard: options.renderCard ?? approvalCardRenderer(runtime.pool),
+    renderCard: options.renderCard ?? approvalCardRenderer(runtime.pool, kinds),
     ...(options.clock ? { clock: options.clock } : {}),
   });
-  const notifyPeople = createRunNotifier({ db: runtime.pool, outbox, logger });
+  const notifyPeople = createRunNotifier({ db: runtime.pool, kinds, outbox, logger });
   const narrate: Narrate = (event) => {
     narrateInChannel(event);
     notifyPeople(event);
@@ -124,6 +117,7 @@ export function createRestoreProcessor(
   if (options.redrawCardsWithinMs !== 0)
     void redrawRecentCards({
       db: runtime.pool,
+      kinds,
       outbox,
       logger,
       ...(options.redrawCardsWithinMs ? { withinMs: options.redrawCardsWithinMs } : {}),
@@ -145,26 +139,19 @@ export function createRestoreProcessor(
         `target ${request.target} is no longer in restorebot's configuration; restore it there and retry`,
       );
     }
-    const dsn = env[target.catalog.dsnEnv];
-    if (!dsn) {
-      throw new CodedError(
-        "config_invalid",
-        `environment variable ${target.catalog.dsnEnv} (the catalog DSN of ${target.name}) is not set on this worker`,
-      );
-    }
-    return createRunbook(target.kind, {
+    return kinds.of(target).runbooks.restore({
       target,
       // A phase's own reads and writes there go through a lost connection by retrying.
       db: resilientDb(runtime.pool),
       cluster: clusterFor(target),
-      objectStore: objectStoreFor(target),
-      catalogConnection: dsn,
+      objectStore: () => objectStoreFor(target),
+      env,
       workDir,
       logger: logger.child({ requestId: request.id, target: target.name }),
     });
   };
 
-  void removeStaleSnapshots(workDir, STALE_SNAPSHOT_MS).catch(() => undefined);
+  for (const kind of kinds.all) void kind.runbooks.prepareWorker?.(workDir).catch(() => undefined);
 
   const reconciler =
     options.reconcileIntervalMs === 0
@@ -203,7 +190,10 @@ export function createRestoreProcessor(
       case "succeeded":
       case "rolled_back":
       case "cancelled":
-        await removeSnapshotFiles(snapshotDir({ workDir }, requestId)).catch(() => undefined);
+        await kinds
+          .find(result.request?.kind ?? "")
+          ?.runbooks.cleanUpRun?.(workDir, requestId)
+          .catch(() => undefined);
         return;
       case "not-runnable":
         if (result.request?.state === "halted") job.opts.removeOnComplete = true;

@@ -2,6 +2,7 @@ import type pg from "pg";
 import type { ClusterPort } from "./adapters/kubernetes/cluster-port.js";
 import type { ObjectStore } from "./adapters/s3/object-store.js";
 import type { Config, Target } from "./config/file.js";
+import type { KindRegistry } from "./kinds/registry.js";
 import type { Logger } from "./logging/logger.js";
 import type { Metrics } from "./observability/metrics.js";
 import type { RestoreQueue } from "./queue/restore-queue.js";
@@ -12,6 +13,8 @@ import type { RestoreQueue } from "./queue/restore-queue.js";
  */
 export interface AppDeps {
   config: Config;
+  /** The kinds of target this process knows; the core reaches a kind only through it. */
+  kinds: KindRegistry;
   db: pg.Pool;
   queue: RestoreQueue;
   logger: Logger;

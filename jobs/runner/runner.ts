@@ -20,26 +20,32 @@ import {
   savePhaseProgress,
 } from "../../src/runbook/run-store.js";
 import {
-  CARD_NOTE_FACT,
-  type Facts,
-  type HaltAccount,
-  type Narrate,
-  type PhaseContext,
-  type PhaseRunRecord,
-  type PhaseStatus,
-  type Runbook,
-  type RunbookPhase,
-  type RunControl,
-  type RunEvent,
-  type RunRequest,
-  type RunStatus,
+  buildStatuses,
+  cardNoteOf,
+  FORWARD_BASE_INDEX,
+  ROLLBACK_BASE_INDEX,
+} from "../../src/runbook/statuses.js";
+import type {
+  Facts,
+  HaltAccount,
+  Narrate,
+  PhaseContext,
+  PhaseRunRecord,
+  PhaseStatus,
+  Runbook,
+  RunbookPhase,
+  RunControl,
+  RunEvent,
+  RunRequest,
+  RunStatus,
 } from "../../src/runbook/types.js";
 import { formatDuration } from "../../src/text/format.js";
 import { acquireTargetLock, type TargetLock } from "./target-lock.js";
 
 /** Checkpoint index of the first phase of each list; rollback steps sit apart from phases. */
-export const FORWARD_BASE_INDEX = 1;
-export const ROLLBACK_BASE_INDEX = 101;
+
+/** Kept here too: the runner's tests and benches read the indexes from it. */
+export { buildStatuses, FORWARD_BASE_INDEX, ROLLBACK_BASE_INDEX };
 
 export type RunOutcome =
   /** Every phase done; the request is `succeeded`. */
@@ -571,39 +577,6 @@ class Run {
       this.options.logger.warn({ err: errorText(err), event: event.type }, "narration failed");
     }
   }
-}
-
-export function buildStatuses(
-  list: ReadonlyArray<Pick<RunbookPhase, "name" | "title">>,
-  base: number,
-  runs: readonly PhaseRunRecord[],
-): PhaseStatus[] {
-  return list.map((phase, i) => {
-    const run = runs.find((r) => r.phaseIndex === base + i);
-    const state =
-      run?.state === "succeeded" || run?.state === "skipped"
-        ? "succeeded"
-        : run?.state === "failed"
-          ? "failed"
-          : "pending";
-    return {
-      index: base + i,
-      name: phase.name,
-      title: phase.title,
-      state,
-      ...(run && state !== "pending" ? { startedAt: run.startedAt } : {}),
-      ...(run?.finishedAt && state !== "pending" ? { finishedAt: run.finishedAt } : {}),
-      ...(run?.error && state === "failed" ? { detail: run.error } : {}),
-      ...(run && state === "succeeded" && cardNoteOf(run.facts)
-        ? { cardNote: cardNoteOf(run.facts) }
-        : {}),
-    };
-  });
-}
-
-function cardNoteOf(facts: Facts): string | undefined {
-  const note = facts[CARD_NOTE_FACT];
-  return typeof note === "string" && note ? note : undefined;
 }
 
 function isCodedTimeout(err: unknown): boolean {

@@ -1,5 +1,6 @@
 import type { WebClient } from "@slack/web-api";
 import type { Queryable } from "../audit/audit-log.js";
+import type { KindRegistry } from "../kinds/registry.js";
 import type { Logger } from "../logging/logger.js";
 import { buildRequestCard } from "./card.js";
 import { getRequest, listApprovals, type RequestState } from "./request-store.js";
@@ -32,6 +33,7 @@ export class CardPublisher {
     private readonly db: Queryable,
     private readonly logger: Logger,
     private readonly clock: () => Date,
+    private readonly kinds: KindRegistry,
   ) {}
 
   /** Resolves once the card shows the request's state as of (at least) this call. */
@@ -51,7 +53,7 @@ export class CardPublisher {
         const request = await getRequest(this.db, requestId);
         if (!request?.cardTs || !BOT_RENDERED.includes(request.state)) return;
         const approvals = await listApprovals(this.db, requestId);
-        const card = buildRequestCard({ request, approvals, now: this.clock() });
+        const card = buildRequestCard({ kinds: this.kinds, request, approvals, now: this.clock() });
         await client.chat.update({
           channel: request.channelId,
           ts: request.cardTs,

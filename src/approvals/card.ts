@@ -1,5 +1,5 @@
 import type { types } from "@slack/bolt";
-import { runbookPhaseTitles } from "../kinds/runbooks.js";
+import type { KindRegistry } from "../kinds/registry.js";
 import { formatPointTime } from "../slack/commands/recovery-point-time.js";
 import { formatDuration, formatUtc } from "../text/format.js";
 import { escapeMrkdwn, quote, truncate } from "./format.js";
@@ -58,6 +58,8 @@ export interface RequestCardView {
   runControls?: readonly RunControl[];
   /** Titles of the phases that will run; defaults to the runbook of the request's kind. */
   plannedPhases?: readonly string[];
+  /** The kinds: the card shows the request's phases and its frozen point in the kind's words. */
+  kinds: KindRegistry;
   /**
    * True only when checked: the run's checkpoints show the phase that replaces the catalog
    * never started. A finished card then drops the data-loss warning. Unknown means touched.
@@ -71,9 +73,9 @@ export interface RequestCard {
   blocks: SlackBlock[];
 }
 
-/** Titles of the phases a request of this kind will run, from the runbook itself. */
-export function plannedPhaseTitles(kind: string): readonly string[] {
-  return runbookPhaseTitles(kind);
+/** Titles of the phases a request of this kind will run, from the kind's runbook outline. */
+export function plannedPhaseTitles(kinds: KindRegistry, kind: string): readonly string[] {
+  return kinds.outline(kind).map((p) => p.title);
 }
 
 const SECTION_MAX = 3000;
@@ -200,7 +202,7 @@ function phaseLines(view: RequestCardView): string {
     });
     return `*Phases*\n${lines.join("\n")}`;
   }
-  const planned = view.plannedPhases ?? plannedPhaseTitles(view.request.kind);
+  const planned = view.plannedPhases ?? plannedPhaseTitles(view.kinds, view.request.kind);
   if (!planned.length) return "";
   const heading =
     view.request.state === "pending" || view.request.state === "approved"
@@ -330,7 +332,12 @@ export function buildRequestCard(view: RequestCardView): RequestCard {
         mrkdwn(`*Target*\n\`${request.target}\` (${escapeMrkdwn(request.kind)})`),
         mrkdwn(`*Recovery point*\n${point}`),
         mrkdwn(
-          `*Snapshot*\n\`${escapeMrkdwn(formatPointTime(request.pointTime))}\`${request.dumpEtag ? `\nETag \`${escapeMrkdwn(request.dumpEtag.replace(/"/g, ""))}\`` : ""}`,
+          [
+            `*Snapshot*\n\`${escapeMrkdwn(formatPointTime(request.pointTime))}\``,
+            ...(view.kinds.find(request.kind)?.points.cardLines(request.point) ?? []).map(
+              escapeMrkdwn,
+            ),
+          ].join("\n"),
         ),
       ],
     },

@@ -100,7 +100,13 @@ export function handleRestoreStatus(
       if (!request)
         return `There is no restore request \`${command.requestId}\`. \`/restore history\` lists recent ones.`;
       const runs = request.startedAt ? await listPhaseRuns(deps.db, request.id) : [];
-      return formatRequestStatus(request, await listApprovals(deps.db, request.id), now, runs);
+      return formatRequestStatus(
+        deps.kinds,
+        request,
+        await listApprovals(deps.db, request.id),
+        now,
+        runs,
+      );
     }
     const active = await listRequests(deps.db, { states: ACTIVE_STATES, limit: 50 });
     const [latest] = active.length ? [] : await listRequests(deps.db, { limit: 1 });
@@ -127,13 +133,17 @@ export function handleRestoreHistory(
         events: await listAuditEvents(deps.db, { requestId: request.id, limit: 100 }),
       })),
     );
-    return formatHistory(command.target, withEvents, deps.clock());
+    return formatHistory(deps.kinds, command.target, withEvents, deps.clock());
   });
 }
 
 export function handleRestoreTargets(args: CommandArgs, deps: AppDeps): Promise<void> {
   return afterAck(args, deps, "listing the targets", async () => {
     const active = await listRequests(deps.db, { states: ACTIVE_STATES, limit: 1000 });
-    return formatTargets(deps.config.targets, new Map(active.map((r) => [r.target, r])));
+    return formatTargets(
+      deps.kinds,
+      deps.config.targets,
+      new Map(active.map((r) => [r.target, r])),
+    );
   });
 }

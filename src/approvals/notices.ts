@@ -1,5 +1,5 @@
 import type { WebClient } from "@slack/web-api";
-import { bringingUpPhase, runbookOutline, takingDownPhase } from "../kinds/runbooks.js";
+import type { KindRegistry } from "../kinds/registry.js";
 import type { Logger } from "../logging/logger.js";
 import type { PhaseRunRecord } from "../runbook/types.js";
 import { formatUtc } from "../text/format.js";
@@ -72,15 +72,16 @@ export async function notifyRequester(
  * Roll back.
  */
 export function describeStopEffect(
+  kinds: KindRegistry,
   request: Pick<RestoreRequest, "kind" | "target">,
   runs: readonly PhaseRunRecord[],
 ): string {
   const forward = runs.filter((r) => r.phaseIndex < 101);
-  const outline = runbookOutline(request.kind, "forward");
-  const downPhase = takingDownPhase(request.kind);
+  const outline = kinds.outline(request.kind, "forward");
+  const downPhase = kinds.takingDownPhase(request.kind);
   const down = forward.find((r) => r.phase === downPhase);
   const target = `\`${request.target}\``;
-  const up = forward.find((r) => r.phase === bringingUpPhase(request.kind));
+  const up = forward.find((r) => r.phase === kinds.bringingUpPhase(request.kind));
   if (up?.state === "succeeded")
     return `${target} has been brought back up already; the run halts at the next phase boundary, and what is left of it waits until someone presses *Retry phase* (or *Roll back*) on the card.`;
   if (down) {

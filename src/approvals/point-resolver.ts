@@ -1,80 +1,31 @@
 import type { Target } from "../config/file.js";
 import { asCodedError } from "../errors.js";
+import type { FrozenPoint } from "../kinds/kind.js";
+import type { KindRegistry } from "../kinds/registry.js";
 import { findPoint, nearestPoints } from "../recovery-points/folder-names.js";
-import { DUMP_FILE, normalizePrefix } from "../recovery-points/influxdb-s3-source.js";
-import type {
-  RecoveryPointDetails,
-  RecoveryPointIndex,
-  RecoveryPointRef,
-  RecoveryPointSource,
-} from "../recovery-points/recovery-point.js";
+import type { RecoveryPointIndex, RecoveryPointSource } from "../recovery-points/recovery-point.js";
 import type { PointRef } from "../slack/commands/recovery-point-time.js";
 import { formatUtc } from "../text/format.js";
 
 /**
- * Freezing a recovery point: a request records the exact snapshot it will restore (folder,
- * dump key, ETag, size) when it is made, so a later upload to the same folder or a newer
- * "latest" cannot change what an approver approved. Incomplete or missing points are refused
- * here, and the runner checks the frozen point again before it touches anything.
+ * Freezing a recovery point: a request records the exact point it will restore when it is
+ * made (what the target's kind needs to tell it again, e.g. a dump's key and ETag), so a later
+ * upload or a newer "latest" cannot change what an approver approved. Points the kind will not
+ * freeze (incomplete, missing their data) are refused here, and the kind's runbook checks the
+ * frozen point again before it touches anything.
  */
 
-export interface FrozenPoint {
-  /** The point as listed, e.g. `2024-08-12T14:00:00+00:00`. */
-  id: string;
-  time: Date;
-  /** The snapshot folder, e.g. `catalog_backup_file_lists/2024-08-12T14:00:00+00:00/`. */
-  prefix: string;
-  dumpKey: string;
-  dumpEtag: string;
-  dumpSize: number;
-}
+export type { FrozenPoint };
 
 export type PointResolution = { ok: true; point: FrozenPoint } | { ok: false; message: string };
 
 export interface PointResolver {
-  /** `latest` → the newest complete point; a time → that point if it is complete. */
+  /** `latest` → the newest point the kind can freeze; a time → that point if it can. */
   resolve(target: Target, ref: PointRef): Promise<PointResolution>;
 }
 
 /** How many points `latest` describes per round trip while looking for a complete one. */
 const LATEST_BATCH = 6;
-
-function pointFrom(
-  target: Target,
-  ref: RecoveryPointRef,
-  details: RecoveryPointDetails,
-): FrozenPoint {
-  const prefix = `${normalizePrefix(target.snapshots.prefix)}${ref.id}/`;
-  return {
-    id: ref.id,
-    time: ref.time,
-    prefix,
-    dumpKey: `${prefix}${DUMP_FILE}`,
-    dumpEtag: details.dumpEtag as string,
-    dumpSize: details.dumpSize as number,
-  };
-}
-
-function usable(details: RecoveryPointDetails | undefined): boolean {
-  return (
-    details?.complete === true &&
-    details.dumpEtag !== undefined &&
-    details.dumpEtag !== "" &&
-    details.dumpSize !== undefined
-  );
-}
-
-/**
- * A complete point whose dump the store names without an ETag cannot be frozen: the runner
- * could not tell at run time that the dump is still the one approved. Refused, never skipped.
- */
-function withoutEtag(details: RecoveryPointDetails | undefined): boolean {
-  return details?.complete === true && details.dumpSize !== undefined && !details.dumpEtag;
-}
-
-function noEtagMessage(target: Target, id: string): string {
-  return `The object store gave no ETag for ${DUMP_FILE} of the recovery point \`${id}\` of \`${target.name}\`, so restorebot could not check at run time that the dump restored is the one approved. Nothing was requested. Use an object store that returns ETags (every S3-compatible store should), or restore by hand with \`restorebot restore-catalog\`.`;
-}
 
 function listHint(target: Target): string {
   return `See \`/recovery-points ${target.name}\` for the points that exist.`;
@@ -83,6 +34,7 @@ function listHint(target: Target): string {
 /** A resolver over the recovery-point source of each target. */
 export function createSourcePointResolver(
   sourceFor: (target: Target) => RecoveryPointSource,
+  kinds: KindRegistry,
 ): PointResolver {
   return {
     async resolve(target, ref) {
@@ -97,7 +49,7 @@ export function createSourcePointResolver(
         };
       }
       try {
-        if (ref.kind === "latest") return await resolveLatest(target, source, index);
+        if (ref.kind === "latest") return await resolveLatest(kinds, target, source, index);
         const found = findPoint(index, ref.time);
         if (!found) {
           const near = nearestPoints(index, ref.time)
@@ -115,20 +67,9 @@ export function createSourcePointResolver(
             message: `The recovery point \`${found.id}\` of \`${target.name}\` disappeared while I was reading it (retention may have removed it). ${listHint(target)}`,
           };
         }
-        if (!details.complete) {
-          return {
-            ok: false,
-            message: `The recovery point \`${found.id}\` of \`${target.name}\` is incomplete (its snapshot was never finished: bloom.bin.gz, written last, is missing), so it must never be restored. Choose another point or \`latest\`. ${listHint(target)}`,
-          };
-        }
-        if (withoutEtag(details)) return { ok: false, message: noEtagMessage(target, found.id) };
-        if (!usable(details)) {
-          return {
-            ok: false,
-            message: `The recovery point \`${found.id}\` of \`${target.name}\` has no catalog dump (${DUMP_FILE} is missing), so it cannot be restored. Choose another point. ${listHint(target)}`,
-          };
-        }
-        return { ok: true, point: pointFrom(target, found, details) };
+        const frozen = kinds.of(target).points.freeze(target, found, details);
+        if (!frozen.ok) return { ok: false, message: frozen.message };
+        return { ok: true, point: { id: found.id, time: found.time, point: frozen.point } };
       } catch (err) {
         return {
           ok: false,
@@ -140,6 +81,7 @@ export function createSourcePointResolver(
 }
 
 async function resolveLatest(
+  kinds: KindRegistry,
   target: Target,
   source: RecoveryPointSource,
   index: RecoveryPointIndex,
@@ -155,48 +97,15 @@ async function resolveLatest(
     const batch = index.points.slice(i, i + LATEST_BATCH);
     const details = await source.describePoints(batch, index);
     for (const ref of batch) {
-      const d = details.get(ref.id);
-      if (usable(d)) return { ok: true, point: pointFrom(target, ref, d as RecoveryPointDetails) };
-      // The newest complete point is the one `latest` means; never fall back past it silently.
-      if (withoutEtag(d)) return { ok: false, message: noEtagMessage(target, ref.id) };
+      const frozen = kinds.of(target).points.freeze(target, ref, details.get(ref.id));
+      if (frozen.ok)
+        return { ok: true, point: { id: ref.id, time: ref.time, point: frozen.point } };
+      // The newest finished point is the one `latest` means; never fall back past it silently.
+      if (frozen.final) return { ok: false, message: frozen.message };
     }
   }
   return {
     ok: false,
     message: `None of the ${index.points.length} recovery points of \`${target.name}\` is complete, so there is nothing safe to restore. ${listHint(target)}`,
   };
-}
-
-export type FrozenPointCheck = { ok: true } | { ok: false; message: string };
-
-/**
- * Checks that a frozen point is still what was approved: present, complete, same dump ETag.
- * For the runner's first phase.
- */
-export async function recheckFrozenPoint(
-  source: RecoveryPointSource,
-  frozen: { pointTime: Date; dumpEtag: string | null },
-): Promise<FrozenPointCheck> {
-  if (!frozen.dumpEtag)
-    return {
-      ok: false,
-      message: `the request froze no ETag for the catalog dump, so there is no way to tell it is still the one approved; make a new request`,
-    };
-  const index = await source.listPoints();
-  const ref = findPoint(index, frozen.pointTime);
-  if (!ref)
-    return {
-      ok: false,
-      message: `the recovery point of ${formatUtc(frozen.pointTime)} no longer exists`,
-    };
-  const details = (await source.describePoints([ref], index)).get(ref.id);
-  if (!details?.complete)
-    return { ok: false, message: `the recovery point ${ref.id} is no longer complete` };
-  if (details.dumpEtag !== frozen.dumpEtag) {
-    return {
-      ok: false,
-      message: `the catalog dump of ${ref.id} changed since the request was approved (ETag ${details.dumpEtag ?? "none"}, approved ${frozen.dumpEtag ?? "none"})`,
-    };
-  }
-  return { ok: true };
 }

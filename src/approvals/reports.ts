@@ -1,6 +1,6 @@
 import type { AuditRecord } from "../audit/audit-log.js";
 import type { Target } from "../config/file.js";
-import { runbookOutline } from "../kinds/runbooks.js";
+import type { KindRegistry } from "../kinds/registry.js";
 import type { PhaseRunRecord } from "../runbook/types.js";
 import { formatPointTime } from "../slack/commands/recovery-point-time.js";
 import { formatDuration, formatUtc } from "../text/format.js";
@@ -43,9 +43,14 @@ function actorText(actor: string | null): string {
 const ROLLBACK_BASE = 101;
 
 /** "phase 5/10 (Scale down the catalog)" or "roll back step 1/2 (…)" for a checkpoint index. */
-function phaseName(request: RestoreRequest, phaseIndex: number, name: string): string {
+function phaseName(
+  kinds: KindRegistry,
+  request: RestoreRequest,
+  phaseIndex: number,
+  name: string,
+): string {
   const rollback = phaseIndex >= ROLLBACK_BASE;
-  const outline = runbookOutline(request.kind, rollback ? "rollback" : "forward");
+  const outline = kinds.outline(request.kind, rollback ? "rollback" : "forward");
   const position = phaseIndex - (rollback ? ROLLBACK_BASE : 1);
   const title = outline[position]?.name === name ? outline[position]?.title : undefined;
   const what = rollback ? "roll back step" : "phase";
@@ -53,9 +58,14 @@ function phaseName(request: RestoreRequest, phaseIndex: number, name: string): s
 }
 
 /** Where a running restore is: the phase, how far along, for how long. */
-function runProgress(request: RestoreRequest, runs: readonly PhaseRunRecord[], now: Date): string {
+function runProgress(
+  kinds: KindRegistry,
+  request: RestoreRequest,
+  runs: readonly PhaseRunRecord[],
+  now: Date,
+): string {
   const rollback = request.runMode === "rollback";
-  const outline = runbookOutline(request.kind, rollback ? "rollback" : "forward");
+  const outline = kinds.outline(request.kind, rollback ? "rollback" : "forward");
   const base = rollback ? ROLLBACK_BASE : 1;
   const mine = runs.filter((r) =>
     rollback ? r.phaseIndex >= ROLLBACK_BASE : r.phaseIndex < ROLLBACK_BASE,
@@ -73,16 +83,17 @@ function runProgress(request: RestoreRequest, runs: readonly PhaseRunRecord[], n
       current.progress && current.progressAt
         ? ` Progress (${formatDuration(Math.max(0, now.getTime() - current.progressAt.getTime()))} ago): ${escapeKeepingMentions(truncate(current.progress, 300)).replace(/\.$/, "")}.`
         : "";
-    return `${doing}: ${phaseName(request, current.phaseIndex, current.phase)} for ${formatDuration(now.getTime() - current.startedAt.getTime())}${current.attempt > 1 ? ` (attempt ${current.attempt})` : ""}; ${done} of ${total} done.${progress}${elapsed}`;
+    return `${doing}: ${phaseName(kinds, request, current.phaseIndex, current.phase)} for ${formatDuration(now.getTime() - current.startedAt.getTime())}${current.attempt > 1 ? ` (attempt ${current.attempt})` : ""}; ${done} of ${total} done.${progress}${elapsed}`;
   }
   const next = outline.findIndex(
     (_, i) => !mine.some((r) => r.phaseIndex === base + i && r.state === "succeeded"),
   );
-  return `${doing}: ${done} of ${total} done${next >= 0 ? `, next ${phaseName(request, base + next, outline[next]?.name ?? "")}` : ""} (waiting for a worker to take it).${elapsed}`;
+  return `${doing}: ${done} of ${total} done${next >= 0 ? `, next ${phaseName(kinds, request, base + next, outline[next]?.name ?? "")}` : ""} (waiting for a worker to take it).${elapsed}`;
 }
 
 /** One request in detail; `runs` (its checkpoints) show where a running restore is. */
 export function formatRequestStatus(
+  kinds: KindRegistry,
   request: RestoreRequest,
   approvals: readonly ApprovalRecord[],
   now: Date,
@@ -118,7 +129,7 @@ export function formatRequestStatus(
       break;
     case "running":
       lines.push(
-        `${runProgress(request, runs, now)}${request.cancelRequested ? ` A stop was requested by ${actorText(request.cancelRequestedBy)}; it stops at the next phase boundary.` : ` To stop it at the next phase boundary: \`/restore cancel ${request.id}\`.`}`,
+        `${runProgress(kinds, request, runs, now)}${request.cancelRequested ? ` A stop was requested by ${actorText(request.cancelRequestedBy)}; it stops at the next phase boundary.` : ` To stop it at the next phase boundary: \`/restore cancel ${request.id}\`.`}`,
       );
       break;
     case "halted":
@@ -133,7 +144,7 @@ export function formatRequestStatus(
         );
   }
   lines.push(
-    `Snapshot: \`${escapeMrkdwn(request.dumpKey)}\`${request.dumpEtag ? ` (ETag \`${escapeMrkdwn(request.dumpEtag.replace(/"/g, ""))}\`)` : ""}.`,
+    `Snapshot: ${escapeMrkdwn(kinds.get(request.kind).points.reportLine(request.point))}.`,
   );
   return lines.join("\n");
 }
@@ -196,15 +207,19 @@ function index(d: Record<string, unknown>): number | undefined {
   return typeof d.phaseIndex === "number" ? d.phaseIndex : undefined;
 }
 
-/** One audit event as a line of history; `request` names its phases. */
-export function formatAuditEvent(event: AuditRecord, now: Date, request?: RestoreRequest): string {
+/** One audit event as a line of history; `of` (the request and the kinds) names its phases. */
+export function formatAuditEvent(
+  event: AuditRecord,
+  now: Date,
+  of?: { request: RestoreRequest; kinds: KindRegistry },
+): string {
   const at = `\`${formatUtc(event.at, now)}\``;
   const by = actorText(event.actor);
   const d = event.details ?? {};
   const phase = (): string => {
     const i = index(d);
     const name = typeof d.phase === "string" ? d.phase : "";
-    if (request && i !== undefined) return phaseName(request, i, name);
+    if (of && i !== undefined) return phaseName(of.kinds, of.request, i, name);
     return name ? `phase ${escapeMrkdwn(name)}` : "a phase";
   };
   const took = typeof d.durationMs === "number" ? formatDuration(d.durationMs) : undefined;
@@ -263,6 +278,7 @@ export function formatAuditEvent(event: AuditRecord, now: Date, request?: Restor
  * start line only shown while it has no end (running now, or cut short by a crash).
  */
 function historyLines(
+  kinds: KindRegistry,
   request: RestoreRequest,
   events: readonly AuditRecord[],
   now: Date,
@@ -279,11 +295,12 @@ function historyLines(
         e.event !== "phase_started" ||
         !ended.has(`${String(e.details?.phaseIndex)}:${String(e.details?.attempt)}`),
     )
-    .map((e) => formatAuditEvent(e, now, request));
+    .map((e) => formatAuditEvent(e, now, { request, kinds }));
 }
 
 /** `/restore history [target]`: recent requests, each with its audit trail, oldest event first. */
 export function formatHistory(
+  kinds: KindRegistry,
   target: string | undefined,
   requests: ReadonlyArray<{ request: RestoreRequest; events: readonly AuditRecord[] }>,
   now: Date,
@@ -293,7 +310,7 @@ export function formatHistory(
   const parts = requests.map(({ request, events }) => {
     const rto = rtoText(request);
     const head = `*${request.id}* — \`${request.target}\` to \`${formatPointTime(request.pointTime)}\`: *${describeRequestState(request)}*${rto ? `. ${rto}` : ""}`;
-    const trail = historyLines(request, events, now).map((line) => `    ${line}`);
+    const trail = historyLines(kinds, request, events, now).map((line) => `    ${line}`);
     return [head, ...trail].join("\n");
   });
   let text = `*Restore history${scope}* (newest first)\n`;
@@ -309,6 +326,7 @@ export function formatHistory(
 
 /** `/restore targets`: what can be restored, under which policy, and whether it is busy. */
 export function formatTargets(
+  kinds: KindRegistry,
   targets: readonly Target[],
   active: ReadonlyMap<string, RestoreRequest>,
 ): string {
@@ -316,7 +334,7 @@ export function formatTargets(
     const p = t.policy;
     const busy = active.get(t.name);
     return [
-      `*\`${t.name}\`* — ${t.kind}, namespace \`${t.namespace}\`, snapshots in \`s3://${t.snapshots.bucket}/${t.snapshots.prefix}\``,
+      `*\`${t.name}\`* — ${t.kind}, namespace \`${t.namespace}\`, ${kinds.of(t).config.describe(t)}`,
       `    ${p.requiredApprovals} approval(s) from ${describePrincipals(p.approvers)}; requesters: ${describePrincipals(p.requesters)}; requests expire after ${formatDuration(p.requestTtl)}`,
       `    ${busy ? `busy: \`${busy.id}\` is ${describeRequestState(busy)}` : "idle"}`,
     ].join("\n");

@@ -216,10 +216,7 @@ export async function submitRestoreRequest(
         target: target.name,
         kind: target.kind,
         pointTime: point.time,
-        pointPrefix: point.prefix,
-        dumpKey: point.dumpKey,
-        dumpEtag: point.dumpEtag,
-        dumpSize: point.dumpSize,
+        point: point.point,
         requester: input.requester,
         reason: input.reason,
         channelId: input.channelId,
@@ -235,9 +232,7 @@ export async function submitRestoreRequest(
         event: "requested",
         details: {
           point: point.id,
-          dumpKey: point.dumpKey,
-          dumpEtag: point.dumpEtag,
-          dumpSize: point.dumpSize,
+          frozen: point.point,
           reason: input.reason,
           channel: input.channelId,
           requiredApprovals: policy.requiredApprovals,
@@ -256,7 +251,7 @@ export async function submitRestoreRequest(
   }
   deps.metrics.requestsTotal.inc({ target: target.name, event: "requested" });
 
-  const card = buildRequestCard({ request, approvals: [], now });
+  const card = buildRequestCard({ kinds: deps.kinds, request, approvals: [], now });
   let cardTs: string | undefined;
   let slackError: string | undefined;
   try {
@@ -668,7 +663,11 @@ export async function cancelRequest(
       return row;
     });
     if (!stopped) return cancelRaced(ctx, input);
-    const effect = describeStopEffect(stopped, await listPhaseRuns(deps.db, request.id));
+    const effect = describeStopEffect(
+      deps.kinds,
+      stopped,
+      await listPhaseRuns(deps.db, request.id),
+    );
     if (stopped.cardTs) {
       // The runner owns the card while running; say it in the thread instead of redrawing.
       await ctx.client.chat

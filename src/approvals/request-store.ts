@@ -1,6 +1,7 @@
 import { randomInt } from "node:crypto";
 import type { Queryable } from "../audit/audit-log.js";
 import { CodedError } from "../errors.js";
+import type { JsonValue } from "../kinds/kind.js";
 
 /**
  * Restore requests in PostgreSQL, the source of truth for their state. Every state change is a
@@ -58,12 +59,9 @@ export interface RestoreRequest {
   id: string;
   target: string;
   kind: string;
-  /** The frozen recovery point: snapshot time, folder, and the dump object's key, ETag, size. */
+  /** The frozen recovery point: its time, and what the target's kind recorded of it. */
   pointTime: Date;
-  pointPrefix: string;
-  dumpKey: string;
-  dumpEtag: string | null;
-  dumpSize: number | null;
+  point: JsonValue;
   requester: string;
   reason: string;
   channelId: string;
@@ -143,10 +141,7 @@ interface RequestRowSql {
   target: string;
   kind: string;
   point_time: Date;
-  point_prefix: string;
-  dump_key: string;
-  dump_etag: string | null;
-  dump_size: string | null;
+  point: JsonValue;
   requester: string;
   reason: string;
   channel_id: string;
@@ -177,10 +172,7 @@ function fromRow(r: RequestRowSql): RestoreRequest {
     target: r.target,
     kind: r.kind,
     pointTime: r.point_time,
-    pointPrefix: r.point_prefix,
-    dumpKey: r.dump_key,
-    dumpEtag: r.dump_etag,
-    dumpSize: r.dump_size === null ? null : Number(r.dump_size),
+    point: r.point,
     requester: r.requester,
     reason: r.reason,
     channelId: r.channel_id,
@@ -221,10 +213,7 @@ export type NewRestoreRequest = Pick<
   | "target"
   | "kind"
   | "pointTime"
-  | "pointPrefix"
-  | "dumpKey"
-  | "dumpEtag"
-  | "dumpSize"
+  | "point"
   | "requester"
   | "reason"
   | "channelId"
@@ -259,9 +248,9 @@ export async function insertRequest(
     try {
       ({ rows } = await db.query<RequestRowSql>(
         `INSERT INTO restore_requests
-           (id, target, kind, point_time, point_prefix, dump_key, dump_etag, dump_size, requester,
-            reason, channel_id, state, required_approvals, policy, created_at, expires_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', $12, $13, $14, $15, $14)
+           (id, target, kind, point_time, point, requester, reason, channel_id, state,
+            required_approvals, policy, created_at, expires_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $11)
          ON CONFLICT (target) WHERE state IN (${ACTIVE_STATES.map((s) => `'${s}'`).join(", ")})
          DO NOTHING
          RETURNING *`,
@@ -270,10 +259,7 @@ export async function insertRequest(
           input.target,
           input.kind,
           input.pointTime,
-          input.pointPrefix,
-          input.dumpKey,
-          input.dumpEtag,
-          input.dumpSize,
+          JSON.stringify(input.point),
           input.requester,
           input.reason,
           input.channelId,

@@ -23,9 +23,10 @@ export function approvalServices(deps: AppDeps): ApprovalServices {
         now: () => deps.clock().getTime(),
         logger: deps.logger,
       }),
-      cards: new CardPublisher(deps.db, deps.logger, deps.clock),
-      points: createSourcePointResolver((target) =>
-        recoveryPointSourceFor(target, deps.objectStoreFor),
+      cards: new CardPublisher(deps.db, deps.logger, deps.clock, deps.kinds),
+      points: createSourcePointResolver(
+        (target) => recoveryPointSourceFor(deps, target),
+        deps.kinds,
       ),
     };
     byDeps.set(deps, services);

@@ -388,7 +388,7 @@ function readInt(b: Buffer, start: number, end: number, max: number): number {
 }
 
 /**
- * int8 as two 32-bit halves (IOx's nanosecond times exceed a double's 53 bits): up to 15
+ * int8 as two 32-bit halves (nanosecond timestamps exceed a double's 53 bits): up to 15
  * digits directly, longer numbers as high·10⁹ + low with every product kept below 2⁵³.
  */
 function writeInt8(b: Buffer, start: number, end: number, out: Output): number {

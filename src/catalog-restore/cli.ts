@@ -45,7 +45,7 @@ transaction: on any error the catalog is left exactly as it was.
   --s3-endpoint <url>  S3-compatible endpoint (default: $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)
   --s3-region <name>   default: $AWS_REGION, else us-east-1
 
-Stop every catalog client first (InfluxDB pods scaled to 0). Exit status: 0 done,
+Stop every client of the database first (the system's pods scaled to 0). Exit status: 0 done,
 1 failed (catalog unchanged), 2 usage, 3 outcome unknown (connection lost while
 committing), 130 cancelled (catalog unchanged).`;
 
@@ -404,7 +404,7 @@ async function dryRun(
     for (const line of describePlan(plan)) say(line);
     if (sessions.length > 0)
       say(
-        `Other sessions connected now: ${describeSessions(sessions)}. Stop them (scale the InfluxDB catalog pods to 0) before restoring.`,
+        `Other sessions connected now: ${describeSessions(sessions)}. Stop them (scale the pods that use this database to 0) before restoring.`,
       );
     if (problems.length > 0) {
       say(`The restore would fail: ${problems.join("; ")}.`);

@@ -630,7 +630,7 @@ function sameBytes(a: number[], b: number[]): boolean {
   return true;
 }
 
-/** "TABLE DATA iox_catalog.parquet_file", or "an unnamed entry". */
+/** "TABLE DATA public.orders", or "an unnamed entry". */
 export function describeObject(object: DumpObjectRef | undefined): string {
   if (object === undefined) return "an unnamed entry";
   const qualified = object.schema === "-" ? object.name : `${object.schema}.${object.name}`;

@@ -49,7 +49,7 @@ export interface CatalogRestoreProgress {
   sqlBytesRead: number;
   statementsExecuted: number;
   rowsCopied: number;
-  /** pg_dump's name for what is being restored, e.g. "TABLE DATA iox_catalog.parquet_file". */
+  /** pg_dump's name for what is being restored, e.g. "TABLE DATA public.orders". */
   currentObject: string | null;
   /** Line of the dump being executed. */
   line: number;

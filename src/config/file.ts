@@ -2,177 +2,49 @@ import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { CodedError } from "../errors.js";
-import { DURATION_FORMAT, parseDuration } from "./duration.js";
+import { DEFAULT_KINDS, type KindRegistry, type Target } from "../kinds/registry.js";
+import { type Policy, policySchema, sharedTargetShape, type TargetBase } from "./schema-parts.js";
 
-/** Target names that would be ambiguous with slash-command subcommands (DESIGN.md). */
-export const RESERVED_TARGET_NAMES = [
-  "help",
-  "plan",
-  "status",
-  "cancel",
-  "history",
-  "targets",
-  "verify",
-  "drill",
-  "latest",
-] as const;
+export type { Policy, TargetBase } from "./schema-parts.js";
+export { RESERVED_TARGET_NAMES } from "./schema-parts.js";
+export type { Target };
 
-export const TARGET_KINDS = ["influxdb-clustered"] as const;
-export type TargetKind = (typeof TARGET_KINDS)[number];
+/** The `targets` entry: a union on `kind`, one branch per registered kind (shared keys first). */
+function targetSchemaOf(kinds: KindRegistry) {
+  const branches = kinds.all.map((kind) =>
+    z.object({ ...sharedTargetShape, ...kind.config.shape, kind: z.literal(kind.id) }).strict(),
+  );
+  const [first, ...rest] = branches;
+  if (!first) throw new Error("no kinds are registered");
+  return z.discriminatedUnion("kind", [first, ...rest]);
+}
 
-/** InfluxDB Clustered components by role, with the vendor's default workload names. */
-export const INFLUXDB_COMPONENT_DEFAULTS = {
-  gc: "global-gc",
-  router: "global-router",
-  querier: "iox-shared-querier",
-  compactor: "iox-shared-compactor",
-  ingester: "iox-shared-ingester",
-  catalog: "iox-shared-catalog",
-} as const;
-export type InfluxComponentRole = keyof typeof INFLUXDB_COMPONENT_DEFAULTS;
-
-const duration = z
-  .string({ message: `expected a duration (${DURATION_FORMAT})` })
-  .refine((v) => parseDuration(v) !== undefined && (parseDuration(v) ?? 0) > 0, {
-    message: `expected a duration (${DURATION_FORMAT})`,
-  })
-  .transform((v) => parseDuration(v) as number);
-
-const slackPrincipal = z.string().regex(/^(\*|[UWS][A-Z0-9]{1,20})$/, {
-  message: 'expected a Slack user ID (U…/W…), a user-group ID (S…), or "*"',
-});
-
-const policyShape = {
-  requesters: z.array(slackPrincipal),
-  approvers: z.array(slackPrincipal),
-  requiredApprovals: z
-    .number({ message: "expected a whole number of approvals, at least 1" })
-    .int({ message: "expected a whole number of approvals, at least 1" })
-    .min(1, { message: "expected a whole number of approvals, at least 1" })
-    .max(10, { message: "at most 10 approvals can be required" }),
-  requestTtl: duration,
-};
-
-const policySchema = z
-  .object({
-    requesters: policyShape.requesters.default(["*"]),
-    approvers: policyShape.approvers.default([]),
-    requiredApprovals: policyShape.requiredApprovals.default(1),
-    requestTtl: policyShape.requestTtl.default(30 * 60_000),
-  })
-  .strict();
-
-const policyOverrideSchema = z
-  .object({
-    requesters: policyShape.requesters.optional(),
-    approvers: policyShape.approvers.optional(),
-    requiredApprovals: policyShape.requiredApprovals.optional(),
-    requestTtl: policyShape.requestTtl.optional(),
-  })
-  .strict();
-
-const envVarName = z
-  .string({ message: "expected the name of an environment variable" })
-  .refine((v) => !/:\/\/|\s|=/.test(v), {
-    message:
-      "must name an environment variable that holds the DSN (e.g. PROD_CATALOG_DSN), never the DSN itself",
-  })
-  .refine((v) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(v), {
-    message: "expected an environment variable name such as PROD_CATALOG_DSN",
-  });
-
-const k8sName = z
-  .string()
-  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, { message: "expected a Kubernetes resource name" })
-  .max(253);
-
-const targetSchema = z
-  .object({
-    name: z
-      .string({ message: "expected a target name ([a-z0-9-]+)" })
-      .regex(/^[a-z0-9-]+$/, {
-        message: "expected a target name of lowercase letters, digits and - ([a-z0-9-]+)",
-      })
-      .max(40, { message: "target names are at most 40 characters" })
-      .refine((v) => !(RESERVED_TARGET_NAMES as readonly string[]).includes(v), {
-        message: `is a reserved word; choose another name (reserved: ${RESERVED_TARGET_NAMES.join(", ")})`,
+function configSchemaOf(kinds: KindRegistry) {
+  return z
+    .object({
+      policy: policySchema.default({
+        requesters: ["*"],
+        approvers: [],
+        requiredApprovals: 1,
+        requestTtl: 30 * 60_000,
       }),
-    kind: z.enum(TARGET_KINDS, { message: `expected one of: ${TARGET_KINDS.join(", ")}` }),
-    namespace: k8sName,
-    appInstance: k8sName,
-    kubeContext: z.string().min(1).optional(),
-    catalog: z.object({ dsnEnv: envVarName }).strict(),
-    snapshots: z
-      .object({
-        bucket: z
-          .string()
-          .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: "expected an S3 bucket name" }),
-        prefix: z.string().default("catalog_backup_file_lists/"),
-        endpoint: z
-          .string()
-          .refine((v) => /^https?:\/\/[^\s]+$/.test(v), {
-            message: "expected an http:// or https:// URL",
-          })
-          .optional(),
-        region: z.string().min(1).default("us-east-1"),
-        forcePathStyle: z.boolean().default(false),
-      })
-      .strict(),
-    retention: z
-      .object({
-        hourly: duration.default(30 * 86_400_000),
-        daily: duration.default(90 * 86_400_000),
-      })
-      .strict()
-      .default({ hourly: 30 * 86_400_000, daily: 90 * 86_400_000 }),
-    timeouts: z
-      .object({ podsGone: duration.default(15 * 60_000), podsReady: duration.default(15 * 60_000) })
-      .strict()
-      .default({ podsGone: 15 * 60_000, podsReady: 15 * 60_000 }),
-    components: z
-      .object(
-        Object.fromEntries(
-          Object.keys(INFLUXDB_COMPONENT_DEFAULTS).map((role) => [role, k8sName.optional()]),
-        ) as Record<InfluxComponentRole, z.ZodOptional<typeof k8sName>>,
-      )
-      .strict()
-      .optional(),
-    policy: policyOverrideSchema.optional(),
-  })
-  .strict();
-
-const configSchema = z
-  .object({
-    policy: policySchema.default({
-      requesters: ["*"],
-      approvers: [],
-      requiredApprovals: 1,
-      requestTtl: 30 * 60_000,
-    }),
-    slack: z
-      .object({
-        channels: z
-          .array(
-            z
-              .string()
-              .regex(/^[CGD][A-Z0-9]{1,20}$/, { message: "expected a Slack channel ID (C…)" }),
-          )
-          .default([]),
-      })
-      .strict()
-      .default({ channels: [] }),
-    targets: z.array(targetSchema).min(1, { message: "at least one target is required" }),
-  })
-  .strict();
-
-export type Policy = z.infer<typeof policySchema>;
-type RawTarget = z.infer<typeof targetSchema>;
-
-export interface Target extends Omit<RawTarget, "policy" | "components"> {
-  /** Effective policy: the target's keys replace the global ones, the rest are inherited. */
-  policy: Policy;
-  /** Workload names by role, defaults filled in. */
-  components: Record<InfluxComponentRole, string>;
+      slack: z
+        .object({
+          channels: z
+            .array(
+              z
+                .string()
+                .regex(/^[CGD][A-Z0-9]{1,20}$/, { message: "expected a Slack channel ID (C…)" }),
+            )
+            .default([]),
+        })
+        .strict()
+        .default({ channels: [] }),
+      targets: z
+        .array(targetSchemaOf(kinds))
+        .min(1, { message: "at least one target is required" }),
+    })
+    .strict();
 }
 
 export interface Config {
@@ -190,14 +62,21 @@ function formatPath(path: PropertyKey[]): string {
   return out || "(top level)";
 }
 
+export interface ParseOptions {
+  source?: string;
+  env?: NodeJS.ProcessEnv;
+  /** The worker: every environment variable a target names (its DSNs) must be set. */
+  requireCatalogDsn?: boolean;
+  /** The kinds a target may be; default the ones restorebot ships. */
+  kinds?: KindRegistry;
+}
+
 /**
  * Parses and validates the YAML text of restorebot.yaml. `env` is consulted only to check that
- * each `dsnEnv` names a variable that is set, when `requireCatalogDsn` is true (the worker).
+ * each variable a target names is set, when `requireCatalogDsn` is true (the worker).
  */
-export function parseConfig(
-  text: string,
-  options: { source?: string; env?: NodeJS.ProcessEnv; requireCatalogDsn?: boolean } = {},
-): Config {
+export function parseConfig(text: string, options: ParseOptions = {}): Config {
+  const kinds = options.kinds ?? DEFAULT_KINDS;
   const source = options.source ?? "restorebot.yaml";
   let raw: unknown;
   try {
@@ -212,13 +91,15 @@ export function parseConfig(
       `${source}: expected a mapping with policy, slack and targets`,
     );
   }
-  const parsed = configSchema.safeParse(raw);
+  const parsed = configSchemaOf(kinds).safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = formatPath(issue?.path ?? []);
     let message = issue?.message ?? "invalid";
     if (issue?.code === "unrecognized_keys")
       message = `unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    if (issue?.code === "invalid_union" && issue.path.at(-1) === "kind")
+      message = `expected one of: ${kinds.ids().join(", ")}`;
     if (issue?.code === "invalid_type" && /received undefined/.test(message))
       message = `is required (${message.replace(/^Invalid input: /, "")})`;
     const targetName = targetNameAt(raw, issue?.path ?? []);
@@ -237,7 +118,7 @@ export function parseConfig(
       );
     }
     seen.add(t.name);
-    const { policy: override, components, ...rest } = t;
+    const { policy: override, ...rest } = t as typeof t & { policy?: Partial<Policy> };
     const policy: Policy = { ...value.policy };
     for (const [key, v] of Object.entries(override ?? {})) {
       if (v !== undefined) (policy as Record<string, unknown>)[key] = v;
@@ -248,33 +129,28 @@ export function parseConfig(
         `${source}: policy.approvers (target "${t.name}"): no approvers are configured, so no restore could ever be approved; list Slack user or user-group IDs`,
       );
     }
-    if (options.requireCatalogDsn && !options.env?.[t.catalog.dsnEnv]) {
-      throw new CodedError(
-        "config_invalid",
-        `${source}: targets[${i}].catalog.dsnEnv (target "${t.name}"): environment variable ${t.catalog.dsnEnv} is not set; it must hold the catalog's PostgreSQL DSN`,
-      );
-    }
     if (t.retention.daily < t.retention.hourly) {
       throw new CodedError(
         "config_invalid",
         `${source}: targets[${i}].retention (target "${t.name}"): daily retention must be at least the hourly retention`,
       );
     }
-    return {
-      ...rest,
-      policy,
-      components: { ...INFLUXDB_COMPONENT_DEFAULTS, ...definedOnly(components) },
-    };
+    const kind = kinds.get(t.kind);
+    const target = kind.config.complete({ ...rest, policy } as TargetBase &
+      Record<string, unknown>);
+    const [problem] = kind.config.problems(target, {
+      env: options.env ?? {},
+      requireSecrets: options.requireCatalogDsn === true,
+    });
+    if (problem) {
+      throw new CodedError(
+        "config_invalid",
+        `${source}: targets[${i}].${problem.key} (target "${t.name}"): ${problem.message}`,
+      );
+    }
+    return target as Target;
   });
   return { policy: value.policy, slack: value.slack, targets };
-}
-
-function definedOnly<T extends Record<string, string | undefined>>(
-  obj: T | undefined,
-): Partial<Record<keyof T, string>> {
-  const out: Partial<Record<keyof T, string>> = {};
-  for (const [k, v] of Object.entries(obj ?? {})) if (v !== undefined) out[k as keyof T] = v;
-  return out;
 }
 
 function targetNameAt(raw: unknown, path: PropertyKey[]): string | undefined {
@@ -287,7 +163,7 @@ function targetNameAt(raw: unknown, path: PropertyKey[]): string | undefined {
 
 export async function loadConfig(
   path: string,
-  options: { env?: NodeJS.ProcessEnv; requireCatalogDsn?: boolean } = {},
+  options: Omit<ParseOptions, "source"> = {},
 ): Promise<Config> {
   let text: string;
   try {

@@ -64,7 +64,7 @@ export function recoveryPointsMessage(listing: RecoveryPointListing): SlackMessa
     blocks.push(
       section(
         listing.totalPoints === 0
-          ? `No snapshots at all under ${code(listing.location)}. Check that catalog snapshots are enabled (INFLUXDB_IOX_CREATE_CATALOG_BACKUP_DATA_SNAPSHOT_FILES) and the target's snapshots.bucket and prefix.`
+          ? `No snapshots at all under ${code(listing.location)}.${listing.emptyHint ? ` ${listing.emptyHint}` : ""}`
           : `No point matches ${describeFilter(listing)}.`,
       ),
     );

@@ -49,6 +49,8 @@ export interface ListedPoint {
 export interface RecoveryPointListing {
   target: string;
   location: string;
+  /** What to check when there are no points at all (the source's words). */
+  emptyHint?: string | undefined;
   now: Date;
   query: ListQuery;
   totalPoints: number;
@@ -180,6 +182,7 @@ export async function listRecoveryPoints(input: {
   return {
     target: target.name,
     location: source.location,
+    emptyHint: source.emptyHint,
     now,
     query,
     totalPoints: all.length,

@@ -1,6 +1,6 @@
 /**
- * What a recovery point is, independent of where it is stored. A source (InfluxDB Clustered
- * over S3 today; other systems later) lists points cheaply, describes only the few it is
+ * What a recovery point is, independent of where it is stored. A source (each kind builds its
+ * own, e.g. snapshot folders in S3) lists points cheaply, describes only the few it is
  * asked about, and verifies one end to end.
  */
 
@@ -20,7 +20,7 @@ export interface RecoveryPointIndex {
 
 /** Facts about one point that cost a request or so to learn. */
 export interface RecoveryPointDetails {
-  /** The snapshot was finished (for InfluxDB: `bloom.bin.gz`, written last, is present). */
+  /** The point was finished (e.g. the file its system writes last is present). */
   complete: boolean;
   /** Size of the catalog dump in bytes; undefined when the dump is missing. */
   dumpSize: number | undefined;
@@ -69,8 +69,12 @@ export interface VerifyOptions {
  * in proportion to the points asked about.
  */
 export interface RecoveryPointSource {
-  /** Where the points live, for messages, e.g. `s3://influxdb-prod/catalog_backup_file_lists/`. */
+  /** Where the points live, for messages, e.g. `s3://<bucket>/<prefix>/`. */
   readonly location: string;
+  /** Where a point's data files live (e.g. a bucket), for verification results. */
+  readonly dataLocation: string;
+  /** What to check when the store holds no points at all, e.g. the setting that makes them. */
+  readonly emptyHint?: string;
   listPoints(): Promise<RecoveryPointIndex>;
   /** Details for these points only, keyed by `id`; points that vanished are left out. */
   describePoints(

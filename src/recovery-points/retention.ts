@@ -1,7 +1,7 @@
 /**
- * Cadence and expiry of a point. The garbage collector keeps hourly snapshots for
- * `INFLUXDB_IOX_KEEP_HOURLY_CATALOG_BACKUP_FILE_LISTS` and the 00:00 UTC one (the daily) for
- * `…_DAILY_…` (vendor document, "Configure snapshots"); the target's `retention` mirrors them.
+ * Cadence and expiry of a point: hourly points are kept for `retention.hourly` and the
+ * 00:00 UTC one (the daily) for `retention.daily`; a target's `retention` mirrors what its
+ * system's own clean-up keeps (see the kind's documentation for the vendor settings).
  */
 
 export type Cadence = "hourly" | "daily";

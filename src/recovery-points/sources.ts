@@ -1,18 +1,12 @@
 import type { ObjectStore } from "../adapters/s3/object-store.js";
 import type { Target } from "../config/file.js";
-import { createInfluxDbS3Source } from "./influxdb-s3-source.js";
+import type { KindRegistry } from "../kinds/registry.js";
 import type { RecoveryPointSource } from "./recovery-point.js";
 
-/** The recovery-point source of a target, by its kind; new systems add a case here. */
+/** The recovery-point source of a target, from its kind. */
 export function recoveryPointSourceFor(
+  deps: { kinds: KindRegistry; objectStoreFor: (target: Target) => ObjectStore },
   target: Target,
-  objectStoreFor: (target: Target) => ObjectStore,
 ): RecoveryPointSource {
-  switch (target.kind) {
-    case "influxdb-clustered":
-      return createInfluxDbS3Source(objectStoreFor(target), {
-        bucket: target.snapshots.bucket,
-        prefix: target.snapshots.prefix,
-      });
-  }
+  return deps.kinds.of(target).points.source(target, () => deps.objectStoreFor(target));
 }

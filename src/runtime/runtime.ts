@@ -11,6 +11,7 @@ import { migrate } from "../db/migrate.js";
 import { createPool, describeDatabaseUrl } from "../db/pool.js";
 import { CodedError } from "../errors.js";
 import type { HealthChecks } from "../http/health.js";
+import { DEFAULT_KINDS, type KindRegistry } from "../kinds/registry.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { createMetrics, type Metrics } from "../observability/metrics.js";
 import { createRedisConnection } from "../queue/redis-connection.js";
@@ -33,13 +34,15 @@ export interface Runtime {
 export async function createRuntime(
   role: ProcessRole,
   rawEnv: NodeJS.ProcessEnv = process.env,
+  kinds: KindRegistry = DEFAULT_KINDS,
 ): Promise<Runtime> {
   const env = readEnv(rawEnv, role);
   const config = await loadConfig(env.RESTOREBOT_CONFIG, {
     env: rawEnv,
     requireCatalogDsn: role === "worker" || role === "serve",
+    kinds,
   });
-  return buildRuntime({ role, env, config, rawEnv });
+  return buildRuntime({ role, env, config, rawEnv, kinds });
 }
 
 /**
@@ -54,7 +57,10 @@ export async function buildRuntime(options: {
   clock?: () => Date;
   /** Where KUBECONFIG and the in-cluster markers are read from; default process.env. */
   rawEnv?: NodeJS.ProcessEnv;
+  /** The kinds of target this process knows; default the ones restorebot ships. */
+  kinds?: KindRegistry;
 }): Promise<Runtime> {
+  const kinds = options.kinds ?? DEFAULT_KINDS;
   const { role, env, config } = options;
   const logger = options.logger ?? createLogger(env.LOG_LEVEL, { role });
   const pool = createPool(env.DATABASE_URL, logger);
@@ -74,12 +80,13 @@ export async function buildRuntime(options: {
   const metrics = createMetrics({ queueDepth: () => queue.depth() });
   const deps: AppDeps = {
     config,
+    kinds,
     db: pool,
     queue,
     logger,
     metrics,
     clock: options.clock ?? (() => new Date()),
-    objectStoreFor: objectStoresByTarget(),
+    objectStoreFor: objectStoresByTarget(kinds),
     clusterFor: clustersByTarget(options.rawEnv ?? process.env, logger),
   };
   const healthChecks: HealthChecks = {
@@ -109,12 +116,17 @@ export async function buildRuntime(options: {
 }
 
 /** One S3 client per target (endpoint, region and path style are per target), built on first use. */
-function objectStoresByTarget(): (target: Target) => ObjectStore {
+function objectStoresByTarget(kinds: KindRegistry): (target: Target) => ObjectStore {
   const stores = new Map<string, ObjectStore>();
   return (target) => {
     let store = stores.get(target.name);
     if (!store) {
-      const { endpoint, region, forcePathStyle } = target.snapshots;
+      const settings = kinds.of(target).config.objectStore(target);
+      if (!settings)
+        throw new Error(
+          `targets of kind ${target.kind} keep no recovery points in an object store`,
+        );
+      const { endpoint, region, forcePathStyle } = settings;
       const client = createS3Client({ ...(endpoint ? { endpoint } : {}), region, forcePathStyle });
       store = createS3ObjectStore(client, { ...(endpoint ? { endpoint } : {}), region });
       stores.set(target.name, store);

@@ -36,7 +36,9 @@ describe("restore requests and the two-person rule (signed HTTP, real PostgreSQL
     expect(answer).toContain(`restore \`t1\` to \`${NEWEST_COMPLETE_ID}\``);
     expect(answer).toContain("two-person rule");
     const { rows } = await f.h.runtime.pool.query(
-      "SELECT state, point_prefix, dump_key, dump_etag, dump_size, card_ts, requester FROM restore_requests WHERE id = $1",
+      `SELECT state, point->>'prefix' AS point_prefix, point->>'dumpKey' AS dump_key,
+              point->>'dumpEtag' AS dump_etag, point->>'dumpSize' AS dump_size, card_ts, requester
+         FROM restore_requests WHERE id = $1`,
       [id],
     );
     const row = rows[0];
@@ -502,7 +504,7 @@ describe("restore requests and the two-person rule (signed HTTP, real PostgreSQL
     );
     const id = /rb-[a-z0-9]{8}/.exec(String(ephemeral.args.text))?.[0] as string;
     const { rows } = await f.h.runtime.pool.query(
-      "SELECT state, point_prefix, reason, card_ts FROM restore_requests WHERE id = $1",
+      "SELECT state, point->>'prefix' AS point_prefix, reason, card_ts FROM restore_requests WHERE id = $1",
       [id],
     );
     expect(rows[0]).toMatchObject({

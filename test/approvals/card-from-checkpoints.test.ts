@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cardFromDatabase } from "../../jobs/narration/approval-card.js";
+import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
+import { cardFromDatabase } from "../../src/narration/approval-card.js";
 import {
   createRunnerDatabase,
   insertApprovedRequest,
@@ -33,7 +34,7 @@ async function finishedRun(state: string, phases: Array<[number, string, string]
       "INSERT INTO phase_runs (request_id, phase_index, phase, state, finished_at) VALUES ($1, $2, $3, $4, now())",
       [id, index, phase, phaseState],
     );
-  const card = await cardFromDatabase(db.pool, id, new Date());
+  const card = await cardFromDatabase(db.pool, DEFAULT_KINDS, id, new Date());
   return JSON.stringify(card?.blocks ?? []);
 }
 

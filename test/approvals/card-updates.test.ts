@@ -10,6 +10,7 @@ import {
   transition,
 } from "../../src/approvals/request-store.js";
 import { migrate } from "../../src/db/migrate.js";
+import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import {
   FAKE_BOT_TOKEN,
@@ -64,10 +65,12 @@ describe("approval card updates from two bot replicas (real PostgreSQL, fake Sla
       target: "prod",
       kind: "influxdb-clustered",
       pointTime: new Date(now.getTime() - 3 * 3_600_000),
-      pointPrefix: "catalog_backup_file_lists/x/",
-      dumpKey: "catalog_backup_file_lists/x/pg_dump.gz",
-      dumpEtag: '"abc"',
-      dumpSize: 10,
+      point: {
+        prefix: "catalog_backup_file_lists/x/",
+        dumpKey: "catalog_backup_file_lists/x/pg_dump.gz",
+        dumpEtag: '"abc"',
+        dumpSize: 10,
+      },
       requester: "UREQ1",
       reason: "catalog corrupted INC-1",
       channelId: CHANNEL,
@@ -76,7 +79,7 @@ describe("approval card updates from two bot replicas (real PostgreSQL, fake Sla
       createdAt: now,
       expiresAt: new Date(now.getTime() + 30 * 60_000),
     });
-    const first = buildRequestCard({ request, approvals: [], now });
+    const first = buildRequestCard({ kinds: DEFAULT_KINDS, request, approvals: [], now });
     const posted = await client.chat.postMessage({
       channel: CHANNEL,
       text: first.text,
@@ -106,8 +109,8 @@ describe("approval card updates from two bot replicas (real PostgreSQL, fake Sla
         },
       },
     } as unknown as Pick<WebClient, "chat">;
-    const replicaA = new CardPublisher(pool, silentLogger, () => new Date());
-    const replicaB = new CardPublisher(pool, silentLogger, () => new Date());
+    const replicaA = new CardPublisher(pool, silentLogger, () => new Date(), DEFAULT_KINDS);
+    const replicaB = new CardPublisher(pool, silentLogger, () => new Date(), DEFAULT_KINDS);
 
     await recordDecision(pool, {
       requestId: request.id,

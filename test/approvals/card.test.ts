@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { staysDown } from "../../jobs/narration/run-messages.js";
 import {
   buildRequestCard,
   describeDataLoss,
@@ -12,6 +11,8 @@ import {
   formatRequestStatus,
 } from "../../src/approvals/reports.js";
 import type { ApprovalRecord, RestoreRequest } from "../../src/approvals/request-store.js";
+import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
+import { staysDown } from "../../src/narration/run-messages.js";
 import { formatDuration } from "../../src/text/format.js";
 import { blockProblems } from "../../stand-ins/slack/block-kit-limits.js";
 
@@ -23,10 +24,12 @@ function request(overrides: Partial<RestoreRequest> = {}): RestoreRequest {
     target: "prod",
     kind: "influxdb-clustered",
     pointTime: new Date("2024-08-12T14:00:00Z"),
-    pointPrefix: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/",
-    dumpKey: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz",
-    dumpEtag: '"0123456789abcdef0123456789abcdef"',
-    dumpSize: 1234,
+    point: {
+      prefix: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/",
+      dumpKey: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz",
+      dumpEtag: '"0123456789abcdef0123456789abcdef"',
+      dumpSize: 1234,
+    },
     requester: "UREQ1",
     reason: "catalog corrupted by bad migration INC-1234",
     channelId: "CRESTORES",
@@ -65,7 +68,13 @@ const approval = (
 });
 
 function render(view: Partial<RequestCardView> & { request?: RestoreRequest } = {}) {
-  const card = buildRequestCard({ request: request(), approvals: [], now: NOW, ...view });
+  const card = buildRequestCard({
+    kinds: DEFAULT_KINDS,
+    request: request(),
+    approvals: [],
+    now: NOW,
+    ...view,
+  });
   return { card, text: JSON.stringify(card.blocks), buttons: buttons(card.blocks) };
 }
 
@@ -310,7 +319,12 @@ describe("notices and reports", () => {
   });
 
   it("renders status and the audit trail", () => {
-    const status = formatRequestStatus(request(), [approval("UAPP1"), approval("UREQ1")], NOW);
+    const status = formatRequestStatus(
+      DEFAULT_KINDS,
+      request(),
+      [approval("UAPP1"), approval("UREQ1")],
+      NOW,
+    );
     expect(status).toContain("waiting for approval");
     expect(status).toContain("Approvals: 1 of 2 (<@UAPP1>)");
     const events = [
@@ -337,6 +351,7 @@ describe("notices and reports", () => {
       "`17:10 UTC` requested by <@UREQ1> (point `2024-08-12T14:00:00+00:00`): “bad migration”",
     );
     const history = formatHistory(
+      DEFAULT_KINDS,
       "prod",
       [{ request: request({ state: "rejected" }), events: events as never }],
       NOW,
@@ -364,6 +379,7 @@ describe("notices and reports", () => {
       progressAt: state === "running" ? at(0.25) : null,
     });
     const status = formatRequestStatus(
+      DEFAULT_KINDS,
       request({ state: "running", approvedAt: at(10), startedAt: at(9) }),
       [],
       NOW,
@@ -422,6 +438,7 @@ describe("notices and reports", () => {
       ev(300, "finished", "restorebot", { totalMs: 239_000 }),
     ];
     const history = formatHistory(
+      DEFAULT_KINDS,
       "prod",
       [
         {
@@ -468,11 +485,13 @@ describe("notices and reports", () => {
       run(5, "scale-down-workloads"),
     ];
     const r = request({ state: "running" });
-    expect(describeStopEffect(r, down)).toContain(
+    expect(describeStopEffect(DEFAULT_KINDS, r, down)).toContain(
       "`prod` is already being taken down (phase 5/10, Scale down everything but the catalog, has started), so it stays *down* until someone presses *Roll back*",
     );
-    expect(describeStopEffect(r, early)).toMatch(/^Nothing on `prod` has been changed yet/);
-    expect(describeStopEffect(r, early)).toContain(
+    expect(describeStopEffect(DEFAULT_KINDS, r, early)).toMatch(
+      /^Nothing on `prod` has been changed yet/,
+    );
+    expect(describeStopEffect(DEFAULT_KINDS, r, early)).toContain(
       "stays *down* until someone presses *Roll back*",
     );
     // Once it is back up, it is not said to stay down.
@@ -482,8 +501,10 @@ describe("notices and reports", () => {
       run(7, "restore-catalog"),
       run(8, "scale-up"),
     ];
-    expect(describeStopEffect(r, up)).toMatch(/^`prod` has been brought back up already/);
-    expect(describeStopEffect(r, up)).not.toContain("stays *down*");
+    expect(describeStopEffect(DEFAULT_KINDS, r, up)).toMatch(
+      /^`prod` has been brought back up already/,
+    );
+    expect(describeStopEffect(DEFAULT_KINDS, r, up)).not.toContain("stays *down*");
     const upStatus = {
       requestId: r.id,
       mode: "forward" as const,
@@ -497,8 +518,10 @@ describe("notices and reports", () => {
         state: "succeeded" as const,
       })),
     };
-    expect(staysDown(r, upStatus)).toBeUndefined();
+    expect(staysDown(DEFAULT_KINDS, r, upStatus)).toBeUndefined();
     upStatus.phases = upStatus.phases.slice(0, 6);
-    expect(staysDown(r, upStatus)).toContain("prod stays down until someone presses Roll back");
+    expect(staysDown(DEFAULT_KINDS, r, upStatus)).toContain(
+      "prod stays down until someone presses Roll back",
+    );
   });
 });

@@ -1,11 +1,10 @@
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  createSourcePointResolver,
-  recheckFrozenPoint,
-} from "../../src/approvals/point-resolver.js";
+import { createSourcePointResolver } from "../../src/approvals/point-resolver.js";
 import { parseConfig, type Target } from "../../src/config/file.js";
-import { createInfluxDbS3Source } from "../../src/recovery-points/influxdb-s3-source.js";
+import { influxPointOf, recheckInfluxPoint } from "../../src/kinds/influxdb-clustered/points.js";
+import { createInfluxDbS3Source } from "../../src/kinds/influxdb-clustered/s3-source.js";
+import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
 import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
 import { SNAPSHOT_PREFIX, standInObjectStore } from "../../stand-ins/snapshot-writer.js";
 import { DEFAULT_TEST_CONFIG } from "../support/bot-harness.js";
@@ -40,8 +39,10 @@ describe("freezing a recovery point needs the dump's ETag", () => {
   });
 
   const resolverOver = (s3: S3StandIn) =>
-    createSourcePointResolver(() =>
-      createInfluxDbS3Source(standInObjectStore(s3), { bucket: BUCKET, prefix: SNAPSHOT_PREFIX }),
+    createSourcePointResolver(
+      () =>
+        createInfluxDbS3Source(standInObjectStore(s3), { bucket: BUCKET, prefix: SNAPSHOT_PREFIX }),
+      DEFAULT_KINDS,
     );
 
   it("freezes the dump's ETag and size when the store gives them", async () => {
@@ -51,8 +52,8 @@ describe("freezing a recovery point needs the dump's ETag", () => {
     });
     expect(resolution.ok).toBe(true);
     if (!resolution.ok) return;
-    expect(resolution.point.dumpEtag).toMatch(/^"[0-9a-f]{32}"$/);
-    expect(resolution.point.dumpSize).toBeGreaterThan(0);
+    expect(influxPointOf(resolution.point.point).dumpEtag).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(influxPointOf(resolution.point.point).dumpSize).toBeGreaterThan(0);
   });
 
   it("refuses a point whose dump has no ETag, by time and as latest, instead of freezing it unchecked", async () => {
@@ -73,7 +74,10 @@ describe("freezing a recovery point needs the dump's ETag", () => {
       bucket: BUCKET,
       prefix: SNAPSHOT_PREFIX,
     });
-    const check = await recheckFrozenPoint(source, { pointTime: POINT_TIME, dumpEtag: null });
+    const check = await recheckInfluxPoint(source, {
+      pointTime: POINT_TIME,
+      point: { dumpEtag: null },
+    });
     expect(check).toEqual({
       ok: false,
       message: expect.stringContaining("froze no ETag for the catalog dump"),
@@ -83,10 +87,13 @@ describe("freezing a recovery point needs the dump's ETag", () => {
       `${SNAPSHOT_PREFIX}${POINT}/pg_dump.gz`,
     );
     expect(
-      await recheckFrozenPoint(source, { pointTime: POINT_TIME, dumpEtag: head?.etag ?? "" }),
+      await recheckInfluxPoint(source, {
+        pointTime: POINT_TIME,
+        point: { dumpEtag: head?.etag ?? "" },
+      }),
     ).toEqual({ ok: true });
     expect(
-      await recheckFrozenPoint(source, { pointTime: POINT_TIME, dumpEtag: '"0123"' }),
+      await recheckInfluxPoint(source, { pointTime: POINT_TIME, point: { dumpEtag: '"0123"' } }),
     ).toMatchObject({ ok: false, message: expect.stringContaining("changed since the request") });
   });
 });

@@ -22,10 +22,12 @@ function newRequest(target: string, overrides: Partial<NewRestoreRequest> = {}):
     target,
     kind: "influxdb-clustered",
     pointTime: new Date("2024-08-12T14:00:00Z"),
-    pointPrefix: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/",
-    dumpKey: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz",
-    dumpEtag: '"0123456789abcdef0123456789abcdef"',
-    dumpSize: 1234,
+    point: {
+      prefix: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/",
+      dumpKey: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz",
+      dumpEtag: '"0123456789abcdef0123456789abcdef"',
+      dumpSize: 1234,
+    },
     requester: "UREQ1",
     reason: "catalog corrupted by bad migration INC-1234",
     channelId: "CRESTORES",
@@ -53,7 +55,12 @@ describe("request store (real PostgreSQL)", () => {
   it("inserts a pending request with a well-formed id and reads it back typed", async () => {
     const created = await insertRequest(pool, newRequest("a"));
     expect(created.id).toMatch(/^rb-[a-z0-9]{8}$/);
-    expect(created).toMatchObject({ state: "pending", version: 0, dumpSize: 1234, cardTs: null });
+    expect(created).toMatchObject({
+      state: "pending",
+      version: 0,
+      point: { dumpSize: 1234 },
+      cardTs: null,
+    });
     expect(await getRequest(pool, created.id)).toEqual(created);
     expect((await findActiveRequest(pool, "a"))?.id).toBe(created.id);
   });

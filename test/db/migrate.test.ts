@@ -1,6 +1,12 @@
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getRequest } from "../../src/approvals/request-store.js";
 import { migrate } from "../../src/db/migrate.js";
+import { influxPointOf } from "../../src/kinds/influxdb-clustered/points.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 describe("migrate (real PostgreSQL)", () => {
@@ -36,8 +42,8 @@ describe("migrate (real PostgreSQL)", () => {
     try {
       const insert = (id: string, state: string) =>
         client.query(
-          `INSERT INTO restore_requests (id, target, kind, point_time, point_prefix, dump_key, requester, reason, channel_id, state, required_approvals, expires_at)
-           VALUES ($1, 'prod', 'influxdb-clustered', now(), 'p/', 'p/pg_dump.gz', 'U1', 'a good reason', 'C1', $2, 1, now() + interval '30 minutes')`,
+          `INSERT INTO restore_requests (id, target, kind, point_time, point, requester, reason, channel_id, state, required_approvals, expires_at)
+           VALUES ($1, 'prod', 'influxdb-clustered', now(), '{}', 'U1', 'a good reason', 'C1', $2, 1, now() + interval '30 minutes')`,
           [id, state],
         );
       await insert("rb-aaaaaaa1", "succeeded");
@@ -48,6 +54,80 @@ describe("migrate (real PostgreSQL)", () => {
       await insert("rb-aaaaaaa4", "rejected");
     } finally {
       await client.end();
+    }
+  });
+});
+
+describe("060: the frozen point becomes one JSON value (real PostgreSQL)", () => {
+  let db: TestDatabase;
+  let oldSchema: string;
+  beforeAll(async () => {
+    db = await createTestDatabase("migrate_point");
+    // The migrations as they were before 060, applied first: rows written by that schema.
+    oldSchema = mkdtempSync(join(tmpdir(), "restorebot-migrations-"));
+    const dir = fileURLToPath(new URL("../../src/db/migrations/", import.meta.url));
+    for (const file of readdirSync(dir).filter((f) => f < "060_"))
+      copyFileSync(join(dir, file), join(oldSchema, file));
+  });
+  afterAll(async () => {
+    await db.drop();
+    rmSync(oldSchema, { recursive: true, force: true });
+  });
+
+  it("converts rows of the old columns into `point` and drops the columns", async () => {
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    try {
+      await migrate(pool, oldSchema);
+      const insert = (id: string, etag: string | null, size: number | null, state: string) =>
+        pool.query(
+          `INSERT INTO restore_requests (id, target, kind, point_time, point_prefix, dump_key,
+             dump_etag, dump_size, requester, reason, channel_id, state, required_approvals, expires_at)
+           VALUES ($1, 'prod', 'influxdb-clustered', '2024-08-12T14:00:00Z',
+             'catalog_backup_file_lists/2024-08-12T14:00:00+00:00/',
+             'catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz', $2, $3, 'U1',
+             'a good reason', 'C1', $4, 1, now() + interval '30 minutes')`,
+          [id, etag, size, state],
+        );
+      await insert("rb-old00001", '"0123456789abcdef"', 5_000_000_000, "succeeded");
+      await insert("rb-old00002", null, null, "pending");
+
+      const { applied } = await migrate(pool);
+      expect(applied).toContain("060_frozen_point_json.sql");
+
+      const { rows } = await pool.query<{ id: string; point: unknown }>(
+        "SELECT id, point FROM restore_requests ORDER BY id",
+      );
+      expect(rows).toEqual([
+        {
+          id: "rb-old00001",
+          point: {
+            prefix: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/",
+            dumpKey: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz",
+            dumpEtag: '"0123456789abcdef"',
+            dumpSize: 5_000_000_000,
+          },
+        },
+        {
+          id: "rb-old00002",
+          point: {
+            prefix: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/",
+            dumpKey: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz",
+            dumpEtag: null,
+            dumpSize: null,
+          },
+        },
+      ]);
+      // The request store reads the converted row as the kind froze it.
+      const request = await getRequest(pool, "rb-old00001");
+      expect(influxPointOf(request?.point ?? null)).toMatchObject({ dumpSize: 5_000_000_000 });
+      const { rows: columns } = await pool.query(
+        `SELECT column_name FROM information_schema.columns
+          WHERE table_name = 'restore_requests'
+            AND column_name IN ('point_prefix', 'dump_key', 'dump_etag', 'dump_size', 'point')`,
+      );
+      expect(columns.map((c) => c.column_name)).toEqual(["point"]);
+    } finally {
+      await pool.end();
     }
   });
 });

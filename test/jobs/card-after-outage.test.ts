@@ -1,6 +1,6 @@
 import { LogLevel, WebClient } from "@slack/web-api";
 import { afterEach, describe, expect, it } from "vitest";
-import { type SlackWriter, slackWriterFromWebClient } from "../../jobs/narration/slack-outbox.js";
+import { type SlackWriter, slackWriterFromWebClient } from "../../src/narration/slack-outbox.js";
 import { FAKE_BOT_TOKEN } from "../../stand-ins/slack/fake-slack-api.js";
 import { countingFailures } from "./support/counting-writer.js";
 import { CHANNEL, type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";

@@ -39,7 +39,10 @@ describe("phase 1 re-checks the point frozen at request time", () => {
     env = await startRestoreEnv({ label: "etag_null" });
     const e = env;
     const { id } = await e.newRequest();
-    await e.pool.query("UPDATE restore_requests SET dump_etag = NULL WHERE id = $1", [id]);
+    await e.pool.query(
+      "UPDATE restore_requests SET point = jsonb_set(point, '{dumpEtag}', 'null') WHERE id = $1",
+      [id],
+    );
     e.startWorker();
     await e.enqueue(id);
     expect(await e.waitForState(id, ["halted", "succeeded"], 30_000)).toBe("halted");

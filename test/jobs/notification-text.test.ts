@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { withoutButtons } from "../../jobs/narration/control-messages.js";
-import { haltedMessage, statusCard } from "../../jobs/narration/run-messages.js";
 import type { RestoreRequest } from "../../src/approvals/request-store.js";
+import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
+import { withoutButtons } from "../../src/narration/control-messages.js";
+import { haltedMessage, statusCard } from "../../src/narration/run-messages.js";
 import type { RunStatus } from "../../src/runbook/types.js";
 
 /**
@@ -17,10 +18,12 @@ function request(overrides: Partial<RestoreRequest> = {}): RestoreRequest {
     target: "prod",
     kind: "influxdb-clustered",
     pointTime: new Date("2024-08-12T14:00:00Z"),
-    pointPrefix: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/",
-    dumpKey: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz",
-    dumpEtag: '"0123456789abcdef0123456789abcdef"',
-    dumpSize: 1234,
+    point: {
+      prefix: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/",
+      dumpKey: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz",
+      dumpEtag: '"0123456789abcdef0123456789abcdef"',
+      dumpSize: 1234,
+    },
     requester: "UREQ1",
     reason: "catalog corrupted by bad migration INC-1234",
     channelId: "CRESTORES",
@@ -69,6 +72,7 @@ const REASON =
 
 function halted() {
   return haltedMessage({
+    kinds: DEFAULT_KINDS,
     request: request(),
     status,
     phase: status.phases[1],

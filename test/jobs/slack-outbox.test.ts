@@ -1,11 +1,11 @@
 import { LogLevel, WebClient } from "@slack/web-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { silentLogger } from "../../src/logging/logger.js";
 import {
   SlackOutbox,
   type SlackWriter,
   slackWriterFromWebClient,
-} from "../../jobs/narration/slack-outbox.js";
-import { silentLogger } from "../../src/logging/logger.js";
+} from "../../src/narration/slack-outbox.js";
 import {
   FAKE_BOT_TOKEN,
   type FakeSlackApi,

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ObjectStore } from "../../src/adapters/s3/object-store.js";
 import { createS3Client, createS3ObjectStore } from "../../src/adapters/s3/s3-object-store.js";
 import { CodedError } from "../../src/errors.js";
-import { createInfluxDbS3Source } from "../../src/recovery-points/influxdb-s3-source.js";
+import { createInfluxDbS3Source } from "../../src/kinds/influxdb-clustered/s3-source.js";
 import { listRecoveryPoints } from "../../src/recovery-points/list-recovery-points.js";
 import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
 import {

@@ -1,4 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { contiguousRuns } from "../../src/kinds/influxdb-clustered/s3-source.js";
+import {
+  endsLikeCompletePgDump,
+  looksLikePgDump,
+  restrictKeyOf,
+  tablePrefixOf,
+} from "../../src/kinds/influxdb-clustered/verify-snapshot.js";
 import {
   OLDER_POINTS_ACTION,
   pointNotFoundText,
@@ -8,7 +15,6 @@ import {
   verificationMessage,
 } from "../../src/recovery-points/blocks.js";
 import { findPoint, indexFolders, nearestPoints } from "../../src/recovery-points/folder-names.js";
-import { contiguousRuns } from "../../src/recovery-points/influxdb-s3-source.js";
 import {
   type ListedPoint,
   type RecoveryPointListing,
@@ -17,12 +23,6 @@ import {
 import type { VerificationReport } from "../../src/recovery-points/recovery-point.js";
 import { cadenceOf, expiryOf, expiryState } from "../../src/recovery-points/retention.js";
 import type { StoredVerification } from "../../src/recovery-points/verification-store.js";
-import {
-  endsLikeCompletePgDump,
-  looksLikePgDump,
-  restrictKeyOf,
-  tablePrefixOf,
-} from "../../src/recovery-points/verify-influxdb-snapshot.js";
 import { formatAge, formatBytes } from "../../src/text/format.js";
 import { blockProblems } from "../../stand-ins/slack/block-kit-limits.js";
 

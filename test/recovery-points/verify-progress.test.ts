@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppDeps } from "../../src/app-deps.js";
 import { parseConfig } from "../../src/config/file.js";
 import { migrate } from "../../src/db/migrate.js";
+import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import {
@@ -60,6 +61,7 @@ describe("a long verify keeps the person informed", () => {
     const store = standInObjectStore(s3);
     deps = {
       config: parseConfig(CONFIG),
+      kinds: DEFAULT_KINDS,
       db: pool,
       queue: undefined as never,
       logger: silentLogger,

@@ -3,7 +3,7 @@ import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ObjectStore } from "../../src/adapters/s3/object-store.js";
 import { migrate } from "../../src/db/migrate.js";
-import { createInfluxDbS3Source } from "../../src/recovery-points/influxdb-s3-source.js";
+import { createInfluxDbS3Source } from "../../src/kinds/influxdb-clustered/s3-source.js";
 import type { RecoveryPointSource } from "../../src/recovery-points/recovery-point.js";
 import {
   loadVerifications,

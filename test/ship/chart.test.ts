@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { Ajv } from "ajv";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { KUBERNETES_RBAC_RULES } from "../../src/adapters/kubernetes/rbac.js";
 import { parseConfig } from "../../src/config/file.js";
+import { rbacRulesOf } from "../../src/kinds/registry.js";
 import {
   chartMetadata,
   defaultValues,
@@ -298,7 +298,7 @@ describe("rendered with a complete set of values", () => {
     expect(parseYaml(text)).toEqual(goodValues().config as Values);
   });
 
-  it("grants exactly KUBERNETES_RBAC_RULES in every target namespace, to the pods' ServiceAccount", () => {
+  it("grants exactly the registered kinds' RBAC rules (rbacRulesOf) in every target namespace, to the pods' ServiceAccount", () => {
     const normalise = (
       rules: readonly { apiGroups: string[]; resources: string[]; verbs: string[] }[],
     ) =>
@@ -310,11 +310,10 @@ describe("rendered with a complete set of values", () => {
         }))
         .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
     const roles = manifests.filter((m) => m.kind === "Role") as (Manifest & {
-      rules: typeof KUBERNETES_RBAC_RULES;
+      rules: ReturnType<typeof rbacRulesOf>;
     })[];
     expect(roles.map((r) => r.metadata.namespace).sort()).toEqual(["influxdb", "influxdb-staging"]);
-    for (const role of roles)
-      expect(normalise(role.rules)).toEqual(normalise(KUBERNETES_RBAC_RULES));
+    for (const role of roles) expect(normalise(role.rules)).toEqual(normalise(rbacRulesOf()));
 
     const sa = findManifest(manifests, "ServiceAccount");
     for (const binding of manifests.filter((m) => m.kind === "RoleBinding") as (Manifest & {

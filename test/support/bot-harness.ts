@@ -1,6 +1,7 @@
 import { readEnv } from "../../src/config/env.js";
 import { type Config, parseConfig } from "../../src/config/file.js";
 import { healthRoutes } from "../../src/http/health.js";
+import type { KindRegistry } from "../../src/kinds/registry.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import { buildRuntime, type Runtime } from "../../src/runtime/runtime.js";
 import { type SlackBot, startSlackBot } from "../../src/slack/app.js";
@@ -57,6 +58,8 @@ export async function startBotHarness(
     env?: Record<string, string>;
     clock?: () => Date;
     customize?: (runtime: Runtime) => void | Promise<void>;
+    /** The kinds the bot knows; default the ones restorebot ships. */
+    kinds?: KindRegistry;
   } = {},
 ): Promise<BotHarness> {
   const fake = await startFakeSlackApi(options.fakeOptions);
@@ -75,13 +78,18 @@ export async function startBotHarness(
     },
     "bot",
   );
-  const config = options.config ?? parseConfig(options.configYaml ?? DEFAULT_TEST_CONFIG);
+  const config =
+    options.config ??
+    parseConfig(options.configYaml ?? DEFAULT_TEST_CONFIG, {
+      ...(options.kinds ? { kinds: options.kinds } : {}),
+    });
   const runtime = await buildRuntime({
     role: "bot",
     env,
     config,
     logger: silentLogger,
     clock: options.clock,
+    ...(options.kinds ? { kinds: options.kinds } : {}),
   });
   await options.customize?.(runtime);
   const routes = healthRoutes(runtime.healthChecks, runtime.metrics.registry);

@@ -14,7 +14,7 @@ const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 export function parseS3Url(url: string): S3Location {
   const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(url.trim());
   const usage =
-    "expected s3://<bucket>/<key>, e.g. s3://influxdb-prod/catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz";
+    "expected s3://<bucket>/<key>, e.g. s3://backups/catalog/2024-08-12T14:00:00+00:00/pg_dump.gz";
   if (match === null) throw new CodedError("usage", `"${url}" is not an S3 URL: ${usage}`);
   const [, bucket = "", key = ""] = match;
   if (!BUCKET.test(bucket)) {

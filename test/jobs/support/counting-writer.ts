@@ -1,4 +1,4 @@
-import type { SlackWriter } from "../../../jobs/narration/slack-outbox.js";
+import type { SlackWriter } from "../../../src/narration/slack-outbox.js";
 
 /**
  * Wraps the worker's real Slack writer, counting the calls that failed: the Slack stand-in

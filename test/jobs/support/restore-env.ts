@@ -17,6 +17,7 @@ import type { AppDeps } from "../../../src/app-deps.js";
 import { readEnv } from "../../../src/config/env.js";
 import { type Config, parseConfig, type Target } from "../../../src/config/file.js";
 import { migrate } from "../../../src/db/migrate.js";
+import { DEFAULT_KINDS } from "../../../src/kinds/registry.js";
 import { type Logger, silentLogger } from "../../../src/logging/logger.js";
 import { createMetrics } from "../../../src/observability/metrics.js";
 import {
@@ -228,6 +229,7 @@ targets:
           logger,
           metrics: createMetrics(),
           deps: {
+            kinds: DEFAULT_KINDS,
             objectStoreFor: () => standInObjectStore(s3),
             clusterFor: (t) =>
               createKubernetesCluster({

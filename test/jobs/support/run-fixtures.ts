@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { migrate } from "../../../src/db/migrate.js";
+import type { JsonValue } from "../../../src/kinds/kind.js";
 import { createTestDatabase, type TestDatabase } from "../../support/postgres.js";
 
 /** restorebot's database for runner tests: a fresh PostgreSQL database, migrated. */
@@ -35,6 +36,8 @@ export interface RequestRowInput {
   dumpKey?: string;
   dumpEtag?: string | null;
   dumpSize?: number | null;
+  /** The whole frozen point, for a kind of its own; replaces the four keys above. */
+  point?: JsonValue;
   requester?: string;
   channelId?: string;
   cardTs?: string | null;
@@ -54,21 +57,24 @@ export async function insertApprovedRequest(
   const id = input.id ?? newRequestId();
   const pointTime = input.pointTime ?? new Date("2024-08-12T14:00:00Z");
   const prefix = input.pointPrefix ?? "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/";
+  // The frozen point as the kind records it: an InfluxDB Clustered snapshot unless given.
+  const point = input.point ?? {
+    prefix,
+    dumpKey: input.dumpKey ?? `${prefix}pg_dump.gz`,
+    dumpEtag: input.dumpEtag ?? null,
+    dumpSize: input.dumpSize ?? null,
+  };
   await pool.query(
-    `INSERT INTO restore_requests (id, target, kind, point_time, point_prefix, dump_key, dump_etag,
-       dump_size, requester, reason, channel_id, card_ts, state, required_approvals, expires_at,
-       approved_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'catalog corrupted by a bad migration INC-1', $10,
-       $11, $12, 1, now() + interval '30 minutes', $13)`,
+    `INSERT INTO restore_requests (id, target, kind, point_time, point, requester, reason,
+       channel_id, card_ts, state, required_approvals, expires_at, approved_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'catalog corrupted by a bad migration INC-1', $7,
+       $8, $9, 1, now() + interval '30 minutes', $10)`,
     [
       id,
       input.target ?? "prod",
       input.kind ?? "influxdb-clustered",
       pointTime,
-      prefix,
-      input.dumpKey ?? `${prefix}pg_dump.gz`,
-      input.dumpEtag ?? null,
-      input.dumpSize ?? null,
+      JSON.stringify(point),
       input.requester ?? "UREQUESTER",
       input.channelId ?? "C0RESTORE1",
       input.cardTs ?? null,

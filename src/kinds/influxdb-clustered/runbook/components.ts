@@ -1,7 +1,7 @@
 import type { ClusterPort, WorkloadKind } from "../../../adapters/kubernetes/cluster-port.js";
-import type { InfluxComponentRole, Target } from "../../../config/file.js";
 import { CodedError } from "../../../errors.js";
 import { type Db, listReplicaRecords, type ReplicaRecord } from "../../../runbook/run-store.js";
+import type { InfluxComponentRole, InfluxTarget as Target } from "../config.js";
 
 /**
  * The InfluxDB Clustered workloads and the order the vendor runbook scales them in

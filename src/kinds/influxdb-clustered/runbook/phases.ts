@@ -10,7 +10,6 @@ import { isTerminalPod } from "../../../adapters/kubernetes/pod-summary.js";
 import type { ObjectStore } from "../../../adapters/s3/object-store.js";
 import { preflightDump } from "../../../catalog-restore/preflight.js";
 import { restoreCatalog } from "../../../catalog-restore/restore-engine.js";
-import type { Target } from "../../../config/file.js";
 import { CodedError } from "../../../errors.js";
 import type { Logger } from "../../../logging/logger.js";
 import {
@@ -34,6 +33,8 @@ import {
   workloadsSay,
 } from "../../../steps/wait-pods.js";
 import { formatBytes, formatCount, formatDuration, formatUtc } from "../../../text/format.js";
+import type { InfluxTarget as Target } from "../config.js";
+import { influxPointOf } from "../points.js";
 import {
   assertOperatorPaused,
   BLOOM_FILE,
@@ -89,6 +90,7 @@ function checkRecoveryPoint(deps: InfluxdbRunbookDeps): PhaseRun {
   return async (ctx) => {
     const { request } = ctx;
     const { target } = deps;
+    const frozen = influxPointOf(request.point);
     const base = normalizePrefix(target.snapshots.prefix);
     // Same target: the frozen point must be a snapshot folder of this target's bucket/prefix.
     if (request.target !== target.name || request.kind !== target.kind) {
@@ -97,19 +99,16 @@ function checkRecoveryPoint(deps: InfluxdbRunbookDeps): PhaseRun {
         `Request ${request.id} is for ${request.target} (${request.kind}), not ${target.name} (${target.kind}).`,
       );
     }
-    if (
-      !request.pointPrefix.startsWith(base) ||
-      request.dumpKey !== `${request.pointPrefix}${DUMP_FILE}`
-    ) {
+    if (!frozen.prefix.startsWith(base) || frozen.dumpKey !== `${frozen.prefix}${DUMP_FILE}`) {
       throw new CodedError(
         "precondition_failed",
-        `The frozen recovery point ${request.pointPrefix} is not a snapshot folder of ${target.name} (s3://${target.snapshots.bucket}/${base}). Nothing was changed; make a new request.`,
+        `The frozen recovery point ${frozen.prefix} is not a snapshot folder of ${target.name} (s3://${target.snapshots.bucket}/${base}). Nothing was changed; make a new request.`,
       );
     }
-    const where = `s3://${target.snapshots.bucket}/${request.pointPrefix}`;
+    const where = `s3://${target.snapshots.bucket}/${frozen.prefix}`;
     const [dump, bloom] = await Promise.all([
-      deps.objectStore.head(target.snapshots.bucket, request.dumpKey),
-      deps.objectStore.head(target.snapshots.bucket, `${request.pointPrefix}${BLOOM_FILE}`),
+      deps.objectStore.head(target.snapshots.bucket, frozen.dumpKey),
+      deps.objectStore.head(target.snapshots.bucket, `${frozen.prefix}${BLOOM_FILE}`),
     ]);
     if (!dump) {
       throw new CodedError(
@@ -124,7 +123,7 @@ function checkRecoveryPoint(deps: InfluxdbRunbookDeps): PhaseRun {
       );
     }
     // Without a frozen ETag nothing proves the dump is the one approved: stop, never skip.
-    if (!request.dumpEtag) {
+    if (!frozen.dumpEtag) {
       throw new CodedError(
         "precondition_failed",
         `Request ${request.id} froze no ETag for ${where}${DUMP_FILE}, so I cannot check that the dump is still the one approved. Nothing was changed; make a new request for the point.`,
@@ -133,13 +132,13 @@ function checkRecoveryPoint(deps: InfluxdbRunbookDeps): PhaseRun {
     if (!dump.etag) {
       throw new CodedError(
         "precondition_failed",
-        `The store answered for ${where}${DUMP_FILE} without an ETag, so I cannot check that the dump is still the one approved (ETag ${request.dumpEtag}). Nothing was changed; check that the store returns ETags and that nothing is rewriting the snapshot, then make a new request for the point.`,
+        `The store answered for ${where}${DUMP_FILE} without an ETag, so I cannot check that the dump is still the one approved (ETag ${frozen.dumpEtag}). Nothing was changed; check that the store returns ETags and that nothing is rewriting the snapshot, then make a new request for the point.`,
       );
     }
-    if (dump.etag !== request.dumpEtag) {
+    if (dump.etag !== frozen.dumpEtag) {
       throw new CodedError(
         "precondition_failed",
-        `${where}${DUMP_FILE} changed since the request was approved (ETag ${dump.etag}, approved ${request.dumpEtag}). Nothing was changed; make a new request for the point as it is now.`,
+        `${where}${DUMP_FILE} changed since the request was approved (ETag ${dump.etag}, approved ${frozen.dumpEtag}). Nothing was changed; make a new request for the point as it is now.`,
       );
     }
     await ctx.fact("point", request.pointTime.toISOString());
@@ -152,11 +151,12 @@ function checkRecoveryPoint(deps: InfluxdbRunbookDeps): PhaseRun {
 
 async function downloadSnapshot(deps: InfluxdbRunbookDeps, ctx: PhaseContext) {
   const { request } = ctx;
+  const frozen = influxPointOf(request.point);
   return ensureSnapshotFile({
     store: deps.objectStore,
     bucket: deps.target.snapshots.bucket,
-    key: request.dumpKey,
-    expectedEtag: request.dumpEtag,
+    key: frozen.dumpKey,
+    expectedEtag: frozen.dumpEtag,
     dir: snapshotDir(deps, request.id),
     signal: ctx.signal,
     onProgress: (bytes, total) =>

@@ -1,7 +1,8 @@
 import type { PodSummary } from "../../../adapters/kubernetes/cluster-port.js";
-import type { FrozenPoint } from "../../../approvals/point-resolver.js";
-import type { Target } from "../../../config/file.js";
 import { formatBytes, formatDuration, formatUtc } from "../../../text/format.js";
+import type { FrozenPoint } from "../../kind.js";
+import type { InfluxTarget as Target } from "../config.js";
+import { influxPointOf } from "../points.js";
 import {
   BLOOM_FILE,
   DUMP_FILE,
@@ -49,6 +50,7 @@ function isError(value: unknown): value is { error: string } {
 export function describeInfluxdbPlan(input: PlanInput): PlanText {
   const { target, point, live, now } = input;
   const components = targetComponents(target);
+  const frozen = influxPointOf(point.point);
   const count = (name: string): string => {
     const n = live.replicas[name];
     return n === undefined ? "?" : isError(n) ? "? (unreadable)" : String(n);
@@ -78,8 +80,8 @@ export function describeInfluxdbPlan(input: PlanInput): PlanText {
   const totalPods = components.reduce((sum, c) => sum + (num(c.name) ?? 0), 0);
 
   const lines: Record<(typeof INFLUXDB_PHASES)[number]["name"], string> = {
-    "check-recovery-point": `check that s3://${bucket}/${point.prefix} still has ${DUMP_FILE} (ETag ${point.dumpEtag.replace(/"/g, "")}) and ${BLOOM_FILE} (written last: proof the snapshot is complete)`,
-    "prepare-snapshot": `download ${DUMP_FILE} (${formatBytes(point.dumpSize)}) to the worker and check it end to end: gzip, pg_dump header and closing line, every statement`,
+    "check-recovery-point": `check that s3://${bucket}/${frozen.prefix} still has ${DUMP_FILE} (ETag ${(frozen.dumpEtag ?? "none").replace(/"/g, "")}) and ${BLOOM_FILE} (written last: proof the snapshot is complete)`,
+    "prepare-snapshot": `download ${DUMP_FILE} (${formatBytes(frozen.dumpSize ?? 0)}) to the worker and check it end to end: gzip, pg_dump header and closing line, every statement`,
     "pause-operator": `set spec.pause: true on AppInstance ${target.appInstance} (${operatorNow})`,
     "record-replicas": `record, before anything is scaled: ${components.map((c) => `${c.name} ${count(c.name)}`).join(", ")}`,
     "scale-down-workloads": `scale ${step1.map((n) => `${n} ${count(n)} → 0`).join(", ")}, then ${ingester} ${count(ingester)} → 0; wait until every non-catalog pod is gone (${podsOf(nonCatalog).length} now; ingesters flush their WAL first; ${gone(target.timeouts.podsGone)})`,

@@ -1,8 +1,5 @@
 import type { App, BlockAction, ButtonAction } from "@slack/bolt";
 import type { WebClient } from "@slack/web-api";
-import { cardFromDatabase } from "../../../../jobs/narration/approval-card.js";
-import { clearControlMessages } from "../../../../jobs/narration/control-messages.js";
-import { RUN_CONTROL_ACTIONS } from "../../../../jobs/narration/run-messages.js";
 import type { AppDeps } from "../../../app-deps.js";
 import { describePrincipals, groupsIn, membership } from "../../../approvals/policy.js";
 import { getRequest } from "../../../approvals/request-store.js";
@@ -10,8 +7,9 @@ import { approvalServices } from "../../../approvals/services.js";
 import { recordAuditEvent } from "../../../audit/audit-log.js";
 import { findTarget } from "../../../config/file.js";
 import { asCodedError } from "../../../errors.js";
-import { catalogState } from "../../../kinds/influxdb-clustered/runbook/runbook.js";
-import { runbookOutline } from "../../../kinds/runbooks.js";
+import { cardFromDatabase } from "../../../narration/approval-card.js";
+import { clearControlMessages } from "../../../narration/control-messages.js";
+import { RUN_CONTROL_ACTIONS } from "../../../narration/run-messages.js";
 import { changeRequestState, listPhaseRuns } from "../../../runbook/run-store.js";
 import type { RunControl, RunRequest } from "../../../runbook/types.js";
 import { isRequestId } from "../../commands/grammar.js";
@@ -205,23 +203,17 @@ async function announce(
   try {
     const runs = await listPhaseRuns(deps.db, changed.id);
     let text: string;
+    const kind = deps.kinds.get(changed.kind);
     if (control === "abandon") {
-      const catalog = catalogState(changed, runs);
-      text = `:heavy_multiplication_x: <@${userId}> abandoned this restore. restorebot changes nothing more: the cluster stays as described above (${before.haltedPhase ? `stopped at ${before.haltedPhase}` : "halted"}); the operator is left as it is, and ${catalog.line.charAt(0).toLowerCase()}${catalog.line.slice(1)} Finish by hand from the runbook (docs/runbook.md).`;
+      text = kind.wording.abandoned(before, runs, userId);
     } else if (control === "retry") {
-      const outline = runbookOutline(changed.kind, "forward");
+      const outline = deps.kinds.outline(changed.kind, "forward");
       const next = outline.findIndex(
         (_, i) => runs.find((r) => r.phaseIndex === i + 1)?.state !== "succeeded",
       );
       text = `:repeat: <@${userId}> pressed *Retry phase*: the run continues at phase ${next + 1}/${outline.length} (${outline[next]?.title ?? "the end"}) with the replica counts recorded earlier.`;
-    } else if (!runs.some((r) => r.phase === "pause-operator")) {
-      text = `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: restorebot had changed nothing, so nothing is undone and the operator is left as it is.`;
     } else {
-      text = `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: every component goes back up to its recorded count and the operator is unpaused.${
-        catalogState(changed, runs).restored
-          ? " The committed catalog restore is *not* undone."
-          : ""
-      }`;
+      text = kind.wording.rollbackPressed(changed, runs, userId);
     }
     if (!queued && control !== "abandon") text += " (Waiting for the queue to come back.)";
     await ctx.client.chat.postMessage({
@@ -230,7 +222,7 @@ async function announce(
       text,
     });
     if (changed.cardTs) {
-      const card = await cardFromDatabase(deps.db, changed.id, deps.clock());
+      const card = await cardFromDatabase(deps.db, deps.kinds, changed.id, deps.clock());
       if (card)
         await ctx.client.chat.update({
           channel: changed.channelId,

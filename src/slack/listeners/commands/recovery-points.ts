@@ -113,7 +113,7 @@ export async function answerRecoveryPointsList(input: {
   query: ListQuery;
 }): Promise<void> {
   const { respond, deps, target, query } = input;
-  const source = recoveryPointSourceFor(target, deps.objectStoreFor);
+  const source = recoveryPointSourceFor(deps, target);
   let message: SlackMessage;
   try {
     const listing = await listRecoveryPoints({
@@ -142,7 +142,7 @@ async function answerVerify(input: {
   options: RecoveryPointsOptions;
 }): Promise<void> {
   const { respond, deps, target, pointRef, options } = input;
-  const source = recoveryPointSourceFor(target, deps.objectStoreFor);
+  const source = recoveryPointSourceFor(deps, target);
   const started = Date.now();
   let latest: VerificationProgress | undefined;
   let progressSent = 0;
@@ -212,7 +212,7 @@ async function answerVerify(input: {
       message = verificationMessage({
         target: target.name,
         point,
-        bucket: target.snapshots.bucket,
+        bucket: source.dataLocation,
         report,
         saved,
       });

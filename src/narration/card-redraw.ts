@@ -1,5 +1,6 @@
 import type pg from "pg";
-import type { Logger } from "../../src/logging/logger.js";
+import type { KindRegistry } from "../kinds/registry.js";
+import type { Logger } from "../logging/logger.js";
 import { cardFromDatabase } from "./approval-card.js";
 import type { SlackOutbox } from "./slack-outbox.js";
 
@@ -22,12 +23,13 @@ export const DEFAULT_REDRAW_WITHIN_MS = 24 * 3_600_000;
 
 export async function redrawRecentCards(options: {
   db: Pick<pg.Pool, "query">;
+  kinds: KindRegistry;
   outbox: SlackOutbox;
   logger: Logger;
   withinMs?: number;
   clock?: () => Date;
 }): Promise<number> {
-  const { db, outbox, logger } = options;
+  const { db, kinds, outbox, logger } = options;
   const clock = options.clock ?? (() => new Date());
   const withinMs = options.withinMs ?? DEFAULT_REDRAW_WITHIN_MS;
   const { rows } = await db.query<{ id: string; channel_id: string; card_ts: string }>(
@@ -37,7 +39,7 @@ export async function redrawRecentCards(options: {
      ORDER BY updated_at DESC LIMIT 200`,
     [REDRAWN_STATES, new Date(clock().getTime() - withinMs)],
   );
-  for (const row of rows) redrawCard(db, outbox, logger, row, clock);
+  for (const row of rows) redrawCard(db, kinds, outbox, logger, row, clock);
   if (rows.length)
     logger.info({ cards: rows.length }, "redrawing the cards of recent runs from the database");
   return rows.length;
@@ -46,6 +48,7 @@ export async function redrawRecentCards(options: {
 /** Queues one redraw; if the request changed while it was on the wire, queues another. */
 function redrawCard(
   db: Pick<pg.Pool, "query">,
+  kinds: KindRegistry,
   outbox: SlackOutbox,
   logger: Logger,
   row: { id: string; channel_id: string; card_ts: string },
@@ -61,7 +64,7 @@ function redrawCard(
       const version = await currentVersion(db, row.id);
       if (version === undefined || !REDRAWN_STATES.includes(version.state)) return undefined;
       drawnVersion = version.version;
-      return cardFromDatabase(db, row.id, clock());
+      return cardFromDatabase(db, kinds, row.id, clock());
     },
     {
       onSent: () => {
@@ -70,7 +73,7 @@ function redrawCard(
         void currentVersion(db, row.id)
           .then((now) => {
             if (now && now.version !== drawnVersion && round < 3)
-              redrawCard(db, outbox, logger, row, clock, round + 1);
+              redrawCard(db, kinds, outbox, logger, row, clock, round + 1);
           })
           .catch((err: unknown) =>
             logger.warn(

@@ -2,11 +2,15 @@ import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
-import type { ObjectStore, ObjectSummary } from "../adapters/s3/object-store.js";
-import { CodedError } from "../errors.js";
-import { formatCount } from "../text/format.js";
-import { mapWithConcurrency } from "./concurrency.js";
-import type { VerificationProgress, VerificationReport, VerifyOptions } from "./recovery-point.js";
+import type { ObjectStore, ObjectSummary } from "../../adapters/s3/object-store.js";
+import { CodedError } from "../../errors.js";
+import { mapWithConcurrency } from "../../recovery-points/concurrency.js";
+import type {
+  VerificationProgress,
+  VerificationReport,
+  VerifyOptions,
+} from "../../recovery-points/recovery-point.js";
+import { formatCount } from "../../text/format.js";
 
 const DUMP_FILE = "pg_dump.gz";
 const BLOOM_FILE = "bloom.bin.gz";

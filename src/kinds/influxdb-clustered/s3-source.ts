@@ -1,6 +1,6 @@
-import type { ObjectStore } from "../adapters/s3/object-store.js";
-import { mapWithConcurrency } from "./concurrency.js";
-import { indexFolders } from "./folder-names.js";
+import type { ObjectStore } from "../../adapters/s3/object-store.js";
+import { mapWithConcurrency } from "../../recovery-points/concurrency.js";
+import { indexFolders } from "../../recovery-points/folder-names.js";
 import type {
   RecoveryPointDetails,
   RecoveryPointIndex,
@@ -8,8 +8,8 @@ import type {
   RecoveryPointSource,
   VerificationReport,
   VerifyOptions,
-} from "./recovery-point.js";
-import { verifyInfluxDbSnapshot } from "./verify-influxdb-snapshot.js";
+} from "../../recovery-points/recovery-point.js";
+import { verifyInfluxDbSnapshot } from "./verify-snapshot.js";
 
 /** Where a target's snapshots live (DESIGN.md, "storage layout"). */
 export interface SnapshotLocation {
@@ -157,6 +157,9 @@ export function createInfluxDbS3Source(
 
   return {
     location: `s3://${bucket}/${prefix}`,
+    dataLocation: bucket,
+    emptyHint:
+      "Check that catalog snapshots are enabled (INFLUXDB_IOX_CREATE_CATALOG_BACKUP_DATA_SNAPSHOT_FILES) and the target's snapshots.bucket and prefix.",
     listPoints,
     describePoints,
     verifyPoint,

@@ -1,8 +1,9 @@
 import type pg from "pg";
-import { type RunNotice, runNoticeText } from "../../src/approvals/notices.js";
-import { listApprovals } from "../../src/approvals/request-store.js";
-import type { Logger } from "../../src/logging/logger.js";
-import type { Narrate, RunEvent } from "../../src/runbook/types.js";
+import { type RunNotice, runNoticeText } from "../approvals/notices.js";
+import { listApprovals } from "../approvals/request-store.js";
+import type { KindRegistry } from "../kinds/registry.js";
+import type { Logger } from "../logging/logger.js";
+import type { Narrate, RunEvent } from "../runbook/types.js";
 import { staysDown } from "./run-messages.js";
 import type { SlackOutbox } from "./slack-outbox.js";
 
@@ -12,6 +13,7 @@ import type { SlackOutbox } from "./slack-outbox.js";
  * so they are paced, retried through outages, and never hold up the run.
  */
 export function createRunNotifier(options: {
+  kinds: KindRegistry;
   db: Pick<pg.Pool, "query">;
   outbox: SlackOutbox;
   logger: Logger;
@@ -39,7 +41,7 @@ export function createRunNotifier(options: {
           ? `${event.status.mode === "rollback" ? "roll back step" : "phase"} ${position}/${event.status.phases.length} (${event.phase.title})`
           : undefined,
         reason: event.reason,
-        staysDown: staysDown(event.request, event.status) !== undefined,
+        staysDown: staysDown(options.kinds, event.request, event.status) !== undefined,
       };
     } else if (event.type === "run-finished") {
       const state = event.status.state;

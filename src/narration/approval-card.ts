@@ -3,18 +3,18 @@ import {
   buildRequestCard,
   type RunControl as CardControl,
   type PhaseView,
-} from "../../src/approvals/card.js";
-import { getRequest, listApprovals } from "../../src/approvals/request-store.js";
-import { dataReplacingPhase, runbookOutline } from "../../src/kinds/runbooks.js";
-import { listPhaseRuns } from "../../src/runbook/run-store.js";
+} from "../approvals/card.js";
+import { getRequest, listApprovals } from "../approvals/request-store.js";
+import type { KindRegistry } from "../kinds/registry.js";
+import { listPhaseRuns } from "../runbook/run-store.js";
+import { buildStatuses, FORWARD_BASE_INDEX, ROLLBACK_BASE_INDEX } from "../runbook/statuses.js";
 import type {
   PhaseRunRecord,
   PhaseStatus,
   RunControl,
   RunRequest,
   RunStatus,
-} from "../../src/runbook/types.js";
-import { buildStatuses, FORWARD_BASE_INDEX, ROLLBACK_BASE_INDEX } from "../runner/runner.js";
+} from "../runbook/types.js";
 import { RUN_CONTROL_ACTIONS, RUN_CONTROL_SPECS, statusCard } from "./run-messages.js";
 import type { CardRenderer } from "./run-narrator.js";
 import type { SlackContent } from "./slack-outbox.js";
@@ -53,18 +53,22 @@ export function phaseViews(status: RunStatus, now: Date): PhaseView[] {
   });
 }
 
-export function approvalCardRenderer(db: Pick<pg.Pool, "query">): CardRenderer {
+export function approvalCardRenderer(
+  db: Pick<pg.Pool, "query">,
+  kinds: KindRegistry,
+): CardRenderer {
   return async (request: RunRequest, status: RunStatus, now: Date) => {
     const row = await getRequest(db, request.id);
     if (!row) return statusCard(request, status, now);
     const approvals = await listApprovals(db, request.id);
     const card = buildRequestCard({
+      kinds,
       request: row,
       approvals,
       now,
       phases: phaseViews(status, now),
       ...(status.state === "halted" ? { runControls: cardControls(status.controls) } : {}),
-      catalogUntouched: neverReplacedData(row, await listPhaseRuns(db, request.id)),
+      catalogUntouched: neverReplacedData(kinds, row, await listPhaseRuns(db, request.id)),
     });
     return { text: card.text, blocks: card.blocks };
   };
@@ -75,10 +79,11 @@ export function approvalCardRenderer(db: Pick<pg.Pool, "query">): CardRenderer {
  * checkpoint row exists from the moment it starts, whatever became of it).
  */
 export function neverReplacedData(
+  kinds: KindRegistry,
   request: Pick<RunRequest, "kind">,
   runs: readonly PhaseRunRecord[],
 ): boolean {
-  const phase = dataReplacingPhase(request.kind);
+  const phase = kinds.dataReplacingPhase(request.kind);
   return phase !== undefined && !runs.some((r) => r.phase === phase);
 }
 
@@ -89,6 +94,7 @@ export function neverReplacedData(
  */
 export async function cardFromDatabase(
   db: Pick<pg.Pool, "query">,
+  kinds: KindRegistry,
   requestId: string,
   now: Date,
 ): Promise<SlackContent | undefined> {
@@ -97,7 +103,7 @@ export async function cardFromDatabase(
   const runs = await listPhaseRuns(db, requestId);
   const mode = request.runMode;
   const phases = buildStatuses(
-    runbookOutline(request.kind, mode),
+    kinds.outline(request.kind, mode),
     mode === "forward" ? FORWARD_BASE_INDEX : ROLLBACK_BASE_INDEX,
     runs,
   );
@@ -109,7 +115,7 @@ export async function cardFromDatabase(
     phases,
     controls: request.state === "halted" ? controlsFor(mode) : [],
   };
-  return approvalCardRenderer(db)(request, status, now);
+  return approvalCardRenderer(db, kinds)(request, status, now);
 }
 
 /** The run's state as the card shows it, from the request's (abandoned: no buttons, no run). */

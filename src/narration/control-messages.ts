@@ -1,8 +1,8 @@
 import type { WebClient } from "@slack/web-api";
 import type pg from "pg";
-import type { Logger } from "../../src/logging/logger.js";
-import type { RunControl } from "../../src/runbook/types.js";
-import { formatUtcClock } from "../../src/text/format.js";
+import type { Logger } from "../logging/logger.js";
+import type { RunControl } from "../runbook/types.js";
+import { formatUtcClock } from "../text/format.js";
 import { withoutMentions } from "./run-messages.js";
 import type { SlackContent, SlackOutbox } from "./slack-outbox.js";
 

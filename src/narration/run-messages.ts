@@ -1,12 +1,12 @@
-import { bringingUpPhase, takingDownPhase } from "../../src/kinds/runbooks.js";
+import type { KindRegistry } from "../kinds/registry.js";
 import type {
   HaltAccount,
   PhaseStatus,
   RunControl,
   RunRequest,
   RunStatus,
-} from "../../src/runbook/types.js";
-import { formatDuration, formatUtc } from "../../src/text/format.js";
+} from "../runbook/types.js";
+import { formatDuration, formatUtc } from "../text/format.js";
 
 /**
  * The words and Block Kit of a run's narration, as pure functions of the runner's events:
@@ -140,12 +140,16 @@ function truncate(text: string, max: number): string {
  * Said up front on a halt once the target has been taken down (its take-down phase started):
  * nothing brings it back by itself.
  */
-export function staysDown(request: RunRequest, status: RunStatus): string | undefined {
+export function staysDown(
+  kinds: KindRegistry,
+  request: RunRequest,
+  status: RunStatus,
+): string | undefined {
   if (status.mode !== "forward") return undefined;
-  const phase = takingDownPhase(request.kind);
+  const phase = kinds.takingDownPhase(request.kind);
   const down = status.phases.find((p) => p.name === phase);
   if (!down || down.state === "pending") return undefined;
-  const up = status.phases.find((p) => p.name === bringingUpPhase(request.kind));
+  const up = status.phases.find((p) => p.name === kinds.bringingUpPhase(request.kind));
   if (up?.state === "succeeded") return undefined;
   return `:warning: *${request.target} stays down until someone presses Roll back* (or Retry phase to finish the restore).`;
 }
@@ -160,6 +164,7 @@ export function withoutMentions(text: string): string {
 }
 
 export function haltedMessage(input: {
+  kinds: KindRegistry;
   request: RunRequest;
   status: RunStatus;
   phase: PhaseStatus | undefined;
@@ -184,7 +189,7 @@ export function haltedMessage(input: {
   ]
     .filter(Boolean)
     .join("\n");
-  const down = staysDown(request, status);
+  const down = staysDown(input.kinds, request, status);
   const reasonText = down ? `${reason}\n${down}` : reason;
   const text = `${headline}\n${reasonText}\n\nThe cluster now:\n${stateText}\n\n${buttonsSay}`;
   const blocks: unknown[] = [

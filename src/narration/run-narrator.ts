@@ -1,10 +1,5 @@
-import type {
-  Narrate,
-  PhaseStatus,
-  RunEvent,
-  RunRequest,
-  RunStatus,
-} from "../../src/runbook/types.js";
+import type { KindRegistry } from "../kinds/registry.js";
+import type { Narrate, PhaseStatus, RunEvent, RunRequest, RunStatus } from "../runbook/types.js";
 import {
   finishedText,
   haltedMessage,
@@ -29,6 +24,8 @@ export type CardRenderer = (
 
 export interface RunNarratorOptions {
   outbox: SlackOutbox;
+  /** The kinds, for what a halt leaves (which phase takes a target down). */
+  kinds: KindRegistry;
   renderCard?: CardRenderer;
   clock?: () => Date;
   /** Told where a halt message with buttons landed (so its buttons can be cleared later). */
@@ -119,6 +116,7 @@ export function createRunNarrator(options: RunNarratorOptions): Narrate {
         return;
       case "run-halted": {
         const message = haltedMessage({
+          kinds: options.kinds,
           request,
           status: event.status,
           phase: event.phase,

@@ -1,5 +1,5 @@
 import type { ChatPostMessageArguments, ChatUpdateArguments, WebClient } from "@slack/web-api";
-import type { Logger } from "../../src/logging/logger.js";
+import type { Logger } from "../logging/logger.js";
 
 /**
  * Outgoing Slack messages of the worker, paced per channel. Slack allows about one message per

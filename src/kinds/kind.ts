@@ -1,0 +1,186 @@
+/**
+ * What the core knows about a kind of target (a system restorebot restores). Each kind is one
+ * folder under src/kinds/ exporting one `Kind`; the registry (registry.ts) lists them. The bot,
+ * the worker, the plan command, the narration and the chart reach a kind only through this
+ * interface, so adding a system is its folder plus one registry line (docs/adding-a-system.md).
+ *
+ * Members that take the kind's target are methods, not function-typed properties: a
+ * `Kind<ItsOwnTarget>` then stands in the registry as a `Kind` (method parameters are
+ * bivariant), and the registry hands each kind only targets of its own kind.
+ */
+
+import type { z } from "zod";
+import type { ClusterPort, PodSummary } from "../adapters/kubernetes/cluster-port.js";
+import type { RbacRule } from "../adapters/kubernetes/rbac.js";
+import type { ObjectStore } from "../adapters/s3/object-store.js";
+import type { TargetBase } from "../config/schema-parts.js";
+import type { Logger } from "../logging/logger.js";
+import type {
+  RecoveryPointDetails,
+  RecoveryPointRef,
+  RecoveryPointSource,
+} from "../recovery-points/recovery-point.js";
+import type { Db } from "../runbook/run-store.js";
+import type { PhaseRunRecord, Runbook, RunRequest } from "../runbook/types.js";
+
+export type { PodSummary };
+
+/** A JSON value: what a kind freezes as a request's recovery point (column `point`). */
+export type JsonValue =
+  | string
+  | number
+  | boolean
+  | null
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/** A recovery point frozen when a request is made: what approvers approve, exactly. */
+export interface FrozenPoint {
+  /** The point as listed, e.g. `2024-08-12T14:00:00+00:00`. */
+  id: string;
+  time: Date;
+  /** The kind's own record of the point (e.g. a snapshot folder, a dump's key, ETag, size). */
+  point: JsonValue;
+}
+
+/** Freezing a described point: the frozen value, or why it cannot be restored. */
+export type FreezeResult =
+  | { ok: true; point: JsonValue }
+  /**
+   * `final`: `latest` must stop here and refuse rather than fall back to an older point (the
+   * newest finished point is what `latest` means); otherwise `latest` passes over it.
+   */
+  | { ok: false; message: string; final: boolean };
+
+/** Re-checking a frozen point before a run changes anything (a kind's first phase). */
+export type FrozenPointCheck = { ok: true } | { ok: false; message: string };
+
+/** A config problem found after parsing: the key (below the target) and what is wrong. */
+export interface ConfigProblem {
+  key: string;
+  message: string;
+}
+
+/** Where a target's object store is, when the kind reads one. */
+export interface ObjectStoreSettings {
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+}
+
+/** A phase or roll back step by name and title, without its clients. */
+export interface PhaseOutline {
+  name: string;
+  title: string;
+  mutates: boolean;
+}
+
+export interface KindOutline {
+  phases: readonly PhaseOutline[];
+  rollback: readonly PhaseOutline[];
+  /** The phase that replaces the target's data: before it starts, nothing is lost. */
+  replacesData: string;
+  /** The phase that takes the target down: once it started, a stop leaves it down. */
+  takesDown: string;
+  /** The phase that brings it back up: once it succeeded, the target is up again. */
+  bringsUp: string;
+}
+
+/** What the worker builds a kind's restore runbook from, for one target. */
+export interface RunbookDeps<T extends TargetBase = TargetBase> {
+  target: T;
+  /** restorebot's own database (checkpoints, replica records). */
+  db: Db;
+  cluster: ClusterPort;
+  /** The target's object store, built when first asked (kinds without one never ask). */
+  objectStore: () => ObjectStore;
+  /** The worker's environment (DSN variables named by the config); never logged. */
+  env: NodeJS.ProcessEnv;
+  /** Scratch space on the worker; a run's files go in `<workDir>/<request id>/`. */
+  workDir: string;
+  logger: Logger;
+}
+
+export interface PlanInput<T extends TargetBase = TargetBase> {
+  target: T;
+  /** Resolved the way a request freezes it, so the plan shows what a restore would use. */
+  point: FrozenPoint;
+  /** The target's cluster, built when first asked; read only (GET, LIST): the plan changes nothing. */
+  cluster: () => ClusterPort;
+  now: Date;
+  /** An active request on the target, which a restore would have to wait for. */
+  activeRequest?: { id: string; state: string };
+}
+
+export interface PlanText {
+  /** One line per phase, numbered as the runbook numbers them. */
+  phases: string[];
+  /** Things worth knowing before asking for the restore. */
+  warnings: string[];
+  summary: string;
+}
+
+/** What `restorebot demo` / `npm start` sets up for a kind (see src/demo). */
+export interface SandboxScenario {
+  /** One line for the sandbox's ready summary. */
+  describe: string;
+}
+
+export interface Kind<T extends TargetBase = TargetBase> {
+  /** The `kind:` of a target in restorebot.yaml (kebab-case). */
+  id: string;
+  /** The system's name for people. */
+  label: string;
+  config: {
+    /** The kind's own keys of a target (besides the shared ones in schema-parts.ts). */
+    shape: z.ZodRawShape;
+    /** The parsed target with the kind's defaults filled in. */
+    complete(parsed: TargetBase & Record<string, unknown>): T;
+    /**
+     * Problems zod cannot see. `requireSecrets` is true on the worker, which must find every
+     * environment variable the target names.
+     */
+    problems(
+      target: T,
+      context: { env: NodeJS.ProcessEnv; requireSecrets: boolean },
+    ): ConfigProblem[];
+    /** Environment variables the worker reads for this target (for the env check and docs). */
+    envVars(target: T): string[];
+    /** Where the recovery points are, for `/restore targets` (e.g. "snapshots in s3://…"). */
+    describe(target: T): string;
+    /** The object store a target's points live in; undefined when the kind uses none. */
+    objectStore(target: T): ObjectStoreSettings | undefined;
+  };
+  points: {
+    /** The target's recovery points; `objectStore` builds the target's store when asked. */
+    source(target: T, objectStore: () => ObjectStore): RecoveryPointSource;
+    /** The described point frozen into the request, or why it cannot be restored. */
+    freeze(
+      target: T,
+      ref: RecoveryPointRef,
+      details: RecoveryPointDetails | undefined,
+    ): FreezeResult;
+    /** Lines under "Snapshot" on the card (mrkdwn, unescaped). */
+    cardLines(point: JsonValue): string[];
+    /** The point in a request's report (`/restore status`). */
+    reportLine(point: JsonValue): string;
+  };
+  outline: KindOutline;
+  runbooks: {
+    restore(deps: RunbookDeps<T>): Runbook;
+    /** Run when a worker starts (e.g. clear scratch files of runs that ended elsewhere). */
+    prepareWorker?(workDir: string): Promise<unknown>;
+    /** Run when a run ends for good (succeeded, rolled back, cancelled). */
+    cleanUpRun?(workDir: string, requestId: string): Promise<unknown>;
+  };
+  plan(input: PlanInput<T>): Promise<PlanText>;
+  wording: {
+    /** The thread message when someone abandons a halted run. */
+    abandoned(request: RunRequest, runs: readonly PhaseRunRecord[], userId: string): string;
+    /** The thread message when someone presses Roll back. */
+    rollbackPressed(request: RunRequest, runs: readonly PhaseRunRecord[], userId: string): string;
+  };
+  /** The Kubernetes API access its runbooks use, as Role rules in the target's namespace. */
+  rbac: readonly RbacRule[];
+  sandbox?: SandboxScenario;
+}
