@@ -21,6 +21,7 @@ export type WatchableResource =
   | "pods"
   | "deployments"
   | "statefulsets"
+  | "replicationcontrollers"
   | "appinstances"
   | "jobs"
   | "persistentvolumeclaims";
@@ -38,6 +39,7 @@ interface ResolvedComponent extends PodTiming {
   kind: WorkloadKind;
   podManagementPolicy: "OrderedReady" | "Parallel";
   containers: string[];
+  labels: Record<string, string>;
 }
 
 interface PodState {
@@ -90,6 +92,17 @@ export interface ClusterStateOptions {
   timing: PodTiming;
   watchHistoryLimit: number;
 }
+
+const WORKLOAD_KIND_OF = {
+  deployments: "Deployment",
+  statefulsets: "StatefulSet",
+  replicationcontrollers: "ReplicationController",
+} as const;
+const RESOURCE_OF_KIND = {
+  Deployment: "deployments",
+  StatefulSet: "statefulsets",
+  ReplicationController: "replicationcontrollers",
+} as const;
 
 const NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
 const GRACE_PERIOD_SECONDS = 30;
@@ -144,6 +157,7 @@ export class ClusterState {
         kind: component.kind,
         podManagementPolicy: component.podManagementPolicy ?? "OrderedReady",
         containers: component.containers ?? [component.name.replace(/^(iox-shared|global)-/, "")],
+        labels: component.labels ?? {},
         startDelayMs: component.startDelayMs ?? options.timing.startDelayMs,
         readyDelayMs: component.readyDelayMs ?? options.timing.readyDelayMs,
         terminationDelayMs:
@@ -181,6 +195,11 @@ export class ClusterState {
 
   // ---- reading ---------------------------------------------------------------------------
 
+  /** A fresh resourceVersion for an object kept outside this state (ConfigMaps, custom resources). */
+  bumpResourceVersion(): number {
+    return this.nextRv();
+  }
+
   get resourceVersion(): number {
     return this.rv;
   }
@@ -210,10 +229,9 @@ export class ClusterState {
         ];
       case "deployments":
       case "statefulsets":
+      case "replicationcontrollers":
         return [...this.workloads.values()]
-          .filter(
-            (w) => w.config.kind === (resource === "deployments" ? "Deployment" : "StatefulSet"),
-          )
+          .filter((w) => w.config.kind === WORKLOAD_KIND_OF[resource])
           .map((w) => this.renderWorkload(w));
       case "appinstances":
         return [structuredClone(this.appInstance)];
@@ -426,8 +444,10 @@ export class ClusterState {
     for (const w of this.workloads.values()) {
       const pod = w.pods.get(name);
       if (!pod || pod.deletionAt !== undefined) continue;
-      if (w.config.kind !== "Deployment")
-        throw new Error(`evictPod supports Deployment pods only, not ${name}`);
+      if (w.config.kind === "StatefulSet")
+        throw new Error(
+          `evictPod supports Deployment and ReplicationController pods only, not ${name}`,
+        );
       this.clearTimer(pod);
       pod.phase = "Failed";
       pod.reason = "Evicted";
@@ -470,7 +490,8 @@ export class ClusterState {
     const live = [...w.pods.values()].filter(
       (p) => p.deletionAt === undefined && p.phase !== "Failed",
     );
-    if (w.config.kind === "Deployment") {
+    // A ReplicationController replaces and removes pods as a Deployment's ReplicaSet does.
+    if (w.config.kind === "Deployment" || w.config.kind === "ReplicationController") {
       const surplus = live.length - w.replicas;
       if (surplus > 0) {
         // The ReplicaSet controller removes the least useful pods first: pending, then not
@@ -593,18 +614,16 @@ export class ClusterState {
   private touchWorkload(w: WorkloadState): void {
     w.rv = this.nextRv();
     w.statusKey = this.statusKey(w);
-    this.emitChange(
-      w.config.kind === "Deployment" ? "deployments" : "statefulsets",
-      "MODIFIED",
-      this.renderWorkload(w),
-    );
+    this.emitChange(RESOURCE_OF_KIND[w.config.kind], "MODIFIED", this.renderWorkload(w));
   }
 
   private newPod(w: WorkloadState, ordinal: number | undefined, now: number): PodState {
     const name =
-      ordinal === undefined
-        ? `${w.config.name}-${w.templateHash}-${randomSuffix(5)}`
-        : `${w.config.name}-${ordinal}`;
+      ordinal !== undefined
+        ? `${w.config.name}-${ordinal}`
+        : w.config.kind === "ReplicationController"
+          ? `${w.config.name}-${randomSuffix(5)}`
+          : `${w.config.name}-${w.templateHash}-${randomSuffix(5)}`;
     this.podIpCounter = (this.podIpCounter % 250) + 1;
     return {
       name,
@@ -667,7 +686,7 @@ export class ClusterState {
       labels["statefulset.kubernetes.io/pod-name"] = pod.name;
       labels["apps.kubernetes.io/pod-index"] = String(pod.ordinal ?? 0);
       labels["controller-revision-hash"] = `${c.name}-${w.templateHash}`;
-    } else {
+    } else if (c.kind === "Deployment") {
       labels["pod-template-hash"] = w.templateHash;
     }
     const metadata: JsonObject = {
@@ -681,9 +700,9 @@ export class ClusterState {
         ? []
         : [
             {
-              apiVersion: "apps/v1",
-              kind: statefulSet ? "StatefulSet" : "ReplicaSet",
-              name: statefulSet ? c.name : `${c.name}-${w.templateHash}`,
+              apiVersion: c.kind === "ReplicationController" ? "v1" : "apps/v1",
+              kind: c.kind === "Deployment" ? "ReplicaSet" : c.kind,
+              name: c.kind === "Deployment" ? `${c.name}-${w.templateHash}` : c.name,
               uid: w.uid,
               controller: true,
               blockOwnerDeletion: true,
@@ -774,11 +793,29 @@ export class ClusterState {
       resourceVersion: String(w.rv),
       generation: w.generation,
       creationTimestamp: iso(w.createdAt),
-      labels: { app: c.name },
+      labels: { ...c.labels, app: c.name },
     };
     // Zero counts are omitted from status, as the API server's omitempty does.
     const nonZero = (entries: Record<string, number>): JsonObject =>
       Object.fromEntries(Object.entries(entries).filter(([, v]) => v !== 0));
+    if (c.kind === "ReplicationController") {
+      return {
+        apiVersion: "v1",
+        kind: "ReplicationController",
+        metadata,
+        spec: { replicas: w.replicas, selector: { app: c.name }, template },
+        status: {
+          observedGeneration,
+          // `replicas` is omitempty on a ReplicationController too.
+          ...nonZero({
+            replicas: n.replicas,
+            fullyLabeledReplicas: n.replicas,
+            readyReplicas: n.ready,
+            availableReplicas: n.ready,
+          }),
+        },
+      };
+    }
     if (c.kind === "Deployment") {
       return {
         apiVersion: "apps/v1",

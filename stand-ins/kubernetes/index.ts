@@ -1,4 +1,5 @@
 export { DEFAULT_TIMING, influxdbClusteredComponents } from "./components.js";
+export type { ResourceType, ServiceBackend } from "./extra-resources.js";
 export {
   type KubeconfigOptions,
   kubeconfigFor,

@@ -8,6 +8,7 @@ import {
   type WatchableResource,
 } from "./cluster-state.js";
 import { DEFAULT_TIMING, influxdbClusteredComponents } from "./components.js";
+import { ExtraResources } from "./extra-resources.js";
 import { JobController, type JobPodBehaviour, type JobPodMatch, type JobSnapshot } from "./jobs.js";
 import {
   type LabelRequirement,
@@ -75,6 +76,8 @@ export class KubernetesSimulator {
   private readonly podLogs = new PodLogs();
   private readonly jobs: JobController;
   private readonly volumes: VolumeStore;
+  /** ConfigMaps, custom resources, pod deletion and the service proxy (extra-resources.ts). */
+  readonly resources: ExtraResources;
   private faults: FaultRule[] = [];
   private latencies: LatencyRule[] = [];
   private watchLifetimeMs: number | null = null;
@@ -143,6 +146,16 @@ export class KubernetesSimulator {
         : undefined,
     );
     this.state.onEvent(() => this.notifyWaiters());
+    this.resources = new ExtraResources({
+      namespace: this.namespace,
+      sendStatus,
+      sendJson,
+      applyPatch: (contentType, current, patch) => applyPatchFor(contentType, current, patch, true),
+      sendPatchError,
+      deletePod: (name) => this.state.deletePod(name),
+      podExists: (name) => this.state.get("pods", name) !== undefined,
+      nextResourceVersion: () => this.state.bumpResourceVersion(),
+    });
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) sendStatus(res, 500, `Internal error occurred: ${String(err)}`);
@@ -610,7 +623,8 @@ export class KubernetesSimulator {
       return;
     }
 
-    const outcome = this.route(method, parsed, info, body, contentType, req, res);
+    const extra = await this.resources.handle(method, info, parsed, body, contentType, req, res);
+    const outcome = extra ?? this.route(method, parsed, info, body, contentType, req, res);
     answer(outcome);
   }
 
@@ -704,10 +718,27 @@ export class KubernetesSimulator {
           req,
           res,
         );
+      case "/v1|replicationcontrollers":
+        return this.serveCollection(
+          "replicationcontrollers",
+          "ReplicationControllerList",
+          "v1",
+          info,
+          query,
+          inNamespace,
+          method,
+          req,
+          res,
+        );
+      case "/v1|replicationcontrollers/scale":
       case "apps/v1|deployments/scale":
       case "apps/v1|statefulsets/scale":
         return this.serveScale(
-          info.resource.startsWith("deployments") ? "Deployment" : "StatefulSet",
+          info.resource.startsWith("deployments")
+            ? "Deployment"
+            : info.resource.startsWith("statefulsets")
+              ? "StatefulSet"
+              : "ReplicationController",
           info,
           inNamespace,
           method,
@@ -864,11 +895,21 @@ export class KubernetesSimulator {
   ): number {
     const name = info.name ?? "";
     const current = inNamespace ? this.state.getScale(kind, name) : undefined;
-    const plural = kind === "Deployment" ? "deployments" : "statefulsets";
+    const plural =
+      kind === "Deployment"
+        ? "deployments"
+        : kind === "StatefulSet"
+          ? "statefulsets"
+          : "replicationcontrollers";
     if (!current)
-      return sendStatus(res, 404, `${plural}.apps "${name}" not found`, {
-        info: { ...info, resource: plural },
-      });
+      return sendStatus(
+        res,
+        404,
+        `${plural}${kind === "ReplicationController" ? "" : ".apps"} "${name}" not found`,
+        {
+          info: { ...info, resource: plural },
+        },
+      );
     if (method === "GET") return sendJson(res, 200, current);
     let next: Json;
     try {
@@ -1082,6 +1123,7 @@ const BOOKMARK_KINDS: Record<WatchableResource, [string, string]> = {
   deployments: ["Deployment", "apps/v1"],
   statefulsets: ["StatefulSet", "apps/v1"],
   appinstances: ["AppInstance", "kubecfg.dev/v1alpha1"],
+  replicationcontrollers: ["ReplicationController", "v1"],
   jobs: ["Job", "batch/v1"],
   persistentvolumeclaims: ["PersistentVolumeClaim", "v1"],
 };

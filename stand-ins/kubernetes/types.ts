@@ -1,6 +1,6 @@
 /** Public types of the Kubernetes API simulator (see README.md next to this file). */
 
-export type WorkloadKind = "Deployment" | "StatefulSet";
+export type WorkloadKind = "Deployment" | "StatefulSet" | "ReplicationController";
 
 export interface PodTiming {
   /** Pending → Running (containers started, not yet ready). */
@@ -28,6 +28,8 @@ export interface ComponentConfig extends Partial<PodTiming> {
   terminationDelayFactor?: number;
   /** Container names of each pod (the READY column counts them). */
   containers?: string[];
+  /** Labels of the workload itself, besides `app=<name>` (for label selectors on workloads). */
+  labels?: Record<string, string>;
 }
 
 export interface KubernetesSimulatorOptions {

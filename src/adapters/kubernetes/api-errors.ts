@@ -5,7 +5,7 @@ import { CodedError, redactSecrets } from "../../errors.js";
 export interface ApiCall {
   /** What we were doing, as a sentence fragment: `scale StatefulSet iox-shared-ingester to 0`. */
   action: string;
-  verb: "get" | "list" | "watch" | "patch" | "create" | "delete";
+  verb: "get" | "list" | "watch" | "patch" | "update" | "delete" | "create" | "proxy";
   namespace: string;
 }
 

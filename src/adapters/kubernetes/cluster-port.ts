@@ -3,7 +3,13 @@
  * phases depend on this port only; `createKubernetesCluster` is the production adapter and
  * tests may pass any other implementation.
  */
-export type WorkloadKind = "Deployment" | "StatefulSet";
+export type WorkloadKind = "Deployment" | "StatefulSet" | "ReplicationController";
+
+/** A workload by kind and name. */
+export interface WorkloadRef {
+  kind: WorkloadKind;
+  name: string;
+}
 
 export interface PodSummary {
   name: string;
@@ -87,3 +93,87 @@ export interface ClusterPort {
   /** Sets `spec.pause` on the AppInstance. Idempotent. */
   setOperatorPaused(appInstance: string, paused: boolean): Promise<void>;
 }
+
+/** Any namespaced object by group, version and plural resource name (core group: `""`). */
+export interface ResourceRef {
+  group: string;
+  version: string;
+  /** Plural, lower case, as in the API path: `configmaps`, `appinstances`. */
+  plural: string;
+  name: string;
+}
+
+/** A JSON object as the API returns it. */
+export type KubeObject = Record<string, unknown>;
+
+export interface ServiceProxyRequest {
+  service: string;
+  /** The Service port, by number or name. */
+  port: number | string;
+  /** Path on the service, with or without a leading slash: `_snapshot/backup/_all`. */
+  path: string;
+  method?: "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD";
+  query?: Record<string, string>;
+  body?: string;
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+export interface ServiceProxyResponse {
+  /** The service's own status (or the API server's, when it could not reach the service). */
+  status: number;
+  contentType: string | undefined;
+  body: string;
+}
+
+/** A pod read one by one: its summary and the controller that owns it. */
+export interface PodDetails {
+  name: string;
+  uid: string;
+  phase: string;
+  ready: boolean;
+  terminating: boolean;
+  owner: { kind: string; name: string } | undefined;
+  labels: Record<string, string>;
+}
+
+/**
+ * What the step library (src/steps) needs beyond `ClusterPort`: workloads found by label,
+ * generic objects (custom resources included), ConfigMaps, pod deletion and the service proxy.
+ * Each method maps to one `KubernetesOperation` (rbac.ts), from which a kind's Role is derived.
+ */
+export interface ResourcePort {
+  /** Names of the workloads of `kind` whose labels match `labelSelector`, sorted. */
+  listWorkloads(kind: WorkloadKind, labelSelector: string): Promise<string[]>;
+  /** The object, or undefined when it does not exist (404). */
+  getResource(ref: ResourceRef): Promise<KubeObject | undefined>;
+  /**
+   * A JSON merge patch (RFC 7386) without resourceVersion: idempotent. Returns the object after
+   * it. `action` words a failure ("pause the operator (spec.pause on AppInstance x)").
+   */
+  patchResource(
+    ref: ResourceRef,
+    patch: KubeObject,
+    options?: { action?: string },
+  ): Promise<KubeObject>;
+  getConfigMap(
+    name: string,
+  ): Promise<{ data: Record<string, string>; resourceVersion: string } | undefined>;
+  /**
+   * Replaces the ConfigMap's `data`. With `resourceVersion`, only if nobody changed it since it
+   * was read (else a `conflict` CodedError).
+   */
+  replaceConfigMap(
+    name: string,
+    data: Record<string, string>,
+    resourceVersion?: string,
+  ): Promise<void>;
+  getPod(name: string): Promise<PodDetails | undefined>;
+  /** Deletes a pod (graceful). False when it was already gone. */
+  deletePod(name: string): Promise<boolean>;
+  /** HTTP through the API server's service proxy; the service's answer whatever its status. */
+  callServiceProxy(request: ServiceProxyRequest): Promise<ServiceProxyResponse>;
+}
+
+/** The cluster as the step library sees it. */
+export type StepCluster = ClusterPort & ResourcePort;

@@ -13,8 +13,8 @@ import { CodedError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../logging/logger.js";
 import type { ApiCall } from "./api-errors.js";
 import type {
-  ClusterPort,
   PodSummary,
+  StepCluster,
   WaitForPodsOptions,
   WorkloadKind,
   WorkloadStatus,
@@ -24,6 +24,7 @@ import { createJobOps } from "./jobs.js";
 import { loadKubeConfig } from "./kube-config.js";
 import { sortPods, summarizePod, workloadStatusOf } from "./pod-summary.js";
 import type { PodWorkPort } from "./pod-work-port.js";
+import { createResourceAccess } from "./resource-access.js";
 import {
   type CallContext,
   callWithRetries,
@@ -34,7 +35,7 @@ import { createVolumeOps } from "./volumes.js";
 import { waitForPods } from "./wait-for-pods.js";
 
 /** What the production adapter offers: the cluster port, and work in pods (Jobs, PVCs, exec). */
-export type KubernetesCluster = ClusterPort & PodWorkPort;
+export type KubernetesCluster = StepCluster & PodWorkPort;
 
 export interface KubernetesClusterOptions {
   /** Namespace of the install (the target's `namespace`). */
@@ -103,14 +104,27 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
   ): Promise<WorkloadStatus> => {
     const object = await callWithRetries(
       call("get", `read the status of ${kind} ${name}`),
-      (s) =>
+      (s): Promise<Parameters<typeof workloadStatusOf>[2]> =>
         kind === "Deployment"
           ? apps.readNamespacedDeployment({ name, namespace }, requestOptions(s))
-          : apps.readNamespacedStatefulSet({ name, namespace }, requestOptions(s)),
+          : kind === "StatefulSet"
+            ? apps.readNamespacedStatefulSet({ name, namespace }, requestOptions(s))
+            : core.readNamespacedReplicationController({ name, namespace }, requestOptions(s)),
       context(signal),
     );
     return workloadStatusOf(kind, name, object);
   };
+
+  const resources = createResourceAccess({
+    kc,
+    namespace,
+    apps,
+    core,
+    custom,
+    logger,
+    context,
+    requestOptions,
+  });
 
   const podWork = {
     kc,
@@ -120,6 +134,7 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
     watchTimeoutSeconds: options.watchTimeoutSeconds ?? 300,
   };
   return {
+    ...resources,
     ...createJobOps(podWork),
     ...createVolumeOps(podWork),
     ...createExecOps(podWork),
@@ -129,7 +144,12 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
         (s) =>
           kind === "Deployment"
             ? apps.readNamespacedDeploymentScale({ name, namespace }, requestOptions(s))
-            : apps.readNamespacedStatefulSetScale({ name, namespace }, requestOptions(s)),
+            : kind === "StatefulSet"
+              ? apps.readNamespacedStatefulSetScale({ name, namespace }, requestOptions(s))
+              : core.readNamespacedReplicationControllerScale(
+                  { name, namespace },
+                  requestOptions(s),
+                ),
         context(),
       );
       // ScaleSpec.replicas is omitted when zero.
@@ -153,10 +173,15 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
                 { name, namespace, body },
                 requestOptions(s, PatchStrategy.MergePatch),
               )
-            : apps.patchNamespacedStatefulSetScale(
-                { name, namespace, body },
-                requestOptions(s, PatchStrategy.MergePatch),
-              ),
+            : kind === "StatefulSet"
+              ? apps.patchNamespacedStatefulSetScale(
+                  { name, namespace, body },
+                  requestOptions(s, PatchStrategy.MergePatch),
+                )
+              : core.patchNamespacedReplicationControllerScale(
+                  { name, namespace, body },
+                  requestOptions(s, PatchStrategy.MergePatch),
+                ),
         context(),
       );
       logger.info({ kind, name, replicas }, "scaled");
@@ -204,18 +229,13 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
     },
 
     async setOperatorPaused(appInstance: string, paused: boolean): Promise<void> {
-      await callWithRetries(
-        call(
-          "patch",
-          `${paused ? "pause" : "unpause"} the operator (spec.pause on AppInstance ${appInstance})`,
-        ),
-        (s) =>
-          custom.patchNamespacedCustomObject(
-            { ...APP_INSTANCE, namespace, name: appInstance, body: { spec: { pause: paused } } },
-            // Custom resources take no strategic merge patch; a merge patch touches only spec.pause.
-            requestOptions(s, PatchStrategy.MergePatch),
-          ),
-        context(),
+      // One use of the generic merge patch: only spec.pause changes.
+      await resources.patchResource(
+        { ...APP_INSTANCE, name: appInstance },
+        { spec: { pause: paused } },
+        {
+          action: `${paused ? "pause" : "unpause"} the operator (spec.pause on AppInstance ${appInstance})`,
+        },
       );
       logger.info({ appInstance, paused }, "operator pause set");
     },

@@ -20,14 +20,18 @@ export interface PodLike {
 
 /**
  * Which of `components` a pod belongs to: its `app` label, or else its owner — the StatefulSet
- * of that name, or a ReplicaSet `<deployment>-<pod-template-hash>` of that Deployment. A pod
+ * or ReplicationController of that name, or a ReplicaSet `<deployment>-<pod-template-hash>` of that Deployment. A pod
  * someone relabelled is still its workload's, and may still be using the catalog.
  */
 export function componentOfPod(pod: PodLike, components: readonly string[]): string | undefined {
   const app = pod.metadata?.labels?.app;
   if (app !== undefined && components.includes(app)) return app;
   for (const owner of pod.metadata?.ownerReferences ?? []) {
-    if (owner.kind === "StatefulSet" && owner.name && components.includes(owner.name))
+    if (
+      (owner.kind === "StatefulSet" || owner.kind === "ReplicationController") &&
+      owner.name &&
+      components.includes(owner.name)
+    )
       return owner.name;
     const deployment =
       owner.kind === "ReplicaSet" ? /^(.+)-[a-z0-9]{1,10}$/.exec(owner.name ?? "")?.[1] : undefined;

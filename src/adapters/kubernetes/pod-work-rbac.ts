@@ -3,7 +3,7 @@ import type { RbacRule } from "./rbac.js";
 
 /**
  * The Kubernetes access each `PodWorkPort` method needs, as Role rules in the target namespace,
- * so a kind's Role is generated from the methods its steps use (`rbacRulesFor`). The adapter's
+ * so a kind's Role is generated from the methods its steps use (`podWorkRbacRules`). The adapter's
  * tests run each method against a simulator enforcing exactly its rules.
  *
  * Exec needs both verbs on `pods/exec`: the WebSocket upgrade is a GET, which API servers before
@@ -29,7 +29,7 @@ export const POD_WORK_RBAC_RULES: Readonly<Record<keyof PodWorkPort, readonly Rb
 };
 
 /** The merged rules for a set of methods: one rule per (apiGroup, resource), verbs sorted. */
-export function rbacRulesFor(methods: readonly (keyof PodWorkPort)[]): RbacRule[] {
+export function podWorkRbacRules(methods: readonly (keyof PodWorkPort)[]): RbacRule[] {
   const verbs = new Map<string, Set<string>>();
   for (const method of methods) {
     for (const rule of POD_WORK_RBAC_RULES[method]) {

@@ -11,7 +11,7 @@ import {
   type KubernetesCluster,
 } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
 import type { PodWorkPort } from "../../../src/adapters/kubernetes/pod-work-port.js";
-import { rbacRulesFor } from "../../../src/adapters/kubernetes/pod-work-rbac.js";
+import { podWorkRbacRules } from "../../../src/adapters/kubernetes/pod-work-rbac.js";
 import { CodedError } from "../../../src/errors.js";
 import {
   type KubernetesSimulator,
@@ -54,7 +54,7 @@ async function setup(
 ): Promise<{ sim: KubernetesSimulator; cluster: KubernetesCluster }> {
   const sim = await startKubernetesSimulator({
     timing: { startDelayMs: 5, readyDelayMs: 5, terminationDelayMs: 20 },
-    rbacRules: rbacRulesFor(methods),
+    rbacRules: podWorkRbacRules(methods),
     ...options,
   });
   sims.push(sim);
@@ -272,7 +272,7 @@ describe("Kubernetes adapter: exec", () => {
     const missing = await rejection(run(["clickhouse-backup", "list"]));
     expect(missing.message).toContain('exec: "clickhouse-backup": executable file not found');
     // Both verbs on pods/exec are what the rules grant; the upgrade is authorised as create.
-    expect(rbacRulesFor(["execInPod"])).toEqual([
+    expect(podWorkRbacRules(["execInPod"])).toEqual([
       { apiGroups: [""], resources: ["pods/exec"], verbs: ["create", "get"] },
     ]);
   });
@@ -490,7 +490,7 @@ describe("Kubernetes adapter: RBAC of the work in pods", () => {
         .filter((r) => r.verb !== undefined && r.status !== 403)
         .map((r) => `${r.apiGroup ?? ""}|${r.resource}|${r.verb}`),
     );
-    const granted = rbacRulesFor(ALL_METHODS).flatMap((rule) =>
+    const granted = podWorkRbacRules(ALL_METHODS).flatMap((rule) =>
       rule.apiGroups.flatMap((g) =>
         rule.resources.flatMap((res) => rule.verbs.map((v) => `${g}|${res}|${v}`)),
       ),

@@ -1,9 +1,4 @@
-import type {
-  ClusterPort,
-  PodSummary,
-  WorkloadKind,
-} from "../../../adapters/kubernetes/cluster-port.js";
-import { labelNote, podReadiness } from "../../../adapters/kubernetes/pod-summary.js";
+import type { ClusterPort, WorkloadKind } from "../../../adapters/kubernetes/cluster-port.js";
 import { CodedError } from "../../../errors.js";
 import { type Db, listReplicaRecords, type ReplicaRecord } from "../../../runbook/run-store.js";
 import type { InfluxComponentRole, InfluxTarget as Target } from "../config.js";
@@ -14,14 +9,17 @@ import type { InfluxComponentRole, InfluxTarget as Target } from "../config.js";
  * reverse with readiness waits for the catalog and the ingesters.
  */
 
+/** InfluxDB Clustered runs no ReplicationControllers. */
+type InfluxWorkloadKind = Exclude<WorkloadKind, "ReplicationController">;
+
 export interface Component {
   role: InfluxComponentRole;
   /** Workload name; its pods carry `app=<name>`. */
   name: string;
-  kind: WorkloadKind;
+  kind: InfluxWorkloadKind;
 }
 
-export const ROLE_KINDS: Record<InfluxComponentRole, WorkloadKind> = {
+export const ROLE_KINDS: Record<InfluxComponentRole, InfluxWorkloadKind> = {
   gc: "Deployment",
   router: "Deployment",
   querier: "Deployment",
@@ -94,13 +92,8 @@ export async function assertOperatorPaused(
 }
 
 /** "iox-shared-ingester-0 (terminating), iox-shared-catalog-1 (Pending)", at most `max` named. */
-export function describePodList(pods: readonly PodSummary[], max = 6): string {
-  const shown = pods.slice(0, max).map((p) => {
-    const state = podReadiness(p) ?? (p.reason ? `${p.phase}: ${p.reason}` : p.phase);
-    return `${p.name} (${[state, labelNote(p)].filter(Boolean).join(", ")})`;
-  });
-  return `${shown.join(", ")}${pods.length > max ? ` and ${pods.length - max} more` : ""}`;
-}
+/** The step library's pod list ("x-0 (terminating), y (Failed: Evicted)"), as narrated. */
+export { describePodList } from "../../../steps/wait-pods.js";
 
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;

@@ -5,11 +5,7 @@ import type {
   PodSummary,
   WorkloadStatus,
 } from "../../../adapters/kubernetes/cluster-port.js";
-import {
-  describeWorkloadStatus,
-  isTerminalPod,
-  statusObserved,
-} from "../../../adapters/kubernetes/pod-summary.js";
+import { isTerminalPod } from "../../../adapters/kubernetes/pod-summary.js";
 import type { ObjectStore } from "../../../adapters/s3/object-store.js";
 import { preflightDump } from "../../../catalog-restore/preflight.js";
 import { restoreCatalog } from "../../../catalog-restore/restore-engine.js";
@@ -30,6 +26,12 @@ import {
   type PhaseRunRecord,
   type RunbookPhase,
 } from "../../../runbook/types.js";
+import {
+  waitPodsGone,
+  waitPodsReady,
+  workloadsNotReady,
+  workloadsSay,
+} from "../../../steps/wait-pods.js";
 import { formatBytes, formatCount, formatDuration, formatUtc } from "../../../text/format.js";
 import type { InfluxTarget as Target } from "../config.js";
 import { influxPointOf } from "../points.js";
@@ -324,78 +326,20 @@ function recordReplicas(deps: InfluxdbRunbookDeps): PhaseRun {
  * pod stripped of both its label and its owner reference cannot make a wait pass early.
  */
 
-/** Workloads whose status disagrees with "gone": still counting pods, or not yet caught up. */
-function workloadsNotGone(workloads: readonly WorkloadStatus[]): WorkloadStatus[] {
-  return workloads.filter((w) => !statusObserved(w) || w.replicas !== 0);
-}
-
-/** Workloads whose status does not yet show `wanted(w)` ready replicas (`exact`: no more either). */
-function workloadsNotReady(
-  workloads: readonly WorkloadStatus[],
-  wanted: (w: WorkloadStatus) => number,
-  exact: boolean,
-): WorkloadStatus[] {
-  return workloads.filter(
-    (w) =>
-      !statusObserved(w) ||
-      w.readyReplicas < wanted(w) ||
-      (exact && (w.replicas !== wanted(w) || w.readyReplicas !== wanted(w))),
-  );
-}
-
-/** "but StatefulSet iox-shared-catalog still reports 1 replica (0 ready)" for a progress line. */
-function workloadsSay(workloads: readonly WorkloadStatus[]): string {
-  return workloads
-    .map((w) =>
-      describeWorkloadStatus(w)
-        .replace(" reports ", " still reports ")
-        .replace(" but has not yet ", " and has not yet "),
-    )
-    .join("; ");
-}
-
 async function waitUntilPodsGone(
   deps: InfluxdbRunbookDeps,
   ctx: PhaseContext,
   components: readonly Component[],
   description: string,
 ): Promise<{ waitedMs: number; maxPods: number }> {
-  const started = performance.now();
-  let maxPods = 0;
-  // A pod whose containers stopped for good (Failed — Evicted — or Succeeded) can no longer
-  // write anything; it is named, never waited for (it stays until someone deletes it).
-  await deps.cluster.waitForPods(
-    components.map((c) => c.name),
-    (pods, workloads) => pods.every(isTerminalPod) && workloadsNotGone(workloads).length === 0,
-    {
-      timeoutMs: deps.target.timeouts.podsGone,
-      signal: ctx.signal,
-      description,
-      workloads: components.map((c) => ({ kind: c.kind, name: c.name })),
-      onProgress: (all, workloads) => {
-        const pods = all.filter((p) => !isTerminalPod(p));
-        const stopped = all.filter(isTerminalPod);
-        maxPods = Math.max(maxPods, pods.length);
-        const ignored = stopped.length
-          ? `; not waited for, stopped for good: ${describePodList(stopped)}`
-          : "";
-        if (pods.length === 0) {
-          const disagree = workloadsNotGone(workloads);
-          if (disagree.length)
-            ctx.progress(
-              `pods ${stopped.length ? "gone or stopped" : "gone"}, but ${workloadsSay(disagree)}: waiting for ${description}${ignored}`,
-            );
-          else if (stopped.length) ctx.progress(`every pod gone or stopped${ignored}`);
-          return;
-        }
-        const terminating = pods.filter((p) => p.terminating).length;
-        ctx.progress(
-          `${plural(pods.length, "pod")} still there${terminating ? ` (${terminating} terminating)` : ""}, waiting for ${description}: ${describePodList(pods)}${ignored}`,
-        );
-      },
-    },
-  );
-  return { waitedMs: performance.now() - started, maxPods };
+  // Stopped pods are named in the progress line only, as this runbook always has.
+  const waited = await waitPodsGone(ctx, deps, {
+    workloads: components.map((c) => ({ kind: c.kind, name: c.name })),
+    timeoutMs: deps.target.timeouts.podsGone,
+    description,
+    noteStopped: false,
+  });
+  return { waitedMs: waited.waitedMs, maxPods: waited.maxPods };
 }
 
 async function waitUntilReady(
@@ -405,34 +349,14 @@ async function waitUntilReady(
   wanted: number,
   description: string,
 ): Promise<number> {
-  const started = performance.now();
-  await deps.cluster.waitForPods(
-    [component.name],
-    (pods, workloads) =>
-      pods.filter((p) => p.ready).length >= wanted &&
-      workloadsNotReady(workloads, () => wanted, false).length === 0,
-    {
-      timeoutMs: deps.target.timeouts.podsReady,
-      signal: ctx.signal,
-      description,
-      workloads: [{ kind: component.kind, name: component.name }],
-      onProgress: (pods, workloads) => {
-        const ready = pods.filter((p) => p.ready).length;
-        if (ready >= wanted) {
-          const disagree = workloadsNotReady(workloads, () => wanted, false);
-          if (disagree.length)
-            ctx.progress(
-              `${component.name}: ${ready} of ${wanted} needed pods ready, but ${workloadsSay(disagree)}`,
-            );
-          return;
-        }
-        ctx.progress(
-          `${component.name}: ${ready} of ${wanted} needed pods ready (${describePodList(pods)})`,
-        );
-      },
-    },
-  );
-  return performance.now() - started;
+  const waited = await waitPodsReady(ctx, deps, {
+    workloads: [{ kind: component.kind, name: component.name }],
+    atLeast: wanted,
+    timeoutMs: deps.target.timeouts.podsReady,
+    description,
+    noteStopped: false,
+  });
+  return waited.waitedMs;
 }
 
 // ---- 5. scale down everything but the catalog -------------------------------------------------
