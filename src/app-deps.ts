@@ -1,4 +1,4 @@
-import type { ClusterPort } from "./adapters/kubernetes/cluster-port.js";
+import type { KubernetesCluster } from "./adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "./adapters/s3/object-store.js";
 import type { ApprovalServices } from "./approvals/services.js";
 import type { Config, Target } from "./config/file.js";
@@ -25,7 +25,7 @@ export interface AppDeps {
   /** The object store holding a target's snapshots (recovery points, frozen points). */
   objectStoreFor: (target: Target) => ObjectStore;
   /** The Kubernetes API of a target's cluster (the worker's runbook, `/restore plan`). */
-  clusterFor: (target: Target) => ClusterPort;
+  clusterFor: (target: Target) => KubernetesCluster;
   /** The approval flow's per-process services (group cache, card publisher, point resolver). */
   approvals: ApprovalServices;
 }

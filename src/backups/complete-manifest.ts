@@ -60,7 +60,7 @@ export async function writeCompleteManifest(
   const checked = completeManifestSchema.parse(manifest);
   await store.put(
     location.bucket,
-    pointFileKey(location.prefix, checked.asOf, COMPLETE_FILE),
+    pointFileKey(location.prefix, checked.asOf, COMPLETE_FILE, location.pointsFolder),
     `${JSON.stringify(checked, null, 2)}\n`,
     { contentType: "application/json" },
   );
@@ -72,7 +72,7 @@ export async function readCompleteManifest(
   location: BackupLocation,
   asOf: string,
 ): Promise<CompleteManifest | undefined> {
-  const key = pointFileKey(location.prefix, asOf, COMPLETE_FILE);
+  const key = pointFileKey(location.prefix, asOf, COMPLETE_FILE, location.pointsFolder);
   let stream: Awaited<ReturnType<ObjectStore["getStream"]>>;
   try {
     stream = await store.getStream(location.bucket, key);

@@ -9,6 +9,12 @@ export interface BackupLocation {
   bucket: string;
   /** "" or ending in "/". */
   prefix: string;
+  /**
+   * The folder below `prefix` that holds the points: `points/` by default (kinds that keep a
+   * pool beside them); "" for kinds whose points sit directly under the prefix
+   * (`<prefix><as-of>/…`, InfluxDB OSS archives).
+   */
+  pointsFolder?: string;
 }
 
 /** Normalises a configured prefix: no leading slash, one trailing slash unless empty. */
@@ -17,16 +23,21 @@ export function normalisePrefix(prefix: string): string {
   return trimmed === "" || trimmed.endsWith("/") ? trimmed : `${trimmed}/`;
 }
 
-export function pointsPrefix(prefix: string): string {
-  return `${normalisePrefix(prefix)}points/`;
+export function pointsPrefix(prefix: string, pointsFolder = "points/"): string {
+  return `${normalisePrefix(prefix)}${pointsFolder}`;
 }
 
-export function pointPrefix(prefix: string, asOf: string): string {
-  return `${pointsPrefix(prefix)}${asOf}/`;
+export function pointPrefix(prefix: string, asOf: string, pointsFolder?: string): string {
+  return `${pointsPrefix(prefix, pointsFolder)}${asOf}/`;
 }
 
-export function pointFileKey(prefix: string, asOf: string, name: string): string {
-  return `${pointPrefix(prefix, asOf)}${name}`;
+export function pointFileKey(
+  prefix: string,
+  asOf: string,
+  name: string,
+  pointsFolder?: string,
+): string {
+  return `${pointPrefix(prefix, asOf, pointsFolder)}${name}`;
 }
 
 export function poolPrefix(prefix: string): string {

@@ -44,7 +44,12 @@ export async function uploadPointFile(
   const digest = new DigestPassThrough();
   source.on("error", (err) => digest.destroy(err));
   source.pipe(digest);
-  await store.upload(location.bucket, pointFileKey(location.prefix, asOf, name), digest, opts);
+  await store.upload(
+    location.bucket,
+    pointFileKey(location.prefix, asOf, name, location.pointsFolder),
+    digest,
+    opts,
+  );
   return { name, size: digest.bytes, sha256: digest.digest() };
 }
 
@@ -67,7 +72,7 @@ export async function openCheckedPointFile(
   asOf: string,
   file: PointFile,
 ): Promise<{ body: Readable; size: number }> {
-  const key = pointFileKey(location.prefix, asOf, file.name);
+  const key = pointFileKey(location.prefix, asOf, file.name, location.pointsFolder);
   const stream = await store.getStream(location.bucket, key);
   if (stream.size !== file.size) {
     stream.body.destroy();
@@ -117,7 +122,7 @@ export async function checkPointFileSizes(
   location: BackupLocation,
   manifest: CompleteManifest,
 ): Promise<PointFileProblem[]> {
-  const folder = pointPrefix(location.prefix, manifest.asOf);
+  const folder = pointPrefix(location.prefix, manifest.asOf, location.pointsFolder);
   const sizes = new Map<string, number>();
   for await (const o of store.listObjects(location.bucket, folder))
     sizes.set(o.key.slice(folder.length), o.size);

@@ -37,7 +37,7 @@ export async function listBackupPoints(
   location: BackupLocation,
   opts: ListPointsOptions = {},
 ): Promise<BackupPoint[]> {
-  const root = pointsPrefix(location.prefix);
+  const root = pointsPrefix(location.prefix, location.pointsFolder);
   const folders = new Map<string, Array<{ name: string; size: number }>>();
   for await (const o of store.listObjects(location.bucket, root)) {
     const rest = o.key.slice(root.length);

@@ -55,12 +55,12 @@ export async function deletePoints(
   for (const point of points) {
     if (point.files.some((f) => f.name === COMPLETE_FILE)) {
       await store.deleteObjects(location.bucket, [
-        pointFileKey(location.prefix, point.asOf, COMPLETE_FILE),
+        pointFileKey(location.prefix, point.asOf, COMPLETE_FILE, location.pointsFolder),
       ]);
       files++;
     }
     // Listed again rather than trusting `point.files`: a file written since is removed too.
-    const folder = pointPrefix(location.prefix, point.asOf);
+    const folder = pointPrefix(location.prefix, point.asOf, location.pointsFolder);
     const rest: string[] = [];
     for await (const o of store.listObjects(location.bucket, folder)) rest.push(o.key);
     if (rest.length > 0) await store.deleteObjects(location.bucket, rest);

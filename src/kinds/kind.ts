@@ -11,6 +11,7 @@
 
 import type { z } from "zod";
 import type { ClusterPort, PodSummary } from "../adapters/kubernetes/cluster-port.js";
+import type { KubernetesCluster } from "../adapters/kubernetes/kubernetes-cluster.js";
 import type { RbacRule } from "../adapters/kubernetes/rbac.js";
 import type { ObjectStore } from "../adapters/s3/object-store.js";
 import type { TargetBase } from "../config/schema-parts.js";
@@ -91,7 +92,8 @@ export interface RunbookDeps<T extends TargetBase = TargetBase> {
   target: T;
   /** restorebot's own database (checkpoints, replica records). */
   db: Db;
-  cluster: ClusterPort;
+  /** The target's cluster: the runner's port, the step library's and pod work (Jobs, exec). */
+  cluster: KubernetesCluster;
   /** The target's object store, built when first asked (kinds without one never ask). */
   objectStore: () => ObjectStore;
   /** The worker's environment (DSN variables named by the config); never logged. */
@@ -168,6 +170,8 @@ export interface Kind<T extends TargetBase = TargetBase> {
   outline: KindOutline;
   runbooks: {
     restore(deps: RunbookDeps<T>): Runbook;
+    /** The kind's backup runbook, for kinds where restorebot takes backups (/backup). */
+    backup?(deps: RunbookDeps<T>): Runbook;
     /** Run when a worker starts (e.g. clear scratch files of runs that ended elsewhere). */
     prepareWorker?(workDir: string): Promise<unknown>;
     /** Run when a run ends for good (succeeded, rolled back, cancelled). */

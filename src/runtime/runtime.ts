@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import type { ClusterPort } from "../adapters/kubernetes/cluster-port.js";
+import type { KubernetesCluster } from "../adapters/kubernetes/kubernetes-cluster.js";
 import { createKubernetesCluster } from "../adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../adapters/s3/object-store.js";
 import { createS3Client, createS3ObjectStore } from "../adapters/s3/s3-object-store.js";
@@ -69,7 +69,7 @@ export async function buildRuntime(options: {
   kinds?: KindRegistry;
   /** Object stores and clusters to use instead of real clients (tests, stand-ins). */
   objectStoreFor?: (target: Target) => ObjectStore;
-  clusterFor?: (target: Target) => ClusterPort;
+  clusterFor?: (target: Target) => KubernetesCluster;
 }): Promise<Runtime> {
   const kinds = options.kinds ?? DEFAULT_KINDS;
   const { role, env, config } = options;
@@ -153,8 +153,8 @@ function objectStoresByTarget(kinds: KindRegistry): (target: Target) => ObjectSt
 function clustersByTarget(
   kubeEnv: Record<string, string>,
   logger: Logger,
-): (target: Target) => ClusterPort {
-  const clusters = new Map<string, ClusterPort>();
+): (target: Target) => KubernetesCluster {
+  const clusters = new Map<string, KubernetesCluster>();
   return (target) => {
     let cluster = clusters.get(target.name);
     if (!cluster) {

@@ -68,6 +68,8 @@ export interface JobSnapshot {
 
 interface JobPod {
   name: string;
+  /** A pod created directly (POST pods), owned by no Job: it runs until it is deleted. */
+  bare?: boolean;
   uid: string;
   job: string;
   jobUid: string;
@@ -108,6 +110,8 @@ export interface JobControllerOptions {
   terminationDelayMs: number;
   /** The directory backing a PVC, or undefined when there is no such claim. */
   claimDirectory(name: string): string | undefined;
+  /** Whether a workload's pod of that name exists (bare pods may not take its name). */
+  podExists(name: string): boolean;
   writeLog(pod: string, container: string, text: string): void;
   /** The pod's containers have stopped: followed logs end. */
   containersEnded(pod: string): void;
@@ -242,6 +246,76 @@ export class JobController {
     this.o.notify();
     setImmediate(() => this.startPod(job));
     return { status: 201, body: this.renderJob(job) };
+  }
+
+  /**
+   * A bare pod (POST pods), such as a helper that mounts a PVC: Pending, then Running and Ready
+   * after `startDelayMs` (Unschedulable while a claim it mounts does not exist). Its container's
+   * command is not run — it stands for a `sleep`; what it does happens through exec, which sees
+   * its PVC mounts. It runs until deleted.
+   */
+  createBarePod(manifest: JsonObject): WriteAnswer {
+    const meta = metadataOf(manifest);
+    const name = typeof meta.name === "string" ? meta.name : "";
+    const spec = isJsonObject(manifest.spec) ? manifest.spec : {};
+    const containers = Array.isArray(spec.containers) ? spec.containers : [];
+    const problem =
+      !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name) || name.length > 253
+        ? `metadata.name: Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`
+        : containers.length === 0
+          ? "spec.containers: Required value"
+          : undefined;
+    if (problem)
+      return {
+        status: 422,
+        body: status(422, `Pod "${name}" is invalid: ${problem}`, "Invalid", name, "pods", ""),
+      };
+    if (this.pods.has(name) || this.o.podExists(name))
+      return {
+        status: 409,
+        body: status(409, `pods "${name}" already exists`, "AlreadyExists", name, "pods", ""),
+      };
+    const pod: JobPod = {
+      name,
+      bare: true,
+      uid: randomUUID(),
+      job: "",
+      jobUid: "",
+      orphaned: true,
+      attempt: 1,
+      template: { metadata: structuredClone(meta), spec: structuredClone(spec) },
+      createdAt: Date.now(),
+      phase: "Pending",
+      rv: this.o.state.allocateResourceVersion(),
+      abort: new AbortController(),
+    };
+    this.pods.set(name, pod);
+    this.o.state.publish("pods", "ADDED", this.renderPod(pod));
+    this.o.notify();
+    const missingClaim = volumesOf(pod.template).find(
+      (v) => this.o.claimDirectory(v.claimName) === undefined,
+    );
+    if (missingClaim) {
+      pod.pending = {
+        reason: "Unschedulable",
+        message: `0/1 nodes are available: persistentvolumeclaim "${missingClaim.claimName}" not found. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.`,
+      };
+      this.touchPod(pod);
+    } else {
+      pod.timer = setTimeout(() => {
+        pod.timer = undefined;
+        if (this.closed || pod.deletionAt !== undefined) return;
+        pod.phase = "Running";
+        pod.startedAt = Date.now();
+        this.touchPod(pod);
+      }, this.o.startDelayMs);
+    }
+    return { status: 201, body: this.renderPod(pod) };
+  }
+
+  /** Whether a pod of this controller (a Job's or a bare one) exists. */
+  hasPod(name: string): boolean {
+    return this.pods.has(name);
   }
 
   delete(name: string, policy: string | undefined): WriteAnswer {
@@ -451,7 +525,7 @@ export class JobController {
     if (pod.timer) clearTimeout(pod.timer);
     pod.deletionAt = Date.now();
     pod.abort.abort(new Error("the pod was deleted"));
-    if (pod.phase === "Running") {
+    if (pod.phase === "Running" && !pod.bare) {
       // Killed: the container ends with SIGKILL's status, as after its grace period.
       pod.phase = "Failed";
       pod.exitCode = 137;
@@ -623,32 +697,41 @@ export class JobController {
     const templateMeta = isJsonObject(pod.template.metadata) ? pod.template.metadata : {};
     const spec = structuredClone(isJsonObject(pod.template.spec) ? pod.template.spec : {});
     const containers = Array.isArray(spec.containers) ? spec.containers.filter(isJsonObject) : [];
-    const metadata: JsonObject = {
-      ...templateMeta,
-      name: pod.name,
-      generateName: `${pod.job}-`,
-      namespace: this.o.namespace,
-      uid: pod.uid,
-      resourceVersion: String(pod.rv),
-      creationTimestamp: iso(pod.createdAt),
-      labels: {
-        ...(isJsonObject(templateMeta.labels) ? templateMeta.labels : {}),
-        ...jobLabels(pod.job, pod.jobUid),
-      },
-      ownerReferences: pod.orphaned
-        ? []
-        : [
-            {
-              apiVersion: "batch/v1",
-              kind: "Job",
-              name: pod.job,
-              uid: pod.jobUid,
-              controller: true,
-              blockOwnerDeletion: true,
-            },
-          ],
-      finalizers: pod.deletionAt === undefined ? ["batch.kubernetes.io/job-tracking"] : [],
-    };
+    const metadata: JsonObject = pod.bare
+      ? {
+          ...templateMeta,
+          name: pod.name,
+          namespace: this.o.namespace,
+          uid: pod.uid,
+          resourceVersion: String(pod.rv),
+          creationTimestamp: iso(pod.createdAt),
+        }
+      : {
+          ...templateMeta,
+          name: pod.name,
+          generateName: `${pod.job}-`,
+          namespace: this.o.namespace,
+          uid: pod.uid,
+          resourceVersion: String(pod.rv),
+          creationTimestamp: iso(pod.createdAt),
+          labels: {
+            ...(isJsonObject(templateMeta.labels) ? templateMeta.labels : {}),
+            ...jobLabels(pod.job, pod.jobUid),
+          },
+          ownerReferences: pod.orphaned
+            ? []
+            : [
+                {
+                  apiVersion: "batch/v1",
+                  kind: "Job",
+                  name: pod.job,
+                  uid: pod.jobUid,
+                  controller: true,
+                  blockOwnerDeletion: true,
+                },
+              ],
+          finalizers: pod.deletionAt === undefined ? ["batch.kubernetes.io/job-tracking"] : [],
+        };
     if (pod.deletionAt !== undefined) {
       metadata.deletionTimestamp = iso(pod.deletionAt + GRACE_PERIOD_SECONDS * 1000);
       metadata.deletionGracePeriodSeconds = GRACE_PERIOD_SECONDS;

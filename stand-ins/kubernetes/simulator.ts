@@ -119,6 +119,7 @@ export class KubernetesSimulator {
       startDelayMs: timing.startDelayMs,
       terminationDelayMs: timing.terminationDelayMs,
       claimDirectory: (name) => this.volumes.directory(name),
+      podExists: (name) => this.workloadPodExists(name),
       writeLog: (pod, container, text) => this.podLogs.write(pod, container, text),
       containersEnded: (pod) => this.podLogs.containersEnded(pod),
       podGone: () => this.volumes.release(),
@@ -152,7 +153,7 @@ export class KubernetesSimulator {
       sendJson,
       applyPatch: (contentType, current, patch) => applyPatchFor(contentType, current, patch, true),
       sendPatchError,
-      deletePod: (name) => this.state.deletePod(name),
+      deletePod: (name) => this.state.deletePod(name) || this.jobs.deletePod(name),
       podExists: (name) => this.state.get("pods", name) !== undefined,
       nextResourceVersion: () => this.state.bumpResourceVersion(),
     });
@@ -324,6 +325,10 @@ export class KubernetesSimulator {
   /** Deletes a Job's pod as another client would; its Job counts it as failed if it was running. */
   deleteJobPod(name: string): boolean {
     return this.jobs.deletePod(name);
+  }
+
+  private workloadPodExists(name: string): boolean {
+    return !this.jobs.hasPod(name) && this.state.get("pods", name) !== undefined;
   }
 
   /** The directory on this machine that backs a PVC (undefined when there is no such claim). */
@@ -683,6 +688,21 @@ export class KubernetesSimulator {
         return sendJson(res, 200, render(info.name));
       }
       case "/v1|pods":
+        if (method === "POST" && info.name === undefined) {
+          // Bare pods (a helper mounting a PVC): jobs.ts runs them like a Job's pods.
+          if (!inNamespace)
+            return sendStatus(res, 404, `namespaces "${info.namespace ?? ""}" not found`, { info });
+          let parsed: Json;
+          try {
+            parsed = parseJson(body);
+          } catch (err) {
+            return sendStatus(res, 400, `error decoding the body: ${String(err)}`, { info });
+          }
+          if (!isJsonObject(parsed))
+            return sendStatus(res, 400, "the body must be an object", { info });
+          const answer = this.jobs.createBarePod(parsed);
+          return sendJson(res, answer.status, answer.body);
+        }
         return this.serveCollection(
           "pods",
           "PodList",

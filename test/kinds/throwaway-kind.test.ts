@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createRestoreProcessor } from "../../jobs/restore-processor.js";
 import { type RestoreWorker, startRestoreWorker } from "../../jobs/restore-worker.js";
-import type { ClusterPort } from "../../src/adapters/kubernetes/cluster-port.js";
+import type { KubernetesCluster } from "../../src/adapters/kubernetes/kubernetes-cluster.js";
 import { k8sName, type TargetBase } from "../../src/config/schema-parts.js";
 import type { JsonValue, Kind } from "../../src/kinds/kind.js";
 import { createKindRegistry, KINDS } from "../../src/kinds/registry.js";
@@ -172,7 +172,7 @@ describe("a kind added through the registry alone", () => {
             throw new Error("the widget kind keeps no object store");
           },
           // The widget runbook never calls the cluster.
-          clusterFor: () => ({}) as ClusterPort,
+          clusterFor: () => ({}) as KubernetesCluster,
         },
       },
       { slackIntervalMs: 50, reconcileIntervalMs: 0, redrawCardsWithinMs: 0 },

@@ -124,6 +124,12 @@ export interface PodWorkPort {
   createPvc(manifest: Manifest): Promise<{ name: string; created: boolean }>;
   /** Deletes the PVC. One already gone is fine. */
   deletePvc(name: string): Promise<void>;
+  /**
+   * Creates a bare pod (e.g. a helper that mounts a workload's PVC while the workload is stopped);
+   * when one of that name exists already (a resumed step), returns it as is (`created: false`).
+   * Delete it with `deletePod` and wait with `waitForPods` (label it `app=<its name>`).
+   */
+  createPod(manifest: Manifest): Promise<{ name: string; created: boolean }>;
   /** Runs a command in a pod's container, streaming stdin, stdout and stderr; resolves with its exit status. */
   execInPod(options: ExecInPodOptions): Promise<ExecResult>;
 }

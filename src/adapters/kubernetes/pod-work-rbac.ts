@@ -25,6 +25,7 @@ export const POD_WORK_RBAC_RULES: Readonly<Record<keyof PodWorkPort, readonly Rb
   deleteJob: [{ apiGroups: ["batch"], resources: ["jobs"], verbs: ["delete"] }],
   createPvc: [{ apiGroups: [""], resources: ["persistentvolumeclaims"], verbs: ["create"] }],
   deletePvc: [{ apiGroups: [""], resources: ["persistentvolumeclaims"], verbs: ["delete"] }],
+  createPod: [{ apiGroups: [""], resources: ["pods"], verbs: ["create"] }],
   execInPod: [{ apiGroups: [""], resources: ["pods/exec"], verbs: ["create", "get"] }],
 };
 

@@ -12,6 +12,7 @@ import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import {
   archiveEntryOf,
   archiveKeyOf,
+  archiveLocation,
   asOfOf,
   buildOssComplete,
   completeKeyOf,
@@ -29,6 +30,7 @@ import { objectStoreFor, putObjectUpload } from "./support/object-store.js";
 
 const BUCKET = "influxdb-oss-backups";
 const PREFIX = "archives/";
+const LOC = archiveLocation({ bucket: BUCKET, prefix: PREFIX });
 const T0 = 1_704_067_200; // 2024-01-01T00:00:00Z
 
 let scratch: string;
@@ -59,7 +61,7 @@ async function liveState(): Promise<{ databases: unknown[]; cpu: unknown[][]; ap
 
 async function restore(point: string, restoreId: string, source: ObjectStore = store) {
   const completeText = (
-    await store.getStream(BUCKET, completeKeyOf(PREFIX, point)).then((o) => o.body.toArray())
+    await store.getStream(BUCKET, completeKeyOf(LOC, point)).then((o) => o.body.toArray())
   )
     .map((b: Buffer) => b.toString())
     .join("");
@@ -68,7 +70,7 @@ async function restore(point: string, restoreId: string, source: ObjectStore = s
     exec,
     store: source,
     bucket: BUCKET,
-    key: archiveKeyOf(PREFIX, point),
+    key: archiveKeyOf(LOC, point),
     expected: archiveEntryOf(complete),
     dataDir: influxd.dataDir,
     restoreId,
@@ -97,7 +99,7 @@ beforeAll(async () => {
   await influxd.stop();
 
   asOf = asOfOf(new Date());
-  const key = archiveKeyOf(PREFIX, asOf);
+  const key = archiveKeyOf(LOC, asOf);
   const archive = await streamBackupToStore({
     exec,
     dataDir: influxd.dataDir,
@@ -111,8 +113,8 @@ beforeAll(async () => {
     restorebotVersion: "test",
     directories: ["meta", "data", "wal"],
   });
-  await store.put(BUCKET, completeKeyOf(PREFIX, asOf), JSON.stringify(complete));
-  expect(s3.writeLog().map((w) => w.key)).toEqual([key, completeKeyOf(PREFIX, asOf)]);
+  await store.put(BUCKET, completeKeyOf(LOC, asOf), JSON.stringify(complete));
+  expect(s3.writeLog().map((w) => w.key)).toEqual([key, completeKeyOf(LOC, asOf)]);
 
   // after the backup: more points, and a database dropped
   await influxd.start();
@@ -129,18 +131,14 @@ afterAll(async () => {
 
 describe("InfluxDB OSS file-level backup and restore on a real influxd", () => {
   it("refuses an archive truncated in the object store before anything moves", async () => {
-    const whole = s3.getObjectDirect(BUCKET, archiveKeyOf(PREFIX, asOf));
+    const whole = s3.getObjectDirect(BUCKET, archiveKeyOf(LOC, asOf));
     if (!whole) throw new Error("archive missing");
     const damaged = "2024-06-01T00:00:00Z";
+    s3.putObjectDirect(BUCKET, archiveKeyOf(LOC, damaged), whole.subarray(0, whole.length - 512));
     s3.putObjectDirect(
       BUCKET,
-      archiveKeyOf(PREFIX, damaged),
-      whole.subarray(0, whole.length - 512),
-    );
-    s3.putObjectDirect(
-      BUCKET,
-      completeKeyOf(PREFIX, damaged),
-      s3.getObjectDirect(BUCKET, completeKeyOf(PREFIX, asOf)) ?? "",
+      completeKeyOf(LOC, damaged),
+      s3.getObjectDirect(BUCKET, completeKeyOf(LOC, asOf)) ?? "",
     );
     const before = await dataDirEntries();
     await expect(restore(damaged, "truncated")).rejects.toThrow(
@@ -155,7 +153,7 @@ describe("InfluxDB OSS file-level backup and restore on a real influxd", () => {
   });
 
   it("puts the old directories back when the download breaks mid-extract", async () => {
-    const total = s3.getObjectDirect(BUCKET, archiveKeyOf(PREFIX, asOf))?.length ?? 0;
+    const total = s3.getObjectDirect(BUCKET, archiveKeyOf(LOC, asOf))?.length ?? 0;
     const cutAt = Math.floor(total / 2);
     const breaking: ObjectStore = {
       ...store,

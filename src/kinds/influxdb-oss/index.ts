@@ -1,0 +1,69 @@
+import type { Kind } from "../kind.js";
+import {
+  completeInfluxdbOssTarget,
+  type InfluxdbOssTarget,
+  influxdbOssTargetShape,
+} from "./config.js";
+import { createInfluxdbOssSource, freezeOssPoint, ossCardLines, ossReportLine } from "./points.js";
+import {
+  createInfluxdbOssBackupRunbook,
+  createInfluxdbOssRestoreRunbook,
+  INFLUXDB_OSS_RBAC,
+  RESTORE_PHASES,
+  ROLLBACK_STEPS,
+} from "./runbooks.js";
+
+/** InfluxDB OSS 1.x, one node: file-level archives of meta/, data/ and wal/ (DESIGN.md). */
+export const influxdbOss: Kind<InfluxdbOssTarget> = {
+  id: "influxdb-oss",
+  label: "InfluxDB OSS 1.x",
+  config: {
+    shape: influxdbOssTargetShape,
+    complete: completeInfluxdbOssTarget,
+    problems: () => [],
+    envVars: () => [],
+    describe: (t) => `archives in \`s3://${t.backups.bucket}/${t.backups.prefix}\``,
+    objectStore: ({ backups: { endpoint, region, forcePathStyle } }) => ({
+      ...(endpoint ? { endpoint } : {}),
+      region,
+      forcePathStyle,
+    }),
+  },
+  points: {
+    source: createInfluxdbOssSource,
+    freeze: freezeOssPoint,
+    cardLines: ossCardLines,
+    reportLine: ossReportLine,
+  },
+  outline: {
+    phases: RESTORE_PHASES,
+    rollback: ROLLBACK_STEPS,
+    replacesData: "extract",
+    takesDown: "stop-node",
+    bringsUp: "start-node",
+  },
+  runbooks: {
+    restore: createInfluxdbOssRestoreRunbook,
+    backup: createInfluxdbOssBackupRunbook,
+  },
+  async plan({ target, point }) {
+    return {
+      phases: RESTORE_PHASES.map((p, i) => `${i + 1}. ${p.title}`),
+      warnings: [
+        `InfluxDB (StatefulSet ${target.statefulset}) is down from phase 2 until phase 6; the old directories stay in ${target.dataDir}/.restorebot-old-<request>/ until the restored node answers.`,
+      ],
+      summary: `Restore ${target.name} from archive ${point.id} (helper pod ${target.helperImage} on PVC ${target.pvc}).`,
+    };
+  },
+  wording: {
+    abandoned: (_request, _runs, userId) =>
+      `:heavy_multiplication_x: <@${userId}> abandoned this run. restorebot changes nothing more: the node and its data directory stay as described above; delete any helper pod and move the old directories back by hand if needed (docs/influxdb-1x.md).`,
+    rollbackPressed: (_request, _runs, userId) =>
+      `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: the old data directories go back in place (if they were moved), the helper pod is deleted and InfluxDB is scaled back to its recorded count.`,
+  },
+  rbac: INFLUXDB_OSS_RBAC,
+  sandbox: {
+    describe:
+      "an InfluxDB OSS 1.x node (StatefulSet with a PVC-backed data directory, Kubernetes simulator) and its archives in the S3 stand-in",
+  },
+};
