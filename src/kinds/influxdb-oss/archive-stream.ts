@@ -188,6 +188,9 @@ export async function streamArchiveIn(
   opts: RestoreIds & { source: Readable; expected: StreamDigest },
 ): Promise<{ sent: StreamDigest; execStatus: number | undefined; stderr: string }> {
   const digest = new DigestingStream({ highWaterMark: STREAM_BUFFER });
+  // A source failing at its very end (the checked reader's sha256) destroys the digest after the
+  // exec stopped listening to it; the failure is reported below through `sourceError`.
+  digest.on("error", () => undefined);
   let sourceError: unknown;
   opts.source.once("error", (err) => {
     sourceError = err;

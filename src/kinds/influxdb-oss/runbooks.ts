@@ -450,6 +450,9 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
             manifest.asOf,
             entry,
           );
+          // streamArchiveIn reports the reader's failure (and checks size and sha256 itself);
+          // a second error from the checked reader after that must not go unhandled.
+          file.body.on("error", () => undefined);
           try {
             await streamArchiveIn({
               ...ids,

@@ -1,0 +1,182 @@
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { runRestore } from "../../../../jobs/runner/runner.js";
+import { createKubernetesCluster } from "../../../../src/adapters/kubernetes/kubernetes-cluster.js";
+import type { ObjectStore } from "../../../../src/adapters/s3/object-store.js";
+import {
+  completeInfluxdbOssTarget,
+  type InfluxdbOssTarget,
+} from "../../../../src/kinds/influxdb-oss/config.js";
+import { influxdbOss } from "../../../../src/kinds/influxdb-oss/index.js";
+import { DEFAULT_KINDS } from "../../../../src/kinds/registry.js";
+import { silentLogger } from "../../../../src/logging/logger.js";
+import type { Runbook, RunEvent } from "../../../../src/runbook/types.js";
+import {
+  type KubernetesSimulator,
+  kubeconfigFor,
+  startKubernetesSimulator,
+} from "../../../../stand-ins/kubernetes/index.js";
+import type { KubernetesSimulatorOptions } from "../../../../stand-ins/kubernetes/types.js";
+import { type S3StandIn, startS3StandIn } from "../../../../stand-ins/s3/server.js";
+import { createRunnerDatabase, type RunnerDatabase } from "../../../jobs/support/run-fixtures.js";
+import { objectStoreFor } from "./object-store.js";
+
+export const BUCKET = "influxdb-oss-backups";
+export const PVC = "influxdb-data-influxdb-0";
+
+/**
+ * One InfluxDB OSS node as the kind sees it: a StatefulSet `influxdb` in the Kubernetes
+ * simulator (RBAC enforced as the kind's Role, exec'd commands run for real with the PVC
+ * mounted), its PVC holding a small meta/data/wal tree, a Service answering /ping and
+ * SHOW DATABASES from what the data directory holds, the S3 stand-in, restorebot's database.
+ */
+export interface OssEnv {
+  sim: KubernetesSimulator;
+  s3: S3StandIn;
+  store: ObjectStore;
+  db: RunnerDatabase;
+  target: InfluxdbOssTarget;
+  /** The directory behind the PVC (the node's dataDir). */
+  dataDir: string;
+  /** Whether the fake node answers (it reads the data directory only while its pod is ready). */
+  events: RunEvent[];
+  run(
+    requestId: string,
+    mode: "backup" | "restore",
+    options?: { signal?: AbortSignal; wrapStore?: (store: ObjectStore) => ObjectStore },
+  ): ReturnType<typeof runRestore>;
+  close(): Promise<void>;
+}
+
+/** Writes a small, real-looking InfluxDB 1.x data directory: meta, one shard per db, its WAL. */
+export function seedDataDirectory(dir: string, databases: readonly string[], marker: string): void {
+  mkdirSync(join(dir, "meta"), { recursive: true });
+  writeFileSync(join(dir, "meta", "meta.db"), `meta ${databases.join(",")} ${marker}\n`);
+  for (const [i, db] of databases.entries()) {
+    const shard = join(dir, "data", db, "autogen", String(i + 1));
+    mkdirSync(shard, { recursive: true });
+    writeFileSync(join(shard, "000000001-000000001.tsm"), Buffer.alloc(4096 + i, 7));
+    writeFileSync(join(shard, "fields.idx"), `${db} ${marker}`);
+    const wal = join(dir, "wal", db, "autogen", String(i + 1));
+    mkdirSync(wal, { recursive: true });
+    writeFileSync(join(wal, "_00001.wal"), `${db} newest points ${marker}`);
+  }
+}
+
+export async function startOssEnv(
+  label: string,
+  simOptions: KubernetesSimulatorOptions = {},
+): Promise<OssEnv> {
+  const sim = await startKubernetesSimulator({
+    components: [{ name: "influxdb", kind: "StatefulSet", replicas: 1 }],
+    timing: { startDelayMs: 10, readyDelayMs: 20, terminationDelayMs: 30 },
+    rbacRules: influxdbOss.rbac,
+    localExec: true,
+    ...simOptions,
+  });
+  sim.createPvc(PVC);
+  const dataDir = sim.pvcDirectory(PVC) as string;
+  seedDataDirectory(dataDir, ["telegraf", "metrics"], "v1");
+  const node = influxNode(dataDir);
+  await new Promise<void>((resolve) => node.listen(0, "127.0.0.1", resolve));
+  sim.resources.registerService({
+    name: "influxdb",
+    port: 8086,
+    localPort: (node.address() as AddressInfo).port,
+  });
+  const s3 = await startS3StandIn({ buckets: [BUCKET] });
+  const store = objectStoreFor(s3);
+  const db = await createRunnerDatabase(label);
+  const target = completeInfluxdbOssTarget({
+    name: "influx1",
+    kind: "influxdb-oss",
+    namespace: sim.namespace,
+    retention: { hourly: 1, daily: 1 },
+    timeouts: { podsGone: 20_000, podsReady: 20_000 },
+    policy: { requesters: ["*"], approvers: [], requiredApprovals: 1, requestTtl: 1 },
+    statefulset: "influxdb",
+    dataDir: "/var/lib/influxdb",
+    helperImage: "busybox:1.36",
+    service: "influxdb:8086",
+    backups: { bucket: BUCKET, prefix: "archives/", region: "us-east-1", forcePathStyle: true },
+  });
+  const cluster = createKubernetesCluster({
+    namespace: sim.namespace,
+    kubeConfig: kubeconfigFor(sim),
+    retry: { attempts: 2, initialDelayMs: 10, maxDelayMs: 20 },
+  });
+  const events: RunEvent[] = [];
+  const kind = DEFAULT_KINDS.of(target);
+  const runbookFor = (mode: "backup" | "restore", runStore: ObjectStore): Runbook => {
+    const deps = {
+      target,
+      db: db.pool,
+      cluster,
+      objectStore: () => runStore,
+      env: {},
+      workDir: "/nonexistent",
+      logger: silentLogger,
+    };
+    const backup = kind.runbooks.backup;
+    if (mode === "backup" && !backup) throw new Error("no backup runbook");
+    return mode === "backup" && backup ? backup(deps) : kind.runbooks.restore(deps);
+  };
+  return {
+    sim,
+    s3,
+    store,
+    db,
+    target,
+    dataDir,
+    events,
+    run: (requestId, mode, options = {}) =>
+      runRestore({
+        db: db.pool,
+        requestId,
+        runbookFor: () => runbookFor(mode, options.wrapStore ? options.wrapStore(store) : store),
+        narrate: (e) => events.push(e),
+        signal: options.signal ?? new AbortController().signal,
+        logger: silentLogger,
+        progressIntervalMs: 50,
+      }),
+    async close() {
+      await sim.close();
+      await s3.close();
+      await new Promise((r) => node.close(r));
+      await db.close();
+    },
+  };
+}
+
+/** /ping and SHOW DATABASES, answered from what the data directory holds now. */
+function influxNode(dataDir: string): Server {
+  return createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname === "/ping") {
+      res.writeHead(204, { "X-Influxdb-Version": "1.8.10" }).end();
+      return;
+    }
+    if (url.pathname === "/query" && url.searchParams.get("q") === "SHOW DATABASES") {
+      let names: string[] = [];
+      try {
+        names = readdirSync(join(dataDir, "data")).sort();
+      } catch {
+        names = [];
+      }
+      res.writeHead(200, { "Content-Type": "application/json" }).end(
+        JSON.stringify({
+          results: [
+            {
+              statement_id: 0,
+              series: [{ name: "databases", columns: ["name"], values: names.map((n) => [n]) }],
+            },
+          ],
+        }),
+      );
+      return;
+    }
+    res.writeHead(404).end();
+  });
+}
