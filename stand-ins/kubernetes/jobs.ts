@@ -313,6 +313,11 @@ export class JobController {
     return { status: 201, body: this.renderPod(pod) };
   }
 
+  /** The phase of a Job's or bare pod (undefined when there is none of that name). */
+  podPhase(name: string): string | undefined {
+    return this.pods.get(name)?.phase;
+  }
+
   /** Whether a pod of this controller (a Job's or a bare one) exists. */
   hasPod(name: string): boolean {
     return this.pods.has(name);

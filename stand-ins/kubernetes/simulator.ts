@@ -317,7 +317,12 @@ export class KubernetesSimulator {
     return this.jobs.snapshot();
   }
 
-  /** Names of the pods Jobs created that still exist (orphans included). */
+  /** The phase of a pod a Job created or a client created bare (`POST pods`); undefined when gone. */
+  podPhase(name: string): string | undefined {
+    return this.jobs.podPhase(name);
+  }
+
+  /** Names of the pods Jobs created, and bare pods, that still exist (orphans included). */
   jobPods(): string[] {
     return this.jobs.podNames();
   }

@@ -33,6 +33,7 @@ const ALL_METHODS: (keyof PodWorkPort)[] = [
   "deleteJob",
   "createPvc",
   "deletePvc",
+  "createPod",
   "execInPod",
 ];
 
@@ -475,6 +476,57 @@ describe("Kubernetes adapter: exec on a cluster older than 1.30 (v4 only)", () =
     // Without stdin, v4 is safe and used as it is.
     const plain = await cluster.execInPod({ pod, container: "main", command: ["true"] });
     expect(plain).toEqual({ exitCode: 0, protocol: "v4.channel.k8s.io" });
+  });
+});
+
+describe("Kubernetes adapter: bare pods", () => {
+  it("creates a helper pod mounting a PVC, adopts it by name, and exec in it works on the claim's directory", async () => {
+    const { sim, cluster } = await setup({ localExec: true }, [
+      "createPvc",
+      "createPod",
+      "execInPod",
+      "deletePvc",
+    ]);
+    await cluster.createPvc({
+      metadata: { name: "node-data" },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+    });
+    const manifest = {
+      metadata: { name: "helper-1", labels: { app: "helper-1" } },
+      spec: {
+        restartPolicy: "Never",
+        volumes: [{ name: "data", persistentVolumeClaim: { claimName: "node-data" } }],
+        containers: [
+          {
+            name: "helper",
+            image: "busybox:1.36",
+            command: ["sleep", "86400"],
+            volumeMounts: [{ name: "data", mountPath: "/var/lib/influxdb" }],
+          },
+        ],
+      },
+    };
+    expect(await cluster.createPod(manifest)).toEqual({ name: "helper-1", created: true });
+    // A resumed step finds its pod instead of failing on AlreadyExists.
+    expect(await cluster.createPod(manifest)).toEqual({ name: "helper-1", created: false });
+    await sim.waitFor(() => sim.podPhase("helper-1") === "Running", 2_000);
+    const ran = await cluster.execInPod({
+      pod: "helper-1",
+      container: "helper",
+      command: [
+        "sh",
+        "-c",
+        "mkdir -p /var/lib/influxdb/meta && echo hi > /var/lib/influxdb/meta/x",
+      ],
+    });
+    expect(ran.exitCode).toBe(0);
+    expect(readFileSync(join(sim.pvcDirectory("node-data") as string, "meta", "x"), "utf8")).toBe(
+      "hi\n",
+    );
+    // The pod holds the claim until it is gone, as the PVC protection controller does.
+    await cluster.deletePvc("node-data");
+    expect(sim.pvcNames()).toContain("node-data");
+    expect(sim.deleteJobPod("helper-1")).toBe(true);
   });
 });
 
