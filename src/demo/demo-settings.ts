@@ -1,4 +1,5 @@
 import type { PodTiming } from "../../stand-ins/kubernetes/index.js";
+import { ossTargetYaml } from "./influxdb-oss-sandbox.js";
 
 /**
  * The fixed cast and scenery of the sandbox: who can act in the console, the channel it
@@ -96,5 +97,5 @@ targets:
       forcePathStyle: true
     retention: { hourly: 3d, daily: 14d }
     timeouts: { podsGone: 5m, podsReady: 5m }
-`;
+${ossTargetYaml({ s3Endpoint: options.s3Endpoint, kubeContext: "influxdb-oss" })}`;
 }

@@ -43,6 +43,7 @@ import {
   demoConfigYaml,
   demoPodTiming,
 } from "./demo-settings.js";
+import { OSS_NAMESPACE, seedOssSandbox } from "./influxdb-oss-sandbox.js";
 import { type DemoHistory, seedDemoHistory } from "./snapshot-history.js";
 
 export interface SandboxOptions {
@@ -141,6 +142,19 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     teardown.add(() => simulator.close());
     teardown.add(() => s3.close());
 
+    // The InfluxDB OSS node lives in a cluster of its own (kube context influxdb-oss), so the
+    // InfluxDB Clustered install and its console view stay exactly as they were.
+    step("starting the InfluxDB OSS node and its archives");
+    const ossSimulator = await startKubernetesSimulator({
+      namespace: OSS_NAMESPACE,
+      components: [{ name: "influxdb", kind: "StatefulSet", replicas: 1 }],
+      timing: demoPodTiming(fast),
+      localExec: true,
+    });
+    teardown.add(() => ossSimulator.close());
+    const ossNode = await seedOssSandbox({ simulator: ossSimulator, s3, now: new Date() });
+    teardown.add(() => ossNode.close());
+
     step("building the catalog and its snapshot history");
     await buildIoxCatalog(catalogUrl, DEMO_CATALOG_SIZE, { seed: 7 });
     const history = await seedDemoHistory({
@@ -156,7 +170,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 
     const configPath = join(workDir, "restorebot.yaml");
     await writeFile(configPath, demoConfigYaml({ s3Endpoint: s3.endpoint }));
-    const kubeconfig = await writeKubeconfig(simulator, { dir: workDir });
+    const kubeconfig = await writeKubeconfig(
+      { simulator, [OSS_NAMESPACE]: ossSimulator },
+      { dir: workDir, currentContext: "simulator" },
+    );
     const signingSecret = randomBytes(24).toString("hex");
     // What `restorebot serve` would be started with, pointed at the stand-ins. It becomes this
     // process's environment too: any code reading process.env (as serve's does) must find the

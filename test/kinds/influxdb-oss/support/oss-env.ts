@@ -1,7 +1,3 @@
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { runRestore } from "../../../../jobs/runner/runner.js";
 import { createKubernetesCluster } from "../../../../src/adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../../../../src/adapters/s3/object-store.js";
@@ -13,6 +9,8 @@ import { influxdbOss } from "../../../../src/kinds/influxdb-oss/index.js";
 import { DEFAULT_KINDS } from "../../../../src/kinds/registry.js";
 import { silentLogger } from "../../../../src/logging/logger.js";
 import type { Runbook, RunEvent } from "../../../../src/runbook/types.js";
+import { seedInfluxDataDirectory } from "../../../../stand-ins/influxdb-oss/data-directory.js";
+import { startInfluxNodeStandIn } from "../../../../stand-ins/influxdb-oss/node-http.js";
 import {
   type KubernetesSimulator,
   kubeconfigFor,
@@ -50,20 +48,8 @@ export interface OssEnv {
   close(): Promise<void>;
 }
 
-/** Writes a small, real-looking InfluxDB 1.x data directory: meta, one shard per db, its WAL. */
-export function seedDataDirectory(dir: string, databases: readonly string[], marker: string): void {
-  mkdirSync(join(dir, "meta"), { recursive: true });
-  writeFileSync(join(dir, "meta", "meta.db"), `meta ${databases.join(",")} ${marker}\n`);
-  for (const [i, db] of databases.entries()) {
-    const shard = join(dir, "data", db, "autogen", String(i + 1));
-    mkdirSync(shard, { recursive: true });
-    writeFileSync(join(shard, "000000001-000000001.tsm"), Buffer.alloc(4096 + i, 7));
-    writeFileSync(join(shard, "fields.idx"), `${db} ${marker}`);
-    const wal = join(dir, "wal", db, "autogen", String(i + 1));
-    mkdirSync(wal, { recursive: true });
-    writeFileSync(join(wal, "_00001.wal"), `${db} newest points ${marker}`);
-  }
-}
+/** A small, real-looking InfluxDB 1.x data directory (the sandbox seeds the same). */
+export const seedDataDirectory = seedInfluxDataDirectory;
 
 export async function startOssEnv(
   label: string,
@@ -79,13 +65,8 @@ export async function startOssEnv(
   sim.createPvc(PVC);
   const dataDir = sim.pvcDirectory(PVC) as string;
   seedDataDirectory(dataDir, ["telegraf", "metrics"], "v1");
-  const node = influxNode(dataDir);
-  await new Promise<void>((resolve) => node.listen(0, "127.0.0.1", resolve));
-  sim.resources.registerService({
-    name: "influxdb",
-    port: 8086,
-    localPort: (node.address() as AddressInfo).port,
-  });
+  const node = await startInfluxNodeStandIn(dataDir);
+  sim.resources.registerService({ name: "influxdb", port: 8086, localPort: node.port });
   const s3 = await startS3StandIn({ buckets: [BUCKET] });
   const store = objectStoreFor(s3);
   const db = await createRunnerDatabase(label);
@@ -144,39 +125,8 @@ export async function startOssEnv(
     async close() {
       await sim.close();
       await s3.close();
-      await new Promise((r) => node.close(r));
+      await node.close();
       await db.close();
     },
   };
-}
-
-/** /ping and SHOW DATABASES, answered from what the data directory holds now. */
-function influxNode(dataDir: string): Server {
-  return createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://x");
-    if (url.pathname === "/ping") {
-      res.writeHead(204, { "X-Influxdb-Version": "1.8.10" }).end();
-      return;
-    }
-    if (url.pathname === "/query" && url.searchParams.get("q") === "SHOW DATABASES") {
-      let names: string[] = [];
-      try {
-        names = readdirSync(join(dataDir, "data")).sort();
-      } catch {
-        names = [];
-      }
-      res.writeHead(200, { "Content-Type": "application/json" }).end(
-        JSON.stringify({
-          results: [
-            {
-              statement_id: 0,
-              series: [{ name: "databases", columns: ["name"], values: names.map((n) => [n]) }],
-            },
-          ],
-        }),
-      );
-      return;
-    }
-    res.writeHead(404).end();
-  });
 }
