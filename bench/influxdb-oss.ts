@@ -89,20 +89,27 @@ const partDroppingUpload: UploadStream = async (_key, body) => {
 
 /** Peak RSS seen while restorebot's paths run (sampled; building the files is not counted). */
 let peakRss = 0;
+/** The same, per path and shape ("large-files backup"), to tell which one peaks. */
+const peakByPath = new Map<string, number>();
 
-async function timed(fn: () => Promise<unknown>, sampleRss = false): Promise<number> {
-  const sampler = sampleRss
-    ? setInterval(() => {
-        peakRss = Math.max(peakRss, process.memoryUsage.rss());
-      }, 10)
-    : undefined;
+async function timed(
+  fn: () => Promise<unknown>,
+  sampleRss = false,
+  path = "restorebot",
+): Promise<number> {
+  const sample = () => {
+    const rss = process.memoryUsage.rss();
+    peakRss = Math.max(peakRss, rss);
+    peakByPath.set(path, Math.max(peakByPath.get(path) ?? 0, rss));
+  };
+  const sampler = sampleRss ? setInterval(sample, 10) : undefined;
   const start = process.hrtime.bigint();
   try {
     await fn();
   } finally {
     clearInterval(sampler);
   }
-  if (sampleRss) peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  if (sampleRss) sample();
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
@@ -146,6 +153,7 @@ async function benchShape(
       await timed(
         () => streamBackupToStore({ exec, dataDir, upload: partDroppingUpload, key: "bench" }),
         true,
+        `${label} backup`,
       ),
     );
     await rm(restoreDir, { recursive: true, force: true });
@@ -156,11 +164,15 @@ async function benchShape(
     await writeFile(join(restoreDir, "placeholder"), "");
     const ids = { exec, dataDir: restoreDir, restoreId: `bench${run}` };
     restore.restorebot.push(
-      await timed(async () => {
-        await prepareRestore({ ...ids, archiveSize });
-        await streamArchiveIn({ ...ids, source: createReadStream(archive), expected });
-        await confirmArchiveLanded({ ...ids, expected });
-      }, true),
+      await timed(
+        async () => {
+          await prepareRestore({ ...ids, archiveSize });
+          await streamArchiveIn({ ...ids, source: createReadStream(archive), expected });
+          await confirmArchiveLanded({ ...ids, expected });
+        },
+        true,
+        `${label} restore`,
+      ),
     );
     await putOldDirectoriesBack(ids);
     console.log(
@@ -190,6 +202,8 @@ async function main(): Promise<void> {
     console.log(
       `\npeak RSS of the restorebot side: ${peakMb.toFixed(0)} MB (target ≤ 150 MB); backup ratios ${large.backupRatio.toFixed(2)} (large files), ${small.backupRatio.toFixed(2)} (small files)`,
     );
+    for (const [path, peak] of peakByPath)
+      console.log(`  peak RSS during ${path}: ${(peak / MiB).toFixed(0)} MB`);
     if (large.backupRatio < 0.8 || small.backupRatio < 0.8 || peakMb > 150) process.exitCode = 1;
   } finally {
     await rm(scratch, { recursive: true, force: true });
