@@ -46,13 +46,32 @@ export const influxdbOss: Kind<InfluxdbOssTarget> = {
     restore: createInfluxdbOssRestoreRunbook,
     backup: createInfluxdbOssBackupRunbook,
   },
-  async plan({ target, point }) {
+  async plan({ target, point, cluster, activeRequest }) {
+    const warnings: string[] = [];
+    let live: string;
+    try {
+      const replicas = await cluster().getReplicas("StatefulSet", target.statefulset);
+      const pods = await cluster().listPods([target.statefulset]);
+      live = `StatefulSet ${target.statefulset}: ${replicas} replica${replicas === 1 ? "" : "s"}, ${pods.filter((p) => p.ready).length} ready`;
+      if (replicas !== 1)
+        warnings.push(
+          `StatefulSet ${target.statefulset} has ${replicas} replicas; this kind restores a single node (it is scaled back to ${replicas} afterwards).`,
+        );
+    } catch (err) {
+      live = `StatefulSet ${target.statefulset}: could not be read (${err instanceof Error ? err.message : String(err)})`;
+      warnings.push("The cluster could not be read; the restore would fail at its first change.");
+    }
+    if (activeRequest)
+      warnings.push(
+        `Request ${activeRequest.id} (${activeRequest.state}) holds this target; a restore waits for it.`,
+      );
+    warnings.push(
+      `InfluxDB is down from phase 2 until phase 6; the old directories stay in ${target.dataDir}/.restorebot-old-<request>/ until the restored node answers.`,
+    );
     return {
       phases: RESTORE_PHASES.map((p, i) => `${i + 1}. ${p.title}`),
-      warnings: [
-        `InfluxDB (StatefulSet ${target.statefulset}) is down from phase 2 until phase 6; the old directories stay in ${target.dataDir}/.restorebot-old-<request>/ until the restored node answers.`,
-      ],
-      summary: `Restore ${target.name} from archive ${point.id} (helper pod ${target.helperImage} on PVC ${target.pvc}).`,
+      warnings,
+      summary: `Restore ${target.name} from archive ${point.id} (helper pod ${target.helperImage} on PVC ${target.pvc}). ${live}.`,
     };
   },
   wording: {
