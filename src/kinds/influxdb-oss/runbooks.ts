@@ -190,6 +190,39 @@ async function startNode(
   return replicas;
 }
 
+/** Deletes the helper pod after a failure; a failure to delete is said, not thrown. */
+async function removeHelperAfterFailure(
+  ctx: PhaseContext,
+  cluster: KubernetesCluster,
+  pod: string,
+): Promise<void> {
+  try {
+    await removeHelperPod(ctx, cluster, pod, HELPER_TIMEOUT_MS);
+  } catch (err) {
+    ctx.note(
+      `Could not delete helper pod ${pod} after the failure (${err instanceof Error ? err.message : String(err)}); Roll back deletes it.`,
+    );
+  }
+}
+
+/**
+ * Runs `work`; when it fails (other than by the worker stopping, which resumes with the same
+ * pod), the helper pod is deleted before the phase fails: a halted run never leaves it behind.
+ */
+async function deletingHelperOnFailure<T>(
+  ctx: PhaseContext,
+  cluster: KubernetesCluster,
+  pod: string,
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (!ctx.signal.aborted) await removeHelperAfterFailure(ctx, cluster, pod);
+    throw err;
+  }
+}
+
 function seconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
@@ -229,36 +262,39 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
         }
         const pod = helperPodName(ctx.request.id, "backup");
         await ctx.fact("helperPod", pod);
-        await startHelperPod(ctx, deps.cluster, target, pod, HELPER_TIMEOUT_MS);
         const key = archiveKeyOf(location, asOf);
         let lastReport = 0;
-        const digest = await streamBackupToStore({
-          exec: helperExec(deps.cluster, pod),
-          dataDir: target.dataDir,
-          key,
-          signal: ctx.signal,
-          upload: async (k, body) => {
-            await store.upload(location.bucket, k, body, { contentType: "application/x-tar" });
-          },
-          onProgress: (bytes) => {
-            if (bytes - lastReport < 16 * 1024 * 1024) return;
-            lastReport = bytes;
-            ctx.progress(
-              `archived ${(bytes / 1048576).toFixed(0)} MiB into s3://${location.bucket}/${key}`,
-            );
-          },
+        const digest = await deletingHelperOnFailure(ctx, deps.cluster, pod, async () => {
+          await startHelperPod(ctx, deps.cluster, target, pod, HELPER_TIMEOUT_MS);
+          const streamed = await streamBackupToStore({
+            exec: helperExec(deps.cluster, pod),
+            dataDir: target.dataDir,
+            key,
+            signal: ctx.signal,
+            upload: async (k, body) => {
+              await store.upload(location.bucket, k, body, { contentType: "application/x-tar" });
+            },
+            onProgress: (bytes) => {
+              if (bytes - lastReport < 16 * 1024 * 1024) return;
+              lastReport = bytes;
+              ctx.progress(
+                `archived ${(bytes / 1048576).toFixed(0)} MiB into s3://${location.bucket}/${key}`,
+              );
+            },
+          });
+          // Written last: only now is the point complete; the node starts only after this.
+          await writeCompleteManifest(
+            store,
+            location,
+            buildOssComplete({
+              target: target.name,
+              asOf,
+              archive: streamed,
+              restorebotVersion: RESTOREBOT_VERSION,
+            }),
+          );
+          return streamed;
         });
-        // Written last: only now is the point complete; the node starts only after this.
-        await writeCompleteManifest(
-          store,
-          location,
-          buildOssComplete({
-            target: target.name,
-            asOf,
-            archive: digest,
-            restorebotVersion: RESTOREBOT_VERSION,
-          }),
-        );
         await ctx.fact("size", digest.size);
         await ctx.fact("sha256", digest.sha256);
       },
@@ -412,15 +448,18 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
           expected: entry,
         });
         const pod = restoreHelper(ctx.request);
-        await startHelperPod(ctx, deps.cluster, target, pod, HELPER_TIMEOUT_MS);
-        await ctx.fact("moveStarted", true);
-        const prepared = await prepareRestore({
-          exec: helperExec(deps.cluster, pod),
-          dataDir: target.dataDir,
-          restoreId: restoreId(ctx.request),
-          archiveSize: entry.size,
-          signal: ctx.signal,
+        const prepared = await deletingHelperOnFailure(ctx, deps.cluster, pod, async () => {
+          await startHelperPod(ctx, deps.cluster, target, pod, HELPER_TIMEOUT_MS);
+          await ctx.fact("moveStarted", true);
+          return prepareRestore({
+            exec: helperExec(deps.cluster, pod),
+            dataDir: target.dataDir,
+            restoreId: restoreId(ctx.request),
+            archiveSize: entry.size,
+            signal: ctx.signal,
+          });
         });
+        await ctx.fact("prepared", true);
         await ctx.fact("owner", prepared.owner);
         await ctx.fact("present", prepared.present);
         await ctx.fact("aside", asideDirectoryOf(target.dataDir, restoreId(ctx.request)));
@@ -485,6 +524,7 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
             );
           }
           await ctx.fact("putBack", true);
+          await removeHelperAfterFailure(ctx, deps.cluster, pod);
           throw new CodedError(
             "restore_failed",
             `${failure}; the old directories are back in place`,
@@ -590,6 +630,13 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
       const extract = runs.find((r) => r.phase === "extract");
       const state: string[] = [];
       if (!preparedOf(runs)) state.push(`The data directory ${target.dataDir} was not touched.`);
+      else if (
+        !runs.some((r) => r.phase === "prepare" && r.facts.prepared === true) &&
+        extract === undefined
+      )
+        state.push(
+          `Moving the current directories of ${target.dataDir} aside did not finish: those already moved are in ${aside}/ (a refusal for free space moves nothing).`,
+        );
       else if (extract?.facts.putBack === true)
         state.push(
           `The data directory ${target.dataDir} is as it was: the old directories were put back after the failure.`,

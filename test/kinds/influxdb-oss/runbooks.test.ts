@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
@@ -175,6 +175,33 @@ describe("influxdb-oss backup", () => {
   });
 });
 
+describe("influxdb-oss backup that fails", () => {
+  it("deletes the helper pod, writes no point, and Roll back starts the node again", async () => {
+    env = await startOssEnv("oss-backup-fails");
+    // An unfinished restore left its aside directory: the backup script refuses.
+    mkdirSync(join(env.dataDir, ".restorebot-old-rb-earlier"));
+    const id = await insertApprovedRequest(env.db.pool, {
+      kind: "influxdb-oss",
+      target: env.target.name,
+      point: "backup",
+    });
+    expect((await env.run(id, "backup")).outcome).toBe("halted");
+    const row = await requestRow(env.db.pool, id);
+    expect(row.halted_reason).toMatch(/an unfinished restore left .*\.restorebot-old-rb-earlier/);
+    expect(env.sim.jobPods()).toEqual([]);
+    expect(env.s3.listKeys(BUCKET).filter((k) => k.endsWith("complete.json"))).toEqual([]);
+    expect(sts(env).replicas).toBe(0);
+    const halted = env.events.find((ev) => ev.type === "run-halted");
+    expect(halted?.type === "run-halted" && halted.account.state.join("\n")).toMatch(
+      /No complete.json was written/,
+    );
+
+    await resumeHalted(env.db.pool, id, "rollback");
+    expect((await env.run(id, "backup")).outcome).toBe("rolled_back");
+    expect(sts(env)).toEqual({ replicas: 1, ready: 1 });
+  });
+});
+
 describe("influxdb-oss restore", () => {
   it("restores exactly the archived tree, keeps the owner, says which databases the node holds, and deletes the old directories last", async () => {
     env = await startOssEnv("oss-restore");
@@ -241,6 +268,8 @@ describe("influxdb-oss restore", () => {
     expect(halted?.type === "run-halted" && halted.account.state.join("\n")).toMatch(
       /is as it was: the old directories were put back/,
     );
+    // The helper pod never outlives a failed phase.
+    expect(env.sim.jobPods()).toEqual([]);
 
     await resumeHalted(env.db.pool, id, "rollback");
     const rolled = await env.run(id, "restore");
