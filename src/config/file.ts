@@ -27,6 +27,7 @@ function configSchemaOf(kinds: KindRegistry) {
         approvers: [],
         requiredApprovals: 1,
         requestTtl: 30 * 60_000,
+        backupApprovals: 0,
       }),
       slack: z
         .object({
