@@ -128,7 +128,8 @@ export const sharedTargetShape = {
       schedule: z
         .string({ message: "expected a cron schedule such as 0 * * * *" })
         .refine((v) => cronProblem(v) === undefined, {
-          message: "expected a cron schedule in UTC such as 0 * * * * (minute hour day month weekday)",
+          message:
+            "expected a cron schedule in UTC such as 0 * * * * (minute hour day month weekday)",
         }),
       /** Where scheduled backups post their card (default: the first of slack.channels). */
       channel: z
