@@ -365,10 +365,12 @@ describe("/backup", () => {
     );
     expect(rows[0]?.operation).toBe("backup");
     expect(rows[0]?.required_approvals).toBe(0);
-    const asOf = (rows[0]?.point as { asOf: string }).asOf;
+    const asOf = (rows[0]?.point as { asOf: string } | undefined)?.asOf;
     expect(formatAsOf(rows[0]?.point_time as Date)).toBe(asOf);
     const points = await listBackupPoints(store, locationOf({ name: "crates" }));
     expect(points.map((p) => p.asOf)).toContain(asOf);
+    const status = await slash("/restore", `status ${id}`);
+    expect(status).toContain(`*${id}* — backup of \`crates\` as of`);
   });
 
   it("with backupApprovals 1, the requester cannot approve and another approver can", async () => {
