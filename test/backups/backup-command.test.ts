@@ -23,6 +23,7 @@ import { withTransaction } from "../../src/db/pool.js";
 import type { JsonValue, Kind } from "../../src/kinds/kind.js";
 import { createKindRegistry, KINDS } from "../../src/kinds/registry.js";
 import { silentLogger } from "../../src/logging/logger.js";
+import { RUN_CONTROL_ACTIONS } from "../../src/narration/run-messages.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import type { RecoveryPointSource } from "../../src/recovery-points/recovery-point.js";
 import { BACKUP_POINT_FACT, PAUSE_WINDOW_FACT, type Runbook } from "../../src/runbook/types.js";
@@ -73,6 +74,8 @@ function closeGate(): NonNullable<typeof gate> {
 }
 
 let store: ObjectStore;
+/** Fails the next backup's point writing once (a halt to retry). */
+let failNextWrite = false;
 
 function crateBackupRunbook(target: CrateTarget): Runbook {
   return {
@@ -97,6 +100,10 @@ function crateBackupRunbook(target: CrateTarget): Runbook {
         title: "Write the point",
         mutates: true,
         async run(ctx) {
+          if (failNextWrite) {
+            failNextWrite = false;
+            throw new Error("the crate store refused the upload");
+          }
           const asOf = formatAsOf(ctx.now());
           await writeCompleteManifest(store, locationOf(target), {
             format: 1,
@@ -371,6 +378,31 @@ describe("/backup", () => {
     expect(points.map((p) => p.asOf)).toContain(asOf);
     const status = await slash("/restore", `status ${id}`);
     expect(status).toContain(`*${id}* — backup of \`crates\` as of`);
+  });
+
+  it("halts a failed backup with its buttons, and Retry phase finishes it", async () => {
+    failNextWrite = true;
+    const id = idIn(await slash("/backup", "crates before the schema change CHG-46"));
+    const card = await h.fake.waitForMessage(
+      CHANNEL,
+      (m) =>
+        JSON.stringify(m.blocks ?? []).includes(RUN_CONTROL_ACTIONS.retry) &&
+        JSON.stringify(m.blocks ?? []).includes(`Backup crates — ${id}`),
+      { timeoutMs: 20_000, label: "the halted backup's buttons" },
+    );
+    expect(JSON.stringify(card.blocks)).toContain("the crate store refused the upload");
+    expect(
+      await count("SELECT count(*) AS n FROM restore_requests WHERE id = $1 AND state = 'halted'", [
+        id,
+      ]),
+    ).toBe(1);
+    await h.sender.clickButton({
+      userId: APPROVER2,
+      channelId: CHANNEL,
+      messageTs: card.ts,
+      actionId: RUN_CONTROL_ACTIONS.retry,
+    });
+    await waitForState(id, "succeeded");
   });
 
   it("with backupApprovals 1, the requester cannot approve and another approver can", async () => {
