@@ -418,7 +418,9 @@ describe("/backup", () => {
         actionId: "request_approve",
       }),
     );
-    expect(self).toContain("two-person rule");
+    expect(self).toBe(
+      "You requested this backup; a second person must approve it (two-person rule).",
+    );
     expect(
       await count(
         "SELECT count(*) AS n FROM restore_requests WHERE id = $1 AND state = 'pending'",
