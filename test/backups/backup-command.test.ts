@@ -7,7 +7,7 @@ import {
 } from "../../jobs/restore-processor.js";
 import { type RestoreWorker, startRestoreWorker } from "../../jobs/restore-worker.js";
 import { tryAcquireTargetLock } from "../../jobs/runner/target-lock.js";
-import type { ClusterPort } from "../../src/adapters/kubernetes/cluster-port.js";
+import type { KubernetesCluster } from "../../src/adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../../src/adapters/s3/object-store.js";
 import { createS3Client, createS3ObjectStore } from "../../src/adapters/s3/s3-object-store.js";
 import { insertRequest } from "../../src/approvals/request-store.js";
@@ -237,7 +237,7 @@ describe("/backup", () => {
         queue: h.runtime.queue,
         logger: silentLogger,
         metrics: createMetrics(),
-        deps: { kinds, objectStoreFor: () => store, clusterFor: () => ({}) as ClusterPort },
+        deps: { kinds, objectStoreFor: () => store, clusterFor: () => ({}) as KubernetesCluster },
       },
       {
         slackIntervalMs: 20,

@@ -1,4 +1,5 @@
 import type { Kind } from "../kind.js";
+import { archiveLocation } from "./archive-point.js";
 import {
   completeInfluxdbOssTarget,
   type InfluxdbOssTarget,
@@ -6,6 +7,8 @@ import {
 } from "./config.js";
 import { createInfluxdbOssSource, freezeOssPoint, ossCardLines, ossReportLine } from "./points.js";
 import {
+  BACKUP_PHASES,
+  BACKUP_ROLLBACK_STEPS,
   createInfluxdbOssBackupRunbook,
   createInfluxdbOssRestoreRunbook,
   INFLUXDB_OSS_RBAC,
@@ -79,6 +82,10 @@ export const influxdbOss: Kind<InfluxdbOssTarget> = {
       `:heavy_multiplication_x: <@${userId}> abandoned this run. restorebot changes nothing more: the node and its data directory stay as described above; delete any helper pod and move the old directories back by hand if needed (docs/influxdb-1x.md).`,
     rollbackPressed: (_request, _runs, userId) =>
       `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: the old data directories go back in place (if they were moved), the helper pod is deleted and InfluxDB is scaled back to its recorded count.`,
+  },
+  backups: {
+    location: (target) => archiveLocation(target.backups),
+    outline: { phases: BACKUP_PHASES, rollback: BACKUP_ROLLBACK_STEPS },
   },
   rbac: INFLUXDB_OSS_RBAC,
   sandbox: {

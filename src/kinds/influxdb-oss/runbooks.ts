@@ -9,6 +9,7 @@
 import type { KubernetesCluster } from "../../adapters/kubernetes/kubernetes-cluster.js";
 import { rbacRulesFor } from "../../adapters/kubernetes/rbac.js";
 import {
+  type BackupLocation,
   type CompleteManifest,
   openCheckedPointFile,
   readCompleteManifest,
@@ -16,12 +17,14 @@ import {
 } from "../../backups/index.js";
 import { CodedError } from "../../errors.js";
 import { createCompensationLog } from "../../runbook/compensations.js";
-import type {
-  Facts,
-  PhaseContext,
-  Runbook,
-  RunbookPhase,
-  RunRequest,
+import {
+  BACKUP_POINT_FACT,
+  type BackupPointFact,
+  type Facts,
+  type PhaseContext,
+  type Runbook,
+  type RunbookPhase,
+  type RunRequest,
 } from "../../runbook/types.js";
 import {
   callServiceProxy,
@@ -65,7 +68,7 @@ import {
   startHelperPod,
 } from "./helper-pod.js";
 import { asideDirectoryOf } from "./helper-scripts.js";
-import { ossPointOf } from "./points.js";
+import { type OssPoint, ossPointOf } from "./points.js";
 
 const RESTOREBOT_VERSION = "0.1.0";
 const HELPER_TIMEOUT_MS = 5 * 60_000;
@@ -190,6 +193,21 @@ async function startNode(
   return replicas;
 }
 
+/** The `backupPoint` fact: the point exactly as a restore request would freeze it. */
+function backupPointFact(
+  location: BackupLocation,
+  asOf: string,
+  archive: { size: number; sha256: string },
+): BackupPointFact {
+  const point: OssPoint = {
+    asOf,
+    key: archiveKeyOf(location, asOf),
+    size: archive.size,
+    sha256: archive.sha256,
+  };
+  return { asOf, point, bytes: archive.size };
+}
+
 /** Deletes the helper pod after a failure; a failure to delete is said, not thrown. */
 async function removeHelperAfterFailure(
   ctx: PhaseContext,
@@ -258,6 +276,7 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
           const entry = archiveEntryOf(existing);
           await ctx.fact("size", entry.size);
           await ctx.fact("sha256", entry.sha256);
+          await ctx.fact(BACKUP_POINT_FACT, backupPointFact(location, asOf, entry));
           return;
         }
         const pod = helperPodName(ctx.request.id, "backup");
@@ -297,6 +316,8 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
         });
         await ctx.fact("size", digest.size);
         await ctx.fact("sha256", digest.sha256);
+        // What the request's point becomes when the backup finishes (the runner writes it).
+        await ctx.fact(BACKUP_POINT_FACT, backupPointFact(location, asOf, digest));
       },
       (f) =>
         typeof f.asOf === "string" && typeof f.size === "number"

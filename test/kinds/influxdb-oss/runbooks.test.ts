@@ -45,12 +45,21 @@ function sts(e: OssEnv) {
   return { replicas: c?.specReplicas, ready: c?.readyReplicas };
 }
 
-async function backup(e: OssEnv): Promise<{ id: string; asOf: string }> {
+/** A backup request as /backup makes it: operation backup, no point until it writes one. */
+async function backupRequest(e: OssEnv): Promise<string> {
   const id = await insertApprovedRequest(e.db.pool, {
     kind: "influxdb-oss",
     target: e.target.name,
-    point: "backup",
   });
+  await e.db.pool.query(
+    "UPDATE restore_requests SET operation = 'backup', point = NULL WHERE id = $1",
+    [id],
+  );
+  return id;
+}
+
+async function backup(e: OssEnv): Promise<{ id: string; asOf: string }> {
+  const id = await backupRequest(e);
   const result = await e.run(id, "backup");
   expect(result.outcome, JSON.stringify(await requestRow(e.db.pool, id))).toBe("succeeded");
   const archive = (await phaseRows(e.db.pool, id)).find((r) => r.phase === "archive");
@@ -132,6 +141,19 @@ describe("influxdb-oss backup", () => {
       /down for .+ \(pod gone → ready again\)/,
     );
 
+    // The runner writes the point into the request: exactly what a restore request freezes.
+    const { rows } = await env.db.pool.query(
+      "SELECT point, point_time FROM restore_requests WHERE id = $1",
+      [id],
+    );
+    expect(rows[0]?.point).toEqual({
+      asOf,
+      key: `archives/${asOf}/influxdb.tar`,
+      size: tar.length,
+      sha256: complete.files[0].sha256,
+    });
+    expect((rows[0]?.point_time as Date).toISOString().replace(".000", "")).toBe(asOf);
+
     // Listed as a complete point, verified to its end.
     const source = influxdbOss.points.source(env.target, () => env?.store as ObjectStore);
     const index = await source.listPoints();
@@ -142,11 +164,7 @@ describe("influxdb-oss backup", () => {
 
   it("a worker stopped mid-archive leaves the point incomplete; run again, the node comes back up with a complete point", async () => {
     env = await startOssEnv("oss-backup-crash");
-    const id = await insertApprovedRequest(env.db.pool, {
-      kind: "influxdb-oss",
-      target: env.target.name,
-      point: "backup",
-    });
+    const id = await backupRequest(env);
     const stop = new AbortController();
     // The archive's upload starts, reads part of the tar, and the worker goes away.
     const dying = (store: ObjectStore): ObjectStore => ({
@@ -180,11 +198,7 @@ describe("influxdb-oss backup that fails", () => {
     env = await startOssEnv("oss-backup-fails");
     // An unfinished restore left its aside directory: the backup script refuses.
     mkdirSync(join(env.dataDir, ".restorebot-old-rb-earlier"));
-    const id = await insertApprovedRequest(env.db.pool, {
-      kind: "influxdb-oss",
-      target: env.target.name,
-      point: "backup",
-    });
+    const id = await backupRequest(env);
     expect((await env.run(id, "backup")).outcome).toBe("halted");
     const row = await requestRow(env.db.pool, id);
     expect(row.halted_reason).toMatch(/an unfinished restore left .*\.restorebot-old-rb-earlier/);
