@@ -152,7 +152,7 @@ describe("influxdb-oss backup", () => {
       size: tar.length,
       sha256: complete.files[0].sha256,
     });
-    expect((rows[0]?.point_time as Date).toISOString().replace(".000", "")).toBe(asOf);
+    expect(new Date(rows[0]?.point_time).toISOString().replace(".000", "")).toBe(asOf);
 
     // Listed as a complete point, verified to its end.
     const source = influxdbOss.points.source(env.target, () => env?.store as ObjectStore);
