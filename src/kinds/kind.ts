@@ -165,9 +165,25 @@ export interface Kind<T extends TargetBase = TargetBase> {
     /** The point in a request's report (`/restore status`). */
     reportLine(point: JsonValue): string;
   };
+  restoreOptions?: {
+    /** Usage fragment for help and refusals, e.g. "[--db X [--newdb Y]] [--rp R [--newrp S]]". */
+    usage: string;
+    /** Reads the kind's flags from the words after the point (before the reason): the options
+     *  and how many words they used, or a refusal that says what to type instead. */
+    parse(
+      words: readonly string[],
+      target: T,
+    ): { ok: true; options: JsonValue; consumed: number } | { ok: false; message: string };
+    /** Checks the options against the frozen point at request time (e.g. a db not in the set). */
+    check?(options: JsonValue, point: JsonValue, target: T): string | undefined;
+    /** Lines for the approval card (e.g. a bold overwrite warning). */
+    cardLines(options: JsonValue, point: JsonValue): string[];
+  };
   outline: KindOutline;
   runbooks: {
     restore(deps: RunbookDeps<T>): Runbook;
+    /** The kind's backup runbook, for kinds where restorebot takes backups (/backup). */
+    backup?(deps: RunbookDeps<T>): Runbook;
     /** Run when a worker starts (e.g. clear scratch files of runs that ended elsewhere). */
     prepareWorker?(workDir: string): Promise<unknown>;
     /** Run when a run ends for good (succeeded, rolled back, cancelled). */
