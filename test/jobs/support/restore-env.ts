@@ -12,11 +12,11 @@ import {
 } from "../../../jobs/restore-processor.js";
 import { type RestoreWorker, startRestoreWorker } from "../../../jobs/restore-worker.js";
 import { createKubernetesCluster } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
-import { KUBERNETES_RBAC_RULES } from "../../../src/adapters/kubernetes/rbac.js";
 import type { AppDeps } from "../../../src/app-deps.js";
 import { readEnv } from "../../../src/config/env.js";
 import { type Config, parseConfig, type Target } from "../../../src/config/file.js";
 import { migrate } from "../../../src/db/migrate.js";
+import { INFLUXDB_CLUSTERED_RBAC_RULES } from "../../../src/kinds/influxdb-clustered/runbook/rbac.js";
 import { DEFAULT_KINDS } from "../../../src/kinds/registry.js";
 import { type Logger, silentLogger } from "../../../src/logging/logger.js";
 import { createMetrics } from "../../../src/observability/metrics.js";
@@ -134,7 +134,10 @@ export async function driftCatalog(url: string): Promise<void> {
 export async function startRestoreEnv(options: RestoreEnvOptions = {}): Promise<RestoreEnv> {
   const label = options.label ?? "run";
   const pointTime = options.pointTime ?? POINT;
-  const sim = await startKubernetesSimulator({ rbacRules: KUBERNETES_RBAC_RULES, ...options.sim });
+  const sim = await startKubernetesSimulator({
+    rbacRules: INFLUXDB_CLUSTERED_RBAC_RULES,
+    ...options.sim,
+  });
   const s3 = await startS3StandIn({ buckets: [BUCKET] });
   const slack = await startFakeSlackApi();
   const db = await createTestDatabase(`${label}_bot`);

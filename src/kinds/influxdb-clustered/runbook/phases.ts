@@ -36,6 +36,7 @@ import { formatBytes, formatCount, formatDuration, formatUtc } from "../../../te
 import type { InfluxTarget as Target } from "../config.js";
 import { influxPointOf } from "../points.js";
 import {
+  appInstanceOf,
   assertOperatorPaused,
   BLOOM_FILE,
   type Component,
@@ -218,7 +219,7 @@ function pauseOperator(deps: InfluxdbRunbookDeps): PhaseRun {
     // Read once, before the first pause, and kept: a resumed attempt must not mistake our own
     // pause for one that was already there.
     if (ctx.facts.wasPaused === undefined) {
-      let wasPaused = await deps.cluster.getOperatorPaused(appInstance);
+      let wasPaused = await deps.cluster.getOperatorPaused(appInstanceOf(deps.target));
       if (wasPaused) {
         // A pause left by an earlier run of restorebot that was halted or abandoned before it
         // unpaused is that run's, not someone else's: it carries that run's own finding.
@@ -246,8 +247,8 @@ function pauseOperator(deps: InfluxdbRunbookDeps): PhaseRun {
         );
       }
     }
-    await deps.cluster.setOperatorPaused(appInstance, true);
-    if (!(await deps.cluster.getOperatorPaused(appInstance))) {
+    await deps.cluster.setOperatorPaused(appInstanceOf(deps.target), true);
+    if (!(await deps.cluster.getOperatorPaused(appInstanceOf(deps.target)))) {
       throw new CodedError(
         "kubernetes_error",
         `AppInstance ${appInstance} still does not show spec.pause: true after it was set; nothing was scaled.`,
@@ -365,7 +366,7 @@ function scaleDownWorkloads(deps: InfluxdbRunbookDeps): PhaseRun {
   return async (ctx) => {
     const components = targetComponents(deps.target);
     // Nothing is scaled unless the operator is paused and every count is recorded.
-    await assertOperatorPaused(deps.cluster, deps.target.appInstance);
+    await assertOperatorPaused(deps.cluster, appInstanceOf(deps.target));
     await requireRecordedCounts(deps.db, ctx.request.id, components);
     // The end of the data-loss window: from here on nothing new reaches the catalog.
     if (ctx.facts.writesStoppedAt === undefined)
@@ -405,7 +406,7 @@ function scaleDownCatalog(deps: InfluxdbRunbookDeps): PhaseRun {
         `${plural(stillThere.length, "non-catalog pod")} still exist (${describePodList(stillThere)}), so the catalog was not scaled down. Someone may have scaled a component up; check, then Retry phase or Roll back.`,
       );
     }
-    await assertOperatorPaused(deps.cluster, deps.target.appInstance);
+    await assertOperatorPaused(deps.cluster, appInstanceOf(deps.target));
     const catalog = componentOf(deps.target, "catalog");
     await requireRecordedCounts(deps.db, ctx.request.id, components);
     await deps.cluster.scale(catalog.kind, catalog.name, 0);
@@ -422,7 +423,7 @@ function restoreCatalogDatabase(deps: InfluxdbRunbookDeps): PhaseRun {
     const components = targetComponents(deps.target);
     // The catalog database is not touched while any InfluxDB pod could still use it, nor
     // while the operator could bring pods back (someone unpaused it since phase 6).
-    await assertOperatorPaused(deps.cluster, deps.target.appInstance).catch((err: unknown) => {
+    await assertOperatorPaused(deps.cluster, appInstanceOf(deps.target)).catch((err: unknown) => {
       throw new CodedError(
         "precondition_failed",
         `${err instanceof Error ? err.message.replace("Nothing was scaled in this phase.", "The catalog database was not touched.") : String(err)}`,
@@ -597,8 +598,8 @@ function unpauseOperator(deps: InfluxdbRunbookDeps): PhaseRun {
       await leaveOperatorPaused(deps, ctx);
       return;
     }
-    await deps.cluster.setOperatorPaused(appInstance, false);
-    if (await deps.cluster.getOperatorPaused(appInstance)) {
+    await deps.cluster.setOperatorPaused(appInstanceOf(deps.target), false);
+    if (await deps.cluster.getOperatorPaused(appInstanceOf(deps.target))) {
       throw new CodedError(
         "kubernetes_error",
         `AppInstance ${appInstance} still shows spec.pause: true after it was cleared.`,
