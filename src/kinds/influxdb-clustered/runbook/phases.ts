@@ -23,7 +23,9 @@ import {
   CARD_NOTE_FACT,
   type Facts,
   type PhaseContext,
+  type PhaseDefinition,
   type PhaseRunRecord,
+  phasesOf,
   type RunbookPhase,
 } from "../../../runbook/types.js";
 import {
@@ -49,12 +51,6 @@ import {
   SHUTDOWN_STEP_1,
   targetComponents,
 } from "./components.js";
-import {
-  INFLUXDB_PHASES,
-  INFLUXDB_ROLLBACK_STEPS,
-  type InfluxdbPhaseName,
-  type InfluxdbRollbackStepName,
-} from "./phase-list.js";
 import { ensureSnapshotFile } from "./snapshot-file.js";
 
 /** The clients an InfluxDB Clustered run works with, built by the worker for one target. */
@@ -663,81 +659,129 @@ function replicaList(replicas: unknown): string {
     .join(", ");
 }
 
-const SUMMARIES: Record<
-  InfluxdbPhaseName | InfluxdbRollbackStepName,
-  (f: Facts) => string | undefined
-> = {
-  "check-recovery-point": (f) =>
-    `${formatUtc(new Date(String(f.point)))} is complete (${BLOOM_FILE} present) and unchanged (${DUMP_FILE} ${formatBytes(Number(f.dumpBytes))})`,
-  "prepare-snapshot": (f) =>
-    `${formatBytes(Number(f.snapshotBytes))} ${f.downloaded ? "downloaded" : "already on disk"} and checked: ${formatCount(Number(f.statements))} statements, ${formatCount(Number(f.rows))} rows in ${formatCount(Number(f.tables))} tables`,
-  "pause-operator": (f) =>
-    `AppInstance ${String(f.appInstance)} has spec.pause: true${f.wasPaused ? " (it was already paused before this run)" : ""}`,
-  "record-replicas": (f) => {
-    const from = f.carriedFrom as { requestId?: string; state?: string } | undefined;
-    const carried = from?.requestId
-      ? ` (${Object.keys((f.carried as Record<string, number>) ?? {}).join(", ")} carried forward from ${from.requestId}, ${from.state} with them at 0)`
-      : "";
-    return `${f.recordedEarlier ? "using the counts recorded earlier" : "recorded"}: ${replicaList(f.replicas)}${carried}`;
+type Definition = PhaseDefinition<InfluxdbRunbookDeps>;
+
+/**
+ * The ten phases of an InfluxDB Clustered restore (DESIGN.md, "Runbook phases"), each one
+ * object: the outline (phase-list.ts) and the runnable phases both come from this list.
+ */
+export const INFLUXDB_PHASE_DEFINITIONS = [
+  {
+    name: "check-recovery-point",
+    title: "Check the recovery point",
+    mutates: false,
+    run: checkRecoveryPoint,
+    summarize: (f) =>
+      `${formatUtc(new Date(String(f.point)))} is complete (${BLOOM_FILE} present) and unchanged (${DUMP_FILE} ${formatBytes(Number(f.dumpBytes))})`,
   },
-  "scale-down-workloads": (f) =>
-    `${(f.scaledToZero as string[] | undefined)?.length ?? 0} components at 0; every non-catalog pod gone after ${formatDuration(Number(f.waitMs))}${Number(f.podsWaitedFor) ? ` (waited for ${plural(Number(f.podsWaitedFor), "pod")})` : ""}`,
-  "scale-down-catalog": (f) =>
-    `catalog at 0; its pods gone after ${formatDuration(Number(f.waitMs))}`,
-  "restore-catalog": (f) =>
-    `${formatBytes(Number(f.compressedBytes))} compressed (${formatBytes(Number(f.sqlBytes))} of SQL), ${formatCount(Number(f.rowsCopied))} rows, committed in one transaction`,
-  "scale-up": (f) => `back to ${replicaList(f.replicas)}`,
-  "verify-pods": (f) => `${plural(Number(f.podsReady), "pod")} Running and Ready`,
-  "unpause-operator": (f) =>
-    f.leftPaused
-      ? "left paused, as it was found before this run"
-      : "the operator manages the install again",
-  "rollback-scale-up": (f) =>
-    f.nothingScaled
-      ? "nothing had been scaled"
-      : `back to ${replicaList(f.replicas)}${Array.isArray(f.podsNotReady) && f.podsNotReady.length ? `; not ready yet: ${(f.podsNotReady as string[]).join(", ")}` : ""}`,
-  "rollback-unpause": (f) =>
-    f.operatorUntouched
-      ? "restorebot never paused the operator, so it is left as it was"
-      : f.leftPaused
+  {
+    name: "prepare-snapshot",
+    title: "Download and prepare the snapshot",
+    mutates: false,
+    run: prepareSnapshot,
+    summarize: (f) =>
+      `${formatBytes(Number(f.snapshotBytes))} ${f.downloaded ? "downloaded" : "already on disk"} and checked: ${formatCount(Number(f.statements))} statements, ${formatCount(Number(f.rows))} rows in ${formatCount(Number(f.tables))} tables`,
+  },
+  {
+    name: "pause-operator",
+    title: "Pause the operator",
+    mutates: true,
+    run: pauseOperator,
+    summarize: (f) =>
+      `AppInstance ${String(f.appInstance)} has spec.pause: true${f.wasPaused ? " (it was already paused before this run)" : ""}`,
+  },
+  {
+    name: "record-replicas",
+    title: "Record replica counts",
+    mutates: false,
+    run: recordReplicas,
+    summarize: (f) => {
+      const from = f.carriedFrom as { requestId?: string; state?: string } | undefined;
+      const carried = from?.requestId
+        ? ` (${Object.keys((f.carried as Record<string, number>) ?? {}).join(", ")} carried forward from ${from.requestId}, ${from.state} with them at 0)`
+        : "";
+      return `${f.recordedEarlier ? "using the counts recorded earlier" : "recorded"}: ${replicaList(f.replicas)}${carried}`;
+    },
+  },
+  {
+    name: "scale-down-workloads",
+    title: "Scale down everything but the catalog",
+    mutates: true,
+    run: scaleDownWorkloads,
+    summarize: (f) =>
+      `${(f.scaledToZero as string[] | undefined)?.length ?? 0} components at 0; every non-catalog pod gone after ${formatDuration(Number(f.waitMs))}${Number(f.podsWaitedFor) ? ` (waited for ${plural(Number(f.podsWaitedFor), "pod")})` : ""}`,
+  },
+  {
+    name: "scale-down-catalog",
+    title: "Scale down the catalog",
+    mutates: true,
+    run: scaleDownCatalog,
+    summarize: (f) => `catalog at 0; its pods gone after ${formatDuration(Number(f.waitMs))}`,
+  },
+  {
+    name: "restore-catalog",
+    title: "Restore the catalog database",
+    mutates: true,
+    run: restoreCatalogDatabase,
+    summarize: (f) =>
+      `${formatBytes(Number(f.compressedBytes))} compressed (${formatBytes(Number(f.sqlBytes))} of SQL), ${formatCount(Number(f.rowsCopied))} rows, committed in one transaction`,
+  },
+  {
+    name: "scale-up",
+    title: "Scale back up",
+    mutates: true,
+    run: scaleUp,
+    summarize: (f) => `back to ${replicaList(f.replicas)}`,
+  },
+  {
+    name: "verify-pods",
+    title: "Verify every pod is ready",
+    mutates: false,
+    run: verifyPods,
+    summarize: (f) => `${plural(Number(f.podsReady), "pod")} Running and Ready`,
+  },
+  {
+    name: "unpause-operator",
+    title: "Unpause the operator",
+    mutates: true,
+    run: unpauseOperator,
+    summarize: (f) =>
+      f.leftPaused
         ? "left paused, as it was found before this run"
         : "the operator manages the install again",
-};
+  },
+] as const satisfies readonly Definition[];
 
-const RUNS: Record<InfluxdbPhaseName, (deps: InfluxdbRunbookDeps) => PhaseRun> = {
-  "check-recovery-point": checkRecoveryPoint,
-  "prepare-snapshot": prepareSnapshot,
-  "pause-operator": pauseOperator,
-  "record-replicas": recordReplicas,
-  "scale-down-workloads": scaleDownWorkloads,
-  "scale-down-catalog": scaleDownCatalog,
-  "restore-catalog": restoreCatalogDatabase,
-  "scale-up": scaleUp,
-  "verify-pods": verifyPods,
-  "unpause-operator": unpauseOperator,
-};
-
-const ROLLBACK_RUNS: Record<InfluxdbRollbackStepName, (deps: InfluxdbRunbookDeps) => PhaseRun> = {
-  "rollback-scale-up": rollbackScaleUp,
-  "rollback-unpause": rollbackUnpause,
-};
+/** The two steps of its roll back. */
+export const INFLUXDB_ROLLBACK_DEFINITIONS = [
+  {
+    name: "rollback-scale-up",
+    title: "Scale back up to the recorded counts",
+    mutates: true,
+    run: rollbackScaleUp,
+    summarize: (f) =>
+      f.nothingScaled
+        ? "nothing had been scaled"
+        : `back to ${replicaList(f.replicas)}${Array.isArray(f.podsNotReady) && f.podsNotReady.length ? `; not ready yet: ${(f.podsNotReady as string[]).join(", ")}` : ""}`,
+  },
+  {
+    name: "rollback-unpause",
+    title: "Unpause the operator",
+    mutates: true,
+    run: rollbackUnpause,
+    summarize: (f) =>
+      f.operatorUntouched
+        ? "restorebot never paused the operator, so it is left as it was"
+        : f.leftPaused
+          ? "left paused, as it was found before this run"
+          : "the operator manages the install again",
+  },
+] as const satisfies readonly Definition[];
 
 export function influxdbPhases(deps: InfluxdbRunbookDeps): RunbookPhase[] {
-  return INFLUXDB_PHASES.map((p) => ({
-    name: p.name,
-    title: p.title,
-    mutates: p.mutates,
-    run: RUNS[p.name](deps),
-    summarize: SUMMARIES[p.name],
-  }));
+  return phasesOf(INFLUXDB_PHASE_DEFINITIONS, deps);
 }
 
 export function influxdbRollbackSteps(deps: InfluxdbRunbookDeps): RunbookPhase[] {
-  return INFLUXDB_ROLLBACK_STEPS.map((p) => ({
-    name: p.name,
-    title: p.title,
-    mutates: p.mutates,
-    run: ROLLBACK_RUNS[p.name](deps),
-    summarize: SUMMARIES[p.name],
-  }));
+  return phasesOf(INFLUXDB_ROLLBACK_DEFINITIONS, deps);
 }
