@@ -147,5 +147,6 @@ export const influxdbClustered: Kind<InfluxTarget> = {
   sandbox: {
     describe:
       "an InfluxDB Clustered install (Kubernetes simulator), its catalog database and hourly snapshots in the S3 stand-in",
+    load: async () => (await import("./sandbox/scenario.js")).influxdbClusteredSandbox,
   },
 };

@@ -17,6 +17,16 @@ import { readEnv } from "../../../src/config/env.js";
 import { type Config, parseConfig, type Target } from "../../../src/config/file.js";
 import { migrate } from "../../../src/db/migrate.js";
 import { INFLUXDB_CLUSTERED_RBAC_RULES } from "../../../src/kinds/influxdb-clustered/runbook/rbac.js";
+import {
+  buildIoxCatalog,
+  type IoxCatalogSize,
+  pgDump,
+} from "../../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
+import {
+  standInObjectStore,
+  type WrittenSnapshot,
+  writeSnapshot,
+} from "../../../src/kinds/influxdb-clustered/sandbox/snapshot-writer.js";
 import { DEFAULT_KINDS } from "../../../src/kinds/registry.js";
 import { type Logger, silentLogger } from "../../../src/logging/logger.js";
 import { createMetrics } from "../../../src/observability/metrics.js";
@@ -28,7 +38,6 @@ import {
 import { buildRuntime } from "../../../src/runtime/runtime.js";
 import { startSlackBot } from "../../../src/slack/app.js";
 import { slackRegistrations } from "../../../src/slack/registrations.js";
-import { buildIoxCatalog, type IoxCatalogSize, pgDump } from "../../../stand-ins/iox-catalog.js";
 import {
   type KubernetesSimulator,
   type KubernetesSimulatorOptions,
@@ -43,11 +52,6 @@ import {
   startFakeSlackApi,
 } from "../../../stand-ins/slack/fake-slack-api.js";
 import { SlackRequestSender } from "../../../stand-ins/slack/signer.js";
-import {
-  standInObjectStore,
-  type WrittenSnapshot,
-  writeSnapshot,
-} from "../../../stand-ins/snapshot-writer.js";
 import { comparableDump } from "../../catalog-restore/support.js";
 import { createTestDatabase, type TestDatabase } from "../../support/postgres.js";
 import { REDIS_TEST_URL, uniqueQueuePrefix } from "../../support/redis.js";
