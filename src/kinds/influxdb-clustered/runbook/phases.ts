@@ -8,7 +8,11 @@ import type {
 import { isTerminalPod } from "../../../adapters/kubernetes/pod-summary.js";
 import type { ObjectStore } from "../../../adapters/s3/object-store.js";
 import { preflightDump } from "../../../catalog-restore/preflight.js";
-import { restoreCatalog } from "../../../catalog-restore/restore-engine.js";
+import {
+  CATALOG_WORDING,
+  type RestoreWording,
+  restoreCatalog,
+} from "../../../catalog-restore/restore-engine.js";
 import type { DatabaseClientConfig } from "../../../db/database.js";
 import { CodedError } from "../../../errors.js";
 import type { Logger } from "../../../logging/logger.js";
@@ -72,6 +76,13 @@ export interface InfluxdbRunbookDeps {
 }
 
 type PhaseRun = (ctx: PhaseContext) => Promise<void>;
+
+/** How the restore engine's messages name the catalog's clients: InfluxDB's pods. */
+const INFLUXDB_CATALOG_WORDING: RestoreWording = {
+  ...CATALOG_WORDING,
+  stopClients: "every catalog client (the InfluxDB catalog pods must be scaled to 0)",
+  beforeClients: "before starting the InfluxDB pods",
+};
 
 function normalizePrefix(prefix: string): string {
   return prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
@@ -453,6 +464,7 @@ function restoreCatalogDatabase(deps: InfluxdbRunbookDeps): PhaseRun {
         signal: ctx.signal,
         logger: deps.logger,
         progressIntervalMs: deps.restoreProgressIntervalMs ?? 1_000,
+        wording: INFLUXDB_CATALOG_WORDING,
         onWarning: (message) => ctx.note(message),
         onProgress: (p) => {
           if (p.phase === "connecting") return;
