@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type {
   ClusterPort,
   PodSummary,
+  StepCluster,
   WorkloadStatus,
 } from "../../../adapters/kubernetes/cluster-port.js";
 import { isTerminalPod } from "../../../adapters/kubernetes/pod-summary.js";
@@ -16,6 +17,7 @@ import {
 import type { DatabaseClientConfig } from "../../../db/database.js";
 import { CodedError } from "../../../errors.js";
 import type { Logger } from "../../../logging/logger.js";
+import { createCompensationLog } from "../../../runbook/compensations.js";
 import {
   type Db,
   findRunLeftBehind,
@@ -33,13 +35,19 @@ import {
   type RunbookPhase,
 } from "../../../runbook/types.js";
 import {
+  scaleBack,
+  scaleWorkloads,
+  type WorkloadSelection,
+} from "../../../steps/scale-workloads.js";
+import type { StepDeps } from "../../../steps/types.js";
+import {
   waitPodsGone,
   waitPodsReady,
   workloadsNotReady,
   workloadsSay,
 } from "../../../steps/wait-pods.js";
 import { formatBytes, formatCount, formatDuration, formatUtc } from "../../../text/format.js";
-import type { InfluxTarget as Target } from "../config.js";
+import type { InfluxComponentRole, InfluxTarget as Target } from "../config.js";
 import { influxPointOf } from "../points.js";
 import {
   appInstanceOf,
@@ -326,6 +334,33 @@ function recordReplicas(deps: InfluxdbRunbookDeps): PhaseRun {
   };
 }
 
+// ---- scaling through the step library ---------------------------------------------------------
+
+/** The ids phases 5 and 6 scale under (their checkpoints and undo records are keyed by them). */
+const SCALE_IDS = { step1: "shutdown-step-1", ingester: "ingester", catalog: "catalog" } as const;
+
+/** Which phase scaled a component down, under which id: what scaling it back settles. */
+const SCALED_BY: Record<InfluxComponentRole, { phase: string; id: string }> = {
+  gc: { phase: "scale-down-workloads", id: SCALE_IDS.step1 },
+  router: { phase: "scale-down-workloads", id: SCALE_IDS.step1 },
+  querier: { phase: "scale-down-workloads", id: SCALE_IDS.step1 },
+  compactor: { phase: "scale-down-workloads", id: SCALE_IDS.step1 },
+  ingester: { phase: "scale-down-workloads", id: SCALE_IDS.ingester },
+  catalog: { phase: "scale-down-catalog", id: SCALE_IDS.catalog },
+};
+
+function selectionOf(c: Component): WorkloadSelection {
+  return { kind: c.kind, names: [c.name] };
+}
+
+/** The step library's deps over this run's clients: scaling uses only the ClusterPort part. */
+function stepDeps(deps: InfluxdbRunbookDeps): StepDeps {
+  return {
+    cluster: deps.cluster as StepCluster,
+    compensations: createCompensationLog(deps.db),
+  };
+}
+
 // ---- waits ------------------------------------------------------------------------------------
 
 /*
@@ -374,17 +409,27 @@ function scaleDownWorkloads(deps: InfluxdbRunbookDeps): PhaseRun {
     const components = targetComponents(deps.target);
     // Nothing is scaled unless the operator is paused and every count is recorded.
     await assertOperatorPaused(deps.cluster, appInstanceOf(deps.target));
-    await requireRecordedCounts(deps.db, ctx.request.id, components);
+    const counts = await requireRecordedCounts(deps.db, ctx.request.id, components);
     // The end of the data-loss window: from here on nothing new reaches the catalog.
     if (ctx.facts.writesStoppedAt === undefined)
       await ctx.fact("writesStoppedAt", ctx.now().toISOString());
-    for (const role of SHUTDOWN_STEP_1) {
-      const c = componentOf(deps.target, role);
-      await deps.cluster.scale(c.kind, c.name, 0);
-    }
+    // The counts to come back to are phase 4's (perhaps carried from an earlier halted run),
+    // never what the cluster shows now; each scale records its undo first.
+    const steps = stepDeps(deps);
+    const known = Object.fromEntries(counts);
+    await scaleWorkloads(ctx, steps, {
+      id: SCALE_IDS.step1,
+      workloads: SHUTDOWN_STEP_1.map((role) => selectionOf(componentOf(deps.target, role))),
+      replicas: 0,
+      known,
+    });
     // Ingesters after step 1; they flush their WAL while terminating, which can take minutes.
-    const ingester = componentOf(deps.target, "ingester");
-    await deps.cluster.scale(ingester.kind, ingester.name, 0);
+    await scaleWorkloads(ctx, steps, {
+      id: SCALE_IDS.ingester,
+      workloads: [selectionOf(componentOf(deps.target, "ingester"))],
+      replicas: 0,
+      known,
+    });
     const nonCatalog = components.filter((c) => c.role !== "catalog");
     const waited = await waitUntilPodsGone(deps, ctx, nonCatalog, "every non-catalog pod gone");
     await ctx.fact(
@@ -415,8 +460,13 @@ function scaleDownCatalog(deps: InfluxdbRunbookDeps): PhaseRun {
     }
     await assertOperatorPaused(deps.cluster, appInstanceOf(deps.target));
     const catalog = componentOf(deps.target, "catalog");
-    await requireRecordedCounts(deps.db, ctx.request.id, components);
-    await deps.cluster.scale(catalog.kind, catalog.name, 0);
+    const counts = await requireRecordedCounts(deps.db, ctx.request.id, components);
+    await scaleWorkloads(ctx, stepDeps(deps), {
+      id: SCALE_IDS.catalog,
+      workloads: [selectionOf(catalog)],
+      replicas: 0,
+      known: Object.fromEntries(counts),
+    });
     const waited = await waitUntilPodsGone(deps, ctx, [catalog], "every catalog pod gone");
     await ctx.fact("podsWaitedFor", waited.maxPods);
     await ctx.fact("waitMs", Math.round(waited.waitedMs));
@@ -506,30 +556,42 @@ function restoreCatalogDatabase(deps: InfluxdbRunbookDeps): PhaseRun {
  * are ready) the ingesters, then (once min(2, n) ingesters are ready) the rest, in reverse
  * shutdown order. Idempotent: scaling to a count a workload already has changes nothing.
  */
-async function scaleUpInOrder(deps: InfluxdbRunbookDeps, ctx: PhaseContext): Promise<Facts> {
+async function scaleUpInOrder(
+  deps: InfluxdbRunbookDeps,
+  ctx: PhaseContext,
+  settledBy: "run" | "rollback",
+): Promise<Facts> {
   const components = targetComponents(deps.target);
   const counts = await requireRecordedCounts(deps.db, ctx.request.id, components);
+  const steps = stepDeps(deps);
+  // Back to the recorded counts, settling the undo phases 5 and 6 recorded for each.
+  const back = (c: Component) =>
+    scaleBack(ctx, steps, {
+      checkpoint: {
+        original: [{ kind: c.kind, name: c.name, replicas: counts.get(c.name) ?? 0 }],
+        recordedAt: "",
+      },
+      ...SCALED_BY[c.role],
+      settledBy,
+    });
   const waits: Record<string, number> = {};
   for (const role of ["catalog", "ingester"] as const) {
     const c = componentOf(deps.target, role);
     const n = counts.get(c.name) ?? 0;
-    await deps.cluster.scale(c.kind, c.name, n);
+    await back(c);
     const wanted = readyQuorum(n);
     if (wanted > 0)
       waits[c.name] = Math.round(
         await waitUntilReady(deps, ctx, c, wanted, `at least ${wanted} ${role} pods ready`),
       );
   }
-  for (const role of [...SHUTDOWN_STEP_1].reverse()) {
-    const c = componentOf(deps.target, role);
-    await deps.cluster.scale(c.kind, c.name, counts.get(c.name) ?? 0);
-  }
+  for (const role of [...SHUTDOWN_STEP_1].reverse()) await back(componentOf(deps.target, role));
   return { replicas: Object.fromEntries(counts), readyWaitMs: waits };
 }
 
 function scaleUp(deps: InfluxdbRunbookDeps): PhaseRun {
   return async (ctx) => {
-    const facts = await scaleUpInOrder(deps, ctx);
+    const facts = await scaleUpInOrder(deps, ctx, "run");
     for (const [key, value] of Object.entries(facts)) await ctx.fact(key, value);
   };
 }
@@ -627,7 +689,7 @@ function rollbackScaleUp(deps: InfluxdbRunbookDeps): PhaseRun {
       await ctx.fact("nothingScaled", true);
       return;
     }
-    const facts = await scaleUpInOrder(deps, ctx);
+    const facts = await scaleUpInOrder(deps, ctx, "rollback");
     for (const [key, value] of Object.entries(facts)) await ctx.fact(key, value);
     const pods = await deps.cluster.listPods(targetComponents(deps.target).map((c) => c.name));
     const notReady = pods.filter((p) => !p.ready);
