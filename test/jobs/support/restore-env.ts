@@ -274,11 +274,18 @@ targets:
     async waitForState(id, states, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const { rows } = await pool.query<{ state: string }>(
-          "SELECT state FROM restore_requests WHERE id = $1",
-          [id],
-        );
-        const state = rows[0]?.state ?? "missing";
+        // Tests that drop every connection of the database (pg_terminate_backend) may drop
+        // this pool's too, between two polls: a dropped connection is polled again.
+        const rows = await pool
+          .query<{ state: string }>("SELECT state FROM restore_requests WHERE id = $1", [id])
+          .then(
+            (r) => r.rows,
+            (err: unknown) => {
+              if ((err as { code?: string }).code === "57P01") return undefined;
+              throw err;
+            },
+          );
+        const state = rows ? (rows[0]?.state ?? "missing") : "unknown (connection dropped)";
         if (states.includes(state)) return state;
         if (Date.now() > deadline)
           throw new Error(
