@@ -82,6 +82,39 @@ export interface RunbookPhase {
   summarize?(facts: Facts): string | undefined;
 }
 
+/**
+ * A phase as one object, before its clients exist: its name, title, whether it mutates, its
+ * summary, and `run` built from the kind's deps. The outline (card, plan) and the runnable
+ * phases both come from one list of these (`outlineOf`, `phasesOf`).
+ */
+export interface PhaseDefinition<D, N extends string = string> {
+  name: N;
+  title: string;
+  mutates: boolean;
+  timeoutMs?: number;
+  run(deps: D): (ctx: PhaseContext) => Promise<void>;
+  summarize?(facts: Facts): string | undefined;
+}
+
+/** Name, title and mutates of each phase, in order: what is shown without building clients. */
+export function outlineOf<N extends string>(
+  definitions: readonly PhaseDefinition<never, N>[],
+): Array<{ name: N; title: string; mutates: boolean }> {
+  return definitions.map(({ name, title, mutates }) => ({ name, title, mutates }));
+}
+
+/** The runnable phases over one target's clients. */
+export function phasesOf<D>(definitions: readonly PhaseDefinition<D>[], deps: D): RunbookPhase[] {
+  return definitions.map((d) => ({
+    name: d.name,
+    title: d.title,
+    mutates: d.mutates,
+    ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
+    run: d.run(deps),
+    ...(d.summarize ? { summarize: d.summarize } : {}),
+  }));
+}
+
 /** What a halted run says about the target, and what each button will do. */
 export interface HaltAccount {
   /** One line per fact: each component's replicas, the operator, the catalog. */
@@ -118,6 +151,21 @@ export interface PhaseStatus {
    * not miss, such as an operator left paused as it was found.
    */
   cardNote?: string;
+}
+
+/**
+ * The fact a backup runbook's phase records once its point is complete:
+ * `{ asOf: "<RFC 3339 UTC>", point: <the kind's record of the point>, bytes?: number }`. When
+ * the backup finishes, the runner writes it into the request (`point`, `point_time`).
+ */
+export const BACKUP_POINT_FACT = "backupPoint";
+/** How long the target was paused by a backup, in milliseconds (on the card and at the end). */
+export const PAUSE_WINDOW_FACT = "pauseWindowMs";
+
+export interface BackupPointFact {
+  asOf: string;
+  point: unknown;
+  bytes?: number;
 }
 
 /** The fact a phase records to keep one line on the card next to it (see PhaseStatus). */
