@@ -133,6 +133,20 @@ export function antiEntropyState(facts: Record<string, unknown>, pods: readonly 
   if (!original) return "Anti-entropy was not touched.";
   if (!original.wasOn) return "Anti-entropy was off before the run and was not touched.";
   const off = pods.filter((p) => facts[restartedKey("off", p)] && !facts[restartedKey("on", p)]);
-  const on = pods.filter((p) => !off.includes(p));
-  return `Anti-entropy is off on ${off.length ? off.join(", ") : "no data node"}; on on ${on.length ? on.join(", ") : "no data node"}${off.length ? " (the ConfigMap says off: a node restarted now would start with it off)" : ""}.`;
+  const restarting = pods.filter(
+    (p) =>
+      (facts[`restartPod:ae-off:${p}`] && !facts[restartedKey("off", p)]) ||
+      (facts[`restartPod:ae-on:${p}`] && !facts[restartedKey("on", p)]),
+  );
+  const on = pods.filter((p) => !off.includes(p) && !restarting.includes(p));
+  const parts = [
+    `Anti-entropy is off on ${off.length ? off.join(", ") : "no data node"}`,
+    ...(restarting.length
+      ? [
+          `restarted but not Ready: ${restarting.join(", ")} (it starts with the ConfigMap's setting)`,
+        ]
+      : []),
+    `on on ${on.length ? on.join(", ") : "no data node"}`,
+  ];
+  return `${parts.join("; ")}.`;
 }

@@ -79,6 +79,26 @@ describe("anti-entropy off and back, one data node at a time", () => {
     );
   }, 30_000);
 
+  it("a data node that never becomes Ready: the phase fails with the exact per-node state; Roll back restores the setting", async () => {
+    env = await start("ent_ae_stuck");
+    const e = env;
+    const off = await e.phase(2, "anti-entropy-off");
+    const note = off.note;
+    off.note = (text: string) => {
+      note(text);
+      // data-0 is back with anti-entropy off; data-1's replacement will never be Ready.
+      if (text.includes("influxdb-data-0")) e.sim.neverReady("influxdb-data");
+    };
+    await expect(turnAntiEntropyOff(off, e.deps, target, 1_500)).rejects.toThrow();
+    expect(antiEntropyState(off.facts, ["influxdb-data-0", "influxdb-data-1"])).toBe(
+      "Anti-entropy is off on influxdb-data-0; restarted but not Ready: influxdb-data-1 (it starts with the ConfigMap's setting); on on no data node.",
+    );
+    e.sim.neverReady("influxdb-data", false);
+    const rb = await e.phase(101, "rollback");
+    await rollBackAntiEntropy(rb, e.deps, target, 20_000);
+    expect((await getConfigMap(e.deps, "influxdb-data"))["influxdb.conf"]).toBe(CONF);
+  }, 60_000);
+
   it("a halt part way: Roll back puts the exact text back and restarts the nodes", async () => {
     env = await start("ent_ae_rb");
     const e = env;
