@@ -36,9 +36,8 @@ async function start(
       .find((k) => k.endsWith(".manifest"))
       ?.split("/")
       .at(-1) ?? "";
-  await e.sim.waitFor?.(
-    (s: { components: Array<{ name: string; pods: Array<{ ready: boolean }> }> }) =>
-      s.components.some((c) => c.name === "influxdb-meta" && c.pods.some((p) => p.ready)),
+  await e.sim.waitFor((s) =>
+    s.components.some((c) => c.name === "influxdb-meta" && c.pods.some((p) => p.ready)),
   );
   return { e, ctl, manifest };
 }
