@@ -317,6 +317,17 @@ function dataLossLine(view: RequestCardView): string {
   return `:warning: *Data loss:* ${describeDataLoss(request, now)}.`;
 }
 
+/** The request's restore options as its kind words them (mrkdwn, e.g. a bold warning). */
+function optionsBlocks(view: RequestCardView): SlackBlock[] {
+  const { request } = view;
+  if (request.options === null) return [];
+  const lines = view.kinds
+    .find(request.kind)
+    ?.restoreOptions?.cardLines(request.options, request.point);
+  if (!lines?.length) return [];
+  return [section(truncate(`*Options*\n${lines.join("\n")}`, 2900), "options")];
+}
+
 export function buildRequestCard(view: RequestCardView): RequestCard {
   const { request, now } = view;
   const count = countApprovals(view.approvals, request.requester);
@@ -341,6 +352,7 @@ export function buildRequestCard(view: RequestCardView): RequestCard {
         ),
       ],
     },
+    ...optionsBlocks(view),
     section(dataLossLine(view), "data_loss"),
     section(`*Reason*\n${quote(truncate(request.reason, 2000))}`, "reason"),
     section(decisionsLine(view, count), "approvals"),

@@ -146,6 +146,11 @@ export function formatRequestStatus(
   lines.push(
     `Snapshot: ${escapeMrkdwn(kinds.get(request.kind).points.reportLine(request.point))}.`,
   );
+  const options =
+    request.options === null
+      ? []
+      : (kinds.find(request.kind)?.restoreOptions?.cardLines(request.options, request.point) ?? []);
+  if (options.length) lines.push(`Options: ${options.join(" ")}`);
   return lines.join("\n");
 }
 

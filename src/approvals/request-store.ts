@@ -50,6 +50,8 @@ export interface RestoreRequest {
   /** The frozen recovery point: its time, and what the target's kind recorded of it. */
   pointTime: Date;
   point: JsonValue;
+  /** The kind's restore options (`Kind.restoreOptions`), as parsed; null when none were given. */
+  options: JsonValue | null;
   requester: string;
   reason: string;
   channelId: string;
@@ -131,6 +133,7 @@ export interface RequestRowSql {
   kind: string;
   point_time: Date;
   point: JsonValue;
+  options: JsonValue | null;
   requester: string;
   reason: string;
   channel_id: string;
@@ -162,6 +165,7 @@ export function fromRow(r: RequestRowSql): RestoreRequest {
     kind: r.kind,
     pointTime: r.point_time,
     point: r.point,
+    options: r.options ?? null,
     requester: r.requester,
     reason: r.reason,
     channelId: r.channel_id,
@@ -213,6 +217,8 @@ export type NewRestoreRequest = Pick<
 > & {
   /** A chosen id; a fresh random one when omitted. */
   id?: string;
+  /** The kind's restore options; none when omitted. */
+  options?: JsonValue | null;
 };
 
 function isUniqueViolation(err: unknown, constraint: string): boolean {
@@ -238,8 +244,8 @@ export async function insertRequest(
       ({ rows } = await db.query<RequestRowSql>(
         `INSERT INTO restore_requests
            (id, target, kind, point_time, point, requester, reason, channel_id, state,
-            required_approvals, policy, created_at, expires_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $11)
+            required_approvals, policy, created_at, expires_at, updated_at, options)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $11, $13)
          ON CONFLICT (target) WHERE state IN (${ACTIVE_STATES.map((s) => `'${s}'`).join(", ")})
          DO NOTHING
          RETURNING *`,
@@ -256,6 +262,9 @@ export async function insertRequest(
           JSON.stringify(input.policy),
           input.createdAt,
           input.expiresAt,
+          input.options === undefined || input.options === null
+            ? null
+            : JSON.stringify(input.options),
         ],
       ));
     } catch (err) {

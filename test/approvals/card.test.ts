@@ -24,6 +24,7 @@ function request(overrides: Partial<RestoreRequest> = {}): RestoreRequest {
     target: "prod",
     kind: "influxdb-clustered",
     pointTime: new Date("2024-08-12T14:00:00Z"),
+    options: null,
     point: {
       prefix: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/",
       dumpKey: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz",
