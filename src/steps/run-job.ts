@@ -137,6 +137,9 @@ export async function runJob(
   const onAbort = () => stop.abort();
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   try {
+    // The follow's failure (a pod that never starts, with its exact state) is the one to report,
+    // not the cancelled wait it causes.
+    let followError: unknown;
     const follow = work
       .followJobLogs(
         job,
@@ -148,19 +151,30 @@ export async function runJob(
         },
         { skipLines: linesPosted, startTimeoutMs: args.startTimeoutMs, signal: stop.signal },
       )
-      .catch((err) => {
-        stop.abort();
-        throw err;
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          followError = err;
+          stop.abort();
+        },
+      );
+    let outcome: Awaited<ReturnType<PodWorkPort["waitJob"]>>;
+    try {
+      outcome = await work.waitJob(job, {
+        timeoutMs: args.timeoutMs,
+        signal: stop.signal,
+        onProgress: (state) =>
+          ctx.progress(
+            `Job ${job}: ${state.active} running, ${state.succeeded} succeeded, ${state.failed} failed`,
+          ),
       });
-    const wait = work.waitJob(job, {
-      timeoutMs: args.timeoutMs,
-      signal: stop.signal,
-      onProgress: (state) =>
-        ctx.progress(
-          `Job ${job}: ${state.active} running, ${state.succeeded} succeeded, ${state.failed} failed`,
-        ),
-    });
-    const [outcome] = await Promise.all([wait, follow]);
+    } catch (err) {
+      stop.abort();
+      await follow;
+      throw followError ?? err;
+    }
+    await follow;
+    if (followError !== undefined) throw followError;
     await flush();
     return { outcome: outcome.outcome, job, pods: outcome.pods, tail, created };
   } catch (err) {
