@@ -44,6 +44,7 @@ import {
   demoPodTiming,
 } from "./demo-settings.js";
 import { type DemoHistory, seedDemoHistory } from "./snapshot-history.js";
+import { STS_CONTEXT, stackstateTargetYaml, startStackStateSandbox } from "./stackstate-sandbox.js";
 
 export interface SandboxOptions {
   logger: Logger;
@@ -141,6 +142,13 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     teardown.add(() => simulator.close());
     teardown.add(() => s3.close());
 
+    const stackstate = await startStackStateSandbox({
+      s3,
+      timing: demoPodTiming(fast),
+      now: new Date(),
+    });
+    teardown.add(() => stackstate.close());
+
     step("building the catalog and its snapshot history");
     await buildIoxCatalog(catalogUrl, DEMO_CATALOG_SIZE, { seed: 7 });
     const history = await seedDemoHistory({
@@ -155,8 +163,14 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     await buildIoxCatalog(catalogUrl, DEMO_CATALOG_SIZE, { seed: 7, variant: "drifted" });
 
     const configPath = join(workDir, "restorebot.yaml");
-    await writeFile(configPath, demoConfigYaml({ s3Endpoint: s3.endpoint }));
-    const kubeconfig = await writeKubeconfig(simulator, { dir: workDir });
+    await writeFile(
+      configPath,
+      demoConfigYaml({ s3Endpoint: s3.endpoint }) + stackstateTargetYaml(s3.endpoint),
+    );
+    const kubeconfig = await writeKubeconfig(
+      { simulator, [STS_CONTEXT]: stackstate.simulator },
+      { dir: workDir, currentContext: "simulator" },
+    );
     const signingSecret = randomBytes(24).toString("hex");
     // What `restorebot serve` would be started with, pointed at the stand-ins. It becomes this
     // process's environment too: any code reading process.env (as serve's does) must find the
