@@ -482,7 +482,10 @@ function cleanUpPhase(rc: RunbookContext): RunbookPhase {
       const checkpoint = runJobCheckpoint(ctx.earlierFacts("restore"), "restore");
       if (!checkpoint) return;
       await deleteJobAndPvc(ctx, rc.steps, { id: "restore", phase: "restore", checkpoint });
-      await ctx.fact("deleted", [checkpoint.job, ...(checkpoint.pvc ? [checkpoint.pvc] : [])]);
+      await ctx.fact("deleted", [
+        `Job ${checkpoint.job}`,
+        ...(checkpoint.pvc ? [`PersistentVolumeClaim ${checkpoint.pvc}`] : []),
+      ]);
     },
     summarize: (facts) =>
       Array.isArray(facts.deleted)
