@@ -71,7 +71,14 @@ export type Env = Omit<z.infer<typeof envSchema>, "WORKER_PORT"> & {
    * start by `readConfigVariables`. Empty until then. Values are secrets: never log them.
    */
   variables: Readonly<Record<string, string>>;
+  /**
+   * What a tool restorebot runs (pg_dump) inherits: PATH, HOME, the locale, TZ and TMPDIR, read
+   * once at start. Never the secrets: a tool gets its own credentials from its caller.
+   */
+  childProcess: Readonly<Record<string, string>>;
 };
+
+const CHILD_PROCESS_VARIABLES = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"] as const;
 
 /**
  * Validates the environment once at start (DESIGN.md, "Environment"). Throws a CodedError
@@ -115,7 +122,12 @@ export function readEnv(env: NodeJS.ProcessEnv, role: ProcessRole = "serve"): En
       );
     workerPort = value.PORT === 0 ? 0 : Math.min(value.PORT + 1, 65535);
   }
-  return { ...value, socketMode, WORKER_PORT: workerPort, variables: {} };
+  const childProcess: Record<string, string> = {};
+  for (const name of CHILD_PROCESS_VARIABLES) {
+    const v = cleaned[name];
+    if (v !== undefined) childProcess[name] = v;
+  }
+  return { ...value, socketMode, WORKER_PORT: workerPort, variables: {}, childProcess };
 }
 
 /** An environment variable the configuration names, and where (for the error message). */

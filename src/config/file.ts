@@ -27,6 +27,7 @@ function configSchemaOf(kinds: KindRegistry) {
         approvers: [],
         requiredApprovals: 1,
         requestTtl: 30 * 60_000,
+        backupApprovals: 0,
       }),
       slack: z
         .object({
@@ -133,6 +134,12 @@ export function parseConfig(text: string, options: ParseOptions = {}): Config {
       throw new CodedError(
         "config_invalid",
         `${source}: targets[${i}].retention (target "${t.name}"): daily retention must be at least the hourly retention`,
+      );
+    }
+    if (t.backup && !t.backup.channel && value.slack.channels.length === 0) {
+      throw new CodedError(
+        "config_invalid",
+        `${source}: targets[${i}].backup.channel (target "${t.name}"): scheduled backups post their card in a channel: set backup.channel or slack.channels`,
       );
     }
     const kind = kinds.get(t.kind);

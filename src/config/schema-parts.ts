@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { cronProblem } from "./cron.js";
 import { DURATION_FORMAT, parseDuration } from "./duration.js";
 
 /**
@@ -40,6 +41,14 @@ const policyShape = {
     .min(1, { message: "expected a whole number of approvals, at least 1" })
     .max(10, { message: "at most 10 approvals can be required" }),
   requestTtl: duration,
+  /** Who may run `/backup` (default: the approvers). */
+  backupers: z.array(slackPrincipal),
+  /** Approvals a `/backup` needs from people other than its requester; 0 starts it at once. */
+  backupApprovals: z
+    .number({ message: "expected a whole number of approvals, 0 or more" })
+    .int({ message: "expected a whole number of approvals, 0 or more" })
+    .min(0, { message: "expected a whole number of approvals, 0 or more" })
+    .max(10, { message: "at most 10 approvals can be required" }),
 };
 
 export const policySchema = z
@@ -48,6 +57,8 @@ export const policySchema = z
     approvers: policyShape.approvers.default([]),
     requiredApprovals: policyShape.requiredApprovals.default(1),
     requestTtl: policyShape.requestTtl.default(30 * 60_000),
+    backupers: policyShape.backupers.optional(),
+    backupApprovals: policyShape.backupApprovals.default(0),
   })
   .strict();
 
@@ -57,6 +68,8 @@ export const policyOverrideSchema = z
     approvers: policyShape.approvers.optional(),
     requiredApprovals: policyShape.requiredApprovals.optional(),
     requestTtl: policyShape.requestTtl.optional(),
+    backupers: policyShape.backupers.optional(),
+    backupApprovals: policyShape.backupApprovals.optional(),
   })
   .strict();
 
@@ -112,7 +125,17 @@ export const sharedTargetShape = {
   /** Backups restorebot takes itself, for kinds that have a backup runbook. */
   backup: z
     .object({
-      schedule: z.string().min(1, { message: "expected a cron schedule such as 0 * * * *" }),
+      schedule: z
+        .string({ message: "expected a cron schedule such as 0 * * * *" })
+        .refine((v) => cronProblem(v) === undefined, {
+          message:
+            "expected a cron schedule in UTC such as 0 * * * * (minute hour day month weekday)",
+        }),
+      /** Where scheduled backups post their card (default: the first of slack.channels). */
+      channel: z
+        .string()
+        .regex(/^[CGD][A-Z0-9]{1,20}$/, { message: "expected a Slack channel ID (C…)" })
+        .optional(),
       retention: duration.optional(),
     })
     .strict()
@@ -128,7 +151,9 @@ export interface TargetBase {
   kubeContext?: string | undefined;
   retention: { hourly: number; daily: number };
   timeouts: { podsGone: number; podsReady: number };
-  backup?: { schedule: string; retention?: number | undefined } | undefined;
+  backup?:
+    | { schedule: string; retention?: number | undefined; channel?: string | undefined }
+    | undefined;
   /** Effective policy: the target's keys replace the global ones, the rest are inherited. */
   policy: Policy;
 }

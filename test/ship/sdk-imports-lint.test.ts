@@ -59,7 +59,7 @@ describe("SDK imports stay in the adapters", () => {
       'import { KubeConfig } from "@kubernetes/client-node";\nexport const kc = new KubeConfig();\n',
       "@kubernetes/client-node",
     ],
-    ["jobs/narration", 'import { Queue } from "bullmq";\nexport const Q = Queue;\n', "bullmq"],
+    ["src/narration", 'import { Queue } from "bullmq";\nexport const Q = Queue;\n', "bullmq"],
   ])("refuses an import in %s (%#)", async (dir, source, sdk) => {
     const file = await plant(dir, source);
     const result = await lint(file);

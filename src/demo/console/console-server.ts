@@ -69,7 +69,7 @@ const STATIC_FILES: Record<string, { file: string; type: string }> = {
 /** Next to this module, in the source tree and in dist/ alike (copied by the build). */
 const STATIC_DIR = new URL("./static/", import.meta.url);
 
-const SLASH_COMMANDS = ["/recovery-points", "/restore"] as const;
+const SLASH_COMMANDS = ["/recovery-points", "/restore", "/backup"] as const;
 const MAX_BODY_BYTES = 256 * 1024;
 /** Bursts of pod events are coalesced into one refresh of the page. */
 const NOTIFY_INTERVAL_MS = 120;
@@ -282,7 +282,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       addLocal({
         user: user.id,
         channel: channel.id,
-        text: "This console sends slash commands to restorebot. Try `/recovery-points` or `/restore help`.",
+        text: "This console sends slash commands to restorebot. Try `/recovery-points`, `/restore help` or `/backup help`.",
         blocks: [],
         source: "notice",
       });
@@ -295,7 +295,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       addLocal({
         user: user.id,
         channel: channel.id,
-        text: `\`${command}\` is not a valid command. restorebot answers \`/recovery-points\` and \`/restore\`.`,
+        text: `\`${command}\` is not a valid command. restorebot answers \`/recovery-points\`, \`/restore\` and \`/backup\`.`,
         blocks: [],
         source: "notice",
       });

@@ -4,7 +4,7 @@ import { promisify } from "node:util";
 import { createGzip } from "node:zlib";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
 import { type BackupLocation, type PointFile, uploadPointFile } from "../../backups/index.js";
-import { type DatabaseClient, newDatabaseClient } from "../../db/database.js";
+import { newDatabaseClient } from "../../db/database.js";
 import { CodedError, redactSecrets } from "../../errors.js";
 
 /**
@@ -107,6 +107,11 @@ export interface DumpDatabaseOptions {
   database: string;
   dsn: string;
   pgDump?: string;
+  /**
+   * What pg_dump inherits besides its connection settings (PATH, locale): the worker passes
+   * `env.childProcess`, read once at start. Without PATH the system's default path is searched.
+   */
+  childEnv?: Readonly<Record<string, string>>;
   signal?: AbortSignal;
   /** Upload part size; 8 MiB by default (memory ≈ partSize × (queueSize + 1)). */
   partSize?: number;
@@ -122,7 +127,7 @@ export async function dumpDatabaseToPoint(opts: DumpDatabaseOptions): Promise<Po
   const child: ChildProcess = spawn(
     opts.pgDump ?? "pg_dump",
     ["--format=plain", "--no-password", `--dbname=${dbname}`],
-    { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] },
+    { env: { ...opts.childEnv, ...env }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let stderr = "";
   child.stderr?.setEncoding("utf8");

@@ -164,6 +164,7 @@ function request(point: unknown, options: unknown): RestoreRequest {
     closeReason: null,
     enqueuedAt: null,
     runMode: "forward",
+    operation: "restore",
     version: 1,
     updatedAt: now,
   };

@@ -382,3 +382,50 @@ async function until(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+describe("/restore plan for a StackState point", () => {
+  it("names what each store's restore stops, with live replica counts, and what it runs", async () => {
+    const { DEFAULT_KINDS } = await import("../../../src/kinds/registry.js");
+    const kind = DEFAULT_KINDS.get("stackstate");
+    const at = new Date();
+    const plan = async (text: string) =>
+      kind.plan({
+        target: env.target,
+        point: { id: text, time: at, point: await frozen(text) },
+        cluster: () => env.cluster,
+        now: at,
+      });
+    const sg = await plan("stackgraph:latest");
+    expect(sg.phases.join("\n")).toContain("stackstate-api (1 replicas now)");
+    expect(sg.phases.join("\n")).toContain("stackstate-server (2 replicas now)");
+    expect(sg.phases.join("\n")).toContain("stackgraph-restore-backup");
+    const es = await plan("elasticsearch:latest");
+    expect(es.phases.join("\n")).toContain("stackstate-e2es");
+    expect(es.phases.join("\n")).not.toContain("stackstate-router");
+    const ch = await plan("clickhouse:latest");
+    expect(ch.phases.join("\n")).toContain(
+      "clickhouse-backup restore_remote full_2024-06-17T18-50-00",
+    );
+  });
+
+  it("says what it could not read when the cluster does not answer", async () => {
+    const { DEFAULT_KINDS } = await import("../../../src/kinds/registry.js");
+    const { createKubernetesCluster } = await import(
+      "../../../src/adapters/kubernetes/kubernetes-cluster.js"
+    );
+    const { kubeconfigFor } = await import("../../../stand-ins/kubernetes/index.js");
+    const broken = createKubernetesCluster({
+      namespace: "stackstate",
+      kubeConfig: kubeconfigFor(env.sim, { token: "wrong" }),
+      retry: { attempts: 1, initialDelayMs: 1, maxDelayMs: 1 },
+    });
+    const at = new Date();
+    const result = await DEFAULT_KINDS.get("stackstate").plan({
+      target: env.target,
+      point: { id: "x", time: at, point: await frozen("metrics:latest") },
+      cluster: () => broken,
+      now: at,
+    });
+    expect(result.phases.join("\n")).toContain("could not read the cluster");
+  });
+});
