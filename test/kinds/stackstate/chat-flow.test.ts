@@ -173,6 +173,16 @@ targets:
     expect(status).toContain("existing StackGraph data is overwritten");
   }, 60_000);
 
+  it("verifies one point by name: the ClickHouse chain present and readable", async () => {
+    const res = await command("/recovery-points", "verify sts clickhouse:latest");
+    const text = await answer(res);
+    expect(text).toContain("is complete and readable");
+    expect(text).toContain("clickhouse:full_");
+    const missing = await answer(await command("/recovery-points", "verify sts stackgraph:nope.graph"));
+    expect(missing).toContain("is not in the stackgraph store");
+    expect(missing).toContain("/recovery-points sts --store stackgraph");
+  });
+
   it("refuses --force on a store it does not apply to, saying what to do; nothing is recorded", async () => {
     const text = await answer(
       await command("/restore", "sts metrics:latest --force metrics lost INC-78"),
