@@ -141,8 +141,4 @@ export const stackstate: Kind<StackStateTarget> = {
         : `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: restorebot had changed nothing, so nothing is undone.`,
   },
   rbac: STACKSTATE_RBAC,
-  sandbox: {
-    describe:
-      "a StackState install (Kubernetes simulator) with the chart's restore templates, backups of StackGraph, Victoria Metrics and ClickHouse in the S3 stand-in, and Elasticsearch snapshots behind the service proxy",
-  },
 };

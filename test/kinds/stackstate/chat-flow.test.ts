@@ -11,10 +11,10 @@ import {
   kubeconfigFor,
   writeKubeconfig,
 } from "../../../stand-ins/kubernetes/index.js";
+import { standInObjectStore } from "../../../stand-ins/s3/sdk-store.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
 import { FAKE_BOT_TOKEN } from "../../../stand-ins/slack/fake-slack-api.js";
 import type { SlackSendResult } from "../../../stand-ins/slack/signer.js";
-import { standInObjectStore } from "../../../stand-ins/snapshot-writer.js";
 import { type BotHarness, startBotHarness } from "../../support/bot-harness.js";
 import { REDIS_TEST_URL } from "../../support/redis.js";
 
@@ -178,7 +178,9 @@ targets:
     const text = await answer(res);
     expect(text).toContain("is complete and readable");
     expect(text).toContain("clickhouse:full_");
-    const missing = await answer(await command("/recovery-points", "verify sts stackgraph:nope.graph"));
+    const missing = await answer(
+      await command("/recovery-points", "verify sts stackgraph:nope.graph"),
+    );
     expect(missing).toContain("is not in the stackgraph store");
     expect(missing).toContain("/recovery-points sts --store stackgraph");
   });

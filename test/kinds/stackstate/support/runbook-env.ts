@@ -28,8 +28,8 @@ import {
   kubeconfigFor,
   startKubernetesSimulator,
 } from "../../../../stand-ins/kubernetes/index.js";
+import { standInObjectStore } from "../../../../stand-ins/s3/sdk-store.js";
 import { type S3StandIn, startS3StandIn } from "../../../../stand-ins/s3/server.js";
-import { standInObjectStore } from "../../../../stand-ins/snapshot-writer.js";
 import {
   createRunnerDatabase,
   insertApprovedRequest,
