@@ -1,7 +1,7 @@
 /** The restore-options hook of the influxdb-enterprise kind (Kind.restoreOptions). */
 
 import { CodedError } from "../../errors.js";
-import type { JsonValue } from "../kind.js";
+import type { JsonValue, RestoreOptions } from "../kind.js";
 import type { EnterpriseTarget } from "./config.js";
 import { enterprisePointOf } from "./points.js";
 import {
@@ -18,7 +18,7 @@ function messageOf(err: unknown): string {
   throw err;
 }
 
-export const enterpriseRestoreOptions = {
+export const enterpriseRestoreOptions: RestoreOptions<EnterpriseTarget> = {
   usage: ENTERPRISE_OPTIONS_USAGE,
   parse(
     words: readonly string[],
