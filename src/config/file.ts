@@ -19,7 +19,7 @@ function targetSchemaOf(kinds: KindRegistry) {
   return z.discriminatedUnion("kind", [first, ...rest]);
 }
 
-function configSchemaOf(kinds: KindRegistry) {
+export function configSchemaOf(kinds: KindRegistry) {
   return z
     .object({
       policy: policySchema.default({
@@ -43,9 +43,15 @@ function configSchemaOf(kinds: KindRegistry) {
         .default({ channels: [] }),
       targets: z
         .array(targetSchemaOf(kinds))
-        .min(1, { message: "at least one target is required" }),
+        .min(1, { message: "at least one target is required" })
+        .meta({
+          description: "At least one target; the chart fails with a clear message when empty",
+        }),
     })
-    .strict();
+    .strict()
+    .meta({
+      description: "restorebot.yaml (DESIGN.md, 'Config file'), rendered into a ConfigMap",
+    });
 }
 
 export interface Config {

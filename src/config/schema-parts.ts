@@ -26,7 +26,8 @@ export const duration = z
   .refine((v) => parseDuration(v) !== undefined && (parseDuration(v) ?? 0) > 0, {
     message: `expected a duration (${DURATION_FORMAT})`,
   })
-  .transform((v) => parseDuration(v) as number);
+  .transform((v) => parseDuration(v) as number)
+  .meta({ pattern: "^[0-9]{1,9}[smhd]$", description: DURATION_FORMAT });
 
 const slackPrincipal = z.string().regex(/^(\*|[UWS][A-Z0-9]{1,20})$/, {
   message: 'expected a Slack user ID (U…/W…), a user-group ID (S…), or "*"',
@@ -84,6 +85,10 @@ export const envVarName = z
   })
   .refine((v) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(v), {
     message: "expected an environment variable name such as PROD_CATALOG_DSN",
+  })
+  .meta({
+    pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+    description: "Name of the environment variable holding the DSN, never the DSN itself",
   });
 
 export const k8sName = z
@@ -95,9 +100,12 @@ export const bucketName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: "expected an S3 bucket name" });
 
-export const httpUrl = z.string().refine((v) => /^https?:\/\/[^\s]+$/.test(v), {
-  message: "expected an http:// or https:// URL",
-});
+export const httpUrl = z
+  .string()
+  .refine((v) => /^https?:\/\/[^\s]+$/.test(v), {
+    message: "expected an http:// or https:// URL",
+  })
+  .meta({ pattern: "^https?://[^\\s]+$" });
 
 const DAY = 86_400_000;
 
@@ -111,6 +119,10 @@ export const sharedTargetShape = {
     .max(40, { message: "target names are at most 40 characters" })
     .refine((v) => !(RESERVED_TARGET_NAMES as readonly string[]).includes(v), {
       message: `is a reserved word; choose another name (reserved: ${RESERVED_TARGET_NAMES.join(", ")})`,
+    })
+    .meta({
+      not: { enum: [...RESERVED_TARGET_NAMES] },
+      description: `Target name; reserved words (${RESERVED_TARGET_NAMES.join(", ")}) are refused`,
     }),
   namespace: k8sName,
   kubeContext: z.string().min(1).optional(),

@@ -14,7 +14,6 @@ import type {
   ViewStateValues,
 } from "../../../stand-ins/slack/signer.js";
 import type { Logger } from "../../logging/logger.js";
-import type { CatalogSummary } from "../demo-databases.js";
 import type { DemoUser } from "../demo-settings.js";
 import { buildSlackState, type LocalEphemeral, localTs } from "./console-state.js";
 
@@ -36,7 +35,8 @@ export interface ConsoleServerOptions {
   fake: FakeSlackApi;
   sender: SlackRequestSender;
   cluster: ClusterView;
-  catalog?: { read(): Promise<CatalogSummary | undefined> };
+  /** The target's live data as its sandbox scenario summarises it (shown as it is). */
+  catalog?: { read(): Promise<unknown> };
   users: readonly DemoUser[];
   channel: { id: string; name: string };
   target: { name: string; namespace: string };
@@ -219,8 +219,8 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   fake.on("event", onSlackEvent);
   const offCluster = cluster.on("change", () => notify());
 
-  let catalogCache: { at: number; value: Promise<CatalogSummary | undefined> } | undefined;
-  const catalogSummary = (): Promise<CatalogSummary | undefined> => {
+  let catalogCache: { at: number; value: Promise<unknown> } | undefined;
+  const catalogSummary = (): Promise<unknown> => {
     if (!options.catalog) return Promise.resolve(undefined);
     const now = Date.now();
     if (!catalogCache || now - catalogCache.at > 500) {

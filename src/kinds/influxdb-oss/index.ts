@@ -91,5 +91,6 @@ export const influxdbOss: Kind<InfluxdbOssTarget> = {
   sandbox: {
     describe:
       "an InfluxDB OSS 1.x node (StatefulSet with a PVC-backed data directory, Kubernetes simulator) and its archives in the S3 stand-in",
+    load: async () => (await import("./sandbox/scenario.js")).influxdbOssSandbox,
   },
 };

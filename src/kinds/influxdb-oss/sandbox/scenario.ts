@@ -3,11 +3,12 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { seedInfluxDataDirectory } from "../../stand-ins/influxdb-oss/data-directory.js";
-import { startInfluxNodeStandIn } from "../../stand-ins/influxdb-oss/node-http.js";
-import type { KubernetesSimulator } from "../../stand-ins/kubernetes/simulator.js";
-import type { S3StandIn } from "../../stand-ins/s3/server.js";
-import { formatAsOf } from "../backups/index.js";
+import { seedInfluxDataDirectory } from "../../../../stand-ins/influxdb-oss/data-directory.js";
+import { startInfluxNodeStandIn } from "../../../../stand-ins/influxdb-oss/node-http.js";
+import type { KubernetesSimulator } from "../../../../stand-ins/kubernetes/simulator.js";
+import type { S3StandIn } from "../../../../stand-ins/s3/server.js";
+import { formatAsOf } from "../../../backups/index.js";
+import type { SandboxSetup } from "../../../demo/scenario.js";
 
 /**
  * The sandbox's InfluxDB OSS 1.x node: StatefulSet `influxdb` (one replica) in its own
@@ -39,6 +40,32 @@ export function ossTargetYaml(options: { s3Endpoint: string; kubeContext: string
     timeouts: { podsGone: 5m, podsReady: 5m }
 `;
 }
+
+/** The node's own simulated cluster: exec'd commands (the helper pod's scripts) run for real. */
+export const OSS_SIMULATOR = {
+  namespace: OSS_NAMESPACE,
+  components: [{ name: "influxdb", kind: "StatefulSet" as const, replicas: 1 }],
+  localExec: true,
+};
+
+export const influxdbOssSandbox: SandboxSetup = {
+  targetName: OSS_TARGET,
+  cluster: { namespace: OSS_NAMESPACE, simulator: OSS_SIMULATOR },
+  buckets: [OSS_BUCKET],
+  databases: [],
+  async seed({ simulator, s3, now }) {
+    const node = await seedOssSandbox({ simulator, s3, now });
+    return {
+      targetYaml: ossTargetYaml,
+      env: {},
+      ready: [
+        `/recovery-points ${OSS_TARGET} — three archives of the InfluxDB OSS node, each with a different set of databases`,
+        `/backup ${OSS_TARGET} INC-102 before the upgrade, then /restore ${OSS_TARGET} latest INC-103 bad retention change`,
+      ],
+      close: () => node.close(),
+    };
+  },
+};
 
 export async function seedOssSandbox(options: {
   simulator: KubernetesSimulator;

@@ -1,0 +1,116 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createKubernetesCluster } from "../../src/adapters/kubernetes/kubernetes-cluster.js";
+import { loadConfig } from "../../src/config/file.js";
+import { dropDatabase } from "../../src/demo/demo-databases.js";
+import { type Sandbox, startSandbox } from "../../src/demo/sandbox.js";
+import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
+import { silentLogger } from "../../src/logging/logger.js";
+import { kubeconfigFor } from "../../stand-ins/kubernetes/index.js";
+import { ADMIN_URL } from "../support/postgres.js";
+import { uniqueQueuePrefix } from "../support/redis.js";
+
+// The whole sandbox in this process, driven through the console's API: every kind with a
+// sandbox scenario has its target, in a simulated cluster of its own, and answers
+// /recovery-points.
+
+const suffix = randomBytes(4).toString("hex");
+const databaseName = `rb_demot_${suffix}`;
+const catalogDatabaseName = `rb_demotcat_${suffix}`;
+const REQUESTER = "U0DEMOREQ";
+
+let sandbox: Sandbox;
+
+beforeAll(async () => {
+  sandbox = await startSandbox({
+    logger: silentLogger,
+    fast: true,
+    port: 0,
+    postgresUrl: ADMIN_URL,
+    databaseName,
+    scenarioDatabaseNames: { catalog: catalogDatabaseName },
+    queuePrefix: uniqueQueuePrefix("demo-targets"),
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await sandbox?.stop();
+  await dropDatabase(ADMIN_URL, databaseName).catch(() => undefined);
+  await dropDatabase(ADMIN_URL, catalogDatabaseName).catch(() => undefined);
+});
+
+interface StateItem {
+  kind: string;
+  text: string;
+  blocks: unknown[];
+}
+
+async function timeline(): Promise<StateItem[]> {
+  const response = await fetch(new URL(`/api/state?user=${REQUESTER}`, sandbox.consoleUrl));
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { slack: { timeline: StateItem[] } }).slack.timeline;
+}
+
+/** Polls the console until an ephemeral matches `text`: the bot answers after its ack. */
+async function ephemeralWith(text: RegExp): Promise<string> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const ephemerals = (await timeline())
+      .filter((i) => i.kind === "ephemeral")
+      .map((i) => JSON.stringify(i));
+    const found = ephemerals.find((i) => text.test(i));
+    if (found) return found;
+    if (Date.now() > deadline)
+      throw new Error(
+        `no ephemeral matching ${text}; the last: ${ephemerals.at(-1)?.slice(0, 1500)}`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe("the sandbox with every kind's scenario", () => {
+  it("has one target per kind with a sandbox scenario, each in its own simulated cluster", async () => {
+    const kinds = DEFAULT_KINDS.all.filter((k) => k.sandbox).map((k) => k.id);
+    expect(kinds).toEqual(
+      expect.arrayContaining(["influxdb-clustered", "influxdb-oss", "stackstate"]),
+    );
+    expect(sandbox.targets.map((t) => t.kind)).toEqual(kinds);
+    expect(Object.keys(sandbox.simulators)).toEqual(kinds);
+    // The console shows the first scenario's cluster.
+    expect(sandbox.simulator).toBe(sandbox.simulators[kinds[0] as string]);
+
+    const configPath = process.env.RESTOREBOT_CONFIG as string;
+    const config = await loadConfig(configPath);
+    for (const target of sandbox.targets) {
+      const configured = config.targets.find((t) => t.name === target.name);
+      expect(configured?.kind).toBe(target.kind);
+      expect(configured?.kubeContext).toBe(target.kind);
+      // The target's context reaches its own simulator: its namespace and workloads.
+      const simulator = sandbox.simulators[target.kind];
+      if (!simulator || !configured) throw new Error(`no simulator for ${target.kind}`);
+      const cluster = createKubernetesCluster({
+        namespace: configured.namespace,
+        kubeConfig: kubeconfigFor(sandbox.simulators, { currentContext: target.kind }),
+      });
+      const workload = simulator.snapshot().components[0];
+      if (!workload) throw new Error(`no workload in ${target.kind}'s cluster`);
+      expect(await cluster.getReplicas(workload.kind, workload.name)).toBe(workload.specReplicas);
+    }
+  });
+
+  it("answers /recovery-points for each target", async () => {
+    for (const target of sandbox.targets) {
+      const response = await fetch(new URL("/api/command", sandbox.consoleUrl), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ user: REQUESTER, text: `/recovery-points ${target.name}` }),
+      });
+      expect(response.status).toBe(200);
+      // A kind's listing is headed "Recovery points · <target>" or "Recovery points of `<target>`".
+      const listing = await ephemeralWith(
+        new RegExp(`Recovery points (· ${target.name}\\b|of \`${target.name}\`)`),
+      );
+      expect(listing, target.name).not.toContain("could not");
+    }
+  });
+});
