@@ -13,6 +13,7 @@ import type { z } from "zod";
 import type { ClusterPort, PodSummary } from "../adapters/kubernetes/cluster-port.js";
 import type { RbacRule } from "../adapters/kubernetes/rbac.js";
 import type { ObjectStore } from "../adapters/s3/object-store.js";
+import type { BackupLocation, BackupPoint } from "../backups/index.js";
 import type { TargetBase } from "../config/schema-parts.js";
 import type { Logger } from "../logging/logger.js";
 import type {
@@ -110,6 +111,10 @@ export interface PlanInput<T extends TargetBase = TargetBase> {
   now: Date;
   /** An active request on the target, which a restore would have to wait for. */
   activeRequest?: { id: string; state: string };
+  /** The target's object store, built when first asked; read only (kinds that plan object copies). */
+  objectStore?: () => ObjectStore;
+  /** The variables the config names (DSNs), when this process holds them; read only, never shown. */
+  variables?: Readonly<Record<string, string>>;
 }
 
 export interface PlanText {
@@ -124,6 +129,19 @@ export interface PlanText {
 export interface SandboxScenario {
   /** One line for the sandbox's ready summary. */
   describe: string;
+}
+
+/** What the core needs of a kind that takes backups, besides its backup runbook. */
+export interface BackupsOfKind<T extends TargetBase = TargetBase> {
+  /** Where the target's points are (in the store `config.objectStore` describes). */
+  location(target: T): BackupLocation;
+  /** The backup runbook's phases and roll back steps, by name and title. */
+  outline: { phases: readonly PhaseOutline[]; rollback: readonly PhaseOutline[] };
+  /**
+   * The shared-pool entries (`<key>/<etag>`) one point's manifest lists, for kinds whose points
+   * share a pool of objects (Pachyderm); retention then prunes pool entries no point lists.
+   */
+  poolEntriesOf?(target: T, store: ObjectStore, point: BackupPoint): AsyncIterable<string>;
 }
 
 export interface Kind<T extends TargetBase = TargetBase> {
@@ -146,7 +164,10 @@ export interface Kind<T extends TargetBase = TargetBase> {
     ): ConfigProblem[];
     /** Environment variables the worker reads for this target (for the env check and docs). */
     envVars(target: T): string[];
-    /** Where the recovery points are, for `/restore targets` (e.g. "snapshots in s3://…"). */
+    /**
+     * Where the recovery points are, for `/restore targets` (e.g. "snapshots in s3://…"), and
+     * for the refusal of `/backup` on kinds whose points restorebot does not take.
+     */
     describe(target: T): string;
     /** The object store a target's points live in; undefined when the kind uses none. */
     objectStore(target: T): ObjectStoreSettings | undefined;
@@ -168,11 +189,20 @@ export interface Kind<T extends TargetBase = TargetBase> {
   outline: KindOutline;
   runbooks: {
     restore(deps: RunbookDeps<T>): Runbook;
+    /** The kind's backup runbook, for kinds where restorebot takes backups (/backup). */
+    backup?(deps: RunbookDeps<T>): Runbook;
     /** Run when a worker starts (e.g. clear scratch files of runs that ended elsewhere). */
     prepareWorker?(workDir: string): Promise<unknown>;
     /** Run when a run ends for good (succeeded, rolled back, cancelled). */
     cleanUpRun?(workDir: string, requestId: string): Promise<unknown>;
   };
+  /**
+   * For kinds with `runbooks.backup`: where their points are (retention, `/backup status`) and
+   * the backup runbook's outline (the backup card lists its phases before it runs). The backup
+   * runbook records its point with the `backupPoint` fact (BACKUP_POINT_FACT in
+   * src/runbook/types.ts) and, when it pauses the target, `pauseWindowMs`.
+   */
+  backups?: BackupsOfKind<T>;
   plan(input: PlanInput<T>): Promise<PlanText>;
   wording: {
     /** The thread message when someone abandons a halted run. */

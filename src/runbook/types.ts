@@ -120,6 +120,21 @@ export interface PhaseStatus {
   cardNote?: string;
 }
 
+/**
+ * The fact a backup runbook's phase records once its point is complete:
+ * `{ asOf: "<RFC 3339 UTC>", point: <the kind's record of the point>, bytes?: number }`. When
+ * the backup finishes, the runner writes it into the request (`point`, `point_time`).
+ */
+export const BACKUP_POINT_FACT = "backupPoint";
+/** How long the target was paused by a backup, in milliseconds (on the card and at the end). */
+export const PAUSE_WINDOW_FACT = "pauseWindowMs";
+
+export interface BackupPointFact {
+  asOf: string;
+  point: unknown;
+  bytes?: number;
+}
+
 /** The fact a phase records to keep one line on the card next to it (see PhaseStatus). */
 export const CARD_NOTE_FACT = "cardNote";
 

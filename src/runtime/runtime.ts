@@ -102,6 +102,7 @@ export async function buildRuntime(options: {
     objectStoreFor,
     clusterFor: options.clusterFor ?? clustersByTarget(kubernetesEnv(env), logger),
     approvals: createApprovalServices({ db: pool, logger, clock, kinds, objectStoreFor }),
+    variables: env.variables,
   };
   const healthChecks: HealthChecks = {
     postgres: async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/file.js";
+import type { InfluxTarget } from "../../src/kinds/influxdb-clustered/config.js";
 
 const VALID = `
 policy:
@@ -44,7 +45,7 @@ describe("parseConfig: a valid file", () => {
 
   it("parses durations to milliseconds and fills defaults", () => {
     expect(config.policy.requestTtl).toBe(30 * 60_000);
-    const [prod, staging] = config.targets;
+    const [prod, staging] = config.targets as InfluxTarget[];
     expect(prod?.retention).toEqual({ hourly: 30 * 86_400_000, daily: 90 * 86_400_000 });
     expect(staging?.timeouts).toEqual({ podsGone: 15 * 60_000, podsReady: 15 * 60_000 });
     expect(staging?.snapshots.prefix).toBe("catalog_backup_file_lists/");

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterPort } from "../../src/adapters/kubernetes/cluster-port.js";
 import { getRequest } from "../../src/approvals/request-store.js";
-import { parseConfig, type Target } from "../../src/config/file.js";
+import { parseConfig } from "../../src/config/file.js";
+import type { InfluxTarget } from "../../src/kinds/influxdb-clustered/config.js";
 import { createInfluxdbClusteredRunbook } from "../../src/kinds/influxdb-clustered/runbook/runbook.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import {
@@ -33,7 +34,7 @@ targets:
     appInstance: influxdb
     catalog: { dsnEnv: PROD_CATALOG_DSN }
     snapshots: { bucket: influxdb-prod }
-`).targets[0] as Target;
+`).targets[0] as InfluxTarget;
 
 let db: RunnerDatabase;
 
