@@ -43,6 +43,15 @@ import {
   demoConfigYaml,
   demoPodTiming,
 } from "./demo-settings.js";
+import {
+  PACH_COMPONENTS,
+  PACH_CONTEXT,
+  PACH_DB_DSN_ENV,
+  PACH_DEX_DSN_ENV,
+  PACH_NAMESPACE,
+  pachydermConfigYaml,
+  seedPachydermSandbox,
+} from "./pachyderm-sandbox.js";
 import { type DemoHistory, seedDemoHistory } from "./snapshot-history.js";
 
 export interface SandboxOptions {
@@ -128,17 +137,26 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     teardown.add(() => claim.release());
 
     step("starting the Slack, Kubernetes and S3 stand-ins; preparing the databases");
-    const [fake, simulator, s3, databaseUrl, catalogUrl] = await Promise.all([
-      startFakeSlackApi({
-        users: DEMO_USERS.map((u) => ({ id: u.id, name: u.handle, realName: u.name })),
-      }),
-      startKubernetesSimulator({ timing: demoPodTiming(fast) }),
-      startS3StandIn({ buckets: [DEMO_BUCKET] }),
-      recreateDatabase(postgresUrl, databaseName),
-      recreateDatabase(postgresUrl, catalogDatabaseName),
-    ]);
+    const [fake, simulator, s3, databaseUrl, catalogUrl, pachSimulator, pachUrl, dexUrl] =
+      await Promise.all([
+        startFakeSlackApi({
+          users: DEMO_USERS.map((u) => ({ id: u.id, name: u.handle, realName: u.name })),
+        }),
+        startKubernetesSimulator({ timing: demoPodTiming(fast) }),
+        startS3StandIn({ buckets: [DEMO_BUCKET] }),
+        recreateDatabase(postgresUrl, databaseName),
+        recreateDatabase(postgresUrl, catalogDatabaseName),
+        startKubernetesSimulator({
+          namespace: PACH_NAMESPACE,
+          components: PACH_COMPONENTS,
+          timing: demoPodTiming(fast),
+        }),
+        recreateDatabase(postgresUrl, `${catalogDatabaseName}_pachyderm`),
+        recreateDatabase(postgresUrl, `${catalogDatabaseName}_dex`),
+      ]);
     teardown.add(() => fake.close());
     teardown.add(() => simulator.close());
+    teardown.add(() => pachSimulator.close());
     teardown.add(() => s3.close());
 
     step("building the catalog and its snapshot history");
@@ -149,14 +167,22 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       catalogUrl,
       now: new Date(),
     });
+    // Pachyderm: its databases, buckets and a history of restorebot's own backups.
+    await seedPachydermSandbox({ s3, urls: { pachyderm: pachUrl, dex: dexUrl }, now: new Date() });
     // The live catalog moves on after the snapshots (new namespace, rows, a dropped index…),
     // so restoring visibly changes it back.
     await recreateDatabase(postgresUrl, catalogDatabaseName);
     await buildIoxCatalog(catalogUrl, DEMO_CATALOG_SIZE, { seed: 7, variant: "drifted" });
 
     const configPath = join(workDir, "restorebot.yaml");
-    await writeFile(configPath, demoConfigYaml({ s3Endpoint: s3.endpoint }));
-    const kubeconfig = await writeKubeconfig(simulator, { dir: workDir });
+    await writeFile(
+      configPath,
+      demoConfigYaml({ s3Endpoint: s3.endpoint }) + pachydermConfigYaml(s3.endpoint),
+    );
+    const kubeconfig = await writeKubeconfig(
+      { simulator, [PACH_CONTEXT]: pachSimulator },
+      { dir: workDir, currentContext: "simulator" },
+    );
     const signingSecret = randomBytes(24).toString("hex");
     // What `restorebot serve` would be started with, pointed at the stand-ins. It becomes this
     // process's environment too: any code reading process.env (as serve's does) must find the
@@ -173,6 +199,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       RESTOREBOT_CONFIG: configPath,
       KUBECONFIG: kubeconfig,
       [DEMO_CATALOG_DSN_ENV]: catalogUrl,
+      [PACH_DB_DSN_ENV]: pachUrl,
+      [PACH_DEX_DSN_ENV]: dexUrl,
     };
     Object.assign(process.env, standInEnv);
     const rawEnv: NodeJS.ProcessEnv = { ...process.env };
