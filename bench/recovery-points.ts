@@ -10,16 +10,16 @@
 import pg from "pg";
 import { migrate } from "../src/db/migrate.js";
 import { createInfluxDbS3Source } from "../src/kinds/influxdb-clustered/s3-source.js";
-import { recoveryPointsMessage } from "../src/recovery-points/blocks.js";
-import { listRecoveryPoints } from "../src/recovery-points/list-recovery-points.js";
-import { buildIoxCatalog } from "../stand-ins/iox-catalog.js";
-import { startS3StandIn } from "../stand-ins/s3/server.js";
+import { buildIoxCatalog } from "../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
 import {
   SNAPSHOT_PREFIX,
   seedSnapshotHistory,
   standInObjectStore,
   writeSnapshot,
-} from "../stand-ins/snapshot-writer.js";
+} from "../src/kinds/influxdb-clustered/sandbox/snapshot-writer.js";
+import { recoveryPointsMessage } from "../src/recovery-points/blocks.js";
+import { listRecoveryPoints } from "../src/recovery-points/list-recovery-points.js";
+import { startS3StandIn } from "../stand-ins/s3/server.js";
 import { createTestDatabase } from "../test/support/postgres.js";
 
 const D = 86_400_000;

@@ -37,7 +37,7 @@ import {
   type IoxCatalogSize,
   pgDumpStream,
   pgDumpToGzipFile,
-} from "../stand-ins/iox-catalog.js";
+} from "../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
 import { ADMIN_URL, databaseUrl } from "../test/support/postgres.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

@@ -14,7 +14,7 @@
  */
 import { gunzipSync } from "node:zlib";
 import pg from "pg";
-import type { IoxCatalogSize } from "../stand-ins/iox-catalog.js";
+import type { IoxCatalogSize } from "../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
 import type { RecordedCall } from "../stand-ins/slack/fake-slack-api.js";
 import { CHANNEL, driftCatalog, startRestoreEnv } from "../test/jobs/support/restore-env.js";
 

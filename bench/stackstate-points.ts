@@ -13,8 +13,8 @@ import {
 } from "../src/kinds/stackstate/list-stackstate-points.js";
 import type { StackStateStoresConfig } from "../src/kinds/stackstate/points.js";
 import { startElasticsearchStandIn } from "../stand-ins/elasticsearch/server.js";
+import { standInObjectStore } from "../stand-ins/s3/sdk-store.js";
 import { startS3StandIn } from "../stand-ins/s3/server.js";
-import { standInObjectStore } from "../stand-ins/snapshot-writer.js";
 
 const H = 3_600_000;
 const D = 24 * H;

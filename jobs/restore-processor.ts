@@ -4,6 +4,8 @@ import { LogLevel, WebClient } from "@slack/web-api";
 import type pg from "pg";
 import type { ObjectStore } from "../src/adapters/s3/object-store.js";
 import type { AppDeps } from "../src/app-deps.js";
+import { pruneExpiredPoints } from "../src/backups/prune-expired.js";
+import { runScheduledBackups } from "../src/backups/scheduler.js";
 import type { Env } from "../src/config/env.js";
 import { type Config, findTarget, type Target } from "../src/config/file.js";
 import { resilientDb } from "../src/db/pool.js";
@@ -26,6 +28,7 @@ import { startReconciler } from "../src/requests/lifecycle.js";
 import type { Narrate, Runbook, RunRequest } from "../src/runbook/types.js";
 import { type RestoreProcessor, RunSuspendedError } from "./restore-worker.js";
 import { runRestore } from "./runner/runner.js";
+import { tryAcquireTargetLock } from "./runner/target-lock.js";
 
 /** What the processor needs from a process's runtime (a `Runtime` satisfies it). */
 export interface ProcessorRuntime {
@@ -58,10 +61,17 @@ export interface RestoreProcessorOptions {
   redrawCardsWithinMs?: number;
   /** How often runs whose job went missing are handed back to the queue; default 15 s, 0 = never. */
   reconcileIntervalMs?: number;
+  /**
+   * How often scheduled backups (`backup.schedule`) are checked and expired points pruned;
+   * default 30 s, 0 = never (tests call `tickBackups` themselves).
+   */
+  backupTickMs?: number;
   clock?: () => Date;
 }
 
 export type RestoreProcessorWithClose = RestoreProcessor & {
+  /** One pass of the backup scheduler and of retention over every target (also run by a timer). */
+  tickBackups(): Promise<void>;
   /** Stops the reconciler and waits (briefly) for queued narration to reach Slack. */
   close(timeoutMs?: number): Promise<void>;
 };
@@ -139,7 +149,17 @@ export function createRestoreProcessor(
         `target ${request.target} is no longer in restorebot's configuration; restore it there and retry`,
       );
     }
-    return kinds.of(target).runbooks.restore({
+    const kind = kinds.of(target);
+    if (request.operation === "backup" && !kind.runbooks.backup)
+      throw new CodedError(
+        "config_invalid",
+        `restorebot does not take backups of ${kind.id} targets, so backup ${request.id} cannot run`,
+      );
+    const build =
+      request.operation === "backup" && kind.runbooks.backup
+        ? kind.runbooks.backup.bind(kind.runbooks)
+        : kind.runbooks.restore.bind(kind.runbooks);
+    return build({
       target,
       // A phase's own reads and writes there go through a lost connection by retrying.
       db: resilientDb(runtime.pool),
@@ -168,6 +188,56 @@ export function createRestoreProcessor(
           { intervalMs: options.reconcileIntervalMs ?? 15_000, states: ["running"] },
         );
 
+  const clock = options.clock ?? (() => new Date());
+  const pruneDeps = {
+    db: runtime.pool,
+    kinds,
+    objectStoreFor,
+    logger,
+    clock,
+    tryLock: (target: string) => tryAcquireTargetLock(runtime.pool, target),
+  };
+  const prune = async (target: Target): Promise<void> => {
+    try {
+      await pruneExpiredPoints(pruneDeps, target);
+    } catch (err) {
+      logger.warn(
+        { target: target.name, err: err instanceof Error ? err.message : String(err) },
+        "could not prune expired backup points; the next tick tries again",
+      );
+    }
+  };
+  const schedulerDeps = {
+    config: runtime.config,
+    kinds,
+    db: runtime.pool,
+    queue: runtime.queue,
+    logger,
+    clock,
+    postCard: async (channel: string, card: { text: string; blocks: unknown[] }) =>
+      (await writer.postMessage({ channel, text: card.text, blocks: card.blocks })).ts,
+  };
+  let ticking = false;
+  const tickBackups = async (): Promise<void> => {
+    if (ticking) return;
+    ticking = true;
+    try {
+      await runScheduledBackups(schedulerDeps);
+      for (const target of runtime.config.targets)
+        if (target.backup?.retention !== undefined) await prune(target);
+    } finally {
+      ticking = false;
+    }
+  };
+  const backupTimer =
+    options.backupTickMs === 0
+      ? undefined
+      : setInterval(
+          () => void tickBackups().catch(() => undefined),
+          options.backupTickMs ?? 30_000,
+        );
+  backupTimer?.unref();
+
   const processor: RestoreProcessor = async (job, signal) => {
     const { requestId } = job.data;
     const result = await runRestore({
@@ -194,12 +264,21 @@ export function createRestoreProcessor(
         return;
       case "succeeded":
       case "rolled_back":
-      case "cancelled":
+      case "cancelled": {
+        // A backup that wrote its point: prune what has expired now, under the target's lock.
+        const target = findTarget(runtime.config, result.request?.target ?? "");
+        if (
+          result.outcome === "succeeded" &&
+          result.request?.operation === "backup" &&
+          target?.backup?.retention !== undefined
+        )
+          await prune(target);
         await kinds
           .find(result.request?.kind ?? "")
           ?.runbooks.cleanUpRun?.(workDir, requestId)
           .catch(() => undefined);
         return;
+      }
       case "not-runnable":
         if (result.request?.state === "halted") job.opts.removeOnComplete = true;
         return;
@@ -207,8 +286,10 @@ export function createRestoreProcessor(
   };
 
   return Object.assign(processor, {
+    tickBackups,
     async close(timeoutMs = 5_000) {
       reconciler?.stop();
+      if (backupTimer) clearInterval(backupTimer);
       await outbox.flush(timeoutMs);
       outbox.close();
     },

@@ -5,6 +5,7 @@ import {
   resilientDb,
   retryOnConnectionLoss,
 } from "../../src/db/pool.js";
+import type { JsonValue } from "../../src/kinds/kind.js";
 import type { Logger } from "../../src/logging/logger.js";
 import type { Metrics } from "../../src/observability/metrics.js";
 import { SYSTEM_ACTOR, transition } from "../../src/requests/lifecycle.js";
@@ -24,19 +25,21 @@ import {
   FORWARD_BASE_INDEX,
   ROLLBACK_BASE_INDEX,
 } from "../../src/runbook/statuses.js";
-import type {
-  Facts,
-  HaltAccount,
-  Narrate,
-  PhaseContext,
-  PhaseRunRecord,
-  PhaseStatus,
-  Runbook,
-  RunbookPhase,
-  RunControl,
-  RunEvent,
-  RunRequest,
-  RunStatus,
+import {
+  BACKUP_POINT_FACT,
+  type BackupPointFact,
+  type Facts,
+  type HaltAccount,
+  type Narrate,
+  type PhaseContext,
+  type PhaseRunRecord,
+  type PhaseStatus,
+  type Runbook,
+  type RunbookPhase,
+  type RunControl,
+  type RunEvent,
+  type RunRequest,
+  type RunStatus,
 } from "../../src/runbook/types.js";
 import { formatDuration } from "../../src/text/format.js";
 import { acquireTargetLock, type TargetLock } from "./target-lock.js";
@@ -502,6 +505,7 @@ class Run {
     const mode = this.request.runMode;
     const finishedAt = this.clock();
     const to = mode === "forward" ? "succeeded" : "rolled_back";
+    const written = mode === "forward" ? backupPointOf(this.request, runs) : undefined;
     const done = await transition(
       this.db,
       this.options.requestId,
@@ -510,8 +514,12 @@ class Run {
         actor: SYSTEM_ACTOR,
         details: {
           totalMs: finishedAt.getTime() - (this.request.startedAt ?? finishedAt).getTime(),
+          ...(written ? { point: written.asOf } : {}),
         },
-        patch: { finishedAt },
+        patch: {
+          finishedAt,
+          ...(written ? { point: written.point, pointTime: written.time } : {}),
+        },
       },
     );
     if (done.outcome === "changed") this.request = done.request;
@@ -565,6 +573,25 @@ class Run {
       this.options.logger.warn({ err: errorText(err), event: event.type }, "narration failed");
     }
   }
+}
+
+/**
+ * The point a backup wrote (its `backupPoint` fact), which becomes the request's point when the
+ * backup finishes; undefined for restores and for a backup that reported none.
+ */
+function backupPointOf(
+  request: RunRequest,
+  runs: readonly PhaseRunRecord[],
+): { asOf: string; time: Date; point: JsonValue } | undefined {
+  if (request.operation !== "backup") return undefined;
+  for (const run of [...runs].reverse()) {
+    const fact = run.facts[BACKUP_POINT_FACT] as Partial<BackupPointFact> | undefined;
+    if (!fact || typeof fact.asOf !== "string") continue;
+    const time = new Date(fact.asOf);
+    if (Number.isNaN(time.getTime())) continue;
+    return { asOf: fact.asOf, time, point: (fact.point ?? null) as JsonValue };
+  }
+  return undefined;
 }
 
 function isCodedTimeout(err: unknown): boolean {

@@ -65,6 +65,8 @@ export interface RequestCardView {
    * never started. A finished card then drops the data-loss warning. Unknown means touched.
    */
   catalogUntouched?: boolean;
+  /** A backup's pause window, once its runbook reported it (the `pauseWindowMs` fact). */
+  pauseWindowMs?: number;
 }
 
 export interface RequestCard {
@@ -74,7 +76,13 @@ export interface RequestCard {
 }
 
 /** Titles of the phases a request of this kind will run, from the kind's runbook outline. */
-export function plannedPhaseTitles(kinds: KindRegistry, kind: string): readonly string[] {
+export function plannedPhaseTitles(
+  kinds: KindRegistry,
+  kind: string,
+  operation: RestoreRequest["operation"] = "restore",
+): readonly string[] {
+  if (operation === "backup")
+    return (kinds.find(kind)?.backups?.outline.phases ?? []).map((p) => p.title);
   return kinds.outline(kind).map((p) => p.title);
 }
 
@@ -159,10 +167,26 @@ function canceller(request: RestoreRequest): string | null {
   return request.closedBy ?? request.cancelRequestedBy;
 }
 
+function headlineOf(request: RestoreRequest): string {
+  if (request.operation === "backup") {
+    if (request.state === "succeeded") return ":white_check_mark: *Backup succeeded*";
+    if (request.state === "approved")
+      return request.requiredApprovals === 0
+        ? ":white_check_mark: *Started* — queued to run"
+        : STATE_HEADLINE.approved;
+  }
+  return STATE_HEADLINE[request.state];
+}
+
+/** The requester as the card shows it: a person, or the target's backup schedule. */
+function requesterText(requester: string): string {
+  return requester === "schedule" ? "the schedule (`backup.schedule`)" : `<@${requester}>`;
+}
+
 function statusLine(view: RequestCardView, count: number): string {
   const { request, now } = view;
   const tally = `approved ${count} of ${request.requiredApprovals}`;
-  const headline = STATE_HEADLINE[request.state];
+  const headline = headlineOf(request);
   switch (request.state) {
     case "pending":
       return `${headline} — ${tally}`;
@@ -202,7 +226,8 @@ function phaseLines(view: RequestCardView): string {
     });
     return `*Phases*\n${lines.join("\n")}`;
   }
-  const planned = view.plannedPhases ?? plannedPhaseTitles(view.kinds, view.request.kind);
+  const planned =
+    view.plannedPhases ?? plannedPhaseTitles(view.kinds, view.request.kind, view.request.operation);
   if (!planned.length) return "";
   const heading =
     view.request.state === "pending" || view.request.state === "approved"
@@ -227,7 +252,10 @@ function decisionsLine(view: RequestCardView, count: number): string {
 }
 
 function approveRejectButtons(request: RestoreRequest, now: Date): types.ActionsBlock {
-  const loss = describeDataLoss(request, now);
+  const approveText =
+    request.operation === "backup"
+      ? `This takes a backup of ${request.target} now, as its kind's backup runbook says (it may pause ${request.target} briefly).`
+      : `This takes ${request.target} down and replaces its catalog with the snapshot of ${formatUtc(request.pointTime)}: ${describeDataLoss(request, now)}.`;
   return {
     type: "actions",
     block_id: "request_decision",
@@ -239,8 +267,8 @@ function approveRejectButtons(request: RestoreRequest, now: Date): types.Actions
         style: "primary",
         value: request.id,
         confirm: confirmDialog({
-          title: `Approve restore of ${request.target}?`,
-          text: `This takes ${request.target} down and replaces its catalog with the snapshot of ${formatUtc(request.pointTime)}: ${loss}.`,
+          title: `Approve ${request.operation} of ${request.target}?`,
+          text: approveText,
           confirm: "Approve",
           deny: "Back",
           style: "primary",
@@ -317,8 +345,54 @@ function dataLossLine(view: RequestCardView): string {
   return `:warning: *Data loss:* ${describeDataLoss(request, now)}.`;
 }
 
+/** The card of a backup: no point to show before it is written, no data lost, its pause. */
+function buildBackupCard(view: RequestCardView, count: number): RequestCard {
+  const { request, now } = view;
+  const written =
+    request.point === null
+      ? "written when the backup finishes"
+      : `\`${escapeMrkdwn(formatPointTime(request.pointTime))}\``;
+  const blocks: SlackBlock[] = [
+    { type: "header", text: plain(truncate(`Backup ${request.target} — ${request.id}`, 150)) },
+    section(statusLine(view, count), "status"),
+    {
+      type: "section",
+      block_id: "facts",
+      fields: [
+        mrkdwn(`*Requester*\n${requesterText(request.requester)}`),
+        mrkdwn(`*Target*\n\`${request.target}\` (${escapeMrkdwn(request.kind)})`),
+        mrkdwn(`*Point*\n${written}`),
+        mrkdwn(
+          `*Approvals needed*\n${request.requiredApprovals === 0 ? "none (starts at once)" : request.requiredApprovals}`,
+        ),
+      ],
+    },
+  ];
+  if (view.pauseWindowMs !== undefined)
+    blocks.push(
+      section(
+        `:pause_button: *Pause window:* ${request.target} was paused for ${formatDuration(view.pauseWindowMs)}.`,
+        "pause_window",
+      ),
+    );
+  blocks.push(section(`*Reason*\n${quote(truncate(request.reason, 2000))}`, "reason"));
+  if (request.requiredApprovals > 0) blocks.push(section(decisionsLine(view, count), "approvals"));
+  const phases = phaseLines(view);
+  if (phases) blocks.push(section(phases, "phases"));
+  blocks.push({ type: "context", block_id: "footer", elements: [mrkdwn(footer(view))] });
+  if (request.state === "pending") blocks.push(approveRejectButtons(request, now));
+  else if (view.runControls?.length && (request.state === "halted" || request.state === "running"))
+    blocks.push(runControlButtons(request, view.runControls));
+  const plainState = headlineOf(request)
+    .replace(/:[a-z_]+: /, "")
+    .replace(/\*/g, "");
+  return { text: `Backup ${request.id} of ${request.target}: ${plainState}`, blocks };
+}
+
 export function buildRequestCard(view: RequestCardView): RequestCard {
   const { request, now } = view;
+  if (request.operation === "backup")
+    return buildBackupCard(view, countApprovals(view.approvals, request.requester));
   const count = countApprovals(view.approvals, request.requester);
   const point = `${formatUtc(request.pointTime)} (${formatDuration(now.getTime() - request.pointTime.getTime())} ago)`;
   const blocks: SlackBlock[] = [

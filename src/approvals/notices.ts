@@ -103,7 +103,10 @@ export type RunNotice =
  * be watching the channel, and a halted run waits for one of them to press a button.
  */
 export function runNoticeText(request: RestoreRequest, notice: RunNotice): string {
-  const what = `Restore \`${request.id}\` (\`${request.target}\` to ${formatUtc(request.pointTime)}, in <#${request.channelId}>)`;
+  const what =
+    request.operation === "backup"
+      ? `Backup \`${request.id}\` (of \`${request.target}\`, in <#${request.channelId}>)`
+      : `Restore \`${request.id}\` (\`${request.target}\` to ${formatUtc(request.pointTime)}, in <#${request.channelId}>)`;
   switch (notice.kind) {
     case "halted":
       return `:octagonal_sign: ${what} stopped${notice.where ? ` at ${notice.where}` : ""}: ${notice.reason}${notice.staysDown ? ` \`${request.target}\` stays down until someone presses *Roll back*.` : ""} It waits for the requester or an approver to press *Retry phase*, *Roll back* or *Abandon* on its card; the thread says what state the cluster is in.`;

@@ -162,6 +162,8 @@ export interface RequestFacts {
   requiredApprovals: number;
   cancelRequested?: boolean;
   closedBy?: string | null;
+  /** "restore" when absent. */
+  operation?: "restore" | "backup";
 }
 
 export interface DecisionInput {
@@ -244,7 +246,7 @@ export function decideApproval(input: DecisionInput): ApprovalDecision {
   if (userId === request.requester) {
     return refuse(
       "self_approval",
-      "You requested this restore; a second person must approve it (two-person rule).",
+      `You requested this ${request.operation ?? "restore"}; a second person must approve it (two-person rule).`,
     );
   }
   const who = membership(userId, policy.approvers, groups);

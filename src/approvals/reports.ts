@@ -101,7 +101,7 @@ export function formatRequestStatus(
 ): string {
   const count = countApprovals(approvals, request.requester);
   const lines = [
-    `*${request.id}* — restore \`${request.target}\` to \`${formatPointTime(request.pointTime)}\`: *${describeRequestState(request)}*`,
+    `*${request.id}* — ${whatItDoes(request, true)}: *${describeRequestState(request)}*`,
     `Requested by <@${request.requester}> at ${formatUtc(request.createdAt, now)} in <#${request.channelId}>: “${escapeMrkdwn(truncate(request.reason, 300))}”`,
     `Approvals: ${count} of ${request.requiredApprovals}${
       count
@@ -115,7 +115,7 @@ export function formatRequestStatus(
   switch (request.state) {
     case "pending":
       lines.push(
-        `Expires at ${formatUtc(request.expiresAt, now)} (in ${formatDuration(request.expiresAt.getTime() - now.getTime())}) unless approved. Data loss if run now: ${describeDataLoss(request, now)}.`,
+        `Expires at ${formatUtc(request.expiresAt, now)} (in ${formatDuration(request.expiresAt.getTime() - now.getTime())}) unless approved.${request.operation === "backup" ? "" : ` Data loss if run now: ${describeDataLoss(request, now)}.`}`,
       );
       break;
     case "rejected":
@@ -144,9 +144,18 @@ export function formatRequestStatus(
         );
   }
   lines.push(
-    `Snapshot: ${escapeMrkdwn(kinds.get(request.kind).points.reportLine(request.point))}.`,
+    request.operation === "backup" && request.point === null
+      ? "Point: written when the backup finishes."
+      : `${request.operation === "backup" ? "Point written" : "Snapshot"}: ${escapeMrkdwn(kinds.get(request.kind).points.reportLine(request.point))}.`,
   );
   return lines.join("\n");
+}
+
+/** "restore `prod` to `…`" / "`prod` to `…`", or "backup of `prod`" for a backup. */
+function whatItDoes(request: RestoreRequest, verb: boolean): string {
+  if (request.operation === "backup")
+    return `backup of \`${request.target}\`${request.point === null ? "" : ` as of \`${formatPointTime(request.pointTime)}\``}`;
+  return `${verb ? "restore " : ""}\`${request.target}\` to \`${formatPointTime(request.pointTime)}\``;
 }
 
 /** `/restore status` without an id: what is active now, else the latest request. */
@@ -162,7 +171,7 @@ export function formatStatusOverview(
   }
   const lines = active.map(
     (r) =>
-      `• \`${r.id}\` — \`${r.target}\` to \`${formatPointTime(r.pointTime)}\`: *${describeRequestState(r)}* (requested by <@${r.requester}> at ${formatUtc(r.createdAt, now)})`,
+      `• \`${r.id}\` — ${whatItDoes(r, false)}: *${describeRequestState(r)}* (requested by <@${r.requester}> at ${formatUtc(r.createdAt, now)})`,
   );
   return truncate(
     `*Active restore requests*\n${lines.join("\n")}\nDetails: \`/restore status &lt;request-id&gt;\`.`,
@@ -309,7 +318,7 @@ export function formatHistory(
   if (requests.length === 0) return `No restore requests${scope} yet.`;
   const parts = requests.map(({ request, events }) => {
     const rto = rtoText(request);
-    const head = `*${request.id}* — \`${request.target}\` to \`${formatPointTime(request.pointTime)}\`: *${describeRequestState(request)}*${rto ? `. ${rto}` : ""}`;
+    const head = `*${request.id}* — ${whatItDoes(request, false)}: *${describeRequestState(request)}*${rto ? `. ${rto}` : ""}`;
     const trail = historyLines(kinds, request, events, now).map((line) => `    ${line}`);
     return [head, ...trail].join("\n");
   });

@@ -8,6 +8,7 @@ import { listPhaseRuns } from "../runbook/run-store.js";
 import type { PointRef } from "../slack/commands/recovery-point-time.js";
 import type { WebClient } from "../slack/slack-api.js";
 import { formatDuration, formatUtc } from "../text/format.js";
+import { busyWith } from "./backup-requests.js";
 import { buildRequestCard } from "./card.js";
 import { describeStopEffect, notifyRequester } from "./notices.js";
 import {
@@ -127,6 +128,8 @@ async function loadDecidable(
 }
 
 function busyMessage(target: string, active: RestoreRequest | undefined, now: Date): string {
+  // A backup holds the target as a restore does (one operation per target): name it as such.
+  if (active?.operation === "backup") return busyWith(target, active, now);
   if (!active)
     return `\`${target}\` already has an active restore request. See \`/restore status\`.`;
   // A halted run cannot be cancelled (decideCancel refuses it): only its card's buttons end it.

@@ -31,6 +31,12 @@ export type RequestState = (typeof REQUEST_STATES)[number];
  */
 export type RunMode = "forward" | "rollback";
 
+/**
+ * What a request does: restore the target to a frozen point, or take a backup of it (kinds
+ * where restorebot takes backups). Both share the lifecycle and the one-active-per-target rule.
+ */
+export type Operation = "restore" | "backup";
+
 /** States covered by the `restore_requests_one_active_per_target` unique index. */
 export const ACTIVE_STATES: readonly RequestState[] = ["pending", "approved", "running", "halted"];
 /** States from which nothing more can happen. */
@@ -47,7 +53,12 @@ export interface RestoreRequest {
   id: string;
   target: string;
   kind: string;
-  /** The frozen recovery point: its time, and what the target's kind recorded of it. */
+  operation: Operation;
+  /**
+   * The frozen recovery point: its time, and what the target's kind recorded of it. A backup's
+   * `point` is null until the backup has written its point; its `pointTime` is then the time it
+   * was requested, and afterwards the point's as-of.
+   */
   pointTime: Date;
   point: JsonValue;
   requester: string;
@@ -93,6 +104,8 @@ export type RequestPatch = Partial<
     | "closeReason"
     | "enqueuedAt"
     | "runMode"
+    | "point"
+    | "pointTime"
   >
 >;
 
@@ -122,6 +135,8 @@ export const COLUMN: Record<keyof RequestPatch | "cancelRequested" | "cardTs", s
   closeReason: "close_reason",
   enqueuedAt: "enqueued_at",
   runMode: "run_mode",
+  point: "point",
+  pointTime: "point_time",
 };
 
 /** A restore_requests row as node-pg returns it (the lifecycle's UPDATE reads it back). */
@@ -129,6 +144,7 @@ export interface RequestRowSql {
   id: string;
   target: string;
   kind: string;
+  operation: Operation;
   point_time: Date;
   point: JsonValue;
   requester: string;
@@ -160,6 +176,7 @@ export function fromRow(r: RequestRowSql): RestoreRequest {
     id: r.id,
     target: r.target,
     kind: r.kind,
+    operation: r.operation ?? "restore",
     pointTime: r.point_time,
     point: r.point,
     requester: r.requester,
@@ -213,6 +230,8 @@ export type NewRestoreRequest = Pick<
 > & {
   /** A chosen id; a fresh random one when omitted. */
   id?: string;
+  /** "restore" when omitted. */
+  operation?: Operation;
 };
 
 function isUniqueViolation(err: unknown, constraint: string): boolean {
@@ -238,8 +257,8 @@ export async function insertRequest(
       ({ rows } = await db.query<RequestRowSql>(
         `INSERT INTO restore_requests
            (id, target, kind, point_time, point, requester, reason, channel_id, state,
-            required_approvals, policy, created_at, expires_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $11)
+            required_approvals, policy, created_at, expires_at, updated_at, operation)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $11, $13)
          ON CONFLICT (target) WHERE state IN (${ACTIVE_STATES.map((s) => `'${s}'`).join(", ")})
          DO NOTHING
          RETURNING *`,
@@ -248,7 +267,7 @@ export async function insertRequest(
           input.target,
           input.kind,
           input.pointTime,
-          JSON.stringify(input.point),
+          input.point === null ? null : JSON.stringify(input.point),
           input.requester,
           input.reason,
           input.channelId,
@@ -256,6 +275,7 @@ export async function insertRequest(
           JSON.stringify(input.policy),
           input.createdAt,
           input.expiresAt,
+          input.operation ?? "restore",
         ],
       ));
     } catch (err) {
@@ -269,7 +289,7 @@ export async function insertRequest(
     const active = await findActiveRequest(db, input.target);
     throw new CodedError(
       "conflict",
-      `${input.target} already has an active restore request${active ? ` (${active.id})` : ""}`,
+      `${input.target} already has an active ${active?.operation ?? "restore"} request${active ? ` (${active.id})` : ""}`,
       { details: { activeRequestId: active?.id } },
     );
   }
@@ -302,10 +322,19 @@ export async function findActiveRequest(
 /** Newest first. */
 export async function listRequests(
   db: Queryable,
-  filter: { target?: string; states?: readonly RequestState[]; limit: number },
+  filter: {
+    target?: string;
+    states?: readonly RequestState[];
+    operation?: Operation;
+    limit: number;
+  },
 ): Promise<RestoreRequest[]> {
   const params: unknown[] = [];
   const where: string[] = [];
+  if (filter.operation) {
+    params.push(filter.operation);
+    where.push(`operation = $${params.length}`);
+  }
   if (filter.target) {
     params.push(filter.target);
     where.push(`target = $${params.length}`);

@@ -23,7 +23,8 @@ export type AuditEventName =
   | "rolled_back"
   | "abandoned"
   | "finished"
-  | "refused";
+  | "refused"
+  | "points_pruned";
 
 export interface AuditEvent {
   requestId: string | null;

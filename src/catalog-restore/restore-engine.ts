@@ -138,8 +138,8 @@ interface Reviewed {
 }
 
 /**
- * How messages name the database. The engine restores any database exactly; the catalog's
- * wording is the default so InfluxDB Clustered's messages stay as they are.
+ * How messages name the database. The engine restores any database exactly; a kind passes its
+ * own wording (who its clients are), and the default names a catalog database plainly.
  */
 export interface RestoreWording {
   /** "the catalog", `database "pachyderm"`. */
@@ -155,8 +155,8 @@ export interface RestoreWording {
 export const CATALOG_WORDING: RestoreWording = {
   subject: "the catalog",
   database: "the catalog database",
-  stopClients: "every catalog client (the InfluxDB catalog pods must be scaled to 0)",
-  beforeClients: "before starting the InfluxDB pods",
+  stopClients: "every client of the catalog database",
+  beforeClients: "before starting the catalog's clients",
 };
 
 function capitalise(text: string): string {

@@ -19,7 +19,7 @@ function targetSchemaOf(kinds: KindRegistry) {
   return z.discriminatedUnion("kind", [first, ...rest]);
 }
 
-function configSchemaOf(kinds: KindRegistry) {
+export function configSchemaOf(kinds: KindRegistry) {
   return z
     .object({
       policy: policySchema.default({
@@ -27,6 +27,7 @@ function configSchemaOf(kinds: KindRegistry) {
         approvers: [],
         requiredApprovals: 1,
         requestTtl: 30 * 60_000,
+        backupApprovals: 0,
       }),
       slack: z
         .object({
@@ -42,9 +43,15 @@ function configSchemaOf(kinds: KindRegistry) {
         .default({ channels: [] }),
       targets: z
         .array(targetSchemaOf(kinds))
-        .min(1, { message: "at least one target is required" }),
+        .min(1, { message: "at least one target is required" })
+        .meta({
+          description: "At least one target; the chart fails with a clear message when empty",
+        }),
     })
-    .strict();
+    .strict()
+    .meta({
+      description: "restorebot.yaml (DESIGN.md, 'Config file'), rendered into a ConfigMap",
+    });
 }
 
 export interface Config {
@@ -133,6 +140,12 @@ export function parseConfig(text: string, options: ParseOptions = {}): Config {
       throw new CodedError(
         "config_invalid",
         `${source}: targets[${i}].retention (target "${t.name}"): daily retention must be at least the hourly retention`,
+      );
+    }
+    if (t.backup && !t.backup.channel && value.slack.channels.length === 0) {
+      throw new CodedError(
+        "config_invalid",
+        `${source}: targets[${i}].backup.channel (target "${t.name}"): scheduled backups post their card in a channel: set backup.channel or slack.channels`,
       );
     }
     const kind = kinds.get(t.kind);

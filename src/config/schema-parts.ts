@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { cronProblem } from "./cron.js";
 import { DURATION_FORMAT, parseDuration } from "./duration.js";
 
 /**
@@ -25,7 +26,8 @@ export const duration = z
   .refine((v) => parseDuration(v) !== undefined && (parseDuration(v) ?? 0) > 0, {
     message: `expected a duration (${DURATION_FORMAT})`,
   })
-  .transform((v) => parseDuration(v) as number);
+  .transform((v) => parseDuration(v) as number)
+  .meta({ pattern: "^[0-9]{1,9}[smhd]$", description: DURATION_FORMAT });
 
 const slackPrincipal = z.string().regex(/^(\*|[UWS][A-Z0-9]{1,20})$/, {
   message: 'expected a Slack user ID (U…/W…), a user-group ID (S…), or "*"',
@@ -40,6 +42,14 @@ const policyShape = {
     .min(1, { message: "expected a whole number of approvals, at least 1" })
     .max(10, { message: "at most 10 approvals can be required" }),
   requestTtl: duration,
+  /** Who may run `/backup` (default: the approvers). */
+  backupers: z.array(slackPrincipal),
+  /** Approvals a `/backup` needs from people other than its requester; 0 starts it at once. */
+  backupApprovals: z
+    .number({ message: "expected a whole number of approvals, 0 or more" })
+    .int({ message: "expected a whole number of approvals, 0 or more" })
+    .min(0, { message: "expected a whole number of approvals, 0 or more" })
+    .max(10, { message: "at most 10 approvals can be required" }),
 };
 
 export const policySchema = z
@@ -48,6 +58,8 @@ export const policySchema = z
     approvers: policyShape.approvers.default([]),
     requiredApprovals: policyShape.requiredApprovals.default(1),
     requestTtl: policyShape.requestTtl.default(30 * 60_000),
+    backupers: policyShape.backupers.optional(),
+    backupApprovals: policyShape.backupApprovals.default(0),
   })
   .strict();
 
@@ -57,6 +69,8 @@ export const policyOverrideSchema = z
     approvers: policyShape.approvers.optional(),
     requiredApprovals: policyShape.requiredApprovals.optional(),
     requestTtl: policyShape.requestTtl.optional(),
+    backupers: policyShape.backupers.optional(),
+    backupApprovals: policyShape.backupApprovals.optional(),
   })
   .strict();
 
@@ -71,6 +85,10 @@ export const envVarName = z
   })
   .refine((v) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(v), {
     message: "expected an environment variable name such as PROD_CATALOG_DSN",
+  })
+  .meta({
+    pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+    description: "Name of the environment variable holding the DSN, never the DSN itself",
   });
 
 export const k8sName = z
@@ -82,9 +100,12 @@ export const bucketName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: "expected an S3 bucket name" });
 
-export const httpUrl = z.string().refine((v) => /^https?:\/\/[^\s]+$/.test(v), {
-  message: "expected an http:// or https:// URL",
-});
+export const httpUrl = z
+  .string()
+  .refine((v) => /^https?:\/\/[^\s]+$/.test(v), {
+    message: "expected an http:// or https:// URL",
+  })
+  .meta({ pattern: "^https?://[^\\s]+$" });
 
 const DAY = 86_400_000;
 
@@ -98,6 +119,10 @@ export const sharedTargetShape = {
     .max(40, { message: "target names are at most 40 characters" })
     .refine((v) => !(RESERVED_TARGET_NAMES as readonly string[]).includes(v), {
       message: `is a reserved word; choose another name (reserved: ${RESERVED_TARGET_NAMES.join(", ")})`,
+    })
+    .meta({
+      not: { enum: [...RESERVED_TARGET_NAMES] },
+      description: `Target name; reserved words (${RESERVED_TARGET_NAMES.join(", ")}) are refused`,
     }),
   namespace: k8sName,
   kubeContext: z.string().min(1).optional(),
@@ -112,7 +137,17 @@ export const sharedTargetShape = {
   /** Backups restorebot takes itself, for kinds that have a backup runbook. */
   backup: z
     .object({
-      schedule: z.string().min(1, { message: "expected a cron schedule such as 0 * * * *" }),
+      schedule: z
+        .string({ message: "expected a cron schedule such as 0 * * * *" })
+        .refine((v) => cronProblem(v) === undefined, {
+          message:
+            "expected a cron schedule in UTC such as 0 * * * * (minute hour day month weekday)",
+        }),
+      /** Where scheduled backups post their card (default: the first of slack.channels). */
+      channel: z
+        .string()
+        .regex(/^[CGD][A-Z0-9]{1,20}$/, { message: "expected a Slack channel ID (C…)" })
+        .optional(),
       retention: duration.optional(),
     })
     .strict()
@@ -128,7 +163,9 @@ export interface TargetBase {
   kubeContext?: string | undefined;
   retention: { hourly: number; daily: number };
   timeouts: { podsGone: number; podsReady: number };
-  backup?: { schedule: string; retention?: number | undefined } | undefined;
+  backup?:
+    | { schedule: string; retention?: number | undefined; channel?: string | undefined }
+    | undefined;
   /** Effective policy: the target's keys replace the global ones, the rest are inherited. */
   policy: Policy;
 }

@@ -108,17 +108,16 @@ export function readySummary(sandbox: Sandbox, seconds: number, logFile: string)
     DEMO_USERS.find((u) => u.role === "requester"),
     DEMO_USERS.find((u) => u.role === "approver"),
   ];
-  const { history } = sandbox;
+  const tries = sandbox.targets.flatMap((t) => t.ready);
+  const approve = tries.length + 1;
   return `
 restorebot sandbox ready in ${formatDuration(seconds * 1000)}
 
   Open ${sandbox.consoleUrl}
 
   The console stands in for Slack's #restores channel. Try it, as ${requester?.name ?? "the requester"}:
-    1. /recovery-points — ${history.totalPoints} points over 14 days: ${history.incompletePoints.length} incomplete, the oldest expiring
-    2. "Restore to this point" on ${history.newestComplete} (or /restore prod latest INC-101 bad migration)
-    3. Approve your own request: refused, a second person must approve
-    4. switch to ${approver?.name ?? "an approver"} and Approve: every phase is narrated in the card's
+${tries.map((line, i) => `    ${i + 1}. ${line}\n`).join("")}    ${approve}. Approve your own request: refused, a second person must approve
+    ${approve + 1}. switch to ${approver?.name ?? "an approver"} and Approve: every phase is narrated in the card's
        thread while the cluster panel shows pods stopping and starting
 
   Bot and worker logs: ${logFile}
@@ -169,7 +168,6 @@ export async function runDemoCommand(
       ? {}
       : {
           databaseName: options.database,
-          catalogDatabaseName: `${options.database}_catalog`,
           queuePrefix: options.database,
         }),
     onStep: (text) => io.stdout.write(`  · ${text}\n`),

@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRestoreProcessor } from "../../jobs/restore-processor.js";
 import { startRestoreWorker } from "../../jobs/restore-worker.js";
-import { buildIoxCatalog } from "../../stand-ins/iox-catalog.js";
 import {
   type KubernetesSimulator,
   startKubernetesSimulator,
@@ -22,37 +21,19 @@ import { readConfigVariables, readEnv } from "../config/env.js";
 import { loadConfig } from "../config/file.js";
 import { CodedError } from "../errors.js";
 import { healthRoutes } from "../http/health.js";
+import { DEFAULT_KINDS, type KindRegistry } from "../kinds/registry.js";
 import type { Logger } from "../logging/logger.js";
 import { buildRuntime, type Runtime } from "../runtime/runtime.js";
 import { startSlackBot } from "../slack/app.js";
 import { slackRegistrations } from "../slack/registrations.js";
 import { type ConsoleServer, startConsoleServer } from "./console/console-server.js";
 import {
-  catalogSummaryReader,
   claimSandboxDatabases,
   DEFAULT_DEMO_POSTGRES_URL,
   recreateDatabase,
 } from "./demo-databases.js";
-import {
-  DEMO_BUCKET,
-  DEMO_CATALOG_DSN_ENV,
-  DEMO_CATALOG_SIZE,
-  DEMO_CHANNEL,
-  DEMO_TARGET,
-  DEMO_USERS,
-  demoConfigYaml,
-  demoPodTiming,
-} from "./demo-settings.js";
-import {
-  PACH_COMPONENTS,
-  PACH_CONTEXT,
-  PACH_DB_DSN_ENV,
-  PACH_DEX_DSN_ENV,
-  PACH_NAMESPACE,
-  pachydermConfigYaml,
-  seedPachydermSandbox,
-} from "./pachyderm-sandbox.js";
-import { type DemoHistory, seedDemoHistory } from "./snapshot-history.js";
+import { DEMO_CHANNEL, DEMO_USERS, demoConfigYaml, demoPodTiming } from "./demo-settings.js";
+import type { SandboxSeed, SandboxSetup } from "./scenario.js";
 
 export interface SandboxOptions {
   logger: Logger;
@@ -67,8 +48,13 @@ export interface SandboxOptions {
   redisUrl?: string;
   /** restorebot's own database; rebuilt at every start. Default `restorebot_demo`. */
   databaseName?: string;
-  /** The scratch catalog the restore replaces; rebuilt at every start. */
-  catalogDatabaseName?: string;
+  /**
+   * The scenarios' scratch databases by role (e.g. `catalog`); rebuilt at every start.
+   * Default `<databaseName>_<role>`.
+   */
+  scenarioDatabaseNames?: Record<string, string>;
+  /** The kinds whose sandbox scenarios are set up (default: every registered kind that has one). */
+  kinds?: KindRegistry;
   /** BullMQ key prefix; its keys are cleared at start. Default `restorebot-demo`. */
   queuePrefix?: string;
   /** Told each step of the start-up, for a person watching it. */
@@ -80,7 +66,8 @@ export interface Sandbox {
   consolePort: number;
   /** Milliseconds from the call to a ready console. */
   startupMs: number;
-  history: DemoHistory;
+  /** Each kind's target in the sandbox: what to try first and the scenario's own details. */
+  targets: SandboxTarget[];
   /** For tests: the stand-ins behind the console. */
   fake: FakeSlackApi;
   simulator: KubernetesSimulator;
@@ -88,6 +75,13 @@ export interface Sandbox {
   runtime: Runtime;
   /** Stops everything it started, in order; safe to call twice. */
   stop(): Promise<void>;
+}
+
+export interface SandboxTarget {
+  name: string;
+  kind: string;
+  ready: string[];
+  details: unknown;
 }
 
 /** Cleanups registered as each part starts, run newest first (on stop, or when start-up fails). */
@@ -106,8 +100,8 @@ class Teardown {
 }
 
 /**
- * Brings the whole sandbox up on this machine: the Slack, Kubernetes and S3 stand-ins, a
- * catalog and its snapshot history, restorebot's bot and worker — composed exactly as
+ * Brings the whole sandbox up on this machine: the Slack, Kubernetes and S3 stand-ins, what
+ * each registered kind's sandbox scenario puts in them, restorebot's bot and worker — composed exactly as
  * `restorebot serve` composes them, with the environment pointing at the stand-ins — and the
  * web console that plays Slack's part.
  */
@@ -118,7 +112,6 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const fast = options.fast === true;
   const postgresUrl = options.postgresUrl ?? DEFAULT_DEMO_POSTGRES_URL;
   const databaseName = options.databaseName ?? "restorebot_demo";
-  const catalogDatabaseName = options.catalogDatabaseName ?? "restorebot_demo_catalog";
   const queuePrefix = options.queuePrefix ?? "restorebot-demo";
   const teardown = new Teardown();
   // The S3 SDK reads credentials from the process environment; the stand-in accepts any.
@@ -136,53 +129,68 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const claim = await claimSandboxDatabases(postgresUrl, databaseName);
     teardown.add(() => claim.release());
 
+    step("loading the sandbox scenarios of the registered kinds");
+    const scenarios: Array<{ kind: string; setup: SandboxSetup }> = [];
+    for (const kind of (options.kinds ?? DEFAULT_KINDS).all)
+      if (kind.sandbox) scenarios.push({ kind: kind.id, setup: await kind.sandbox.load() });
+    const [first] = scenarios;
+    if (!first) throw new CodedError("internal", "no registered kind has a sandbox scenario");
+    // One console (the first scenario's target is the one shown); each further scenario gets a
+    // simulator of its own, reached through the kubeconfig context named as its namespace.
+    const dbName = (role: string) =>
+      options.scenarioDatabaseNames?.[role] ?? `${databaseName}_${role}`;
+    const roles = [...new Set(scenarios.flatMap((s) => s.setup.databases))];
+
     step("starting the Slack, Kubernetes and S3 stand-ins; preparing the databases");
-    const [fake, simulator, s3, databaseUrl, catalogUrl, pachSimulator, pachUrl, dexUrl] =
-      await Promise.all([
-        startFakeSlackApi({
-          users: DEMO_USERS.map((u) => ({ id: u.id, name: u.handle, realName: u.name })),
-        }),
-        startKubernetesSimulator({ timing: demoPodTiming(fast) }),
-        startS3StandIn({ buckets: [DEMO_BUCKET] }),
-        recreateDatabase(postgresUrl, databaseName),
-        recreateDatabase(postgresUrl, catalogDatabaseName),
-        startKubernetesSimulator({
-          namespace: PACH_NAMESPACE,
-          components: PACH_COMPONENTS,
-          timing: demoPodTiming(fast),
-        }),
-        recreateDatabase(postgresUrl, `${catalogDatabaseName}_pachyderm`),
-        recreateDatabase(postgresUrl, `${catalogDatabaseName}_dex`),
-      ]);
+    const [fake, simulator, s3, databaseUrl, ...scratchUrls] = await Promise.all([
+      startFakeSlackApi({
+        users: DEMO_USERS.map((u) => ({ id: u.id, name: u.handle, realName: u.name })),
+      }),
+      startKubernetesSimulator({ ...first.setup.cluster.simulator, timing: demoPodTiming(fast) }),
+      startS3StandIn({ buckets: [...new Set(scenarios.flatMap((s) => s.setup.buckets))] }),
+      recreateDatabase(postgresUrl, databaseName),
+      ...roles.map((role) => recreateDatabase(postgresUrl, dbName(role))),
+    ]);
     teardown.add(() => fake.close());
     teardown.add(() => simulator.close());
-    teardown.add(() => pachSimulator.close());
     teardown.add(() => s3.close());
+    const contexts: Record<string, KubernetesSimulator> = { simulator };
+    for (const { setup } of scenarios.slice(1)) {
+      if (contexts[setup.cluster.namespace]) continue;
+      const more = await startKubernetesSimulator({
+        ...setup.cluster.simulator,
+        namespace: setup.cluster.namespace,
+        timing: demoPodTiming(fast),
+      });
+      teardown.add(() => more.close());
+      contexts[setup.cluster.namespace] = more;
+    }
+    const databaseUrls = Object.fromEntries(
+      roles.map((role, i) => [role, scratchUrls[i] as string]),
+    );
 
-    step("building the catalog and its snapshot history");
-    await buildIoxCatalog(catalogUrl, DEMO_CATALOG_SIZE, { seed: 7 });
-    const history = await seedDemoHistory({
-      s3,
-      bucket: DEMO_BUCKET,
-      catalogUrl,
-      now: new Date(),
-    });
-    // Pachyderm: its databases, buckets and a history of restorebot's own backups.
-    await seedPachydermSandbox({ s3, urls: { pachyderm: pachUrl, dex: dexUrl }, now: new Date() });
-    // The live catalog moves on after the snapshots (new namespace, rows, a dropped index…),
-    // so restoring visibly changes it back.
-    await recreateDatabase(postgresUrl, catalogDatabaseName);
-    await buildIoxCatalog(catalogUrl, DEMO_CATALOG_SIZE, { seed: 7, variant: "drifted" });
+    step("filling the stand-ins and databases of each scenario");
+    const seeds: Array<{ kind: string; setup: SandboxSetup; seed: SandboxSeed }> = [];
+    for (const { kind, setup } of scenarios) {
+      const seed = await setup.seed({
+        s3,
+        databaseUrls,
+        recreateDatabase: (role) => recreateDatabase(postgresUrl, dbName(role)),
+        now: new Date(),
+        fast,
+      });
+      seeds.push({ kind, setup, seed });
+    }
 
     const configPath = join(workDir, "restorebot.yaml");
     await writeFile(
       configPath,
-      demoConfigYaml({ s3Endpoint: s3.endpoint }) + pachydermConfigYaml(s3.endpoint),
+      demoConfigYaml(seeds.map((s) => s.seed.targetYaml({ s3Endpoint: s3.endpoint }))),
     );
-    const kubeconfig = await writeKubeconfig(
-      { simulator, [PACH_CONTEXT]: pachSimulator },
-      { dir: workDir, currentContext: "simulator" },
-    );
+    const kubeconfig = await writeKubeconfig(contexts, {
+      dir: workDir,
+      currentContext: "simulator",
+    });
     const signingSecret = randomBytes(24).toString("hex");
     // What `restorebot serve` would be started with, pointed at the stand-ins. It becomes this
     // process's environment too: any code reading process.env (as serve's does) must find the
@@ -198,9 +206,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       RESTOREBOT_QUEUE_PREFIX: queuePrefix,
       RESTOREBOT_CONFIG: configPath,
       KUBECONFIG: kubeconfig,
-      [DEMO_CATALOG_DSN_ENV]: catalogUrl,
-      [PACH_DB_DSN_ENV]: pachUrl,
-      [PACH_DEX_DSN_ENV]: dexUrl,
+      ...Object.assign({}, ...seeds.map((s) => s.seed.env)),
     };
     Object.assign(process.env, standInEnv);
     const rawEnv: NodeJS.ProcessEnv = { ...process.env };
@@ -260,7 +266,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       signingSecret,
       fake,
     });
-    const catalog = catalogSummaryReader(catalogUrl);
+    const shown = seeds[0] as (typeof seeds)[number];
     const originalReplicas = Object.fromEntries(
       simulator.snapshot().components.map((c) => [c.name, c.specReplicas]),
     );
@@ -268,10 +274,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       fake,
       sender,
       cluster: simulator,
-      catalog,
+      ...(shown.seed.summary ? { catalog: shown.seed.summary } : {}),
       users: DEMO_USERS,
       channel: DEMO_CHANNEL,
-      target: { name: DEMO_TARGET, namespace: simulator.namespace },
+      target: { name: shown.setup.targetName, namespace: simulator.namespace },
       originalReplicas,
       port: options.port ?? 8080,
       fallbackToFreePort: options.fallbackToFreePort ?? true,
@@ -285,7 +291,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       consoleUrl: consoleServer.url,
       consolePort: consoleServer.port,
       startupMs: Math.round(performance.now() - started),
-      history,
+      targets: seeds.map((s) => ({
+        name: s.setup.targetName,
+        kind: s.kind,
+        ready: s.seed.ready,
+        details: s.seed.details,
+      })),
       fake,
       simulator,
       s3,

@@ -15,6 +15,7 @@ import type { RbacRule } from "../adapters/kubernetes/rbac.js";
 import type { ObjectStore } from "../adapters/s3/object-store.js";
 import type { BackupLocation, BackupPoint } from "../backups/index.js";
 import type { TargetBase } from "../config/schema-parts.js";
+import type { SandboxSetup } from "../demo/scenario.js";
 import type { Logger } from "../logging/logger.js";
 import type {
   RecoveryPointDetails,
@@ -125,10 +126,28 @@ export interface PlanText {
   summary: string;
 }
 
-/** What `restorebot demo` / `npm start` sets up for a kind (see src/demo). */
+/** What `restorebot demo` / `npm start` sets up for a kind (see src/demo/scenario.ts). */
 export interface SandboxScenario {
-  /** One line for the sandbox's ready summary. */
+  /** One line on what the sandbox holds for this kind. */
   describe: string;
+  /**
+   * The scenario itself, imported only when the sandbox starts: it uses the stand-ins and
+   * builds data, which `serve` and the worker never load.
+   */
+  load(): Promise<SandboxSetup>;
+}
+
+/** What the core needs of a kind that takes backups, besides its backup runbook. */
+export interface BackupsOfKind<T extends TargetBase = TargetBase> {
+  /** Where the target's points are (in the store `config.objectStore` describes). */
+  location(target: T): BackupLocation;
+  /** The backup runbook's phases and roll back steps, by name and title. */
+  outline: { phases: readonly PhaseOutline[]; rollback: readonly PhaseOutline[] };
+  /**
+   * The shared-pool entries (`<key>/<etag>`) one point's manifest lists, for kinds whose points
+   * share a pool of objects (Pachyderm); retention then prunes pool entries no point lists.
+   */
+  poolEntriesOf?(target: T, store: ObjectStore, point: BackupPoint): AsyncIterable<string>;
 }
 
 /** What the core needs of a kind that takes backups, besides its backup runbook. */

@@ -8,12 +8,13 @@ import type { DatabasePool } from "../db/database.js";
 import type { KindRegistry } from "../kinds/registry.js";
 import { listPhaseRuns } from "../runbook/run-store.js";
 import { buildStatuses, FORWARD_BASE_INDEX, ROLLBACK_BASE_INDEX } from "../runbook/statuses.js";
-import type {
-  PhaseRunRecord,
-  PhaseStatus,
-  RunControl,
-  RunRequest,
-  RunStatus,
+import {
+  PAUSE_WINDOW_FACT,
+  type PhaseRunRecord,
+  type PhaseStatus,
+  type RunControl,
+  type RunRequest,
+  type RunStatus,
 } from "../runbook/types.js";
 import { RUN_CONTROL_ACTIONS, RUN_CONTROL_SPECS, statusCard } from "./run-messages.js";
 import type { CardRenderer } from "./run-narrator.js";
@@ -61,6 +62,8 @@ export function approvalCardRenderer(
     const row = await getRequest(db, request.id);
     if (!row) return statusCard(request, status, now);
     const approvals = await listApprovals(db, request.id);
+    const runs = await listPhaseRuns(db, request.id);
+    const pause = pauseWindowOf(runs);
     const card = buildRequestCard({
       kinds,
       request: row,
@@ -68,10 +71,20 @@ export function approvalCardRenderer(
       now,
       phases: phaseViews(status, now),
       ...(status.state === "halted" ? { runControls: cardControls(status.controls) } : {}),
-      catalogUntouched: neverReplacedData(kinds, row, await listPhaseRuns(db, request.id)),
+      catalogUntouched: neverReplacedData(kinds, row, runs),
+      ...(pause !== undefined ? { pauseWindowMs: pause } : {}),
     });
     return { text: card.text, blocks: card.blocks };
   };
+}
+
+/** The pause window a backup's phase reported (the `pauseWindowMs` fact), if any. */
+export function pauseWindowOf(runs: readonly PhaseRunRecord[]): number | undefined {
+  for (const run of runs) {
+    const value = run.facts[PAUSE_WINDOW_FACT];
+    if (typeof value === "number" && Number.isFinite(value)) return value;
+  }
+  return undefined;
 }
 
 /**
@@ -102,8 +115,13 @@ export async function cardFromDatabase(
   if (!request) return undefined;
   const runs = await listPhaseRuns(db, requestId);
   const mode = request.runMode;
+  const backupOutline = kinds.find(request.kind)?.backups?.outline;
+  const outline =
+    request.operation === "backup"
+      ? [...((mode === "forward" ? backupOutline?.phases : backupOutline?.rollback) ?? [])]
+      : kinds.outline(request.kind, mode);
   const phases = buildStatuses(
-    kinds.outline(request.kind, mode),
+    outline,
     mode === "forward" ? FORWARD_BASE_INDEX : ROLLBACK_BASE_INDEX,
     runs,
   );

@@ -33,6 +33,10 @@ export function runStartedText(request: RunRequest, status: RunStatus, resumed: 
       ? `:leftwards_arrow_with_hook: Roll back of *${request.target}* resumed at step ${position}/${total} (${next?.title ?? "done"}).`
       : `:leftwards_arrow_with_hook: Rolling back *${request.target}*: ${total} steps.`;
   }
+  if (request.operation === "backup")
+    return resumed
+      ? `:repeat: Backup of *${request.target}* resumed at phase ${position}/${total} (${next?.title ?? "done"}), from the checkpoints in restorebot's database.`
+      : `:arrow_forward: Backup of *${request.target}* started: ${total} phases, narrated here.`;
   if (!resumed)
     return `:arrow_forward: Restore of *${request.target}* to *${formatUtc(request.pointTime)}* started: ${total} phases, narrated here.`;
   return `:repeat: Restore of *${request.target}* resumed at phase ${position}/${total} (${next?.title ?? "done"}), from the checkpoints in restorebot's database.`;

@@ -26,6 +26,8 @@ export function createRunNotifier(options: {
       request.requester,
       ...approvals.filter((a) => a.decision === "approve").map((a) => a.approver),
     ]);
+    // A scheduled backup has no person behind it: its card in the channel is the notice.
+    people.delete("schedule");
     const text = runNoticeText(request, notice);
     for (const person of people) outbox.post(person, { text }, { mergeable: false });
   };

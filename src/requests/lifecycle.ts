@@ -111,7 +111,8 @@ async function transitionIn(
     if (value === undefined) continue;
     const column = COLUMN[key as keyof RequestPatch];
     if (!column) throw new Error(`unknown request column ${key}`);
-    params.push(value);
+    // jsonb: node-pg would send an array as a PostgreSQL array, so JSON is written as text.
+    params.push(key === "point" ? (value === null ? null : JSON.stringify(value)) : value);
     set.push(`${column} = $${params.length}`);
   }
   const where = ["id = $1", "state = ANY($2::text[])"];

@@ -82,6 +82,39 @@ export interface RunbookPhase {
   summarize?(facts: Facts): string | undefined;
 }
 
+/**
+ * A phase as one object, before its clients exist: its name, title, whether it mutates, its
+ * summary, and `run` built from the kind's deps. The outline (card, plan) and the runnable
+ * phases both come from one list of these (`outlineOf`, `phasesOf`).
+ */
+export interface PhaseDefinition<D, N extends string = string> {
+  name: N;
+  title: string;
+  mutates: boolean;
+  timeoutMs?: number;
+  run(deps: D): (ctx: PhaseContext) => Promise<void>;
+  summarize?(facts: Facts): string | undefined;
+}
+
+/** Name, title and mutates of each phase, in order: what is shown without building clients. */
+export function outlineOf<N extends string>(
+  definitions: readonly PhaseDefinition<never, N>[],
+): Array<{ name: N; title: string; mutates: boolean }> {
+  return definitions.map(({ name, title, mutates }) => ({ name, title, mutates }));
+}
+
+/** The runnable phases over one target's clients. */
+export function phasesOf<D>(definitions: readonly PhaseDefinition<D>[], deps: D): RunbookPhase[] {
+  return definitions.map((d) => ({
+    name: d.name,
+    title: d.title,
+    mutates: d.mutates,
+    ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
+    run: d.run(deps),
+    ...(d.summarize ? { summarize: d.summarize } : {}),
+  }));
+}
+
 /** What a halted run says about the target, and what each button will do. */
 export interface HaltAccount {
   /** One line per fact: each component's replicas, the operator, the catalog. */

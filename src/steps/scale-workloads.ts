@@ -14,6 +14,12 @@ export interface ScaleWorkloadsArgs {
   workloads: readonly WorkloadSelection[];
   /** The count to scale every selected workload to (0 to stop them). */
   replicas: number;
+  /**
+   * Counts already known to be the ones to come back to, by workload name (e.g. recorded by an
+   * earlier phase, or carried from an earlier halted run while the cluster shows 0): used
+   * instead of reading the cluster.
+   */
+  known?: Readonly<Record<string, number>>;
 }
 
 /** What `scaleWorkloads` keeps in the phase's facts, durable before the first scale. */
@@ -41,7 +47,7 @@ export async function scaleWorkloads(
   deps: StepDeps,
   args: ScaleWorkloadsArgs,
 ): Promise<ScaleCheckpoint> {
-  const checkpoint = await recordOriginalCounts(ctx, deps, args.id, args.workloads);
+  const checkpoint = await recordOriginalCounts(ctx, deps, args.id, args.workloads, args.known);
   for (const w of checkpoint.original) {
     if (w.replicas === args.replicas) continue;
     // Written before the change: undoing a scale that never happened changes nothing.
@@ -74,6 +80,7 @@ async function recordOriginalCounts(
   deps: StepDeps,
   id: string,
   selection: readonly WorkloadSelection[],
+  known: Readonly<Record<string, number>> | undefined,
 ): Promise<ScaleCheckpoint> {
   const earlier = recordedCounts(ctx.facts, id);
   if (earlier) return earlier;
@@ -85,7 +92,8 @@ async function recordOriginalCounts(
   }
   const original: ScaleCheckpoint["original"] = [];
   for (const ref of refs) {
-    original.push({ ...ref, replicas: await deps.cluster.getReplicas(ref.kind, ref.name) });
+    const replicas = known?.[ref.name] ?? (await deps.cluster.getReplicas(ref.kind, ref.name));
+    original.push({ ...ref, replicas });
   }
   const checkpoint: ScaleCheckpoint = { original, recordedAt: ctx.now().toISOString() };
   // Durable before any scale: a crash after this line resumes with these counts.
@@ -102,6 +110,8 @@ export interface ScaleBackArgs {
   phase: string;
   /** Only these workloads (default: all of them, in the recorded order). */
   only?: readonly string[];
+  /** Who put them back, for the undo log: the run (default) or its roll back. */
+  settledBy?: "run" | "rollback";
 }
 
 /**
@@ -120,7 +130,7 @@ export async function scaleBack(
     await deps.compensations.settle(
       ctx.request.id,
       compensationKey({ name: args.phase }, args.id, `${w.kind}/${w.name}`),
-      "run",
+      args.settledBy ?? "run",
     );
   }
   return chosen;

@@ -4,7 +4,7 @@ import { isJsonObject, type Json, type JsonObject } from "./patch.js";
 import type { RequestInfo } from "./types.js";
 
 /**
- * What the simulator serves beyond its workloads, pods and the AppInstance: ConfigMaps, any
+ * What the simulator serves beyond its workloads, pods and the operator's resource: ConfigMaps, any
  * custom resource a test registers, pod deletion (the owner replaces the pod) and the API
  * server's service proxy. Kept apart from the router so the router only delegates to it.
  */
@@ -33,7 +33,7 @@ export interface ExtraHelpers {
 export interface ResourceType {
   apiGroup: string;
   version: string;
-  /** Plural, lower case: `appinstances`, `elasticsearches`. */
+  /** Plural, lower case: `configmaps`, `elasticsearches`. */
   plural: string;
   kind: string;
 }

@@ -14,7 +14,7 @@ import type { Readable, Writable } from "node:stream";
  *   command runs in its own mount namespace, chrooted into an empty tmpfs root that holds the
  *   machine's `/bin`, `/sbin`, `/usr`, `/lib*`, `/etc`, `/dev`, `/proc`, `/sys`, `/tmp` and `/opt`
  *   (bind-mounted) and each PVC's backing directory bind-mounted at its `mountPath`. Paths
- *   work whatever way the command builds them (`tar -C /var/lib/influxdb`, `cd /data && …`,
+ *   work whatever way the command builds them (`tar -C /var/lib/data`, `cd /data && …`,
  *   scripts). A mount path under one of those top-level directories replaces that directory
  *   with an empty one in the sandbox (so nothing is created on the machine outside the PVC).
  * - **rewrite** (no mount namespaces available): the command runs directly, and every

@@ -1,15 +1,15 @@
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { type ExpirySweeper, startExpirySweeper } from "../../src/approvals/expiry-sweeper.js";
-import { RESTORE_QUEUE_NAME } from "../../src/queue/restore-queue.js";
-import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
-import type { RecordedCall, StoredMessage } from "../../stand-ins/slack/fake-slack-api.js";
-import type { SlackSendResult } from "../../stand-ins/slack/signer.js";
 import {
   formatAsOf,
   seedSnapshotHistory,
   standInObjectStore,
-} from "../../stand-ins/snapshot-writer.js";
+} from "../../src/kinds/influxdb-clustered/sandbox/snapshot-writer.js";
+import { RESTORE_QUEUE_NAME } from "../../src/queue/restore-queue.js";
+import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
+import type { RecordedCall, StoredMessage } from "../../stand-ins/slack/fake-slack-api.js";
+import type { SlackSendResult } from "../../stand-ins/slack/signer.js";
 import { type BotHarness, startBotHarness } from "../support/bot-harness.js";
 import { REDIS_TEST_URL } from "../support/redis.js";
 

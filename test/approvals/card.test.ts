@@ -23,6 +23,7 @@ function request(overrides: Partial<RestoreRequest> = {}): RestoreRequest {
     id: "rb-k3m9x2qa",
     target: "prod",
     kind: "influxdb-clustered",
+    operation: "restore",
     pointTime: new Date("2024-08-12T14:00:00Z"),
     point: {
       prefix: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/",

@@ -4,9 +4,12 @@ import { createSourcePointResolver } from "../../src/approvals/point-resolver.js
 import { parseConfig, type Target } from "../../src/config/file.js";
 import { influxPointOf, recheckInfluxPoint } from "../../src/kinds/influxdb-clustered/points.js";
 import { createInfluxDbS3Source } from "../../src/kinds/influxdb-clustered/s3-source.js";
+import {
+  SNAPSHOT_PREFIX,
+  standInObjectStore,
+} from "../../src/kinds/influxdb-clustered/sandbox/snapshot-writer.js";
 import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
 import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
-import { SNAPSHOT_PREFIX, standInObjectStore } from "../../stand-ins/snapshot-writer.js";
 import { DEFAULT_TEST_CONFIG } from "../support/bot-harness.js";
 
 const BUCKET = "influxdb-prod";

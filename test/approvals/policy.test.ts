@@ -26,6 +26,7 @@ function policy(overrides: Partial<Policy> = {}): Policy {
     approvers: ["UAPP1", "UAPP2", "UAPP3"],
     requiredApprovals: 1,
     requestTtl: 30 * 60_000,
+    backupApprovals: 0,
     ...overrides,
   };
 }

@@ -13,9 +13,9 @@ import {
   type IoxCatalogSize,
   pgDump,
   pgDumpGzip,
-} from "../../stand-ins/iox-catalog.js";
+} from "../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
+import { writeSnapshot } from "../../src/kinds/influxdb-clustered/sandbox/snapshot-writer.js";
 import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
-import { writeSnapshot } from "../../stand-ins/snapshot-writer.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { comparableDump } from "./support.js";
 

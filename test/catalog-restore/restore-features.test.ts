@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { preflightDump } from "../../src/catalog-restore/preflight.js";
 import { restoreCatalog } from "../../src/catalog-restore/restore-engine.js";
-import { pgDump, pgDumpGzip } from "../../stand-ins/iox-catalog.js";
+import { pgDump, pgDumpGzip } from "../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { bufferSource, comparableDump, gzip, sql } from "./support.js";
 

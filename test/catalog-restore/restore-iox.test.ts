@@ -6,7 +6,7 @@ import {
   type IoxCatalogSize,
   pgDump,
   pgDumpGzip,
-} from "../../stand-ins/iox-catalog.js";
+} from "../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { bufferSource, comparableDump, loadWithPsql } from "./support.js";
 

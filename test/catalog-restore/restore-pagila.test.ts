@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { restoreCatalog } from "../../src/catalog-restore/restore-engine.js";
-import { pgDump } from "../../stand-ins/iox-catalog.js";
+import { pgDump } from "../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { bufferSource, comparableDump, gzip, loadWithPsql, queryRows, sql } from "./support.js";
 

@@ -59,6 +59,7 @@ describe("parseConfig: a valid file", () => {
       approvers: ["U0A1", "U0A2"],
       requiredApprovals: 2,
       requestTtl: 1_800_000,
+      backupApprovals: 0,
     });
     expect(staging?.policy.requiredApprovals).toBe(1);
   });

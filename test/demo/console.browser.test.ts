@@ -38,7 +38,7 @@ beforeAll(async () => {
       port: 0,
       postgresUrl: ADMIN_URL,
       databaseName,
-      catalogDatabaseName,
+      scenarioDatabaseNames: { catalog: catalogDatabaseName },
       queuePrefix: uniqueQueuePrefix("demo"),
     }),
     chromium.launch({

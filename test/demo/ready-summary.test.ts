@@ -4,7 +4,16 @@ import type { Sandbox } from "../../src/demo/sandbox.js";
 
 const sandbox = {
   consoleUrl: "http://127.0.0.1:8080/",
-  history: { totalPoints: 350, incompletePoints: [], newestComplete: "2024-08-12T14:00:00+00:00" },
+  targets: [
+    {
+      name: "prod",
+      kind: "influxdb-clustered",
+      ready: [
+        "/recovery-points — 350 points",
+        '"Restore to this point" on 2024-08-12T14:00:00+00:00',
+      ],
+    },
+  ],
 } as unknown as Sandbox;
 
 describe("the sandbox's ready line", () => {
@@ -13,6 +22,11 @@ describe("the sandbox's ready line", () => {
     [12.34, "restorebot sandbox ready in 12 s"],
     [65, "restorebot sandbox ready in 1 min 05 s"],
   ])("after %s s: %s", (seconds, line) => {
-    expect(readySummary(sandbox, seconds, "restorebot.log").split("\n")).toContain(line);
+    const lines = readySummary(sandbox, seconds, "restorebot.log").split("\n");
+    expect(lines).toContain(line);
+    expect(lines).toContain("    1. /recovery-points — 350 points");
+    expect(lines).toContain(
+      "    3. Approve your own request: refused, a second person must approve",
+    );
   });
 });

@@ -1,10 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_CATALOG_SIZE } from "../../src/demo/demo-settings.js";
-import { seedDemoHistory } from "../../src/demo/snapshot-history.js";
+import {
+  buildIoxCatalog,
+  pgDump,
+} from "../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
+import { DEMO_CATALOG_SIZE } from "../../src/kinds/influxdb-clustered/sandbox/scenario.js";
+import { seedDemoHistory } from "../../src/kinds/influxdb-clustered/sandbox/snapshot-history.js";
+import {
+  BLOOM_FILE,
+  DUMP_FILE,
+  SNAPSHOT_PREFIX,
+} from "../../src/kinds/influxdb-clustered/sandbox/snapshot-writer.js";
 import { cadenceOf, expiryOf, expiryState } from "../../src/recovery-points/retention.js";
-import { buildIoxCatalog, pgDump } from "../../stand-ins/iox-catalog.js";
 import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
-import { BLOOM_FILE, DUMP_FILE, SNAPSHOT_PREFIX } from "../../stand-ins/snapshot-writer.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 const BUCKET = "influxdb-prod";

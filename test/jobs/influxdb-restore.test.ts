@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { createCompensationLog } from "../../src/runbook/compensations.js";
 import { lastPodDeletedAt, orderingViolations } from "./support/ordering.js";
 import { CHANNEL, DSN_ENV, type RestoreEnv, startRestoreEnv } from "./support/restore-env.js";
 import { phaseRows, requestRow, resumeHalted } from "./support/run-fixtures.js";
@@ -118,6 +119,17 @@ describe("InfluxDB Clustered restore, end to end", () => {
     expect(cardText).toContain("Restore succeeded");
     expect((cardText.match(/:white_check_mark: \d+\./g) ?? []).length).toBe(10);
     expect((await requestRow(e.pool, id)).state).toBe("succeeded");
+    // Phases 5 and 6 scale through the step library: each recorded its undo before scaling,
+    // and phase 8 settled every one by scaling back, so nothing is left for a roll back.
+    const undo = await createCompensationLog(e.pool).list(id);
+    expect(undo.map((c) => [c.description, c.settledBy])).toEqual([
+      ["scale Deployment global-gc back to 1", "run"],
+      ["scale Deployment global-router back to 3", "run"],
+      ["scale Deployment iox-shared-querier back to 2", "run"],
+      ["scale StatefulSet iox-shared-compactor back to 1", "run"],
+      ["scale StatefulSet iox-shared-ingester back to 3", "run"],
+      ["scale StatefulSet iox-shared-catalog back to 3", "run"],
+    ]);
   });
 
   it("retries Kubernetes API 500s and 409s and still finishes", async () => {
@@ -220,6 +232,10 @@ describe("InfluxDB Clustered restore, end to end", () => {
     expect(replicasOf(e.sim.snapshot())).toEqual(originals);
     expect(e.sim.snapshot().appInstance.paused).toBe(false);
     expect(await e.catalogEqualsSnapshot()).toBe(true);
+    // Every scale the run recorded was settled by the roll back.
+    const undo = await createCompensationLog(e.pool).list(id);
+    expect(undo).toHaveLength(6);
+    expect(undo.every((c) => c.settledBy === "rollback")).toBe(true);
   });
 
   it("after a worker died inside the catalog SQL, a failing retry says the catalog may already be restored, not untouched", async () => {

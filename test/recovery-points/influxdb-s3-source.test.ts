@@ -4,13 +4,13 @@ import type { ObjectStore } from "../../src/adapters/s3/object-store.js";
 import { createS3Client, createS3ObjectStore } from "../../src/adapters/s3/s3-object-store.js";
 import { CodedError } from "../../src/errors.js";
 import { createInfluxDbS3Source } from "../../src/kinds/influxdb-clustered/s3-source.js";
-import { listRecoveryPoints } from "../../src/recovery-points/list-recovery-points.js";
-import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
 import {
   SNAPSHOT_PREFIX,
   seedSnapshotHistory,
   standInObjectStore,
-} from "../../stand-ins/snapshot-writer.js";
+} from "../../src/kinds/influxdb-clustered/sandbox/snapshot-writer.js";
+import { listRecoveryPoints } from "../../src/recovery-points/list-recovery-points.js";
+import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
 
 const BUCKET = "influxdb-prod";
 const NOW = new Date("2024-08-12T14:42:00Z");

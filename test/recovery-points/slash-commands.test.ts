@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildIoxCatalog } from "../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
+import {
+  seedSnapshotHistory,
+  writeSnapshot,
+} from "../../src/kinds/influxdb-clustered/sandbox/snapshot-writer.js";
 import { formatPointTime } from "../../src/slack/commands/recovery-point-time.js";
-import { buildIoxCatalog } from "../../stand-ins/iox-catalog.js";
 import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
 import type { RecordedResponse, SlackBlock } from "../../stand-ins/slack/fake-slack-api.js";
-import { seedSnapshotHistory, writeSnapshot } from "../../stand-ins/snapshot-writer.js";
 import { type BotHarness, startBotHarness } from "../support/bot-harness.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 

@@ -4,6 +4,11 @@ import type { AppDeps } from "../../src/app-deps.js";
 import { createApprovalServices } from "../../src/approvals/services.js";
 import { parseConfig } from "../../src/config/file.js";
 import { migrate } from "../../src/db/migrate.js";
+import { buildIoxCatalog } from "../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
+import {
+  standInObjectStore,
+  writeSnapshot,
+} from "../../src/kinds/influxdb-clustered/sandbox/snapshot-writer.js";
 import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
@@ -12,9 +17,7 @@ import {
   type RecoveryPointsOptions,
 } from "../../src/slack/listeners/commands/recovery-points.js";
 import type { CommandArgs } from "../../src/slack/listeners/commands/restore.js";
-import { buildIoxCatalog } from "../../stand-ins/iox-catalog.js";
 import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
-import { standInObjectStore, writeSnapshot } from "../../stand-ins/snapshot-writer.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 const CONFIG = `

@@ -4,19 +4,22 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ObjectStore } from "../../src/adapters/s3/object-store.js";
 import { migrate } from "../../src/db/migrate.js";
 import { createInfluxDbS3Source } from "../../src/kinds/influxdb-clustered/s3-source.js";
-import type { RecoveryPointSource } from "../../src/recovery-points/recovery-point.js";
 import {
-  loadVerifications,
-  saveVerification,
-} from "../../src/recovery-points/verification-store.js";
-import { buildIoxCatalog, type IoxCatalog } from "../../stand-ins/iox-catalog.js";
-import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
+  buildIoxCatalog,
+  type IoxCatalog,
+} from "../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
 import {
   SNAPSHOT_PREFIX,
   standInObjectStore,
   type WrittenSnapshot,
   writeSnapshot,
-} from "../../stand-ins/snapshot-writer.js";
+} from "../../src/kinds/influxdb-clustered/sandbox/snapshot-writer.js";
+import type { RecoveryPointSource } from "../../src/recovery-points/recovery-point.js";
+import {
+  loadVerifications,
+  saveVerification,
+} from "../../src/recovery-points/verification-store.js";
+import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 const BUCKET = "influxdb-prod";

@@ -51,7 +51,12 @@ describe("shipped code", () => {
     expect(reachesIntoTest("src/demo/console/x.ts", "../../../test/support/postgres.js")).toBe(
       true,
     );
-    expect(reachesIntoTest("src/demo/sandbox.ts", "../../stand-ins/iox-catalog.js")).toBe(false);
+    expect(
+      reachesIntoTest(
+        "src/demo/sandbox.ts",
+        "../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js",
+      ),
+    ).toBe(false);
     expect(reachesIntoTest("src/a.ts", "./test-results.js")).toBe(false);
     expect(reachesIntoTest("src/a.ts", "test")).toBe(false);
   });

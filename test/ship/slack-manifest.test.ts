@@ -31,7 +31,7 @@ const manifest = parseYaml(readFileSync(`${REPO_ROOT}slack/manifest.yaml`, "utf8
  * the method needs no scope. The manifest must ask for exactly the union of these.
  */
 const SCOPE_OF: Record<string, string | null> = {
-  "slash commands (/recovery-points, /restore)": "commands",
+  "slash commands (/recovery-points, /restore, /backup)": "commands",
   "chat.postMessage": "chat:write",
   "chat.update": "chat:write",
   "chat.postEphemeral": "chat:write",
@@ -42,7 +42,7 @@ const SCOPE_OF: Record<string, string | null> = {
   "users.info": "users:read",
 };
 
-/** The two commands of DESIGN.md ("Slash commands") and the words of their grammar. */
+/** The commands of DESIGN.md ("Slash commands") and the words of their grammar. */
 const DESIGN_COMMANDS: Record<string, string[]> = {
   "/recovery-points": [
     "target",
@@ -65,10 +65,11 @@ const DESIGN_COMMANDS: Record<string, string[]> = {
     "targets",
     "help",
   ],
+  "/backup": ["target", "reason", "status", "help"],
 };
 
 describe("slack/manifest.yaml", () => {
-  it("declares exactly the two slash commands of DESIGN.md, described, with usage hints", () => {
+  it("declares exactly the slash commands of DESIGN.md, described, with usage hints", () => {
     const commands = manifest.features.slash_commands;
     expect(commands.map((c) => c.command).sort()).toEqual(Object.keys(DESIGN_COMMANDS).sort());
     for (const c of commands) {

@@ -11,7 +11,7 @@ import {
   pgDump,
   pgDumpToGzipFile,
   streamParquetPaths,
-} from "../../stand-ins/iox-catalog.js";
+} from "../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 const SIZE = {

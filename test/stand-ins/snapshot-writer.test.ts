@@ -1,8 +1,11 @@
 import { spawnSync } from "node:child_process";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildIoxCatalog, type IoxCatalog, pgDump } from "../../stand-ins/iox-catalog.js";
-import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
+import {
+  buildIoxCatalog,
+  type IoxCatalog,
+  pgDump,
+} from "../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
 import {
   fileListName,
   formatAsOf,
@@ -10,7 +13,8 @@ import {
   seedSnapshotHistory,
   standInObjectStore,
   writeSnapshot,
-} from "../../stand-ins/snapshot-writer.js";
+} from "../../src/kinds/influxdb-clustered/sandbox/snapshot-writer.js";
+import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 
 const BUCKET = "influxdb-prod";

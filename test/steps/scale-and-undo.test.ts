@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { KUBERNETES_RBAC_RULES, rbacRulesFor } from "../../src/adapters/kubernetes/rbac.js";
+import { rbacRulesFor } from "../../src/adapters/kubernetes/rbac.js";
+import { INFLUXDB_CLUSTERED_RBAC_RULES } from "../../src/kinds/influxdb-clustered/runbook/rbac.js";
 import type { StepDeps } from "../../src/steps/index.js";
 import {
   describeRollback,
@@ -274,6 +275,6 @@ describe("derived roll back", () => {
           ),
         )
         .sort();
-    expect(norm(rbacRulesFor(influx))).toEqual(norm(KUBERNETES_RBAC_RULES));
+    expect(norm(rbacRulesFor(influx))).toEqual(norm(INFLUXDB_CLUSTERED_RBAC_RULES));
   });
 });

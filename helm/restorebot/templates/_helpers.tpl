@@ -75,13 +75,13 @@ workload template, so `helm install` fails before anything is applied.
 */}}
 {{- define "restorebot.validate" -}}
 {{- if not .Values.config.targets -}}
-{{- fail "config.targets is empty: add at least one target (name, kind, namespace, appInstance, catalog.dsnEnv, snapshots.bucket); see the example in values.yaml" -}}
+{{- fail "config.targets is empty: add at least one target (name, kind, namespace and the keys of its kind, docs/<kind>.md); see the example in values.yaml" -}}
 {{- end -}}
 {{- $globalApprovers := .Values.config.policy.approvers -}}
 {{- $managedEnv := list "SLACK_SIGNING_SECRET" "SLACK_BOT_TOKEN" "SLACK_APP_TOKEN" "SLACK_API_URL" "PORT" "WORKER_PORT" "REDIS_URL" "RESTOREBOT_QUEUE_PREFIX" "DATABASE_URL" "RESTOREBOT_CONFIG" "KUBECONFIG" "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" "AWS_REGION" "LOG_LEVEL" "NODE_ENV" "TMPDIR" -}}
 {{- range $i, $target := .Values.config.targets -}}
 {{- $name := required (printf "config.targets[%d].name is required: a lowercase name such as prod" $i) (get $target "name") -}}
-{{- $_ := required (printf "config.targets[%d].namespace (target %q) is required: the Kubernetes namespace of the InfluxDB cluster" $i $name) (get $target "namespace") -}}
+{{- $_ := required (printf "config.targets[%d].namespace (target %q) is required: the Kubernetes namespace of the system it restores" $i $name) (get $target "namespace") -}}
 {{- $catalog := required (printf "config.targets[%d].catalog.dsnEnv (target %q) is required: the name of the variable holding the catalog DSN" $i $name) (get $target "catalog") -}}
 {{- $dsnEnv := required (printf "config.targets[%d].catalog.dsnEnv (target %q) is required: the name of the variable holding the catalog DSN" $i $name) (get $catalog "dsnEnv") -}}
 {{- if has $dsnEnv $managedEnv -}}

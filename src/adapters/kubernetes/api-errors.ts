@@ -3,7 +3,7 @@ import { CodedError, redactSecrets } from "../../errors.js";
 
 /** One Kubernetes API call, described for the person reading a failure. */
 export interface ApiCall {
-  /** What we were doing, as a sentence fragment: `scale StatefulSet iox-shared-ingester to 0`. */
+  /** What we were doing, as a sentence fragment: `scale StatefulSet data-store to 0`. */
   action: string;
   verb: "get" | "list" | "watch" | "patch" | "update" | "delete" | "create" | "proxy";
   namespace: string;
@@ -124,7 +124,7 @@ function hintFor(failure: ApiFailure): string | undefined {
     case 403:
       return "The account restorebot runs as lacks this permission; the Helm chart's Role grants exactly what it needs.";
     case 404:
-      return "Check the target's namespace, appInstance and component names.";
+      return "Check the target's namespace and the names of its workloads and resources.";
     case undefined:
       return failure.reason === "Timeout" || failure.transient
         ? "Is the API server reachable from here?"

@@ -26,7 +26,7 @@ export interface PodSummary {
   reason?: string;
   /** Running, Ready condition True, and not terminating. */
   ready: boolean;
-  /** Has a deletionTimestamp: shutting down (ingesters flush their WAL here). */
+  /** Has a deletionTimestamp: shutting down (a stateful pod may flush its data here). */
   terminating: boolean;
 }
 
@@ -88,17 +88,26 @@ export interface ClusterPort {
     predicate: (pods: PodSummary[], workloads: WorkloadStatus[]) => boolean,
     options: WaitForPodsOptions,
   ): Promise<PodSummary[]>;
-  /** Whether the AppInstance has `spec.pause: true` (the operator leaves the install alone). */
-  getOperatorPaused(appInstance: string): Promise<boolean>;
-  /** Sets `spec.pause` on the AppInstance. Idempotent. */
-  setOperatorPaused(appInstance: string, paused: boolean): Promise<void>;
+  /**
+   * Whether the operator's custom resource has `spec.pause: true` (the operator then leaves the
+   * install alone). The kind names the resource; a missing one is a 404 error naming it.
+   */
+  getOperatorPaused(resource: OperatorResource): Promise<boolean>;
+  /** Sets `spec.pause` on the operator's custom resource (a merge patch). Idempotent. */
+  setOperatorPaused(resource: OperatorResource, paused: boolean): Promise<void>;
+}
+
+/** The custom resource an operator reads `spec.pause` from, named by the kind that uses it. */
+export interface OperatorResource extends ResourceRef {
+  /** Its Kubernetes kind, for messages: "read <kind> <name>". */
+  kind: string;
 }
 
 /** Any namespaced object by group, version and plural resource name (core group: `""`). */
 export interface ResourceRef {
   group: string;
   version: string;
-  /** Plural, lower case, as in the API path: `configmaps`, `appinstances`. */
+  /** Plural, lower case, as in the API path: `configmaps`, `elasticsearches`. */
   plural: string;
   name: string;
 }
@@ -149,7 +158,7 @@ export interface ResourcePort {
   getResource(ref: ResourceRef): Promise<KubeObject | undefined>;
   /**
    * A JSON merge patch (RFC 7386) without resourceVersion: idempotent. Returns the object after
-   * it. `action` words a failure ("pause the operator (spec.pause on AppInstance x)").
+   * it. `action` words a failure ("pause the operator (spec.pause on <Kind> x)").
    */
   patchResource(
     ref: ResourceRef,

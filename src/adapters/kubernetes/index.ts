@@ -1,6 +1,7 @@
 export type {
   ClusterPort,
   KubeObject,
+  OperatorResource,
   PodDetails,
   PodSummary,
   ResourcePort,
@@ -20,7 +21,6 @@ export {
 export type * from "./pod-work-port.js";
 export { POD_WORK_RBAC_RULES, podWorkRbacRules } from "./pod-work-rbac.js";
 export {
-  KUBERNETES_RBAC_RULES,
   type KubernetesOperation,
   type RbacRule,
   rbacRulesFor,

@@ -13,6 +13,7 @@ import { CodedError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../logging/logger.js";
 import type { ApiCall } from "./api-errors.js";
 import type {
+  OperatorResource,
   PodSummary,
   StepCluster,
   WaitForPodsOptions,
@@ -58,12 +59,11 @@ export interface KubernetesClusterOptions {
   watchTimeoutSeconds?: number;
 }
 
-const APP_INSTANCE = { group: "kubecfg.dev", version: "v1alpha1", plural: "appinstances" } as const;
-
 /**
  * The production `ClusterPort`: the only code in restorebot that talks to Kubernetes. Uses
  * exactly the access listed in `rbac.ts` — the scale subresource (get, patch), the workloads
- * (get, for their status), pods (list, watch) and the AppInstance (get, patch) — in one
+ * (get, for their status), pods (list, watch) and an operator's custom resource (get, patch,
+ * named by the kind) — in one
  * namespace. Loading the configuration
  * happens here, so a bad kubeContext fails at construction, before any phase runs.
  */
@@ -215,12 +215,13 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
       );
     },
 
-    async getOperatorPaused(appInstance: string): Promise<boolean> {
+    async getOperatorPaused(resource: OperatorResource): Promise<boolean> {
+      const { group, version, plural, name } = resource;
       const object: unknown = await callWithRetries(
-        call("get", `read AppInstance ${appInstance}`),
+        call("get", `read ${resource.kind} ${name}`),
         (s) =>
           custom.getNamespacedCustomObject(
-            { ...APP_INSTANCE, namespace, name: appInstance },
+            { group, version, plural, namespace, name },
             requestOptions(s),
           ),
         context(),
@@ -228,16 +229,17 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Kube
       return isPaused(object);
     },
 
-    async setOperatorPaused(appInstance: string, paused: boolean): Promise<void> {
+    async setOperatorPaused(resource: OperatorResource, paused: boolean): Promise<void> {
+      const { group, version, plural, name } = resource;
       // One use of the generic merge patch: only spec.pause changes.
       await resources.patchResource(
-        { ...APP_INSTANCE, name: appInstance },
+        { group, version, plural, name },
         { spec: { pause: paused } },
         {
-          action: `${paused ? "pause" : "unpause"} the operator (spec.pause on AppInstance ${appInstance})`,
+          action: `${paused ? "pause" : "unpause"} the operator (spec.pause on ${resource.kind} ${name})`,
         },
       );
-      logger.info({ appInstance, paused }, "operator pause set");
+      logger.info({ resource: `${plural}/${name}`, paused }, "operator pause set");
     },
   };
 }

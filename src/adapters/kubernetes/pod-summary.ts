@@ -82,7 +82,7 @@ export function podReadiness(pod: PodSummary): "terminating" | "ready" | "not re
   return pod.phase === "Running" ? "not ready" : undefined;
 }
 
-/** `iox-shared-ingester-0 (Running, terminating), iox-shared-catalog-1 (Pending)`, at most `max` of them. */
+/** `store-0 (Running, terminating), db-1 (Pending)`, at most `max` of them. */
 export function describePods(pods: readonly PodSummary[], max = 10): string {
   const shown = pods
     .slice(0, max)
@@ -99,7 +99,7 @@ export function componentSelector(components: readonly string[]): string {
   return `app in (${[...components].join(",")})`;
 }
 
-/** "labelled app=debug, owned by iox-shared-ingester", for a pod whose label is not its workload's. */
+/** "labelled app=debug, owned by store", for a pod whose label is not its workload's. */
 export function labelNote(pod: PodSummary): string | undefined {
   return pod.mislabelled !== undefined
     ? `labelled app=${pod.mislabelled || "(none)"}, owned by ${pod.component}`
@@ -112,7 +112,7 @@ export function statusObserved(w: WorkloadStatus): boolean {
 }
 
 /**
- * "StatefulSet iox-shared-catalog reports 1 replica (0 ready)", adding "but has not yet acted on
+ * "StatefulSet db reports 1 replica (0 ready)", adding "but has not yet acted on
  * the latest scale (generation 3, observed 2)" when its status is older than its spec.
  */
 export function describeWorkloadStatus(w: WorkloadStatus): string {

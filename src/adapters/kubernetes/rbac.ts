@@ -3,10 +3,9 @@ import type { PodWorkPort } from "./pod-work-port.js";
 import { POD_WORK_RBAC_RULES } from "./pod-work-rbac.js";
 
 /**
- * Exactly the Kubernetes API access the adapter uses, as Role rules in the target namespace.
- * The Helm chart's Role must grant these and nothing more (a test compares them), so any new
- * API call in the adapter must be added here first. The adapter's tests check every request it
- * makes against these rules, and that each rule is used.
+ * A Role rule in a target's namespace. A kind's rules are generated from the operations of the
+ * steps and adapter methods it uses (`rbacRulesFor`), never kept by hand; the chart's Role is
+ * every registered kind's rules merged (`rbacRulesOf`, src/kinds/registry.ts).
  *
  * Replica counts are read and written through the scale subresource only (as `kubectl scale`
  * does); the workloads themselves are only read, for their status (observedGeneration,
@@ -18,17 +17,6 @@ export interface RbacRule {
   resources: string[];
   verbs: string[];
 }
-
-export const KUBERNETES_RBAC_RULES: readonly RbacRule[] = [
-  {
-    apiGroups: ["apps"],
-    resources: ["deployments/scale", "statefulsets/scale"],
-    verbs: ["get", "patch"],
-  },
-  { apiGroups: ["apps"], resources: ["deployments", "statefulsets"], verbs: ["get"] },
-  { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] },
-  { apiGroups: ["kubecfg.dev"], resources: ["appinstances"], verbs: ["get", "patch"] },
-];
 
 /**
  * One kind of API access a step performs. A kind lists the operations of the steps it uses and

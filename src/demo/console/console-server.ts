@@ -14,7 +14,6 @@ import type {
   ViewStateValues,
 } from "../../../stand-ins/slack/signer.js";
 import type { Logger } from "../../logging/logger.js";
-import type { CatalogSummary } from "../demo-databases.js";
 import type { DemoUser } from "../demo-settings.js";
 import { buildSlackState, type LocalEphemeral, localTs } from "./console-state.js";
 
@@ -36,7 +35,8 @@ export interface ConsoleServerOptions {
   fake: FakeSlackApi;
   sender: SlackRequestSender;
   cluster: ClusterView;
-  catalog?: { read(): Promise<CatalogSummary | undefined> };
+  /** The target's live data as its sandbox scenario summarises it (shown as it is). */
+  catalog?: { read(): Promise<unknown> };
   users: readonly DemoUser[];
   channel: { id: string; name: string };
   target: { name: string; namespace: string };
@@ -69,7 +69,7 @@ const STATIC_FILES: Record<string, { file: string; type: string }> = {
 /** Next to this module, in the source tree and in dist/ alike (copied by the build). */
 const STATIC_DIR = new URL("./static/", import.meta.url);
 
-const SLASH_COMMANDS = ["/recovery-points", "/restore"] as const;
+const SLASH_COMMANDS = ["/recovery-points", "/restore", "/backup"] as const;
 const MAX_BODY_BYTES = 256 * 1024;
 /** Bursts of pod events are coalesced into one refresh of the page. */
 const NOTIFY_INTERVAL_MS = 120;
@@ -219,8 +219,8 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   fake.on("event", onSlackEvent);
   const offCluster = cluster.on("change", () => notify());
 
-  let catalogCache: { at: number; value: Promise<CatalogSummary | undefined> } | undefined;
-  const catalogSummary = (): Promise<CatalogSummary | undefined> => {
+  let catalogCache: { at: number; value: Promise<unknown> } | undefined;
+  const catalogSummary = (): Promise<unknown> => {
     if (!options.catalog) return Promise.resolve(undefined);
     const now = Date.now();
     if (!catalogCache || now - catalogCache.at > 500) {
@@ -282,7 +282,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       addLocal({
         user: user.id,
         channel: channel.id,
-        text: "This console sends slash commands to restorebot. Try `/recovery-points` or `/restore help`.",
+        text: "This console sends slash commands to restorebot. Try `/recovery-points`, `/restore help` or `/backup help`.",
         blocks: [],
         source: "notice",
       });
@@ -295,7 +295,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       addLocal({
         user: user.id,
         channel: channel.id,
-        text: `\`${command}\` is not a valid command. restorebot answers \`/recovery-points\` and \`/restore\`.`,
+        text: `\`${command}\` is not a valid command. restorebot answers \`/recovery-points\`, \`/restore\` and \`/backup\`.`,
         blocks: [],
         source: "notice",
       });

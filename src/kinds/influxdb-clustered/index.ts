@@ -1,13 +1,13 @@
 import type { ClusterPort } from "../../adapters/kubernetes/cluster-port.js";
-import { KUBERNETES_RBAC_RULES } from "../../adapters/kubernetes/rbac.js";
 import { asCodedError, CodedError } from "../../errors.js";
 import type { Kind } from "../kind.js";
 import { completeInfluxTarget, type InfluxTarget, influxdbTargetShape } from "./config.js";
 import { freezeInfluxPoint, influxPointOf } from "./points.js";
-import { targetComponents } from "./runbook/components.js";
+import { appInstanceOf, targetComponents } from "./runbook/components.js";
 import { INFLUXDB_PHASES, INFLUXDB_ROLLBACK_STEPS } from "./runbook/phase-list.js";
 import { snapshotDir } from "./runbook/phases.js";
 import { describeInfluxdbPlan, type LiveCluster } from "./runbook/plan.js";
+import { INFLUXDB_CLUSTERED_RBAC_RULES } from "./runbook/rbac.js";
 import { catalogState, createInfluxdbClusteredRunbook } from "./runbook/runbook.js";
 import { removeSnapshotFiles, removeStaleSnapshots } from "./runbook/snapshot-file.js";
 import { createInfluxDbS3Source } from "./s3-source.js";
@@ -45,7 +45,7 @@ export async function readLiveCluster(
       ),
     ),
     settle(cluster.listPods(components.map((c) => c.name))),
-    settle(cluster.getOperatorPaused(target.appInstance)),
+    settle(cluster.getOperatorPaused(appInstanceOf(target))),
   ]);
   return { replicas: Object.fromEntries(replicas), pods, operatorPaused };
 }
@@ -143,9 +143,10 @@ export const influxdbClustered: Kind<InfluxTarget> = {
       }`;
     },
   },
-  rbac: KUBERNETES_RBAC_RULES,
+  rbac: INFLUXDB_CLUSTERED_RBAC_RULES,
   sandbox: {
     describe:
       "an InfluxDB Clustered install (Kubernetes simulator), its catalog database and hourly snapshots in the S3 stand-in",
+    load: async () => (await import("./sandbox/scenario.js")).influxdbClusteredSandbox,
   },
 };

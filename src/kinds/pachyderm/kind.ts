@@ -90,5 +90,6 @@ export const pachyderm: Kind<PachydermTarget> = {
   sandbox: {
     describe:
       "a Pachyderm install (pachd and worker RCs in the Kubernetes simulator), its two databases, live and backup buckets in the S3 stand-in",
+    load: async () => (await import("./sandbox/scenario.js")).pachydermSandbox,
   },
 };

@@ -4,7 +4,7 @@ import { promisify } from "node:util";
 import { createGzip } from "node:zlib";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
 import { type BackupLocation, type PointFile, uploadPointFile } from "../../backups/index.js";
-import { type DatabaseClient, newDatabaseClient } from "../../db/database.js";
+import { newDatabaseClient } from "../../db/database.js";
 import { CodedError, redactSecrets } from "../../errors.js";
 
 /**

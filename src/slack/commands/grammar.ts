@@ -28,6 +28,11 @@ export type RestoreCommand =
   | { kind: "history"; target: string | undefined }
   | { kind: "targets" };
 
+export type BackupCommand =
+  | { kind: "help" }
+  | { kind: "request"; target: string; reason: string }
+  | { kind: "status"; target: string | undefined };
+
 /**
  * `error` is Slack mrkdwn, ready to send: `&`, `<` and `>` are escaped (Slack reads `<…>` as a
  * link, mention or `<!channel>`), in the usage as in the words it echoes back.
@@ -55,7 +60,17 @@ export const RESTORE_USAGE = escapeMrkdwn(
     "`/restore history [target]` — recent requests and what happened to them",
     "`/restore targets` — the clusters restorebot can restore",
     "`/restore help` — this message",
+    "`/backup <target> <reason…>` · `/backup status [target]` — backups restorebot takes (see `/backup help`)",
     `A point is ${POINT_FORMS}.`,
+  ].join("\n"),
+);
+
+export const BACKUP_USAGE = escapeMrkdwn(
+  [
+    "*Usage*",
+    "`/backup <target> <reason…>` — take a backup now (for systems whose backups restorebot takes; approvers may start one)",
+    "`/backup status [target]` — the last backups and the next scheduled one",
+    "`/backup help` — this message",
   ].join("\n"),
 );
 
@@ -262,6 +277,53 @@ export function parseRestoreCommand(
       if (reason.length > REASON_MAX_LENGTH)
         return refuse(`The reason is too long: at most ${REASON_MAX_LENGTH} characters.`, usage);
       return { ok: true, command: { kind: "request", target, point: ref, reason } };
+    }
+  }
+}
+
+/** Checks a reason the way every request does; a refusal text when it will not do. */
+function reasonProblem(reason: string, example: string): string | undefined {
+  if (!reason) return `A reason is mandatory: say why, e.g. \`${example}\`.`;
+  if (reason.length < REASON_MIN_LENGTH)
+    return `The reason \`${reason}\` is too short: say why in at least ${REASON_MIN_LENGTH} characters (an incident id helps).`;
+  if (reason.length > REASON_MAX_LENGTH)
+    return `The reason is too long: at most ${REASON_MAX_LENGTH} characters.`;
+  return undefined;
+}
+
+export function parseBackupCommand(
+  text: string,
+  targets: readonly string[],
+): ParseResult<BackupCommand> {
+  const words = tokenize(text);
+  const usage = BACKUP_USAGE;
+  const [first, ...rest] = words;
+  switch (first) {
+    case undefined:
+      return refuse("Tell me which target to back up, and why.", usage);
+    case "help":
+      return rest.length
+        ? refuse("`help` takes no arguments.", usage)
+        : { ok: true, command: { kind: "help" } };
+    case "status": {
+      if (rest.length > 1) return refuse("`status` takes at most one target.", usage);
+      const target = rest[0];
+      if (target !== undefined && !targets.includes(target))
+        return refuse(`Unknown target \`${target}\`. ${describeTargets(targets)}`, usage);
+      return { ok: true, command: { kind: "status", target } };
+    }
+    default: {
+      const target = first;
+      if (target.startsWith("-")) return refuse(`Unknown option \`${target}\`.`, usage);
+      if (!targets.includes(target))
+        return refuse(
+          `Unknown target or subcommand \`${target}\`. ${describeTargets(targets)}`,
+          usage,
+        );
+      const reason = rest.join(" ").trim();
+      const problem = reasonProblem(reason, `/backup ${target} before the schema migration CHG-42`);
+      if (problem) return refuse(problem, usage);
+      return { ok: true, command: { kind: "request", target, reason } };
     }
   }
 }

@@ -11,8 +11,9 @@ import {
   createKubernetesCluster,
   type KubernetesClusterOptions,
 } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
-import { KUBERNETES_RBAC_RULES } from "../../../src/adapters/kubernetes/rbac.js";
 import { CodedError } from "../../../src/errors.js";
+import { appInstanceOf } from "../../../src/kinds/influxdb-clustered/runbook/components.js";
+import { INFLUXDB_CLUSTERED_RBAC_RULES } from "../../../src/kinds/influxdb-clustered/runbook/rbac.js";
 import {
   type KubernetesSimulator,
   type KubernetesSimulatorOptions,
@@ -49,7 +50,10 @@ async function setup(
   clusterOptions: Partial<KubernetesClusterOptions> = {},
 ): Promise<{ sim: KubernetesSimulator; cluster: ClusterPort }> {
   // The simulator enforces the adapter's own RBAC rules, as the chart's Role would.
-  const sim = await startKubernetesSimulator({ rbacRules: KUBERNETES_RBAC_RULES, ...simOptions });
+  const sim = await startKubernetesSimulator({
+    rbacRules: INFLUXDB_CLUSTERED_RBAC_RULES,
+    ...simOptions,
+  });
   open.push(sim);
   const cluster = createKubernetesCluster({
     namespace: sim.namespace,
@@ -411,7 +415,7 @@ describe("Kubernetes adapter: transient failures", () => {
     sim.resetConnectionNext({ verb: "list" });
     sim.failNext({ verb: "get", resource: "appinstances", status: 502 });
     expect(await cluster.listPods(["global-gc"])).toHaveLength(1);
-    expect(await cluster.getOperatorPaused("influxdb")).toBe(false);
+    expect(await cluster.getOperatorPaused(appInstanceOf({ appInstance: "influxdb" }))).toBe(false);
   });
 
   it("gives up after the configured attempts, saying so", async () => {
@@ -435,7 +439,9 @@ describe("Kubernetes adapter: transient failures", () => {
       status: 403,
       message: 'appinstances.kubecfg.dev "influxdb" is forbidden',
     });
-    const forbidden = await rejection(cluster.setOperatorPaused("influxdb", true));
+    const forbidden = await rejection(
+      cluster.setOperatorPaused(appInstanceOf({ appInstance: "influxdb" }), true),
+    );
     expect(forbidden.message).toContain("403 Forbidden");
     expect(forbidden.message).toContain("Role");
     expect(sim.requestCount({ verb: "patch" })).toBe(1);
@@ -467,19 +473,21 @@ describe("Kubernetes adapter: transient failures", () => {
 describe("Kubernetes adapter: the operator", () => {
   it("pauses and unpauses the AppInstance", async () => {
     const { sim, cluster } = await setup();
-    expect(await cluster.getOperatorPaused("influxdb")).toBe(false);
-    await cluster.setOperatorPaused("influxdb", true);
+    expect(await cluster.getOperatorPaused(appInstanceOf({ appInstance: "influxdb" }))).toBe(false);
+    await cluster.setOperatorPaused(appInstanceOf({ appInstance: "influxdb" }), true);
     expect(sim.snapshot().appInstance.paused).toBe(true);
-    expect(await cluster.getOperatorPaused("influxdb")).toBe(true);
-    await cluster.setOperatorPaused("influxdb", true);
-    await cluster.setOperatorPaused("influxdb", false);
-    expect(await cluster.getOperatorPaused("influxdb")).toBe(false);
+    expect(await cluster.getOperatorPaused(appInstanceOf({ appInstance: "influxdb" }))).toBe(true);
+    await cluster.setOperatorPaused(appInstanceOf({ appInstance: "influxdb" }), true);
+    await cluster.setOperatorPaused(appInstanceOf({ appInstance: "influxdb" }), false);
+    expect(await cluster.getOperatorPaused(appInstanceOf({ appInstance: "influxdb" }))).toBe(false);
     expect(sim.events().filter((e) => e.type === "pause")).toMatchObject([
       { from: false, to: true },
       { from: true, to: true },
       { from: true, to: false },
     ]);
-    const missing = await rejection(cluster.getOperatorPaused("influxdb-typo"));
+    const missing = await rejection(
+      cluster.getOperatorPaused(appInstanceOf({ appInstance: "influxdb-typo" })),
+    );
     expect(missing.message).toContain("AppInstance influxdb-typo");
     expect(missing.message).toContain("404");
   });
@@ -489,12 +497,12 @@ describe("Kubernetes adapter: configuration", () => {
   it("selects the target's kubeContext, from a file or KUBECONFIG", async () => {
     const prod = await startKubernetesSimulator({
       namespace: "influxdb",
-      rbacRules: KUBERNETES_RBAC_RULES,
+      rbacRules: INFLUXDB_CLUSTERED_RBAC_RULES,
     });
     const staging = await startKubernetesSimulator({
       namespace: "influxdb",
       overrides: { "global-router": { replicas: 7 } },
-      rbacRules: KUBERNETES_RBAC_RULES,
+      rbacRules: INFLUXDB_CLUSTERED_RBAC_RULES,
     });
     open.push(prod, staging);
     const file = await writeKubeconfig(
@@ -546,7 +554,7 @@ describe("Kubernetes adapter: RBAC", () => {
     allRequests.length = 0;
   });
 
-  it("uses only the access in KUBERNETES_RBAC_RULES, and every rule in it", () => {
+  it("uses only the access in INFLUXDB_CLUSTERED_RBAC_RULES, and every rule in it", () => {
     const triples = new Set(
       allRequests
         .filter((r) => r.verb !== undefined)
@@ -554,7 +562,7 @@ describe("Kubernetes adapter: RBAC", () => {
     );
     expect(triples.size).toBeGreaterThan(0);
     const granted = new Set(
-      KUBERNETES_RBAC_RULES.flatMap((rule) =>
+      INFLUXDB_CLUSTERED_RBAC_RULES.flatMap((rule) =>
         rule.apiGroups.flatMap((g) =>
           rule.resources.flatMap((res) => rule.verbs.map((v) => `${g}|${res}|${v}`)),
         ),

@@ -12,11 +12,21 @@ import {
 } from "../../../jobs/restore-processor.js";
 import { type RestoreWorker, startRestoreWorker } from "../../../jobs/restore-worker.js";
 import { createKubernetesCluster } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
-import { KUBERNETES_RBAC_RULES } from "../../../src/adapters/kubernetes/rbac.js";
 import type { AppDeps } from "../../../src/app-deps.js";
 import { readEnv } from "../../../src/config/env.js";
 import { type Config, parseConfig, type Target } from "../../../src/config/file.js";
 import { migrate } from "../../../src/db/migrate.js";
+import { INFLUXDB_CLUSTERED_RBAC_RULES } from "../../../src/kinds/influxdb-clustered/runbook/rbac.js";
+import {
+  buildIoxCatalog,
+  type IoxCatalogSize,
+  pgDump,
+} from "../../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
+import {
+  standInObjectStore,
+  type WrittenSnapshot,
+  writeSnapshot,
+} from "../../../src/kinds/influxdb-clustered/sandbox/snapshot-writer.js";
 import { DEFAULT_KINDS } from "../../../src/kinds/registry.js";
 import { type Logger, silentLogger } from "../../../src/logging/logger.js";
 import { createMetrics } from "../../../src/observability/metrics.js";
@@ -28,7 +38,6 @@ import {
 import { buildRuntime } from "../../../src/runtime/runtime.js";
 import { startSlackBot } from "../../../src/slack/app.js";
 import { slackRegistrations } from "../../../src/slack/registrations.js";
-import { buildIoxCatalog, type IoxCatalogSize, pgDump } from "../../../stand-ins/iox-catalog.js";
 import {
   type KubernetesSimulator,
   type KubernetesSimulatorOptions,
@@ -43,11 +52,6 @@ import {
   startFakeSlackApi,
 } from "../../../stand-ins/slack/fake-slack-api.js";
 import { SlackRequestSender } from "../../../stand-ins/slack/signer.js";
-import {
-  standInObjectStore,
-  type WrittenSnapshot,
-  writeSnapshot,
-} from "../../../stand-ins/snapshot-writer.js";
 import { comparableDump } from "../../catalog-restore/support.js";
 import { createTestDatabase, type TestDatabase } from "../../support/postgres.js";
 import { REDIS_TEST_URL, uniqueQueuePrefix } from "../../support/redis.js";
@@ -134,7 +138,10 @@ export async function driftCatalog(url: string): Promise<void> {
 export async function startRestoreEnv(options: RestoreEnvOptions = {}): Promise<RestoreEnv> {
   const label = options.label ?? "run";
   const pointTime = options.pointTime ?? POINT;
-  const sim = await startKubernetesSimulator({ rbacRules: KUBERNETES_RBAC_RULES, ...options.sim });
+  const sim = await startKubernetesSimulator({
+    rbacRules: INFLUXDB_CLUSTERED_RBAC_RULES,
+    ...options.sim,
+  });
   const s3 = await startS3StandIn({ buckets: [BUCKET] });
   const slack = await startFakeSlackApi();
   const db = await createTestDatabase(`${label}_bot`);
@@ -267,11 +274,18 @@ targets:
     async waitForState(id, states, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const { rows } = await pool.query<{ state: string }>(
-          "SELECT state FROM restore_requests WHERE id = $1",
-          [id],
-        );
-        const state = rows[0]?.state ?? "missing";
+        // Tests that drop every connection of the database (pg_terminate_backend) may drop
+        // this pool's too, between two polls: a dropped connection is polled again.
+        const rows = await pool
+          .query<{ state: string }>("SELECT state FROM restore_requests WHERE id = $1", [id])
+          .then(
+            (r) => r.rows,
+            (err: unknown) => {
+              if ((err as { code?: string }).code === "57P01") return undefined;
+              throw err;
+            },
+          );
+        const state = rows ? (rows[0]?.state ?? "missing") : "unknown (connection dropped)";
         if (states.includes(state)) return state;
         if (Date.now() > deadline)
           throw new Error(

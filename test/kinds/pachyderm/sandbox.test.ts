@@ -1,12 +1,12 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../../src/config/file.js";
+import type { PachydermTarget } from "../../../src/kinds/pachyderm/config.js";
+import { pachyderm } from "../../../src/kinds/pachyderm/index.js";
 import {
   PACH_BACKUP_BUCKET,
   pachydermConfigYaml,
   seedPachydermSandbox,
-} from "../../../src/demo/pachyderm-sandbox.js";
-import type { PachydermTarget } from "../../../src/kinds/pachyderm/config.js";
-import { pachyderm } from "../../../src/kinds/pachyderm/index.js";
+} from "../../../src/kinds/pachyderm/sandbox/scenario.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
 import {
   type ScratchDatabase,

@@ -15,8 +15,8 @@ import { parseStackStatePoint } from "../../../src/kinds/stackstate/point-ref.js
 import type { StackStateStoresConfig } from "../../../src/kinds/stackstate/points.js";
 import { listStackGraphBackups } from "../../../src/kinds/stackstate/stackgraph-points.js";
 import { verifyStackStatePoint } from "../../../src/kinds/stackstate/verify-point.js";
+import { standInObjectStore } from "../../../stand-ins/s3/sdk-store.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
-import { standInObjectStore } from "../../../stand-ins/snapshot-writer.js";
 import { makeVmBackupFixture, type VmBackupFixture } from "./support/vmbackup-fixture.js";
 
 const SG = "sts-stackgraph-backup";

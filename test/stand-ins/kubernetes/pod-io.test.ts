@@ -1,7 +1,7 @@
 import { PassThrough, Readable } from "node:stream";
 import { ApiException, Exec, Log, type V1Status } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
-import { KUBERNETES_RBAC_RULES } from "../../../src/adapters/kubernetes/rbac.js";
+import { INFLUXDB_CLUSTERED_RBAC_RULES } from "../../../src/kinds/influxdb-clustered/runbook/rbac.js";
 import {
   type KubernetesSimulator,
   type KubernetesSimulatorOptions,
@@ -219,7 +219,9 @@ describe("Kubernetes API simulator: pod exec over WebSocket", () => {
     expect(sim.execs()).toEqual([]);
 
     // The chart's Role grants no exec: a ServiceAccount bound to it gets 403 for `create pods/exec`.
-    const { sim: locked, exec: lockedExec } = await start({ rbacRules: KUBERNETES_RBAC_RULES });
+    const { sim: locked, exec: lockedExec } = await start({
+      rbacRules: INFLUXDB_CLUSTERED_RBAC_RULES,
+    });
     const refused = await lockedExec
       .exec(NS, podOf(locked, ROUTER), "router", ["true"], null, null, null, false)
       .then(

@@ -1,4 +1,8 @@
-import type { ClusterPort, WorkloadKind } from "../../../adapters/kubernetes/cluster-port.js";
+import type {
+  ClusterPort,
+  OperatorResource,
+  WorkloadKind,
+} from "../../../adapters/kubernetes/cluster-port.js";
 import { CodedError } from "../../../errors.js";
 import { type Db, listReplicaRecords, type ReplicaRecord } from "../../../runbook/run-store.js";
 import type { InfluxComponentRole, InfluxTarget as Target } from "../config.js";
@@ -35,6 +39,19 @@ export const SHUTDOWN_STEP_1: readonly InfluxComponentRole[] = [
   "querier",
   "compactor",
 ];
+
+/** The custom resource the InfluxDB Clustered operator (kubecfg) reads `spec.pause` from. */
+export const APP_INSTANCE = {
+  group: "kubecfg.dev",
+  version: "v1alpha1",
+  plural: "appinstances",
+  kind: "AppInstance",
+} as const;
+
+/** The target's AppInstance, as the cluster port's pause methods take it. */
+export function appInstanceOf(target: Pick<Target, "appInstance">): OperatorResource {
+  return { ...APP_INSTANCE, name: target.appInstance };
+}
 
 /** Snapshot layout: the dump, and the bloom filter written last (its absence = incomplete). */
 export const DUMP_FILE = "pg_dump.gz";
@@ -81,12 +98,12 @@ export async function requireRecordedCounts(
 
 export async function assertOperatorPaused(
   cluster: ClusterPort,
-  appInstance: string,
+  appInstance: OperatorResource,
 ): Promise<void> {
   if (!(await cluster.getOperatorPaused(appInstance))) {
     throw new CodedError(
       "precondition_failed",
-      `The operator is not paused (AppInstance ${appInstance} has no spec.pause: true): someone unpaused it, and it would undo any scaling. Nothing was scaled in this phase. Pause it again (spec.pause: true) and press Retry phase, or Roll back.`,
+      `The operator is not paused (AppInstance ${appInstance.name} has no spec.pause: true): someone unpaused it, and it would undo any scaling. Nothing was scaled in this phase. Pause it again (spec.pause: true) and press Retry phase, or Roll back.`,
     );
   }
 }

@@ -3,15 +3,21 @@ import { join } from "node:path";
 import type {
   ClusterPort,
   PodSummary,
+  StepCluster,
   WorkloadStatus,
 } from "../../../adapters/kubernetes/cluster-port.js";
 import { isTerminalPod } from "../../../adapters/kubernetes/pod-summary.js";
 import type { ObjectStore } from "../../../adapters/s3/object-store.js";
 import { preflightDump } from "../../../catalog-restore/preflight.js";
-import { restoreCatalog } from "../../../catalog-restore/restore-engine.js";
+import {
+  CATALOG_WORDING,
+  type RestoreWording,
+  restoreCatalog,
+} from "../../../catalog-restore/restore-engine.js";
 import type { DatabaseClientConfig } from "../../../db/database.js";
 import { CodedError } from "../../../errors.js";
 import type { Logger } from "../../../logging/logger.js";
+import { createCompensationLog } from "../../../runbook/compensations.js";
 import {
   type Db,
   findRunLeftBehind,
@@ -23,9 +29,17 @@ import {
   CARD_NOTE_FACT,
   type Facts,
   type PhaseContext,
+  type PhaseDefinition,
   type PhaseRunRecord,
+  phasesOf,
   type RunbookPhase,
 } from "../../../runbook/types.js";
+import {
+  scaleBack,
+  scaleWorkloads,
+  type WorkloadSelection,
+} from "../../../steps/scale-workloads.js";
+import type { StepDeps } from "../../../steps/types.js";
 import {
   waitPodsGone,
   waitPodsReady,
@@ -33,9 +47,10 @@ import {
   workloadsSay,
 } from "../../../steps/wait-pods.js";
 import { formatBytes, formatCount, formatDuration, formatUtc } from "../../../text/format.js";
-import type { InfluxTarget as Target } from "../config.js";
+import type { InfluxComponentRole, InfluxTarget as Target } from "../config.js";
 import { influxPointOf } from "../points.js";
 import {
+  appInstanceOf,
   assertOperatorPaused,
   BLOOM_FILE,
   type Component,
@@ -48,12 +63,6 @@ import {
   SHUTDOWN_STEP_1,
   targetComponents,
 } from "./components.js";
-import {
-  INFLUXDB_PHASES,
-  INFLUXDB_ROLLBACK_STEPS,
-  type InfluxdbPhaseName,
-  type InfluxdbRollbackStepName,
-} from "./phase-list.js";
 import { ensureSnapshotFile } from "./snapshot-file.js";
 
 /** The clients an InfluxDB Clustered run works with, built by the worker for one target. */
@@ -75,6 +84,13 @@ export interface InfluxdbRunbookDeps {
 }
 
 type PhaseRun = (ctx: PhaseContext) => Promise<void>;
+
+/** How the restore engine's messages name the catalog's clients: InfluxDB's pods. */
+const INFLUXDB_CATALOG_WORDING: RestoreWording = {
+  ...CATALOG_WORDING,
+  stopClients: "every catalog client (the InfluxDB catalog pods must be scaled to 0)",
+  beforeClients: "before starting the InfluxDB pods",
+};
 
 function normalizePrefix(prefix: string): string {
   return prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
@@ -218,7 +234,7 @@ function pauseOperator(deps: InfluxdbRunbookDeps): PhaseRun {
     // Read once, before the first pause, and kept: a resumed attempt must not mistake our own
     // pause for one that was already there.
     if (ctx.facts.wasPaused === undefined) {
-      let wasPaused = await deps.cluster.getOperatorPaused(appInstance);
+      let wasPaused = await deps.cluster.getOperatorPaused(appInstanceOf(deps.target));
       if (wasPaused) {
         // A pause left by an earlier run of restorebot that was halted or abandoned before it
         // unpaused is that run's, not someone else's: it carries that run's own finding.
@@ -246,8 +262,8 @@ function pauseOperator(deps: InfluxdbRunbookDeps): PhaseRun {
         );
       }
     }
-    await deps.cluster.setOperatorPaused(appInstance, true);
-    if (!(await deps.cluster.getOperatorPaused(appInstance))) {
+    await deps.cluster.setOperatorPaused(appInstanceOf(deps.target), true);
+    if (!(await deps.cluster.getOperatorPaused(appInstanceOf(deps.target)))) {
       throw new CodedError(
         "kubernetes_error",
         `AppInstance ${appInstance} still does not show spec.pause: true after it was set; nothing was scaled.`,
@@ -318,6 +334,33 @@ function recordReplicas(deps: InfluxdbRunbookDeps): PhaseRun {
   };
 }
 
+// ---- scaling through the step library ---------------------------------------------------------
+
+/** The ids phases 5 and 6 scale under (their checkpoints and undo records are keyed by them). */
+const SCALE_IDS = { step1: "shutdown-step-1", ingester: "ingester", catalog: "catalog" } as const;
+
+/** Which phase scaled a component down, under which id: what scaling it back settles. */
+const SCALED_BY: Record<InfluxComponentRole, { phase: string; id: string }> = {
+  gc: { phase: "scale-down-workloads", id: SCALE_IDS.step1 },
+  router: { phase: "scale-down-workloads", id: SCALE_IDS.step1 },
+  querier: { phase: "scale-down-workloads", id: SCALE_IDS.step1 },
+  compactor: { phase: "scale-down-workloads", id: SCALE_IDS.step1 },
+  ingester: { phase: "scale-down-workloads", id: SCALE_IDS.ingester },
+  catalog: { phase: "scale-down-catalog", id: SCALE_IDS.catalog },
+};
+
+function selectionOf(c: Component): WorkloadSelection {
+  return { kind: c.kind, names: [c.name] };
+}
+
+/** The step library's deps over this run's clients: scaling uses only the ClusterPort part. */
+function stepDeps(deps: InfluxdbRunbookDeps): StepDeps {
+  return {
+    cluster: deps.cluster as StepCluster,
+    compensations: createCompensationLog(deps.db),
+  };
+}
+
 // ---- waits ------------------------------------------------------------------------------------
 
 /*
@@ -365,18 +408,28 @@ function scaleDownWorkloads(deps: InfluxdbRunbookDeps): PhaseRun {
   return async (ctx) => {
     const components = targetComponents(deps.target);
     // Nothing is scaled unless the operator is paused and every count is recorded.
-    await assertOperatorPaused(deps.cluster, deps.target.appInstance);
-    await requireRecordedCounts(deps.db, ctx.request.id, components);
+    await assertOperatorPaused(deps.cluster, appInstanceOf(deps.target));
+    const counts = await requireRecordedCounts(deps.db, ctx.request.id, components);
     // The end of the data-loss window: from here on nothing new reaches the catalog.
     if (ctx.facts.writesStoppedAt === undefined)
       await ctx.fact("writesStoppedAt", ctx.now().toISOString());
-    for (const role of SHUTDOWN_STEP_1) {
-      const c = componentOf(deps.target, role);
-      await deps.cluster.scale(c.kind, c.name, 0);
-    }
+    // The counts to come back to are phase 4's (perhaps carried from an earlier halted run),
+    // never what the cluster shows now; each scale records its undo first.
+    const steps = stepDeps(deps);
+    const known = Object.fromEntries(counts);
+    await scaleWorkloads(ctx, steps, {
+      id: SCALE_IDS.step1,
+      workloads: SHUTDOWN_STEP_1.map((role) => selectionOf(componentOf(deps.target, role))),
+      replicas: 0,
+      known,
+    });
     // Ingesters after step 1; they flush their WAL while terminating, which can take minutes.
-    const ingester = componentOf(deps.target, "ingester");
-    await deps.cluster.scale(ingester.kind, ingester.name, 0);
+    await scaleWorkloads(ctx, steps, {
+      id: SCALE_IDS.ingester,
+      workloads: [selectionOf(componentOf(deps.target, "ingester"))],
+      replicas: 0,
+      known,
+    });
     const nonCatalog = components.filter((c) => c.role !== "catalog");
     const waited = await waitUntilPodsGone(deps, ctx, nonCatalog, "every non-catalog pod gone");
     await ctx.fact(
@@ -405,10 +458,15 @@ function scaleDownCatalog(deps: InfluxdbRunbookDeps): PhaseRun {
         `${plural(stillThere.length, "non-catalog pod")} still exist (${describePodList(stillThere)}), so the catalog was not scaled down. Someone may have scaled a component up; check, then Retry phase or Roll back.`,
       );
     }
-    await assertOperatorPaused(deps.cluster, deps.target.appInstance);
+    await assertOperatorPaused(deps.cluster, appInstanceOf(deps.target));
     const catalog = componentOf(deps.target, "catalog");
-    await requireRecordedCounts(deps.db, ctx.request.id, components);
-    await deps.cluster.scale(catalog.kind, catalog.name, 0);
+    const counts = await requireRecordedCounts(deps.db, ctx.request.id, components);
+    await scaleWorkloads(ctx, stepDeps(deps), {
+      id: SCALE_IDS.catalog,
+      workloads: [selectionOf(catalog)],
+      replicas: 0,
+      known: Object.fromEntries(counts),
+    });
     const waited = await waitUntilPodsGone(deps, ctx, [catalog], "every catalog pod gone");
     await ctx.fact("podsWaitedFor", waited.maxPods);
     await ctx.fact("waitMs", Math.round(waited.waitedMs));
@@ -422,7 +480,7 @@ function restoreCatalogDatabase(deps: InfluxdbRunbookDeps): PhaseRun {
     const components = targetComponents(deps.target);
     // The catalog database is not touched while any InfluxDB pod could still use it, nor
     // while the operator could bring pods back (someone unpaused it since phase 6).
-    await assertOperatorPaused(deps.cluster, deps.target.appInstance).catch((err: unknown) => {
+    await assertOperatorPaused(deps.cluster, appInstanceOf(deps.target)).catch((err: unknown) => {
       throw new CodedError(
         "precondition_failed",
         `${err instanceof Error ? err.message.replace("Nothing was scaled in this phase.", "The catalog database was not touched.") : String(err)}`,
@@ -456,6 +514,7 @@ function restoreCatalogDatabase(deps: InfluxdbRunbookDeps): PhaseRun {
         signal: ctx.signal,
         logger: deps.logger,
         progressIntervalMs: deps.restoreProgressIntervalMs ?? 1_000,
+        wording: INFLUXDB_CATALOG_WORDING,
         onWarning: (message) => ctx.note(message),
         onProgress: (p) => {
           if (p.phase === "connecting") return;
@@ -497,30 +556,42 @@ function restoreCatalogDatabase(deps: InfluxdbRunbookDeps): PhaseRun {
  * are ready) the ingesters, then (once min(2, n) ingesters are ready) the rest, in reverse
  * shutdown order. Idempotent: scaling to a count a workload already has changes nothing.
  */
-async function scaleUpInOrder(deps: InfluxdbRunbookDeps, ctx: PhaseContext): Promise<Facts> {
+async function scaleUpInOrder(
+  deps: InfluxdbRunbookDeps,
+  ctx: PhaseContext,
+  settledBy: "run" | "rollback",
+): Promise<Facts> {
   const components = targetComponents(deps.target);
   const counts = await requireRecordedCounts(deps.db, ctx.request.id, components);
+  const steps = stepDeps(deps);
+  // Back to the recorded counts, settling the undo phases 5 and 6 recorded for each.
+  const back = (c: Component) =>
+    scaleBack(ctx, steps, {
+      checkpoint: {
+        original: [{ kind: c.kind, name: c.name, replicas: counts.get(c.name) ?? 0 }],
+        recordedAt: "",
+      },
+      ...SCALED_BY[c.role],
+      settledBy,
+    });
   const waits: Record<string, number> = {};
   for (const role of ["catalog", "ingester"] as const) {
     const c = componentOf(deps.target, role);
     const n = counts.get(c.name) ?? 0;
-    await deps.cluster.scale(c.kind, c.name, n);
+    await back(c);
     const wanted = readyQuorum(n);
     if (wanted > 0)
       waits[c.name] = Math.round(
         await waitUntilReady(deps, ctx, c, wanted, `at least ${wanted} ${role} pods ready`),
       );
   }
-  for (const role of [...SHUTDOWN_STEP_1].reverse()) {
-    const c = componentOf(deps.target, role);
-    await deps.cluster.scale(c.kind, c.name, counts.get(c.name) ?? 0);
-  }
+  for (const role of [...SHUTDOWN_STEP_1].reverse()) await back(componentOf(deps.target, role));
   return { replicas: Object.fromEntries(counts), readyWaitMs: waits };
 }
 
 function scaleUp(deps: InfluxdbRunbookDeps): PhaseRun {
   return async (ctx) => {
-    const facts = await scaleUpInOrder(deps, ctx);
+    const facts = await scaleUpInOrder(deps, ctx, "run");
     for (const [key, value] of Object.entries(facts)) await ctx.fact(key, value);
   };
 }
@@ -597,8 +668,8 @@ function unpauseOperator(deps: InfluxdbRunbookDeps): PhaseRun {
       await leaveOperatorPaused(deps, ctx);
       return;
     }
-    await deps.cluster.setOperatorPaused(appInstance, false);
-    if (await deps.cluster.getOperatorPaused(appInstance)) {
+    await deps.cluster.setOperatorPaused(appInstanceOf(deps.target), false);
+    if (await deps.cluster.getOperatorPaused(appInstanceOf(deps.target))) {
       throw new CodedError(
         "kubernetes_error",
         `AppInstance ${appInstance} still shows spec.pause: true after it was cleared.`,
@@ -618,7 +689,7 @@ function rollbackScaleUp(deps: InfluxdbRunbookDeps): PhaseRun {
       await ctx.fact("nothingScaled", true);
       return;
     }
-    const facts = await scaleUpInOrder(deps, ctx);
+    const facts = await scaleUpInOrder(deps, ctx, "rollback");
     for (const [key, value] of Object.entries(facts)) await ctx.fact(key, value);
     const pods = await deps.cluster.listPods(targetComponents(deps.target).map((c) => c.name));
     const notReady = pods.filter((p) => !p.ready);
@@ -662,81 +733,129 @@ function replicaList(replicas: unknown): string {
     .join(", ");
 }
 
-const SUMMARIES: Record<
-  InfluxdbPhaseName | InfluxdbRollbackStepName,
-  (f: Facts) => string | undefined
-> = {
-  "check-recovery-point": (f) =>
-    `${formatUtc(new Date(String(f.point)))} is complete (${BLOOM_FILE} present) and unchanged (${DUMP_FILE} ${formatBytes(Number(f.dumpBytes))})`,
-  "prepare-snapshot": (f) =>
-    `${formatBytes(Number(f.snapshotBytes))} ${f.downloaded ? "downloaded" : "already on disk"} and checked: ${formatCount(Number(f.statements))} statements, ${formatCount(Number(f.rows))} rows in ${formatCount(Number(f.tables))} tables`,
-  "pause-operator": (f) =>
-    `AppInstance ${String(f.appInstance)} has spec.pause: true${f.wasPaused ? " (it was already paused before this run)" : ""}`,
-  "record-replicas": (f) => {
-    const from = f.carriedFrom as { requestId?: string; state?: string } | undefined;
-    const carried = from?.requestId
-      ? ` (${Object.keys((f.carried as Record<string, number>) ?? {}).join(", ")} carried forward from ${from.requestId}, ${from.state} with them at 0)`
-      : "";
-    return `${f.recordedEarlier ? "using the counts recorded earlier" : "recorded"}: ${replicaList(f.replicas)}${carried}`;
+type Definition = PhaseDefinition<InfluxdbRunbookDeps>;
+
+/**
+ * The ten phases of an InfluxDB Clustered restore (DESIGN.md, "Runbook phases"), each one
+ * object: the outline (phase-list.ts) and the runnable phases both come from this list.
+ */
+export const INFLUXDB_PHASE_DEFINITIONS = [
+  {
+    name: "check-recovery-point",
+    title: "Check the recovery point",
+    mutates: false,
+    run: checkRecoveryPoint,
+    summarize: (f) =>
+      `${formatUtc(new Date(String(f.point)))} is complete (${BLOOM_FILE} present) and unchanged (${DUMP_FILE} ${formatBytes(Number(f.dumpBytes))})`,
   },
-  "scale-down-workloads": (f) =>
-    `${(f.scaledToZero as string[] | undefined)?.length ?? 0} components at 0; every non-catalog pod gone after ${formatDuration(Number(f.waitMs))}${Number(f.podsWaitedFor) ? ` (waited for ${plural(Number(f.podsWaitedFor), "pod")})` : ""}`,
-  "scale-down-catalog": (f) =>
-    `catalog at 0; its pods gone after ${formatDuration(Number(f.waitMs))}`,
-  "restore-catalog": (f) =>
-    `${formatBytes(Number(f.compressedBytes))} compressed (${formatBytes(Number(f.sqlBytes))} of SQL), ${formatCount(Number(f.rowsCopied))} rows, committed in one transaction`,
-  "scale-up": (f) => `back to ${replicaList(f.replicas)}`,
-  "verify-pods": (f) => `${plural(Number(f.podsReady), "pod")} Running and Ready`,
-  "unpause-operator": (f) =>
-    f.leftPaused
-      ? "left paused, as it was found before this run"
-      : "the operator manages the install again",
-  "rollback-scale-up": (f) =>
-    f.nothingScaled
-      ? "nothing had been scaled"
-      : `back to ${replicaList(f.replicas)}${Array.isArray(f.podsNotReady) && f.podsNotReady.length ? `; not ready yet: ${(f.podsNotReady as string[]).join(", ")}` : ""}`,
-  "rollback-unpause": (f) =>
-    f.operatorUntouched
-      ? "restorebot never paused the operator, so it is left as it was"
-      : f.leftPaused
+  {
+    name: "prepare-snapshot",
+    title: "Download and prepare the snapshot",
+    mutates: false,
+    run: prepareSnapshot,
+    summarize: (f) =>
+      `${formatBytes(Number(f.snapshotBytes))} ${f.downloaded ? "downloaded" : "already on disk"} and checked: ${formatCount(Number(f.statements))} statements, ${formatCount(Number(f.rows))} rows in ${formatCount(Number(f.tables))} tables`,
+  },
+  {
+    name: "pause-operator",
+    title: "Pause the operator",
+    mutates: true,
+    run: pauseOperator,
+    summarize: (f) =>
+      `AppInstance ${String(f.appInstance)} has spec.pause: true${f.wasPaused ? " (it was already paused before this run)" : ""}`,
+  },
+  {
+    name: "record-replicas",
+    title: "Record replica counts",
+    mutates: false,
+    run: recordReplicas,
+    summarize: (f) => {
+      const from = f.carriedFrom as { requestId?: string; state?: string } | undefined;
+      const carried = from?.requestId
+        ? ` (${Object.keys((f.carried as Record<string, number>) ?? {}).join(", ")} carried forward from ${from.requestId}, ${from.state} with them at 0)`
+        : "";
+      return `${f.recordedEarlier ? "using the counts recorded earlier" : "recorded"}: ${replicaList(f.replicas)}${carried}`;
+    },
+  },
+  {
+    name: "scale-down-workloads",
+    title: "Scale down everything but the catalog",
+    mutates: true,
+    run: scaleDownWorkloads,
+    summarize: (f) =>
+      `${(f.scaledToZero as string[] | undefined)?.length ?? 0} components at 0; every non-catalog pod gone after ${formatDuration(Number(f.waitMs))}${Number(f.podsWaitedFor) ? ` (waited for ${plural(Number(f.podsWaitedFor), "pod")})` : ""}`,
+  },
+  {
+    name: "scale-down-catalog",
+    title: "Scale down the catalog",
+    mutates: true,
+    run: scaleDownCatalog,
+    summarize: (f) => `catalog at 0; its pods gone after ${formatDuration(Number(f.waitMs))}`,
+  },
+  {
+    name: "restore-catalog",
+    title: "Restore the catalog database",
+    mutates: true,
+    run: restoreCatalogDatabase,
+    summarize: (f) =>
+      `${formatBytes(Number(f.compressedBytes))} compressed (${formatBytes(Number(f.sqlBytes))} of SQL), ${formatCount(Number(f.rowsCopied))} rows, committed in one transaction`,
+  },
+  {
+    name: "scale-up",
+    title: "Scale back up",
+    mutates: true,
+    run: scaleUp,
+    summarize: (f) => `back to ${replicaList(f.replicas)}`,
+  },
+  {
+    name: "verify-pods",
+    title: "Verify every pod is ready",
+    mutates: false,
+    run: verifyPods,
+    summarize: (f) => `${plural(Number(f.podsReady), "pod")} Running and Ready`,
+  },
+  {
+    name: "unpause-operator",
+    title: "Unpause the operator",
+    mutates: true,
+    run: unpauseOperator,
+    summarize: (f) =>
+      f.leftPaused
         ? "left paused, as it was found before this run"
         : "the operator manages the install again",
-};
+  },
+] as const satisfies readonly Definition[];
 
-const RUNS: Record<InfluxdbPhaseName, (deps: InfluxdbRunbookDeps) => PhaseRun> = {
-  "check-recovery-point": checkRecoveryPoint,
-  "prepare-snapshot": prepareSnapshot,
-  "pause-operator": pauseOperator,
-  "record-replicas": recordReplicas,
-  "scale-down-workloads": scaleDownWorkloads,
-  "scale-down-catalog": scaleDownCatalog,
-  "restore-catalog": restoreCatalogDatabase,
-  "scale-up": scaleUp,
-  "verify-pods": verifyPods,
-  "unpause-operator": unpauseOperator,
-};
-
-const ROLLBACK_RUNS: Record<InfluxdbRollbackStepName, (deps: InfluxdbRunbookDeps) => PhaseRun> = {
-  "rollback-scale-up": rollbackScaleUp,
-  "rollback-unpause": rollbackUnpause,
-};
+/** The two steps of its roll back. */
+export const INFLUXDB_ROLLBACK_DEFINITIONS = [
+  {
+    name: "rollback-scale-up",
+    title: "Scale back up to the recorded counts",
+    mutates: true,
+    run: rollbackScaleUp,
+    summarize: (f) =>
+      f.nothingScaled
+        ? "nothing had been scaled"
+        : `back to ${replicaList(f.replicas)}${Array.isArray(f.podsNotReady) && f.podsNotReady.length ? `; not ready yet: ${(f.podsNotReady as string[]).join(", ")}` : ""}`,
+  },
+  {
+    name: "rollback-unpause",
+    title: "Unpause the operator",
+    mutates: true,
+    run: rollbackUnpause,
+    summarize: (f) =>
+      f.operatorUntouched
+        ? "restorebot never paused the operator, so it is left as it was"
+        : f.leftPaused
+          ? "left paused, as it was found before this run"
+          : "the operator manages the install again",
+  },
+] as const satisfies readonly Definition[];
 
 export function influxdbPhases(deps: InfluxdbRunbookDeps): RunbookPhase[] {
-  return INFLUXDB_PHASES.map((p) => ({
-    name: p.name,
-    title: p.title,
-    mutates: p.mutates,
-    run: RUNS[p.name](deps),
-    summarize: SUMMARIES[p.name],
-  }));
+  return phasesOf(INFLUXDB_PHASE_DEFINITIONS, deps);
 }
 
 export function influxdbRollbackSteps(deps: InfluxdbRunbookDeps): RunbookPhase[] {
-  return INFLUXDB_ROLLBACK_STEPS.map((p) => ({
-    name: p.name,
-    title: p.title,
-    mutates: p.mutates,
-    run: ROLLBACK_RUNS[p.name](deps),
-    summarize: SUMMARIES[p.name],
-  }));
+  return phasesOf(INFLUXDB_ROLLBACK_DEFINITIONS, deps);
 }

@@ -10,7 +10,7 @@ import {
   SHUTDOWN_STEP_1,
   targetComponents,
 } from "./components.js";
-import { INFLUXDB_PHASES } from "./phase-list.js";
+import { INFLUXDB_PHASES, type InfluxdbPhaseName } from "./phase-list.js";
 
 /**
  * `/restore plan` for InfluxDB Clustered: every action the ten phases would take, with the
@@ -79,7 +79,7 @@ export function describeInfluxdbPlan(input: PlanInput): PlanText {
   };
   const totalPods = components.reduce((sum, c) => sum + (num(c.name) ?? 0), 0);
 
-  const lines: Record<(typeof INFLUXDB_PHASES)[number]["name"], string> = {
+  const lines: Record<InfluxdbPhaseName, string> = {
     "check-recovery-point": `check that s3://${bucket}/${frozen.prefix} still has ${DUMP_FILE} (ETag ${(frozen.dumpEtag ?? "none").replace(/"/g, "")}) and ${BLOOM_FILE} (written last: proof the snapshot is complete)`,
     "prepare-snapshot": `download ${DUMP_FILE} (${formatBytes(frozen.dumpSize ?? 0)}) to the worker and check it end to end: gzip, pg_dump header and closing line, every statement`,
     "pause-operator": `set spec.pause: true on AppInstance ${target.appInstance} (${operatorNow})`,

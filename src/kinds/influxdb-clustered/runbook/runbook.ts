@@ -8,7 +8,7 @@ import {
   formatUtc,
   formatUtcClock,
 } from "../../../text/format.js";
-import { describePodList, targetComponents } from "./components.js";
+import { appInstanceOf, describePodList, targetComponents } from "./components.js";
 import {
   type InfluxdbRunbookDeps,
   influxdbPhases,
@@ -115,7 +115,7 @@ async function describeHalt(
       (err: unknown) => ({ ok: false as const, message: asCodedError(err).message }),
     );
   const [pausedRead, podsRead, ...replicaReads] = await Promise.all([
-    read(() => deps.cluster.getOperatorPaused(deps.target.appInstance)),
+    read(() => deps.cluster.getOperatorPaused(appInstanceOf(deps.target))),
     read(() => deps.cluster.listPods(components.map((c) => c.name))),
     ...components.map((c) => read(() => deps.cluster.getReplicas(c.kind, c.name))),
   ]);

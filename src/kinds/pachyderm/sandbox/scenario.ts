@@ -1,13 +1,15 @@
 import pg from "pg";
-import type { ComponentConfig } from "../../stand-ins/kubernetes/index.js";
-import type { S3StandIn } from "../../stand-ins/s3/server.js";
-import { createS3Client, createS3ObjectStore } from "../adapters/s3/s3-object-store.js";
-import { formatAsOf, pointFileKey } from "../backups/index.js";
-import { readPoolIndex, writePachydermPoint } from "../kinds/pachyderm/index.js";
+import type { ComponentConfig } from "../../../../stand-ins/kubernetes/index.js";
+import type { S3StandIn } from "../../../../stand-ins/s3/server.js";
+import { createS3Client, createS3ObjectStore } from "../../../adapters/s3/s3-object-store.js";
+import { formatAsOf, pointFileKey } from "../../../backups/index.js";
+import type { SandboxSetup } from "../../../demo/scenario.js";
+import { writePachydermPoint } from "../backup-point.js";
+import { readPoolIndex } from "../object-pool.js";
 
 /**
  * The sandbox's Pachyderm install: pachd and two pipeline workers' ReplicationControllers (in a
- * simulator of their own, namespace `pachyderm`), the `pachyderm` and `dex` databases, the live
+ * simulator of their own, namespace and kubeconfig context `pachyderm`), the `pachyderm` and `dex` databases, the live
  * bucket and the backup bucket in the S3 stand-in, and a history of backups written by the same
  * writer the backup runbook uses (pool copies, real pg_dump, manifest, complete.json last).
  */
@@ -152,3 +154,26 @@ export async function seedPachydermSandbox(options: {
   );
   return { points, incomplete };
 }
+
+/** The Pachyderm scenario of `npm start`. */
+export const pachydermSandbox: SandboxSetup = {
+  targetName: PACH_TARGET,
+  cluster: {
+    namespace: PACH_NAMESPACE,
+    simulator: { namespace: PACH_NAMESPACE, components: PACH_COMPONENTS },
+  },
+  buckets: [PACH_LIVE_BUCKET, PACH_BACKUP_BUCKET],
+  databases: ["pachyderm", "dex"],
+  async seed({ s3, databaseUrls, now }) {
+    const urls = { pachyderm: databaseUrls.pachyderm as string, dex: databaseUrls.dex as string };
+    const seeded = await seedPachydermSandbox({ s3, urls, now });
+    return {
+      targetYaml: ({ s3Endpoint }) => pachydermConfigYaml(s3Endpoint),
+      env: { [PACH_DB_DSN_ENV]: urls.pachyderm, [PACH_DEX_DSN_ENV]: urls.dex },
+      ready: [
+        `Pachyderm: \`/recovery-points ${PACH_TARGET}\` lists three backups and one incomplete point; \`/backup ${PACH_TARGET} <reason>\` takes one; \`/restore plan ${PACH_TARGET} latest\` says what a restore would do.`,
+      ],
+      details: seeded,
+    };
+  },
+};

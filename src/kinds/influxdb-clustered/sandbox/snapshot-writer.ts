@@ -13,10 +13,11 @@
  */
 import { createHash } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
-import type { ObjectStore } from "../src/adapters/s3/object-store.js";
-import { createS3Client, createS3ObjectStore } from "../src/adapters/s3/s3-object-store.js";
-import { pgDumpGzip, streamParquetPaths } from "./iox-catalog.js";
-import type { S3StandIn } from "./s3/server.js";
+import { standInObjectStore } from "../../../../stand-ins/s3/sdk-store.js";
+import type { S3StandIn } from "../../../../stand-ins/s3/server.js";
+import { pgDumpGzip, streamParquetPaths } from "./catalog-builder.js";
+
+export { standInObjectStore };
 
 export const SNAPSHOT_PREFIX = "catalog_backup_file_lists/";
 export const DUMP_FILE = "pg_dump.gz";
@@ -123,18 +124,6 @@ function breakSql(gzip: Buffer): Buffer {
   if (lineAt < 0) throw new Error('corruptDump: "sql" needs a catalog with parquet_file rows');
   // A row with too few columns: COPY rejects it after earlier statements have run.
   return gzipSync(`${sql.slice(0, lineAt + 1)}not-a-row\n${sql.slice(lineAt + 1)}`);
-}
-
-/** An ObjectStore (the product's S3 adapter) pointed at the stand-in. */
-export function standInObjectStore(s3: S3StandIn): ObjectStore {
-  const client = createS3Client({
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    maxAttempts: 1,
-    credentials: { accessKeyId: "AKIDSNAPSHOTWRITER", secretAccessKey: "stand-in" },
-  });
-  return createS3ObjectStore(client, { endpoint: s3.endpoint, region: "us-east-1" });
 }
 
 /** Writes one snapshot folder of the catalog at `catalogUrl`; bloom.bin.gz goes last. */

@@ -1,5 +1,5 @@
 import { gunzipSync } from "node:zlib";
-import type { S3StandIn } from "../../stand-ins/s3/server.js";
+import type { S3StandIn } from "../../../../stand-ins/s3/server.js";
 import {
   fakeParquetBody,
   formatAsOf,
@@ -7,7 +7,7 @@ import {
   SNAPSHOT_PREFIX,
   seedSnapshotHistory,
   writeSnapshot,
-} from "../../stand-ins/snapshot-writer.js";
+} from "./snapshot-writer.js";
 
 const HOUR_MS = 3_600_000;
 
