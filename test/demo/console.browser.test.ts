@@ -105,7 +105,7 @@ describe("the sandbox console in Chromium", () => {
 
     // 1. The requester lists the recovery points: an ephemeral only they see.
     await actAs("U0DEMOREQ");
-    await command("/recovery-points");
+    await command("/recovery-points prod");
     const listing = byTestId("ephemeral").filter({ hasText: "Recovery points · prod" });
     await listing.waitFor();
     const listingText = (await listing.textContent()) ?? "";
