@@ -80,10 +80,10 @@ export const pachyderm: Kind<PachydermTarget> = {
   plan: (input) => describePachydermPlan(input),
   wording: {
     abandoned: (request, _runs, userId) =>
-      `:heavy_multiplication_x: <@${userId}> abandoned this ${request.point === null ? "backup" : "run"}. restorebot changes nothing more: pachd and the pipeline workers stay as described above. Scale pachd back by hand (\`kubectl scale deployment pachd --replicas N\`) when ready; docs/pachyderm.md says how.`,
-    rollbackPressed: (_request, runs, userId) =>
+      `:heavy_multiplication_x: <@${userId}> abandoned this ${request.operation === "backup" ? "backup" : "restore"}. restorebot changes nothing more: pachd and the pipeline workers stay as described above. Scale pachd back by hand (\`kubectl scale deployment pachd --replicas N\`) when ready; docs/pachyderm.md says how.`,
+    rollbackPressed: (request, runs, userId) =>
       runs.some((r) => r.phase === "scale-down")
-        ? `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: pachd and every pipeline worker go back to their recorded counts. Restored databases and copied objects are *not* undone.`
+        ? `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: pachd and every pipeline worker go back to their recorded counts.${request.operation === "backup" ? " The unfinished point stays incomplete (never restorable)." : " Restored databases and copied objects are *not* undone."}`
         : `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: nothing was scaled, so nothing is undone.`,
   },
   rbac: RBAC,
