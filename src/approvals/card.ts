@@ -345,6 +345,17 @@ function dataLossLine(view: RequestCardView): string {
   return `:warning: *Data loss:* ${describeDataLoss(request, now)}.`;
 }
 
+/** The request's restore options as its kind words them (mrkdwn, e.g. a bold warning). */
+function optionsBlocks(view: RequestCardView): SlackBlock[] {
+  const { request } = view;
+  if (request.options === null) return [];
+  const lines = view.kinds
+    .find(request.kind)
+    ?.restoreOptions?.cardLines(request.options, request.point);
+  if (!lines?.length) return [];
+  return [section(truncate(`*Options*\n${lines.join("\n")}`, 2900), "options")];
+}
+
 /** The card of a backup: no point to show before it is written, no data lost, its pause. */
 function buildBackupCard(view: RequestCardView, count: number): RequestCard {
   const { request, now } = view;
@@ -415,6 +426,7 @@ export function buildRequestCard(view: RequestCardView): RequestCard {
         ),
       ],
     },
+    ...optionsBlocks(view),
     section(dataLossLine(view), "data_loss"),
     section(`*Reason*\n${quote(truncate(request.reason, 2000))}`, "reason"),
     section(decisionsLine(view, count), "approvals"),

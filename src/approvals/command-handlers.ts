@@ -66,6 +66,7 @@ export function handleRestoreRequest(
         target: command.target,
         point: command.point,
         reason: command.reason,
+        ...(command.options === undefined ? {} : { options: command.options }),
         requester: args.command.user_id,
         channelId: args.command.channel_id,
       },

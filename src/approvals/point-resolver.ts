@@ -1,3 +1,5 @@
+import type { ClusterPort } from "../adapters/kubernetes/cluster-port.js";
+import type { ObjectStore } from "../adapters/s3/object-store.js";
 import type { Target } from "../config/file.js";
 import { asCodedError } from "../errors.js";
 import type { FrozenPoint } from "../kinds/kind.js";
@@ -31,13 +33,56 @@ function listHint(target: Target): string {
   return `See \`/recovery-points ${target.name}\` for the points that exist.`;
 }
 
+/** What a kind that names its own points reads them through (see `NamedPoints`). */
+export interface NamedPointClients {
+  objectStoreFor: (target: Target) => ObjectStore;
+  clusterFor?: (target: Target) => ClusterPort;
+  clock: () => Date;
+}
+
+/** The `PointAccess` of a target, each client built when first asked. */
+export function pointAccessFor(clients: NamedPointClients, target: Target) {
+  return {
+    objectStore: () => clients.objectStoreFor(target),
+    cluster: () => {
+      if (!clients.clusterFor)
+        throw new Error("this process was built without access to the target's cluster");
+      return clients.clusterFor(target);
+    },
+    now: clients.clock(),
+  };
+}
+
 /** A resolver over the recovery-point source of each target. */
 export function createSourcePointResolver(
   sourceFor: (target: Target) => RecoveryPointSource,
   kinds: KindRegistry,
+  named?: NamedPointClients,
 ): PointResolver {
   return {
     async resolve(target, ref) {
+      const namedPoints = kinds.of(target).points.named;
+      if (ref.kind === "named" || namedPoints !== undefined) {
+        const text =
+          ref.kind === "named"
+            ? ref.text
+            : ref.kind === "latest"
+              ? "latest"
+              : ref.time.toISOString();
+        if (namedPoints === undefined || named === undefined)
+          return {
+            ok: false,
+            message: `\`${text}\` is not a recovery point of \`${target.name}\`. ${listHint(target)}`,
+          };
+        try {
+          return await namedPoints.resolve(target, text, pointAccessFor(named, target));
+        } catch (err) {
+          return {
+            ok: false,
+            message: `I could not read the recovery point \`${text}\` of \`${target.name}\`: ${asCodedError(err).message}. Nothing was requested; try again.`,
+          };
+        }
+      }
       const source = sourceFor(target);
       let index: RecoveryPointIndex;
       try {

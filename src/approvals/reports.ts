@@ -148,6 +148,11 @@ export function formatRequestStatus(
       ? "Point: written when the backup finishes."
       : `${request.operation === "backup" ? "Point written" : "Snapshot"}: ${escapeMrkdwn(kinds.get(request.kind).points.reportLine(request.point))}.`,
   );
+  const options =
+    request.options === null
+      ? []
+      : (kinds.find(request.kind)?.restoreOptions?.cardLines(request.options, request.point) ?? []);
+  if (options.length) lines.push(`Options: ${options.join(" ")}`);
   return lines.join("\n");
 }
 

@@ -3,6 +3,7 @@ import { type Queryable, recordAuditEvent } from "../audit/audit-log.js";
 import { findTarget, type Target } from "../config/file.js";
 import { withTransaction } from "../db/pool.js";
 import { CodedError } from "../errors.js";
+import type { JsonValue } from "../kinds/kind.js";
 import { enqueueRun, SYSTEM_ACTOR, transition } from "../requests/lifecycle.js";
 import { listPhaseRuns } from "../runbook/run-store.js";
 import type { PointRef } from "../slack/commands/recovery-point-time.js";
@@ -146,6 +147,8 @@ export interface NewRequestInput {
   target: string;
   point: PointRef;
   reason: string;
+  /** The kind's restore options, as its `restoreOptions.parse` read them. */
+  options?: JsonValue;
   requester: string;
   channelId: string;
 }
@@ -207,6 +210,16 @@ export async function submitRestoreRequest(
   const resolution = await deps.approvals.points.resolve(target, input.point);
   if (!resolution.ok) return refused(resolution.message);
   const point = resolution.point;
+  const options = input.options ?? null;
+  if (options !== null) {
+    const kindOptions = deps.kinds.of(target).restoreOptions;
+    if (kindOptions === undefined)
+      return refused(
+        `\`${target.name}\` takes no restore options; leave them out: \`/restore ${target.name} ${point.id} <reason…>\`.`,
+      );
+    const problem = kindOptions.check?.(options, point.point, target);
+    if (problem !== undefined) return refused(`${problem} Nothing was requested.`);
+  }
 
   const now = deps.clock();
   let request: RestoreRequest;
@@ -217,6 +230,7 @@ export async function submitRestoreRequest(
         kind: target.kind,
         pointTime: point.time,
         point: point.point,
+        options,
         requester: input.requester,
         reason: input.reason,
         channelId: input.channelId,
@@ -233,6 +247,7 @@ export async function submitRestoreRequest(
         details: {
           point: point.id,
           frozen: point.point,
+          ...(options === null ? {} : { options }),
           reason: input.reason,
           channel: input.channelId,
           requiredApprovals: policy.requiredApprovals,

@@ -61,6 +61,8 @@ export interface RestoreRequest {
    */
   pointTime: Date;
   point: JsonValue;
+  /** The kind's restore options (`Kind.restoreOptions`), as parsed; null when none were given. */
+  options: JsonValue | null;
   requester: string;
   reason: string;
   channelId: string;
@@ -147,6 +149,7 @@ export interface RequestRowSql {
   operation: Operation;
   point_time: Date;
   point: JsonValue;
+  options: JsonValue | null;
   requester: string;
   reason: string;
   channel_id: string;
@@ -179,6 +182,7 @@ export function fromRow(r: RequestRowSql): RestoreRequest {
     operation: r.operation ?? "restore",
     pointTime: r.point_time,
     point: r.point,
+    options: r.options ?? null,
     requester: r.requester,
     reason: r.reason,
     channelId: r.channel_id,
@@ -230,6 +234,8 @@ export type NewRestoreRequest = Pick<
 > & {
   /** A chosen id; a fresh random one when omitted. */
   id?: string;
+  /** The kind's restore options; none when omitted. */
+  options?: JsonValue | null;
   /** "restore" when omitted. */
   operation?: Operation;
 };
@@ -257,8 +263,8 @@ export async function insertRequest(
       ({ rows } = await db.query<RequestRowSql>(
         `INSERT INTO restore_requests
            (id, target, kind, point_time, point, requester, reason, channel_id, state,
-            required_approvals, policy, created_at, expires_at, updated_at, operation)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $11, $13)
+            required_approvals, policy, created_at, expires_at, updated_at, operation, options)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $11, $13, $14)
          ON CONFLICT (target) WHERE state IN (${ACTIVE_STATES.map((s) => `'${s}'`).join(", ")})
          DO NOTHING
          RETURNING *`,
@@ -276,6 +282,9 @@ export async function insertRequest(
           input.createdAt,
           input.expiresAt,
           input.operation ?? "restore",
+          input.options === undefined || input.options === null
+            ? null
+            : JSON.stringify(input.options),
         ],
       ));
     } catch (err) {

@@ -1,3 +1,4 @@
+import type { ClusterPort } from "../adapters/kubernetes/cluster-port.js";
 import type { ObjectStore } from "../adapters/s3/object-store.js";
 import type { Target } from "../config/file.js";
 import type { Queryable } from "../db/database.js";
@@ -26,14 +27,17 @@ export function createApprovalServices(options: {
   clock: () => Date;
   kinds: KindRegistry;
   objectStoreFor: (target: Target) => ObjectStore;
+  /** For kinds whose points are read through the cluster (e.g. a service proxy). */
+  clusterFor?: (target: Target) => ClusterPort;
 }): ApprovalServices {
-  const { db, logger, clock, kinds, objectStoreFor } = options;
+  const { db, logger, clock, kinds, objectStoreFor, clusterFor } = options;
   return {
     groups: new UserGroupCache({ ttlMs: 60_000, now: () => clock().getTime(), logger }),
     cards: new CardPublisher(db, logger, clock, kinds),
     points: createSourcePointResolver(
       (target) => recoveryPointSourceFor({ kinds, objectStoreFor }, target),
       kinds,
+      { objectStoreFor, clock, ...(clusterFor ? { clusterFor } : {}) },
     ),
   };
 }

@@ -126,6 +126,62 @@ export interface PlanText {
   summary: string;
 }
 
+/** What a kind that names its own points reads them through (the bot builds it per target). */
+export interface PointAccess {
+  /** The target's object store, built when first asked. */
+  objectStore: () => ObjectStore;
+  /** The target's cluster, built when first asked (e.g. a service reached through its proxy). */
+  cluster: () => ClusterPort;
+  now: Date;
+}
+
+/** A point a kind resolved from its own name: frozen, or why not (said with what to type). */
+export type NamedPointResolution =
+  | { ok: true; point: FrozenPoint }
+  | { ok: false; message: string };
+
+/**
+ * Points named by the kind rather than by time (StackState's `<store>:<name>`). The grammar
+ * passes such a point on as typed; listing, freezing and verify go through these instead of the
+ * time-named `RecoveryPointSource`.
+ */
+export interface NamedPoints<T extends TargetBase = TargetBase> {
+  /** How a point is written, for usage and refusals: "<store>:<name> or <store>:latest". */
+  syntax: string;
+  /** The stores of a multi-store target (`/recovery-points --store S`); [] when it has one. */
+  stores(target: T): string[];
+  /** `/recovery-points <target> [--store S] [--limit N]`: the listing as Slack mrkdwn. */
+  list(
+    target: T,
+    query: { store: string | undefined; limit: number },
+    access: PointAccess,
+  ): Promise<string>;
+  /** The point a request names, frozen; `latest` forms resolve to the newest complete one. */
+  resolve(target: T, text: string, access: PointAccess): Promise<NamedPointResolution>;
+  /** `/recovery-points verify <target> <point>`: the result as Slack mrkdwn. */
+  verify(target: T, text: string, access: PointAccess): Promise<string>;
+}
+
+/**
+ * A kind's own flags of `/restore <target> <point> [options] <reason…>` (DESIGN.md, "Grammar,
+ * for every kind"). The request row keeps the parsed value (`restore_requests.options`); the
+ * runbook reads `request.options`.
+ */
+export interface RestoreOptions<T extends TargetBase = TargetBase> {
+  /** Usage fragment for help and refusals, e.g. "[--db X [--newdb Y]] [--rp R [--newrp S]]". */
+  usage: string;
+  /** Reads the kind's flags from the words after the point (before the reason): the options
+   *  and how many words they used, or a refusal that says what to type instead. */
+  parse(
+    words: readonly string[],
+    target: T,
+  ): { ok: true; options: JsonValue; consumed: number } | { ok: false; message: string };
+  /** Checks the options against the frozen point at request time (e.g. a db not in the set). */
+  check?(options: JsonValue, point: JsonValue, target: T): string | undefined;
+  /** Lines for the approval card (e.g. a bold overwrite warning). */
+  cardLines(options: JsonValue, point: JsonValue): string[];
+}
+
 /** What `restorebot demo` / `npm start` sets up for a kind (see src/demo/scenario.ts). */
 export interface SandboxScenario {
   /** One line on what the sandbox holds for this kind. */
@@ -204,7 +260,10 @@ export interface Kind<T extends TargetBase = TargetBase> {
     cardLines(point: JsonValue): string[];
     /** The point in a request's report (`/restore status`). */
     reportLine(point: JsonValue): string;
+    /** Present when the kind names its points itself (see `NamedPoints`). */
+    named?: NamedPoints<T>;
   };
+  restoreOptions?: RestoreOptions<T>;
   outline: KindOutline;
   runbooks: {
     restore(deps: RunbookDeps<T>): Runbook;

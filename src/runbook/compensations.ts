@@ -25,7 +25,10 @@ export type CompensationAction =
       /** The merge patch that puts back what the change replaced (null removes a key it added). */
       patch: Record<string, unknown>;
     }
-  | { type: "replaceConfigMap"; name: string; data: Record<string, string> };
+  | { type: "replaceConfigMap"; name: string; data: Record<string, string> }
+  /** Delete a Job the run created (its pods go with it) / a PVC it created. */
+  | { type: "deleteJob"; name: string }
+  | { type: "deletePvc"; name: string };
 
 export interface CompensationRecord {
   requestId: string;

@@ -91,6 +91,7 @@ export async function buildRuntime(options: {
   const metrics = createMetrics({ queueDepth: () => queue.depth() });
   const clock = options.clock ?? (() => new Date());
   const objectStoreFor = options.objectStoreFor ?? objectStoresByTarget(kinds);
+  const clusterFor = options.clusterFor ?? clustersByTarget(kubernetesEnv(env), logger);
   const deps: AppDeps = {
     config,
     kinds,
@@ -100,8 +101,15 @@ export async function buildRuntime(options: {
     metrics,
     clock,
     objectStoreFor,
-    clusterFor: options.clusterFor ?? clustersByTarget(kubernetesEnv(env), logger),
-    approvals: createApprovalServices({ db: pool, logger, clock, kinds, objectStoreFor }),
+    clusterFor,
+    approvals: createApprovalServices({
+      db: pool,
+      logger,
+      clock,
+      kinds,
+      objectStoreFor,
+      clusterFor,
+    }),
     variables: env.variables,
   };
   const healthChecks: HealthChecks = {

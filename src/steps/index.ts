@@ -17,6 +17,15 @@ export {
 export { restartPod, restartPodOperations } from "./restart-pod.js";
 export { restorePostgres } from "./restore-postgres.js";
 export {
+  deleteJobAndPvc,
+  RUN_JOB_OPERATIONS,
+  type RunJobArgs,
+  type RunJobCheckpoint,
+  type RunJobResult,
+  runJob,
+  runJobCheckpoint,
+} from "./run-job.js";
+export {
   recordedCounts,
   type ScaleCheckpoint,
   scaleBack,

@@ -1,4 +1,5 @@
 import type { StepCluster } from "../adapters/kubernetes/cluster-port.js";
+import type { PodWorkPort } from "../adapters/kubernetes/pod-work-port.js";
 import type { KubernetesOperation } from "../adapters/kubernetes/rbac.js";
 import type { CompensationLog } from "../runbook/compensations.js";
 import type { PhaseContext } from "../runbook/types.js";
@@ -18,6 +19,8 @@ export interface StepDeps {
   cluster: StepCluster;
   /** Where steps that change the cluster record their undo (src/runbook/compensations.ts). */
   compensations: CompensationLog;
+  /** Jobs, PVCs and exec (`runJob`, `execInPod`); only kinds that run work in pods pass it. */
+  podWork?: PodWorkPort;
 }
 
 /**

@@ -56,6 +56,14 @@ async function applyCompensation(
     case "replaceConfigMap":
       await deps.cluster.replaceConfigMap(a.name, a.data);
       return;
+    case "deleteJob":
+    case "deletePvc": {
+      if (!deps.podWork)
+        throw new Error(`cannot ${c.description}: this runbook was built without pod work`);
+      if (a.type === "deleteJob") await deps.podWork.deleteJob(a.name);
+      else await deps.podWork.deletePvc(a.name);
+      return;
+    }
   }
 }
 

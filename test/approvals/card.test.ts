@@ -25,6 +25,7 @@ function request(overrides: Partial<RestoreRequest> = {}): RestoreRequest {
     kind: "influxdb-clustered",
     operation: "restore",
     pointTime: new Date("2024-08-12T14:00:00Z"),
+    options: null,
     point: {
       prefix: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/",
       dumpKey: "catalog_backup_file_lists/2024-08-12T14:00:00+00:00/pg_dump.gz",

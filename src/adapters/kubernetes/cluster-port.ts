@@ -168,6 +168,13 @@ export interface ResourcePort {
   getConfigMap(
     name: string,
   ): Promise<{ data: Record<string, string>; resourceVersion: string } | undefined>;
+  /** The ConfigMaps whose labels match `labelSelector` (e.g. a chart's templates), by name. */
+  listConfigMaps(labelSelector: string): Promise<
+    Array<{
+      metadata: { name: string; labels: Record<string, string> };
+      data: Record<string, string>;
+    }>
+  >;
   /**
    * Replaces the ConfigMap's `data`. With `resourceVersion`, only if nobody changed it since it
    * was read (else a `conflict` CodedError).

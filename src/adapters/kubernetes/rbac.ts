@@ -35,6 +35,8 @@ export type KubernetesOperation =
   | { type: "getResource"; group: string; plural: string }
   | { type: "patchResource"; group: string; plural: string }
   | { type: "readConfigMap" }
+  /** List ConfigMaps by label (a chart's templates, found by their label). */
+  | { type: "listConfigMaps" }
   | { type: "replaceConfigMap" }
   /** HTTP through the service proxy, by the methods used (GET → get, POST → create, …). */
   /** A pod-work method (Jobs, their logs, PVCs, exec): its rules from POD_WORK_RBAC_RULES. */
@@ -99,6 +101,9 @@ export function rbacRulesFor(operations: readonly KubernetesOperation[]): RbacRu
         break;
       case "readConfigMap":
         grant("", "configmaps", "get");
+        break;
+      case "listConfigMaps":
+        grant("", "configmaps", "list");
         break;
       case "replaceConfigMap":
         grant("", "configmaps", "get", "update");

@@ -169,6 +169,20 @@ export function createResourceAccess(deps: ResourceAccessDeps): ResourcePort {
       return { data: { ...(cm.data ?? {}) }, resourceVersion: cm.metadata?.resourceVersion ?? "" };
     },
 
+    async listConfigMaps(labelSelector: string) {
+      const list = await callWithRetries(
+        call("list", `list the ConfigMaps labelled ${labelSelector}`),
+        (s) => core.listNamespacedConfigMap({ namespace, labelSelector }, opts(s)),
+        deps.context(),
+      );
+      return list.items
+        .map((cm) => ({
+          metadata: { name: cm.metadata?.name ?? "", labels: { ...(cm.metadata?.labels ?? {}) } },
+          data: { ...(cm.data ?? {}) },
+        }))
+        .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    },
+
     async replaceConfigMap(name: string, data: Record<string, string>, resourceVersion?: string) {
       try {
         await callWithRetries(

@@ -85,3 +85,48 @@ export async function callElasticsearch(
     { details: { status: response.status, path: request.path } },
   );
 }
+
+/** What `serviceProxyElasticsearchHttp` needs of the Kubernetes adapter. */
+export interface ServiceProxyCaller {
+  callServiceProxy(request: {
+    service: string;
+    port: number | string;
+    path: string;
+    method?: "GET" | "POST" | "PUT" | "DELETE";
+    query?: Record<string, string>;
+    body?: string;
+    contentType?: string;
+    signal?: AbortSignal;
+  }): Promise<{ status: number; contentType: string | undefined; body: string }>;
+}
+
+/**
+ * Elasticsearch through the Kubernetes API server's service proxy: what restorebot uses in
+ * production (no port-forward, no network path to the pods; needs `services/proxy` in the Role).
+ */
+export function serviceProxyElasticsearchHttp(
+  cluster: ServiceProxyCaller,
+  service: { name: string; port: number | string },
+  signal?: AbortSignal,
+): ElasticsearchHttp {
+  return async (request) => {
+    const answer = await cluster.callServiceProxy({
+      service: service.name,
+      port: service.port,
+      path: request.path,
+      method: request.method,
+      ...(request.query === undefined ? {} : { query: request.query }),
+      ...(request.body === undefined
+        ? {}
+        : { body: JSON.stringify(request.body), contentType: "application/json" }),
+      ...(signal === undefined ? {} : { signal }),
+    });
+    let body: unknown = answer.body;
+    try {
+      body = answer.body === "" ? undefined : JSON.parse(answer.body);
+    } catch {
+      // Not JSON (the API server's own error page): keep the text for the message.
+    }
+    return { status: answer.status, body };
+  };
+}

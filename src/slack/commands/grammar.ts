@@ -1,5 +1,6 @@
 import { escapeMrkdwn } from "../../approvals/format.js";
 import { DURATION_FORMAT, parseDuration } from "../../config/duration.js";
+import type { JsonValue } from "../../kinds/kind.js";
 import { POINT_FORMS, type PointRef, parsePointRef } from "./recovery-point-time.js";
 
 /**
@@ -16,12 +17,21 @@ export type RecoveryPointsCommand =
       limit: number;
       /** Show points older than this one (the "older points" button). */
       before: Date | undefined;
+      /** `--store S`: one store of a multi-store target. */
+      store?: string;
     }
   | { kind: "verify"; target: string; point: PointRef };
 
 export type RestoreCommand =
   | { kind: "help" }
-  | { kind: "request"; target: string; point: PointRef; reason: string }
+  | {
+      kind: "request";
+      target: string;
+      point: PointRef;
+      reason: string;
+      /** The kind's restore options as its parser read them; absent when none were typed. */
+      options?: JsonValue;
+    }
   | { kind: "plan"; target: string; point: PointRef }
   | { kind: "status"; requestId: string | undefined }
   | { kind: "cancel"; requestId: string }
@@ -37,13 +47,33 @@ export type BackupCommand =
  * `error` is Slack mrkdwn, ready to send: `&`, `<` and `>` are escaped (Slack reads `<…>` as a
  * link, mention or `<!channel>`), in the usage as in the words it echoes back.
  */
+/**
+ * What the grammar needs to know of a target's kind: whether it names its own points, its
+ * stores, and its restore options (bound to the target). Built by the listener from the
+ * registry; targets without it parse as InfluxDB Clustered's always have.
+ */
+export interface TargetSyntax {
+  /** The kind's point syntax ("<store>:<name> or <store>:latest") when it names its own points. */
+  namedPoints?: string;
+  /** The stores of a multi-store target. */
+  stores?: readonly string[];
+  options?: {
+    usage: string;
+    parse(
+      words: readonly string[],
+    ): { ok: true; options: JsonValue; consumed: number } | { ok: false; message: string };
+  };
+}
+
+export type SyntaxOf = (target: string) => TargetSyntax | undefined;
+
 export type ParseResult<T> = { ok: true; command: T } | { ok: false; error: string };
 
 // Written as plain text and escaped once: `<target>` must reach Slack as `&lt;target&gt;`.
 export const RECOVERY_POINTS_USAGE = escapeMrkdwn(
   [
     "*Usage*",
-    "`/recovery-points [target] [--hourly|--daily] [--since 48h] [--limit 20] [--before <point>]` — list recovery points, newest first (`--before`: only points older than that one, to page back)",
+    "`/recovery-points [target] [--store S] [--hourly|--daily] [--since 48h] [--limit 20] [--before <point>]` — list recovery points, newest first (`--before`: only points older than that one, to page back; `--store`: one store of a StackState target)",
     "`/recovery-points verify <target> <point>` — check that a point is complete and restorable",
     "`/recovery-points help` — this message",
     `A point is ${POINT_FORMS}.`,
@@ -54,6 +84,7 @@ export const RESTORE_USAGE = escapeMrkdwn(
   [
     "*Usage*",
     "`/restore <target> <point|latest> <reason…>` — request a restore (a second person must approve)",
+    "`/restore <target> <point> [options] <reason…>` — a kind's own flags go before the reason (StackState: `--force`, `--indices a,b`)",
     "`/restore plan <target> <point|latest>` — dry run: what would be done, with live replica counts",
     "`/restore status [request-id]` — where a restore stands",
     "`/restore cancel <request-id>` — cancel a request, or stop a run at the next phase boundary",
@@ -99,9 +130,27 @@ function describeTargets(targets: readonly string[]): string {
     : "No targets are configured.";
 }
 
+/** A point word for `target`: the kind's own name when it names its points, else a time. */
+function pointFor(
+  target: string,
+  word: string,
+  syntaxOf: SyntaxOf | undefined,
+): { ok: true; ref: PointRef } | { ok: false; problem: string } {
+  const named = syntaxOf?.(target)?.namedPoints;
+  if (named !== undefined) return { ok: true, ref: { kind: "named", text: word } };
+  const ref = parsePointRef(word);
+  if (!ref)
+    return {
+      ok: false,
+      problem: `\`${word}\` is not a recovery point. A point is ${POINT_FORMS}.`,
+    };
+  return { ok: true, ref };
+}
+
 export function parseRecoveryPointsCommand(
   text: string,
   targets: readonly string[],
+  syntaxOf?: SyntaxOf,
 ): ParseResult<RecoveryPointsCommand> {
   const words = tokenize(text);
   const usage = RECOVERY_POINTS_USAGE;
@@ -114,11 +163,10 @@ export function parseRecoveryPointsCommand(
     if (!target || !point) return refuse("`verify` needs a target and a point.", usage);
     if (!targets.includes(target))
       return refuse(`Unknown target \`${target}\`. ${describeTargets(targets)}`, usage);
-    const ref = parsePointRef(point);
-    if (!ref)
-      return refuse(`\`${point}\` is not a recovery point. A point is ${POINT_FORMS}.`, usage);
+    const parsedPoint = pointFor(target, point, syntaxOf);
+    if (!parsedPoint.ok) return refuse(parsedPoint.problem, usage);
     if (rest.length) return refuse(`Unexpected \`${rest.join(" ")}\` after the point.`, usage);
-    return { ok: true, command: { kind: "verify", target, point: ref } };
+    return { ok: true, command: { kind: "verify", target, point: parsedPoint.ref } };
   }
 
   let target: string | undefined;
@@ -126,9 +174,15 @@ export function parseRecoveryPointsCommand(
   let sinceMs: number | undefined;
   let limit = DEFAULT_LIST_LIMIT;
   let before: Date | undefined;
+  let store: string | undefined;
   for (let i = 0; i < words.length; i++) {
     const word = words[i] as string;
-    if (word === "--hourly" || word === "--daily") {
+    if (word === "--store") {
+      const value = words[++i];
+      if (value === undefined || value.startsWith("-"))
+        return refuse("`--store` needs a store name, e.g. `--store stackgraph`.", usage);
+      store = value;
+    } else if (word === "--hourly" || word === "--daily") {
       const wanted = word === "--hourly" ? "hourly" : "daily";
       if (cadence !== "all" && cadence !== wanted)
         return refuse("Use either `--hourly` or `--daily`, not both.", usage);
@@ -177,12 +231,37 @@ export function parseRecoveryPointsCommand(
   if (target === undefined) {
     return refuse(`Name a target: several are configured. ${describeTargets(targets)}`, usage);
   }
-  return { ok: true, command: { kind: "list", target, cadence, sinceMs, limit, before } };
+  if (store !== undefined) {
+    const stores = syntaxOf?.(target)?.stores ?? [];
+    if (stores.length === 0)
+      return refuse(
+        `\`${target}\` keeps its recovery points in one store, so \`--store\` does not apply (it picks one store of a multi-store target such as StackState). Leave it out: \`/recovery-points ${target}\`.`,
+        usage,
+      );
+    if (!stores.includes(store))
+      return refuse(
+        `\`${target}\` has no store \`${store}\`; its stores are ${stores.map((s) => `\`${s}\``).join(", ")}. e.g. \`/recovery-points ${target} --store ${stores[0]}\`.`,
+        usage,
+      );
+  }
+  return {
+    ok: true,
+    command: {
+      kind: "list",
+      target,
+      cadence,
+      sinceMs,
+      limit,
+      before,
+      ...(store === undefined ? {} : { store }),
+    },
+  };
 }
 
 export function parseRestoreCommand(
   text: string,
   targets: readonly string[],
+  syntaxOf?: SyntaxOf,
 ): ParseResult<RestoreCommand> {
   const words = tokenize(text);
   const usage = RESTORE_USAGE;
@@ -232,12 +311,11 @@ export function parseRestoreCommand(
         );
       if (!targets.includes(target))
         return refuse(`Unknown target \`${target}\`. ${describeTargets(targets)}`, usage);
-      const ref = parsePointRef(point);
-      if (!ref)
-        return refuse(`\`${point}\` is not a recovery point. A point is ${POINT_FORMS}.`, usage);
+      const parsedPoint = pointFor(target, point, syntaxOf);
+      if (!parsedPoint.ok) return refuse(parsedPoint.problem, usage);
       if (extra.length)
         return refuse(`Unexpected \`${extra.join(" ")}\`: a plan needs no reason.`, usage);
-      return { ok: true, command: { kind: "plan", target, point: ref } };
+      return { ok: true, command: { kind: "plan", target, point: parsedPoint.ref } };
     }
     case "verify":
     case "drill":
@@ -255,12 +333,28 @@ export function parseRestoreCommand(
           usage,
         );
       }
-      const [point, ...reasonWords] = rest;
+      const [point, ...afterPoint] = rest;
+      const syntax = syntaxOf?.(target);
       if (!point)
-        return refuse(`Which recovery point? e.g. \`/restore ${target} latest <reason…>\`.`, usage);
-      const ref = parsePointRef(point);
-      if (!ref)
-        return refuse(`\`${point}\` is not a recovery point. A point is ${POINT_FORMS}.`, usage);
+        return refuse(
+          `Which recovery point? e.g. \`/restore ${target} ${syntax?.namedPoints === undefined ? "latest" : "<point>"} <reason…>\`.${syntax?.namedPoints === undefined ? "" : ` A point of \`${target}\` is ${syntax.namedPoints}.`}`,
+          usage,
+        );
+      const parsedPoint = pointFor(target, point, syntaxOf);
+      if (!parsedPoint.ok) return refuse(parsedPoint.problem, usage);
+      const ref = parsedPoint.ref;
+      let reasonWords = afterPoint;
+      let options: JsonValue | undefined;
+      if (syntax?.options !== undefined) {
+        const read = syntax.options.parse(afterPoint);
+        if (!read.ok)
+          return refuse(
+            `${read.message} Usage: /restore ${target} ${point} ${syntax.options.usage} <reason…>`,
+            usage,
+          );
+        if (read.consumed > 0) options = read.options;
+        reasonWords = afterPoint.slice(read.consumed);
+      }
       const reason = reasonWords.join(" ").trim();
       if (!reason) {
         return refuse(
@@ -276,7 +370,16 @@ export function parseRestoreCommand(
       }
       if (reason.length > REASON_MAX_LENGTH)
         return refuse(`The reason is too long: at most ${REASON_MAX_LENGTH} characters.`, usage);
-      return { ok: true, command: { kind: "request", target, point: ref, reason } };
+      return {
+        ok: true,
+        command: {
+          kind: "request",
+          target,
+          point: ref,
+          reason,
+          ...(options === undefined ? {} : { options }),
+        },
+      };
     }
   }
 }

@@ -2,7 +2,11 @@
  * A recovery point is named by its snapshot time. Accepted forms (DESIGN.md): the time as
  * listed (`2024-08-12T14:00:00+00:00`), the short form `2024-08-12T14:00Z`, and `latest`.
  */
-export type PointRef = { kind: "latest" } | { kind: "time"; time: Date };
+export type PointRef =
+  | { kind: "latest" }
+  | { kind: "time"; time: Date }
+  /** A point in its kind's own naming (e.g. StackState's `stackgraph:<file>`), as typed. */
+  | { kind: "named"; text: string };
 
 export const POINT_FORMS =
   "`latest`, `2024-08-12T14:00:00+00:00` (as listed) or `2024-08-12T14:00Z`";

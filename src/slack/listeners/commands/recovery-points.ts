@@ -1,5 +1,6 @@
 import type { RespondFn } from "@slack/bolt";
 import type { AppDeps } from "../../../app-deps.js";
+import { pointAccessFor } from "../../../approvals/point-resolver.js";
 import { findTarget, type Target } from "../../../config/file.js";
 import { asCodedError } from "../../../errors.js";
 import {
@@ -22,7 +23,11 @@ import type {
 } from "../../../recovery-points/recovery-point.js";
 import { recoveryPointSourceFor } from "../../../recovery-points/sources.js";
 import { saveVerification } from "../../../recovery-points/verification-store.js";
-import { parseRecoveryPointsCommand, RECOVERY_POINTS_USAGE } from "../../commands/grammar.js";
+import {
+  parseRecoveryPointsCommand,
+  RECOVERY_POINTS_USAGE,
+  type SyntaxOf,
+} from "../../commands/grammar.js";
 import { formatPointTime, type PointRef } from "../../commands/recovery-point-time.js";
 import { channelRefusal } from "./channel-policy.js";
 import type { CommandArgs } from "./restore.js";
@@ -61,6 +66,7 @@ export async function handleRecoveryPointsCommand(
   const parsed = parseRecoveryPointsCommand(
     command.text,
     deps.config.targets.map((t) => t.name),
+    syntaxOfTargets(deps),
   );
   if (!parsed.ok) {
     deps.metrics.slackCommandsTotal.inc({ command: "/recovery-points", outcome: "refused" });
@@ -78,12 +84,35 @@ export async function handleRecoveryPointsCommand(
       await ack();
       const target = findTarget(deps.config, parsedCommand.target ?? "");
       if (target === undefined) return;
+      const named = deps.kinds.of(target).points.named;
+      if (named !== undefined) {
+        await answerNamed(respond, deps, target, "list the recovery points of", () =>
+          named.list(
+            target,
+            { store: parsedCommand.store, limit: parsedCommand.limit },
+            pointAccessFor(deps, target),
+          ),
+        );
+        return;
+      }
       await answerRecoveryPointsList({ respond, deps, target, query: parsedCommand });
       return;
     }
     case "verify": {
       const target = findTarget(deps.config, parsedCommand.target);
       if (target === undefined) return;
+      const named = deps.kinds.of(target).points.named;
+      if (named !== undefined && parsedCommand.point.kind === "named") {
+        const text = parsedCommand.point.text;
+        await ack({
+          response_type: "ephemeral",
+          text: `:hourglass_flowing_sand: Verifying ${target.name} ${code(text)}. I will answer here.`,
+        });
+        await answerNamed(respond, deps, target, "verify a recovery point of", () =>
+          named.verify(target, text, pointAccessFor(deps, target)),
+        );
+        return;
+      }
       const pointText =
         parsedCommand.point.kind === "time"
           ? code(formatPointTime(parsedCommand.point.time))
@@ -103,6 +132,46 @@ export async function handleRecoveryPointsCommand(
       return;
     }
   }
+}
+
+/** The grammar's view of each configured target's kind (named points, stores, options). */
+export function syntaxOfTargets(deps: Pick<AppDeps, "config" | "kinds">): SyntaxOf {
+  return (name) => {
+    const target = findTarget(deps.config, name);
+    if (target === undefined) return undefined;
+    const kind = deps.kinds.find(target.kind);
+    if (kind === undefined) return undefined;
+    const named = kind.points.named;
+    const options = kind.restoreOptions;
+    return {
+      ...(named === undefined ? {} : { namedPoints: named.syntax, stores: named.stores(target) }),
+      ...(options === undefined
+        ? {}
+        : { options: { usage: options.usage, parse: (words) => options.parse(words, target) } }),
+    };
+  };
+}
+
+/** A kind's own listing or verify, answered ephemerally; a failure says what and where. */
+async function answerNamed(
+  respond: RespondFn,
+  deps: AppDeps,
+  target: Target,
+  doing: string,
+  work: () => Promise<string>,
+): Promise<void> {
+  let text: string;
+  try {
+    text = await work();
+  } catch (err) {
+    const coded = asCodedError(err);
+    deps.logger.warn(
+      { code: coded.code, err: coded.message, target: target.name },
+      `could not ${doing} a target`,
+    );
+    text = `:warning: I could not ${doing} \`${target.name}\`: ${mrkdwnText(coded.message)}`;
+  }
+  await send(respond, deps, { text, blocks: [] });
 }
 
 /** One page of the listing, as an ephemeral answer; shared with the "Older points" button. */
@@ -172,7 +241,7 @@ async function answerVerify(input: {
         await send(respond, deps, message);
         return;
       }
-    } else {
+    } else if (pointRef.kind === "time") {
       point = findPoint(index, pointRef.time);
     }
     const time = pointRef.kind === "time" ? pointRef.time : (point as { time: Date }).time;

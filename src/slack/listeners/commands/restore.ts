@@ -10,6 +10,7 @@ import {
 import { handleRestorePlan } from "../../../runbooks-plan/plan-command.js";
 import { parseRestoreCommand, RESTORE_USAGE } from "../../commands/grammar.js";
 import { channelRefusal } from "./channel-policy.js";
+import { syntaxOfTargets } from "./recovery-points.js";
 
 export type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
 
@@ -25,6 +26,7 @@ export async function handleRestoreCommand(args: CommandArgs, deps: AppDeps): Pr
   const parsed = parseRestoreCommand(
     command.text,
     deps.config.targets.map((t) => t.name),
+    syntaxOfTargets(deps),
   );
   if (!parsed.ok) {
     deps.metrics.slackCommandsTotal.inc({ command: "/restore", outcome: "refused" });

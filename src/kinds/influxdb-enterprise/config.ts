@@ -1,0 +1,66 @@
+import { z } from "zod";
+import { bucketName, httpUrl, k8sName, type TargetBase } from "../../config/schema-parts.js";
+
+/** The keys of an InfluxDB Enterprise 1.7 target besides the shared ones (DESIGN.md). */
+export const enterpriseTargetShape = {
+  kind: z.literal("influxdb-enterprise"),
+  /** The meta nodes: `influxd-ctl` runs here, by exec. */
+  meta: z
+    .object({
+      statefulset: k8sName.default("influxdb-meta"),
+      container: z.string().min(1).optional(),
+    })
+    .strict()
+    .default({ statefulset: "influxdb-meta" }),
+  /** The data nodes and the ConfigMap key holding their influxdb.conf (anti-entropy). */
+  data: z
+    .object({
+      statefulset: k8sName.default("influxdb-data"),
+      configMap: k8sName.default("influxdb-data"),
+      configKey: z.string().min(1).default("influxdb.conf"),
+    })
+    .strict()
+    .default({
+      statefulset: "influxdb-data",
+      configMap: "influxdb-data",
+      configKey: "influxdb.conf",
+    }),
+  backups: z
+    .object({
+      bucket: bucketName,
+      prefix: z.string().default("sets/"),
+      endpoint: httpUrl.optional(),
+      region: z.string().min(1).default("us-east-1"),
+      forcePathStyle: z.boolean().default(false),
+    })
+    .strict(),
+};
+
+export interface EnterpriseTarget extends TargetBase {
+  kind: "influxdb-enterprise";
+  meta: { statefulset: string; container: string };
+  data: { statefulset: string; configMap: string; configKey: string };
+  backups: {
+    bucket: string;
+    prefix: string;
+    endpoint?: string | undefined;
+    region: string;
+    forcePathStyle: boolean;
+  };
+}
+
+/** The parsed target with defaults filled in (the meta container defaults to its StatefulSet's name). */
+export function completeEnterpriseTarget(
+  parsed: TargetBase & Record<string, unknown>,
+): EnterpriseTarget {
+  const raw = parsed as unknown as Omit<EnterpriseTarget, "meta"> & {
+    meta: { statefulset: string; container?: string };
+  };
+  return {
+    ...raw,
+    meta: {
+      statefulset: raw.meta.statefulset,
+      container: raw.meta.container ?? raw.meta.statefulset,
+    },
+  };
+}
