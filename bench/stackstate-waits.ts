@@ -50,7 +50,9 @@ async function round(terminationDelayMs: number) {
       request: { id: "rb-benchmrk" } as StepContext["request"],
       name: "scale-down",
       facts,
-      fact: async (k, v) => void (facts[k] = v),
+      fact: async (k, v) => {
+        facts[k] = v;
+      },
       progress: () => undefined,
       note: () => undefined,
       signal: new AbortController().signal,
