@@ -114,6 +114,10 @@ export interface PlanInput<T extends TargetBase = TargetBase> {
   now: Date;
   /** An active request on the target, which a restore would have to wait for. */
   activeRequest?: { id: string; state: string };
+  /** The target's object store, built when first asked; read only (kinds that plan object copies). */
+  objectStore?: () => ObjectStore;
+  /** The variables the config names (DSNs), when this process holds them; read only, never shown. */
+  variables?: Readonly<Record<string, string>>;
 }
 
 export interface PlanText {

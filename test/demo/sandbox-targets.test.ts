@@ -37,6 +37,9 @@ afterAll(async () => {
   await sandbox?.stop();
   await dropDatabase(ADMIN_URL, databaseName).catch(() => undefined);
   await dropDatabase(ADMIN_URL, catalogDatabaseName).catch(() => undefined);
+  // The other scenarios' databases take their default names, `<databaseName>_<role>`.
+  for (const role of ["pachyderm", "dex"])
+    await dropDatabase(ADMIN_URL, `${databaseName}_${role}`).catch(() => undefined);
 });
 
 interface StateItem {
@@ -72,7 +75,7 @@ describe("the sandbox with every kind's scenario", () => {
   it("has one target per kind with a sandbox scenario, each in its own simulated cluster", async () => {
     const kinds = DEFAULT_KINDS.all.filter((k) => k.sandbox).map((k) => k.id);
     expect(kinds).toEqual(
-      expect.arrayContaining(["influxdb-clustered", "influxdb-oss", "stackstate"]),
+      expect.arrayContaining(["influxdb-clustered", "influxdb-oss", "stackstate", "pachyderm"]),
     );
     expect(sandbox.targets.map((t) => t.kind)).toEqual(kinds);
     expect(Object.keys(sandbox.simulators)).toEqual(kinds);
