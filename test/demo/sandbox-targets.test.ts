@@ -85,6 +85,8 @@ describe("the sandbox with every kind's scenario", () => {
     const configPath = process.env.RESTOREBOT_CONFIG as string;
     const config = await loadConfig(configPath);
     for (const target of sandbox.targets) {
+      // With several targets a bare /recovery-points asks which: the ready lines name theirs.
+      expect(target.ready.join("\n")).toContain(`/recovery-points ${target.name}`);
       const configured = config.targets.find((t) => t.name === target.name);
       expect(configured?.kind).toBe(target.kind);
       expect(configured?.kubeContext).toBe(target.kind);

@@ -65,7 +65,7 @@ export const influxdbClusteredSandbox: SandboxSetup = {
 `,
       env: { [DEMO_CATALOG_DSN_ENV]: catalogUrl },
       ready: [
-        `/recovery-points — ${history.totalPoints} points over 14 days: ${history.incompletePoints.length} incomplete, the oldest expiring`,
+        `/recovery-points ${DEMO_TARGET} — ${history.totalPoints} points over 14 days: ${history.incompletePoints.length} incomplete, the oldest expiring`,
         `"Restore to this point" on ${history.newestComplete} (or /restore ${DEMO_TARGET} latest INC-101 bad migration)`,
       ],
       summary: catalogSummaryReader(catalogUrl),
