@@ -1,8 +1,9 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import type { JsonObject } from "./patch.js";
+import { isJsonObject, type JsonObject } from "./patch.js";
 import type {
   ClusterSnapshot,
   ComponentConfig,
+  CustomResourceConfig,
   PodTiming,
   SimEvent,
   SimEventInput,
@@ -22,7 +23,7 @@ export type WatchableResource =
   | "deployments"
   | "statefulsets"
   | "replicationcontrollers"
-  | "appinstances"
+  | "customresources"
   | "jobs"
   | "persistentvolumeclaims";
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -87,7 +88,7 @@ interface WorkloadState {
 
 export interface ClusterStateOptions {
   namespace: string;
-  appInstance: string;
+  customResource?: CustomResourceConfig;
   components: ComponentConfig[];
   timing: PodTiming;
   watchHistoryLimit: number;
@@ -109,12 +110,12 @@ const GRACE_PERIOD_SECONDS = 30;
 
 export class ClusterState {
   readonly namespace: string;
-  readonly appInstanceName: string;
+  readonly customResourceConfig: CustomResourceConfig | undefined;
   private rv = 0;
   private seq = 0;
   private podIpCounter = 10;
   private readonly workloads = new Map<string, WorkloadState>();
-  private appInstance: JsonObject;
+  private customResource: JsonObject | undefined;
   private readonly history: ObjectChange[] = [];
   private readonly historyLimit: number;
   /** Watches may resume from any resourceVersion ≥ this one; older ones are compacted away. */
@@ -128,27 +129,25 @@ export class ClusterState {
 
   constructor(options: ClusterStateOptions) {
     this.namespace = options.namespace;
-    this.appInstanceName = options.appInstance;
+    this.customResourceConfig = options.customResource;
     this.historyLimit = options.watchHistoryLimit;
     const now = Date.now();
-    this.appInstance = {
-      apiVersion: "kubecfg.dev/v1alpha1",
-      kind: "AppInstance",
-      metadata: {
-        name: options.appInstance,
-        namespace: options.namespace,
-        uid: randomUUID(),
-        generation: 1,
-        creationTimestamp: iso(now),
-        resourceVersion: String(this.nextRv()),
-      },
-      spec: {
-        package: {
-          image: "registry.example/influxdb-clustered/package:simulated",
-          apiVersion: "influxdata.com/v1alpha1",
+    const cr = options.customResource;
+    if (cr) {
+      this.customResource = {
+        apiVersion: `${cr.group}/${cr.version}`,
+        kind: cr.kind,
+        metadata: {
+          name: cr.name,
+          namespace: options.namespace,
+          uid: randomUUID(),
+          generation: 1,
+          creationTimestamp: iso(now),
+          resourceVersion: String(this.nextRv()),
         },
-      },
-    };
+        spec: structuredClone(cr.spec ?? {}),
+      };
+    }
     for (const component of options.components) {
       if (this.workloads.has(component.name))
         throw new Error(`component ${component.name} is defined twice`);
@@ -156,7 +155,7 @@ export class ClusterState {
         name: component.name,
         kind: component.kind,
         podManagementPolicy: component.podManagementPolicy ?? "OrderedReady",
-        containers: component.containers ?? [component.name.replace(/^(iox-shared|global)-/, "")],
+        containers: component.containers ?? [component.name],
         labels: component.labels ?? {},
         startDelayMs: component.startDelayMs ?? options.timing.startDelayMs,
         readyDelayMs: component.readyDelayMs ?? options.timing.readyDelayMs,
@@ -233,8 +232,8 @@ export class ClusterState {
         return [...this.workloads.values()]
           .filter((w) => w.config.kind === WORKLOAD_KIND_OF[resource])
           .map((w) => this.renderWorkload(w));
-      case "appinstances":
-        return [structuredClone(this.appInstance)];
+      case "customresources":
+        return this.customResource ? [structuredClone(this.customResource)] : [];
       default:
         return extra;
     }
@@ -272,13 +271,17 @@ export class ClusterState {
     return this.renderScale(w);
   }
 
-  getAppInstance(): JsonObject {
-    return structuredClone(this.appInstance);
+  /** The custom resource the caller registered, or undefined when there is none. */
+  getCustomResource(): JsonObject | undefined {
+    return this.customResource ? structuredClone(this.customResource) : undefined;
   }
 
+  /** Whether the custom resource's paused field (`pausedField` of its config) is `true`. */
   isPaused(): boolean {
-    const spec = this.appInstance.spec;
-    return typeof spec === "object" && spec !== null && !Array.isArray(spec) && spec.pause === true;
+    const field = this.customResourceConfig?.pausedField;
+    const spec = this.customResource?.spec;
+    if (field === undefined || !isJsonObject(spec)) return false;
+    return spec[field] === true;
   }
 
   /** Changes with a resourceVersion above `rv`, or undefined when they have been compacted away. */
@@ -302,7 +305,15 @@ export class ClusterState {
       at: Date.now(),
       namespace: this.namespace,
       resourceVersion: String(this.rv),
-      appInstance: { name: this.appInstanceName, paused: this.isPaused() },
+      ...(this.customResourceConfig
+        ? {
+            customResource: {
+              kind: this.customResourceConfig.kind,
+              name: this.customResourceConfig.name,
+              paused: this.isPaused(),
+            },
+          }
+        : {}),
       components: [...this.workloads.values()].map((w) => ({
         name: w.config.name,
         kind: w.config.kind,
@@ -353,19 +364,25 @@ export class ClusterState {
     return from;
   }
 
-  /** Replaces the AppInstance (after a patch); `metadata` identity fields are kept. */
-  replaceAppInstance(next: JsonObject, source: "api" | "direct"): JsonObject {
+  /**
+   * Replaces the custom resource (after a patch); `metadata` identity fields are kept. A change
+   * is logged as a `pause` event when the resource has a paused field.
+   */
+  replaceCustomResource(next: JsonObject, source: "api" | "direct"): JsonObject {
+    const cr = this.customResourceConfig;
+    const current = this.customResource;
+    if (!cr || !current) throw new Error("the simulator has no custom resource");
     const before = this.isPaused();
-    const meta = metadataOf(this.appInstance);
+    const meta = metadataOf(current);
     const nextMeta = metadataOf(next);
-    const specChanged = JSON.stringify(next.spec) !== JSON.stringify(this.appInstance.spec);
-    this.appInstance = {
+    const specChanged = JSON.stringify(next.spec) !== JSON.stringify(current.spec);
+    this.customResource = {
       ...next,
-      apiVersion: "kubecfg.dev/v1alpha1",
-      kind: "AppInstance",
+      apiVersion: `${cr.group}/${cr.version}`,
+      kind: cr.kind,
       metadata: {
         ...nextMeta,
-        name: meta.name ?? this.appInstanceName,
+        name: meta.name ?? cr.name,
         namespace: this.namespace,
         uid: meta.uid ?? randomUUID(),
         creationTimestamp: meta.creationTimestamp ?? iso(Date.now()),
@@ -374,15 +391,17 @@ export class ClusterState {
         resourceVersion: String(this.nextRv()),
       },
     };
-    this.emitChange("appinstances", "MODIFIED", this.appInstance);
-    this.record({
-      type: "pause",
-      appInstance: this.appInstanceName,
-      from: before,
-      to: this.isPaused(),
-      source,
-    });
-    return structuredClone(this.appInstance);
+    this.emitChange("customresources", "MODIFIED", this.customResource);
+    if (cr.pausedField !== undefined) {
+      this.record({
+        type: "pause",
+        resource: cr.name,
+        from: before,
+        to: this.isPaused(),
+        source,
+      });
+    }
+    return structuredClone(this.customResource);
   }
 
   setNeverReady(component: string, enabled: boolean): void {
@@ -731,7 +750,7 @@ export class ClusterState {
       spec: {
         containers: c.containers.map((name) => ({
           name,
-          image: `registry.example/influxdb-clustered/${name}:simulated`,
+          image: `registry.example/simulated/${name}:simulated`,
         })),
         nodeName: "sim-node-1",
         restartPolicy: "Always",
@@ -758,7 +777,7 @@ export class ClusterState {
         qosClass: "Burstable",
         containerStatuses: c.containers.map((name) => ({
           name,
-          image: `registry.example/influxdb-clustered/${name}:simulated`,
+          image: `registry.example/simulated/${name}:simulated`,
           imageID: "",
           ready,
           started: pod.phase === "Running",
@@ -782,7 +801,7 @@ export class ClusterState {
       spec: {
         containers: c.containers.map((name) => ({
           name,
-          image: `registry.example/influxdb-clustered/${name}:simulated`,
+          image: `registry.example/simulated/${name}:simulated`,
         })),
       },
     };

@@ -1,4 +1,4 @@
-export { DEFAULT_TIMING, influxdbClusteredComponents } from "./components.js";
+export { DEFAULT_TIMING } from "./components.js";
 export type { ResourceType, ServiceBackend } from "./extra-resources.js";
 export {
   type KubeconfigOptions,

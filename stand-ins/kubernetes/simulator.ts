@@ -7,7 +7,7 @@ import {
   type ObjectChange,
   type WatchableResource,
 } from "./cluster-state.js";
-import { DEFAULT_TIMING, influxdbClusteredComponents } from "./components.js";
+import { DEFAULT_TIMING } from "./components.js";
 import { ExtraResources } from "./extra-resources.js";
 import { JobController, type JobPodBehaviour, type JobPodMatch, type JobSnapshot } from "./jobs.js";
 import {
@@ -42,6 +42,7 @@ import { isAllowedBy, matchesRequest, resolveRequestInfo } from "./request-info.
 import type {
   ClusterSnapshot,
   ComponentConfig,
+  CustomResourceConfig,
   FailRule,
   KubernetesSimulatorOptions,
   RbacRuleLike,
@@ -54,14 +55,16 @@ import type {
 import { VolumeStore, type WriteAnswer } from "./volumes.js";
 
 /**
- * A Kubernetes API server for one InfluxDB Clustered install, on 127.0.0.1 over plain HTTP,
+ * A Kubernetes API server for one install (the workloads and the custom resource its caller
+ * describes), on 127.0.0.1 over plain HTTP,
  * faithful enough that the unmodified `@kubernetes/client-node` works against it: the
  * resources, the scale subresource, label selectors, watches with resourceVersions, and
  * `Status` error bodies. Tests inject faults and read back what happened, in order.
  */
 export class KubernetesSimulator {
   readonly namespace: string;
-  readonly appInstance: string;
+  /** The custom resource the caller registered, if any. */
+  readonly customResource: CustomResourceConfig | undefined;
   readonly token: string;
   private readonly state: ClusterState;
   private readonly server: Server;
@@ -85,8 +88,8 @@ export class KubernetesSimulator {
   private closed = false;
 
   private constructor(options: KubernetesSimulatorOptions) {
-    this.namespace = options.namespace ?? "influxdb";
-    this.appInstance = options.appInstance ?? "influxdb";
+    this.namespace = options.namespace ?? "default";
+    this.customResource = options.customResource;
     this.token = options.token ?? "simulator-token";
     this.namespaces = new Set([
       this.namespace,
@@ -98,11 +101,8 @@ export class KubernetesSimulator {
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 1000;
     this.state = new ClusterState({
       namespace: this.namespace,
-      appInstance: this.appInstance,
-      components: applyOverrides(
-        options.components ?? influxdbClusteredComponents(),
-        options.overrides ?? {},
-      ),
+      customResource: this.customResource,
+      components: applyOverrides(options.components ?? [], options.overrides ?? {}),
       timing: { ...DEFAULT_TIMING, ...options.timing },
       watchHistoryLimit: options.watchHistoryLimit ?? 1000,
     });
@@ -262,11 +262,14 @@ export class KubernetesSimulator {
     this.state.setReplicas(component, replicas, "direct");
   }
 
-  /** Sets `spec.pause` on the AppInstance as another client would. */
+  /** Sets the paused field of the custom resource as another client would. */
   setPaused(paused: boolean): void {
-    const current = this.state.getAppInstance();
-    this.state.replaceAppInstance(
-      applyMergePatch(current, { spec: { pause: paused } }) as JsonObject,
+    const field = this.customResource?.pausedField;
+    const current = this.state.getCustomResource();
+    if (field === undefined || !current)
+      throw new Error("setPaused needs a custom resource with a pausedField");
+    this.state.replaceCustomResource(
+      applyMergePatch(current, { spec: { [field]: paused } }) as JsonObject,
       "direct",
     );
   }
@@ -771,14 +774,15 @@ export class KubernetesSimulator {
           contentType,
           res,
         );
-      case "kubecfg.dev/v1alpha1|appinstances":
+      case this.customResourceKey(): {
+        const cr = this.customResource as CustomResourceConfig;
         if (method === "PATCH" && info.name !== undefined) {
-          return this.patchAppInstance(info, inNamespace, body, contentType, res);
+          return this.patchCustomResource(info, inNamespace, body, contentType, res);
         }
         return this.serveCollection(
-          "appinstances",
-          "AppInstanceList",
-          "kubecfg.dev/v1alpha1",
+          "customresources",
+          `${cr.kind}List`,
+          `${cr.group}/${cr.version}`,
           info,
           query,
           inNamespace,
@@ -786,6 +790,7 @@ export class KubernetesSimulator {
           req,
           res,
         );
+      }
       case "/v1|pods/log": {
         if (method !== "GET") return methodNotAllowed(res);
         const pod = inNamespace && info.name ? this.podView(info.name) : undefined;
@@ -961,16 +966,23 @@ export class KubernetesSimulator {
     return sendJson(res, 200, this.state.getScale(kind, name) ?? {});
   }
 
-  private patchAppInstance(
+  /** The routing key of the custom resource, or one no request can have when there is none. */
+  private customResourceKey(): string {
+    const cr = this.customResource;
+    return cr ? `${cr.group}/${cr.version}|${cr.plural}` : "\u0000no custom resource";
+  }
+
+  private patchCustomResource(
     info: RequestInfo,
     inNamespace: boolean,
     body: string,
     contentType: string | undefined,
     res: ServerResponse,
   ): number {
+    const cr = this.customResource;
     const current =
-      inNamespace && info.name === this.appInstance ? this.state.getAppInstance() : undefined;
-    if (!current)
+      cr && inNamespace && info.name === cr.name ? this.state.getCustomResource() : undefined;
+    if (!cr || !current)
       return sendStatus(res, 404, `${qualified(info)} "${info.name}" not found`, { info });
     let next: Json;
     try {
@@ -983,15 +995,21 @@ export class KubernetesSimulator {
     const conflict = this.checkResourceVersion(next, current, info);
     if (conflict) return sendStatus(res, 409, conflict, { info });
     const spec = next.spec;
-    if (isJsonObject(spec) && spec.pause !== undefined && typeof spec.pause !== "boolean") {
+    const field = cr.pausedField;
+    if (
+      field !== undefined &&
+      isJsonObject(spec) &&
+      spec[field] !== undefined &&
+      typeof spec[field] !== "boolean"
+    ) {
       return sendStatus(
         res,
         422,
-        `AppInstance.kubecfg.dev "${info.name}" is invalid: spec.pause: Invalid value: ${JSON.stringify(spec.pause)}: spec.pause in body must be of type boolean`,
+        `${cr.kind}.${cr.group} "${info.name}" is invalid: spec.${field}: Invalid value: ${JSON.stringify(spec[field])}: spec.${field} in body must be of type boolean`,
         { info },
       );
     }
-    return sendJson(res, 200, this.state.replaceAppInstance(next, "api"));
+    return sendJson(res, 200, this.state.replaceCustomResource(next, "api"));
   }
 
   /** Optimistic concurrency: a write naming a resourceVersion must name the current one. */
@@ -1079,7 +1097,11 @@ export class KubernetesSimulator {
       watch.lifetimeTimer = setTimeout(() => this.endWatch(watch), this.watchLifetimeMs);
     }
     if (query.get("allowWatchBookmarks") === "true" && this.bookmarkIntervalMs > 0) {
-      const [kind, apiVersion] = BOOKMARK_KINDS[resource];
+      const cr = this.customResource;
+      const [kind, apiVersion] =
+        resource === "customresources" && cr
+          ? [cr.kind, `${cr.group}/${cr.version}`]
+          : BOOKMARK_KINDS[resource as Exclude<WatchableResource, "customresources">];
       const timer = setInterval(
         () =>
           write("BOOKMARK", {
@@ -1143,11 +1165,10 @@ export function startKubernetesSimulator(
 
 // ---- helpers --------------------------------------------------------------------------------
 
-const BOOKMARK_KINDS: Record<WatchableResource, [string, string]> = {
+const BOOKMARK_KINDS: Record<Exclude<WatchableResource, "customresources">, [string, string]> = {
   pods: ["Pod", "v1"],
   deployments: ["Deployment", "apps/v1"],
   statefulsets: ["StatefulSet", "apps/v1"],
-  appinstances: ["AppInstance", "kubecfg.dev/v1alpha1"],
   replicationcontrollers: ["ReplicationController", "v1"],
   jobs: ["Job", "batch/v1"],
   persistentvolumeclaims: ["PersistentVolumeClaim", "v1"],

@@ -1,3 +1,5 @@
+import type { JsonObject } from "./patch.js";
+
 /** Public types of the Kubernetes API simulator (see README.md next to this file). */
 
 export type WorkloadKind = "Deployment" | "StatefulSet" | "ReplicationController";
@@ -7,7 +9,7 @@ export interface PodTiming {
   startDelayMs: number;
   /** Running → Ready. */
   readyDelayMs: number;
-  /** Terminating (deletionTimestamp set) → gone. Ingesters flush their WAL here. */
+  /** Terminating (deletionTimestamp set) → gone (a pod flushing its data spends its time here). */
   terminationDelayMs: number;
 }
 
@@ -32,14 +34,38 @@ export interface ComponentConfig extends Partial<PodTiming> {
   labels?: Record<string, string>;
 }
 
+/**
+ * One namespaced custom resource object the simulator serves (an operator's instance, for
+ * example): get, list, watch (with bookmarks) and merge/JSON patch at
+ * `/apis/<group>/<version>/namespaces/<namespace>/<plural>`.
+ */
+export interface CustomResourceConfig {
+  group: string;
+  version: string;
+  /** Lower-case plural of the URL (`widgets`). */
+  plural: string;
+  /** `kind` of the object (`Widget`). */
+  kind: string;
+  /** Name of the one object. */
+  name: string;
+  /** The object's `spec` at start. Default `{}`. */
+  spec?: JsonObject;
+  /**
+   * A boolean `spec` field that pauses the resource's operator (`pause`). When set, a patch
+   * giving it a non-boolean value gets 422, every change of the object is logged as a `pause`
+   * event, `snapshot().customResource.paused` reports it and `setPaused()` sets it.
+   */
+  pausedField?: string;
+}
+
 export interface KubernetesSimulatorOptions {
-  /** Namespace holding the install. Default `influxdb`. */
+  /** Namespace holding the install. Default `default`. */
   namespace?: string;
   /** Other namespaces that exist (empty). */
   extraNamespaces?: string[];
-  /** Name of the AppInstance custom resource. Default `influxdb`. */
-  appInstance?: string;
-  /** The workloads. Default: the six InfluxDB Clustered components (`influxdbClusteredComponents()`). */
+  /** The custom resource to serve, if any. Default none. */
+  customResource?: CustomResourceConfig;
+  /** The workloads. Default none. */
   components?: ComponentConfig[];
   /** Per-component changes on top of `components`, by name (replicas, timing, policy). */
   overrides?: Record<string, Partial<Omit<ComponentConfig, "name" | "kind">>>;
@@ -103,7 +129,8 @@ export type SimEvent =
       seq: number;
       at: number;
       type: "pause";
-      appInstance: string;
+      /** Name of the custom resource. */
+      resource: string;
       from: boolean;
       to: boolean;
       source: "api" | "direct";
@@ -174,14 +201,15 @@ export interface ClusterSnapshot {
   at: number;
   namespace: string;
   resourceVersion: string;
-  appInstance: { name: string; paused: boolean };
+  /** The custom resource and its paused field; absent when the simulator serves none. */
+  customResource?: { kind: string; name: string; paused: boolean };
   components: ComponentSnapshot[];
 }
 
 /** Which requests a fault applies to; every given field must match. */
 export interface RequestMatch {
   method?: string;
-  /** Substring of the path and query as sent (`/statefulsets/iox-shared-ingester/scale`, `watch=true`). */
+  /** Substring of the path and query as sent (`/statefulsets/web/scale`, `watch=true`). */
   pathIncludes?: string;
   verb?: Verb;
   /** As in `RequestInfo.resource` (`pods`, `statefulsets/scale`). */

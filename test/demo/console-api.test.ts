@@ -5,6 +5,7 @@ import { parseDemoArgs } from "../../src/demo/cli.js";
 import { type ConsoleServer, startConsoleServer } from "../../src/demo/console/console-server.js";
 import { compareTs } from "../../src/demo/console/console-state.js";
 import { DEMO_USERS } from "../../src/demo/demo-settings.js";
+import { influxdbClusteredSimulator } from "../../src/kinds/influxdb-clustered/sandbox/simulated-cluster.js";
 import {
   type KubernetesSimulator,
   startKubernetesSimulator,
@@ -206,7 +207,7 @@ async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolea
 
 beforeAll(async () => {
   fake = await startFakeSlackApi();
-  sim = await startKubernetesSimulator();
+  sim = await startKubernetesSimulator(influxdbClusteredSimulator());
   bolt = buildApp(fake.apiUrl);
   const server = (await bolt.start({ port: 0, host: "127.0.0.1" })) as { address(): AddressInfo };
   const sender = new SlackRequestSender({

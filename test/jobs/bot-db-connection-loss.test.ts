@@ -34,7 +34,7 @@ async function expectFinishedCleanly(e: RestoreEnv, id: string, initial: Cluster
   expect((await phaseRows(e.pool, id)).map((p) => p.state)).toEqual(Array(10).fill("succeeded"));
   expect(orderingViolations(initial, e.sim.events(), NAMES, originals)).toEqual([]);
   expect(replicasOf(e.sim.snapshot())).toEqual(originals);
-  expect(e.sim.snapshot().appInstance.paused).toBe(false);
+  expect(e.sim.snapshot().customResource?.paused).toBe(false);
   expect(await e.catalogEqualsSnapshot()).toBe(true);
 }
 

@@ -37,7 +37,7 @@ describe("InfluxDB Clustered restore, end to end", () => {
     expect(orderingViolations(initial, events, NAMES, originals)).toEqual([]);
     const final = e.sim.snapshot();
     expect(replicasOf(final)).toEqual(originals);
-    expect(final.appInstance.paused).toBe(false);
+    expect(final.customResource?.paused).toBe(false);
     // Paused once, unpaused once at the very end.
     const pauses = events.filter((x) => x.type === "pause");
     expect(pauses.map((p) => p.type === "pause" && p.to)).toEqual([true, false]);
@@ -187,7 +187,7 @@ describe("InfluxDB Clustered restore, end to end", () => {
     expect(await e.waitForState(id, ["rolled_back", "halted"], 30_000)).toBe("rolled_back");
     const final = e.sim.snapshot();
     expect(replicasOf(final)).toEqual(originals);
-    expect(final.appInstance.paused).toBe(false);
+    expect(final.customResource?.paused).toBe(false);
     expect(orderingViolations(initial, e.sim.events(), NAMES, originals)).toEqual([]);
     await e.slack.waitForMessage(CHANNEL, (m) => /Rolled back prod/.test(m.text ?? ""), {
       timeoutMs: 10_000,
@@ -230,7 +230,7 @@ describe("InfluxDB Clustered restore, end to end", () => {
     await e.enqueue(id);
     expect(await e.waitForState(id, ["rolled_back", "halted"], 30_000)).toBe("rolled_back");
     expect(replicasOf(e.sim.snapshot())).toEqual(originals);
-    expect(e.sim.snapshot().appInstance.paused).toBe(false);
+    expect(e.sim.snapshot().customResource?.paused).toBe(false);
     expect(await e.catalogEqualsSnapshot()).toBe(true);
     // Every scale the run recorded was settled by the roll back.
     const undo = await createCompensationLog(e.pool).list(id);
@@ -364,7 +364,7 @@ describe("InfluxDB Clustered restore, end to end", () => {
     await resumeHalted(e.pool, id, "rollback");
     await e.enqueue(id);
     expect(await e.waitForState(id, ["rolled_back", "halted"], 30_000)).toBe("rolled_back");
-    expect(e.sim.snapshot().appInstance.paused).toBe(true);
+    expect(e.sim.snapshot().customResource?.paused).toBe(true);
     expect(
       e.sim
         .events()

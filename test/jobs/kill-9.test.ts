@@ -74,7 +74,7 @@ async function expectRestoredCorrectly(
   expect(orderingViolations(run.initial, e.sim.events(), NAMES, run.originals)).toEqual([]);
   const final = e.sim.snapshot();
   expect(replicasOf(final)).toEqual(run.originals);
-  expect(final.appInstance.paused).toBe(false);
+  expect(final.customResource?.paused).toBe(false);
   expect(await e.catalogEqualsSnapshot()).toBe(true);
   // The counts recorded before the kill are what the cluster was scaled back to.
   const { rows } = await e.pool.query(

@@ -64,7 +64,7 @@ describe("an operator someone else paused", () => {
     await e.enqueue(id);
     expect(await e.waitForState(id, ["succeeded", "halted"], 60_000)).toBe("succeeded");
 
-    expect(e.sim.snapshot().appInstance.paused).toBe(true);
+    expect(e.sim.snapshot().customResource?.paused).toBe(true);
     expect(operatorPatches(e).some((x) => x.type === "pause" && x.to === false)).toBe(false);
     expect(replicasOf(e.sim.snapshot())).toEqual(originals);
     expect(await e.catalogEqualsSnapshot()).toBe(true);
@@ -109,7 +109,7 @@ describe("an operator someone else paused", () => {
     await e.enqueue(id);
     expect(await e.waitForState(id, ["rolled_back", "halted"], 60_000)).toBe("rolled_back");
     expect(replicasOf(e.sim.snapshot())).toEqual(originals);
-    expect(e.sim.snapshot().appInstance.paused).toBe(true);
+    expect(e.sim.snapshot().customResource?.paused).toBe(true);
     expect(operatorPatches(e).some((x) => x.type === "pause" && x.to === false)).toBe(false);
     await e.slack.waitForMessage(
       CHANNEL,
@@ -149,7 +149,7 @@ describe("a cluster left scaled down by an abandoned run", () => {
     );
     const leftDown = replicasOf(e.sim.snapshot());
     expect(Object.values(leftDown).filter((n) => n === 0).length).toBeGreaterThan(0);
-    expect(e.sim.snapshot().appInstance.paused).toBe(true);
+    expect(e.sim.snapshot().customResource?.paused).toBe(true);
 
     // Run 2, on the cluster as run 1 left it.
     const second = await e.newRequest();
@@ -162,7 +162,7 @@ describe("a cluster left scaled down by an abandoned run", () => {
     expect(Object.fromEntries(rows.map((r) => [r.component, r.replicas]))).toEqual(originals);
     expect(replicasOf(e.sim.snapshot())).toEqual(originals);
     // Run 1 paused it, not someone else: run 2 unpauses it at the end.
-    expect(e.sim.snapshot().appInstance.paused).toBe(false);
+    expect(e.sim.snapshot().customResource?.paused).toBe(false);
     expect(await e.catalogEqualsSnapshot()).toBe(true);
 
     const record = (await phaseRows(e.pool, second.id)).find((p) => p.phase === "record-replicas");

@@ -82,7 +82,7 @@ describe("run controls", () => {
     );
     const final = e.sim.snapshot();
     expect(replicasOf(final)).toEqual(originals);
-    expect(final.appInstance.paused).toBe(false);
+    expect(final.customResource?.paused).toBe(false);
     await e.slack.waitForMessage(CHANNEL, (m) =>
       /<@UAPPROVER1> pressed \*Roll back\*/.test(m.text ?? ""),
     );
@@ -171,7 +171,7 @@ describe("run controls", () => {
     expect(e.sim.events().filter((x) => x.type === "scale" || x.type === "pause")).toHaveLength(
       mutations,
     );
-    expect(e.sim.snapshot().appInstance.paused).toBe(before.appInstance.paused);
+    expect(e.sim.snapshot().customResource?.paused).toBe(before.customResource?.paused);
     // The target is free again for a new request.
     const { rows } = await e.pool.query(
       "SELECT count(*)::int AS n FROM restore_requests WHERE target = 'prod' AND state IN ('pending','approved','running','halted')",

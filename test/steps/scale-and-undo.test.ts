@@ -180,7 +180,7 @@ describe("derived roll back", () => {
       ref: PIPELINE,
       patch: { spec: { stopped: true, reason: "restore" } },
     });
-    expect(e.sim.snapshot().appInstance.paused).toBe(true);
+    expect(e.sim.snapshot().customResource?.paused).toBe(true);
 
     const seqBefore = e.sim.requests().length;
     const undo = await e.phase(101, "rollback-undo-recorded");
@@ -205,7 +205,7 @@ describe("derived roll back", () => {
       "deployments/scale/pachd",
     ]);
     const snap = e.sim.snapshot();
-    expect(snap.appInstance.paused).toBe(false);
+    expect(snap.customResource?.paused).toBe(false);
     expect(Object.fromEntries(snap.components.map((c) => [c.name, c.specReplicas]))).toMatchObject(
       ORIGINAL,
     );

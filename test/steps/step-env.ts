@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { createKubernetesCluster } from "../../src/adapters/kubernetes/kubernetes-cluster.js";
+import { influxdbClusteredSimulator } from "../../src/kinds/influxdb-clustered/sandbox/simulated-cluster.js";
 import { type CompensationLog, createCompensationLog } from "../../src/runbook/compensations.js";
 import { beginPhase, savePhaseFacts } from "../../src/runbook/run-store.js";
 import type { Facts } from "../../src/runbook/types.js";
@@ -45,6 +46,7 @@ export async function startStepEnv(
   simOptions: KubernetesSimulatorOptions = {},
 ): Promise<StepEnv> {
   const sim = await startKubernetesSimulator({
+    ...influxdbClusteredSimulator(),
     timing: { startDelayMs: 10, readyDelayMs: 20, terminationDelayMs: 30 },
     ...simOptions,
   });

@@ -50,7 +50,8 @@ export type BackupCommand =
 /**
  * What the grammar needs to know of a target's kind: whether it names its own points, its
  * stores, and its restore options (bound to the target). Built by the listener from the
- * registry; targets without it parse as InfluxDB Clustered's always have.
+ * registry; targets without it take the default point forms (`POINT_FORMS`), no stores and no
+ * restore options.
  */
 export interface TargetSyntax {
   /** The kind's point syntax ("<store>:<name> or <store>:latest") when it names its own points. */

@@ -14,6 +14,7 @@ import {
 import { CodedError } from "../../../src/errors.js";
 import { appInstanceOf } from "../../../src/kinds/influxdb-clustered/runbook/components.js";
 import { INFLUXDB_CLUSTERED_RBAC_RULES } from "../../../src/kinds/influxdb-clustered/runbook/rbac.js";
+import { influxdbClusteredSimulator } from "../../../src/kinds/influxdb-clustered/sandbox/simulated-cluster.js";
 import {
   type KubernetesSimulator,
   type KubernetesSimulatorOptions,
@@ -51,6 +52,7 @@ async function setup(
 ): Promise<{ sim: KubernetesSimulator; cluster: ClusterPort }> {
   // The simulator enforces the adapter's own RBAC rules, as the chart's Role would.
   const sim = await startKubernetesSimulator({
+    ...influxdbClusteredSimulator(),
     rbacRules: INFLUXDB_CLUSTERED_RBAC_RULES,
     ...simOptions,
   });
@@ -475,7 +477,7 @@ describe("Kubernetes adapter: the operator", () => {
     const { sim, cluster } = await setup();
     expect(await cluster.getOperatorPaused(appInstanceOf({ appInstance: "influxdb" }))).toBe(false);
     await cluster.setOperatorPaused(appInstanceOf({ appInstance: "influxdb" }), true);
-    expect(sim.snapshot().appInstance.paused).toBe(true);
+    expect(sim.snapshot().customResource?.paused).toBe(true);
     expect(await cluster.getOperatorPaused(appInstanceOf({ appInstance: "influxdb" }))).toBe(true);
     await cluster.setOperatorPaused(appInstanceOf({ appInstance: "influxdb" }), true);
     await cluster.setOperatorPaused(appInstanceOf({ appInstance: "influxdb" }), false);
@@ -496,11 +498,11 @@ describe("Kubernetes adapter: the operator", () => {
 describe("Kubernetes adapter: configuration", () => {
   it("selects the target's kubeContext, from a file or KUBECONFIG", async () => {
     const prod = await startKubernetesSimulator({
-      namespace: "influxdb",
+      ...influxdbClusteredSimulator(),
       rbacRules: INFLUXDB_CLUSTERED_RBAC_RULES,
     });
     const staging = await startKubernetesSimulator({
-      namespace: "influxdb",
+      ...influxdbClusteredSimulator(),
       overrides: { "global-router": { replicas: 7 } },
       rbacRules: INFLUXDB_CLUSTERED_RBAC_RULES,
     });
@@ -521,7 +523,7 @@ describe("Kubernetes adapter: configuration", () => {
   });
 
   it("refuses a kubeContext the kubeconfig does not have, listing those it has", async () => {
-    const sim = await startKubernetesSimulator();
+    const sim = await startKubernetesSimulator(influxdbClusteredSimulator());
     open.push(sim);
     const file = await writeKubeconfig({ "prod-admin": sim, staging: sim });
     let error: unknown;

@@ -13,6 +13,7 @@ import {
 import type { PodWorkPort } from "../../../src/adapters/kubernetes/pod-work-port.js";
 import { podWorkRbacRules } from "../../../src/adapters/kubernetes/pod-work-rbac.js";
 import { CodedError } from "../../../src/errors.js";
+import { influxdbClusteredSimulator } from "../../../src/kinds/influxdb-clustered/sandbox/simulated-cluster.js";
 import {
   type KubernetesSimulator,
   type KubernetesSimulatorOptions,
@@ -54,6 +55,7 @@ async function setup(
   methods: (keyof PodWorkPort)[] = ALL_METHODS,
 ): Promise<{ sim: KubernetesSimulator; cluster: KubernetesCluster }> {
   const sim = await startKubernetesSimulator({
+    ...influxdbClusteredSimulator(),
     timing: { startDelayMs: 5, readyDelayMs: 5, terminationDelayMs: 20 },
     rbacRules: podWorkRbacRules(methods),
     ...options,

@@ -21,7 +21,7 @@ export function orderingViolations(
     ready.set(c.name, new Set(c.pods.filter((p) => p.ready && !p.terminating).map((p) => p.name)));
     for (const p of c.pods.filter((p) => p.terminating)) live.get(c.name)?.add(p.name);
   }
-  let paused = initial.appInstance.paused;
+  let paused = initial.customResource?.paused ?? false;
   let unpausedAfterPause = false;
   let everPaused = false;
   const quorum = (name: string) => Math.min(2, originals[name] ?? 0);

@@ -22,6 +22,7 @@ import {
   type IoxCatalogSize,
   pgDump,
 } from "../../../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
+import { influxdbClusteredSimulator } from "../../../src/kinds/influxdb-clustered/sandbox/simulated-cluster.js";
 import {
   standInObjectStore,
   type WrittenSnapshot,
@@ -139,6 +140,7 @@ export async function startRestoreEnv(options: RestoreEnvOptions = {}): Promise<
   const label = options.label ?? "run";
   const pointTime = options.pointTime ?? POINT;
   const sim = await startKubernetesSimulator({
+    ...influxdbClusteredSimulator(),
     rbacRules: INFLUXDB_CLUSTERED_RBAC_RULES,
     ...options.sim,
   });

@@ -10,6 +10,7 @@ import {
   type V1Status,
 } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
+import { influxdbClusteredSimulator } from "../../../src/kinds/influxdb-clustered/sandbox/simulated-cluster.js";
 import {
   type KubernetesSimulator,
   type KubernetesSimulatorOptions,
@@ -29,6 +30,7 @@ afterEach(async () => {
 
 async function start(options: KubernetesSimulatorOptions = {}) {
   const sim = await startKubernetesSimulator({
+    ...influxdbClusteredSimulator(),
     timing: { startDelayMs: 5, readyDelayMs: 5, terminationDelayMs: 20 },
     ...options,
   });

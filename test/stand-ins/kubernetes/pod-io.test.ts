@@ -2,6 +2,7 @@ import { PassThrough, Readable } from "node:stream";
 import { ApiException, Exec, Log, type V1Status } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { INFLUXDB_CLUSTERED_RBAC_RULES } from "../../../src/kinds/influxdb-clustered/runbook/rbac.js";
+import { influxdbClusteredSimulator } from "../../../src/kinds/influxdb-clustered/sandbox/simulated-cluster.js";
 import {
   type KubernetesSimulator,
   type KubernetesSimulatorOptions,
@@ -24,6 +25,7 @@ afterEach(async () => {
 
 async function start(options: KubernetesSimulatorOptions = {}) {
   const sim = await startKubernetesSimulator({
+    ...influxdbClusteredSimulator(),
     timing: { startDelayMs: 5, readyDelayMs: 5, terminationDelayMs: 30 },
     ...options,
   });

@@ -9,6 +9,7 @@ import {
   Watch,
 } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
+import { influxdbClusteredSimulator } from "../../../src/kinds/influxdb-clustered/sandbox/simulated-cluster.js";
 import {
   type KubernetesSimulator,
   type KubernetesSimulatorOptions,
@@ -30,7 +31,7 @@ afterEach(async () => {
 });
 
 async function start(options: KubernetesSimulatorOptions = {}) {
-  const sim = await startKubernetesSimulator(options);
+  const sim = await startKubernetesSimulator({ ...influxdbClusteredSimulator(), ...options });
   sims.push(sim);
   const kc = kubeconfigFor(sim);
   return {
@@ -484,6 +485,92 @@ describe("Kubernetes API simulator: label selectors and watches", () => {
   });
 });
 
+describe("Kubernetes API simulator: what the caller describes", () => {
+  it("serves nothing of its own: no workloads and no custom resource unless given", async () => {
+    const sim = await startKubernetesSimulator();
+    sims.push(sim);
+    const snap = sim.snapshot();
+    expect(snap.namespace).toBe("default");
+    expect(snap.components).toEqual([]);
+    expect(snap.customResource).toBeUndefined();
+    expect(() => sim.setPaused(true)).toThrow(/pausedField/);
+    const custom = kubeconfigFor(sim).makeApiClient(CustomObjectsApi);
+    const missing = await failure(
+      custom.getNamespacedCustomObject({
+        group: "kubecfg.dev",
+        version: "v1alpha1",
+        namespace: "default",
+        plural: "appinstances",
+        name: "influxdb",
+      }),
+    );
+    expect(missing.code).toBe(404);
+  });
+
+  it("serves a registered custom resource: watch with bookmarks, merge patch, its paused field", async () => {
+    const sim = await startKubernetesSimulator({
+      namespace: "shop",
+      components: [{ name: "web", kind: "Deployment", replicas: 1 }],
+      customResource: {
+        group: "example.com",
+        version: "v1",
+        plural: "shops",
+        kind: "Shop",
+        name: "main",
+        pausedField: "suspend",
+        spec: { size: 1 },
+      },
+      bookmarkIntervalMs: 20,
+    });
+    sims.push(sim);
+    await sim.waitFor((s) => s.components.every((c) => c.readyReplicas === 1));
+    const kc = kubeconfigFor(sim);
+    const pod = (await kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: "shop" }))
+      .items[0];
+    expect(pod?.spec?.containers.map((c) => c.name)).toEqual(["web"]);
+    expect(sim.snapshot().customResource).toEqual({ kind: "Shop", name: "main", paused: false });
+
+    const watch = await openWatch(kc, "/apis/example.com/v1/namespaces/shop/shops", {
+      resourceVersion: sim.snapshot().resourceVersion,
+      allowWatchBookmarks: true,
+    });
+    sim.setPaused(true);
+    await until(
+      () =>
+        watch.lines.some((l) => l.type === "MODIFIED") &&
+        watch.lines.some((l) => l.type === "BOOKMARK"),
+    );
+    watch.stop();
+    expect(watch.lines.find((l) => l.type === "MODIFIED")).toMatchObject({
+      object: { kind: "Shop", apiVersion: "example.com/v1", spec: { size: 1, suspend: true } },
+    });
+    expect(watch.lines.find((l) => l.type === "BOOKMARK")).toMatchObject({
+      object: { kind: "Shop", apiVersion: "example.com/v1" },
+    });
+
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const ref = { group: "example.com", version: "v1", namespace: "shop", plural: "shops" };
+    const resumed = (await custom.patchNamespacedCustomObject(
+      { ...ref, name: "main", body: { spec: { suspend: false } } },
+      merge,
+    )) as { spec: { size?: number; suspend?: boolean } };
+    expect(resumed.spec).toEqual({ size: 1, suspend: false });
+    const invalid = await failure(
+      custom.patchNamespacedCustomObject(
+        { ...ref, name: "main", body: { spec: { suspend: "yes" } } },
+        merge,
+      ),
+    );
+    expect(invalid.code).toBe(422);
+    expect(invalid.body.message).toContain('Shop.example.com "main" is invalid: spec.suspend');
+    expect(sim.events().filter((e) => e.type === "pause")).toMatchObject([
+      { resource: "main", from: false, to: true, source: "direct" },
+      { resource: "main", from: true, to: false, source: "api" },
+    ]);
+    expect(sim.snapshot().customResource?.paused).toBe(false);
+  });
+});
+
 describe("Kubernetes API simulator: the AppInstance", () => {
   it("pauses and unpauses through merge and JSON patches, and refuses strategic merge", async () => {
     const { custom, sim } = await start();
@@ -505,13 +592,17 @@ describe("Kubernetes API simulator: the AppInstance", () => {
     };
     expect(paused.spec.pause).toBe(true);
     expect(paused.spec.package).toBeDefined();
-    expect(sim.snapshot().appInstance).toEqual({ name: "influxdb", paused: true });
+    expect(sim.snapshot().customResource).toEqual({
+      kind: "AppInstance",
+      name: "influxdb",
+      paused: true,
+    });
 
     await custom.patchNamespacedCustomObject({
       ...ref,
       body: [{ op: "replace", path: "/spec/pause", value: false }],
     });
-    expect(sim.snapshot().appInstance.paused).toBe(false);
+    expect(sim.snapshot().customResource?.paused).toBe(false);
 
     expect(
       (
@@ -720,7 +811,7 @@ describe("Kubernetes API simulator: observation", () => {
   });
 
   it("works through a kubeconfig file, as with KUBECONFIG", async () => {
-    const sim = await startKubernetesSimulator();
+    const sim = await startKubernetesSimulator(influxdbClusteredSimulator());
     sims.push(sim);
     const file = await writeKubeconfig(
       { "prod-admin": sim, other: sim },

@@ -388,7 +388,8 @@ function podState(pod) {
 function renderCluster(data) {
   const { cluster, originalReplicas, catalog, clusterEvents } = data;
   $('[data-testid="cluster-where"]').textContent = `${cluster.namespace} · simulated`;
-  const paused = cluster.appInstance.paused;
+  // The operator's custom resource, when the simulated install has one with a paused field.
+  const paused = cluster.customResource?.paused ?? false;
   const atOriginal = cluster.components.every(
     (c) =>
       c.specReplicas === originalReplicas[c.name] &&

@@ -1,7 +1,7 @@
-import { influxdbClusteredComponents } from "../../../../stand-ins/kubernetes/components.js";
 import type { SandboxSetup } from "../../../demo/scenario.js";
 import { buildIoxCatalog } from "./catalog-builder.js";
 import { catalogSummaryReader } from "./catalog-summary.js";
+import { influxdbClusteredSimulator } from "./simulated-cluster.js";
 import { seedDemoHistory } from "./snapshot-history.js";
 
 /** The sandbox's InfluxDB Clustered target. */
@@ -29,11 +29,7 @@ export const influxdbClusteredSandbox: SandboxSetup = {
   targetName: DEMO_TARGET,
   cluster: {
     namespace: "influxdb",
-    simulator: {
-      namespace: "influxdb",
-      appInstance: "influxdb",
-      components: influxdbClusteredComponents(),
-    },
+    simulator: influxdbClusteredSimulator({ namespace: "influxdb", appInstance: "influxdb" }),
   },
   buckets: [DEMO_BUCKET],
   databases: ["catalog"],
