@@ -2,6 +2,11 @@ import { asCodedError } from "../../errors.js";
 import type { Kind, PlanText } from "../kind.js";
 import { isAntiEntropyEnabled } from "./anti-entropy.js";
 import {
+  createEnterpriseBackupRunbook,
+  ENTERPRISE_BACKUP_PHASES,
+  ENTERPRISE_BACKUP_ROLLBACK,
+} from "./backup-runbook.js";
+import {
   completeEnterpriseTarget,
   type EnterpriseTarget,
   enterpriseTargetShape,
@@ -13,6 +18,7 @@ import {
   enterpriseCardLines,
   enterprisePointOf,
   freezeEnterprisePoint,
+  locationOf,
 } from "./points.js";
 import {
   asEnterpriseCluster,
@@ -49,6 +55,11 @@ export const influxdbEnterprise: Kind<EnterpriseTarget> = {
   outline: ENTERPRISE_OUTLINE,
   runbooks: {
     restore: (deps) => createEnterpriseRunbook(deps),
+    backup: (deps) => createEnterpriseBackupRunbook(deps),
+  },
+  backups: {
+    location: locationOf,
+    outline: { phases: ENTERPRISE_BACKUP_PHASES, rollback: ENTERPRISE_BACKUP_ROLLBACK },
   },
   async plan({ target, point, cluster, activeRequest }): Promise<PlanText> {
     const set = enterprisePointOf(point.point);

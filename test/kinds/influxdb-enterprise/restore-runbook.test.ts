@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { extract as tarExtract } from "tar-stream";
+import { extract as tarExtract, pack as tarPack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createKubernetesCluster,
@@ -12,6 +12,7 @@ import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import { getRequest } from "../../../src/approvals/request-store.js";
 import { uploadPointFile, writeCompleteManifest } from "../../../src/backups/index.js";
 import { parseConfig } from "../../../src/config/file.js";
+import { backupDirectory } from "../../../src/kinds/influxdb-enterprise/backup-runbook.js";
 import {
   buildEnterpriseComplete,
   parseBackupOutput,
@@ -28,7 +29,7 @@ import type { JsonValue } from "../../../src/kinds/kind.js";
 import { DEFAULT_KINDS } from "../../../src/kinds/registry.js";
 import { silentLogger } from "../../../src/logging/logger.js";
 import { listPhaseRuns } from "../../../src/runbook/run-store.js";
-import type { Runbook } from "../../../src/runbook/types.js";
+import { BACKUP_POINT_FACT, type Runbook } from "../../../src/runbook/types.js";
 import { getConfigMap } from "../../../src/steps/index.js";
 import {
   createInfluxdCtlStandIn,
@@ -88,6 +89,18 @@ function hostMetaPod() {
       s.stdout.write(`${ctl.files.get(k)?.length ?? 0} ${k.slice(dir.length + 1)}\n`);
     return 0;
   });
+  sim.onExec(
+    { pod: /^influxdb-meta-/, command: (c) => c[0] === "tar" && c[1] === "cf" },
+    async (s) => {
+      const dir = s.command[4] ?? "";
+      const p = tarPack();
+      for (const name of s.command.slice(5))
+        p.entry({ name }, ctl.files.get(`${dir}/${name}`) ?? Buffer.alloc(0));
+      p.finalize();
+      for await (const chunk of p) s.stdout.write(chunk as Buffer);
+      return 0;
+    },
+  );
   sim.onExec({ pod: /^influxdb-meta-/, command: (c) => c[0] === "tar" }, async (s) => {
     const dir = s.command.at(-1) ?? "";
     const ex = tarExtract();
@@ -352,4 +365,35 @@ describe("influxdb-enterprise restore runbook, against the simulator, the S3 sta
     expect(sim.resources.deletedPods().length).toBe(before);
     expect(await conf()).toBe(CONF);
   }, 30_000);
+
+  it("/backup: influxd-ctl backup -full in the meta pod, the set streamed out and uploaded, complete.json last, the backupPoint fact; the set then restores", async () => {
+    const id = await request(null as never);
+    const backup = influxdbEnterprise.runbooks.backup!({
+      target,
+      db: db.pool,
+      cluster,
+      objectStore: () => store,
+      env: {},
+      workDir,
+      logger: silentLogger,
+    });
+    const before = ctl.calls.length;
+    const result = await drive(env(), id, backup.phases);
+    expect(result.error).toBeUndefined();
+    expect(ctl.calls.slice(before)).toEqual([["backup", "-full", backupDirectory(id)]]);
+    expect(result.notes.join("\n")).toMatch(/Backed up to .* transferred \d+ bytes/);
+    const upload = (await listPhaseRuns(db.pool, id)).find((r) => r.phase === "upload-set");
+    const fact = upload?.facts[BACKUP_POINT_FACT] as { asOf: string; bytes: number; point: never };
+    expect(fact.bytes).toBeGreaterThan(0);
+    expect([...ctl.files.keys()].filter((k) => k.startsWith(`${backupDirectory(id)}/`))).toEqual(
+      [],
+    );
+    const source = createEnterpriseSource(store, target);
+    const verified = await source.verifyPoint({ id: fact.asOf, time: new Date(fact.asOf) });
+    expect(verified.problems).toEqual([]);
+    expect(verified.ok).toBe(true);
+    const restoreId = await request(fact.point, { db: "telegraf", newdb: "from_backup" });
+    expect(await drive(env(), restoreId, runbook().phases)).toMatchObject({ ok: true });
+    expect(ctl.databases.has("from_backup")).toBe(true);
+  }, 60_000);
 });
