@@ -28,4 +28,6 @@ export interface AppDeps {
   clusterFor: (target: Target) => ClusterPort;
   /** The approval flow's per-process services (group cache, card publisher, point resolver). */
   approvals: ApprovalServices;
+  /** The variables the config names (DSNs), read once at start, when this process holds them. */
+  variables?: Readonly<Record<string, string>>;
 }

@@ -64,11 +64,11 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
       }
       case "--database": {
         const value = inline ?? argv[++i];
-        // Room for the "_catalog" suffix within PostgreSQL's 63-byte names.
-        if (value === undefined || !/^[a-z][a-z0-9_]{0,54}$/.test(value)) {
+        // Room for the "_catalog_pachyderm" suffix within PostgreSQL's 63-byte names.
+        if (value === undefined || !/^[a-z][a-z0-9_]{0,44}$/.test(value)) {
           throw new CodedError(
             "usage",
-            `--database needs a plain database name: a lower-case letter, then up to 54 of a-z, 0-9 and _ (got ${value === undefined ? "nothing" : `"${value}"`}), e.g. --database restorebot_demo2`,
+            `--database needs a plain database name: a lower-case letter, then up to 44 of a-z, 0-9 and _ (got ${value === undefined ? "nothing" : `"${value}"`}), e.g. --database restorebot_demo2`,
           );
         }
         options.database = value;

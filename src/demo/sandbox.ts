@@ -135,12 +135,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       if (kind.sandbox) scenarios.push({ kind: kind.id, setup: await kind.sandbox.load() });
     const [first] = scenarios;
     if (!first) throw new CodedError("internal", "no registered kind has a sandbox scenario");
-    if (scenarios.length > 1)
-      // One simulated namespace and one console: the first scenario's target is the one shown.
-      logger.warn(
-        { kinds: scenarios.map((s) => s.kind) },
-        "several sandbox scenarios: the Kubernetes simulator serves the first one's cluster",
-      );
+    // One console (the first scenario's target is the one shown); each further scenario gets a
+    // simulator of its own, reached through the kubeconfig context named as its namespace.
     const dbName = (role: string) =>
       options.scenarioDatabaseNames?.[role] ?? `${databaseName}_${role}`;
     const roles = [...new Set(scenarios.flatMap((s) => s.setup.databases))];
@@ -158,6 +154,17 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     teardown.add(() => fake.close());
     teardown.add(() => simulator.close());
     teardown.add(() => s3.close());
+    const contexts: Record<string, KubernetesSimulator> = { simulator };
+    for (const { setup } of scenarios.slice(1)) {
+      if (contexts[setup.cluster.namespace]) continue;
+      const more = await startKubernetesSimulator({
+        ...setup.cluster.simulator,
+        namespace: setup.cluster.namespace,
+        timing: demoPodTiming(fast),
+      });
+      teardown.add(() => more.close());
+      contexts[setup.cluster.namespace] = more;
+    }
     const databaseUrls = Object.fromEntries(
       roles.map((role, i) => [role, scratchUrls[i] as string]),
     );
@@ -180,7 +187,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       configPath,
       demoConfigYaml(seeds.map((s) => s.seed.targetYaml({ s3Endpoint: s3.endpoint }))),
     );
-    const kubeconfig = await writeKubeconfig(simulator, { dir: workDir });
+    const kubeconfig = await writeKubeconfig(contexts, {
+      dir: workDir,
+      currentContext: "simulator",
+    });
     const signingSecret = randomBytes(24).toString("hex");
     // What `restorebot serve` would be started with, pointed at the stand-ins. It becomes this
     // process's environment too: any code reading process.env (as serve's does) must find the

@@ -112,6 +112,10 @@ export interface PlanInput<T extends TargetBase = TargetBase> {
   now: Date;
   /** An active request on the target, which a restore would have to wait for. */
   activeRequest?: { id: string; state: string };
+  /** The target's object store, built when first asked; read only (kinds that plan object copies). */
+  objectStore?: () => ObjectStore;
+  /** The variables the config names (DSNs), when this process holds them; read only, never shown. */
+  variables?: Readonly<Record<string, string>>;
 }
 
 export interface PlanText {
@@ -187,6 +191,19 @@ export interface SandboxScenario {
    * builds data, which `serve` and the worker never load.
    */
   load(): Promise<SandboxSetup>;
+}
+
+/** What the core needs of a kind that takes backups, besides its backup runbook. */
+export interface BackupsOfKind<T extends TargetBase = TargetBase> {
+  /** Where the target's points are (in the store `config.objectStore` describes). */
+  location(target: T): BackupLocation;
+  /** The backup runbook's phases and roll back steps, by name and title. */
+  outline: { phases: readonly PhaseOutline[]; rollback: readonly PhaseOutline[] };
+  /**
+   * The shared-pool entries (`<key>/<etag>`) one point's manifest lists, for kinds whose points
+   * share a pool of objects (Pachyderm); retention then prunes pool entries no point lists.
+   */
+  poolEntriesOf?(target: T, store: ObjectStore, point: BackupPoint): AsyncIterable<string>;
 }
 
 /** What the core needs of a kind that takes backups, besides its backup runbook. */

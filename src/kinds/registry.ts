@@ -3,10 +3,11 @@ import type { TargetBase } from "../config/schema-parts.js";
 import { influxdbClustered } from "./influxdb-clustered/index.js";
 import { influxdbEnterprise } from "./influxdb-enterprise/index.js";
 import type { Kind, PhaseOutline } from "./kind.js";
+import { pachyderm } from "./pachyderm/index.js";
 import { stackstate } from "./stackstate/index.js";
 
 /** Every kind restorebot knows: one line per kind (docs/adding-a-system.md). */
-export const KINDS = [influxdbClustered, stackstate, influxdbEnterprise] as const;
+export const KINDS = [influxdbClustered, stackstate, pachyderm, influxdbEnterprise] as const;
 
 /** A target of any registered kind, as parsed from restorebot.yaml. */
 export type Target = (typeof KINDS)[number] extends Kind<infer T> ? T : never;

@@ -176,7 +176,7 @@ function pointBlock(target: string, point: ListedPoint, now: Date): Block {
     lines.push(`:grey_question: ${title} — *gone*: the folder disappeared while listing`);
   } else if (!details.complete) {
     lines.push(
-      `:no_entry: ${title} — *incomplete*: no bloom.bin.gz (still being written, or the snapshot failed); cannot be restored`,
+      `:no_entry: ${title} — *incomplete*: ${details.incompleteReason ?? "no bloom.bin.gz (still being written, or the snapshot failed)"}; cannot be restored`,
     );
   } else if (details.dumpSize === undefined) {
     lines.push(`:no_entry: ${title} — *no pg_dump.gz*: nothing to restore the catalog from`);
@@ -184,7 +184,9 @@ function pointBlock(target: string, point: ListedPoint, now: Date): Block {
     lines.push(`:large_green_circle: ${title}`);
   }
   const facts: string[] = [];
-  if (details?.dumpSize !== undefined) facts.push(`pg_dump.gz ${formatBytes(details.dumpSize)}`);
+  if (details?.summary !== undefined) facts.push(details.summary);
+  else if (details?.dumpSize !== undefined)
+    facts.push(`pg_dump.gz ${formatBytes(details.dumpSize)}`);
   facts.push(expiryText(point, now));
   lines.push(facts.join(" · "));
   if (point.verification !== undefined) {

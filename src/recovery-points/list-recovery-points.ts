@@ -196,8 +196,8 @@ export async function listRecoveryPoints(input: {
     newest,
     newestIsComplete: newest !== undefined && isRestorable(details.get(newest.id)),
     points: selection.shown.map((ref) => {
-      const expiresAt = expiryOf(ref.time, target.retention);
       const d = details.get(ref.id);
+      const expiresAt = d?.expiresAt ?? expiryOf(ref.time, target.retention);
       return {
         ref,
         cadence: cadenceOf(ref.time),

@@ -26,6 +26,14 @@ export interface RecoveryPointDetails {
   dumpSize: number | undefined;
   /** ETag of the dump, so a stored verification can tell it still applies. */
   dumpEtag: string | undefined;
+  /** The kind's own facts for the listing, one line (shown instead of the dump's size). */
+  summary?: string;
+  /** Why an incomplete point is incomplete, for the listing (the kind's own words). */
+  incompleteReason?: string;
+  /** When the point expires, when the kind decides it (restorebot's own backups: `backup.retention`). */
+  expiresAt?: Date;
+  /** The kind's own record of the point, for its `freeze` (e.g. complete.json's sha256). */
+  record?: unknown;
 }
 
 export type VerificationProgress =

@@ -41,6 +41,8 @@ export async function planRestore(
     target,
     point: resolution.point,
     cluster: () => deps.clusterFor(target),
+    objectStore: () => deps.objectStoreFor(target),
+    ...(deps.variables ? { variables: deps.variables } : {}),
     now: deps.clock(),
     ...(active ? { activeRequest: { id: active.id, state: active.state } } : {}),
   });

@@ -110,6 +110,7 @@ export async function buildRuntime(options: {
       objectStoreFor,
       clusterFor,
     }),
+    variables: env.variables,
   };
   const healthChecks: HealthChecks = {
     postgres: async () => {

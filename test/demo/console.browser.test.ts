@@ -64,6 +64,8 @@ afterAll(async () => {
   await sandbox?.stop();
   await dropDatabase(ADMIN_URL, databaseName).catch(() => undefined);
   await dropDatabase(ADMIN_URL, catalogDatabaseName).catch(() => undefined);
+  for (const suffix of ["pachyderm", "dex"])
+    await dropDatabase(ADMIN_URL, `${catalogDatabaseName}_${suffix}`).catch(() => undefined);
 });
 
 const byTestId = (id: string): Locator => page.getByTestId(id);

@@ -19,6 +19,8 @@ afterAll(async () => {
   for (const name of databases) {
     await dropDatabase(ADMIN_URL, name).catch(() => undefined);
     await dropDatabase(ADMIN_URL, `${name}_catalog`).catch(() => undefined);
+    for (const suffix of ["pachyderm", "dex"])
+      await dropDatabase(ADMIN_URL, `${name}_catalog_${suffix}`).catch(() => undefined);
   }
 });
 

@@ -4,6 +4,7 @@ export {
   type PachydermPointFields,
   writePachydermPoint,
 } from "./backup-point.js";
+export { pachyderm } from "./kind.js";
 export { OBJECT_MANIFEST, readObjectManifest, writeObjectManifest } from "./object-manifest.js";
 export {
   copyIntoPool,

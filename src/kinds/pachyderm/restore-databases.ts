@@ -123,6 +123,12 @@ export interface RestoreDatabasesOptions {
   onProgress?: (database: string, progress: CatalogRestoreProgress) => void;
   onWarning?: (message: string) => void;
   lockTimeoutMs?: number;
+  /**
+   * Prepared mode: called once every database is prepared, before the first COMMIT PREPARED
+   * (a runbook records the decision durably here, so a resumed run commits rather than rolls
+   * back what is prepared).
+   */
+  onPrepared?: () => Promise<void>;
 }
 
 /**
@@ -211,6 +217,7 @@ export async function restoreDatabases(
     // Every database is prepared: the decision is taken. A failure from here on leaves the
     // rest prepared (durable, invisible); settlePrepared(..., "commit") finishes them.
     try {
+      await opts.onPrepared?.();
       await settlePrepared(opts.databases, opts.runId, "commit");
     } catch (err) {
       throw new CodedError(

@@ -326,7 +326,7 @@ async function restoreClickHouse(rc: RunbookContext, ctx: PhaseContext): Promise
     );
   // A retried phase finds the collector back up (it is scaled back even on failure): stop it again.
   const stopped = recordedCounts(ctx.earlierFacts("scale-down"), "store");
-  if (stopped && stopped.original.length) {
+  if (stopped?.original.length) {
     for (const w of stopped.original)
       if ((await rc.cluster.getReplicas(w.kind, w.name)) !== 0)
         await rc.cluster.scale(w.kind, w.name, 0);
