@@ -1,13 +1,20 @@
 import type { RbacRule } from "../adapters/kubernetes/rbac.js";
 import type { TargetBase } from "../config/schema-parts.js";
 import { influxdbClustered } from "./influxdb-clustered/index.js";
+import { influxdbEnterprise } from "./influxdb-enterprise/index.js";
 import { influxdbOss } from "./influxdb-oss/index.js";
 import type { Kind, PhaseOutline } from "./kind.js";
 import { pachyderm } from "./pachyderm/index.js";
 import { stackstate } from "./stackstate/index.js";
 
 /** Every kind restorebot knows: one line per kind (docs/adding-a-system.md). */
-export const KINDS = [influxdbClustered, influxdbOss, stackstate, pachyderm] as const;
+export const KINDS = [
+  influxdbClustered,
+  influxdbOss,
+  stackstate,
+  pachyderm,
+  influxdbEnterprise,
+] as const;
 
 /** A target of any registered kind, as parsed from restorebot.yaml. */
 export type Target = (typeof KINDS)[number] extends Kind<infer T> ? T : never;

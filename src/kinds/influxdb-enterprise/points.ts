@@ -224,7 +224,8 @@ export async function recheckFrozenSet(
       ok: false,
       message: `the set ${point.asOf} no longer has a complete.json; nothing was changed`,
     };
-  if (JSON.stringify(pointOfSet(set)) !== JSON.stringify(point))
+  // Compared key-order free: the request row keeps the point as jsonb, which reorders keys.
+  if (canonical(pointOfSet(set)) !== canonical(point))
     return {
       ok: false,
       message: `the set ${point.asOf} changed after the request was approved (its complete.json differs); nothing was changed. Make a new request`,
@@ -236,6 +237,16 @@ export async function recheckFrozenSet(
       message: `the set ${point.asOf} is damaged: ${problems.map((p) => (p.problem === "missing" ? `${p.name} is missing` : `${p.name} is ${p.actual} bytes, not ${p.expected}`)).join("; ")}. Nothing was changed`,
     };
   return { ok: true };
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)),
+        )
+      : v,
+  );
 }
 
 function formatBytes(n: number): string {

@@ -1,0 +1,399 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { extract as tarExtract, pack as tarPack } from "tar-stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createKubernetesCluster,
+  type KubernetesCluster,
+} from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
+import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
+import { getRequest } from "../../../src/approvals/request-store.js";
+import { uploadPointFile, writeCompleteManifest } from "../../../src/backups/index.js";
+import { parseConfig } from "../../../src/config/file.js";
+import { backupDirectory } from "../../../src/kinds/influxdb-enterprise/backup-runbook.js";
+import {
+  buildEnterpriseComplete,
+  parseBackupOutput,
+} from "../../../src/kinds/influxdb-enterprise/backup-set.js";
+import type { EnterpriseTarget } from "../../../src/kinds/influxdb-enterprise/config.js";
+import { influxdbEnterprise } from "../../../src/kinds/influxdb-enterprise/index.js";
+import {
+  createEnterpriseSource,
+  freezeEnterprisePoint,
+  locationOf,
+} from "../../../src/kinds/influxdb-enterprise/points.js";
+import { copyDirectory, tarSize } from "../../../src/kinds/influxdb-enterprise/runbook.js";
+import type { JsonValue } from "../../../src/kinds/kind.js";
+import { DEFAULT_KINDS } from "../../../src/kinds/registry.js";
+import { silentLogger } from "../../../src/logging/logger.js";
+import { listPhaseRuns } from "../../../src/runbook/run-store.js";
+import { BACKUP_POINT_FACT, type Runbook } from "../../../src/runbook/types.js";
+import { getConfigMap } from "../../../src/steps/index.js";
+import {
+  createInfluxdCtlStandIn,
+  type InfluxdCtlStandIn,
+} from "../../../stand-ins/influxd-ctl/influxd-ctl.js";
+import {
+  type KubernetesSimulator,
+  kubeconfigFor,
+  startKubernetesSimulator,
+} from "../../../stand-ins/kubernetes/index.js";
+import { standInObjectStore } from "../../../stand-ins/s3/sdk-store.js";
+import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import {
+  createRunnerDatabase,
+  insertApprovedRequest,
+  type RunnerDatabase,
+} from "../../jobs/support/run-fixtures.js";
+import { drive } from "../stackstate/support/runbook-env.js";
+
+const NS = "influxdb";
+const BUCKET = "ent-backups";
+const CONF = '[meta]\n  dir = "/var/lib/influxdb/meta"\n\n[anti-entropy]\n  enabled = true\n';
+
+let sim: KubernetesSimulator;
+let s3: S3StandIn;
+let store: ObjectStore;
+let db: RunnerDatabase;
+let cluster: KubernetesCluster;
+let ctl: InfluxdCtlStandIn;
+let target: EnterpriseTarget;
+let workDir: string;
+let fullPoint: JsonValue;
+let n = 0;
+
+/** The meta pod's file system and tools, as far as the runbook uses them. */
+function hostMetaPod() {
+  const under = (dir: string) => [...ctl.files.keys()].filter((k) => k.startsWith(`${dir}/`));
+  sim.onExec({ pod: /^influxdb-meta-/, command: (c) => c[0] === "influxd-ctl" }, (s) => {
+    const r = ctl.run([...s.command.slice(1)]);
+    s.stdout.write(r.stdout);
+    s.stderr.write(r.stderr);
+    return r.exitCode;
+  });
+  sim.onExec({ pod: /^influxdb-meta-/, command: (c) => c[0] === "sh" }, (s) => {
+    const dir = s.command.at(-1) ?? "";
+    for (const k of under(dir)) ctl.files.delete(k);
+    ctl.mkdir(dir);
+    return 0;
+  });
+  sim.onExec({ pod: /^influxdb-meta-/, command: (c) => c[0] === "rm" }, (s) => {
+    for (const k of under(s.command.at(-1) ?? "")) ctl.files.delete(k);
+    return 0;
+  });
+  sim.onExec({ pod: /^influxdb-meta-/, command: (c) => c[0] === "find" }, (s) => {
+    const dir = s.command[1] ?? "";
+    for (const k of under(dir))
+      s.stdout.write(`${ctl.files.get(k)?.length ?? 0} ${k.slice(dir.length + 1)}\n`);
+    return 0;
+  });
+  sim.onExec(
+    { pod: /^influxdb-meta-/, command: (c) => c[0] === "tar" && c[1] === "cf" },
+    async (s) => {
+      const dir = s.command[4] ?? "";
+      const p = tarPack();
+      for (const name of s.command.slice(5))
+        p.entry({ name }, ctl.files.get(`${dir}/${name}`) ?? Buffer.alloc(0));
+      p.finalize();
+      for await (const chunk of p) s.stdout.write(chunk as Buffer);
+      return 0;
+    },
+  );
+  sim.onExec({ pod: /^influxdb-meta-/, command: (c) => c[0] === "tar" }, async (s) => {
+    const dir = s.command.at(-1) ?? "";
+    const ex = tarExtract();
+    const done = new Promise<void>((resolve, reject) => {
+      ex.on("entry", (header, body, next) => {
+        const chunks: Buffer[] = [];
+        body.on("data", (c) => chunks.push(c as Buffer));
+        body.on("end", () => {
+          ctl.files.set(`${dir}/${header.name}`, Buffer.concat(chunks));
+          next();
+        });
+      });
+      ex.on("finish", resolve);
+      ex.on("error", reject);
+    });
+    Readable.from(s.stdin).pipe(ex);
+    await done;
+    return 0;
+  });
+}
+
+/** `influxd-ctl backup -full` in the stand-in, uploaded as restorebot uploads a set. */
+async function uploadSet(asOf: string): Promise<JsonValue> {
+  const dir = `/backups/${asOf}`;
+  ctl.mkdir(dir);
+  const r = ctl.run(["backup", "-full", dir]);
+  expect(r.exitCode).toBe(0);
+  const location = locationOf(target);
+  const files = [];
+  for (const [path, body] of ctl.files)
+    if (path.startsWith(`${dir}/`))
+      files.push(
+        await uploadPointFile(
+          store,
+          location,
+          asOf,
+          path.slice(dir.length + 1),
+          Readable.from([body]),
+        ),
+      );
+  await writeCompleteManifest(
+    store,
+    location,
+    buildEnterpriseComplete({
+      target: target.name,
+      asOf,
+      full: true,
+      files,
+      output: parseBackupOutput(r.stdout),
+      restorebotVersion: "test",
+    }),
+  );
+  const source = createEnterpriseSource(store, target);
+  const index = await source.listPoints();
+  const ref = index.points.find((p) => p.id === asOf)!;
+  const details = await source.describePoints([ref], index);
+  const frozen = freezeEnterprisePoint(target, ref, details.get(asOf));
+  if (!frozen.ok) throw new Error(frozen.message);
+  return frozen.point;
+}
+
+async function request(point: JsonValue, options?: unknown): Promise<string> {
+  const id = await insertApprovedRequest(db.pool, {
+    state: "running",
+    target: `ent-${++n}`,
+    kind: "influxdb-enterprise",
+    point: point as never,
+  });
+  if (options !== undefined)
+    await db.pool.query("UPDATE restore_requests SET options = $2 WHERE id = $1", [
+      id,
+      JSON.stringify(options),
+    ]);
+  return id;
+}
+
+function runbook(): Runbook {
+  return influxdbEnterprise.runbooks.restore({
+    target,
+    db: db.pool,
+    cluster,
+    objectStore: () => store,
+    env: {},
+    workDir,
+    logger: silentLogger,
+  });
+}
+
+const env = () => ({ db, sim }) as never;
+
+async function conf(): Promise<string | undefined> {
+  return (await getConfigMap({ cluster } as never, "influxdb-data"))["influxdb.conf"];
+}
+
+beforeAll(async () => {
+  sim = await startKubernetesSimulator({
+    namespace: NS,
+    components: [
+      { name: "influxdb-meta", kind: "StatefulSet", replicas: 1 },
+      { name: "influxdb-data", kind: "StatefulSet", replicas: 2 },
+    ],
+    timing: { startDelayMs: 10, readyDelayMs: 20, terminationDelayMs: 30 },
+  });
+  sim.resources.putObject(
+    { apiGroup: "", plural: "configmaps" },
+    { metadata: { name: "influxdb-data" }, data: { "influxdb.conf": CONF } },
+  );
+  s3 = await startS3StandIn({ buckets: [BUCKET] });
+  store = standInObjectStore(s3);
+  db = await createRunnerDatabase("ent_runbook");
+  cluster = createKubernetesCluster({
+    namespace: NS,
+    kubeConfig: kubeconfigFor(sim),
+    retry: { attempts: 2, initialDelayMs: 10, maxDelayMs: 20 },
+  });
+  const config = parseConfig(`
+slack:
+  channels: [C0RESTORE1]
+policy:
+  approvers: [UAPPROVER]
+targets:
+  - name: ent
+    kind: influxdb-enterprise
+    namespace: ${NS}
+    timeouts: { podsGone: 20s, podsReady: 20s }
+    backups: { bucket: ${BUCKET}, endpoint: http://127.0.0.1:1, forcePathStyle: true }
+`);
+  target = config.targets[0] as EnterpriseTarget;
+  workDir = await mkdtemp(join(tmpdir(), "ent-runbook-"));
+  ctl = createInfluxdCtlStandIn({
+    databases: { telegraf: { autogen: [4000, 900] }, _internal: { monitor: [100] } },
+  });
+  hostMetaPod();
+  fullPoint = await uploadSet("2026-12-01T03:00:00Z");
+  await sim.waitFor((s) =>
+    s.components.every((c) => c.pods.filter((p) => p.ready).length === c.specReplicas),
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await sim?.close();
+  await s3?.close();
+  await db?.close();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+describe("influxdb-enterprise restore runbook, against the simulator, the S3 stand-in and influxd-ctl in the meta pod", () => {
+  it("is registered with its outline, options and Role rules", () => {
+    expect(DEFAULT_KINDS.find("influxdb-enterprise")).toBe(influxdbEnterprise);
+    expect(DEFAULT_KINDS.outline("influxdb-enterprise").map((p) => p.name)).toEqual([
+      "check-set",
+      "anti-entropy-off",
+      "copy-set",
+      "restore",
+      "remove-copy",
+      "anti-entropy-on",
+    ]);
+    expect(influxdbEnterprise.rbac.some((r) => r.resources.includes("pods/exec"))).toBe(true);
+  });
+
+  it("a full restore: anti-entropy off node by node, the set streamed in and checked, -full <manifest>, the copy removed, anti-entropy back", async () => {
+    const id = await request(fullPoint);
+    ctl.dropDatabase("telegraf");
+    const deletedBefore = sim.resources.deletedPods().length;
+    const restoreStarted = ctl.calls.length;
+    const result = await drive(env(), id, runbook().phases);
+    expect(result.error).toBeUndefined();
+    expect(result).toMatchObject({ ok: true });
+    const restoreCall = ctl.calls.slice(restoreStarted).find((c) => c[0] === "restore");
+    const dir = copyDirectory(id);
+    const manifest = (fullPoint as { manifest: string }).manifest;
+    expect(restoreCall).toEqual(["restore", "-full", `${dir}/${manifest}`]);
+    expect(ctl.databases.has("telegraf")).toBe(true);
+    expect(result.notes.join("\n")).toMatch(/Restored from .* transferred \d+ bytes/);
+    // Every file went through exactly as sized: one tar of the computed length.
+    const files = (fullPoint as { files: Array<{ size: number }> }).files;
+    const tarExec = sim.execs().find((e) => e.command[0] === "tar" && e.command.at(-1) === dir);
+    expect(tarExec?.stdinBytes).toBe(tarSize(files));
+    expect([...ctl.files.keys()].filter((k) => k.startsWith(`${dir}/`))).toEqual([]);
+    // Two restarts off, two on, one node at a time; the config is back byte for byte.
+    expect(sim.resources.deletedPods().slice(deletedBefore)).toEqual([
+      "influxdb-data-0",
+      "influxdb-data-1",
+      "influxdb-data-0",
+      "influxdb-data-1",
+    ]);
+    const original = (await listPhaseRuns(db.pool, id)).find((r) => r.phase === "anti-entropy-off")
+      ?.facts["antiEntropy:original"] as never;
+    expect(original).toEqual({ text: CONF, wasOn: true });
+    expect(await conf()).toBe(CONF);
+    const finish = runbook().describeFinish(
+      (await getRequest(db.pool, id))!,
+      await listPhaseRuns(db.pool, id),
+      new Date(),
+    );
+    expect(finish.join("\n")).toContain("every database in the full set");
+  }, 60_000);
+
+  it("--db telegraf --newdb telegraf_restored: restores beside the live data with the options from the request", async () => {
+    const id = await request(fullPoint, { db: "telegraf", newdb: "telegraf_restored" });
+    const before = ctl.calls.length;
+    const result = await drive(env(), id, runbook().phases);
+    expect(result.error).toBeUndefined();
+    expect(result).toMatchObject({ ok: true });
+    expect(ctl.calls.slice(before).find((c) => c[0] === "restore")).toEqual([
+      "restore",
+      "-db",
+      "telegraf",
+      "-newdb",
+      "telegraf_restored",
+      "-full",
+      `${copyDirectory(id)}/${(fullPoint as { manifest: string }).manifest}`,
+    ]);
+    expect(ctl.databases.has("telegraf_restored")).toBe(true);
+    expect(ctl.databases.has("telegraf")).toBe(true);
+    expect(await conf()).toBe(CONF);
+  }, 60_000);
+
+  it("influxd-ctl fails: halts with its output in the thread and an account of anti-entropy; Roll back puts anti-entropy back", async () => {
+    const id = await request(fullPoint, { db: "_internal", newdb: "internal_copy" });
+    ctl.failNext("restore", "problem setting snapshot: shard 9 not found");
+    const rb = runbook();
+    const result = await drive(env(), id, rb.phases);
+    expect(result).toMatchObject({ ok: false, failedAt: "restore" });
+    expect(result.error).toContain("influxd-ctl restore exited with 1");
+    expect(result.error).toContain("shard 9 not found");
+    expect(result.notes.join("\n")).toContain("shard 9 not found");
+    expect(await conf()).toContain("enabled = false");
+    const account = await rb.describeHalt(
+      (await getRequest(db.pool, id))!,
+      await listPhaseRuns(db.pool, id),
+    );
+    const state = account.state.join("\n");
+    expect(state).toContain("Anti-entropy is off on influxdb-data-0, influxdb-data-1");
+    expect(state).toContain("The database was touched");
+    expect(state).toContain(`A copy of the set may be in influxdb-meta-0:${copyDirectory(id)}`);
+    expect(account.rollback).toContain("ConfigMap influxdb-data");
+
+    const deletedBefore = sim.resources.deletedPods().length;
+    const back = await drive(env(), id, rb.rollback, { offset: 101 });
+    expect(back).toMatchObject({ ok: true });
+    expect(await conf()).toBe(CONF);
+    expect(sim.resources.deletedPods().slice(deletedBefore)).toEqual([
+      "influxdb-data-0",
+      "influxdb-data-1",
+    ]);
+    expect([...ctl.files.keys()].filter((k) => k.startsWith(`${copyDirectory(id)}/`))).toEqual([]);
+    const after = await rb.describeHalt(
+      (await getRequest(db.pool, id))!,
+      await listPhaseRuns(db.pool, id),
+    );
+    expect(after.state.join("\n")).toContain("on on influxdb-data-0, influxdb-data-1");
+  }, 60_000);
+
+  it("a set damaged after approval: refused before anything changes", async () => {
+    const point = { ...(fullPoint as Record<string, JsonValue>), shards: 99 } as JsonValue;
+    const id = await request(point);
+    const before = sim.resources.deletedPods().length;
+    const result = await drive(env(), id, runbook().phases);
+    expect(result).toMatchObject({ ok: false, failedAt: "check-set" });
+    expect(result.error).toContain("changed after the request was approved");
+    expect(sim.resources.deletedPods().length).toBe(before);
+    expect(await conf()).toBe(CONF);
+  }, 30_000);
+
+  it("/backup: influxd-ctl backup -full in the meta pod, the set streamed out and uploaded, complete.json last, the backupPoint fact; the set then restores", async () => {
+    const id = await request(null as never);
+    const backup = influxdbEnterprise.runbooks.backup!({
+      target,
+      db: db.pool,
+      cluster,
+      objectStore: () => store,
+      env: {},
+      workDir,
+      logger: silentLogger,
+    });
+    const before = ctl.calls.length;
+    const result = await drive(env(), id, backup.phases);
+    expect(result.error).toBeUndefined();
+    expect(ctl.calls.slice(before)).toEqual([["backup", "-full", backupDirectory(id)]]);
+    expect(result.notes.join("\n")).toMatch(/Backed up to .* transferred \d+ bytes/);
+    const upload = (await listPhaseRuns(db.pool, id)).find((r) => r.phase === "upload-set");
+    const fact = upload?.facts[BACKUP_POINT_FACT] as { asOf: string; bytes: number; point: never };
+    expect(fact.bytes).toBeGreaterThan(0);
+    expect([...ctl.files.keys()].filter((k) => k.startsWith(`${backupDirectory(id)}/`))).toEqual(
+      [],
+    );
+    const source = createEnterpriseSource(store, target);
+    const verified = await source.verifyPoint({ id: fact.asOf, time: new Date(fact.asOf) });
+    expect(verified.problems).toEqual([]);
+    expect(verified.ok).toBe(true);
+    const restoreId = await request(fact.point, { db: "telegraf", newdb: "from_backup" });
+    expect(await drive(env(), restoreId, runbook().phases)).toMatchObject({ ok: true });
+    expect(ctl.databases.has("from_backup")).toBe(true);
+  }, 60_000);
+});
