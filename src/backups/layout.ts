@@ -12,7 +12,7 @@ export interface BackupLocation {
   /**
    * The folder below `prefix` that holds the points: `points/` by default (kinds that keep a
    * pool beside them); "" for kinds whose points sit directly under the prefix
-   * (`<prefix><as-of>/…`, InfluxDB OSS archives).
+   * (`<prefix><as-of>/…`, e.g. file-level archives).
    */
   pointsFolder?: string;
 }
