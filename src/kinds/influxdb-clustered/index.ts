@@ -1,6 +1,7 @@
 import type { ClusterPort } from "../../adapters/kubernetes/cluster-port.js";
-import { asCodedError, CodedError } from "../../errors.js";
+import { CodedError } from "../../errors.js";
 import type { Kind } from "../kind.js";
+import { settleWithin } from "../plan-reads.js";
 import { completeInfluxTarget, type InfluxTarget, influxdbTargetShape } from "./config.js";
 import { freezeInfluxPoint, influxPointOf } from "./points.js";
 import { appInstanceOf, targetComponents } from "./runbook/components.js";
@@ -15,22 +16,7 @@ import { createInfluxDbS3Source } from "./s3-source.js";
 /** Snapshot folders older than this on a worker's disk belong to runs that ended elsewhere. */
 const STALE_SNAPSHOT_MS = 7 * 86_400_000;
 const PLAN_READ_TIMEOUT_MS = 10_000;
-
-async function settle<T>(work: Promise<T>): Promise<T | { error: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("no answer within 10 s")), PLAN_READ_TIMEOUT_MS);
-      }),
-    ]);
-  } catch (err) {
-    return { error: asCodedError(err).message };
-  } finally {
-    if (timer) clearTimeout(timer);
-  }
-}
+const settle = <T>(work: Promise<T>) => settleWithin(work, PLAN_READ_TIMEOUT_MS);
 
 /** The live state the plan shows, each part read independently so one failure hides nothing else. */
 export async function readLiveCluster(

@@ -1,9 +1,10 @@
 import type { ClusterPort } from "../../adapters/kubernetes/cluster-port.js";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
 import { newDatabaseClient } from "../../db/database.js";
-import { asCodedError, redactSecrets } from "../../errors.js";
+import { redactSecrets } from "../../errors.js";
 import { formatBytes, formatUtc } from "../../text/format.js";
 import type { FrozenPoint, PlanText } from "../kind.js";
+import { settleWithin } from "../plan-reads.js";
 import { configuredDatabases, type PachydermTarget } from "./config.js";
 import { OBJECT_MANIFEST, readObjectManifest } from "./object-manifest.js";
 import { backupLocation, pachydermPointOf } from "./points.js";
@@ -12,22 +13,7 @@ import { planObjectRestore } from "./restore-objects.js";
 import { stepCluster } from "./runbook-common.js";
 
 const READ_TIMEOUT_MS = 15_000;
-
-async function settle<T>(work: Promise<T>): Promise<T | { error: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("no answer within 15 s")), READ_TIMEOUT_MS);
-      }),
-    ]);
-  } catch (err) {
-    return { error: asCodedError(err).message };
-  } finally {
-    if (timer) clearTimeout(timer);
-  }
-}
+const settle = <T>(work: Promise<T>) => settleWithin(work, READ_TIMEOUT_MS);
 
 function failed(v: unknown): v is { error: string } {
   return typeof v === "object" && v !== null && "error" in v && Object.keys(v).length === 1;
