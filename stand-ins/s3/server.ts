@@ -909,8 +909,10 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
   const server: Server = createServer((req, res) => {
     void onRequest(req, res);
   });
-  // Keep-alive sockets would hold close() open; tests close the server between files.
-  server.keepAliveTimeout = 1000;
+  // Node's default. A shorter one defeats keep-alive: Node's Agent retires a socket
+  // `agentKeepAliveTimeoutBuffer` (1 s) before the server's advertised timeout, so at 1 s every
+  // request opened a new connection. close() ends idle keep-alive sockets itself.
+  server.keepAliveTimeout = 5000;
   server.listen(opts.port ?? 0, "127.0.0.1");
   await once(server, "listening");
   const port = (server.address() as AddressInfo).port;
