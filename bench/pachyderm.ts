@@ -1,19 +1,29 @@
 /**
  * `npm run bench:pachyderm`: what restorebot's order of work buys for a Pachyderm backup and
- * restore, against the S3 stand-in (real SDK) and a real PostgreSQL with the real pg_dump.
+ * what bounded parallelism buys for a restore's object copy, against the S3 stand-in (real SDK)
+ * and a real PostgreSQL with the real pg_dump.
  *
- * 1. Pause window: restorebot copies the live objects into the pool before pausing, then only
- *    the delta (1% of the small objects, 2 of the large ones, changed meanwhile) after it; the seed's order pauses first and
- *    copies everything. Both then dump both databases and write the manifest and
- *    complete.json. Runs alternate in the same process, on two data shapes.
- * 2. Restore copy: every object of a point copied back into an empty live bucket, bounded
- *    parallel (16) versus one at a time, with heap use sampled during each.
+ * The S3 stand-in runs as its own Node process (stand-ins/s3/process.ts, started here and
+ * awaited on its ready message), so the SDK's CPU and the server's do not share a core.
+ * Every figure is taken under two S3 models, in the same run:
+ *   - "no added latency": the stand-in answers as fast as it can (a copy is then bound by the
+ *     CPU of both processes, which share this machine's cores);
+ *   - "store model": every answer's first byte waits BENCH_S3_LATENCY_MS (10 ms by default) and
+ *     a CopyObject also takes size ÷ 100 MB/s, as a network object store's copy would.
  *
- * The stand-in answers copies from memory, so each CopyObject is given a 10 ms round trip and
- * a 100 MB/s copy rate: the costs that decide these figures on a real store.
- * Scaling pachd down and up is the same in both orders and is left out of the windows.
+ * 1. Pause window: restorebot copies the live objects into the pool before pausing, then in the
+ *    window lists the live bucket and the pool and copies only the delta (1% of the objects,
+ *    rewritten between the pre-copy and the pause); the seed's order pauses first and copies
+ *    everything. Both then dump both databases and write the manifest and complete.json. The
+ *    orders alternate (reversed in the second round); medians of two rounds. Scaling pachd
+ *    down and up costs the same in both orders and is left out of the windows.
+ * 2. Restore copy: every object of a point copied back into an empty live bucket, 16 in
+ *    flight versus one at a time (parallel, sequential, parallel), with this process's RSS and
+ *    heap sampled during each copy.
+ *
+ * Knobs (defaults are the issue's shapes): BENCH_SMALL_OBJECTS (20000), BENCH_RESTORE_OBJECTS
+ * (5000), BENCH_S3_LATENCY_MS (10).
  */
-import { randomBytes } from "node:crypto";
 import { type BackupLocation, formatAsOf } from "../src/backups/index.js";
 import {
   copyIntoPool,
@@ -24,7 +34,7 @@ import {
   writePachydermPoint,
 } from "../src/kinds/pachyderm/index.js";
 import { formatBytes, formatDuration } from "../src/text/format.js";
-import { type S3StandIn, startS3StandIn } from "../stand-ins/s3/server.js";
+import { type S3StandInProcess, startS3StandInProcess } from "../stand-ins/s3/process-client.js";
 import {
   DEX_SCHEMA,
   PACHYDERM_SCHEMA,
@@ -35,6 +45,37 @@ import { ADMIN_URL } from "../test/support/postgres.js";
 
 const ROUNDS = 2;
 const CONCURRENCY = 16;
+const LIVE = "pachyderm-data";
+const BACKUPS = "pachyderm-backups";
+
+function knob(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`${name} must be a whole number ≥ 0, not "${raw}"`);
+  return n;
+}
+
+const SMALL = knob("BENCH_SMALL_OBJECTS", 20_000);
+const RESTORE_SMALL = knob("BENCH_RESTORE_OBJECTS", 5_000);
+const LATENCY_MS = knob("BENCH_S3_LATENCY_MS", 10);
+const COPY_RATE = 100 * 1024 * 1024;
+
+interface Model {
+  name: string;
+  latencyMs: number;
+  copyRate?: number;
+}
+
+const MODELS: Model[] = [
+  { name: "no added latency", latencyMs: 0 },
+  {
+    name: `store model (${LATENCY_MS} ms first byte, copy ${formatBytes(COPY_RATE)}/s)`,
+    latencyMs: LATENCY_MS,
+    copyRate: COPY_RATE,
+  },
+];
 
 interface Shape {
   name: string;
@@ -44,11 +85,7 @@ interface Shape {
   changed: number;
 }
 
-// The issue's shape is 20,000 small objects with 200 changed; BENCH_SMALL_OBJECTS scales it
-// down (1% changed) where the SDK's per-request CPU cost makes a full run take many minutes.
-const SMALL = Number(process.env.BENCH_SMALL_OBJECTS ?? 20_000);
-
-const SHAPES: Shape[] = [
+const PAUSE_SHAPES: Shape[] = [
   {
     name: "many small",
     objects: SMALL,
@@ -58,25 +95,66 @@ const SHAPES: Shape[] = [
   { name: "few large", objects: 20, size: 50 * 1024 * 1024, changed: 2 },
 ];
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
+const RESTORE_SHAPES: Shape[] = [
+  { name: "many small", objects: RESTORE_SMALL, size: 50 * 1024, changed: 0 },
+  { name: "few large", objects: 20, size: 50 * 1024 * 1024, changed: 0 },
+];
+
+function describeShape(s: Shape): string {
+  return `${s.objects.toLocaleString("en-US")} × ${formatBytes(s.size)} (${formatBytes(s.objects * s.size)})`;
 }
 
-/** Distinct contents without distinct memory: windows into one random buffer. */
-function seedLive(s3: S3StandIn, live: LiveLocation, shape: Shape, source: Buffer): void {
-  for (let i = 0; i < shape.objects; i++) {
-    const offset = (i * 7919) % (source.length - shape.size);
-    s3.putObjectDirect(
-      live.bucket,
-      `${live.prefix}chunks/${String(i).padStart(6, "0")}`,
-      source.subarray(offset, offset + shape.size),
-    );
-  }
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  return Number.isInteger(mid)
+    ? ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+    : (sorted[Math.floor(mid)] as number);
+}
+
+function keysOf(prefix: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `${prefix}chunks/${String(i).padStart(6, "0")}`);
+}
+
+async function useModel(s3: S3StandInProcess, model: Model): Promise<void> {
+  await s3.setLatency({ ms: model.latencyMs });
+  await s3.setCopyRate({ bytesPerSecond: model.copyRate });
+}
+
+/** This process's memory every 50 ms, each sample tagged with how far the copy had got. */
+function sampleMemory(
+  progress: () => number,
+): () => Array<{ at: number; rss: number; heap: number }> {
+  const samples: Array<{ at: number; rss: number; heap: number }> = [];
+  const take = () => {
+    const m = process.memoryUsage();
+    samples.push({ at: progress(), rss: m.rss, heap: m.heapUsed });
+  };
+  take();
+  const timer = setInterval(take, 50);
+  return () => {
+    clearInterval(timer);
+    take();
+    return samples;
+  };
+}
+
+function memoryLine(samples: Array<{ at: number; rss: number; heap: number }>): string {
+  const at = (f: number) =>
+    samples.find((s) => s.at >= f) ?? (samples[samples.length - 1] as (typeof samples)[number]);
+  const mb = (b: number) => (b / 1024 / 1024).toFixed(0);
+  const points = [0, 0.25, 0.5, 0.75, 1].map((f) => {
+    const s = at(f);
+    return `${Math.round(f * 100)}% ${mb(s.rss)}/${mb(s.heap)}`;
+  });
+  const peak = samples.reduce((p, s) => (s.rss > p.rss ? s : p));
+  return `RSS/heap MiB at ${points.join(", ")}; peak RSS ${mb(peak.rss)}`;
 }
 
 async function main(): Promise<void> {
-  const s3 = await startS3StandIn({ buckets: ["pachyderm-data", "pachyderm-backups"] });
+  const started = performance.now();
+  const s3 = await startS3StandInProcess({ buckets: [LIVE, BACKUPS] });
+  console.log(`S3 stand-in: process ${s3.pid} at ${s3.endpoint}`);
   const store = storeFor(s3.endpoint);
   const pach = await scratchDatabase(ADMIN_URL, "bench_pachyderm");
   const dex = await scratchDatabase(ADMIN_URL, "bench_dex");
@@ -89,126 +167,152 @@ async function main(): Promise<void> {
     { name: "pachyderm", dsn: pach.url },
     { name: "dex", dsn: dex.url },
   ];
-  const source = randomBytes(64 * 1024 * 1024);
   let run = 0;
-  const lines: string[] = [];
+  const summary: string[] = [];
   try {
-    s3.setLatency(10, "CopyObject");
-    s3.setCopyRate(100 * 1024 * 1024);
-    for (const shape of SHAPES) {
-      const ours: number[] = [];
-      const naive: number[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const order of ["restorebot", "naive"] as const) {
-          run++;
-          const live = { bucket: "pachyderm-data", prefix: `run${run}/` };
-          const backups: BackupLocation = {
-            bucket: "pachyderm-backups",
-            prefix: `run${run}/restorebot/`,
-          };
-          seedLive(s3, live, shape, source);
-          const pool = await readPoolIndex(store, backups);
-          if (order === "restorebot") {
-            await copyIntoPool({
+    // ---- 1. pause window: pre-copy + delta versus pause, then copy everything ---------------
+    for (const model of MODELS) {
+      await useModel(s3, model);
+      for (const shape of PAUSE_SHAPES) {
+        const windows = { restorebot: [] as number[], naive: [] as number[] };
+        const copiesInWindow = { restorebot: 0, naive: 0 };
+        for (let round = 0; round < ROUNDS; round++) {
+          const orders = ["restorebot", "naive"] as const;
+          for (const order of round % 2 === 0 ? orders : [...orders].reverse()) {
+            run++;
+            const live: LiveLocation = { bucket: LIVE, prefix: `run${run}/` };
+            const backups: BackupLocation = { bucket: BACKUPS, prefix: `run${run}/restorebot/` };
+            const keys = keysOf(live.prefix, shape.objects);
+            await s3.putGenerated({ bucket: LIVE, keys, size: shape.size, variant: 0 });
+            if (order === "restorebot") {
+              await copyIntoPool({
+                store,
+                live,
+                backups,
+                objects: await listLiveObjects(store, live),
+                pool: await readPoolIndex(store, backups),
+                mode: "pre-copy",
+                concurrency: CONCURRENCY,
+              });
+            }
+            // Pachyderm keeps writing until the pause.
+            const step = shape.objects / shape.changed;
+            await s3.putGenerated({
+              bucket: LIVE,
+              keys: Array.from(
+                { length: shape.changed },
+                (_, i) => keys[Math.floor(i * step)] as string,
+              ),
+              size: shape.size,
+              variant: 1,
+            });
+            await s3.takeRequestCounts();
+            const paused = performance.now();
+            // As the runbook's delta phase: the pool as it stands is read in the window.
+            const pool = await readPoolIndex(store, backups);
+            await writePachydermPoint({
               store,
               live,
               backups,
-              objects: await listLiveObjects(store, live),
               pool,
-              mode: "pre-copy",
+              asOf: formatAsOf(new Date()),
+              target: "bench",
+              databases,
+              restorebotVersion: "bench",
               concurrency: CONCURRENCY,
             });
+            const window = performance.now() - paused;
+            const { counts } = await s3.takeRequestCounts();
+            windows[order].push(window);
+            copiesInWindow[order] = counts.CopyObject ?? 0;
+            console.log(
+              `  [${model.name}] ${shape.name} round ${round + 1} ${order}: pause window ${formatDuration(window)} (${counts.CopyObject ?? 0} copies, ${counts.ListObjectsV2 ?? 0} list pages in it)`,
+            );
+            await s3.deletePrefix({ bucket: LIVE, prefix: live.prefix });
+            await s3.deletePrefix({ bucket: BACKUPS, prefix: `run${run}/` });
           }
-          // Pachyderm keeps writing until the pause.
-          const changed = shape.changed;
-          for (let i = 0; i < changed; i++) {
-            const key = `${live.prefix}chunks/${String(Math.floor((i * shape.objects) / changed)).padStart(6, "0")}`;
-            const offset = (i * 104_729 + 13) % (source.length - shape.size);
-            s3.putObjectDirect(live.bucket, key, source.subarray(offset, offset + shape.size));
-          }
-          const paused = performance.now();
-          await writePachydermPoint({
-            store,
-            live,
-            backups,
-            pool,
-            asOf: formatAsOf(new Date()),
-            target: "bench",
-            databases,
-            restorebotVersion: "bench",
-            concurrency: CONCURRENCY,
-          });
-          const window = performance.now() - paused;
-          (order === "restorebot" ? ours : naive).push(window);
-          console.log(
-            `  ${shape.name} round ${round + 1} ${order}: pause window ${formatDuration(window)}`,
-          );
-          for (const key of s3.listKeys("pachyderm-data", live.prefix))
-            s3.deleteObjectDirect("pachyderm-data", key);
-          for (const key of s3.listKeys("pachyderm-backups", `run${run}/`))
-            s3.deleteObjectDirect("pachyderm-backups", key);
         }
+        const ours = median(windows.restorebot);
+        const naive = median(windows.naive);
+        const line = `pause window, ${model.name}, ${shape.name} ${describeShape(shape)}, ${shape.changed} changed: restorebot ${formatDuration(ours)} (${copiesInWindow.restorebot} copies) vs pause-then-copy ${formatDuration(naive)} (${copiesInWindow.naive} copies): ratio ${(ours / naive).toFixed(3)}`;
+        summary.push(line);
+        console.log(line);
       }
-      const ratio = median(ours) / median(naive);
-      const line = `${shape.name} (${shape.objects.toLocaleString("en-US")} × ${formatBytes(shape.size)}, ${shape.changed} changed): pause window restorebot ${formatDuration(median(ours))} vs pause-then-copy ${formatDuration(median(naive))}, ratio ${ratio.toFixed(3)}`;
-      lines.push(line);
-      console.log(line);
     }
 
-    // ---- restore copy: parallel vs sequential --------------------------------------------
-    const shape: Shape = { name: "restore", objects: 2_000, size: 50 * 1024, changed: 0 };
-    const live = { bucket: "pachyderm-data", prefix: "restore-src/" };
-    const backups: BackupLocation = { bucket: "pachyderm-backups", prefix: "restore/restorebot/" };
-    seedLive(s3, live, shape, source);
-    const objects = await listLiveObjects(store, live);
-    await copyIntoPool({
-      store,
-      live,
-      backups,
-      objects,
-      pool: new Map(),
-      mode: "delta",
-      concurrency: CONCURRENCY,
-    });
-    const timings: Record<string, { ms: number; heapPeak: number }> = {};
-    for (const [label, concurrency] of [
-      ["parallel (16)", CONCURRENCY],
-      ["sequential", 1],
-      ["parallel (16) again", CONCURRENCY],
-    ] as const) {
-      const target = {
-        bucket: "pachyderm-data",
-        prefix: `restore-${concurrency}-${Math.random().toString(36).slice(2)}/`,
-      };
-      const base = process.memoryUsage().heapUsed;
-      let peak = 0;
-      const sampler = setInterval(() => {
-        peak = Math.max(peak, process.memoryUsage().heapUsed - base);
-      }, 20);
-      const started = performance.now();
-      const result = await restoreObjectsFromPool({
-        store,
-        live: target,
-        backups,
-        manifest: objects,
-        concurrency,
+    // ---- 2. restore copy: 16 in flight versus one at a time ---------------------------------
+    for (const shape of RESTORE_SHAPES) {
+      run++;
+      const source: LiveLocation = { bucket: LIVE, prefix: `restore-src${run}/` };
+      const backups: BackupLocation = { bucket: BACKUPS, prefix: `restore${run}/restorebot/` };
+      const backupsRoot = `restore${run}/`;
+      await useModel(s3, { name: "seeding", latencyMs: 0 });
+      await s3.putGenerated({
+        bucket: LIVE,
+        keys: keysOf(source.prefix, shape.objects),
+        size: shape.size,
+        variant: 0,
       });
-      const ms = performance.now() - started;
-      clearInterval(sampler);
-      timings[label] = { ms, heapPeak: peak };
-      console.log(
-        `  restore copy ${label}: ${result.copied} objects in ${formatDuration(ms)}, heap peak +${formatBytes(Math.max(0, peak))}`,
-      );
+      const objects = await listLiveObjects(store, source);
+      await copyIntoPool({
+        store,
+        live: source,
+        backups,
+        objects,
+        pool: new Map(),
+        mode: "delta",
+        concurrency: CONCURRENCY,
+      });
+      for (const model of MODELS) {
+        await useModel(s3, model);
+        const ms: Record<"parallel" | "sequential", number[]> = { parallel: [], sequential: [] };
+        for (const [label, concurrency] of [
+          ["parallel", CONCURRENCY],
+          ["sequential", 1],
+          ["parallel", CONCURRENCY],
+        ] as const) {
+          run++;
+          const target: LiveLocation = { bucket: LIVE, prefix: `restore-dst${run}/` };
+          let copied = 0;
+          const stop = sampleMemory(() => copied / shape.objects);
+          await s3.takeRequestCounts();
+          const t0 = performance.now();
+          const result = await restoreObjectsFromPool({
+            store,
+            live: target,
+            backups,
+            manifest: objects,
+            concurrency,
+            onProgress: (p) => {
+              copied = p.copied;
+            },
+          });
+          const elapsed = performance.now() - t0;
+          const samples = stop();
+          const { counts, peakInFlight, connections } = await s3.takeRequestCounts();
+          ms[label].push(elapsed);
+          const other = Object.entries(counts)
+            .filter(([op]) => op !== "CopyObject" && op !== "ListObjectsV2")
+            .map(([op, n]) => `${n} ${op}`);
+          console.log(
+            `  [${model.name}] restore ${shape.name} ${label === "parallel" ? `${CONCURRENCY} in flight` : "one at a time"}: ${result.copied} copies in ${formatDuration(elapsed)} (${counts.CopyObject ?? 0} CopyObject, at most ${peakInFlight.CopyObject ?? 0} at once at the server, over ${connections} new connections; ${counts.ListObjectsV2 ?? 0} list pages${other.length > 0 ? `, ${other.join(", ")}` : ""}); ${memoryLine(samples)}`,
+          );
+          await s3.deletePrefix({ bucket: LIVE, prefix: target.prefix });
+        }
+        const par = median(ms.parallel);
+        const seq = median(ms.sequential);
+        const line = `restore copy, ${model.name}, ${shape.name} ${describeShape(shape)}: ${CONCURRENCY} in flight ${formatDuration(par)} vs one at a time ${formatDuration(seq)}: ${(seq / par).toFixed(1)}× faster`;
+        summary.push(line);
+        console.log(line);
+      }
+      await s3.deletePrefix({ bucket: LIVE, prefix: source.prefix });
+      await s3.deletePrefix({ bucket: BACKUPS, prefix: backupsRoot });
     }
-    const par = median([
-      timings["parallel (16)"]?.ms ?? 0,
-      timings["parallel (16) again"]?.ms ?? 0,
-    ]);
-    const seq = timings.sequential?.ms ?? 0;
-    const line = `restore copy of 2,000 × 50 KiB: parallel (16) ${formatDuration(par)} vs sequential ${formatDuration(seq)}, ${(seq / par).toFixed(1)}× faster`;
-    lines.push(line);
-    console.log(line);
-    console.log(`\n${lines.join("\n")}`);
+    const child = await s3.memoryUsage();
+    console.log(
+      `\nSummary (S3 stand-in in its own process; store model = every answer ${LATENCY_MS} ms late, copies at ${formatBytes(COPY_RATE)}/s; ${CONCURRENCY} copies in flight; medians; total run ${formatDuration(performance.now() - started)}; stand-in RSS at the end ${formatBytes(child.rss)}):`,
+    );
+    for (const line of summary) console.log(`  ${line}`);
   } finally {
     await s3.close();
     await pach.drop();

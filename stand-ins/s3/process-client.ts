@@ -1,11 +1,6 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type {
-  ControlCall,
-  ControlReply,
-  ReadyMessage,
-  S3StandInControl,
-} from "./process.js";
+import type { ControlCall, ControlReply, ReadyMessage, S3StandInControl } from "./process.js";
 
 export interface S3StandInProcessOptions {
   buckets?: string[];
@@ -19,7 +14,7 @@ export interface S3StandInProcessOptions {
 
 type Control = {
   [K in keyof S3StandInControl]: (
-    args: Parameters<S3StandInControl[K]>[0],
+    ...args: Parameters<S3StandInControl[K]>
   ) => Promise<ReturnType<S3StandInControl[K]>>;
 };
 
@@ -39,10 +34,11 @@ export async function startS3StandInProcess(
   opts: S3StandInProcessOptions = {},
 ): Promise<S3StandInProcess> {
   const args = (opts.buckets ?? []).flatMap((b) => ["--bucket", b]);
-  if (opts.latencyMs !== undefined) args.push("--latency-ms", String(opts.latencyMs));
-  if (opts.copyRate !== undefined) args.push("--copy-rate", String(opts.copyRate));
+  if (opts.latencyMs !== undefined) args.push(`--latency-ms=${opts.latencyMs}`);
+  if (opts.copyRate !== undefined) args.push(`--copy-rate=${opts.copyRate}`);
   const child: ChildProcess = fork(fileURLToPath(new URL("./process.ts", import.meta.url)), args, {
-    execArgv: ["--import", "tsx"],
+    // Resolved from here, so the child loads TypeScript whatever its working directory.
+    execArgv: ["--import", import.meta.resolve("tsx")],
     stdio: ["ignore", "inherit", "pipe", "ipc"],
   });
   let stderr = "";
@@ -54,7 +50,11 @@ export async function startS3StandInProcess(
   const ready = await new Promise<ReadyMessage>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill();
-      reject(new Error(`the S3 stand-in process sent no ready signal within ${opts.readyTimeoutMs ?? 30_000} ms: ${stderr.trim()}`));
+      reject(
+        new Error(
+          `the S3 stand-in process sent no ready signal within ${opts.readyTimeoutMs ?? 30_000} ms: ${stderr.trim()}`,
+        ),
+      );
     }, opts.readyTimeoutMs ?? 30_000);
     const onMessage = (m: unknown) => {
       if ((m as ReadyMessage | undefined)?.type !== "ready") return;
@@ -65,7 +65,11 @@ export async function startS3StandInProcess(
     };
     const onExit = (code: number | null) => {
       clearTimeout(timer);
-      reject(new Error(`the S3 stand-in process exited (code ${code}) before it was ready: ${stderr.trim()}`));
+      reject(
+        new Error(
+          `the S3 stand-in process exited (code ${code}) before it was ready: ${stderr.trim()}`,
+        ),
+      );
     };
     child.on("message", onMessage);
     child.once("exit", onExit);
@@ -96,6 +100,10 @@ export async function startS3StandInProcess(
     callArgs: Parameters<S3StandInControl[K]>[0],
   ): Promise<ReturnType<S3StandInControl[K]>> {
     return new Promise((resolve, reject) => {
+      if (!child.connected) {
+        reject(new Error(`the S3 stand-in process has exited; ${name} cannot be called`));
+        return;
+      }
       const id = ++nextId;
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       child.send({ id, call: name, args: callArgs } as ControlCall, (err) => {

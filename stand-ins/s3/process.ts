@@ -26,8 +26,15 @@ export interface S3StandInControl {
   deletePrefix(args: { bucket: string; prefix: string }): number;
   setLatency(args: { ms: number; op?: S3Operation }): void;
   setCopyRate(args: { bytesPerSecond?: number }): void;
-  /** Requests per operation since the last reset; resets the counts and the write log. */
-  takeRequestCounts(): Partial<Record<S3Operation, number>>;
+  /**
+   * Requests per operation, the most of each handled at once, and connections accepted, since
+   * the last call; then resets them and the write log.
+   */
+  takeRequestCounts(): {
+    counts: Partial<Record<S3Operation, number>>;
+    peakInFlight: Partial<Record<S3Operation, number>>;
+    connections: number;
+  };
   memoryUsage(): NodeJS.MemoryUsage;
 }
 
@@ -108,10 +115,14 @@ async function main(): Promise<void> {
       s3.setCopyRate(bytesPerSecond);
     },
     takeRequestCounts() {
-      const counts = s3.requestCounts();
+      const taken = {
+        counts: s3.requestCounts(),
+        peakInFlight: s3.peakInFlight(),
+        connections: s3.connections(),
+      };
       s3.resetCounts();
       s3.clearWriteLog();
-      return counts;
+      return taken;
     },
     memoryUsage: () => process.memoryUsage(),
   };
@@ -136,7 +147,11 @@ async function main(): Promise<void> {
       if (typeof handler !== "function") throw new Error(`unknown control call "${message.call}"`);
       reply = { id: message.id, ok: true, result: handler(message.args) };
     } catch (err) {
-      reply = { id: message.id, ok: false, error: err instanceof Error ? err.message : String(err) };
+      reply = {
+        id: message.id,
+        ok: false,
+        error: err instanceof Error ? err.message : String(err),
+      };
     }
     send(reply);
   });

@@ -98,6 +98,13 @@ export interface S3StandIn {
   clearWriteLog(): void;
   /** Requests received per operation since the last reset (failed ones included). */
   requestCounts(): Partial<Record<S3Operation, number>>;
+  /**
+   * The most requests of each operation the server was handling at once since the last reset
+   * (from arrival to the end of the answer), e.g. how many CopyObjects a copy ran in parallel.
+   */
+  peakInFlight(): Partial<Record<S3Operation, number>>;
+  /** TCP connections accepted since the last reset (keep-alive reuse keeps this low). */
+  connections(): number;
   totalRequests(): number;
   requests(): readonly RecordedRequest[];
   resetCounts(): void;
@@ -408,6 +415,9 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
   let copyRate: number | undefined;
   for (const bucket of opts.buckets ?? []) store.createBucket(bucket);
   const counts = new Map<S3Operation, number>();
+  const inFlight = new Map<S3Operation, number>();
+  const peaks = new Map<S3Operation, number>();
+  let connections = 0;
   let log: RecordedRequest[] = [];
   let faults: Array<FaultSpec & { remaining: number }> = [];
   const latency = new Map<S3Operation | "*", number>();
@@ -865,6 +875,13 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
       };
     }
     counts.set(r.op, (counts.get(r.op) ?? 0) + 1);
+    const op = r.op;
+    const now = (inFlight.get(op) ?? 0) + 1;
+    inFlight.set(op, now);
+    if (now > (peaks.get(op) ?? 0)) peaks.set(op, now);
+    res.on("close", () => {
+      inFlight.set(op, (inFlight.get(op) ?? 1) - 1);
+    });
     const entry: RecordedRequest = {
       op: r.op,
       method: r.method,
@@ -913,6 +930,9 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
   // `agentKeepAliveTimeoutBuffer` (1 s) before the server's advertised timeout, so at 1 s every
   // request opened a new connection. close() ends idle keep-alive sockets itself.
   server.keepAliveTimeout = 5000;
+  server.on("connection", () => {
+    connections++;
+  });
   server.listen(opts.port ?? 0, "127.0.0.1");
   await once(server, "listening");
   const port = (server.address() as AddressInfo).port;
@@ -937,10 +957,14 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
     writeLog: () => store.writeLog(),
     clearWriteLog: () => store.clearWriteLog(),
     requestCounts: () => Object.fromEntries(counts) as Partial<Record<S3Operation, number>>,
+    peakInFlight: () => Object.fromEntries(peaks) as Partial<Record<S3Operation, number>>,
+    connections: () => connections,
     totalRequests: () => [...counts.values()].reduce((a, b) => a + b, 0),
     requests: () => log,
     resetCounts() {
       counts.clear();
+      peaks.clear();
+      connections = 0;
       log = [];
     },
     failNext(fault) {

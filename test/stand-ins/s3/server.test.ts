@@ -272,6 +272,27 @@ describe("S3 stand-in with the real S3Client", () => {
     s3.setLatency(0, "HeadBucket");
   });
 
+  it("keeps connections open for the SDK's keep-alive agent, and reports requests handled at once", async () => {
+    const c = client();
+    for (let i = 0; i < 8; i++)
+      await c.send(new HeadObjectCommand({ Bucket: "snapshots", Key: "dir/a.txt" }));
+    // Node's Agent retires a socket 1 s before the server's advertised keep-alive timeout;
+    // sequential requests must still share one connection.
+    expect(s3.connections()).toBe(1);
+    expect(s3.peakInFlight()).toEqual({ HeadObject: 1 });
+    s3.setLatency(50, "HeadObject");
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        c.send(new HeadObjectCommand({ Bucket: "snapshots", Key: "dir/a.txt" })),
+      ),
+    );
+    s3.setLatency(0, "HeadObject");
+    expect(s3.peakInFlight()).toEqual({ HeadObject: 5 });
+    s3.resetCounts();
+    expect(s3.peakInFlight()).toEqual({});
+    expect(s3.connections()).toBe(0);
+  });
+
   it("seeds and pages through 20 000 keys (within the test timeout)", async () => {
     for (let i = 0; i < 20_000; i++)
       s3.putObjectDirect("big", `h/${String(i).padStart(6, "0")}`, "b");
