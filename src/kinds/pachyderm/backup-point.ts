@@ -12,6 +12,7 @@ import {
   listLiveObjects,
   type PoolCopyProgress,
   type PoolIndex,
+  readPoolIndex,
 } from "./object-pool.js";
 import { dumpDatabaseToPoint } from "./pg-dump.js";
 
@@ -36,7 +37,11 @@ export async function writePachydermPoint(opts: {
   store: Pick<ObjectStore, "listObjects" | "copyObject" | "upload" | "put">;
   live: LiveLocation;
   backups: BackupLocation;
-  pool: PoolIndex;
+  /**
+   * The pool as the pre-copy left it; when omitted it is read in the window, alongside the live
+   * listing, as the backup runbook's delta phase does.
+   */
+  pool?: PoolIndex;
   asOf: string;
   target: string;
   databases: readonly PachydermDatabase[];
@@ -47,13 +52,16 @@ export async function writePachydermPoint(opts: {
   signal?: AbortSignal;
 }): Promise<CompleteManifest & PachydermPointFields> {
   // The manifest describes the live bucket at the pause: listed after the scale-down.
-  const objects = await listLiveObjects(opts.store, opts.live);
+  const [objects, pool] = await Promise.all([
+    listLiveObjects(opts.store, opts.live),
+    opts.pool ?? readPoolIndex(opts.store, opts.backups),
+  ]);
   await copyIntoPool({
     store: opts.store,
     live: opts.live,
     backups: opts.backups,
     objects,
-    pool: opts.pool,
+    pool,
     mode: "delta",
     ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
     ...(opts.onDeltaProgress === undefined ? {} : { onProgress: opts.onDeltaProgress }),
