@@ -6,6 +6,12 @@ import { createRestoreProcessor } from "../../../jobs/restore-processor.js";
 import { type RestoreWorker, startRestoreWorker } from "../../../jobs/restore-worker.js";
 import { createKubernetesCluster } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
+import {
+  type LiveObject,
+  OBJECT_MANIFEST,
+  readObjectManifest,
+} from "../../../src/kinds/pachyderm/index.js";
+import type { PachydermPoint } from "../../../src/kinds/pachyderm/points.js";
 import { silentLogger } from "../../../src/logging/logger.js";
 import { createMetrics } from "../../../src/observability/metrics.js";
 import {
@@ -83,6 +89,44 @@ export interface PachydermChatEnv {
 }
 
 let counter = 0;
+
+/** The request id in a command's answer. */
+export function idIn(text: string): string {
+  const id = /rb-[a-z0-9]{8}/.exec(text)?.[0];
+  if (!id) throw new Error(`no request id in: ${text}`);
+  return id;
+}
+
+/** pachd's spec and ready replicas in the simulator. */
+export function pachdReplicas(e: PachydermChatEnv): { spec: number; ready: number } {
+  const c = e.sim.snapshot().components.find((x) => x.name === "pachd");
+  return { spec: c?.specReplicas ?? -1, ready: c?.readyReplicas ?? -1 };
+}
+
+/** The point a finished backup stored on its request. */
+export async function requestPoint(e: PachydermChatEnv, id: string): Promise<PachydermPoint> {
+  const { rows } = await e.h.runtime.pool.query<{ point: PachydermPoint }>(
+    "SELECT point FROM restore_requests WHERE id = $1",
+    [id],
+  );
+  const point = rows[0]?.point;
+  if (!point?.asOf) throw new Error(`request ${id} recorded no point`);
+  return point;
+}
+
+/** The point's objects.ndjson.gz, read through the checked reader. */
+export async function manifestOf(
+  e: PachydermChatEnv,
+  point: PachydermPoint,
+  prefix = "restorebot/",
+): Promise<LiveObject[]> {
+  const file = point.files.find((f) => f.name === OBJECT_MANIFEST);
+  if (!file) throw new Error("the point lists no manifest");
+  const out: LiveObject[] = [];
+  for await (const o of readObjectManifest(e.store, { bucket: BACKUPS, prefix }, point.asOf, file))
+    out.push(o);
+  return out;
+}
 
 export async function startPachydermChat(opts: {
   label: string;

@@ -1,27 +1,24 @@
-import { execFile } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  listLiveObjects,
-  OBJECT_MANIFEST,
-  pachyderm,
-  readObjectManifest,
-} from "../../../src/kinds/pachyderm/index.js";
+import { listLiveObjects, pachyderm } from "../../../src/kinds/pachyderm/index.js";
 import type { PachydermPoint } from "../../../src/kinds/pachyderm/points.js";
 import { BACKUP_PHASES } from "../../../src/kinds/pachyderm/runbook-backup.js";
 import { RESTORE_PHASES } from "../../../src/kinds/pachyderm/runbook-restore.js";
-import { comparableDump } from "../../catalog-restore/support.js";
 import {
   BACKUPS,
   CHANNEL,
   GUARDED,
+  idIn,
   LIVE,
+  manifestOf,
   type PachydermChatEnv,
+  pachdReplicas,
   REQUESTER,
+  requestPoint,
   SECOND,
   startPachydermChat,
   TARGET,
 } from "./chat-env.js";
-import { PREPARED_ADMIN_URL } from "./support.js";
+import { PREPARED_ADMIN_URL, pgDumpOf } from "./support.js";
 
 /**
  * Pachyderm through the chat path, end to end: `/backup` from the Slack stand-in → the real bot
@@ -47,56 +44,6 @@ afterAll(async () => {
   await env?.close();
 });
 
-async function pgDumpOf(url: string): Promise<string> {
-  const out = await new Promise<string>((resolve, reject) =>
-    execFile(
-      "pg_dump",
-      ["--format=plain", `--dbname=${url}`],
-      { maxBuffer: 64 << 20 },
-      (err, so) => (err ? reject(err) : resolve(so)),
-    ),
-  );
-  return comparableDump(out);
-}
-
-function pachd(e: PachydermChatEnv): { spec: number; ready: number } {
-  const c = e.sim.snapshot().components.find((x) => x.name === "pachd");
-  return { spec: c?.specReplicas ?? -1, ready: c?.readyReplicas ?? -1 };
-}
-
-const idIn = (text: string): string => {
-  const id = /rb-[a-z0-9]{8}/.exec(text)?.[0];
-  if (!id) throw new Error(`no request id in: ${text}`);
-  return id;
-};
-
-async function requestPoint(id: string): Promise<PachydermPoint> {
-  const { rows } = await env.h.runtime.pool.query<{ point: PachydermPoint }>(
-    "SELECT point FROM restore_requests WHERE id = $1",
-    [id],
-  );
-  const point = rows[0]?.point;
-  if (!point?.asOf) throw new Error(`request ${id} recorded no point`);
-  return point;
-}
-
-async function manifestOf(
-  point: PachydermPoint,
-  prefix: string,
-): Promise<Array<{ key: string; size: number; etag: string }>> {
-  const file = point.files.find((f) => f.name === OBJECT_MANIFEST);
-  if (!file) throw new Error("the point lists no manifest");
-  const out: Array<{ key: string; size: number; etag: string }> = [];
-  for await (const o of readObjectManifest(
-    env.store,
-    { bucket: BACKUPS, prefix },
-    point.asOf,
-    file,
-  ))
-    out.push(o);
-  return out;
-}
-
 async function click(messageTs: string, user: string, actionId = "request_approve") {
   return env.answer(
     await env.h.sender.clickButton({ userId: user, channelId: CHANNEL, messageTs, actionId }),
@@ -114,7 +61,7 @@ async function stateOf(id: string): Promise<string | undefined> {
 describe("Pachyderm through the chat path", { timeout: 90_000 }, () => {
   it("/backup narrates every phase, states the pause window, shows in /backup status and /recovery-points, and pachd ends at its count", async () => {
     const e = env;
-    expect(pachd(e)).toEqual({ spec: 2, ready: 2 });
+    expect(pachdReplicas(e)).toEqual({ spec: 2, ready: 2 });
     atBackup = { pach: await pgDumpOf(e.pach.url), dex: await pgDumpOf(e.dex.url) };
 
     const started = await e.slash("/backup", `${TARGET} before the pachd upgrade CHG-101`);
@@ -122,7 +69,7 @@ describe("Pachyderm through the chat path", { timeout: 90_000 }, () => {
     const id = idIn(started);
     expect(await e.waitForState(id, ["succeeded", "halted"])).toBe("succeeded");
     const final = await e.finalMessage(id);
-    const point = await requestPoint(id);
+    const point = await requestPoint(e, id);
     backupPoint = point;
     expect(final).toContain(`Point \`${point.asOf}\` is complete`);
     expect(final).toMatch(/pachyderm\.sql\.gz .+, dex\.sql\.gz .+, 30 objects/);
@@ -152,7 +99,7 @@ describe("Pachyderm through the chat path", { timeout: 90_000 }, () => {
     expect(blocks).toMatch(new RegExp(`Pause window:\\* ${TARGET} was paused for \\d`));
 
     // pachd is back at its recorded count, and ready.
-    expect(pachd(e)).toEqual({ spec: 2, ready: 2 });
+    expect(pachdReplicas(e)).toEqual({ spec: 2, ready: 2 });
 
     const status = await e.slash("/backup", `status ${TARGET}`);
     expect(status).toContain(`\`${id}\` succeeded · as of \`${point.asOf}\``);
@@ -163,7 +110,7 @@ describe("Pachyderm through the chat path", { timeout: 90_000 }, () => {
     expect(listed.blocks).toMatch(/pachyderm\.sql\.gz .+, dex\.sql\.gz .+ · 30 objects/);
 
     // Every object of the manifest is in the pool.
-    const manifest = await manifestOf(point, "restorebot/");
+    const manifest = await manifestOf(e, point);
     expect(manifest.map((o) => o.key)).toEqual(e.s3.listKeys(LIVE));
     for (const o of manifest)
       expect(e.s3.listKeys(BACKUPS, `restorebot/objects/${o.key}/`)).toEqual([
@@ -185,10 +132,10 @@ describe("Pachyderm through the chat path", { timeout: 90_000 }, () => {
     );
     expect(await stateOf(id)).toBe("pending");
     // Nothing ran: pachd was never scaled for it.
-    expect(pachd(e)).toEqual({ spec: 2, ready: 2 });
+    expect(pachdReplicas(e)).toEqual({ spec: 2, ready: 2 });
     await click(card.ts, SECOND);
     expect(await e.waitForState(id, ["succeeded", "halted"])).toBe("succeeded");
-    const point = await requestPoint(id);
+    const point = await requestPoint(e, id);
     expect(await e.finalMessage(id)).toContain(`Point \`${point.asOf}\` is complete`);
     const { rows } = await e.h.runtime.pool.query(
       "SELECT approver FROM approvals WHERE request_id = $1",
@@ -236,7 +183,7 @@ describe("Pachyderm through the chat path", { timeout: 90_000 }, () => {
     const live = new Map(
       (await listLiveObjects(e.store, { bucket: LIVE, prefix: "" })).map((o) => [o.key, o]),
     );
-    for (const o of await manifestOf(point, "restorebot/")) {
+    for (const o of await manifestOf(e, point)) {
       const now = live.get(o.key);
       expect(now?.size, o.key).toBe(o.size);
       expect(now?.etag, o.key).toBe(o.etag);
@@ -244,7 +191,7 @@ describe("Pachyderm through the chat path", { timeout: 90_000 }, () => {
     expect(e.s3.getObjectDirect(LIVE, "chunks/0003")?.toString()).toBe("chunk 3 ".repeat(50));
     expect(e.s3.getObjectDirect(LIVE, "chunks/0007")?.toString()).toBe("chunk 7 ".repeat(50));
     expect(e.s3.getObjectDirect(LIVE, "chunks/after")?.toString()).toBe("written after the backup");
-    expect(pachd(e)).toEqual({ spec: 2, ready: 2 });
+    expect(pachdReplicas(e)).toEqual({ spec: 2, ready: 2 });
     // The point is still listed, complete, after being restored from.
     const verified = await pachyderm.points
       .source(e.h.runtime.config.targets[0] as never, () => e.store)
