@@ -108,6 +108,17 @@ describe("Pachyderm through the chat path", { timeout: 90_000 }, () => {
     expect(listed.text).toContain(`newest complete ${point.asOf}`);
     expect(listed.blocks).toContain(point.asOf);
     expect(listed.blocks).toMatch(/pachyderm\.sql\.gz .+, dex\.sql\.gz .+ · 30 objects/);
+    // Without backup.retention nothing deletes a point: the listing says so once, with no
+    // expiry date of InfluxDB's garbage collector and no hourly or daily cadence.
+    const pointLine = (JSON.parse(listed.blocks) as Array<{ text?: { text: string } }>)
+      .map((b) => b.text?.text ?? "")
+      .find((t) => t.includes(`*\`${point.asOf}\`*`));
+    expect(pointLine).toMatch(
+      new RegExp(
+        `^:large_green_circle: \\*\`${point.asOf}\`\\* · just now\n.+ · kept until removed \\(no \`backup.retention\`\\)$`,
+      ),
+    );
+    expect(listed.blocks).not.toMatch(/hourly|daily|kept until \d/);
 
     // Every object of the manifest is in the pool.
     const manifest = await manifestOf(e, point);
