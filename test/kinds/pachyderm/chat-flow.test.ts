@@ -176,6 +176,15 @@ describe("Pachyderm through the chat path", { timeout: 90_000 }, () => {
     const card = await e.card(id);
     const blocks = JSON.stringify(card.blocks);
     expect(blocks).toMatch(/Both databases commit together \(prepared transactions\)/);
+    // The card speaks of Pachyderm's point, databases and objects, not of a catalog snapshot.
+    expect(blocks).toContain(`*Point*\\n\`${point.asOf}\``);
+    expect(blocks).toMatch(
+      /Data loss:\* everything written to Pachyderm after \d\d:\d\d UTC — about .+ — will be lost/,
+    );
+    expect(blocks).toMatch(
+      /This takes pach down and replaces its `pachyderm` and `dex` databases with the point of .+ UTC and copies back the point's objects: everything written to Pachyderm after/,
+    );
+    expect(blocks).not.toMatch(/catalog|snapshot/i);
     expect(await click(card.ts, REQUESTER)).toMatch(/two-person rule/);
     expect(await stateOf(id)).toBe("pending");
     await click(card.ts, SECOND);
