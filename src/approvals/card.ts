@@ -1,3 +1,4 @@
+import type { RestoreWords } from "../kinds/kind.js";
 import type { KindRegistry } from "../kinds/registry.js";
 import { formatPointTime } from "../slack/commands/recovery-point-time.js";
 import type { types } from "../slack/slack-api.js";
@@ -126,13 +127,34 @@ function lossUntil(request: RestoreRequest, now: Date): Date {
   return request.startedAt ?? now;
 }
 
+/** InfluxDB Clustered's words: the kinds that say nothing else restore a catalog from a snapshot. */
+const CATALOG_WORDS: RestoreWords = {
+  lost: "catalog changes",
+  replaces: (_point, time) => `its catalog with the snapshot of ${time}`,
+  untouched: "the catalog was never touched",
+  replacing: "the catalog restore",
+  point: (_point, pointTime) => ({ label: "Snapshot", name: formatPointTime(pointTime) }),
+};
+
+/** The request's kind's words for what its restore replaces and loses. */
+export function restoreWords(
+  kinds: Pick<KindRegistry, "find">,
+  request: Pick<RestoreRequest, "kind">,
+): RestoreWords {
+  return kinds.find(request.kind)?.wording.restore ?? CATALOG_WORDS;
+}
+
 /** "catalog changes after 14:00 UTC — about 3 h 12 min — will be lost" */
-export function describeDataLoss(request: RestoreRequest, now: Date): string {
+export function describeDataLoss(
+  request: RestoreRequest,
+  now: Date,
+  words: RestoreWords = CATALOG_WORDS,
+): string {
   const until = lossUntil(request, now);
   const window = formatDuration(until.getTime() - request.pointTime.getTime());
   const after = formatUtc(request.pointTime, until);
   const tense = request.startedAt ? "are lost" : "will be lost";
-  return `catalog changes after ${after} — about ${window} — ${tense}`;
+  return `${words.lost} after ${after} — about ${window} — ${tense}`;
 }
 
 const STATE_HEADLINE: Record<RestoreRequest["state"], string> = {
@@ -251,11 +273,15 @@ function decisionsLine(view: RequestCardView, count: number): string {
   return lines.join("\n");
 }
 
-function approveRejectButtons(request: RestoreRequest, now: Date): types.ActionsBlock {
+function approveRejectButtons(
+  request: RestoreRequest,
+  now: Date,
+  words: RestoreWords = CATALOG_WORDS,
+): types.ActionsBlock {
   const approveText =
     request.operation === "backup"
       ? `This takes a backup of ${request.target} now, as its kind's backup runbook says (it may pause ${request.target} briefly).`
-      : `This takes ${request.target} down and replaces its catalog with the snapshot of ${formatUtc(request.pointTime)}: ${describeDataLoss(request, now)}.`;
+      : `This takes ${request.target} down and replaces ${words.replaces(request.point, formatUtc(request.pointTime))}: ${describeDataLoss(request, now, words)}.`;
   return {
     type: "actions",
     block_id: "request_decision",
@@ -335,14 +361,14 @@ const FINAL_STATES: readonly RestoreRequest["state"][] = [
  * The data-loss warning, kept unless the catalog was certainly never touched: a request that
  * never started a run, or a run whose checkpoints show the catalog restore never started.
  */
-function dataLossLine(view: RequestCardView): string {
+function dataLossLine(view: RequestCardView, words: RestoreWords): string {
   const { request, now } = view;
   const untouched = request.startedAt === null || view.catalogUntouched === true;
   if (FINAL_STATES.includes(request.state) && untouched)
     return request.startedAt === null
-      ? ":information_source: *No data lost:* nothing ran, so the catalog was never touched."
-      : ":information_source: *No data lost:* the catalog restore never started, so the catalog was never touched.";
-  return `:warning: *Data loss:* ${describeDataLoss(request, now)}.`;
+      ? `:information_source: *No data lost:* nothing ran, so ${words.untouched}.`
+      : `:information_source: *No data lost:* ${words.replacing} never started, so ${words.untouched}.`;
+  return `:warning: *Data loss:* ${describeDataLoss(request, now, words)}.`;
 }
 
 /** The request's restore options as its kind words them (mrkdwn, e.g. a bold warning). */
@@ -405,6 +431,8 @@ export function buildRequestCard(view: RequestCardView): RequestCard {
   if (request.operation === "backup")
     return buildBackupCard(view, countApprovals(view.approvals, request.requester));
   const count = countApprovals(view.approvals, request.requester);
+  const words = restoreWords(view.kinds, request);
+  const named = words.point(request.point, request.pointTime);
   const point = `${formatUtc(request.pointTime)} (${formatDuration(now.getTime() - request.pointTime.getTime())} ago)`;
   const blocks: SlackBlock[] = [
     { type: "header", text: plain(truncate(`Restore ${request.target} — ${request.id}`, 150)) },
@@ -418,7 +446,7 @@ export function buildRequestCard(view: RequestCardView): RequestCard {
         mrkdwn(`*Recovery point*\n${point}`),
         mrkdwn(
           [
-            `*Snapshot*\n\`${escapeMrkdwn(formatPointTime(request.pointTime))}\``,
+            `*${named.label}*\n\`${escapeMrkdwn(named.name)}\``,
             ...(view.kinds.find(request.kind)?.points.cardLines(request.point) ?? []).map(
               escapeMrkdwn,
             ),
@@ -427,14 +455,14 @@ export function buildRequestCard(view: RequestCardView): RequestCard {
       ],
     },
     ...optionsBlocks(view),
-    section(dataLossLine(view), "data_loss"),
+    section(dataLossLine(view, words), "data_loss"),
     section(`*Reason*\n${quote(truncate(request.reason, 2000))}`, "reason"),
     section(decisionsLine(view, count), "approvals"),
   ];
   const phases = phaseLines(view);
   if (phases) blocks.push(section(phases, "phases"));
   blocks.push({ type: "context", block_id: "footer", elements: [mrkdwn(footer(view))] });
-  if (request.state === "pending") blocks.push(approveRejectButtons(request, now));
+  if (request.state === "pending") blocks.push(approveRejectButtons(request, now, words));
   else if (view.runControls?.length && (request.state === "halted" || request.state === "running"))
     blocks.push(runControlButtons(request, view.runControls));
 

@@ -4,7 +4,7 @@ import type { KindRegistry } from "../kinds/registry.js";
 import type { PhaseRunRecord } from "../runbook/types.js";
 import { formatPointTime } from "../slack/commands/recovery-point-time.js";
 import { formatDuration, formatUtc } from "../text/format.js";
-import { describeDataLoss, escapeKeepingMentions } from "./card.js";
+import { describeDataLoss, escapeKeepingMentions, restoreWords } from "./card.js";
 import { escapeMrkdwn, truncate } from "./format.js";
 import { countApprovals, describePrincipals } from "./policy.js";
 import type { ApprovalRecord, RestoreRequest } from "./request-store.js";
@@ -115,7 +115,7 @@ export function formatRequestStatus(
   switch (request.state) {
     case "pending":
       lines.push(
-        `Expires at ${formatUtc(request.expiresAt, now)} (in ${formatDuration(request.expiresAt.getTime() - now.getTime())}) unless approved.${request.operation === "backup" ? "" : ` Data loss if run now: ${describeDataLoss(request, now)}.`}`,
+        `Expires at ${formatUtc(request.expiresAt, now)} (in ${formatDuration(request.expiresAt.getTime() - now.getTime())}) unless approved.${request.operation === "backup" ? "" : ` Data loss if run now: ${describeDataLoss(request, now, restoreWords(kinds, request))}.`}`,
       );
       break;
     case "rejected":
@@ -146,7 +146,7 @@ export function formatRequestStatus(
   lines.push(
     request.operation === "backup" && request.point === null
       ? "Point: written when the backup finishes."
-      : `${request.operation === "backup" ? "Point written" : "Snapshot"}: ${escapeMrkdwn(kinds.get(request.kind).points.reportLine(request.point))}.`,
+      : `${request.operation === "backup" ? "Point written" : restoreWords(kinds, request).point(request.point, request.pointTime).label}: ${escapeMrkdwn(kinds.get(request.kind).points.reportLine(request.point))}.`,
   );
   const options =
     request.options === null

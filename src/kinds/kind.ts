@@ -105,6 +105,20 @@ export interface RunbookDeps<T extends TargetBase = TargetBase> {
   logger: Logger;
 }
 
+/** A kind's words for what its restore replaces and loses (the approval card, `/restore status`). */
+export interface RestoreWords {
+  /** What is lost after the point: "catalog changes" (… after 14:00 UTC — about 2 h — will be lost). */
+  lost: string;
+  /** "its catalog with the snapshot of <time>" (This takes <target> down and replaces …). */
+  replaces(point: JsonValue, time: string): string;
+  /** "the catalog was never touched" (No data lost: nothing ran, so …). */
+  untouched: string;
+  /** "the catalog restore" (… never started, so …): the phase `outline.replacesData`. */
+  replacing: string;
+  /** The card's field for the point: its label and its name as `/recovery-points` lists it. */
+  point(point: JsonValue, pointTime: Date): { label: string; name: string };
+}
+
 export interface PlanInput<T extends TargetBase = TargetBase> {
   target: T;
   /** Resolved the way a request freezes it, so the plan shows what a restore would use. */
@@ -276,6 +290,11 @@ export interface Kind<T extends TargetBase = TargetBase> {
     abandoned(request: RunRequest, runs: readonly PhaseRunRecord[], userId: string): string;
     /** The thread message when someone presses Roll back. */
     rollbackPressed(request: RunRequest, runs: readonly PhaseRunRecord[], userId: string): string;
+    /**
+     * How a restore's card and status name what the restore replaces and what it loses;
+     * without it they speak of InfluxDB Clustered's catalog and snapshot.
+     */
+    restore?: RestoreWords;
   };
   /** The Kubernetes API access its runbooks use, as Role rules in the target's namespace. */
   rbac: readonly RbacRule[];

@@ -69,7 +69,8 @@ export function recoveryPointsMessage(listing: RecoveryPointListing): SlackMessa
       ),
     );
   }
-  for (const point of listing.points) blocks.push(pointBlock(listing.target, point, now));
+  for (const point of listing.points)
+    blocks.push(pointBlock(listing.target, point, now, listing.expiresBy));
   const oldestShown = listing.points.at(-1);
   if (listing.olderCount > 0 && oldestShown !== undefined) {
     const value: OlderPointsValue = {
@@ -136,7 +137,7 @@ function summaryText(listing: RecoveryPointListing): string {
 
 function contextTexts(listing: RecoveryPointListing): string[] {
   const texts = [
-    `${formatCount(listing.totalPoints)} points in ${code(listing.location)} (${formatCount(listing.counts.hourly)} hourly, ${formatCount(listing.counts.daily)} daily at 00:00 UTC) · showing ${formatCount(listing.points.length)}, newest first${listing.query.cadence !== "all" || listing.query.sinceMs !== undefined || listing.query.before !== undefined ? ` · ${describeFilter(listing)}` : ""}`,
+    `${formatCount(listing.totalPoints)} points in ${code(listing.location)}${listing.expiresBy === "backup" ? "" : ` (${formatCount(listing.counts.hourly)} hourly, ${formatCount(listing.counts.daily)} daily at 00:00 UTC)`} · showing ${formatCount(listing.points.length)}, newest first${listing.query.cadence !== "all" || listing.query.sinceMs !== undefined || listing.query.before !== undefined ? ` · ${describeFilter(listing)}` : ""}`,
   ];
   if (listing.verificationsUnavailable) {
     texts.push(
@@ -168,9 +169,18 @@ function summaryFallback(listing: RecoveryPointListing): string {
     : `Recovery points for ${listing.target}: newest complete ${newest.id} (${formatAge(newest.time, listing.now)}); ${listing.points.length} of ${listing.totalPoints} shown.`;
 }
 
-function pointBlock(target: string, point: ListedPoint, now: Date): Block {
+function pointBlock(
+  target: string,
+  point: ListedPoint,
+  now: Date,
+  expiresBy: RecoveryPointListing["expiresBy"],
+): Block {
   const { ref, details } = point;
-  const title = `*${code(ref.id)}* · ${point.cadence} · ${formatAge(ref.time, now)}`;
+  // restorebot's own backups have no hourly or daily points: they are kept by age alone.
+  const title =
+    expiresBy === "backup"
+      ? `*${code(ref.id)}* · ${formatAge(ref.time, now)}`
+      : `*${code(ref.id)}* · ${point.cadence} · ${formatAge(ref.time, now)}`;
   const lines: string[] = [];
   if (details === undefined) {
     lines.push(`:grey_question: ${title} — *gone*: the folder disappeared while listing`);
@@ -187,7 +197,7 @@ function pointBlock(target: string, point: ListedPoint, now: Date): Block {
   if (details?.summary !== undefined) facts.push(details.summary);
   else if (details?.dumpSize !== undefined)
     facts.push(`pg_dump.gz ${formatBytes(details.dumpSize)}`);
-  facts.push(expiryText(point, now));
+  facts.push(expiryText(point, now, expiresBy));
   lines.push(facts.join(" · "));
   if (point.verification !== undefined) {
     lines.push(verificationLine(point.verification, details?.dumpEtag, now));
@@ -210,14 +220,22 @@ function pointBlock(target: string, point: ListedPoint, now: Date): Block {
   return block;
 }
 
-function expiryText(point: ListedPoint, now: Date): string {
+function expiryText(
+  point: ListedPoint,
+  now: Date,
+  expiresBy: RecoveryPointListing["expiresBy"],
+): string {
+  const { expiresAt } = point;
+  if (expiresAt === undefined) return "kept until removed (no `backup.retention`)";
   switch (point.expiry) {
     case "overdue":
-      return `:warning: *past its ${point.cadence} retention* since ${formatUtc(point.expiresAt)}: the garbage collector may delete it at any moment`;
+      return expiresBy === "backup"
+        ? `:warning: *past \`backup.retention\`* since ${formatUtc(expiresAt)}: restorebot's retention removes it at its next run, unless a request froze it or it is the newest complete point`
+        : `:warning: *past its ${point.cadence} retention* since ${formatUtc(expiresAt)}: the garbage collector may delete it at any moment`;
     case "expiring":
-      return `:hourglass_flowing_sand: *expires in ${formatDuration(point.expiresAt.getTime() - now.getTime())}* (${formatUtc(point.expiresAt)})`;
+      return `:hourglass_flowing_sand: *expires in ${formatDuration(expiresAt.getTime() - now.getTime())}* (${formatUtc(expiresAt)})`;
     case "kept":
-      return `kept until ${formatUtc(point.expiresAt)}`;
+      return `kept until ${formatUtc(expiresAt)}`;
   }
 }
 

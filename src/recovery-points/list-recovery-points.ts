@@ -37,7 +37,8 @@ const COMPLETE_SCAN_LIMIT = 200;
 export interface ListedPoint {
   ref: RecoveryPointRef;
   cadence: Cadence;
-  expiresAt: Date;
+  /** Undefined when nothing will delete the point (restorebot's backups without `backup.retention`). */
+  expiresAt: Date | undefined;
   expiry: ExpiryState;
   /** Undefined when the folder vanished between listing and describing it. */
   details: RecoveryPointDetails | undefined;
@@ -51,6 +52,8 @@ export interface RecoveryPointListing {
   location: string;
   /** What to check when there are no points at all (the source's words). */
   emptyHint?: string | undefined;
+  /** What deletes the points (the source's `expiresBy`). */
+  expiresBy: "system" | "backup";
   now: Date;
   query: ListQuery;
   totalPoints: number;
@@ -114,6 +117,7 @@ export async function listRecoveryPoints(input: {
   db: Pick<DatabasePool, "query">;
 }): Promise<RecoveryPointListing> {
   const { source, target, query, now } = input;
+  const expiresBy = source.expiresBy ?? "system";
   const index = await source.listPoints();
   const selection = selectPoints(index, query, now);
   const all = index.points;
@@ -183,6 +187,7 @@ export async function listRecoveryPoints(input: {
     target: target.name,
     location: source.location,
     emptyHint: source.emptyHint,
+    expiresBy,
     now,
     query,
     totalPoints: all.length,
@@ -197,12 +202,13 @@ export async function listRecoveryPoints(input: {
     newestIsComplete: newest !== undefined && isRestorable(details.get(newest.id)),
     points: selection.shown.map((ref) => {
       const d = details.get(ref.id);
-      const expiresAt = d?.expiresAt ?? expiryOf(ref.time, target.retention);
+      const expiresAt =
+        d?.expiresAt ?? (expiresBy === "system" ? expiryOf(ref.time, target.retention) : undefined);
       return {
         ref,
         cadence: cadenceOf(ref.time),
         expiresAt,
-        expiry: expiryState(expiresAt, now),
+        expiry: expiresAt === undefined ? "kept" : expiryState(expiresAt, now),
         details: d,
         restorable: isRestorable(d),
         verification: verifications.get(ref.time.getTime()),

@@ -83,6 +83,13 @@ export interface RecoveryPointSource {
   readonly dataLocation: string;
   /** What to check when the store holds no points at all, e.g. the setting that makes them. */
   readonly emptyHint?: string;
+  /**
+   * What deletes points. "system" (the default): the system's own clean-up, which the target's
+   * `retention` mirrors (hourly and daily points). "backup": restorebot's own retention
+   * (`backup.retention`) of the backups it takes: a point expires only at the `expiresAt` its
+   * details give, and is kept until removed without one.
+   */
+  readonly expiresBy?: "system" | "backup";
   listPoints(): Promise<RecoveryPointIndex>;
   /** Details for these points only, keyed by `id`; points that vanished are left out. */
   describePoints(

@@ -204,6 +204,7 @@ function listing(over: Partial<RecoveryPointListing> = {}): RecoveryPointListing
   return {
     target: "prod",
     location: "s3://influxdb-prod/catalog_backup_file_lists/",
+    expiresBy: "system",
     now,
     query: { cadence: "all", sinceMs: undefined, limit: 20, before: undefined },
     totalPoints: 810,

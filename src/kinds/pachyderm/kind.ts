@@ -15,6 +15,7 @@ import {
   createPachydermSource,
   freezePachydermPoint,
   pachydermCardLines,
+  pachydermPointOf,
   pachydermReportLine,
 } from "./points.js";
 import { BACKUP_PHASES, createPachydermBackupRunbook, ROLLBACK_STEPS } from "./runbook-backup.js";
@@ -79,6 +80,16 @@ export const pachyderm: Kind<PachydermTarget> = {
   },
   plan: (input) => describePachydermPlan(input),
   wording: {
+    restore: {
+      lost: "everything written to Pachyderm",
+      replaces: (point, time) => {
+        const p = pachydermPointOf(point);
+        return `its ${p.databases.map((d) => `\`${d}\``).join(" and ")} database${p.databases.length === 1 ? "" : "s"} with the point of ${time} and copies back the point's objects`;
+      },
+      untouched: "its databases and objects were never touched",
+      replacing: "the restore of the databases",
+      point: (point) => ({ label: "Point", name: pachydermPointOf(point).asOf }),
+    },
     abandoned: (request, _runs, userId) =>
       `:heavy_multiplication_x: <@${userId}> abandoned this ${request.operation === "backup" ? "backup" : "restore"}. restorebot changes nothing more: pachd and the pipeline workers stay as described above. Scale pachd back by hand (\`kubectl scale deployment pachd --replicas N\`) when ready; docs/pachyderm.md says how.`,
     rollbackPressed: (request, runs, userId) =>

@@ -19,7 +19,7 @@ import type {
   RecoveryPointSource,
   VerificationReport,
 } from "../../recovery-points/recovery-point.js";
-import { formatBytes, formatUtc } from "../../text/format.js";
+import { formatBytes } from "../../text/format.js";
 import type { FreezeResult, FrozenPointCheck, JsonValue } from "../kind.js";
 import { configuredDatabases, type PachydermTarget } from "./config.js";
 import { OBJECT_MANIFEST } from "./object-manifest.js";
@@ -134,14 +134,11 @@ function dumpSizes(point: Pick<PachydermPoint, "files">): string {
     .join(", ");
 }
 
-/** One line of the point's facts: dumps, objects, expiry. */
-export function pointSummary(point: PachydermPoint, expiresAt: Date | undefined): string {
+/** One line of the point's facts: dumps and objects (the listing adds the expiry). */
+export function pointSummary(point: PachydermPoint): string {
   const parts = [
     dumpSizes(point),
     `${point.objectCount.toLocaleString("en-US")} objects (${formatBytes(point.objectBytes)})`,
-    expiresAt === undefined
-      ? "kept until removed (no backup.retention)"
-      : `expires ${formatUtc(expiresAt)}`,
   ];
   return parts.filter((p) => p !== "").join(" · ");
 }
@@ -165,6 +162,7 @@ export function createPachydermSource(
     location,
     dataLocation: `s3://${backups.bucket}/${backups.prefix}objects/`,
     emptyHint: `take one with /backup ${target.name} <reason>, or set backup.schedule on the target`,
+    expiresBy: "backup",
     async listPoints() {
       const points = await listing();
       return { points: points.map((p) => ({ id: p.asOf, time: p.time })), skipped: [] };
@@ -205,7 +203,7 @@ export function createPachydermSource(
               .filter((f) => f.name.endsWith(".sql.gz"))
               .reduce((s, f) => s + f.size, 0),
             dumpEtag: point.complete.etag,
-            summary: pointSummary(point, expiresAt),
+            summary: pointSummary(point),
             record: point,
             ...(expiresAt ? { expiresAt } : {}),
           });

@@ -8,11 +8,10 @@ import {
 } from "../../../src/kinds/pachyderm/index.js";
 import type { PachydermPoint } from "../../../src/kinds/pachyderm/points.js";
 import { BACKUP_POINT_FACT, PAUSE_WINDOW_FACT } from "../../../src/runbook/types.js";
-import { comparableDump } from "../../catalog-restore/support.js";
 import { phaseRows, requestRow, resumeHalted } from "../../jobs/support/run-fixtures.js";
 import { until } from "../../jobs/support/until.js";
 import { type PachydermEnv, startPachydermEnv } from "./kind-env.js";
-import { PREPARED_ADMIN_URL, SEQUENTIAL_ADMIN_URL } from "./support.js";
+import { PREPARED_ADMIN_URL, pgDumpOf, SEQUENTIAL_ADMIN_URL } from "./support.js";
 
 let env: PachydermEnv | undefined;
 
@@ -57,19 +56,6 @@ async function manifestKeys(e: PachydermEnv, point: PachydermPoint): Promise<str
   ))
     keys.push(o.key);
   return keys;
-}
-
-async function pgDumpOf(url: string): Promise<string> {
-  const { execFile } = await import("node:child_process");
-  const out = await new Promise<string>((resolve, reject) =>
-    execFile(
-      "pg_dump",
-      ["--format=plain", `--dbname=${url}`],
-      { maxBuffer: 64 << 20 },
-      (err, so) => (err ? reject(err) : resolve(so)),
-    ),
-  );
-  return comparableDump(out);
 }
 
 describe("Pachyderm backup through the runner", () => {

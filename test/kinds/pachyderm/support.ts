@@ -1,7 +1,9 @@
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import { createS3Client, createS3ObjectStore } from "../../../src/adapters/s3/s3-object-store.js";
+import { comparableDump } from "../../catalog-restore/support.js";
 import { ADMIN_URL } from "../../support/postgres.js";
 
 /** The main server (max_prepared_transactions = 0: the sequential path). */
@@ -84,4 +86,17 @@ export function storeFor(endpoint: string): ObjectStore {
     credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "secret" },
   });
   return createS3ObjectStore(client, { endpoint, region: "us-east-1" });
+}
+
+/** The database as the real pg_dump prints it, without what differs between two runs. */
+export async function pgDumpOf(url: string): Promise<string> {
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      "pg_dump",
+      ["--format=plain", `--dbname=${url}`],
+      { maxBuffer: 64 << 20 },
+      (err, so) => (err ? reject(err) : resolve(so)),
+    ),
+  );
+  return comparableDump(out);
 }

@@ -1,0 +1,326 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { createRestoreProcessor } from "../../../jobs/restore-processor.js";
+import { type RestoreWorker, startRestoreWorker } from "../../../jobs/restore-worker.js";
+import { createKubernetesCluster } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
+import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
+import {
+  type LiveObject,
+  OBJECT_MANIFEST,
+  readObjectManifest,
+} from "../../../src/kinds/pachyderm/index.js";
+import type { PachydermPoint } from "../../../src/kinds/pachyderm/points.js";
+import { silentLogger } from "../../../src/logging/logger.js";
+import { createMetrics } from "../../../src/observability/metrics.js";
+import {
+  type KubernetesSimulator,
+  kubeconfigFor,
+  startKubernetesSimulator,
+  writeKubeconfig,
+} from "../../../stand-ins/kubernetes/index.js";
+import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import { FAKE_BOT_TOKEN, type StoredMessage } from "../../../stand-ins/slack/fake-slack-api.js";
+import type { SlackSendResult } from "../../../stand-ins/slack/signer.js";
+import { until } from "../../jobs/support/until.js";
+import { startWorkerProcess, type WorkerProcess } from "../../jobs/support/worker-process.js";
+import { type BotHarness, startBotHarness } from "../../support/bot-harness.js";
+import { REDIS_TEST_URL } from "../../support/redis.js";
+import { PACHYDERM_COMPONENTS } from "./kind-env.js";
+import {
+  DEX_SCHEMA,
+  PACHYDERM_SCHEMA,
+  type ScratchDatabase,
+  scratchDatabase,
+  storeFor,
+} from "./support.js";
+
+/**
+ * A Pachyderm install behind the real chat path: the real bot (signed HTTP from the Slack
+ * stand-in, real PostgreSQL and Redis), the Kubernetes simulator (pachd Deployment and two
+ * worker RCs), two databases of this env's own on the real PostgreSQL, and the S3 stand-in with
+ * a live and a backup bucket. The worker runs in this process (`startWorker`) or as a process
+ * of its own started from the worker entry point (`startWorkerProcess`), configured only
+ * through its environment, as `restorebot worker` is.
+ */
+
+export const CHANNEL = "CPACH";
+export const REQUESTER = "UPACH1";
+export const SECOND = "UPACH2";
+export const LIVE = "pachyderm-data";
+export const BACKUPS = "pachyderm-backups";
+/** The target that starts at once, and the one whose backups need a second person. */
+export const TARGET = "pach";
+export const GUARDED = "pach-guarded";
+
+export interface PachydermChatEnv {
+  sim: KubernetesSimulator;
+  s3: S3StandIn;
+  store: ObjectStore;
+  pach: ScratchDatabase;
+  dex: ScratchDatabase;
+  h: BotHarness;
+  /** The DSN variables, as the worker reads them. */
+  dsns: Record<string, string>;
+  /** A slash command from `user` in the channel; its private answer. */
+  slash(command: string, text: string, user?: string): Promise<string>;
+  /** The same, with the answer's blocks as JSON text (lists are in blocks). */
+  slashBlocks(
+    command: string,
+    text: string,
+    user?: string,
+  ): Promise<{ text: string; blocks: string }>;
+  /** The private answer to a slash command or a click. */
+  answer(res: SlackSendResult): Promise<string>;
+  /** The request's card, once posted. */
+  card(id: string): Promise<StoredMessage>;
+  /** Every message of the card's thread, joined. */
+  threadText(id: string): Promise<string>;
+  /** Resolves with the request's state once it is one of `states` (polled in PostgreSQL). */
+  waitForState(id: string, states: string[], timeoutMs?: number): Promise<string>;
+  /** The run's closing ":tada:" message in the card's thread. */
+  finalMessage(id: string): Promise<string>;
+  /** A worker in this process, as the chat-flow tests of other kinds run it. */
+  startWorker(): void;
+  /** A worker process started from the worker entry point; stopped by `close`. */
+  startWorkerProcess(): Promise<WorkerProcess>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+
+/** The request id in a command's answer. */
+export function idIn(text: string): string {
+  const id = /rb-[a-z0-9]{8}/.exec(text)?.[0];
+  if (!id) throw new Error(`no request id in: ${text}`);
+  return id;
+}
+
+/** pachd's spec and ready replicas in the simulator. */
+export function pachdReplicas(e: PachydermChatEnv): { spec: number; ready: number } {
+  const c = e.sim.snapshot().components.find((x) => x.name === "pachd");
+  return { spec: c?.specReplicas ?? -1, ready: c?.readyReplicas ?? -1 };
+}
+
+/** The point a finished backup stored on its request. */
+export async function requestPoint(e: PachydermChatEnv, id: string): Promise<PachydermPoint> {
+  const { rows } = await e.h.runtime.pool.query<{ point: PachydermPoint }>(
+    "SELECT point FROM restore_requests WHERE id = $1",
+    [id],
+  );
+  const point = rows[0]?.point;
+  if (!point?.asOf) throw new Error(`request ${id} recorded no point`);
+  return point;
+}
+
+/** The point's objects.ndjson.gz, read through the checked reader. */
+export async function manifestOf(
+  e: PachydermChatEnv,
+  point: PachydermPoint,
+  prefix = "restorebot/",
+): Promise<LiveObject[]> {
+  const file = point.files.find((f) => f.name === OBJECT_MANIFEST);
+  if (!file) throw new Error("the point lists no manifest");
+  const out: LiveObject[] = [];
+  for await (const o of readObjectManifest(e.store, { bucket: BACKUPS, prefix }, point.asOf, file))
+    out.push(o);
+  return out;
+}
+
+export async function startPachydermChat(opts: {
+  label: string;
+  adminUrl: string;
+  objects?: number;
+}): Promise<PachydermChatEnv> {
+  const n = ++counter;
+  const sim = await startKubernetesSimulator({
+    components: PACHYDERM_COMPONENTS,
+    timing: { startDelayMs: 10, readyDelayMs: 20, terminationDelayMs: 30 },
+  });
+  const s3 = await startS3StandIn({ buckets: [LIVE, BACKUPS] });
+  const store = storeFor(s3.endpoint);
+  const pach = await scratchDatabase(opts.adminUrl, `${opts.label}${n}_p`);
+  const dex = await scratchDatabase(opts.adminUrl, `${opts.label}${n}_d`);
+  await pach.query(PACHYDERM_SCHEMA);
+  await dex.query(DEX_SCHEMA);
+  for (let i = 0; i < (opts.objects ?? 30); i++)
+    s3.putObjectDirect(LIVE, `chunks/${String(i).padStart(4, "0")}`, `chunk ${i} `.repeat(50));
+  const dir = await mkdtemp(join(tmpdir(), "rb-pach-chat-"));
+  const kubeconfig = await writeKubeconfig(sim, { dir });
+  const target = (name: string, prefix: string, extra = "") => `
+  - name: ${name}
+    kind: pachyderm
+    namespace: ${sim.namespace}
+    pachd: pachd
+    workerSelector: suite=pachyderm,component=worker
+    databases:
+      pachyderm: { dsnEnv: PACH_DB_DSN }
+      dex: { dsnEnv: PACH_DEX_DSN }
+    objectStore: { bucket: ${LIVE}, prefix: "", endpoint: "${s3.endpoint}", region: us-east-1, forcePathStyle: true }
+    backups: { bucket: ${BACKUPS}, prefix: ${prefix} }
+    timeouts: { podsGone: 1m, podsReady: 1m }${extra}`;
+  const configYaml = `
+policy:
+  approvers: [${REQUESTER}, ${SECOND}]
+slack:
+  channels: [${CHANNEL}]
+targets:${target(TARGET, "restorebot/")}${target(GUARDED, "guarded/", "\n    policy: { backupApprovals: 1 }")}
+`;
+  const configPath = join(dir, "restorebot.yaml");
+  await writeFile(configPath, configYaml);
+  const dsns = { PACH_DB_DSN: pach.url, PACH_DEX_DSN: dex.url };
+  const h = await startBotHarness({
+    configYaml,
+    env: { KUBECONFIG: kubeconfig },
+    objectStoreFor: () => store,
+  });
+
+  const workers: Array<{ worker: RestoreWorker; connection: Redis; close(): Promise<void> }> = [];
+  const processes: WorkerProcess[] = [];
+
+  /** The private answer: in the ack itself (refusals of the grammar), or by response URL. */
+  const reply = async (res: SlackSendResult): Promise<{ text: string; blocks: string }> => {
+    if (res.body && /"text"/.test(res.body)) {
+      const body = JSON.parse(res.body) as { text: string; blocks?: unknown };
+      return { text: body.text, blocks: JSON.stringify(body.blocks ?? []) };
+    }
+    const id = res.responseUrlId;
+    if (!id) throw new Error("no response URL was issued");
+    const response = await h.fake.waitForResponse((r) => r.responseUrlId === id, {
+      timeoutMs: 30_000,
+      label: `the answer to ${id}`,
+    });
+    return { text: response.body.text ?? "", blocks: JSON.stringify(response.body.blocks ?? []) };
+  };
+  const answer = async (res: SlackSendResult): Promise<string> => (await reply(res)).text;
+  const command = (name: string, text: string, user: string) =>
+    h.sender.slashCommand({ command: name, text, userId: user, channelId: CHANNEL });
+
+  const card = (id: string) =>
+    h.fake.waitForMessage(CHANNEL, (m) => JSON.stringify(m.blocks ?? []).includes(`— ${id}`), {
+      timeoutMs: 30_000,
+      label: `the card of ${id}`,
+    });
+
+  const threadText = async (id: string) => {
+    const c = await card(id);
+    return h.fake
+      .thread(CHANNEL, c.ts)
+      .map((m) => m.text)
+      .join("\n");
+  };
+
+  return {
+    sim,
+    s3,
+    store,
+    pach,
+    dex,
+    h,
+    dsns,
+    answer,
+    slash: async (name, text, user = REQUESTER) => answer(await command(name, text, user)),
+    slashBlocks: async (name, text, user = REQUESTER) => reply(await command(name, text, user)),
+    card,
+    threadText,
+    async waitForState(id, states, timeoutMs = 60_000) {
+      const state = await until(
+        async () => {
+          const { rows } = await h.runtime.pool.query<{ state: string }>(
+            "SELECT state FROM restore_requests WHERE id = $1",
+            [id],
+          );
+          const now = rows[0]?.state;
+          return now !== undefined && states.includes(now) ? now : undefined;
+        },
+        `${id} to be ${states.join(" or ")}`,
+        timeoutMs,
+      ).catch(async (err: Error) => {
+        throw new Error(`${err.message}\nthread:\n${await threadText(id)}`);
+      });
+      return state;
+    },
+    async finalMessage(id) {
+      const c = await card(id);
+      const end = await h.fake.waitForMessage(
+        CHANNEL,
+        (m) => m.threadTs === c.ts && m.text.startsWith(":tada:"),
+        { timeoutMs: 30_000, label: `the final message of ${id}` },
+      );
+      return end.text;
+    },
+    startWorker() {
+      const cluster = createKubernetesCluster({
+        namespace: sim.namespace,
+        kubeConfig: kubeconfigFor(sim),
+        retry: { initialDelayMs: 20, maxDelayMs: 100 },
+      });
+      const processor = createRestoreProcessor(
+        {
+          env: { SLACK_BOT_TOKEN: FAKE_BOT_TOKEN, SLACK_API_URL: h.fake.apiUrl },
+          config: h.runtime.config,
+          pool: h.runtime.pool,
+          queue: h.runtime.queue,
+          logger: silentLogger,
+          metrics: createMetrics(),
+          deps: {
+            kinds: h.runtime.deps.kinds,
+            objectStoreFor: () => store,
+            clusterFor: () => cluster,
+          },
+        },
+        { env: dsns, slackIntervalMs: 50, reconcileIntervalMs: 0, redrawCardsWithinMs: 0 },
+      );
+      const connection = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: null });
+      const worker = startRestoreWorker({
+        connection,
+        prefix: h.runtime.env.RESTOREBOT_QUEUE_PREFIX,
+        processor,
+        logger: silentLogger,
+      });
+      workers.push({
+        worker,
+        connection,
+        async close() {
+          await worker.close();
+          await processor.close(100);
+          connection.disconnect();
+        },
+      });
+    },
+    async startWorkerProcess() {
+      const p = await startWorkerProcess({
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        USER: process.env.USER,
+        PGUSER: process.env.PGUSER,
+        DATABASE_URL: h.database.url,
+        REDIS_URL: REDIS_TEST_URL,
+        RESTOREBOT_QUEUE_PREFIX: h.runtime.env.RESTOREBOT_QUEUE_PREFIX,
+        RESTOREBOT_CONFIG: configPath,
+        KUBECONFIG: kubeconfig,
+        SLACK_BOT_TOKEN: FAKE_BOT_TOKEN,
+        SLACK_API_URL: h.fake.apiUrl,
+        ...dsns,
+        AWS_ACCESS_KEY_ID: "AKIDWORKER",
+        AWS_SECRET_ACCESS_KEY: "stand-in",
+        AWS_REGION: "us-east-1",
+        LOG_LEVEL: process.env.TEST_LOG ? "debug" : "warn",
+        RESTOREBOT_SNAPSHOT_DIR: join(dir, "work"),
+      });
+      processes.push(p);
+      return p;
+    },
+    async close() {
+      for (const p of processes.splice(0)) await p.stop().catch(() => undefined);
+      for (const w of workers.splice(0)) await w.close().catch(() => undefined);
+      await h.close();
+      await sim.close();
+      await s3.close();
+      await pach.drop();
+      await dex.drop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
