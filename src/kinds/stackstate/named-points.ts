@@ -3,6 +3,7 @@ import { escapeMrkdwn } from "../../approvals/format.js";
 import { asCodedError, CodedError } from "../../errors.js";
 import { formatBytes, formatDuration, formatUtc } from "../../text/format.js";
 import type { JsonValue, NamedPointResolution, NamedPoints, PointAccess } from "../kind.js";
+import type { FolderListingCache } from "./cached-listing.js";
 import type { ClickHouseMetadataCache } from "./clickhouse-points.js";
 import type { StackStateTarget } from "./config.js";
 import { type ServiceProxyCaller, serviceProxyElasticsearchHttp } from "./elasticsearch-http.js";
@@ -33,11 +34,16 @@ export function serviceProxyOf(cluster: ClusterPort): ServiceProxyCaller {
   return caller as ServiceProxyCaller;
 }
 
-// Completed metrics versions and ClickHouse metadata never change: kept per target for the
-// life of the process, so warm listings skip them.
+// Completed older metrics versions and ClickHouse metadata never change, and the metrics
+// instances' folder listings are re-read only at their ends: kept per target for the life of
+// the process, so warm listings skip them.
 const caches = new Map<
   string,
-  { metrics: MetricsCompletionCache; clickhouse: ClickHouseMetadataCache }
+  {
+    metrics: MetricsCompletionCache;
+    clickhouse: ClickHouseMetadataCache;
+    listings: FolderListingCache;
+  }
 >();
 
 /** The readers of a target's stores, each client built only when a configured store needs it. */
@@ -49,7 +55,7 @@ export function readersFor(
   const { stackgraph, metrics, clickhouse, elasticsearch } = target.stores;
   let cache = caches.get(target.name);
   if (cache === undefined) {
-    cache = { metrics: new Map(), clickhouse: new Map() };
+    cache = { metrics: new Map(), clickhouse: new Map(), listings: new Map() };
     caches.set(target.name, cache);
   }
   return {
