@@ -2,7 +2,13 @@ import type { ClusterPort } from "../../adapters/kubernetes/cluster-port.js";
 import { escapeMrkdwn } from "../../approvals/format.js";
 import { asCodedError, CodedError } from "../../errors.js";
 import { formatBytes, formatDuration, formatUtc } from "../../text/format.js";
-import type { JsonValue, NamedPointResolution, NamedPoints, PointAccess } from "../kind.js";
+import type {
+  JsonValue,
+  NamedListing,
+  NamedPointResolution,
+  NamedPoints,
+  PointAccess,
+} from "../kind.js";
 import type { FolderListingCache } from "./cached-listing.js";
 import type { ClickHouseMetadataCache } from "./clickhouse-points.js";
 import type { StackStateTarget } from "./config.js";
@@ -129,12 +135,15 @@ function groupText(group: StoreGroup, now: Date): string {
   return lines.join("\n");
 }
 
-/** `/recovery-points <sts> [--store S] [--limit N]`, as Slack mrkdwn. */
-export async function stackstateListText(
+/**
+ * `/recovery-points <sts> [--store S] [--limit N]`, as Slack mrkdwn: a header and one part per
+ * store, whose button requests a restore of the store's newest restorable point.
+ */
+export async function stackstateListing(
   target: StackStateTarget,
   query: { store: string | undefined; limit: number },
   access: PointAccess,
-): Promise<string> {
+): Promise<NamedListing> {
   const groups = await listStackStatePoints({
     stores: target.stores,
     readers: readersFor(target, access),
@@ -142,10 +151,20 @@ export async function stackstateListText(
     limit: query.limit,
     now: access.now,
   });
-  return [
-    `*Recovery points of \`${escapeMrkdwn(target.name)}\`* (StackState; one group per store, newest first). Restore one with \`/restore ${escapeMrkdwn(target.name)} <store>:<name> <reason…>\`.`,
-    ...groups.map((g) => groupText(g, access.now)),
-  ].join("\n\n");
+  const sections = [
+    {
+      text: `*Recovery points of \`${escapeMrkdwn(target.name)}\`* (StackState; one group per store, newest first). Restore one with \`/restore ${escapeMrkdwn(target.name)} <store>:<name> [--force] [--indices a,b] <reason…>\`, or with a store's *Restore…* button (the form takes any point of the store and the options).`,
+      restorePoint: undefined,
+    },
+    ...groups.map((g) => ({
+      text: groupText(g, access.now),
+      restorePoint:
+        g.newestComplete === undefined
+          ? undefined
+          : formatStackStatePoint(g.newestComplete.store, g.newestComplete.name),
+    })),
+  ];
+  return { text: sections.map((s) => s.text).join("\n\n"), sections };
 }
 
 /** A request's point: parsed, found in its store and frozen; refusals say what to type. */
@@ -213,7 +232,7 @@ export async function verifyStackStateText(
 export const stackstateNamedPoints: NamedPoints<StackStateTarget> = {
   syntax: STACKSTATE_POINT_SYNTAX,
   stores: (target) => configuredStores(target.stores),
-  list: stackstateListText,
+  list: stackstateListing,
   resolve: resolveStackStatePoint,
   verify: verifyStackStateText,
 };
