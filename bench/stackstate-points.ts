@@ -229,14 +229,14 @@ for (const shape of SHAPES) {
       `  ${g.store.padEnd(13)} ${String(g.total).padStart(6)} points, newest complete ${g.newestComplete?.name}`,
     );
   console.log(
-    `  ${"store".padEnd(13)}  ${"naive (the list Job's reads)".padEnd(28)}${"cold".padEnd(28)}warm`,
+    `  ${"store".padEnd(13)}  ${"naive (the list Job's reads)".padEnd(30)}${"cold".padEnd(30)}warm`,
   );
   const cell = (key: string, naiveMs: number) => {
     const row = results.get(key)!;
     const ms = median(row.ms);
     const ratio = key.startsWith("naive") ? "" : ` ${(naiveMs / ms).toFixed(1)}×`;
     return `${ms.toFixed(0).padStart(6)} ms ${String(median(row.requests)).padStart(6)} req${ratio}`.padEnd(
-      28,
+      30,
     );
   };
   for (const which of [...STACKSTATE_STORES, "all"]) {
