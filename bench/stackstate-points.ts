@@ -2,16 +2,24 @@
  * Listing StackState's four stores over many points: restorebot's readers (delimited listings,
  * a HEAD or GET only for what the page and the newest complete point need, caches for what
  * cannot change) against a naive reader that lists every object and reads every marker and
- * metadata.json. Both run alternately in one process against the S3 and Elasticsearch
- * stand-ins, over two data shapes. Prints S3 requests, milliseconds and the ratio.
+ * metadata.json (what the chart's list Jobs read once their pod runs). They run alternately, per
+ * store and for all four, in one process against the S3 and Elasticsearch stand-ins, over two
+ * data shapes. Prints requests, milliseconds (medians of BENCH_ROUNDS, default 3) and the ratio.
  */
 import type { ObjectStore } from "../src/adapters/s3/object-store.js";
-import { fetchElasticsearchHttp } from "../src/kinds/stackstate/elasticsearch-http.js";
+import {
+  type ElasticsearchHttp,
+  fetchElasticsearchHttp,
+} from "../src/kinds/stackstate/elasticsearch-http.js";
 import {
   listStackStatePoints,
   type StackStateReaders,
 } from "../src/kinds/stackstate/list-stackstate-points.js";
-import type { StackStateStoresConfig } from "../src/kinds/stackstate/points.js";
+import {
+  STACKSTATE_STORES,
+  type StackStateStore,
+  type StackStateStoresConfig,
+} from "../src/kinds/stackstate/points.js";
 import { startElasticsearchStandIn } from "../stand-ins/elasticsearch/server.js";
 import { standInObjectStore } from "../stand-ins/s3/sdk-store.js";
 import { startS3StandIn } from "../stand-ins/s3/server.js";
@@ -19,6 +27,7 @@ import { startS3StandIn } from "../stand-ins/s3/server.js";
 const H = 3_600_000;
 const D = 24 * H;
 const NOW = new Date("2025-01-01T00:00:00Z");
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const compact = (d: Date) => d.toISOString().replace(/[-:T]/g, "").slice(0, 14);
 const sgName = (d: Date) => `sts-backup-${compact(d).slice(0, 8)}-${compact(d).slice(8, 12)}.graph`;
 const chName = (kind: string, d: Date) =>
@@ -50,25 +59,52 @@ const SHAPES: Shape[] = [
   },
 ];
 
-async function naiveList(store: ObjectStore, stores: StackStateStoresConfig): Promise<number> {
+/**
+ * What a reader that lists every object does for one store (and, for metrics and ClickHouse,
+ * what the chart's list Jobs do once their pod runs: every version's marker time, every
+ * backup's metadata). Elasticsearch has one way to list: the snapshot API.
+ */
+async function naiveList(
+  store: ObjectStore,
+  http: ElasticsearchHttp,
+  stores: StackStateStoresConfig,
+  which: StackStateStore,
+): Promise<number> {
   let points = 0;
-  for await (const o of store.listObjects(stores.stackgraph!.bucket, ""))
-    if (o.key.endsWith(".graph")) points++;
-  const markers: string[] = [];
-  for await (const o of store.listObjects(stores.metrics!.bucket, ""))
-    if (o.key.endsWith("/data.bin"))
-      markers.push(o.key.replace(/data\.bin$/, "backup_complete.ignore"));
-  for (const key of markers)
-    if ((await store.head(stores.metrics!.bucket, key)) !== undefined) points++;
-  const metadata: string[] = [];
-  for await (const o of store.listObjects(stores.clickhouse!.bucket, ""))
-    if (o.key.endsWith("/metadata.json")) metadata.push(o.key);
-  for (const key of metadata) {
-    const { body } = await store.getStream(stores.clickhouse!.bucket, key);
-    for await (const _ of body) void _;
-    points++;
+  switch (which) {
+    case "stackgraph":
+      for await (const o of store.listObjects(stores.stackgraph!.bucket, ""))
+        if (o.key.endsWith(".graph")) points++;
+      return points;
+    case "metrics": {
+      const markers: string[] = [];
+      for await (const o of store.listObjects(stores.metrics!.bucket, ""))
+        if (o.key.endsWith("/data.bin"))
+          markers.push(o.key.replace(/data\.bin$/, "backup_complete.ignore"));
+      for (const key of markers)
+        if ((await store.head(stores.metrics!.bucket, key)) !== undefined) points++;
+      return points;
+    }
+    case "clickhouse": {
+      const metadata: string[] = [];
+      for await (const o of store.listObjects(stores.clickhouse!.bucket, ""))
+        if (o.key.endsWith("/metadata.json")) metadata.push(o.key);
+      for (const key of metadata) {
+        const { body } = await store.getStream(stores.clickhouse!.bucket, key);
+        for await (const _ of body) void _;
+        points++;
+      }
+      return points;
+    }
+    case "elasticsearch": {
+      const [group] = await listStackStatePoints({
+        stores: { elasticsearch: stores.elasticsearch! },
+        readers: { elasticsearch: http },
+        now: NOW,
+      });
+      return group?.total ?? 0;
+    }
   }
-  return points;
 }
 
 function median(values: number[]): number {
@@ -141,61 +177,72 @@ for (const shape of SHAPES) {
   const store = standInObjectStore(s3);
   await store.listPrefixes("sts-stackgraph-backup", "warm-up/", "/");
   const http = fetchElasticsearchHttp(es.url);
+  const newCaches = () => ({ metrics: new Map(), clickhouse: new Map(), listings: new Map() });
   const warmReaders: StackStateReaders = {
     objectStore: store,
     elasticsearch: http,
-    caches: { metrics: new Map(), clickhouse: new Map() },
+    caches: newCaches(),
   };
-  const results: Record<string, { ms: number[]; requests: number[] }> = {
-    naive: { ms: [], requests: [] },
-    cold: { ms: [], requests: [] },
-    warm: { ms: [], requests: [] },
+  type Row = { ms: number[]; requests: number[] };
+  const results = new Map<string, Row>();
+  const record = (key: string, ms: number, requests: number) => {
+    const row = results.get(key) ?? { ms: [], requests: [] };
+    row.ms.push(ms);
+    row.requests.push(requests);
+    results.set(key, row);
   };
-  const record = (label: string, ms: number, requests: number) => {
-    results[label]!.ms.push(ms);
-    results[label]!.requests.push(requests);
-  };
-  for (let round = 0; round < 3; round++) {
+  const measure = async (key: string, work: () => Promise<unknown>) => {
     s3.resetCounts();
     es.resetRequests();
-    let t = performance.now();
-    await naiveList(store, stores);
-    await listStackStatePoints({
-      stores: { elasticsearch: stores.elasticsearch! },
-      readers: { elasticsearch: http },
-      now: NOW,
-    });
-    record("naive", performance.now() - t, s3.totalRequests() + es.requests().length);
-
-    s3.resetCounts();
-    es.resetRequests();
-    t = performance.now();
-    await listStackStatePoints({
+    const t = performance.now();
+    await work();
+    record(key, performance.now() - t, s3.totalRequests() + es.requests().length);
+  };
+  const list = (which: StackStateStore | undefined, readers: StackStateReaders) =>
+    listStackStatePoints({
       stores,
-      readers: { objectStore: store, elasticsearch: http },
+      readers,
+      ...(which === undefined ? {} : { store: which }),
       now: NOW,
     });
-    record("cold", performance.now() - t, s3.totalRequests() + es.requests().length);
-
-    s3.resetCounts();
-    es.resetRequests();
-    t = performance.now();
-    const groups = await listStackStatePoints({ stores, readers: warmReaders, now: NOW });
-    record("warm", performance.now() - t, s3.totalRequests() + es.requests().length);
-    if (round === 2) {
-      console.log(`\n${shape.label}`);
-      for (const g of groups)
-        console.log(
-          `  ${g.store.padEnd(13)} ${String(g.total).padStart(6)} points, ${String(g.requests).padStart(3)} requests (warm), newest complete ${g.newestComplete?.name}`,
-        );
+  console.log(`\n${shape.label}`);
+  await list(undefined, warmReaders); // the warm readers' caches are filled once, before the rounds
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const which of STACKSTATE_STORES) {
+      await measure(`naive ${which}`, () => naiveList(store, http, stores, which));
+      await measure(`cold ${which}`, () =>
+        list(which, { objectStore: store, elasticsearch: http, caches: newCaches() }),
+      );
+      await measure(`warm ${which}`, () => list(which, warmReaders));
     }
+    await measure("naive all", async () => {
+      for (const which of STACKSTATE_STORES) await naiveList(store, http, stores, which);
+    });
+    await measure("cold all", () =>
+      list(undefined, { objectStore: store, elasticsearch: http, caches: newCaches() }),
+    );
+    await measure("warm all", () => list(undefined, warmReaders));
   }
-  const naiveMs = median(results.naive!.ms);
-  for (const label of ["naive", "cold", "warm"]) {
-    const ms = median(results[label]!.ms);
-    const req = median(results[label]!.requests);
+  const groups = await list(undefined, warmReaders);
+  for (const g of groups)
     console.log(
-      `  ${label.padEnd(6)} ${ms.toFixed(0).padStart(6)} ms  ${String(req).padStart(6)} requests  ${label === "naive" ? "" : `naive/this ${(naiveMs / ms).toFixed(1)}×`}`,
+      `  ${g.store.padEnd(13)} ${String(g.total).padStart(6)} points, newest complete ${g.newestComplete?.name}`,
+    );
+  console.log(
+    `  ${"store".padEnd(13)}  ${"naive (the list Job's reads)".padEnd(30)}${"cold".padEnd(30)}warm`,
+  );
+  const cell = (key: string, naiveMs: number) => {
+    const row = results.get(key)!;
+    const ms = median(row.ms);
+    const ratio = key.startsWith("naive") ? "" : ` ${(naiveMs / ms).toFixed(1)}×`;
+    return `${ms.toFixed(0).padStart(6)} ms ${String(median(row.requests)).padStart(6)} req${ratio}`.padEnd(
+      30,
+    );
+  };
+  for (const which of [...STACKSTATE_STORES, "all"]) {
+    const naiveMs = median(results.get(`naive ${which}`)!.ms);
+    console.log(
+      `  ${which.padEnd(13)}  ${cell(`naive ${which}`, naiveMs)}${cell(`cold ${which}`, naiveMs)}${cell(`warm ${which}`, naiveMs)}`,
     );
   }
   await s3.close();

@@ -15,6 +15,11 @@ export const RESTORE_REQUEST_CALLBACK_ID = "restore_request_modal";
 export const RESTORE_POINT_OPEN_ACTION_ID = "restore_point_open";
 export const REASON_BLOCK_ID = "reason";
 export const REASON_ACTION_ID = "reason_input";
+/** The point and options fields of the request form of a kind that names its points. */
+export const POINT_BLOCK_ID = "point";
+export const POINT_ACTION_ID = "point_input";
+export const OPTIONS_BLOCK_ID = "options";
+export const OPTIONS_ACTION_ID = "options_input";
 export const REJECT_REASON_MIN_LENGTH = 5;
 
 export interface RejectModalMetadata {
@@ -24,7 +29,10 @@ export interface RejectModalMetadata {
 
 export interface RequestModalMetadata {
   target: string;
-  /** The point as listed, e.g. `2024-08-12T14:00:00+00:00`. */
+  /**
+   * The point as listed, e.g. `2024-08-12T14:00:00+00:00`; for a kind that names its points,
+   * the one the button offered (`stackgraph:sts-backup-20210216-0300.graph`).
+   */
   point: string;
   channelId: string;
 }
@@ -103,6 +111,67 @@ export function buildRestoreRequestModal(
       },
       reasonInput("Reason", "e.g. catalog corrupted by bad migration INC-1234", REASON_MIN_LENGTH),
     ],
+  };
+}
+
+/**
+ * The request form of a kind that names its points (StackState's `<store>:<name>`): the point,
+ * filled with the one the button offered and editable, the kind's options as they are typed
+ * after the point in `/restore`, and the reason. The point is found and frozen, and the options
+ * checked against it, when the form is sent, exactly as for the slash command.
+ */
+export function buildNamedRestoreRequestModal(
+  metadata: RequestModalMetadata,
+  kind: { syntax: string; optionsUsage: string | undefined },
+): types.ModalView {
+  const blocks: types.KnownBlock[] = [
+    {
+      type: "section",
+      text: {
+        type: "mrkdwn",
+        text: truncate(
+          `Restore \`${escapeMrkdwn(metadata.target)}\` from a recovery point. A point is ${kind.syntax}; \`/recovery-points ${escapeMrkdwn(metadata.target)}\` lists them.\n:warning: What the point restores is replaced, and what writes to it is stopped while it runs.\nA second person must approve the request before anything runs.`,
+          3000,
+        ),
+      },
+    },
+    {
+      type: "input",
+      block_id: POINT_BLOCK_ID,
+      label: plain("Recovery point"),
+      element: {
+        type: "plain_text_input",
+        action_id: POINT_ACTION_ID,
+        initial_value: metadata.point,
+        max_length: 500,
+      },
+    },
+  ];
+  if (kind.optionsUsage !== undefined)
+    blocks.push({
+      type: "input",
+      block_id: OPTIONS_BLOCK_ID,
+      optional: true,
+      label: plain("Options"),
+      hint: plain(`As after the point in /restore: ${kind.optionsUsage}`),
+      element: {
+        type: "plain_text_input",
+        action_id: OPTIONS_ACTION_ID,
+        max_length: 2000,
+        placeholder: plain(kind.optionsUsage),
+      },
+    });
+  blocks.push(
+    reasonInput("Reason", "e.g. topology wiped by a bad sync INC-1234", REASON_MIN_LENGTH),
+  );
+  return {
+    type: "modal",
+    callback_id: RESTORE_REQUEST_CALLBACK_ID,
+    private_metadata: JSON.stringify(metadata),
+    title: plain("Request a restore"),
+    submit: plain("Request restore"),
+    close: plain("Cancel"),
+    blocks,
   };
 }
 

@@ -161,6 +161,16 @@ export type NamedPointResolution =
  * passes such a point on as typed; listing, freezing and verify go through these instead of the
  * time-named `RecoveryPointSource`.
  */
+/**
+ * A kind's own listing: the whole text (the message's notification text), and the same in parts
+ * (a header, one per store), each part with the point its "Restore…" button opens the request
+ * form on — for a store, its newest restorable point; the form lets the person pick another.
+ */
+export interface NamedListing {
+  text: string;
+  sections: Array<{ text: string; restorePoint: string | undefined }>;
+}
+
 export interface NamedPoints<T extends TargetBase = TargetBase> {
   /** How a point is written, for usage and refusals: "<store>:<name> or <store>:latest". */
   syntax: string;
@@ -171,7 +181,7 @@ export interface NamedPoints<T extends TargetBase = TargetBase> {
     target: T,
     query: { store: string | undefined; limit: number },
     access: PointAccess,
-  ): Promise<string>;
+  ): Promise<NamedListing>;
   /** The point a request names, frozen; `latest` forms resolve to the newest complete one. */
   resolve(target: T, text: string, access: PointAccess): Promise<NamedPointResolution>;
   /** `/recovery-points verify <target> <point>`: the result as Slack mrkdwn. */

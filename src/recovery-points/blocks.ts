@@ -53,6 +53,29 @@ function header(text: string): Block {
   return { type: "header", text: { type: "plain_text", text: clip(text, 150) } };
 }
 
+/**
+ * A kind's own listing (StackState's stores): a section per part, and on each part that offers
+ * one a button opening the request form on its point (RESTORE_POINT_ACTION, as on a time-named
+ * listing; the form lets the person pick another point and give the kind's options).
+ */
+export function namedListingMessage(
+  target: string,
+  listing: { text: string; sections: Array<{ text: string; restorePoint: string | undefined }> },
+): SlackMessage {
+  const blocks = listing.sections.map((part) => {
+    const block = section(part.text);
+    if (part.restorePoint !== undefined && block.type === "section")
+      block.accessory = {
+        type: "button",
+        action_id: RESTORE_POINT_ACTION,
+        text: { type: "plain_text", text: "Restore…" },
+        value: JSON.stringify({ target, point: part.restorePoint }),
+      };
+    return block;
+  });
+  return { text: clip(listing.text, 40_000), blocks };
+}
+
 /** `/recovery-points`: the header answers "what can we restore to, and how much do we lose?". */
 export function recoveryPointsMessage(listing: RecoveryPointListing): SlackMessage {
   const { now } = listing;

@@ -1,4 +1,9 @@
 export { DEFAULT_TIMING } from "./components.js";
+export {
+  type ContainerShell,
+  type ContainerShellOptions,
+  containerShell,
+} from "./container-shell.js";
 export type { ResourceType, ServiceBackend } from "./extra-resources.js";
 export {
   type KubeconfigOptions,

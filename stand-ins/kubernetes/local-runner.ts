@@ -53,7 +53,7 @@ export class MissingExecutableError extends Error {
   }
 }
 
-const SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export const SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HOST_DIRS = ["bin", "sbin", "usr", "lib", "lib32", "lib64", "libx32", "etc", "dev"];
 const OTHER_DIRS = ["proc", "sys", "tmp", "opt"];
 

@@ -1,5 +1,6 @@
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
 import { asCodedError, CodedError } from "../../errors.js";
+import type { FolderListingCache } from "./cached-listing.js";
 import { type ClickHouseMetadataCache, listClickHouseBackups } from "./clickhouse-points.js";
 import type { ElasticsearchHttp } from "./elasticsearch-http.js";
 import { listElasticsearchSnapshots } from "./elasticsearch-points.js";
@@ -26,8 +27,15 @@ export interface StackStateReaders {
   objectStore?: ObjectStore;
   /** Elasticsearch through the API server's service proxy; needed for elasticsearch. */
   elasticsearch?: ElasticsearchHttp;
-  /** Keep these for the life of the process so warm listings skip what cannot change. */
-  caches?: { metrics?: MetricsCompletionCache; clickhouse?: ClickHouseMetadataCache };
+  /**
+   * Keep these for the life of the process so warm listings skip what cannot change, and list
+   * only the ends of the metrics instances' long folders (`cached-listing.ts`).
+   */
+  caches?: {
+    metrics?: MetricsCompletionCache;
+    clickhouse?: ClickHouseMetadataCache;
+    listings?: FolderListingCache;
+  };
 }
 
 export interface StoreGroup {
@@ -102,7 +110,11 @@ async function metricsGroup(
   instances: NonNullable<StoreGroup["instances"]>;
 }> {
   const store = need(readers.objectStore, "object store");
-  const listed = await listMetricsVersions(store, config);
+  const listed = await listMetricsVersions(
+    store,
+    config,
+    readers.caches?.listings === undefined ? {} : { listings: readers.caches.listings },
+  );
   let requests = listed.requests;
   const described: MetricsPoint[] = [];
   const newest = new Map<string, MetricsPoint>();

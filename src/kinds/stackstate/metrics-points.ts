@@ -1,6 +1,7 @@
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
 import { mapWithConcurrency } from "../../recovery-points/concurrency.js";
-import { asFolder, listAllPages } from "./list-all.js";
+import { type FolderListingCache, listFolderCached } from "./cached-listing.js";
+import { asFolder } from "./list-all.js";
 import { type MetricsPoint, newestFirst, parseCompactUtc } from "./points.js";
 
 /** vmbackup writes this file last into a version and deletes it first when it starts again. */
@@ -21,25 +22,34 @@ export interface MetricsVersionRef {
   name: string;
   /** From the version's name (`<instance>-<yyyymmddHHMMSS>`); undefined for e.g. `-latest`. */
   nameTime: Date | undefined;
+  /**
+   * The instance's newest dated version: the one vmbackup writes into every hour (it starts a
+   * new version only when the instance's storage was emptied), so its marker can go and come.
+   */
+  current: boolean;
 }
 
 /**
- * Completion of versions already seen complete, by `<bucket>/<name>`. A dated version is
- * written once (the chart copies into it server-side), so once its marker is there it stays;
- * undated versions (`…-latest`, written into every hour) are never cached.
+ * Completion of versions already seen complete, by `<bucket>/<name>`. vmbackup writes only
+ * into an instance's newest version; an older dated version, once its marker is there, no
+ * longer changes. The newest version of each instance and undated versions (`…-latest`) are
+ * never answered from the cache.
  */
 export type MetricsCompletionCache = Map<string, Date>;
 
 export async function listMetricsVersions(
   store: ObjectStore,
   config: MetricsConfig,
+  opts: { listings?: FolderListingCache } = {},
 ): Promise<{ versions: MetricsVersionRef[]; skipped: string[]; requests: number }> {
   const root = asFolder(config.prefix);
   const versions: MetricsVersionRef[] = [];
   const skipped: string[] = [];
   let requests = 0;
   const perInstance = await Promise.all(
-    config.instances.map((instance) => listAllPages(store, config.bucket, `${root}${instance}/`)),
+    config.instances.map((instance) =>
+      listFolderCached(store, config.bucket, `${root}${instance}/`, opts.listings),
+    ),
   );
   config.instances.forEach((instance, i) => {
     const listed = perInstance[i]!;
@@ -56,6 +66,7 @@ export async function listMetricsVersions(
         version,
         name: `${instance}/${version}`,
         nameTime: parseCompactUtc(suffix),
+        current: false,
       });
     }
     for (const object of listed.objects) skipped.push(object.key.slice(root.length));
@@ -63,6 +74,12 @@ export async function listMetricsVersions(
   versions.sort((a, b) =>
     newestFirst({ name: a.name, time: a.nameTime }, { name: b.name, time: b.nameTime }),
   );
+  const seen = new Set<string>();
+  for (const v of versions)
+    if (v.nameTime !== undefined && !seen.has(v.instance)) {
+      seen.add(v.instance);
+      v.current = true;
+    }
   return { versions, skipped, requests };
 }
 
@@ -80,7 +97,8 @@ export async function describeMetricsVersions(
   let requests = 0;
   const points = await mapWithConcurrency(refs, opts.concurrency ?? 8, async (ref) => {
     const cacheKey = `${config.bucket}/${ref.name}`;
-    let completed = ref.nameTime === undefined ? undefined : opts.cache?.get(cacheKey);
+    const cacheable = ref.nameTime !== undefined && !ref.current;
+    let completed = cacheable ? opts.cache?.get(cacheKey) : undefined;
     if (completed === undefined) {
       requests++;
       const head = await store.head(
@@ -88,8 +106,7 @@ export async function describeMetricsVersions(
         `${root}${ref.name}/${VMBACKUP_COMPLETE_MARKER}`,
       );
       completed = head?.lastModified;
-      if (completed !== undefined && ref.nameTime !== undefined)
-        opts.cache?.set(cacheKey, completed);
+      if (completed !== undefined && cacheable) opts.cache?.set(cacheKey, completed);
     }
     const point: MetricsPoint = {
       store: "metrics",

@@ -2,7 +2,14 @@ import type { ClusterPort } from "../../adapters/kubernetes/cluster-port.js";
 import { escapeMrkdwn } from "../../approvals/format.js";
 import { asCodedError, CodedError } from "../../errors.js";
 import { formatBytes, formatDuration, formatUtc } from "../../text/format.js";
-import type { JsonValue, NamedPointResolution, NamedPoints, PointAccess } from "../kind.js";
+import type {
+  JsonValue,
+  NamedListing,
+  NamedPointResolution,
+  NamedPoints,
+  PointAccess,
+} from "../kind.js";
+import type { FolderListingCache } from "./cached-listing.js";
 import type { ClickHouseMetadataCache } from "./clickhouse-points.js";
 import type { StackStateTarget } from "./config.js";
 import { type ServiceProxyCaller, serviceProxyElasticsearchHttp } from "./elasticsearch-http.js";
@@ -33,11 +40,16 @@ export function serviceProxyOf(cluster: ClusterPort): ServiceProxyCaller {
   return caller as ServiceProxyCaller;
 }
 
-// Completed metrics versions and ClickHouse metadata never change: kept per target for the
-// life of the process, so warm listings skip them.
+// Completed older metrics versions and ClickHouse metadata never change, and the metrics
+// instances' folder listings are re-read only at their ends: kept per target for the life of
+// the process, so warm listings skip them.
 const caches = new Map<
   string,
-  { metrics: MetricsCompletionCache; clickhouse: ClickHouseMetadataCache }
+  {
+    metrics: MetricsCompletionCache;
+    clickhouse: ClickHouseMetadataCache;
+    listings: FolderListingCache;
+  }
 >();
 
 /** The readers of a target's stores, each client built only when a configured store needs it. */
@@ -49,7 +61,7 @@ export function readersFor(
   const { stackgraph, metrics, clickhouse, elasticsearch } = target.stores;
   let cache = caches.get(target.name);
   if (cache === undefined) {
-    cache = { metrics: new Map(), clickhouse: new Map() };
+    cache = { metrics: new Map(), clickhouse: new Map(), listings: new Map() };
     caches.set(target.name, cache);
   }
   return {
@@ -123,12 +135,15 @@ function groupText(group: StoreGroup, now: Date): string {
   return lines.join("\n");
 }
 
-/** `/recovery-points <sts> [--store S] [--limit N]`, as Slack mrkdwn. */
-export async function stackstateListText(
+/**
+ * `/recovery-points <sts> [--store S] [--limit N]`, as Slack mrkdwn: a header and one part per
+ * store, whose button requests a restore of the store's newest restorable point.
+ */
+export async function stackstateListing(
   target: StackStateTarget,
   query: { store: string | undefined; limit: number },
   access: PointAccess,
-): Promise<string> {
+): Promise<NamedListing> {
   const groups = await listStackStatePoints({
     stores: target.stores,
     readers: readersFor(target, access),
@@ -136,10 +151,20 @@ export async function stackstateListText(
     limit: query.limit,
     now: access.now,
   });
-  return [
-    `*Recovery points of \`${escapeMrkdwn(target.name)}\`* (StackState; one group per store, newest first). Restore one with \`/restore ${escapeMrkdwn(target.name)} <store>:<name> <reason…>\`.`,
-    ...groups.map((g) => groupText(g, access.now)),
-  ].join("\n\n");
+  const sections = [
+    {
+      text: `*Recovery points of \`${escapeMrkdwn(target.name)}\`* (StackState; one group per store, newest first). Restore one with \`/restore ${escapeMrkdwn(target.name)} <store>:<name> [--force] [--indices a,b] <reason…>\`, or with a store's *Restore…* button (the form takes any point of the store and the options).`,
+      restorePoint: undefined,
+    },
+    ...groups.map((g) => ({
+      text: groupText(g, access.now),
+      restorePoint:
+        g.newestComplete === undefined
+          ? undefined
+          : formatStackStatePoint(g.newestComplete.store, g.newestComplete.name),
+    })),
+  ];
+  return { text: sections.map((s) => s.text).join("\n\n"), sections };
 }
 
 /** A request's point: parsed, found in its store and frozen; refusals say what to type. */
@@ -207,7 +232,7 @@ export async function verifyStackStateText(
 export const stackstateNamedPoints: NamedPoints<StackStateTarget> = {
   syntax: STACKSTATE_POINT_SYNTAX,
   stores: (target) => configuredStores(target.stores),
-  list: stackstateListText,
+  list: stackstateListing,
   resolve: resolveStackStatePoint,
   verify: verifyStackStateText,
 };

@@ -38,6 +38,12 @@ import {
   type RestoreTemplate,
   renderRestoreManifests,
 } from "./chart-templates.js";
+import {
+  type ClickHouseRestoreCheckpoint,
+  clickHouseRunDirectory,
+  followClickHouseRestore,
+  removeClickHouseRun,
+} from "./clickhouse-restore.js";
 import type { StackStateTarget } from "./config.js";
 import {
   deleteIndices,
@@ -317,15 +323,37 @@ async function restoreWithJob(rc: RunbookContext, ctx: PhaseContext): Promise<vo
   );
 }
 
+const CLICKHOUSE_RUN_FACT = "clickhouseRun";
+
 async function restoreClickHouse(rc: RunbookContext, ctx: PhaseContext): Promise<void> {
   const point = pointOf(ctx.request);
   const config = rc.target.stores.clickhouse!;
-  if (ctx.facts.execStartedAt !== undefined && ctx.facts.exitCode === undefined)
-    ctx.note(
-      "The previous attempt's `clickhouse-backup restore_remote` was interrupted before it said how it ended; running it again (a restore replaces the tables it restores).",
-    );
-  // A retried phase finds the collector back up (it is scaled back even on failure): stop it again.
+  const where = { pod: config.pod!, container: config.container! };
+  const exec = (options: Parameters<KubernetesCluster["execInPod"]>[0]) =>
+    rc.cluster.execInPod(options);
   const stopped = recordedCounts(ctx.earlierFacts("scale-down"), "store");
+  const scaleCollectorBack = async () => {
+    // The collector goes back to its recorded count whether or not the restore worked.
+    if (!stopped) return;
+    await scaleBack(ctx, rc.steps, { checkpoint: stopped, id: "store", phase: "scale-down" });
+    await ctx.fact("collectorBack", true);
+  };
+  const earlier = ctx.facts[CLICKHOUSE_RUN_FACT] as ClickHouseRestoreCheckpoint | undefined;
+  const ended = typeof ctx.facts.exitCode === "number" ? (ctx.facts.exitCode as number) : undefined;
+  if (earlier !== undefined && ended === 0) {
+    // The restore finished before the worker stopped: only the collector is left to start.
+    await scaleCollectorBack();
+    return;
+  }
+  // A run that ended (a Retry after it failed) is followed by a new one; a run whose end was not
+  // seen (the worker stopped while it ran) is the one to follow — it is still running, or its
+  // exit status is waiting in the container.
+  const run = earlier === undefined ? 1 : ended === undefined ? earlier.run : earlier.run + 1;
+  const checkpoint: ClickHouseRestoreCheckpoint =
+    earlier !== undefined && run === earlier.run
+      ? earlier
+      : { run, directory: clickHouseRunDirectory(ctx.request.id, run), bytesPosted: 0 };
+  // A retried phase finds the collector back up (it is scaled back even on failure): stop it again.
   if (stopped?.original.length) {
     for (const w of stopped.original)
       if ((await rc.cluster.getReplicas(w.kind, w.name)) !== 0)
@@ -335,57 +363,55 @@ async function restoreClickHouse(rc: RunbookContext, ctx: PhaseContext): Promise
       timeoutMs: rc.target.timeouts.podsGone,
     });
   }
+  // Recorded before the exec: whoever runs this phase next follows this run, never starts another.
+  await ctx.fact(CLICKHOUSE_RUN_FACT, checkpoint);
+  if (ended !== undefined) await ctx.fact("exitCode", undefined);
   await ctx.fact("execStartedAt", ctx.now().toISOString());
   const output: string[] = [];
-  let partial = "";
   let buffer: string[] = [];
+  let posted = checkpoint.bytesPosted;
+  let saving: Promise<void> = Promise.resolve();
   const flush = () => {
-    if (buffer.length === 0) return;
+    if (buffer.length === 0) return saving;
     ctx.note(`\`clickhouse-backup\` output:\n\`\`\`\n${buffer.join("\n")}\n\`\`\``);
     buffer = [];
+    const bytesPosted = posted;
+    saving = saving.then(() => ctx.fact(CLICKHOUSE_RUN_FACT, { ...checkpoint, bytesPosted }));
+    return saving;
   };
-  const onChunk = (chunk: Buffer) => {
-    const text = partial + chunk.toString("utf8");
-    const lines = text.split("\n");
-    partial = lines.pop() ?? "";
-    for (const line of lines) {
-      output.push(line);
-      if (output.length > 200) output.shift();
-      buffer.push(line);
-      if (buffer.length >= 40) flush();
-    }
-  };
-  const timer = setInterval(flush, 2_000);
-  let exitCode: number | undefined;
-  let failure: unknown;
+  const timer = setInterval(() => void flush(), 2_000);
+  let exitCode: number;
   try {
-    const result = await rc.cluster.execInPod({
-      pod: config.pod,
-      container: config.container,
-      command: ["clickhouse-backup", "restore_remote", point.name],
-      onStdout: onChunk,
-      onStderr: onChunk,
+    ({ exitCode } = await followClickHouseRestore({
+      exec,
+      ...where,
+      backup: point.name,
+      checkpoint,
+      onLines: (lines, bytesPosted) => {
+        for (const line of lines) {
+          output.push(line);
+          if (output.length > 200) output.shift();
+          buffer.push(line);
+        }
+        posted = bytesPosted;
+        if (buffer.length >= 40) void flush();
+      },
+      onStatus: (text) => {
+        if (text.startsWith("following") && earlier !== undefined)
+          ctx.note(
+            `Following \`clickhouse-backup restore_remote ${point.name}\` again after an interruption: it kept running in ${where.pod}/${where.container} (${text}; ${checkpoint.bytesPosted} bytes of its output were already posted).`,
+          );
+        else ctx.progress(`clickhouse-backup restore_remote ${point.name}: ${text}`);
+      },
       signal: ctx.signal,
-    });
-    exitCode = result.exitCode;
-  } catch (err) {
-    failure = err;
+    }));
   } finally {
     clearInterval(timer);
-    if (partial) {
-      output.push(partial);
-      buffer.push(partial);
-    }
-    flush();
+    await flush();
   }
-  if (exitCode !== undefined) await ctx.fact("exitCode", exitCode);
-  // The collector goes back to its recorded count whether or not the restore worked.
-  const checkpoint = recordedCounts(ctx.earlierFacts("scale-down"), "store");
-  if (checkpoint) {
-    await scaleBack(ctx, rc.steps, { checkpoint, id: "store", phase: "scale-down" });
-    await ctx.fact("collectorBack", true);
-  }
-  if (failure !== undefined) throw failure;
+  await ctx.fact("exitCode", exitCode);
+  await removeClickHouseRun(exec, { ...where, directory: checkpoint.directory });
+  await scaleCollectorBack();
   if (exitCode !== 0)
     throw new CodedError(
       "restore_failed",

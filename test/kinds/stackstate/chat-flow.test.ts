@@ -198,4 +198,161 @@ targets:
     );
     expect(rows[0]?.n).toBe(0);
   });
+
+  it("requests through the form: a store's Restore… button, the point editable, --indices and --force typed as options", async () => {
+    const listed = await command("/recovery-points", "sts");
+    const response = await h.fake.waitForResponse((r) => r.responseUrlId === listed.responseUrlId, {
+      timeoutMs: 15_000,
+      label: "the listing",
+    });
+    // Each store's part carries a button on its newest restorable point.
+    const buttons = new Map<string, string>();
+    for (const block of (response.body.blocks ?? []) as Array<{
+      accessory?: { action_id?: string; value?: string };
+    }>) {
+      if (block.accessory?.action_id !== "restore_point_open") continue;
+      const value = JSON.parse(block.accessory.value ?? "{}") as { target: string; point: string };
+      expect(value.target).toBe("sts");
+      buttons.set(value.point.split(":")[0]!, block.accessory.value!);
+    }
+    expect([...buttons.keys()].sort()).toEqual([
+      "clickhouse",
+      "elasticsearch",
+      "metrics",
+      "stackgraph",
+    ]);
+
+    const openForm = async (store: string) => {
+      const cursor = h.fake.cursor();
+      await h.sender.blockActions({
+        userId: REQUESTER,
+        channelId: CHANNEL,
+        actions: [{ action_id: "restore_point_open", value: buttons.get(store)! }],
+      });
+      const opened = await h.fake.waitForCall("views.open", () => true, { since: cursor });
+      const view = (
+        opened.response as {
+          view?: {
+            id: string;
+            callback_id: string;
+            blocks: Array<{ block_id?: string; element?: { initial_value?: string } }>;
+          };
+        }
+      ).view;
+      if (!view) throw new Error(`views.open failed: ${JSON.stringify(opened.response)}`);
+      return view;
+    };
+    const submit = (viewId: string, fields: { point: string; options: string; reason: string }) =>
+      h.sender.viewSubmission({
+        userId: REQUESTER,
+        view: {
+          id: viewId,
+          callback_id: "restore_request_modal",
+          state: {
+            values: {
+              point: { point_input: { type: "plain_text_input", value: fields.point } },
+              options: { options_input: { type: "plain_text_input", value: fields.options } },
+              reason: { reason_input: { type: "plain_text_input", value: fields.reason } },
+            },
+          },
+        },
+      });
+    /** The answer to a form sent since `since`: the request's id, or the refusal thrown. */
+    const requested = async (since: number) => {
+      const ephemeral = await h.fake.waitForCall(
+        "chat.postEphemeral",
+        (c) => c.args.user === REQUESTER,
+        { since, timeoutMs: 15_000 },
+      );
+      const text = String(ephemeral.args.text);
+      const id = /rb-[a-z0-9]{8}/.exec(text)?.[0];
+      if (!id || !text.startsWith("Requested")) throw new Error(`request refused: ${text}`);
+      return id;
+    };
+    const cancel = async (id: string) => {
+      expect(await answer(await command("/restore", `cancel ${id}`))).toContain(id);
+      await h.fake.waitForMessage(CHANNEL, (m) => m.text.includes(id) && /cancel/i.test(m.text), {
+        timeoutMs: 15_000,
+      });
+    };
+
+    // Elasticsearch: the form opens on the store's newest snapshot.
+    const view = await openForm("elasticsearch");
+    expect(view.callback_id).toBe("restore_request_modal");
+    const esPoint = JSON.parse(buttons.get("elasticsearch")!).point as string;
+    expect(view.blocks.find((b) => b.block_id === "point")?.element?.initial_value).toBe(esPoint);
+
+    // A misspelt option stays under its field; nothing is recorded.
+    const misspelt = await submit(view.id, {
+      point: esPoint,
+      options: "--forse",
+      reason: "events index corrupted INC-90",
+    });
+    expect(misspelt.json).toMatchObject({
+      response_action: "errors",
+      errors: { options: expect.stringContaining("`--forse` is not a StackState restore option") },
+    });
+    const stray = await submit(view.id, {
+      point: esPoint,
+      options: "--force extra",
+      reason: "events index corrupted INC-90",
+    });
+    expect(stray.json).toMatchObject({
+      errors: { options: expect.stringContaining("`extra` is not an option") },
+    });
+
+    // --force on an Elasticsearch point is refused when the request is made, saying why.
+    const cursor = h.fake.cursor();
+    await submit(view.id, {
+      point: esPoint,
+      options: "--force",
+      reason: "events index corrupted INC-91",
+    });
+    const refusal = await h.fake.waitForCall(
+      "chat.postEphemeral",
+      (c) => c.args.user === REQUESTER && String(c.args.text).includes("--force"),
+      { since: cursor, timeoutMs: 15_000 },
+    );
+    expect(String(refusal.args.text)).toContain("`--force` applies to StackGraph restores only");
+    const none = await h.runtime.pool.query(
+      "SELECT count(*)::int AS n FROM restore_requests WHERE reason = 'events index corrupted INC-91'",
+    );
+    expect(none.rows[0]?.n).toBe(0);
+
+    // --indices narrows the restore: recorded, and the card lists only that index.
+    const day = /sts-backup-(\d{4})(\d{2})(\d{2})/.exec(esPoint)!.slice(1).join(".");
+    const esIndex = `sts_internal_events-${day}`;
+    const beforeEs = h.fake.cursor();
+    await submit(view.id, {
+      point: esPoint,
+      options: `--indices ${esIndex}`,
+      reason: "events index corrupted INC-92",
+    });
+    const esId = await requested(beforeEs);
+    const esRow = await h.runtime.pool.query("SELECT options FROM restore_requests WHERE id = $1", [
+      esId,
+    ]);
+    expect(esRow.rows[0]?.options).toEqual({ indices: [esIndex] });
+    const esCard = await h.fake.waitForMessage(CHANNEL, (m) => m.text.includes(esId));
+    expect(JSON.stringify(esCard.blocks)).toContain(`Only these 1 of the snapshot's 2 indices`);
+    await cancel(esId);
+
+    // Another store's point typed into the form, with --force: the card warns in bold.
+    const form = await openForm("metrics");
+    const beforeSg = h.fake.cursor();
+    await submit(form.id, {
+      point: "stackgraph:latest",
+      options: "--force",
+      reason: "topology wiped again INC-93",
+    });
+    const sgId = await requested(beforeSg);
+    const sgRow = await h.runtime.pool.query(
+      "SELECT options, point->>'store' AS store FROM restore_requests WHERE id = $1",
+      [sgId],
+    );
+    expect(sgRow.rows[0]).toMatchObject({ options: { force: true }, store: "stackgraph" });
+    const sgCard = await h.fake.waitForMessage(CHANNEL, (m) => m.text.includes(sgId));
+    expect(JSON.stringify(sgCard.blocks)).toContain("existing StackGraph data is overwritten");
+    await cancel(sgId);
+  }, 60_000);
 });

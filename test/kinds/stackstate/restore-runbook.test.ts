@@ -1,4 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { StackStateTarget } from "../../../src/kinds/stackstate/config.js";
 import { VMBACKUP_COMPLETE_MARKER } from "../../../src/kinds/stackstate/metrics-points.js";
 import { resolveStackStatePoint } from "../../../src/kinds/stackstate/named-points.js";
@@ -8,6 +10,7 @@ import {
 } from "../../../src/kinds/stackstate/runbook.js";
 import { silentLogger } from "../../../src/logging/logger.js";
 import { listPhaseRuns } from "../../../src/runbook/run-store.js";
+import { type ContainerShell, containerShell } from "../../../stand-ins/kubernetes/index.js";
 import {
   CH,
   drive,
@@ -272,59 +275,111 @@ describe("Victoria Metrics restore", () => {
   });
 });
 
-describe("ClickHouse restore", () => {
-  it("stops the collector, runs clickhouse-backup restore_remote by exec with its output in the thread, starts the collector", async () => {
-    const id = await env.request(await frozen("clickhouse:full_2024-06-17T18-50-00"));
-    let during = -1;
-    const stop = env.sim.onExec(
-      {
-        pod: "stackstate-clickhouse-shard0-0",
-        container: "backup",
-        command: ["clickhouse-backup", "restore_remote", "full_2024-06-17T18-50-00"],
+describe("ClickHouse restore: restore_remote detached in the backup container, followed through its files", () => {
+  const BACKUP = "full_2024-06-17T18-50-00";
+  let shell: ContainerShell;
+  const calls = () =>
+    existsSync(join(shell.tmpDir, "clickhouse-backup.calls"))
+      ? readFileSync(join(shell.tmpDir, "clickhouse-backup.calls"), "utf8").trim().split("\n")
+      : [];
+  const release = (exitCode: number) => {
+    writeFileSync(join(shell.tmpDir, "exit-code"), String(exitCode));
+    writeFileSync(join(shell.tmpDir, "release"), "");
+  };
+  const runFacts = async (id: string) =>
+    ((await listPhaseRuns(env.db.pool, id)).find((r) => r.phase === "restore")?.facts ?? {}) as {
+      clickhouseRun?: { run: number; directory: string; bytesPosted: number };
+    };
+
+  beforeAll(() => {
+    // The chart's backup container: its sh runs for real; clickhouse-backup prints what the
+    // tool prints and waits until the test releases it (or two minutes), then exits as told.
+    shell = containerShell(env.sim, {
+      pod: "stackstate-clickhouse-shard0-0",
+      container: "backup",
+      tools: {
+        "clickhouse-backup": `name=""; for a in "$@"; do name=$a; done
+echo "$*" >> {tmp}/clickhouse-backup.calls
+echo "info download backup=$name operation=restore_remote version=2.5.13"
+i=0
+while [ ! -e {tmp}/release ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+code=$(cat {tmp}/exit-code 2>/dev/null || echo 0)
+if [ "$code" = 0 ]; then echo "info done backup=$name operation=restore version=2.5.13"
+else echo "error can't create table otel.otel_traces: code: 57, message: Directory for table data store/abc/ already exists" >&2; fi
+exit "$code"`,
       },
-      ({ stdout }) => {
-        during = replicasOf(env.sim, "stackstate-otel-collector");
-        stdout.write(
-          "info done backup=full_2024-06-17T18-50-00 operation=restore\nData restored\n",
-        );
-        return 0;
-      },
-    );
-    try {
-      const result = await drive(env, id, env.runbook().phases);
-      expect(result).toMatchObject({ ok: true });
-      expect(during).toBe(0);
-      expect(result.notes.join("\n")).toContain("Data restored");
-      expect(replicasOf(env.sim, "stackstate-otel-collector")).toBe(2);
-    } finally {
-      stop();
-    }
+    });
+  });
+  afterAll(() => {
+    // Lets any restore still waiting end, then removes the container's files.
+    if (shell) release(1);
+    shell?.close();
+  });
+  beforeEach(() => {
+    rmSync(join(shell.tmpDir, "release"), { force: true });
+    rmSync(join(shell.tmpDir, "clickhouse-backup.calls"), { force: true });
   });
 
-  it("a failed restore_remote still scales the collector back, then halts with the output", async () => {
+  it("stops the collector, runs restore_remote once with the chart's config, its output in the thread, starts the collector", async () => {
+    const id = await env.request(await frozen(`clickhouse:${BACKUP}`));
+    const run = drive(env, id, env.runbook().phases);
+    await until(() => calls().length === 1);
+    expect(replicasOf(env.sim, "stackstate-otel-collector")).toBe(0);
+    release(0);
+    const result = await run;
+    expect(result).toMatchObject({ ok: true });
+    expect(calls()).toEqual([`--config /etc/clickhouse-backup.yaml restore_remote ${BACKUP}`]);
+    const thread = result.notes.join("\n");
+    expect(thread).toContain(`info download backup=${BACKUP}`);
+    expect(thread).toContain(`info done backup=${BACKUP}`);
+    expect(replicasOf(env.sim, "stackstate-otel-collector")).toBe(2);
+    // The run's files are removed once its end is recorded.
+    expect(readdirSync(join(shell.tmpDir, "restorebot-clickhouse"))).toEqual([]);
+  });
+
+  it("a failed restore_remote still scales the collector back, then halts with the output; Retry phase starts a new run", async () => {
     const id = await env.request(await frozen("clickhouse:latest"));
-    const stop = env.sim.onExec(
-      {
-        pod: "stackstate-clickhouse-shard0-0",
-        container: "backup",
-        command: (c) => c[0] === "clickhouse-backup",
-      },
-      ({ stderr }) => {
-        stderr.write(
-          "error can't create table otel.otel_traces: code: 57, message: Directory for table data store/abc/ already exists\n",
-        );
-        return 1;
-      },
-    );
-    try {
-      const result = await drive(env, id, env.runbook().phases);
-      expect(result).toMatchObject({ ok: false, failedAt: "restore" });
-      expect(result.error).toContain("exited with 1");
-      expect(result.error).toContain("Directory for table data store/abc/ already exists");
-      expect(replicasOf(env.sim, "stackstate-otel-collector")).toBe(2);
-    } finally {
-      stop();
-    }
+    release(1);
+    const result = await drive(env, id, env.runbook().phases);
+    expect(result).toMatchObject({ ok: false, failedAt: "restore" });
+    expect(result.error).toContain("exited with 1");
+    expect(result.error).toContain("Directory for table data store/abc/ already exists");
+    expect(replicasOf(env.sim, "stackstate-otel-collector")).toBe(2);
+    expect((await runFacts(id)).clickhouseRun?.run).toBe(1);
+
+    release(0);
+    const retried = await drive(env, id, env.runbook().phases);
+    expect(retried).toMatchObject({ ok: true });
+    expect(calls()).toHaveLength(2);
+    expect((await runFacts(id)).clickhouseRun?.run).toBe(2);
+    expect(replicasOf(env.sim, "stackstate-otel-collector")).toBe(2);
+  });
+
+  it("a worker stopped mid-restore: the restore keeps running, the collector stays stopped, and the next attempt follows the same run to its end", async () => {
+    const id = await env.request(await frozen(`clickhouse:${BACKUP}`));
+    const abort = new AbortController();
+    const first = drive(env, id, env.runbook().phases, { signal: abort.signal });
+    // The first line of output is in the thread (and its bytes recorded) before the stop.
+    await until(async () => ((await runFacts(id)).clickhouseRun?.bytesPosted ?? 0) > 0);
+    abort.abort();
+    const interrupted = await first;
+    expect(interrupted).toMatchObject({ ok: false, failedAt: "restore" });
+    expect(interrupted.notes.join("\n")).toContain(`info download backup=${BACKUP}`);
+    // Nothing scaled the collector back while the restore runs on in the container.
+    expect(replicasOf(env.sim, "stackstate-otel-collector")).toBe(0);
+    expect(existsSync(join(shell.tmpDir, "restorebot-clickhouse", `${id}-1`, "exit"))).toBe(false);
+
+    const again = drive(env, id, env.runbook().phases);
+    await until(async () => (await listPhaseRuns(env.db.pool, id)).some((r) => r.attempt === 2));
+    release(0);
+    const result = await again;
+    expect(result).toMatchObject({ ok: true });
+    expect(calls()).toHaveLength(1);
+    const thread = result.notes.join("\n");
+    expect(thread).toContain("Following `clickhouse-backup restore_remote");
+    expect(thread).toContain(`info done backup=${BACKUP}`);
+    expect(thread).not.toContain(`info download backup=${BACKUP}`);
+    expect(replicasOf(env.sim, "stackstate-otel-collector")).toBe(2);
   });
 });
 

@@ -3,6 +3,7 @@ import {
   startElasticsearchStandIn,
 } from "../../../../stand-ins/elasticsearch/server.js";
 import {
+  containerShell,
   type KubernetesSimulator,
   startKubernetesSimulator,
 } from "../../../../stand-ins/kubernetes/index.js";
@@ -189,20 +190,24 @@ export async function seedStackStateSandbox(options: {
     );
     return 0;
   });
-  simulator.onExec(
-    {
-      pod: "stackstate-clickhouse-shard0-0",
-      container: "backup",
-      command: (c) => c[0] === "clickhouse-backup",
+  // The backup container runs restorebot's script for real; its clickhouse-backup prints what
+  // the tool prints for a restore and succeeds.
+  const backupContainer = containerShell(simulator, {
+    pod: "stackstate-clickhouse-shard0-0",
+    container: "backup",
+    tools: {
+      "clickhouse-backup": `name=""; for a in "$@"; do name=$a; done
+echo "info download backup=$name operation=restore_remote version=2.5.13"
+echo "info done backup=$name duration=167ms operation=restore version=2.5.13"`,
     },
-    ({ stdout, command }) => {
-      stdout.write(
-        `info done backup=${command[2]} operation=restore version=2.5.13\nData restored\n`,
-      );
-      return 0;
+  });
+  return {
+    elasticsearch,
+    close: async () => {
+      backupContainer.close();
+      await elasticsearch.close();
     },
-  );
-  return { elasticsearch, close: () => elasticsearch.close() };
+  };
 }
 
 /** The sandbox's StackState target (`sts`): an install with all four stores and their backups. */

@@ -2,6 +2,7 @@ import type { App, BlockAction, ButtonAction } from "@slack/bolt";
 import type { AppDeps } from "../../../app-deps.js";
 import { APPROVE_ACTION_ID, REJECT_ACTION_ID } from "../../../approvals/card.js";
 import {
+  buildNamedRestoreRequestModal,
   buildRejectReasonModal,
   buildRestoreRequestModal,
   RESTORE_POINT_OPEN_ACTION_ID,
@@ -11,6 +12,7 @@ import {
   checkCanReject,
   checkCanRequest,
 } from "../../../approvals/request-service.js";
+import { findTarget } from "../../../config/file.js";
 import { asCodedError } from "../../../errors.js";
 import { isRequestId } from "../../commands/grammar.js";
 import { parsePointRef } from "../../commands/recovery-point-time.js";
@@ -80,7 +82,11 @@ export async function handleRejectAction(args: ButtonArgs, deps: AppDeps): Promi
   });
 }
 
-/** "Restore to this point": opens the request modal for the point the button carries. */
+/**
+ * "Restore to this point" (or a store's "Restore…" on a kind's own listing): opens the request
+ * modal for the point the button carries. A kind that names its points gets the form with the
+ * point editable and its options.
+ */
 export async function handleRestorePointOpen(args: ButtonArgs, deps: AppDeps): Promise<void> {
   await args.ack();
   let parsed: { target?: unknown; point?: unknown } = {};
@@ -91,8 +97,12 @@ export async function handleRestorePointOpen(args: ButtonArgs, deps: AppDeps): P
   }
   const target = typeof parsed.target === "string" ? parsed.target : undefined;
   const pointText = typeof parsed.point === "string" ? parsed.point : undefined;
-  const ref = pointText ? parsePointRef(pointText) : undefined;
-  if (!target || !pointText || ref?.kind !== "time") {
+  const configured = target === undefined ? undefined : findTarget(deps.config, target);
+  const kind = configured === undefined ? undefined : deps.kinds.find(configured.kind);
+  const named = kind?.points.named;
+  const ref = pointText && named === undefined ? parsePointRef(pointText) : undefined;
+  const pointTime = ref?.kind === "time" ? ref.time : undefined;
+  if (!target || !pointText || (named === undefined && pointTime === undefined)) {
     return tellClicker(
       args,
       deps,
@@ -101,20 +111,21 @@ export async function handleRestorePointOpen(args: ButtonArgs, deps: AppDeps): P
   }
   const channelId = args.body.channel?.id;
   if (!channelId) return tellClicker(args, deps, "Use this button in a channel.");
+  const metadata = { target, point: pointText, channelId };
+  const view =
+    named !== undefined
+      ? buildNamedRestoreRequestModal(metadata, {
+          syntax: named.syntax,
+          optionsUsage: kind?.restoreOptions?.usage,
+        })
+      : buildRestoreRequestModal(metadata, pointTime ?? deps.clock(), deps.clock());
   await guarded(args, deps, "opening the request form", async () => {
     const check = await checkCanRequest(
       { deps, client: args.client },
       { target, requester: args.body.user.id, channelId },
     );
     if (!check.ok) return tellClicker(args, deps, check.message);
-    await args.client.views.open({
-      trigger_id: args.body.trigger_id,
-      view: buildRestoreRequestModal(
-        { target, point: pointText, channelId },
-        ref.time,
-        deps.clock(),
-      ),
-    });
+    await args.client.views.open({ trigger_id: args.body.trigger_id, view });
   });
 }
 

@@ -4,6 +4,7 @@ import { pointAccessFor } from "../../../approvals/point-resolver.js";
 import { findTarget, type Target } from "../../../config/file.js";
 import { asCodedError } from "../../../errors.js";
 import {
+  namedListingMessage,
   pointNotFoundText,
   recoveryPointsMessage,
   type SlackMessage,
@@ -86,11 +87,14 @@ export async function handleRecoveryPointsCommand(
       if (target === undefined) return;
       const named = deps.kinds.of(target).points.named;
       if (named !== undefined) {
-        await answerNamed(respond, deps, target, "list the recovery points of", () =>
-          named.list(
-            target,
-            { store: parsedCommand.store, limit: parsedCommand.limit },
-            pointAccessFor(deps, target),
+        await answerNamed(respond, deps, target, "list the recovery points of", async () =>
+          namedListingMessage(
+            target.name,
+            await named.list(
+              target,
+              { store: parsedCommand.store, limit: parsedCommand.limit },
+              pointAccessFor(deps, target),
+            ),
           ),
         );
         return;
@@ -158,20 +162,24 @@ async function answerNamed(
   deps: AppDeps,
   target: Target,
   doing: string,
-  work: () => Promise<string>,
+  work: () => Promise<string | SlackMessage>,
 ): Promise<void> {
-  let text: string;
+  let message: SlackMessage;
   try {
-    text = await work();
+    const answer = await work();
+    message = typeof answer === "string" ? { text: answer, blocks: [] } : answer;
   } catch (err) {
     const coded = asCodedError(err);
     deps.logger.warn(
       { code: coded.code, err: coded.message, target: target.name },
       `could not ${doing} a target`,
     );
-    text = `:warning: I could not ${doing} \`${target.name}\`: ${mrkdwnText(coded.message)}`;
+    message = {
+      text: `:warning: I could not ${doing} \`${target.name}\`: ${mrkdwnText(coded.message)}`,
+      blocks: [],
+    };
   }
-  await send(respond, deps, { text, blocks: [] });
+  await send(respond, deps, message);
 }
 
 /** One page of the listing, as an ephemeral answer; shared with the "Older points" button. */

@@ -6,6 +6,10 @@ import type {
 } from "@slack/bolt";
 import type { AppDeps } from "../../../app-deps.js";
 import {
+  OPTIONS_ACTION_ID,
+  OPTIONS_BLOCK_ID,
+  POINT_ACTION_ID,
+  POINT_BLOCK_ID,
   parseMetadata,
   REASON_ACTION_ID,
   REASON_BLOCK_ID,
@@ -16,7 +20,9 @@ import {
   type RequestModalMetadata,
 } from "../../../approvals/modals.js";
 import { rejectRequest, submitRestoreRequest } from "../../../approvals/request-service.js";
+import { findTarget, type Target } from "../../../config/file.js";
 import { asCodedError } from "../../../errors.js";
+import type { JsonValue, Kind } from "../../../kinds/kind.js";
 import { isRequestId, REASON_MAX_LENGTH, REASON_MIN_LENGTH } from "../../commands/grammar.js";
 import { parsePointRef } from "../../commands/recovery-point-time.js";
 
@@ -108,12 +114,91 @@ export async function handleRejectReasonSubmission(args: ViewArgs, deps: AppDeps
   });
 }
 
+function inputOf(args: ViewArgs, blockId: string, actionId: string): string {
+  return (args.view.state.values[blockId]?.[actionId]?.value ?? "").trim();
+}
+
+/** The reason's length problem, for the field; undefined when it is fine. */
+function reasonProblem(reason: string): string | undefined {
+  return reason.length < REASON_MIN_LENGTH || reason.length > REASON_MAX_LENGTH
+    ? `Say why in ${REASON_MIN_LENGTH} to ${REASON_MAX_LENGTH} characters (an incident id helps).`
+    : undefined;
+}
+
+/**
+ * The form of a kind that names its points: the point as typed (`stackgraph:latest`) and the
+ * kind's options read by the same parser as `/restore`. Problems the form can see at once stay
+ * under their field; the point is found and the options checked against it when the request is
+ * made, and a refusal then arrives as an ephemeral message, as for the slash command.
+ */
+function readNamedForm(
+  args: ViewArgs,
+  target: Target,
+  kind: Kind,
+):
+  | { ok: true; point: string; options: JsonValue | undefined }
+  | { ok: false; errors: Record<string, string> } {
+  const errors: Record<string, string> = {};
+  const point = inputOf(args, POINT_BLOCK_ID, POINT_ACTION_ID);
+  const syntax = kind.points.named?.syntax ?? "as listed";
+  if (point === "") errors[POINT_BLOCK_ID] = `Which recovery point? A point is ${syntax}.`;
+  else if (/\s/.test(point))
+    errors[POINT_BLOCK_ID] = `One point, without spaces: a point is ${syntax}.`;
+  const words = inputOf(args, OPTIONS_BLOCK_ID, OPTIONS_ACTION_ID).split(/\s+/).filter(Boolean);
+  let options: JsonValue | undefined;
+  const restoreOptions = kind.restoreOptions;
+  if (words.length > 0 && restoreOptions === undefined)
+    errors[OPTIONS_BLOCK_ID] = `\`${target.name}\` takes no restore options; leave this empty.`;
+  else if (words.length > 0 && restoreOptions !== undefined) {
+    const read = restoreOptions.parse(words, target);
+    if (!read.ok) errors[OPTIONS_BLOCK_ID] = read.message;
+    else if (read.consumed < words.length)
+      errors[OPTIONS_BLOCK_ID] =
+        `\`${words[read.consumed]}\` is not an option; the options are ${restoreOptions.usage}.`;
+    else options = read.options;
+  }
+  return Object.keys(errors).length > 0 ? { ok: false, errors } : { ok: true, point, options };
+}
+
 export async function handleRestoreRequestSubmission(args: ViewArgs, deps: AppDeps): Promise<void> {
   const meta = parseMetadata<RequestModalMetadata>(args.view.private_metadata, [
     "target",
     "point",
     "channelId",
   ]);
+  const target = meta ? findTarget(deps.config, meta.target) : undefined;
+  const kind = target ? deps.kinds.find(target.kind) : undefined;
+  const reason = reasonOf(args);
+  if (meta && target && kind?.points.named !== undefined) {
+    const form = readNamedForm(args, target, kind);
+    const tooShort = reasonProblem(reason);
+    if (!form.ok || tooShort !== undefined) {
+      await args.ack({
+        response_action: "errors",
+        errors: {
+          ...(form.ok ? {} : form.errors),
+          ...(tooShort === undefined ? {} : { [REASON_BLOCK_ID]: tooShort }),
+        },
+      });
+      return;
+    }
+    await args.ack();
+    await guarded(args, deps, meta.channelId, "making the request", async () => {
+      const outcome = await submitRestoreRequest(
+        { deps, client: args.client },
+        {
+          target: meta.target,
+          point: { kind: "named", text: form.point },
+          reason,
+          ...(form.options === undefined ? {} : { options: form.options }),
+          requester: args.body.user.id,
+          channelId: meta.channelId,
+        },
+      );
+      return outcome.message;
+    });
+    return;
+  }
   const ref = meta ? parsePointRef(meta.point) : undefined;
   if (!meta || ref?.kind !== "time") {
     await args.ack({
@@ -125,14 +210,9 @@ export async function handleRestoreRequestSubmission(args: ViewArgs, deps: AppDe
     });
     return;
   }
-  const reason = reasonOf(args);
-  if (reason.length < REASON_MIN_LENGTH || reason.length > REASON_MAX_LENGTH) {
-    await args.ack({
-      response_action: "errors",
-      errors: {
-        [REASON_BLOCK_ID]: `Say why in ${REASON_MIN_LENGTH} to ${REASON_MAX_LENGTH} characters (an incident id helps).`,
-      },
-    });
+  const tooShort = reasonProblem(reason);
+  if (tooShort !== undefined) {
+    await args.ack({ response_action: "errors", errors: { [REASON_BLOCK_ID]: tooShort } });
     return;
   }
   await args.ack();
