@@ -71,7 +71,8 @@ export function blockCoalescer(
         if (filled === size) {
           const waiting = handOn();
           // A chunk is at most a frame, far below a block: two full blocks in one push are rare.
-          if (waiting) held = held ? held.then(() => waiting) : waiting;
+          if (waiting !== undefined)
+            held = held === undefined ? waiting : held.then(() => waiting);
         }
       }
       return held;
