@@ -71,8 +71,7 @@ export function blockCoalescer(
         if (filled === size) {
           const waiting = handOn();
           // A chunk is at most a frame, far below a block: two full blocks in one push are rare.
-          if (waiting !== undefined)
-            held = held === undefined ? waiting : held.then(() => waiting);
+          if (waiting !== undefined) held = held === undefined ? waiting : held.then(() => waiting);
         }
       }
       return held;
