@@ -148,6 +148,8 @@ export function createExecOps(deps: ExecDeps): Pick<PodWorkPort, "execInPod"> {
       let settled = false;
       let statusSeen = false;
       let outputs = Promise.resolve();
+      /** Handler promises not yet settled; the socket is read again only once none is left. */
+      let holding = 0;
       const what = `${options.command.join(" ")} in pod ${options.pod}`;
       const finish = (outcome: () => void) => {
         if (settled) return;
@@ -166,10 +168,19 @@ export function createExecOps(deps: ExecDeps): Pick<PodWorkPort, "execInPod"> {
         if (channel === STDOUT || channel === STDERR) {
           const handler = channel === STDOUT ? options.onStdout : options.onStderr;
           if (!handler || payload.length === 0) return;
-          const result = handler(Buffer.from(payload));
+          // The payload is handed on as it is, not copied: ws gives every message its own
+          // memory (a view of the socket's read, never reused), and a copy of every byte of a
+          // 50 GB archive would cost CPU and garbage for nothing.
+          const result = handler(payload);
           if (result && typeof result.then === "function") {
+            holding += 1;
             ws.pause();
-            outputs = outputs.then(() => result).finally(() => ws.resume());
+            outputs = outputs
+              .then(() => result)
+              .finally(() => {
+                holding -= 1;
+                if (holding === 0 && !settled) ws.resume();
+              });
             outputs.catch(fail);
           }
         } else if (channel === STATUS) {

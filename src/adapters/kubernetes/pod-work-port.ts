@@ -82,7 +82,10 @@ export interface ExecInPodOptions {
    * being closed (needs `sh` and `head` in the container); a stdin of another size is an error.
    */
   stdinBytes?: number;
-  /** Each chunk of stdout as it arrives; a returned promise pauses reading until it settles. */
+  /**
+   * Each chunk of stdout as it arrives (a view of the frame, not a copy: copy what is kept long,
+   * or it holds the socket read it came in); a returned promise pauses reading until it settles.
+   */
   onStdout?: (chunk: Buffer) => void | Promise<void>;
   onStderr?: (chunk: Buffer) => void | Promise<void>;
   signal?: AbortSignal;

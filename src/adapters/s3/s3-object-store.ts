@@ -53,7 +53,20 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
   if (opts.endpoint !== undefined) config.endpoint = opts.endpoint;
   if (opts.maxAttempts !== undefined) config.maxAttempts = opts.maxAttempts;
   if (opts.credentials !== undefined) config.credentials = opts.credentials;
-  return new S3Client(config);
+  const client = new S3Client(config);
+  // A multipart part is a Buffer, and SigV4 would sign its sha256: a second hash of every byte
+  // of an archive that the SDK's CRC32 checksum of the part already covers. Parts go as
+  // UNSIGNED-PAYLOAD (S3 and the compatible stores accept it); the request itself stays signed.
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const request = args.request as { headers?: Record<string, string> } | undefined;
+      if (context.commandName === "UploadPartCommand" && request?.headers)
+        request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+      return next(args);
+    },
+    { step: "build", name: "restorebotUnsignedPartPayload" },
+  );
+  return client;
 }
 
 const MAX_PAGE = 1000;

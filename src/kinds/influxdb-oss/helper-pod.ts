@@ -3,11 +3,16 @@
  * node's PVC mounted where the node mounts it, a `sleep` as its command (the work arrives by
  * exec). Created (or found, after a crash) and awaited Ready; deleted and awaited gone — the PVC
  * may be ReadWriteOnce, so the node starts only once the helper no longer holds it.
+ *
+ * Both runbooks handle their helper pods through `helperPod` (one per request and role): start,
+ * exec, delete, delete after a failure without hiding it, and run work that deletes the pod
+ * when it fails.
  */
 
 import type { KubernetesCluster } from "../../adapters/kubernetes/kubernetes-cluster.js";
 import type { KubernetesOperation } from "../../adapters/kubernetes/rbac.js";
 import { CodedError } from "../../errors.js";
+import type { PhaseContext } from "../../runbook/types.js";
 import type { StepContext } from "../../steps/types.js";
 import type { InfluxdbOssTarget } from "./config.js";
 import type { HelperExec } from "./helper-exec.js";
@@ -124,4 +129,71 @@ export function helperExec(
       throw err;
     }
   };
+}
+
+/** How long a helper pod may take to become ready, or to go. */
+export const HELPER_TIMEOUT_MS = 5 * 60_000;
+
+/** What a helper pod is for: the backup's archive, a restore's file work, the old data's removal. */
+export type HelperRole = "backup" | "restore" | "cleanup";
+
+/** One helper pod of a run, named from the request and its role. */
+export interface HelperPod {
+  readonly name: string;
+  /** Creates the pod (or finds it, after a crash) and waits until it is ready. */
+  start(ctx: Pick<PhaseContext, "signal" | "progress" | "request">): Promise<void>;
+  /** Deletes the pod and waits until it is gone (a pod already gone is fine). */
+  remove(ctx: Pick<PhaseContext, "signal" | "progress">): Promise<void>;
+  /** Deletes the pod after a failure: a failure to delete is said in the thread, not thrown. */
+  removeAfterFailure(ctx: PhaseContext): Promise<void>;
+  /**
+   * Runs `work`; when it fails (other than by the worker stopping, which resumes with the same
+   * pod), the pod is deleted before the error goes on: a halted run never leaves it behind.
+   */
+  deletingOnFailure<T>(ctx: PhaseContext, work: () => Promise<T>): Promise<T>;
+  /** Starts the pod, runs `work`, and deletes the pod whatever happened. */
+  whileUp<T>(ctx: PhaseContext, work: () => Promise<T>): Promise<T>;
+  /** Exec in the pod (see `helperExec`). */
+  exec(options?: { stdinBytes?: number }): HelperExec;
+}
+
+export function helperPod(
+  cluster: KubernetesCluster,
+  target: InfluxdbOssTarget,
+  requestId: string,
+  role: HelperRole,
+): HelperPod {
+  const name = helperPodName(requestId, role);
+  const pod: HelperPod = {
+    name,
+    start: (ctx) => startHelperPod(ctx, cluster, target, name, HELPER_TIMEOUT_MS),
+    remove: (ctx) => removeHelperPod(ctx, cluster, name, HELPER_TIMEOUT_MS),
+    async removeAfterFailure(ctx) {
+      try {
+        await pod.remove(ctx);
+      } catch (err) {
+        ctx.note(
+          `Could not delete helper pod ${name} after the failure (${err instanceof Error ? err.message : String(err)}); Roll back deletes it.`,
+        );
+      }
+    },
+    async deletingOnFailure(ctx, work) {
+      try {
+        return await work();
+      } catch (err) {
+        if (!ctx.signal.aborted) await pod.removeAfterFailure(ctx);
+        throw err;
+      }
+    },
+    async whileUp(ctx, work) {
+      await pod.start(ctx);
+      try {
+        return await work();
+      } finally {
+        await pod.remove(ctx);
+      }
+    },
+    exec: (options) => helperExec(cluster, name, options),
+  };
+  return pod;
 }

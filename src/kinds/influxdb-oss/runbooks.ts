@@ -60,18 +60,11 @@ import {
   streamBackupToStore,
 } from "./archive-stream.js";
 import { type InfluxdbOssTarget, serviceOf } from "./config.js";
-import {
-  HELPER_POD_OPERATIONS,
-  helperExec,
-  helperPodName,
-  removeHelperPod,
-  startHelperPod,
-} from "./helper-pod.js";
+import { HELPER_POD_OPERATIONS, type HelperRole, helperPod } from "./helper-pod.js";
 import { asideDirectoryOf } from "./helper-scripts.js";
 import { type OssPoint, ossPointOf } from "./points.js";
 
 const RESTOREBOT_VERSION = "0.1.0";
-const HELPER_TIMEOUT_MS = 5 * 60_000;
 const SCALE_ID = "node";
 
 export const BACKUP_PHASES = [
@@ -148,6 +141,15 @@ function stepDeps(deps: RunbookDeps<InfluxdbOssTarget>): StepDeps {
   return { cluster: deps.cluster, compensations: createCompensationLog(deps.db) };
 }
 
+/** The run's helper pod for `role` (one module for both runbooks: helper-pod.ts). */
+function helperOf(
+  deps: RunbookDeps<InfluxdbOssTarget>,
+  request: Pick<RunRequest, "id">,
+  role: HelperRole,
+) {
+  return helperPod(deps.cluster, deps.target, request.id, role);
+}
+
 function node(target: InfluxdbOssTarget) {
   return [{ kind: "StatefulSet" as const, name: target.statefulset }];
 }
@@ -208,39 +210,6 @@ function backupPointFact(
   return { asOf, point, bytes: archive.size };
 }
 
-/** Deletes the helper pod after a failure; a failure to delete is said, not thrown. */
-async function removeHelperAfterFailure(
-  ctx: PhaseContext,
-  cluster: KubernetesCluster,
-  pod: string,
-): Promise<void> {
-  try {
-    await removeHelperPod(ctx, cluster, pod, HELPER_TIMEOUT_MS);
-  } catch (err) {
-    ctx.note(
-      `Could not delete helper pod ${pod} after the failure (${err instanceof Error ? err.message : String(err)}); Roll back deletes it.`,
-    );
-  }
-}
-
-/**
- * Runs `work`; when it fails (other than by the worker stopping, which resumes with the same
- * pod), the helper pod is deleted before the phase fails: a halted run never leaves it behind.
- */
-async function deletingHelperOnFailure<T>(
-  ctx: PhaseContext,
-  cluster: KubernetesCluster,
-  pod: string,
-  work: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    if (!ctx.signal.aborted) await removeHelperAfterFailure(ctx, cluster, pod);
-    throw err;
-  }
-}
-
 function seconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
@@ -279,14 +248,14 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
           await ctx.fact(BACKUP_POINT_FACT, backupPointFact(location, asOf, entry));
           return;
         }
-        const pod = helperPodName(ctx.request.id, "backup");
-        await ctx.fact("helperPod", pod);
+        const helper = helperOf(deps, ctx.request, "backup");
+        await ctx.fact("helperPod", helper.name);
         const key = archiveKeyOf(location, asOf);
         let lastReport = 0;
-        const digest = await deletingHelperOnFailure(ctx, deps.cluster, pod, async () => {
-          await startHelperPod(ctx, deps.cluster, target, pod, HELPER_TIMEOUT_MS);
+        const digest = await helper.deletingOnFailure(ctx, async () => {
+          await helper.start(ctx);
           const streamed = await streamBackupToStore({
-            exec: helperExec(deps.cluster, pod),
+            exec: helper.exec(),
             dataDir: target.dataDir,
             key,
             signal: ctx.signal,
@@ -325,12 +294,7 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
           : undefined,
     ),
     phase("remove-helper", async (ctx) => {
-      await removeHelperPod(
-        ctx,
-        deps.cluster,
-        helperPodName(ctx.request.id, "backup"),
-        HELPER_TIMEOUT_MS,
-      );
+      await helperOf(deps, ctx.request, "backup").remove(ctx);
     }),
     phase(
       "start-node",
@@ -353,12 +317,7 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
     {
       ...BACKUP_ROLLBACK_STEPS[0],
       run: async (ctx) => {
-        await removeHelperPod(
-          ctx,
-          deps.cluster,
-          helperPodName(ctx.request.id, "backup"),
-          HELPER_TIMEOUT_MS,
-        );
+        await helperOf(deps, ctx.request, "backup").remove(ctx);
       },
     },
     ...derivedRollbackSteps(steps, { readyTimeoutMs: target.timeouts.podsReady }),
@@ -410,8 +369,7 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
   const { target } = deps;
   const steps = stepDeps(deps);
   const location = archiveLocation(target.backups);
-  const restoreHelper = (request: Pick<RunRequest, "id">) => helperPodName(request.id, "restore");
-  const cleanupHelper = (request: Pick<RunRequest, "id">) => helperPodName(request.id, "cleanup");
+  const restoreHelper = (request: Pick<RunRequest, "id">) => helperOf(deps, request, "restore");
   const restoreId = (request: Pick<RunRequest, "id">) => request.id.replace(/[^A-Za-z0-9_-]/g, "-");
   const phase = (
     name: (typeof RESTORE_PHASES)[number]["name"],
@@ -468,12 +426,12 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
           key: archiveKeyOf(location, manifest.asOf),
           expected: entry,
         });
-        const pod = restoreHelper(ctx.request);
-        const prepared = await deletingHelperOnFailure(ctx, deps.cluster, pod, async () => {
-          await startHelperPod(ctx, deps.cluster, target, pod, HELPER_TIMEOUT_MS);
+        const helper = restoreHelper(ctx.request);
+        const prepared = await helper.deletingOnFailure(ctx, async () => {
+          await helper.start(ctx);
           await ctx.fact("moveStarted", true);
           return prepareRestore({
-            exec: helperExec(deps.cluster, pod),
+            exec: helper.exec(),
             dataDir: target.dataDir,
             restoreId: restoreId(ctx.request),
             archiveSize: entry.size,
@@ -497,7 +455,7 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
         if (ctx.facts.confirmed === true) return;
         const manifest = await manifestNow(ctx);
         const entry = archiveEntryOf(manifest);
-        const pod = restoreHelper(ctx.request);
+        const helper = restoreHelper(ctx.request);
         const ids = {
           dataDir: target.dataDir,
           restoreId: restoreId(ctx.request),
@@ -516,7 +474,7 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
           try {
             await streamArchiveIn({
               ...ids,
-              exec: helperExec(deps.cluster, pod, { stdinBytes: entry.size }),
+              exec: helper.exec({ stdinBytes: entry.size }),
               source: file.body,
               expected: entry,
             });
@@ -527,7 +485,7 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
           // Only this second, short exec says the archive is written (see docs/kubernetes.md).
           const landed = await confirmArchiveLanded({
             ...ids,
-            exec: helperExec(deps.cluster, pod),
+            exec: helper.exec(),
             expected: entry,
           });
           await ctx.fact("landed", { size: landed.size, sha256: landed.sha256 });
@@ -536,7 +494,7 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
           if (ctx.signal.aborted) throw err;
           const failure = err instanceof Error ? err.message : String(err);
           try {
-            await putOldDirectoriesBack({ ...ids, exec: helperExec(deps.cluster, pod) });
+            await putOldDirectoriesBack({ ...ids, exec: helper.exec() });
           } catch (putBackErr) {
             throw new CodedError(
               "restore_failed",
@@ -545,7 +503,7 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
             );
           }
           await ctx.fact("putBack", true);
-          await removeHelperAfterFailure(ctx, deps.cluster, pod);
+          await helper.removeAfterFailure(ctx);
           throw new CodedError(
             "restore_failed",
             `${failure}; the old directories are back in place`,
@@ -561,7 +519,7 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
       },
     ),
     phase("remove-helper", async (ctx) => {
-      await removeHelperPod(ctx, deps.cluster, restoreHelper(ctx.request), HELPER_TIMEOUT_MS);
+      await restoreHelper(ctx.request).remove(ctx);
     }),
     phase("start-node", async (ctx) => {
       await startNode(ctx, deps, steps);
@@ -589,18 +547,15 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
           : undefined,
     ),
     phase("delete-old", async (ctx) => {
-      const pod = cleanupHelper(ctx.request);
-      await startHelperPod(ctx, deps.cluster, target, pod, HELPER_TIMEOUT_MS);
-      try {
-        await deleteOldDirectories({
-          exec: helperExec(deps.cluster, pod),
+      const helper = helperOf(deps, ctx.request, "cleanup");
+      await helper.whileUp(ctx, () =>
+        deleteOldDirectories({
+          exec: helper.exec(),
           dataDir: target.dataDir,
           restoreId: restoreId(ctx.request),
           signal: ctx.signal,
-        });
-      } finally {
-        await removeHelperPod(ctx, deps.cluster, pod, HELPER_TIMEOUT_MS);
-      }
+        }),
+      );
     }),
   ];
 
@@ -611,9 +566,9 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
         const runsPrepared =
           ctx.earlierFacts("prepare")?.moveStarted === true ||
           (await prepareStarted(deps, ctx.request.id));
-        const pod = restoreHelper(ctx.request);
+        const helper = restoreHelper(ctx.request);
         if (!runsPrepared) {
-          await removeHelperPod(ctx, deps.cluster, pod, HELPER_TIMEOUT_MS);
+          await helper.remove(ctx);
           await ctx.fact("putBack", "nothing was moved");
           return;
         }
@@ -627,14 +582,14 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
           workloads: node(target),
           timeoutMs: target.timeouts.podsGone,
         });
-        await startHelperPod(ctx, deps.cluster, target, pod, HELPER_TIMEOUT_MS);
+        await helper.start(ctx);
         await putOldDirectoriesBack({
-          exec: helperExec(deps.cluster, pod),
+          exec: helper.exec(),
           dataDir: target.dataDir,
           restoreId: restoreId(ctx.request),
           signal: ctx.signal,
         });
-        await removeHelperPod(ctx, deps.cluster, pod, HELPER_TIMEOUT_MS);
+        await helper.remove(ctx);
         await ctx.fact("putBack", "the old directories are back in place");
       },
       summarize: (f) => (typeof f.putBack === "string" ? f.putBack : undefined),

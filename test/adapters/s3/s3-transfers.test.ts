@@ -124,6 +124,13 @@ describe("upload of unknown length", () => {
       CompleteMultipartUpload: 1,
     });
     expect(s3.pendingUploads()).toEqual([]);
+    // Each part carries its CRC32 and is not hashed a second time for the signature.
+    const parts = s3.requests().filter((r) => r.query.partNumber !== undefined);
+    expect(parts).toHaveLength(3);
+    for (const part of parts) {
+      expect(part.headers["x-amz-content-sha256"]).toBe("UNSIGNED-PAYLOAD");
+      expect(part.headers["x-amz-checksum-crc32"]).toMatch(/^[A-Za-z0-9+/]{6}==$/);
+    }
   });
 
   it("leaves no object and no parts when the body fails halfway", async () => {

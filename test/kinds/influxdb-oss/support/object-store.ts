@@ -8,7 +8,7 @@ import type { UploadStream } from "../../../../src/kinds/influxdb-oss/helper-exe
 import type { S3StandIn } from "../../../../stand-ins/s3/server.js";
 
 /** The product's S3 adapter, over the real SDK, against the S3 stand-in. */
-export function objectStoreFor(s3: S3StandIn): ObjectStore {
+export function objectStoreFor(s3: Pick<S3StandIn, "endpoint">): ObjectStore {
   const client = createS3Client({
     endpoint: s3.endpoint,
     region: "us-east-1",

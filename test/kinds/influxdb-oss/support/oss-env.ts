@@ -1,3 +1,5 @@
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Pool } from "pg";
 import { runRestore } from "../../../../jobs/runner/runner.js";
 import { createKubernetesCluster } from "../../../../src/adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../../../../src/adapters/s3/object-store.js";
@@ -51,6 +53,57 @@ export interface OssEnv {
 /** A small, real-looking InfluxDB 1.x data directory (the sandbox seeds the same). */
 export const seedDataDirectory = seedInfluxDataDirectory;
 
+/** The node's target as the tests configure it, in the simulator's `namespace`. */
+export function ossTarget(namespace: string): InfluxdbOssTarget {
+  return completeInfluxdbOssTarget({
+    name: "influx1",
+    kind: "influxdb-oss",
+    namespace,
+    retention: { hourly: 1, daily: 1 },
+    timeouts: { podsGone: 20_000, podsReady: 20_000 },
+    policy: {
+      requesters: ["*"],
+      approvers: [],
+      requiredApprovals: 1,
+      requestTtl: 1,
+      backupApprovals: 0,
+    },
+    statefulset: "influxdb",
+    dataDir: "/var/lib/influxdb",
+    helperImage: "busybox:1.36",
+    service: "influxdb:8086",
+    backups: { bucket: BUCKET, prefix: "archives/", region: "us-east-1", forcePathStyle: true },
+  });
+}
+
+/**
+ * The kind's backup or restore runbook for `target`, on the real adapters: the Kubernetes client
+ * from `kubeConfig`, restorebot's database `pool`, the object store `store`.
+ */
+export function ossRunbook(
+  mode: "backup" | "restore",
+  deps: { target: InfluxdbOssTarget; kubeConfig: KubeConfig; pool: Pool; store: ObjectStore },
+): Runbook {
+  const cluster = createKubernetesCluster({
+    namespace: deps.target.namespace,
+    kubeConfig: deps.kubeConfig,
+    retry: { attempts: 2, initialDelayMs: 10, maxDelayMs: 20 },
+  });
+  const kind = DEFAULT_KINDS.of(deps.target);
+  const runbookDeps = {
+    target: deps.target,
+    db: deps.pool,
+    cluster,
+    objectStore: () => deps.store,
+    env: {},
+    workDir: "/nonexistent",
+    logger: silentLogger,
+  };
+  const backup = kind.runbooks.backup;
+  if (mode === "backup" && !backup) throw new Error("no backup runbook");
+  return mode === "backup" && backup ? backup(runbookDeps) : kind.runbooks.restore(runbookDeps);
+}
+
 export async function startOssEnv(
   label: string,
   simOptions: KubernetesSimulatorOptions = {},
@@ -70,46 +123,11 @@ export async function startOssEnv(
   const s3 = await startS3StandIn({ buckets: [BUCKET] });
   const store = objectStoreFor(s3);
   const db = await createRunnerDatabase(label);
-  const target = completeInfluxdbOssTarget({
-    name: "influx1",
-    kind: "influxdb-oss",
-    namespace: sim.namespace,
-    retention: { hourly: 1, daily: 1 },
-    timeouts: { podsGone: 20_000, podsReady: 20_000 },
-    policy: {
-      requesters: ["*"],
-      approvers: [],
-      requiredApprovals: 1,
-      requestTtl: 1,
-      backupApprovals: 0,
-    },
-    statefulset: "influxdb",
-    dataDir: "/var/lib/influxdb",
-    helperImage: "busybox:1.36",
-    service: "influxdb:8086",
-    backups: { bucket: BUCKET, prefix: "archives/", region: "us-east-1", forcePathStyle: true },
-  });
-  const cluster = createKubernetesCluster({
-    namespace: sim.namespace,
-    kubeConfig: kubeconfigFor(sim),
-    retry: { attempts: 2, initialDelayMs: 10, maxDelayMs: 20 },
-  });
+  const target = ossTarget(sim.namespace);
+  const kubeConfig = kubeconfigFor(sim);
   const events: RunEvent[] = [];
-  const kind = DEFAULT_KINDS.of(target);
-  const runbookFor = (mode: "backup" | "restore", runStore: ObjectStore): Runbook => {
-    const deps = {
-      target,
-      db: db.pool,
-      cluster,
-      objectStore: () => runStore,
-      env: {},
-      workDir: "/nonexistent",
-      logger: silentLogger,
-    };
-    const backup = kind.runbooks.backup;
-    if (mode === "backup" && !backup) throw new Error("no backup runbook");
-    return mode === "backup" && backup ? backup(deps) : kind.runbooks.restore(deps);
-  };
+  const runbookFor = (mode: "backup" | "restore", runStore: ObjectStore): Runbook =>
+    ossRunbook(mode, { target, kubeConfig, pool: db.pool, store: runStore });
   return {
     sim,
     s3,

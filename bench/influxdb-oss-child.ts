@@ -1,0 +1,204 @@
+/**
+ * restorebot's side of bench:influxdb-oss, in its own process (compiled, run with plain node,
+ * as in production) so that its memory is its own: the Kubernetes adapter's exec over the
+ * WebSocket channel protocol into a helper pod of the simulator, and the S3 adapter's multipart
+ * upload into the S3 stand-in — the runbook's archive and extract work, nothing else.
+ *
+ *   influxdb-oss-child <kubeconfig> <namespace> <s3-endpoint> <bucket> <pvc> <dataDir>
+ *
+ * Starts one helper pod, then reads one JSON command a line on stdin and answers one JSON line
+ * on stdout, the process living on across commands as a worker does:
+ *   { "op": "backup", "asOf": "…" }               archive of dataDir → s3://bucket/<asOf>/influxdb.tar
+ *   { "op": "restore", "asOf": "…", "size": n, "sha256": "…", "id": "…" }
+ *                                                  prepare, stream in, confirm (then put the old
+ *                                                  directories back and delete the object, untimed)
+ * Each answer has the seconds taken and the process's memory: the peak of rss, arrayBuffers
+ * and external sampled every 10 ms during the command, and the same right after it.
+ */
+import { createInterface } from "node:readline";
+import { createKubernetesCluster } from "../src/adapters/kubernetes/kubernetes-cluster.js";
+import { createS3Client, createS3ObjectStore } from "../src/adapters/s3/s3-object-store.js";
+import { openCheckedPointFile } from "../src/backups/index.js";
+import {
+  ARCHIVE_NAME,
+  archiveKeyOf,
+  archiveLocation,
+} from "../src/kinds/influxdb-oss/archive-point.js";
+import {
+  confirmArchiveLanded,
+  prepareRestore,
+  putOldDirectoriesBack,
+  streamArchiveIn,
+  streamBackupToStore,
+} from "../src/kinds/influxdb-oss/archive-stream.js";
+import { completeInfluxdbOssTarget } from "../src/kinds/influxdb-oss/config.js";
+import { helperExec, helperPodName, startHelperPod } from "../src/kinds/influxdb-oss/helper-pod.js";
+import type { RunRequest } from "../src/runbook/types.js";
+
+const args = process.argv.slice(2);
+if (args.length !== 6 || args.some((a) => a === ""))
+  throw new Error(
+    "usage: influxdb-oss-child <kubeconfig> <namespace> <s3-endpoint> <bucket> <pvc> <dataDir>",
+  );
+const [kubeconfig, namespace, endpoint, bucket, pvc, dataDir] = args as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+];
+
+const cluster = createKubernetesCluster({ namespace, kubeconfigPath: kubeconfig });
+const client = createS3Client({
+  endpoint,
+  region: "us-east-1",
+  forcePathStyle: true,
+  maxAttempts: 1,
+  credentials: { accessKeyId: "AKIDBENCH", secretAccessKey: "bench-secret-not-used" },
+});
+const store = createS3ObjectStore(client, { endpoint, region: "us-east-1" });
+const target = completeInfluxdbOssTarget({
+  name: "bench",
+  kind: "influxdb-oss",
+  namespace,
+  statefulset: "influxdb",
+  dataDir,
+  pvc,
+  helperImage: "busybox:1.36",
+  service: "influxdb:8086",
+  timeouts: { podsGone: 60_000, podsReady: 60_000 },
+  retention: { hourly: 1, daily: 1 },
+  policy: {
+    requesters: ["*"],
+    approvers: [],
+    requiredApprovals: 1,
+    requestTtl: 1,
+    backupApprovals: 0,
+  },
+  backups: { bucket, prefix: "archives/", region: "us-east-1", forcePathStyle: true },
+});
+const location = archiveLocation(target.backups);
+const pod = helperPodName("bench", "backup");
+const signal = new AbortController().signal;
+await startHelperPod(
+  { signal, progress: () => undefined, request: { id: "bench" } as RunRequest },
+  cluster,
+  target,
+  pod,
+  60_000,
+);
+
+interface Memory {
+  rss: number;
+  heapTotal: number;
+  arrayBuffers: number;
+  external: number;
+  heapUsed: number;
+}
+
+function memory(): Memory {
+  const m = process.memoryUsage();
+  return {
+    rss: m.rss,
+    heapTotal: m.heapTotal,
+    arrayBuffers: m.arrayBuffers,
+    external: m.external,
+    heapUsed: m.heapUsed,
+  };
+}
+
+/**
+ * Runs `work`, sampling RSS every 10 ms and the whole of process.memoryUsage() (which costs
+ * more) every 100 ms; reports the peaks, the memory right after, and the CPU time it took.
+ */
+async function measured<T>(work: () => Promise<T>): Promise<{
+  result: T;
+  seconds: number;
+  cpuSeconds: number;
+  peak: Memory;
+  after: Memory;
+}> {
+  const peak = memory();
+  let ticks = 0;
+  const sample = () => {
+    peak.rss = Math.max(peak.rss, process.memoryUsage.rss());
+    if (ticks++ % 10 !== 0) return;
+    const m = memory();
+    for (const k of Object.keys(peak) as (keyof Memory)[]) peak[k] = Math.max(peak[k], m[k]);
+  };
+  const sampler = setInterval(sample, 10);
+  const start = performance.now();
+  const cpu = process.cpuUsage();
+  try {
+    const result = await work();
+    const used = process.cpuUsage(cpu);
+    return {
+      result,
+      seconds: (performance.now() - start) / 1000,
+      cpuSeconds: (used.user + used.system) / 1e6,
+      peak,
+      after: memory(),
+    };
+  } finally {
+    clearInterval(sampler);
+    ticks = 0;
+    sample();
+  }
+}
+
+interface Command {
+  op: "backup" | "restore";
+  asOf: string;
+  size?: number;
+  sha256?: string;
+  id?: string;
+}
+
+async function handle(command: Command): Promise<Record<string, unknown>> {
+  const key = archiveKeyOf(location, command.asOf);
+  if (command.op === "backup") {
+    const run = await measured(() =>
+      streamBackupToStore({
+        exec: helperExec(cluster, pod),
+        dataDir,
+        key,
+        signal,
+        upload: async (k, body) => {
+          await store.upload(bucket, k, body, { contentType: "application/x-tar" });
+        },
+      }),
+    );
+    return { ...run, ...run.result, result: undefined };
+  }
+  const expected = { size: command.size ?? 0, sha256: command.sha256 ?? "" };
+  const ids = { dataDir, restoreId: command.id ?? "bench", signal };
+  const run = await measured(async () => {
+    await prepareRestore({ ...ids, exec: helperExec(cluster, pod), archiveSize: expected.size });
+    const file = await openCheckedPointFile(store, location, command.asOf, {
+      name: ARCHIVE_NAME,
+      ...expected,
+    });
+    await streamArchiveIn({
+      ...ids,
+      exec: helperExec(cluster, pod, { stdinBytes: expected.size }),
+      source: file.body,
+      expected,
+    });
+    return confirmArchiveLanded({ ...ids, exec: helperExec(cluster, pod), expected });
+  });
+  await putOldDirectoriesBack({ ...ids, exec: helperExec(cluster, pod) });
+  await store.deleteObjects(bucket, [key]);
+  return { ...run, result: undefined, landed: run.result.size };
+}
+
+console.log(JSON.stringify({ ready: true, ...memory() }));
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line.trim() === "") continue;
+  try {
+    console.log(JSON.stringify(await handle(JSON.parse(line) as Command)));
+  } catch (err) {
+    console.log(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }));
+  }
+}
+console.log(JSON.stringify({ maxRssKb: process.resourceUsage().maxRSS, ...memory() }));
