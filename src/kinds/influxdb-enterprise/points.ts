@@ -1,6 +1,6 @@
 /**
- * InfluxDB Enterprise backup sets as recovery points: one folder per set under the target's
- * `backups.prefix` (src/backups layout), complete.json written last. Listing reads only the
+ * InfluxDB Enterprise backup sets as recovery points: one folder per set directly under the
+ * target's `backups.prefix` (`<prefix><as-of>/`), complete.json written last. Listing reads only the
  * folder names; describing reads each asked-about set's complete.json (full or incremental,
  * databases, retention policies, shards, size); verifying reads every file against it.
  */
@@ -46,8 +46,13 @@ export interface EnterprisePoint {
   files: Array<{ name: string; size: number; sha256: string }>;
 }
 
+/** Sets sit directly under the prefix (`<prefix><as-of>/…`, DESIGN.md): no `points/` folder. */
 export function locationOf(target: EnterpriseTarget): BackupLocation {
-  return { bucket: target.backups.bucket, prefix: normalisePrefix(target.backups.prefix) };
+  return {
+    bucket: target.backups.bucket,
+    prefix: normalisePrefix(target.backups.prefix),
+    pointsFolder: "",
+  };
 }
 
 async function readSet(
@@ -59,7 +64,7 @@ async function readSet(
   if (!manifest) return undefined;
   return parseEnterpriseComplete(
     JSON.stringify(manifest),
-    `s3://${location.bucket}/${location.prefix}…/${asOf}/complete.json`,
+    `s3://${location.bucket}/${location.prefix}${asOf}/complete.json`,
   );
 }
 

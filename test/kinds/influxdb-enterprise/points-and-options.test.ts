@@ -166,6 +166,30 @@ describe("influxdb-enterprise backup sets", () => {
     expect(incr.full).toBe(false);
   });
 
+  it("keeps each set directly under backups.prefix, as <prefix><as-of>/, complete.json among its files", async () => {
+    const target = freshTarget();
+    const asOf = "2026-12-01T11:00:00Z";
+    await writeSet(target, asOf, true);
+    const keys: string[] = [];
+    for await (const o of store.listObjects("ent-backups", target.backups.prefix)) keys.push(o.key);
+    expect(keys.sort()).toEqual(
+      [
+        "20260101T000000Z.manifest",
+        "20260101T000000Z.meta",
+        "20260101T000000Z.s1.tar.gz",
+        "20260101T000000Z.s4.tar.gz",
+        "complete.json",
+      ].map((name) => `${target.backups.prefix}${asOf}/${name}`),
+    );
+    const index = await createEnterpriseSource(store, target).listPoints();
+    expect(index.points.map((p) => p.id)).toEqual([asOf]);
+    // A folder in the old `points/` place is not a set of this target.
+    await store.put("ent-backups", `${target.backups.prefix}points/2026-12-01T12:00:00Z/x`, "x");
+    expect(
+      (await createEnterpriseSource(store, target).listPoints()).points.map((p) => p.id),
+    ).toEqual([asOf]);
+  });
+
   it("refuses to freeze a set without complete.json (upload never finished)", async () => {
     const target = freshTarget();
     await writeSet(target, "2026-12-03T10:00:00Z", true, false);
@@ -231,7 +255,7 @@ describe("influxdb-enterprise backup sets", () => {
     // Same size, different content: only the sha256 can tell.
     await store.put(
       location.bucket,
-      pointFileKey(location.prefix, asOf, "20260101T000000Z.s4.tar.gz"),
+      pointFileKey(location.prefix, asOf, "20260101T000000Z.s4.tar.gz", location.pointsFolder),
       "X".repeat(30),
     );
     const bad = await source.verifyPoint(ref);
@@ -240,7 +264,7 @@ describe("influxdb-enterprise backup sets", () => {
 
     await store.put(
       location.bucket,
-      pointFileKey(location.prefix, asOf, "20260101T000000Z.s1.tar.gz"),
+      pointFileKey(location.prefix, asOf, "20260101T000000Z.s1.tar.gz", location.pointsFolder),
       "short",
     );
     const check = await recheckFrozenSet(store, location, point);
