@@ -9,9 +9,23 @@ export const enterpriseTargetShape = {
     .object({
       statefulset: k8sName.default("influxdb-meta"),
       container: z.string().min(1).optional(),
+      /**
+       * Where restorebot writes in the meta container: the copy of a set being restored, a
+       * `/backup` set before upload, the directory kept for incremental sets. Optional (not in
+       * DESIGN.md's example); `/tmp` by default. It must hold the largest set.
+       */
+      scratchDir: z
+        .string()
+        .regex(
+          /^\/[^\s'"\\]*$/,
+          "an absolute path without spaces or quotes, e.g. /var/lib/influxdb/scratch",
+        )
+        .refine((p) => !p.split("/").includes(".."), "a path without ..")
+        .transform((p) => (p.length > 1 ? p.replace(/\/+$/, "") : p))
+        .default("/tmp"),
     })
     .strict()
-    .default({ statefulset: "influxdb-meta" }),
+    .default({ statefulset: "influxdb-meta", scratchDir: "/tmp" }),
   /** The data nodes and the ConfigMap key holding their influxdb.conf (anti-entropy). */
   data: z
     .object({
@@ -38,7 +52,7 @@ export const enterpriseTargetShape = {
 
 export interface EnterpriseTarget extends TargetBase {
   kind: "influxdb-enterprise";
-  meta: { statefulset: string; container: string };
+  meta: { statefulset: string; container: string; scratchDir: string };
   data: { statefulset: string; configMap: string; configKey: string };
   backups: {
     bucket: string;
@@ -54,13 +68,14 @@ export function completeEnterpriseTarget(
   parsed: TargetBase & Record<string, unknown>,
 ): EnterpriseTarget {
   const raw = parsed as unknown as Omit<EnterpriseTarget, "meta"> & {
-    meta: { statefulset: string; container?: string };
+    meta: { statefulset: string; container?: string; scratchDir: string };
   };
   return {
     ...raw,
     meta: {
       statefulset: raw.meta.statefulset,
       container: raw.meta.container ?? raw.meta.statefulset,
+      scratchDir: raw.meta.scratchDir,
     },
   };
 }

@@ -11,7 +11,7 @@ import {
   type EnterpriseTarget,
   enterpriseTargetShape,
 } from "./config.js";
-import { enterpriseRestoreOptions } from "./options-hook.js";
+import { enterpriseBackupOptions, enterpriseRestoreOptions } from "./options-hook.js";
 import {
   createEnterpriseSource,
   describeSet,
@@ -52,6 +52,7 @@ export const influxdbEnterprise: Kind<EnterpriseTarget> = {
     reportLine: (point) => describeSet(enterprisePointOf(point)),
   },
   restoreOptions: enterpriseRestoreOptions,
+  backupOptions: enterpriseBackupOptions,
   outline: ENTERPRISE_OUTLINE,
   runbooks: {
     restore: (deps) => createEnterpriseRunbook(deps),
@@ -97,7 +98,7 @@ export const influxdbEnterprise: Kind<EnterpriseTarget> = {
       phases: [
         `1. Check that the ${describeSet(set)} is still there and unchanged`,
         aeLine,
-        `3. Stream the set's ${set.files.length} files into the first Ready pod of ${target.meta.statefulset} (${copyDirectory("<request>")}) and check their sizes`,
+        `3. Stream the set's ${set.files.length} files into the first Ready pod of ${target.meta.statefulset} (${copyDirectory(target, "<request>")}) and check their sizes`,
         `4. \`influxd-ctl restore\`${set.full ? ` -full <manifest>` : ""}: without --db it overwrites ${rps || "nothing listed"}; --db/--rp narrow it, --newdb/--newrp restore beside the live data`,
         "5. Remove the copy from the meta pod",
         `6. Put anti-entropy back as it was, restarting each data node one at a time`,

@@ -22,6 +22,7 @@ import type {
   RecoveryPointSource,
   VerificationReport,
 } from "../../recovery-points/recovery-point.js";
+import { formatBytes } from "../../text/format.js";
 import type { FreezeResult, FrozenPointCheck, JsonValue } from "../kind.js";
 import { type EnterpriseComplete, parseEnterpriseComplete } from "./backup-set.js";
 import type { EnterpriseTarget } from "./config.js";
@@ -252,18 +253,6 @@ function canonical(value: unknown): string {
         )
       : v,
   );
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
 }
 
 /** One line for listings and reports: time, full/incremental, what it holds, size. */

@@ -116,13 +116,36 @@ async function frozen(target: EnterpriseTarget, asOf: string): Promise<JsonValue
 describe("influxdb-enterprise config", () => {
   it("fills the defaults DESIGN.md gives", () => {
     const t = parseTarget({ backups: { bucket: "ent-backups" } });
-    expect(t.meta).toEqual({ statefulset: "influxdb-meta", container: "influxdb-meta" });
+    expect(t.meta).toEqual({
+      statefulset: "influxdb-meta",
+      container: "influxdb-meta",
+      scratchDir: "/tmp",
+    });
     expect(t.data).toEqual({
       statefulset: "influxdb-data",
       configMap: "influxdb-data",
       configKey: "influxdb.conf",
     });
     expect(t.backups.prefix).toBe("sets/");
+  });
+
+  it("takes meta.scratchDir as an absolute path (trailing slash dropped) and refuses others", () => {
+    const t = parseTarget({
+      backups: { bucket: "ent-backups" },
+      meta: { scratchDir: "/var/lib/influxdb/scratch/" },
+    });
+    expect(t.meta.scratchDir).toBe("/var/lib/influxdb/scratch");
+    expect(t.meta.statefulset).toBe("influxdb-meta");
+    for (const bad of ["scratch", "/a b", "/var/../etc", "/x'y"]) {
+      const r = schema.safeParse({
+        name: "ent",
+        namespace: "influxdb",
+        kind: "influxdb-enterprise",
+        backups: { bucket: "ent-backups" },
+        meta: { scratchDir: bad },
+      });
+      expect(r.success, bad).toBe(false);
+    }
   });
 
   it("refuses an unknown key, naming it", () => {
