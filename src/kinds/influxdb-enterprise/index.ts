@@ -116,4 +116,9 @@ export const influxdbEnterprise: Kind<EnterpriseTarget> = {
         : `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: restorebot had changed nothing, so nothing is undone.`,
   },
   rbac: ENTERPRISE_RBAC,
+  sandbox: {
+    describe:
+      "an InfluxDB Enterprise 1.7 cluster (meta and data StatefulSets, influxd-ctl in the meta pod, Kubernetes simulator) and its backup sets in the S3 stand-in",
+    load: async () => (await import("./sandbox/scenario.js")).influxdbEnterpriseSandbox,
+  },
 };

@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createKubernetesCluster,
@@ -9,16 +8,11 @@ import {
 } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import { getRequest } from "../../../src/approvals/request-store.js";
-import { uploadPointFile, writeCompleteManifest } from "../../../src/backups/index.js";
 import { parseConfig } from "../../../src/config/file.js";
 import {
   backupDirectory,
   incrementalDirectory,
 } from "../../../src/kinds/influxdb-enterprise/backup-runbook.js";
-import {
-  buildEnterpriseComplete,
-  parseBackupOutput,
-} from "../../../src/kinds/influxdb-enterprise/backup-set.js";
 import type { EnterpriseTarget } from "../../../src/kinds/influxdb-enterprise/config.js";
 import { influxdbEnterprise } from "../../../src/kinds/influxdb-enterprise/index.js";
 import {
@@ -27,6 +21,7 @@ import {
   locationOf,
 } from "../../../src/kinds/influxdb-enterprise/points.js";
 import { copyDirectory, tarSize } from "../../../src/kinds/influxdb-enterprise/runbook.js";
+import { uploadStandInSet } from "../../../src/kinds/influxdb-enterprise/sandbox/scenario.js";
 import type { JsonValue } from "../../../src/kinds/kind.js";
 import { DEFAULT_KINDS } from "../../../src/kinds/registry.js";
 import { silentLogger } from "../../../src/logging/logger.js";
@@ -72,35 +67,15 @@ let n = 0;
 
 /** `influxd-ctl backup -full` in the stand-in, uploaded as restorebot uploads a set. */
 async function uploadSet(asOf: string): Promise<JsonValue> {
-  const dir = `/backups/${asOf}`;
-  ctl.mkdir(dir);
-  const r = ctl.run(["backup", "-full", dir]);
-  expect(r.exitCode).toBe(0);
-  const location = locationOf(target);
-  const files = [];
-  for (const [path, body] of ctl.files)
-    if (path.startsWith(`${dir}/`))
-      files.push(
-        await uploadPointFile(
-          store,
-          location,
-          asOf,
-          path.slice(dir.length + 1),
-          Readable.from([body]),
-        ),
-      );
-  await writeCompleteManifest(
+  await uploadStandInSet({
+    ctl,
     store,
-    location,
-    buildEnterpriseComplete({
-      target: target.name,
-      asOf,
-      full: true,
-      files,
-      output: parseBackupOutput(r.stdout),
-      restorebotVersion: "test",
-    }),
-  );
+    location: locationOf(target),
+    target: target.name,
+    asOf,
+    full: true,
+    dir: `/backups/${asOf}`,
+  });
   const source = createEnterpriseSource(store, target);
   const index = await source.listPoints();
   const ref = index.points.find((p) => p.id === asOf)!;
