@@ -464,5 +464,14 @@ describe("influxdb-enterprise restore runbook, against the simulator, the S3 sta
     expect(sim.resources.deletedPods().length).toBe(deletedBefore);
     expect(await conf()).toBe(CONF);
     expect(ctl.exists(copyDirectory(target, id))).toBe(false);
+    // The halt account: every node's anti-entropy as it was, the database untouched.
+    const account = await runbook().describeHalt(
+      (await getRequest(db.pool, id))!,
+      await listPhaseRuns(db.pool, id),
+    );
+    const state = account.state.join("\n");
+    expect(state).toContain("Anti-entropy was not touched.");
+    expect(state).toContain("The database was not touched");
+    expect(state).not.toContain("A copy of the set may be");
   }, 30_000);
 });
