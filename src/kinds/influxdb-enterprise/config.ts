@@ -1,5 +1,10 @@
 import { z } from "zod";
-import { bucketName, httpUrl, k8sName, type TargetBase } from "../../config/schema-parts.js";
+import {
+  type BackupsSettings,
+  backupsSchema,
+  k8sName,
+  type TargetBase,
+} from "../../config/schema-parts.js";
 
 /** The keys of an InfluxDB Enterprise 1.7 target besides the shared ones (DESIGN.md). */
 export const enterpriseTargetShape = {
@@ -39,28 +44,14 @@ export const enterpriseTargetShape = {
       configMap: "influxdb-data",
       configKey: "influxdb.conf",
     }),
-  backups: z
-    .object({
-      bucket: bucketName,
-      prefix: z.string().default("sets/"),
-      endpoint: httpUrl.optional(),
-      region: z.string().min(1).default("us-east-1"),
-      forcePathStyle: z.boolean().default(false),
-    })
-    .strict(),
+  backups: backupsSchema("sets/"),
 };
 
 export interface EnterpriseTarget extends TargetBase {
   kind: "influxdb-enterprise";
   meta: { statefulset: string; container: string; scratchDir: string };
   data: { statefulset: string; configMap: string; configKey: string };
-  backups: {
-    bucket: string;
-    prefix: string;
-    endpoint?: string | undefined;
-    region: string;
-    forcePathStyle: boolean;
-  };
+  backups: BackupsSettings;
 }
 
 /** The parsed target with defaults filled in (the meta container defaults to its StatefulSet's name). */

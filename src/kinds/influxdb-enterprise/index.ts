@@ -1,3 +1,4 @@
+import { backupsObjectStore } from "../../config/schema-parts.js";
 import { asCodedError } from "../../errors.js";
 import type { Kind, PlanText } from "../kind.js";
 import { isAntiEntropyEnabled } from "./anti-entropy.js";
@@ -39,11 +40,7 @@ export const influxdbEnterprise: Kind<EnterpriseTarget> = {
     envVars: () => [],
     describe: (target) =>
       `influxd-ctl backup sets in s3://${target.backups.bucket}/${target.backups.prefix}`,
-    objectStore: ({ backups: { endpoint, region, forcePathStyle } }) => ({
-      ...(endpoint ? { endpoint } : {}),
-      region,
-      forcePathStyle,
-    }),
+    objectStore: backupsObjectStore,
   },
   points: {
     source: (target, objectStore) => createEnterpriseSource(objectStore(), target),
