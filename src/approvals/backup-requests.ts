@@ -4,6 +4,7 @@ import { findTarget, type Target } from "../config/file.js";
 import type { TransactionClient } from "../db/database.js";
 import { withTransaction } from "../db/pool.js";
 import { CodedError } from "../errors.js";
+import type { JsonValue } from "../kinds/kind.js";
 import type { KindRegistry } from "../kinds/registry.js";
 import { enqueueRun, SYSTEM_ACTOR, transition } from "../requests/lifecycle.js";
 import { formatUtc } from "../text/format.js";
@@ -51,6 +52,8 @@ export interface NewBackupInput {
   reason: string;
   requester: string;
   channelId: string;
+  /** The kind's backup options (`Kind.backupOptions`), as parsed; none when omitted. */
+  options?: JsonValue;
   /** Approvals required from others; 0 approves it in the same transaction. */
   requiredApprovals: number;
   now: Date;
@@ -78,6 +81,7 @@ export async function insertBackupRequest(
     policy: { ...target.policy },
     createdAt: now,
     expiresAt: expiresAt(now, target.policy),
+    ...(input.options === undefined ? {} : { options: input.options }),
   });
   await recordAuditEvent(tx, {
     requestId: created.id,
@@ -87,6 +91,7 @@ export async function insertBackupRequest(
     details: {
       operation: "backup",
       reason: input.reason,
+      ...(input.options === undefined ? {} : { options: input.options }),
       channel: input.channelId,
       requiredApprovals: input.requiredApprovals,
     },
@@ -143,7 +148,13 @@ export async function publishBackup(
  */
 export async function submitBackupRequest(
   ctx: FlowContext,
-  input: { target: string; reason: string; requester: string; channelId: string },
+  input: {
+    target: string;
+    reason: string;
+    requester: string;
+    channelId: string;
+    options?: JsonValue;
+  },
 ): Promise<Outcome> {
   const { deps } = ctx;
   const target = findTarget(deps.config, input.target);
@@ -177,6 +188,7 @@ export async function submitBackupRequest(
       insertBackupRequest(tx, {
         target,
         reason: input.reason,
+        ...(input.options === undefined ? {} : { options: input.options }),
         requester: input.requester,
         channelId: input.channelId,
         requiredApprovals: required,

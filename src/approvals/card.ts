@@ -371,14 +371,24 @@ function dataLossLine(view: RequestCardView, words: RestoreWords): string {
   return `:warning: *Data loss:* ${describeDataLoss(request, now, words)}.`;
 }
 
-/** The request's restore options as its kind words them (mrkdwn, e.g. a bold warning). */
-function optionsBlocks(view: RequestCardView): SlackBlock[] {
-  const { request } = view;
+/**
+ * The request's options as its kind words them (mrkdwn, e.g. a bold warning): its restore
+ * options for a restore, its backup options for a backup.
+ */
+export function optionLines(
+  kinds: Pick<KindRegistry, "find">,
+  request: Pick<RestoreRequest, "kind" | "operation" | "options" | "point">,
+): string[] {
   if (request.options === null) return [];
-  const lines = view.kinds
-    .find(request.kind)
-    ?.restoreOptions?.cardLines(request.options, request.point);
-  if (!lines?.length) return [];
+  const kind = kinds.find(request.kind);
+  return request.operation === "backup"
+    ? (kind?.backupOptions?.cardLines(request.options) ?? [])
+    : (kind?.restoreOptions?.cardLines(request.options, request.point) ?? []);
+}
+
+function optionsBlocks(view: RequestCardView): SlackBlock[] {
+  const lines = optionLines(view.kinds, view.request);
+  if (!lines.length) return [];
   return [section(truncate(`*Options*\n${lines.join("\n")}`, 2900), "options")];
 }
 
@@ -412,6 +422,7 @@ function buildBackupCard(view: RequestCardView, count: number): RequestCard {
         "pause_window",
       ),
     );
+  blocks.push(...optionsBlocks(view));
   blocks.push(section(`*Reason*\n${quote(truncate(request.reason, 2000))}`, "reason"));
   if (request.requiredApprovals > 0) blocks.push(section(decisionsLine(view, count), "approvals"));
   const phases = phaseLines(view);

@@ -4,7 +4,7 @@ import type { KindRegistry } from "../kinds/registry.js";
 import type { PhaseRunRecord } from "../runbook/types.js";
 import { formatPointTime } from "../slack/commands/recovery-point-time.js";
 import { formatDuration, formatUtc } from "../text/format.js";
-import { describeDataLoss, escapeKeepingMentions, restoreWords } from "./card.js";
+import { describeDataLoss, escapeKeepingMentions, optionLines, restoreWords } from "./card.js";
 import { escapeMrkdwn, truncate } from "./format.js";
 import { countApprovals, describePrincipals } from "./policy.js";
 import type { ApprovalRecord, RestoreRequest } from "./request-store.js";
@@ -148,10 +148,7 @@ export function formatRequestStatus(
       ? "Point: written when the backup finishes."
       : `${request.operation === "backup" ? "Point written" : restoreWords(kinds, request).point(request.point, request.pointTime).label}: ${escapeMrkdwn(kinds.get(request.kind).points.reportLine(request.point))}.`,
   );
-  const options =
-    request.options === null
-      ? []
-      : (kinds.find(request.kind)?.restoreOptions?.cardLines(request.options, request.point) ?? []);
+  const options = optionLines(kinds, request);
   if (options.length) lines.push(`Options: ${options.join(" ")}`);
   return lines.join("\n");
 }

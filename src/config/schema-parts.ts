@@ -169,3 +169,40 @@ export interface TargetBase {
   /** Effective policy: the target's keys replace the global ones, the rest are inherited. */
   policy: Policy;
 }
+
+/**
+ * `backups:` of the kinds whose points restorebot writes to one bucket and prefix (InfluxDB
+ * OSS archives, InfluxDB Enterprise sets): the same keys, each kind its default prefix.
+ */
+export function backupsSchema(defaultPrefix: string) {
+  return z
+    .object({
+      bucket: bucketName,
+      prefix: z.string().default(defaultPrefix),
+      endpoint: httpUrl.optional(),
+      region: z.string().min(1).default("us-east-1"),
+      forcePathStyle: z.boolean().default(false),
+    })
+    .strict();
+}
+
+export interface BackupsSettings {
+  bucket: string;
+  prefix: string;
+  endpoint?: string | undefined;
+  region: string;
+  forcePathStyle: boolean;
+}
+
+/** The object store of a `backups:` block (for `Kind.config.objectStore`). */
+export function backupsObjectStore({ backups }: { backups: BackupsSettings }): {
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+} {
+  return {
+    ...(backups.endpoint ? { endpoint: backups.endpoint } : {}),
+    region: backups.region,
+    forcePathStyle: backups.forcePathStyle,
+  };
+}

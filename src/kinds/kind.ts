@@ -208,6 +208,23 @@ export interface RestoreOptions<T extends TargetBase = TargetBase> {
   cardLines(options: JsonValue, point: JsonValue): string[];
 }
 
+/**
+ * A kind's own flags of `/backup <target> [options] <reason…>` (InfluxDB Enterprise:
+ * `--incremental`). The request row keeps the parsed value (`restore_requests.options`); the
+ * backup runbook reads `request.options`.
+ */
+export interface BackupOptions<T extends TargetBase = TargetBase> {
+  /** Usage fragment for help and refusals, e.g. "[--incremental]". */
+  usage: string;
+  /** Reads the kind's flags from the words after the target (before the reason). */
+  parse(
+    words: readonly string[],
+    target: T,
+  ): { ok: true; options: JsonValue; consumed: number } | { ok: false; message: string };
+  /** Lines for the backup's card and report. */
+  cardLines(options: JsonValue): string[];
+}
+
 /** What `restorebot demo` / `npm start` sets up for a kind (see src/demo/scenario.ts). */
 export interface SandboxScenario {
   /** One line on what the sandbox holds for this kind. */
@@ -277,6 +294,8 @@ export interface Kind<T extends TargetBase = TargetBase> {
     named?: NamedPoints<T>;
   };
   restoreOptions?: RestoreOptions<T>;
+  /** Flags of `/backup`, for kinds with `runbooks.backup` that take any. */
+  backupOptions?: BackupOptions<T>;
   outline: KindOutline;
   runbooks: {
     restore(deps: RunbookDeps<T>): Runbook;

@@ -31,6 +31,9 @@ export interface InfluxdCtlStandIn {
   /** Backup directories and their files (path → bytes). */
   readonly files: Map<string, Buffer>;
   mkdir(dir: string): void;
+  /** `rm -rf`: the path, and everything under it when it is a directory. */
+  remove(path: string): void;
+  exists(path: string): boolean;
   /** Adds points to a shard (its bytes grow, an incremental backup picks it up). */
   write(db: string, rp: string, bytes: number): void;
   dropDatabase(db: string): void;
@@ -363,6 +366,17 @@ export function createInfluxdCtlStandIn(
     mkdir(dir) {
       const parts = trimSlash(dir).split("/").filter(Boolean);
       for (let i = 1; i <= parts.length; i++) dirs.add(`/${parts.slice(0, i).join("/")}`);
+    },
+    remove(path) {
+      const p = trimSlash(path);
+      files.delete(p);
+      for (const k of [...files.keys()]) if (k.startsWith(`${p}/`)) files.delete(k);
+      for (const d of [...dirs]) if (d === p || d.startsWith(`${p}/`)) dirs.delete(d);
+      for (const d of [...copied.keys()]) if (d === p || d.startsWith(`${p}/`)) copied.delete(d);
+    },
+    exists(path) {
+      const p = trimSlash(path);
+      return dirs.has(p) || files.has(p);
     },
     write(db, rp, bytes) {
       const shards = databases.get(db)?.get(rp);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { latestSlot, nextSlot } from "../../src/config/cron.js";
 import { parseConfig } from "../../src/config/file.js";
-import { parseBackupCommand } from "../../src/slack/commands/grammar.js";
+import { enterpriseBackupOptions } from "../../src/kinds/influxdb-enterprise/options-hook.js";
+import { parseBackupCommand, type SyntaxOf } from "../../src/slack/commands/grammar.js";
 
 const TARGETS = ["pach", "ent"];
 
@@ -33,6 +34,52 @@ describe("parseBackupCommand", () => {
     if (parsed.ok) return;
     expect(parsed.error).toContain(problem);
     expect(parsed.error).toContain("/backup status [target]");
+  });
+});
+
+describe("/backup options of a kind (InfluxDB Enterprise: --incremental)", () => {
+  const syntaxOf: SyntaxOf = (target) =>
+    target === "ent"
+      ? {
+          backupOptions: {
+            usage: enterpriseBackupOptions.usage,
+            parse: (words) => enterpriseBackupOptions.parse(words, undefined as never),
+          },
+        }
+      : {};
+
+  it("takes a full set unless --incremental is given, the flag before the reason", () => {
+    expect(parseBackupCommand("ent nightly by hand CHG-7", TARGETS, syntaxOf)).toEqual({
+      ok: true,
+      command: { kind: "request", target: "ent", reason: "nightly by hand CHG-7" },
+    });
+    expect(
+      parseBackupCommand("ent --incremental nightly by hand CHG-7", TARGETS, syntaxOf),
+    ).toEqual({
+      ok: true,
+      command: {
+        kind: "request",
+        target: "ent",
+        reason: "nightly by hand CHG-7",
+        options: { incremental: true },
+      },
+    });
+    expect(enterpriseBackupOptions.cardLines({ incremental: true }).join(" ")).toContain(
+      "Incremental set",
+    );
+    expect(enterpriseBackupOptions.cardLines({}).join(" ")).toContain("backup -full");
+  });
+
+  it.each([
+    ["ent --incremental --incremental twice over CHG-7", "given twice"],
+    ["ent --full nightly by hand CHG-7", "takes a full set unless `--incremental`"],
+    ["ent --inc nightly by hand CHG-7", "the only /backup option here is `--incremental`"],
+    ["ent --incremental", "A reason is mandatory"],
+    ["pach --incremental nightly by hand CHG-7", "`/backup pach` takes no options"],
+  ])("refuses %j, saying what to type", (text, problem) => {
+    const parsed = parseBackupCommand(text, TARGETS, syntaxOf);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.error).toContain(problem);
   });
 });
 

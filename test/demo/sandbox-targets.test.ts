@@ -75,7 +75,13 @@ describe("the sandbox with every kind's scenario", () => {
   it("has one target per kind with a sandbox scenario, each in its own simulated cluster", async () => {
     const kinds = DEFAULT_KINDS.all.filter((k) => k.sandbox).map((k) => k.id);
     expect(kinds).toEqual(
-      expect.arrayContaining(["influxdb-clustered", "influxdb-oss", "stackstate", "pachyderm"]),
+      expect.arrayContaining([
+        "influxdb-clustered",
+        "influxdb-oss",
+        "influxdb-enterprise",
+        "stackstate",
+        "pachyderm",
+      ]),
     );
     expect(sandbox.targets.map((t) => t.kind)).toEqual(kinds);
     expect(Object.keys(sandbox.simulators)).toEqual(kinds);
@@ -117,5 +123,52 @@ describe("the sandbox with every kind's scenario", () => {
       );
       expect(listing, target.name).not.toContain("could not");
     }
+  });
+
+  it("ent: the InfluxDB Enterprise cluster's backup sets are listed and verify, the meta pod answers influxd-ctl", async () => {
+    const ent = sandbox.targets.find((t) => t.kind === "influxdb-enterprise");
+    if (!ent) throw new Error("no influxdb-enterprise target in the sandbox");
+    const sets = (ent.details as { sets: Array<{ asOf: string; full: boolean }> }).sets;
+    expect(sets.map((s) => s.full)).toEqual([true, true, false, false]);
+    const post = (text: string) =>
+      fetch(new URL("/api/command", sandbox.consoleUrl), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ user: REQUESTER, text }),
+      });
+    expect((await post(`/recovery-points ${ent.name}`)).status).toBe(200);
+    const listing = await ephemeralWith(
+      new RegExp(`Recovery points (· ${ent.name}\\b|of \`${ent.name}\`)`),
+    );
+    for (const set of sets) expect(listing).toContain(set.asOf.slice(0, 16));
+    const newest = sets.at(-1)?.asOf as string;
+    expect((await post(`/recovery-points verify ${ent.name} ${newest}`)).status).toBe(200);
+    const verified = await ephemeralWith(new RegExp(`${newest} is restorable`));
+    expect(verified).not.toContain("could not");
+    // The meta pod hosts the influxd-ctl stand-in: a backup in it runs as in a real one.
+    const simulator = sandbox.simulators["influxdb-enterprise"];
+    const cluster = createKubernetesCluster({
+      namespace: "influxdb-enterprise",
+      kubeConfig: kubeconfigFor(sandbox.simulators, { currentContext: "influxdb-enterprise" }),
+    });
+    expect(simulator?.snapshot().components.map((c) => c.name)).toEqual([
+      "influxdb-meta",
+      "influxdb-data",
+    ]);
+    let out = "";
+    const r = await cluster.execInPod({
+      pod: "influxdb-meta-0",
+      container: "influxdb-meta",
+      command: ["influxd-ctl", "backup", "-full", "/tmp"],
+      onStdout: (c) => {
+        out += c.toString();
+      },
+      onStderr: (c) => {
+        out += c.toString();
+      },
+    });
+    expect(r.exitCode).toBe(0);
+    expect(out).toMatch(/Backed up to \/tmp in .*, transferred \d+ bytes/);
+    expect(out).toContain("db scratch, rp autogen");
   });
 });

@@ -1,12 +1,20 @@
 /**
- * The InfluxDB Enterprise backup runbook (`/backup`): `influxd-ctl backup -full` by exec in a
- * meta pod into a directory of its own, its output checked (backup-set.ts), the set streamed
- * out of the pod as one tar into the as-of folder file by file, complete.json written last,
- * then the directory removed. Nothing on the cluster is paused or restarted.
+ * The InfluxDB Enterprise backup runbook (`/backup <target> [--incremental] <reason>`):
+ * `influxd-ctl backup` by exec in a meta pod, its output checked (backup-set.ts), the set
+ * streamed out of the pod as one tar into the as-of folder file by file, complete.json written
+ * last. Nothing on the cluster is paused or restarted.
+ *
+ * Full sets (the default) are taken with `-full` into a directory of their own, removed once
+ * uploaded. Incremental sets (`--incremental`) are taken without `-full` into one directory the
+ * target keeps in the meta pod (the seed: "Keep full backups and incremental backups in
+ * separate directories"), so the tool copies only the shards changed since the last run there;
+ * each run's output is kept beside it, and the set uploaded is the whole directory, so every
+ * incremental set restores on its own with `influxd-ctl restore <dir>`. When that directory is
+ * gone (a new meta pod), the tool starts it again with everything, as the seed says.
  */
 
 import { Readable } from "node:stream";
-import { extract as tarExtract } from "tar-stream";
+import { extract as tarExtract, pack as tarPack } from "tar-stream";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
 import {
   formatAsOf,
@@ -15,103 +23,87 @@ import {
   writeCompleteManifest,
 } from "../../backups/index.js";
 import { CodedError } from "../../errors.js";
-import type { PhaseContext, Runbook, RunbookPhase } from "../../runbook/types.js";
+import type { PhaseContext, Runbook, RunbookPhase, RunRequest } from "../../runbook/types.js";
 import { BACKUP_POINT_FACT, type BackupPointFact } from "../../runbook/types.js";
+import { formatBytes } from "../../text/format.js";
 import type { PhaseOutline, RunbookDeps } from "../kind.js";
-import { buildEnterpriseComplete, parseBackupOutput } from "./backup-set.js";
+import {
+  type BackupOutput,
+  buildEnterpriseComplete,
+  mergeBackupOutputs,
+  parseBackupOutput,
+} from "./backup-set.js";
 import type { EnterpriseTarget } from "./config.js";
+import {
+  commandFailed,
+  emptyDirectory,
+  execInMeta,
+  filesIn,
+  type MetaCluster,
+  mustExec,
+  readyMetaPod,
+} from "./meta-exec.js";
 import { locationOf, pointOfSet } from "./points.js";
-import { asEnterpriseCluster, parseFileSizes } from "./runbook.js";
+import { asEnterpriseCluster } from "./runbook.js";
 
 export const ENTERPRISE_BACKUP_PHASES: readonly PhaseOutline[] = [
-  { name: "backup-set", title: "Run influxd-ctl backup -full in a meta pod", mutates: true },
+  { name: "backup-set", title: "Run influxd-ctl backup in a meta pod", mutates: true },
   { name: "upload-set", title: "Upload the set, complete.json last", mutates: false },
-  { name: "remove-backup-copy", title: "Remove the set from the meta pod", mutates: true },
+  { name: "remove-backup-copy", title: "Remove the full set from the meta pod", mutates: true },
 ];
 
 export const ENTERPRISE_BACKUP_ROLLBACK: readonly PhaseOutline[] = [
-  { name: "rollback-remove-backup-copy", title: "Remove the set from the meta pod", mutates: true },
+  {
+    name: "rollback-remove-backup-copy",
+    title: "Remove the full set from the meta pod",
+    mutates: true,
+  },
 ];
 
-export function backupDirectory(requestId: string): string {
-  return `/tmp/restorebot-backup-${requestId}`;
+/** `/backup` options as the request keeps them. */
+export interface EnterpriseBackupOptions {
+  incremental?: boolean;
+}
+
+export function backupOptionsOf(request: Pick<RunRequest, "options">): EnterpriseBackupOptions {
+  return (request.options ?? {}) as EnterpriseBackupOptions;
+}
+
+/** Where a full set is written: one directory per request, removed once uploaded. */
+export function backupDirectory(target: Pick<EnterpriseTarget, "meta">, requestId: string): string {
+  return `${target.meta.scratchDir}/restorebot-backup-${requestId}`;
+}
+
+/**
+ * The directory the target keeps for incremental sets: `set/` is what `influxd-ctl backup`
+ * writes (and what is uploaded), `runs/` one file per run with what the tool printed.
+ */
+export function incrementalDirectory(target: Pick<EnterpriseTarget, "meta" | "name">): {
+  root: string;
+  set: string;
+  runs: string;
+} {
+  const root = `${target.meta.scratchDir}/restorebot-incremental-${target.name}`;
+  return { root, set: `${root}/set`, runs: `${root}/runs` };
 }
 
 type Cluster = ReturnType<typeof asEnterpriseCluster>;
 
-async function exec(
-  cluster: Cluster,
+/** Streams `tar cf -` of the named files out of the pod; `onEntry` takes each as it arrives. */
+async function tarOut(
+  cluster: MetaCluster,
   target: EnterpriseTarget,
   ctx: Pick<PhaseContext, "signal">,
   pod: string,
-  command: string[],
-  onLine?: (line: string) => void,
-): Promise<{ exitCode: number; output: string }> {
-  let output = "";
-  let partial = "";
-  const keep = (chunk: Buffer) => {
-    const text = chunk.toString("utf8");
-    if (output.length < 1024 * 1024) output += text;
-    if (!onLine) return;
-    const lines = (partial + text).split(/\r?\n/);
-    partial = lines.pop() ?? "";
-    for (const l of lines) if (l.trim()) onLine(l);
-  };
-  const r = await cluster.execInPod({
-    pod,
-    container: target.meta.container,
-    command,
-    onStdout: keep,
-    onStderr: keep,
-    signal: ctx.signal,
-  });
-  if (onLine && partial.trim()) onLine(partial);
-  return { exitCode: r.exitCode, output };
-}
-
-function failure(what: string, pod: string, r: { exitCode: number; output: string }) {
-  const tail = r.output.trim().split(/\r?\n/).slice(-5).join(" / ");
-  return new CodedError(
-    "restore_failed",
-    `\`${what}\` in ${pod} exited with ${r.exitCode}${tail ? `: ${tail}` : ""}`,
-  );
-}
-
-async function metaPod(cluster: Cluster, target: EnterpriseTarget): Promise<string> {
-  const pods = await cluster.listPods([target.meta.statefulset]);
-  const pod = pods
-    .filter((p) => p.ready)
-    .map((p) => p.name)
-    .sort()[0];
-  if (!pod)
-    throw new CodedError(
-      "precondition_failed",
-      `no meta pod of StatefulSet ${target.meta.statefulset} is Ready; check meta.statefulset, then Retry phase`,
-    );
-  return pod;
-}
-
-/** Streams `tar cf -` of the named files out of the pod, each entry uploaded as it arrives. */
-async function streamOut(
-  cluster: Cluster,
-  target: EnterpriseTarget,
-  store: ObjectStore,
-  ctx: PhaseContext,
-  pod: string,
   dir: string,
   names: string[],
-  asOf: string,
-): Promise<PointFile[]> {
-  const uploaded: PointFile[] = [];
+  onEntry: (name: string, size: number, body: Readable) => Promise<void>,
+): Promise<void> {
   const ex = tarExtract();
   const done = new Promise<void>((resolve, reject) => {
     ex.on("entry", (header, body, next) => {
-      ctx.progress(`uploading ${header.name} (${header.size ?? 0} bytes)`);
-      uploadPointFile(store, locationOf(target), asOf, header.name, Readable.from(body)).then(
-        (file) => {
-          uploaded.push(file);
-          next();
-        },
+      onEntry(header.name, header.size ?? 0, Readable.from(body)).then(
+        () => next(),
         (err: unknown) => {
           body.resume();
           next(err as Error);
@@ -137,57 +129,134 @@ async function streamOut(
   });
   ex.end(null);
   if (r.exitCode !== 0)
-    throw failure(`tar cf - -C ${dir}`, pod, { exitCode: r.exitCode, output: errors });
+    throw commandFailed(`tar cf - -C ${dir}`, pod, { exitCode: r.exitCode, output: errors });
   await done;
+}
+
+/** Keeps one run's output as `<runs>/<time>_<request>.txt` (a one-file tar into `tar xf -`). */
+async function keepRunOutput(
+  cluster: MetaCluster,
+  target: EnterpriseTarget,
+  ctx: Pick<PhaseContext, "signal">,
+  pod: string,
+  runs: string,
+  name: string,
+  output: string,
+): Promise<void> {
+  await mustExec(cluster, target, ctx.signal, pod, ["mkdir", "-p", runs]);
+  const body = Buffer.from(output, "utf8");
+  const pack = tarPack();
+  pack.entry({ name: `${name}.txt`, size: body.length, mode: 0o644 }, body);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
+  const tar = Buffer.concat(chunks);
+  const r = await execInMeta(cluster, target, ctx.signal, pod, ["tar", "xf", "-", "-C", runs], {
+    stdin: { stream: Readable.from([tar]), bytes: tar.length },
+  });
+  if (r.exitCode !== 0) throw commandFailed(`tar xf - -C ${runs}`, pod, r);
+}
+
+/** Every run's output kept in the incremental directory, oldest first. */
+async function keptRunOutputs(
+  cluster: MetaCluster,
+  target: EnterpriseTarget,
+  ctx: Pick<PhaseContext, "signal">,
+  pod: string,
+  runs: string,
+): Promise<BackupOutput[]> {
+  const names = [...(await filesIn(cluster, target, ctx.signal, pod, runs)).keys()]
+    .filter((n) => n.endsWith(".txt"))
+    .sort();
+  if (names.length === 0) return [];
+  const texts = new Map<string, string>();
+  await tarOut(cluster, target, ctx, pod, runs, names, async (name, _size, body) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    texts.set(name, Buffer.concat(chunks).toString("utf8"));
+  });
+  return names.map((n) => parseBackupOutput(texts.get(n) ?? ""));
+}
+
+async function uploadFrom(
+  cluster: MetaCluster,
+  target: EnterpriseTarget,
+  store: ObjectStore,
+  ctx: PhaseContext,
+  pod: string,
+  dir: string,
+  names: string[],
+  asOf: string,
+): Promise<PointFile[]> {
+  const uploaded: PointFile[] = [];
+  await tarOut(cluster, target, ctx, pod, dir, names, async (name, size, body) => {
+    ctx.progress(`uploading ${name} (${size} bytes)`);
+    uploaded.push(await uploadPointFile(store, locationOf(target), asOf, name, body));
+  });
   return uploaded;
 }
 
 export function createEnterpriseBackupRunbook(deps: RunbookDeps<EnterpriseTarget>): Runbook {
-  const cluster = asEnterpriseCluster(deps.cluster);
+  const cluster: Cluster = asEnterpriseCluster(deps.cluster);
   const target = deps.target;
   const removeCopy = async (ctx: PhaseContext) => {
-    const pod = String(ctx.earlierFacts("backup-set")?.pod ?? (await metaPod(cluster, target)));
-    const dir = backupDirectory(ctx.request.id);
-    const r = await exec(cluster, target, ctx, pod, ["rm", "-rf", dir]);
-    if (r.exitCode !== 0) throw failure(`rm -rf ${dir}`, pod, r);
+    if (backupOptionsOf(ctx.request).incremental) {
+      await ctx.fact("kept", incrementalDirectory(target).root);
+      return;
+    }
+    const pod = String(
+      ctx.earlierFacts("backup-set")?.pod ?? (await readyMetaPod(cluster, target)),
+    );
+    const dir = backupDirectory(target, ctx.request.id);
+    await mustExec(cluster, target, ctx.signal, pod, ["rm", "-rf", dir]);
     await ctx.fact("removed", `${pod}:${dir}`);
   };
+  const removedOrKept = (facts: Record<string, unknown>) =>
+    facts.kept !== undefined
+      ? `kept ${String(facts.kept)} for the next incremental set`
+      : `removed ${String(facts.removed)}`;
   const phases: RunbookPhase[] = [
     {
       ...ENTERPRISE_BACKUP_PHASES[0]!,
       async run(ctx) {
-        const pod = await metaPod(cluster, target);
-        const dir = backupDirectory(ctx.request.id);
+        const incremental = backupOptionsOf(ctx.request).incremental === true;
+        const pod = await readyMetaPod(cluster, target);
+        const dir = incremental
+          ? incrementalDirectory(target).set
+          : backupDirectory(target, ctx.request.id);
         await ctx.fact("pod", pod);
         await ctx.fact("directory", dir);
+        await ctx.fact("full", !incremental);
         if (typeof ctx.facts.asOf !== "string") await ctx.fact("asOf", formatAsOf(ctx.now()));
-        const prep = await exec(cluster, target, ctx, pod, [
-          "sh",
-          "-c",
-          'rm -rf "$1" && mkdir -p "$1"',
-          "sh",
-          dir,
-        ]);
-        if (prep.exitCode !== 0) throw failure(`mkdir -p ${dir}`, pod, prep);
-        ctx.note(`Running \`influxd-ctl backup -full ${dir}\` in ${pod}:`);
-        const r = await exec(
-          cluster,
-          target,
-          ctx,
-          pod,
-          ["influxd-ctl", "backup", "-full", dir],
-          (l) => {
+        if (incremental) await mustExec(cluster, target, ctx.signal, pod, ["mkdir", "-p", dir]);
+        else await emptyDirectory(cluster, target, ctx.signal, pod, dir);
+        const command = ["influxd-ctl", "backup", ...(incremental ? [] : ["-full"]), dir];
+        ctx.note(`Running \`${command.join(" ")}\` in ${pod}:`);
+        const r = await execInMeta(cluster, target, ctx.signal, pod, command, {
+          onLine: (l) => {
             ctx.note(`\`${l}\``);
             ctx.progress(l);
           },
-        );
-        if (r.exitCode !== 0) throw failure("influxd-ctl backup -full", pod, r);
+        });
+        if (r.exitCode !== 0) throw commandFailed(command.slice(0, -1).join(" "), pod, r);
         const parsed = parseBackupOutput(r.output);
+        if (incremental)
+          await keepRunOutput(
+            cluster,
+            target,
+            ctx,
+            pod,
+            incrementalDirectory(target).runs,
+            // Sorts in run order: one request at a time per target, to the millisecond.
+            `${ctx.now().toISOString().replace(/:/g, "-")}_${ctx.request.id}`,
+            r.output,
+          );
         await ctx.fact("output", r.output);
         await ctx.fact("transferredBytes", parsed.totalBytes);
+        await ctx.fact("shardsCopied", parsed.shards.length);
       },
       summarize: (facts) =>
-        `influxd-ctl backup -full wrote ${String(facts.transferredBytes)} bytes into ${String(facts.pod)}:${String(facts.directory)}`,
+        `influxd-ctl backup${facts.full === false ? "" : " -full"} copied ${String(facts.shardsCopied)} shard(s), ${String(facts.transferredBytes)} bytes, into ${String(facts.pod)}:${String(facts.directory)}`,
     },
     {
       ...ENTERPRISE_BACKUP_PHASES[1]!,
@@ -196,17 +265,15 @@ export function createEnterpriseBackupRunbook(deps: RunbookDeps<EnterpriseTarget
         const pod = String(made.pod);
         const dir = String(made.directory);
         const asOf = String(made.asOf);
-        const output = parseBackupOutput(String(made.output));
-        const listed = await exec(cluster, target, ctx, pod, [
-          "find",
-          dir,
-          "-type",
-          "f",
-          "-printf",
-          "%s %P\\n",
-        ]);
-        if (listed.exitCode !== 0) throw failure(`find ${dir}`, pod, listed);
-        const sizes = parseFileSizes(listed.output);
+        const full = made.full !== false;
+        // What the set holds, from the tool's own lines: this run's for a full set; for an
+        // incremental one, every run kept in its directory (each shard as last copied).
+        const output = full
+          ? parseBackupOutput(String(made.output))
+          : mergeBackupOutputs(
+              await keptRunOutputs(cluster, target, ctx, pod, incrementalDirectory(target).runs),
+            );
+        const sizes = await filesIn(cluster, target, ctx.signal, pod, dir);
         const names = [...sizes.keys()].sort();
         if (names.length === 0)
           throw new CodedError(
@@ -214,7 +281,7 @@ export function createEnterpriseBackupRunbook(deps: RunbookDeps<EnterpriseTarget
             `influxd-ctl backup left no files in ${pod}:${dir}`,
           );
         const store = deps.objectStore();
-        const files = await streamOut(cluster, target, store, ctx, pod, dir, names, asOf);
+        const files = await uploadFrom(cluster, target, store, ctx, pod, dir, names, asOf);
         const wrong = files.filter((f) => sizes.get(f.name) !== f.size);
         if (wrong.length > 0 || files.length !== names.length)
           throw new CodedError(
@@ -224,7 +291,7 @@ export function createEnterpriseBackupRunbook(deps: RunbookDeps<EnterpriseTarget
         const complete = buildEnterpriseComplete({
           target: target.name,
           asOf,
-          full: true,
+          full,
           files: files.sort((a, b) => a.name.localeCompare(b.name)),
           output,
           restorebotVersion: deps.env.RESTOREBOT_VERSION ?? "unknown",
@@ -234,6 +301,7 @@ export function createEnterpriseBackupRunbook(deps: RunbookDeps<EnterpriseTarget
         const fact: BackupPointFact = { asOf, point, bytes: point.bytes };
         await ctx.fact(BACKUP_POINT_FACT, fact);
         await ctx.fact("files", files.length);
+        await ctx.fact("full", full);
       },
       summarize: (facts) => {
         const p = facts[BACKUP_POINT_FACT] as BackupPointFact | undefined;
@@ -245,7 +313,7 @@ export function createEnterpriseBackupRunbook(deps: RunbookDeps<EnterpriseTarget
     {
       ...ENTERPRISE_BACKUP_PHASES[2]!,
       run: removeCopy,
-      summarize: (facts) => `removed ${String(facts.removed)}`,
+      summarize: removedOrKept,
     },
   ];
   return {
@@ -255,27 +323,38 @@ export function createEnterpriseBackupRunbook(deps: RunbookDeps<EnterpriseTarget
       {
         ...ENTERPRISE_BACKUP_ROLLBACK[0]!,
         run: removeCopy,
-        summarize: (facts) => `removed ${String(facts.removed)}`,
+        summarize: removedOrKept,
       },
     ],
-    async describeHalt(_request, runs) {
+    async describeHalt(request, runs) {
       const made = [...runs].reverse().find((r) => r.phase === "backup-set")?.facts;
       const uploaded = runs.some((r) => r.phase === "upload-set" && r.state === "succeeded");
+      const incremental = backupOptionsOf(request).incremental === true;
       const state = [
         made?.pod
-          ? `The set may be in ${String(made.pod)}:${String(made.directory)}.`
+          ? incremental
+            ? `The incremental directory ${String(made.pod)}:${String(made.directory)} stays for the next incremental set.`
+            : `The set may be in ${String(made.pod)}:${String(made.directory)}.`
           : "Nothing was written in a meta pod.",
         uploaded
           ? "The set is uploaded with its complete.json."
           : "No complete.json was written: a partly uploaded folder is not a restorable set.",
       ];
-      return { state, rollback: "Roll back removes the set's directory from the meta pod." };
+      return {
+        state,
+        rollback: incremental
+          ? "Roll back removes nothing: the incremental directory is kept for the next incremental set."
+          : "Roll back removes the set's directory from the meta pod.",
+      };
     },
     describeFinish(_request, runs) {
-      const p = [...runs].reverse().find((r) => r.phase === "upload-set")?.facts[
-        BACKUP_POINT_FACT
-      ] as BackupPointFact | undefined;
-      return p ? [`Full backup set ${p.asOf} uploaded (${p.bytes ?? 0} bytes).`] : [];
+      const upload = [...runs].reverse().find((r) => r.phase === "upload-set")?.facts;
+      const p = upload?.[BACKUP_POINT_FACT] as BackupPointFact | undefined;
+      return p
+        ? [
+            `${upload?.full === false ? "Incremental" : "Full"} backup set ${p.asOf} uploaded (${formatBytes(p.bytes ?? 0)}).`,
+          ]
+        : [];
     },
   };
 }

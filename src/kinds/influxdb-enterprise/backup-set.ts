@@ -77,6 +77,32 @@ export function parseBackupOutput(output: string): BackupOutput {
       "restore_failed",
       `influxd-ctl backup reported ${final.totalBytes} bytes in all but ${sum} for the meta data and shards it listed; the set was not uploaded`,
     );
+  return { metaBytes, ...holdings(shards), ...final };
+}
+
+/**
+ * What a directory of incremental backups holds after several runs of the tool into it: each
+ * shard as the newest run that copied it listed it (`influxd-ctl restore <dir>` restores the
+ * newest copy of each shard across the directory's manifests). The meta data, directory and
+ * bytes transferred are the newest run's. `runs` oldest first.
+ */
+export function mergeBackupOutputs(runs: readonly BackupOutput[]): BackupOutput {
+  const newest = runs.at(-1);
+  if (!newest) throw new CodedError("internal", "no influxd-ctl backup output to merge");
+  const byShard = new Map<number, BackedUpShard>();
+  for (const run of runs) for (const s of run.shards) byShard.set(s.shard, s);
+  const shards = [...byShard.values()].sort((a, b) => a.shard - b.shard);
+  return {
+    metaBytes: newest.metaBytes,
+    ...holdings(shards),
+    directory: newest.directory,
+    totalBytes: newest.totalBytes,
+  };
+}
+
+function holdings(
+  shards: BackedUpShard[],
+): Pick<BackupOutput, "shards" | "databases" | "retentionPolicies"> {
   const databases = [...new Set(shards.map((s) => s.database))].sort();
   const rpKeys = new Map<string, { database: string; retentionPolicy: string }>();
   for (const s of shards)
@@ -88,7 +114,7 @@ export function parseBackupOutput(output: string): BackupOutput {
     (a, b) =>
       a.database.localeCompare(b.database) || a.retentionPolicy.localeCompare(b.retentionPolicy),
   );
-  return { metaBytes, shards, databases, retentionPolicies, ...final };
+  return { shards, databases, retentionPolicies };
 }
 
 function lastLines(output: string): string {

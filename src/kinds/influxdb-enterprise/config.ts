@@ -1,5 +1,10 @@
 import { z } from "zod";
-import { bucketName, httpUrl, k8sName, type TargetBase } from "../../config/schema-parts.js";
+import {
+  type BackupsSettings,
+  backupsSchema,
+  k8sName,
+  type TargetBase,
+} from "../../config/schema-parts.js";
 
 /** The keys of an InfluxDB Enterprise 1.7 target besides the shared ones (DESIGN.md). */
 export const enterpriseTargetShape = {
@@ -9,9 +14,23 @@ export const enterpriseTargetShape = {
     .object({
       statefulset: k8sName.default("influxdb-meta"),
       container: z.string().min(1).optional(),
+      /**
+       * Where restorebot writes in the meta container: the copy of a set being restored, a
+       * `/backup` set before upload, the directory kept for incremental sets. Optional (not in
+       * DESIGN.md's example); `/tmp` by default. It must hold the largest set.
+       */
+      scratchDir: z
+        .string()
+        .regex(
+          /^\/[^\s'"\\]*$/,
+          "an absolute path without spaces or quotes, e.g. /var/lib/influxdb/scratch",
+        )
+        .refine((p) => !p.split("/").includes(".."), "a path without ..")
+        .transform((p) => (p.length > 1 ? p.replace(/\/+$/, "") : p))
+        .default("/tmp"),
     })
     .strict()
-    .default({ statefulset: "influxdb-meta" }),
+    .default({ statefulset: "influxdb-meta", scratchDir: "/tmp" }),
   /** The data nodes and the ConfigMap key holding their influxdb.conf (anti-entropy). */
   data: z
     .object({
@@ -25,28 +44,14 @@ export const enterpriseTargetShape = {
       configMap: "influxdb-data",
       configKey: "influxdb.conf",
     }),
-  backups: z
-    .object({
-      bucket: bucketName,
-      prefix: z.string().default("sets/"),
-      endpoint: httpUrl.optional(),
-      region: z.string().min(1).default("us-east-1"),
-      forcePathStyle: z.boolean().default(false),
-    })
-    .strict(),
+  backups: backupsSchema("sets/"),
 };
 
 export interface EnterpriseTarget extends TargetBase {
   kind: "influxdb-enterprise";
-  meta: { statefulset: string; container: string };
+  meta: { statefulset: string; container: string; scratchDir: string };
   data: { statefulset: string; configMap: string; configKey: string };
-  backups: {
-    bucket: string;
-    prefix: string;
-    endpoint?: string | undefined;
-    region: string;
-    forcePathStyle: boolean;
-  };
+  backups: BackupsSettings;
 }
 
 /** The parsed target with defaults filled in (the meta container defaults to its StatefulSet's name). */
@@ -54,13 +59,14 @@ export function completeEnterpriseTarget(
   parsed: TargetBase & Record<string, unknown>,
 ): EnterpriseTarget {
   const raw = parsed as unknown as Omit<EnterpriseTarget, "meta"> & {
-    meta: { statefulset: string; container?: string };
+    meta: { statefulset: string; container?: string; scratchDir: string };
   };
   return {
     ...raw,
     meta: {
       statefulset: raw.meta.statefulset,
       container: raw.meta.container ?? raw.meta.statefulset,
+      scratchDir: raw.meta.scratchDir,
     },
   };
 }

@@ -1,3 +1,4 @@
+import { backupsObjectStore } from "../../config/schema-parts.js";
 import { asCodedError } from "../../errors.js";
 import type { Kind, PlanText } from "../kind.js";
 import { isAntiEntropyEnabled } from "./anti-entropy.js";
@@ -11,7 +12,7 @@ import {
   type EnterpriseTarget,
   enterpriseTargetShape,
 } from "./config.js";
-import { enterpriseRestoreOptions } from "./options-hook.js";
+import { enterpriseBackupOptions, enterpriseRestoreOptions } from "./options-hook.js";
 import {
   createEnterpriseSource,
   describeSet,
@@ -39,11 +40,7 @@ export const influxdbEnterprise: Kind<EnterpriseTarget> = {
     envVars: () => [],
     describe: (target) =>
       `influxd-ctl backup sets in s3://${target.backups.bucket}/${target.backups.prefix}`,
-    objectStore: ({ backups: { endpoint, region, forcePathStyle } }) => ({
-      ...(endpoint ? { endpoint } : {}),
-      region,
-      forcePathStyle,
-    }),
+    objectStore: backupsObjectStore,
   },
   points: {
     source: (target, objectStore) => createEnterpriseSource(objectStore(), target),
@@ -52,6 +49,7 @@ export const influxdbEnterprise: Kind<EnterpriseTarget> = {
     reportLine: (point) => describeSet(enterprisePointOf(point)),
   },
   restoreOptions: enterpriseRestoreOptions,
+  backupOptions: enterpriseBackupOptions,
   outline: ENTERPRISE_OUTLINE,
   runbooks: {
     restore: (deps) => createEnterpriseRunbook(deps),
@@ -97,7 +95,7 @@ export const influxdbEnterprise: Kind<EnterpriseTarget> = {
       phases: [
         `1. Check that the ${describeSet(set)} is still there and unchanged`,
         aeLine,
-        `3. Stream the set's ${set.files.length} files into the first Ready pod of ${target.meta.statefulset} (${copyDirectory("<request>")}) and check their sizes`,
+        `3. Stream the set's ${set.files.length} files into the first Ready pod of ${target.meta.statefulset} (${copyDirectory(target, "<request>")}) and check their sizes`,
         `4. \`influxd-ctl restore\`${set.full ? ` -full <manifest>` : ""}: without --db it overwrites ${rps || "nothing listed"}; --db/--rp narrow it, --newdb/--newrp restore beside the live data`,
         "5. Remove the copy from the meta pod",
         `6. Put anti-entropy back as it was, restarting each data node one at a time`,
@@ -115,4 +113,9 @@ export const influxdbEnterprise: Kind<EnterpriseTarget> = {
         : `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: restorebot had changed nothing, so nothing is undone.`,
   },
   rbac: ENTERPRISE_RBAC,
+  sandbox: {
+    describe:
+      "an InfluxDB Enterprise 1.7 cluster (meta and data StatefulSets, influxd-ctl in the meta pod, Kubernetes simulator) and its backup sets in the S3 stand-in",
+    load: async () => (await import("./sandbox/scenario.js")).influxdbEnterpriseSandbox,
+  },
 };

@@ -1,7 +1,7 @@
 /** The restore-options hook of the influxdb-enterprise kind (Kind.restoreOptions). */
 
 import { CodedError } from "../../errors.js";
-import type { JsonValue, RestoreOptions } from "../kind.js";
+import type { BackupOptions, JsonValue, RestoreOptions } from "../kind.js";
 import type { EnterpriseTarget } from "./config.js";
 import { enterprisePointOf } from "./points.js";
 import {
@@ -63,5 +63,43 @@ export const enterpriseRestoreOptions: RestoreOptions<EnterpriseTarget> = {
             )
             .map((r) => `\`${r.database}.${r.retentionPolicy}\``);
     return [`*Overwrites ${scope}:* ${overwritten.join(", ") || "nothing listed in the set"}`];
+  },
+};
+
+export const ENTERPRISE_BACKUP_USAGE = "[--incremental]";
+
+/** `/backup <target> [--incremental] <reason>`: full sets unless `--incremental` is given. */
+export const enterpriseBackupOptions: BackupOptions<EnterpriseTarget> = {
+  usage: ENTERPRISE_BACKUP_USAGE,
+  parse(words) {
+    let incremental = false;
+    let consumed = 0;
+    for (const word of words) {
+      if (!word.startsWith("--")) break;
+      if (word === "--full")
+        return {
+          ok: false,
+          message:
+            "`--full` is not needed: `/backup` takes a full set unless `--incremental` is given.",
+        };
+      if (word !== "--incremental")
+        return {
+          ok: false,
+          message: `Unknown option \`${word}\`: the only /backup option here is \`--incremental\`.`,
+        };
+      if (incremental)
+        return { ok: false, message: "`--incremental` is given twice; give it once." };
+      incremental = true;
+      consumed++;
+    }
+    const options: JsonValue = incremental ? { incremental: true } : {};
+    return { ok: true, options, consumed };
+  },
+  cardLines(options) {
+    return (options as { incremental?: boolean } | null)?.incremental
+      ? [
+          "*Incremental set:* `influxd-ctl backup` without `-full`, into the directory kept in the meta pod for incremental sets; only shards changed since its last run are copied, and the set uploaded holds the whole directory",
+        ]
+      : ["*Full set:* `influxd-ctl backup -full`"];
   },
 };

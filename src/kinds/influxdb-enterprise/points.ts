@@ -1,6 +1,6 @@
 /**
- * InfluxDB Enterprise backup sets as recovery points: one folder per set under the target's
- * `backups.prefix` (src/backups layout), complete.json written last. Listing reads only the
+ * InfluxDB Enterprise backup sets as recovery points: one folder per set directly under the
+ * target's `backups.prefix` (`<prefix><as-of>/`), complete.json written last. Listing reads only the
  * folder names; describing reads each asked-about set's complete.json (full or incremental,
  * databases, retention policies, shards, size); verifying reads every file against it.
  */
@@ -22,6 +22,7 @@ import type {
   RecoveryPointSource,
   VerificationReport,
 } from "../../recovery-points/recovery-point.js";
+import { formatBytes } from "../../text/format.js";
 import type { FreezeResult, FrozenPointCheck, JsonValue } from "../kind.js";
 import { type EnterpriseComplete, parseEnterpriseComplete } from "./backup-set.js";
 import type { EnterpriseTarget } from "./config.js";
@@ -46,8 +47,13 @@ export interface EnterprisePoint {
   files: Array<{ name: string; size: number; sha256: string }>;
 }
 
+/** Sets sit directly under the prefix (`<prefix><as-of>/…`, DESIGN.md): no `points/` folder. */
 export function locationOf(target: EnterpriseTarget): BackupLocation {
-  return { bucket: target.backups.bucket, prefix: normalisePrefix(target.backups.prefix) };
+  return {
+    bucket: target.backups.bucket,
+    prefix: normalisePrefix(target.backups.prefix),
+    pointsFolder: "",
+  };
 }
 
 async function readSet(
@@ -59,7 +65,7 @@ async function readSet(
   if (!manifest) return undefined;
   return parseEnterpriseComplete(
     JSON.stringify(manifest),
-    `s3://${location.bucket}/${location.prefix}…/${asOf}/complete.json`,
+    `s3://${location.bucket}/${location.prefix}${asOf}/complete.json`,
   );
 }
 
@@ -247,18 +253,6 @@ function canonical(value: unknown): string {
         )
       : v,
   );
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
 }
 
 /** One line for listings and reports: time, full/incremental, what it holds, size. */

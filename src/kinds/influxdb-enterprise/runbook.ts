@@ -29,7 +29,7 @@ import {
   restartPodOperations,
   type StepDeps,
 } from "../../steps/index.js";
-import { formatDuration } from "../../text/format.js";
+import { formatBytes, formatDuration } from "../../text/format.js";
 import type { KindOutline, PhaseOutline, RunbookDeps } from "../kind.js";
 import {
   type AntiEntropyOriginal,
@@ -39,6 +39,16 @@ import {
   turnAntiEntropyOff,
 } from "./anti-entropy-steps.js";
 import type { EnterpriseTarget } from "./config.js";
+import {
+  commandFailed,
+  emptyDirectory,
+  execInMeta,
+  filesIn,
+  freeBytes,
+  type MetaCluster,
+  mustExec,
+  readyMetaPod,
+} from "./meta-exec.js";
 import {
   describeSet,
   type EnterprisePoint,
@@ -88,9 +98,9 @@ export const ENTERPRISE_OPERATIONS: KubernetesOperation[] = [
 
 export const ENTERPRISE_RBAC = rbacRulesFor(ENTERPRISE_OPERATIONS);
 
-/** Where the set is copied in the meta pod: one directory per request. */
-export function copyDirectory(requestId: string): string {
-  return `/tmp/restorebot-${requestId}`;
+/** Where the set is copied in the meta pod: one directory per request, under `meta.scratchDir`. */
+export function copyDirectory(target: Pick<EnterpriseTarget, "meta">, requestId: string): string {
+  return `${target.meta.scratchDir}/restorebot-${requestId}`;
 }
 
 const ORIGINAL_FACT = "antiEntropy:original";
@@ -131,21 +141,15 @@ export function setAsTar(
   return out;
 }
 
-/** `find -printf '%s %P\n'` output as name → size. */
-export function parseFileSizes(output: string): Map<string, number> {
-  const sizes = new Map<string, number>();
-  for (const line of output.split(/\r?\n/)) {
-    const m = /^(\d+) (.+)$/.exec(line.trim());
-    if (m) sizes.set(m[2] ?? "", Number(m[1]));
-  }
-  return sizes;
-}
-
 interface RunbookContext {
   target: EnterpriseTarget;
   steps: StepDeps;
-  pods: PodWorkPort;
+  pods: StepCluster & PodWorkPort;
   deps: RunbookDeps<EnterpriseTarget>;
+}
+
+function metaCluster(rc: RunbookContext): MetaCluster {
+  return rc.pods;
 }
 
 function pointOf(request: RunRequest): EnterprisePoint {
@@ -154,50 +158,6 @@ function pointOf(request: RunRequest): EnterprisePoint {
 
 export function optionsOf(request: Pick<RunRequest, "options">): EnterpriseRestoreOptions {
   return (request.options ?? {}) as unknown as EnterpriseRestoreOptions;
-}
-
-/** The first Ready meta pod (by name). */
-async function metaPod(rc: RunbookContext): Promise<string> {
-  const pods = await rc.steps.cluster.listPods([rc.target.meta.statefulset]);
-  const ready = pods.filter((p) => p.ready).map((p) => p.name);
-  const pod = ready.sort()[0];
-  if (!pod)
-    throw new CodedError(
-      "precondition_failed",
-      `no meta pod of StatefulSet ${rc.target.meta.statefulset} is Ready (${pods.length ? pods.map((p) => `${p.name}: ${p.phase}`).join(", ") : "none found"}); check meta.statefulset, then Retry phase`,
-    );
-  return pod;
-}
-
-async function execQuiet(
-  rc: RunbookContext,
-  ctx: Pick<PhaseContext, "signal">,
-  pod: string,
-  command: string[],
-  stdin?: { stream: Readable; bytes: number },
-): Promise<{ exitCode: number; output: string }> {
-  let output = "";
-  const keep = (chunk: Buffer) => {
-    if (output.length < 64 * 1024) output += chunk.toString("utf8");
-  };
-  const result = await rc.pods.execInPod({
-    pod,
-    container: rc.target.meta.container,
-    command,
-    onStdout: keep,
-    onStderr: keep,
-    signal: ctx.signal,
-    ...(stdin ? { stdin: stdin.stream, stdinBytes: stdin.bytes } : {}),
-  });
-  return { exitCode: result.exitCode, output };
-}
-
-function failed(what: string, pod: string, r: { exitCode: number; output: string }): CodedError {
-  const tail = r.output.trim().split(/\r?\n/).slice(-5).join(" / ");
-  return new CodedError(
-    "restore_failed",
-    `\`${what}\` in ${pod} exited with ${r.exitCode}${tail ? `: ${tail}` : ""}`,
-  );
 }
 
 function checkSetPhase(rc: RunbookContext): RunbookPhase {
@@ -209,6 +169,16 @@ function checkSetPhase(rc: RunbookContext): RunbookPhase {
       if (!check.ok) throw new CodedError("precondition_failed", check.message);
       const options = optionsOf(ctx.request);
       validateAgainstSet(options, { ...point, asOf: point.asOf });
+      // Room for the copy before anything changes (when the meta container has `df`).
+      const pod = await readyMetaPod(rc.pods, rc.target);
+      const scratch = rc.target.meta.scratchDir;
+      const free = await freeBytes(rc.pods, rc.target, ctx.signal, pod, scratch);
+      if (free !== undefined && free < point.bytes)
+        throw new CodedError(
+          "precondition_failed",
+          `${pod}:${scratch} has ${formatBytes(free)} free and the set needs ${formatBytes(point.bytes)}; nothing was changed. Free space there or set meta.scratchDir to a larger volume, then Retry phase`,
+        );
+      if (free !== undefined) await ctx.fact("free", free);
       await ctx.fact("set", describeSet(point));
       await ctx.fact("scope", describeRestoreScope(options, point.full));
     },
@@ -240,37 +210,29 @@ function copySetPhase(rc: RunbookContext): RunbookPhase {
     ...ENTERPRISE_PHASES[2]!,
     async run(ctx) {
       const point = pointOf(ctx.request);
-      const pod = await metaPod(rc);
-      const dir = copyDirectory(ctx.request.id);
+      const cluster = metaCluster(rc);
+      const target = rc.target;
+      const pod = await readyMetaPod(cluster, target);
+      const dir = copyDirectory(target, ctx.request.id);
       await ctx.fact("pod", pod);
       await ctx.fact("directory", dir);
       // A resumed attempt starts from an empty directory: a partial copy is never restored.
-      const prepare = await execQuiet(rc, ctx, pod, [
-        "sh",
-        "-c",
-        'rm -rf "$1" && mkdir -p "$1"',
-        "sh",
-        dir,
-      ]);
-      if (prepare.exitCode !== 0) throw failed(`mkdir -p ${dir}`, pod, prepare);
+      await emptyDirectory(cluster, target, ctx.signal, pod, dir);
       const bytes = tarSize(point.files);
       ctx.progress(`streaming ${point.files.length} files (${bytes} bytes) into ${pod}:${dir}`);
-      const tar = setAsTar(rc.deps.objectStore(), rc.target, point, ctx.signal);
-      const untar = await execQuiet(rc, ctx, pod, ["tar", "xf", "-", "-C", dir], {
-        stream: tar,
-        bytes,
-      });
-      if (untar.exitCode !== 0) throw failed(`tar xf - -C ${dir}`, pod, untar);
-      const listed = await execQuiet(rc, ctx, pod, [
-        "find",
-        dir,
-        "-type",
-        "f",
-        "-printf",
-        "%s %P\\n",
-      ]);
-      if (listed.exitCode !== 0) throw failed(`find ${dir}`, pod, listed);
-      const sizes = parseFileSizes(listed.output);
+      const tar = setAsTar(rc.deps.objectStore(), target, point, ctx.signal);
+      const untar = await execInMeta(
+        cluster,
+        target,
+        ctx.signal,
+        pod,
+        ["tar", "xf", "-", "-C", dir],
+        {
+          stdin: { stream: tar, bytes },
+        },
+      );
+      if (untar.exitCode !== 0) throw commandFailed(`tar xf - -C ${dir}`, pod, untar);
+      const sizes = await filesIn(metaCluster(rc), target, ctx.signal, pod, dir);
       const wrong = point.files.filter((f) => sizes.get(f.name) !== f.size);
       if (wrong.length > 0)
         throw new CodedError(
@@ -297,8 +259,8 @@ function restorePhase(rc: RunbookContext): RunbookPhase {
     async run(ctx) {
       const point = pointOf(ctx.request);
       const copy = ctx.earlierFacts("copy-set");
-      const pod = String(copy?.pod ?? (await metaPod(rc)));
-      const dir = String(copy?.directory ?? copyDirectory(ctx.request.id));
+      const pod = String(copy?.pod ?? (await readyMetaPod(metaCluster(rc), rc.target)));
+      const dir = String(copy?.directory ?? copyDirectory(rc.target, ctx.request.id));
       if (ctx.facts.restoreStarted === true)
         ctx.note(
           "The previous attempt's `influxd-ctl restore` was interrupted or failed; running it again.",
@@ -321,10 +283,10 @@ function restorePhase(rc: RunbookContext): RunbookPhase {
 
 async function removeCopy(rc: RunbookContext, ctx: PhaseContext): Promise<string | undefined> {
   const copy = ctx.earlierFacts("copy-set") ?? undefined;
-  const dir = copyDirectory(ctx.request.id);
-  const pod = typeof copy?.pod === "string" ? copy.pod : await metaPod(rc);
-  const r = await execQuiet(rc, ctx, pod, ["rm", "-rf", dir]);
-  if (r.exitCode !== 0) throw failed(`rm -rf ${dir}`, pod, r);
+  const dir = copyDirectory(rc.target, ctx.request.id);
+  const pod =
+    typeof copy?.pod === "string" ? copy.pod : await readyMetaPod(metaCluster(rc), rc.target);
+  await mustExec(metaCluster(rc), rc.target, ctx.signal, pod, ["rm", "-rf", dir]);
   await ctx.fact("removed", `${pod}:${dir}`);
   return pod;
 }

@@ -1,5 +1,10 @@
 import { z } from "zod";
-import { bucketName, httpUrl, k8sName, type TargetBase } from "../../config/schema-parts.js";
+import {
+  type BackupsSettings,
+  backupsSchema,
+  k8sName,
+  type TargetBase,
+} from "../../config/schema-parts.js";
 
 /** `influxdb:8086`: the node's Service and port, for /ping and /query through the proxy. */
 const servicePort = z
@@ -26,15 +31,7 @@ export const influxdbOssTargetShape = {
   pvc: k8sName.optional(),
   /** The volume's mount path in the node's pod; default dataDir (the PVC mounted there). */
   mountPath: z.string().regex(/^\//).optional(),
-  backups: z
-    .object({
-      bucket: bucketName,
-      prefix: z.string().default("archives/"),
-      endpoint: httpUrl.optional(),
-      region: z.string().min(1).default("us-east-1"),
-      forcePathStyle: z.boolean().default(false),
-    })
-    .strict(),
+  backups: backupsSchema("archives/"),
 };
 
 export interface InfluxdbOssTarget extends TargetBase {
@@ -45,13 +42,7 @@ export interface InfluxdbOssTarget extends TargetBase {
   service: string;
   pvc: string;
   mountPath: string;
-  backups: {
-    bucket: string;
-    prefix: string;
-    endpoint?: string | undefined;
-    region: string;
-    forcePathStyle: boolean;
-  };
+  backups: BackupsSettings;
 }
 
 export function completeInfluxdbOssTarget(

@@ -1,3 +1,4 @@
+import { backupsObjectStore } from "../../config/schema-parts.js";
 import type { Kind } from "../kind.js";
 import { archiveLocation } from "./archive-point.js";
 import {
@@ -26,11 +27,7 @@ export const influxdbOss: Kind<InfluxdbOssTarget> = {
     problems: () => [],
     envVars: () => [],
     describe: (t) => `archives in \`s3://${t.backups.bucket}/${t.backups.prefix}\``,
-    objectStore: ({ backups: { endpoint, region, forcePathStyle } }) => ({
-      ...(endpoint ? { endpoint } : {}),
-      region,
-      forcePathStyle,
-    }),
+    objectStore: backupsObjectStore,
   },
   points: {
     source: createInfluxdbOssSource,

@@ -40,7 +40,13 @@ export type RestoreCommand =
 
 export type BackupCommand =
   | { kind: "help" }
-  | { kind: "request"; target: string; reason: string }
+  | {
+      kind: "request";
+      target: string;
+      reason: string;
+      /** The kind's backup options as its parser read them; absent when none were typed. */
+      options?: JsonValue;
+    }
   | { kind: "status"; target: string | undefined };
 
 /**
@@ -59,6 +65,13 @@ export interface TargetSyntax {
   /** The stores of a multi-store target. */
   stores?: readonly string[];
   options?: {
+    usage: string;
+    parse(
+      words: readonly string[],
+    ): { ok: true; options: JsonValue; consumed: number } | { ok: false; message: string };
+  };
+  /** The kind's `/backup` flags (bound to the target); a target without takes none. */
+  backupOptions?: {
     usage: string;
     parse(
       words: readonly string[],
@@ -101,6 +114,7 @@ export const BACKUP_USAGE = escapeMrkdwn(
   [
     "*Usage*",
     "`/backup <target> <reason…>` — take a backup now (for systems whose backups restorebot takes; approvers may start one)",
+    "`/backup <target> [options] <reason…>` — a kind's own flags go before the reason (InfluxDB Enterprise: `--incremental`)",
     "`/backup status [target]` — the last backups and the next scheduled one",
     "`/backup help` — this message",
   ].join("\n"),
@@ -398,6 +412,7 @@ function reasonProblem(reason: string, example: string): string | undefined {
 export function parseBackupCommand(
   text: string,
   targets: readonly string[],
+  syntaxOf?: SyntaxOf,
 ): ParseResult<BackupCommand> {
   const words = tokenize(text);
   const usage = BACKUP_USAGE;
@@ -424,10 +439,30 @@ export function parseBackupCommand(
           `Unknown target or subcommand \`${target}\`. ${describeTargets(targets)}`,
           usage,
         );
-      const reason = rest.join(" ").trim();
+      const syntax = syntaxOf?.(target);
+      let reasonWords = rest;
+      let options: JsonValue | undefined;
+      if (syntax?.backupOptions !== undefined) {
+        const read = syntax.backupOptions.parse(rest);
+        if (!read.ok)
+          return refuse(
+            `${read.message} Usage: /backup ${target} ${syntax.backupOptions.usage} <reason…>`,
+            usage,
+          );
+        if (read.consumed > 0) options = read.options;
+        reasonWords = rest.slice(read.consumed);
+      } else if (syntax !== undefined && rest[0]?.startsWith("--"))
+        return refuse(
+          `\`/backup ${target}\` takes no options, so \`${rest[0]}\` is not one: type \`/backup ${target} <reason…>\`.`,
+          usage,
+        );
+      const reason = reasonWords.join(" ").trim();
       const problem = reasonProblem(reason, `/backup ${target} before the schema migration CHG-42`);
       if (problem) return refuse(problem, usage);
-      return { ok: true, command: { kind: "request", target, reason } };
+      return {
+        ok: true,
+        command: { kind: "request", target, reason, ...(options === undefined ? {} : { options }) },
+      };
     }
   }
 }

@@ -116,13 +116,36 @@ async function frozen(target: EnterpriseTarget, asOf: string): Promise<JsonValue
 describe("influxdb-enterprise config", () => {
   it("fills the defaults DESIGN.md gives", () => {
     const t = parseTarget({ backups: { bucket: "ent-backups" } });
-    expect(t.meta).toEqual({ statefulset: "influxdb-meta", container: "influxdb-meta" });
+    expect(t.meta).toEqual({
+      statefulset: "influxdb-meta",
+      container: "influxdb-meta",
+      scratchDir: "/tmp",
+    });
     expect(t.data).toEqual({
       statefulset: "influxdb-data",
       configMap: "influxdb-data",
       configKey: "influxdb.conf",
     });
     expect(t.backups.prefix).toBe("sets/");
+  });
+
+  it("takes meta.scratchDir as an absolute path (trailing slash dropped) and refuses others", () => {
+    const t = parseTarget({
+      backups: { bucket: "ent-backups" },
+      meta: { scratchDir: "/var/lib/influxdb/scratch/" },
+    });
+    expect(t.meta.scratchDir).toBe("/var/lib/influxdb/scratch");
+    expect(t.meta.statefulset).toBe("influxdb-meta");
+    for (const bad of ["scratch", "/a b", "/var/../etc", "/x'y"]) {
+      const r = schema.safeParse({
+        name: "ent",
+        namespace: "influxdb",
+        kind: "influxdb-enterprise",
+        backups: { bucket: "ent-backups" },
+        meta: { scratchDir: bad },
+      });
+      expect(r.success, bad).toBe(false);
+    }
   });
 
   it("refuses an unknown key, naming it", () => {
@@ -164,6 +187,30 @@ describe("influxdb-enterprise backup sets", () => {
     ]);
     const incr = enterprisePointOf(await frozen(target, "2026-12-02T10:00:00Z"));
     expect(incr.full).toBe(false);
+  });
+
+  it("keeps each set directly under backups.prefix, as <prefix><as-of>/, complete.json among its files", async () => {
+    const target = freshTarget();
+    const asOf = "2026-12-01T11:00:00Z";
+    await writeSet(target, asOf, true);
+    const keys: string[] = [];
+    for await (const o of store.listObjects("ent-backups", target.backups.prefix)) keys.push(o.key);
+    expect(keys.sort()).toEqual(
+      [
+        "20260101T000000Z.manifest",
+        "20260101T000000Z.meta",
+        "20260101T000000Z.s1.tar.gz",
+        "20260101T000000Z.s4.tar.gz",
+        "complete.json",
+      ].map((name) => `${target.backups.prefix}${asOf}/${name}`),
+    );
+    const index = await createEnterpriseSource(store, target).listPoints();
+    expect(index.points.map((p) => p.id)).toEqual([asOf]);
+    // A folder in the old `points/` place is not a set of this target.
+    await store.put("ent-backups", `${target.backups.prefix}points/2026-12-01T12:00:00Z/x`, "x");
+    expect(
+      (await createEnterpriseSource(store, target).listPoints()).points.map((p) => p.id),
+    ).toEqual([asOf]);
   });
 
   it("refuses to freeze a set without complete.json (upload never finished)", async () => {
@@ -231,7 +278,7 @@ describe("influxdb-enterprise backup sets", () => {
     // Same size, different content: only the sha256 can tell.
     await store.put(
       location.bucket,
-      pointFileKey(location.prefix, asOf, "20260101T000000Z.s4.tar.gz"),
+      pointFileKey(location.prefix, asOf, "20260101T000000Z.s4.tar.gz", location.pointsFolder),
       "X".repeat(30),
     );
     const bad = await source.verifyPoint(ref);
@@ -240,7 +287,7 @@ describe("influxdb-enterprise backup sets", () => {
 
     await store.put(
       location.bucket,
-      pointFileKey(location.prefix, asOf, "20260101T000000Z.s1.tar.gz"),
+      pointFileKey(location.prefix, asOf, "20260101T000000Z.s1.tar.gz", location.pointsFolder),
       "short",
     );
     const check = await recheckFrozenSet(store, location, point);

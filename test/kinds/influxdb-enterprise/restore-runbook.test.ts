@@ -1,8 +1,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
-import { extract as tarExtract, pack as tarPack } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createKubernetesCluster,
@@ -10,13 +8,11 @@ import {
 } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import { getRequest } from "../../../src/approvals/request-store.js";
-import { uploadPointFile, writeCompleteManifest } from "../../../src/backups/index.js";
 import { parseConfig } from "../../../src/config/file.js";
-import { backupDirectory } from "../../../src/kinds/influxdb-enterprise/backup-runbook.js";
 import {
-  buildEnterpriseComplete,
-  parseBackupOutput,
-} from "../../../src/kinds/influxdb-enterprise/backup-set.js";
+  backupDirectory,
+  incrementalDirectory,
+} from "../../../src/kinds/influxdb-enterprise/backup-runbook.js";
 import type { EnterpriseTarget } from "../../../src/kinds/influxdb-enterprise/config.js";
 import { influxdbEnterprise } from "../../../src/kinds/influxdb-enterprise/index.js";
 import {
@@ -25,6 +21,7 @@ import {
   locationOf,
 } from "../../../src/kinds/influxdb-enterprise/points.js";
 import { copyDirectory, tarSize } from "../../../src/kinds/influxdb-enterprise/runbook.js";
+import { uploadStandInSet } from "../../../src/kinds/influxdb-enterprise/sandbox/scenario.js";
 import type { JsonValue } from "../../../src/kinds/kind.js";
 import { DEFAULT_KINDS } from "../../../src/kinds/registry.js";
 import { silentLogger } from "../../../src/logging/logger.js";
@@ -35,6 +32,7 @@ import {
   createInfluxdCtlStandIn,
   type InfluxdCtlStandIn,
 } from "../../../stand-ins/influxd-ctl/influxd-ctl.js";
+import { hostMetaPod, type MetaPodHost } from "../../../stand-ins/influxd-ctl/meta-pod.js";
 import {
   type KubernetesSimulator,
   kubeconfigFor,
@@ -62,97 +60,22 @@ let ctl: InfluxdCtlStandIn;
 let target: EnterpriseTarget;
 let workDir: string;
 let fullPoint: JsonValue;
+let metaPod: MetaPodHost;
+/** Moves the tool's clock on: its files are named by the second they were written. */
+let ctlClockOffsetMs = 0;
 let n = 0;
-
-/** The meta pod's file system and tools, as far as the runbook uses them. */
-function hostMetaPod() {
-  const under = (dir: string) => [...ctl.files.keys()].filter((k) => k.startsWith(`${dir}/`));
-  sim.onExec({ pod: /^influxdb-meta-/, command: (c) => c[0] === "influxd-ctl" }, (s) => {
-    const r = ctl.run([...s.command.slice(1)]);
-    s.stdout.write(r.stdout);
-    s.stderr.write(r.stderr);
-    return r.exitCode;
-  });
-  sim.onExec({ pod: /^influxdb-meta-/, command: (c) => c[0] === "sh" }, (s) => {
-    const dir = s.command.at(-1) ?? "";
-    for (const k of under(dir)) ctl.files.delete(k);
-    ctl.mkdir(dir);
-    return 0;
-  });
-  sim.onExec({ pod: /^influxdb-meta-/, command: (c) => c[0] === "rm" }, (s) => {
-    for (const k of under(s.command.at(-1) ?? "")) ctl.files.delete(k);
-    return 0;
-  });
-  sim.onExec({ pod: /^influxdb-meta-/, command: (c) => c[0] === "find" }, (s) => {
-    const dir = s.command[1] ?? "";
-    for (const k of under(dir))
-      s.stdout.write(`${ctl.files.get(k)?.length ?? 0} ${k.slice(dir.length + 1)}\n`);
-    return 0;
-  });
-  sim.onExec(
-    { pod: /^influxdb-meta-/, command: (c) => c[0] === "tar" && c[1] === "cf" },
-    async (s) => {
-      const dir = s.command[4] ?? "";
-      const p = tarPack();
-      for (const name of s.command.slice(5))
-        p.entry({ name }, ctl.files.get(`${dir}/${name}`) ?? Buffer.alloc(0));
-      p.finalize();
-      for await (const chunk of p) s.stdout.write(chunk as Buffer);
-      return 0;
-    },
-  );
-  sim.onExec({ pod: /^influxdb-meta-/, command: (c) => c[0] === "tar" }, async (s) => {
-    const dir = s.command.at(-1) ?? "";
-    const ex = tarExtract();
-    const done = new Promise<void>((resolve, reject) => {
-      ex.on("entry", (header, body, next) => {
-        const chunks: Buffer[] = [];
-        body.on("data", (c) => chunks.push(c as Buffer));
-        body.on("end", () => {
-          ctl.files.set(`${dir}/${header.name}`, Buffer.concat(chunks));
-          next();
-        });
-      });
-      ex.on("finish", resolve);
-      ex.on("error", reject);
-    });
-    Readable.from(s.stdin).pipe(ex);
-    await done;
-    return 0;
-  });
-}
 
 /** `influxd-ctl backup -full` in the stand-in, uploaded as restorebot uploads a set. */
 async function uploadSet(asOf: string): Promise<JsonValue> {
-  const dir = `/backups/${asOf}`;
-  ctl.mkdir(dir);
-  const r = ctl.run(["backup", "-full", dir]);
-  expect(r.exitCode).toBe(0);
-  const location = locationOf(target);
-  const files = [];
-  for (const [path, body] of ctl.files)
-    if (path.startsWith(`${dir}/`))
-      files.push(
-        await uploadPointFile(
-          store,
-          location,
-          asOf,
-          path.slice(dir.length + 1),
-          Readable.from([body]),
-        ),
-      );
-  await writeCompleteManifest(
+  await uploadStandInSet({
+    ctl,
     store,
-    location,
-    buildEnterpriseComplete({
-      target: target.name,
-      asOf,
-      full: true,
-      files,
-      output: parseBackupOutput(r.stdout),
-      restorebotVersion: "test",
-    }),
-  );
+    location: locationOf(target),
+    target: target.name,
+    asOf,
+    full: true,
+    dir: `/backups/${asOf}`,
+  });
   const source = createEnterpriseSource(store, target);
   const index = await source.listPoints();
   const ref = index.points.find((p) => p.id === asOf)!;
@@ -226,14 +149,16 @@ targets:
     kind: influxdb-enterprise
     namespace: ${NS}
     timeouts: { podsGone: 20s, podsReady: 20s }
+    meta: { scratchDir: /scratch/ }
     backups: { bucket: ${BUCKET}, endpoint: http://127.0.0.1:1, forcePathStyle: true }
 `);
   target = config.targets[0] as EnterpriseTarget;
   workDir = await mkdtemp(join(tmpdir(), "ent-runbook-"));
   ctl = createInfluxdCtlStandIn({
+    now: () => new Date(Date.now() + ctlClockOffsetMs),
     databases: { telegraf: { autogen: [4000, 900] }, _internal: { monitor: [100] } },
   });
-  hostMetaPod();
+  metaPod = hostMetaPod(sim, ctl);
   fullPoint = await uploadSet("2026-12-01T03:00:00Z");
   await sim.waitFor((s) =>
     s.components.every((c) => c.pods.filter((p) => p.ready).length === c.specReplicas),
@@ -270,7 +195,7 @@ describe("influxdb-enterprise restore runbook, against the simulator, the S3 sta
     expect(result.error).toBeUndefined();
     expect(result).toMatchObject({ ok: true });
     const restoreCall = ctl.calls.slice(restoreStarted).find((c) => c[0] === "restore");
-    const dir = copyDirectory(id);
+    const dir = copyDirectory(target, id);
     const manifest = (fullPoint as { manifest: string }).manifest;
     expect(restoreCall).toEqual(["restore", "-full", `${dir}/${manifest}`]);
     expect(ctl.databases.has("telegraf")).toBe(true);
@@ -312,7 +237,7 @@ describe("influxdb-enterprise restore runbook, against the simulator, the S3 sta
       "-newdb",
       "telegraf_restored",
       "-full",
-      `${copyDirectory(id)}/${(fullPoint as { manifest: string }).manifest}`,
+      `${copyDirectory(target, id)}/${(fullPoint as { manifest: string }).manifest}`,
     ]);
     expect(ctl.databases.has("telegraf_restored")).toBe(true);
     expect(ctl.databases.has("telegraf")).toBe(true);
@@ -336,7 +261,9 @@ describe("influxdb-enterprise restore runbook, against the simulator, the S3 sta
     const state = account.state.join("\n");
     expect(state).toContain("Anti-entropy is off on influxdb-data-0, influxdb-data-1");
     expect(state).toContain("The database was touched");
-    expect(state).toContain(`A copy of the set may be in influxdb-meta-0:${copyDirectory(id)}`);
+    expect(state).toContain(
+      `A copy of the set may be in influxdb-meta-0:${copyDirectory(target, id)}`,
+    );
     expect(account.rollback).toContain("ConfigMap influxdb-data");
 
     const deletedBefore = sim.resources.deletedPods().length;
@@ -347,7 +274,9 @@ describe("influxdb-enterprise restore runbook, against the simulator, the S3 sta
       "influxdb-data-0",
       "influxdb-data-1",
     ]);
-    expect([...ctl.files.keys()].filter((k) => k.startsWith(`${copyDirectory(id)}/`))).toEqual([]);
+    expect(
+      [...ctl.files.keys()].filter((k) => k.startsWith(`${copyDirectory(target, id)}/`)),
+    ).toEqual([]);
     const after = await rb.describeHalt(
       (await getRequest(db.pool, id))!,
       await listPhaseRuns(db.pool, id),
@@ -380,14 +309,14 @@ describe("influxdb-enterprise restore runbook, against the simulator, the S3 sta
     const before = ctl.calls.length;
     const result = await drive(env(), id, backup.phases);
     expect(result.error).toBeUndefined();
-    expect(ctl.calls.slice(before)).toEqual([["backup", "-full", backupDirectory(id)]]);
+    expect(ctl.calls.slice(before)).toEqual([["backup", "-full", backupDirectory(target, id)]]);
     expect(result.notes.join("\n")).toMatch(/Backed up to .* transferred \d+ bytes/);
     const upload = (await listPhaseRuns(db.pool, id)).find((r) => r.phase === "upload-set");
     const fact = upload?.facts[BACKUP_POINT_FACT] as { asOf: string; bytes: number; point: never };
     expect(fact.bytes).toBeGreaterThan(0);
-    expect([...ctl.files.keys()].filter((k) => k.startsWith(`${backupDirectory(id)}/`))).toEqual(
-      [],
-    );
+    expect(
+      [...ctl.files.keys()].filter((k) => k.startsWith(`${backupDirectory(target, id)}/`)),
+    ).toEqual([]);
     const source = createEnterpriseSource(store, target);
     const verified = await source.verifyPoint({ id: fact.asOf, time: new Date(fact.asOf) });
     expect(verified.problems).toEqual([]);
@@ -396,4 +325,153 @@ describe("influxdb-enterprise restore runbook, against the simulator, the S3 sta
     expect(await drive(env(), restoreId, runbook().phases)).toMatchObject({ ok: true });
     expect(ctl.databases.has("from_backup")).toBe(true);
   }, 60_000);
+
+  function backupRunbook(): Runbook {
+    return influxdbEnterprise.runbooks.backup!({
+      target,
+      db: db.pool,
+      cluster,
+      objectStore: () => store,
+      env: {},
+      workDir,
+      logger: silentLogger,
+    });
+  }
+
+  async function backupFact(
+    id: string,
+  ): Promise<{ asOf: string; bytes: number; point: JsonValue }> {
+    const upload = (await listPhaseRuns(db.pool, id)).find((r) => r.phase === "upload-set");
+    return upload?.facts[BACKUP_POINT_FACT] as never;
+  }
+
+  async function completeJson(asOf: string): Promise<Record<string, unknown>> {
+    const { body } = await store.getStream(BUCKET, `sets/${asOf}/complete.json`);
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(c as Buffer);
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
+  }
+
+  it("the set's files sit under backups.prefix<as-of>/ and the copy under meta.scratchDir", async () => {
+    const asOf = (fullPoint as { asOf: string }).asOf;
+    const keys: string[] = [];
+    for await (const o of store.listObjects(BUCKET, "sets/")) keys.push(o.key);
+    expect(keys).toContain(`sets/${asOf}/complete.json`);
+    expect(keys.filter((k) => k.startsWith(`sets/${asOf}/`)).length).toBe(
+      (fullPoint as { files: unknown[] }).files.length + 1,
+    );
+    expect(keys.some((k) => k.startsWith("sets/points/"))).toBe(false);
+    expect(copyDirectory(target, "rb-x")).toBe("/scratch/restorebot-rb-x");
+    expect(backupDirectory(target, "rb-x")).toBe("/scratch/restorebot-backup-rb-x");
+  });
+
+  it("/backup --incremental: no -full, into the directory kept for incremental sets; complete.json says incremental and holds every shard of the directory; the set restores without -full", async () => {
+    const dir = incrementalDirectory(target);
+    ctl.remove(dir.root);
+    const first = await request(null as never, { incremental: true });
+    const before = ctl.calls.length;
+    expect(await drive(env(), first, backupRunbook().phases)).toMatchObject({ ok: true });
+    // The directory was empty: the tool copies everything, as the seed says.
+    expect(ctl.calls.slice(before)).toEqual([["backup", dir.set]]);
+    const firstSet = await backupFact(first);
+    const firstJson = await completeJson(firstSet.asOf);
+    const live = [...ctl.databases.keys()].sort();
+    const liveShards = [...ctl.databases.values()].flatMap((rps) => [...rps.values()].flat());
+    expect(firstJson).toMatchObject({ full: false, databases: live });
+    expect((firstJson.shards as unknown[]).length).toBe(liveShards.length);
+
+    // New points in one telegraf shard; the next incremental run copies only that shard.
+    ctl.write("telegraf", "autogen", 5000);
+    ctlClockOffsetMs += 2000;
+    const second = await request(null as never, { incremental: true });
+    const result = await drive(env(), second, backupRunbook().phases);
+    expect(result.error).toBeUndefined();
+    const copiedLines = result.notes.filter((n) => n.includes("Backing up node"));
+    expect(copiedLines).toHaveLength(1);
+    expect(copiedLines[0]).toContain("db telegraf, rp autogen");
+    const secondSet = await backupFact(second);
+    const json = await completeJson(secondSet.asOf);
+    expect(json.full).toBe(false);
+    expect(json.databases).toEqual(live);
+    expect(json.retentionPolicies).toEqual(firstJson.retentionPolicies);
+    // Every shard of the directory, the changed one as its newest copy.
+    const shards = json.shards as Array<{ id: number; bytes: number }>;
+    expect(shards.map((s) => s.id)).toEqual(
+      (firstJson.shards as Array<{ id: number }>).map((s) => s.id),
+    );
+    expect(shards.reduce((n, s) => n + s.bytes, 0)).toBe(
+      (firstJson.shards as Array<{ bytes: number }>).reduce((n, s) => n + s.bytes, 0) + 5000,
+    );
+    // Both runs' manifests are in the uploaded set; the directory stays in the meta pod.
+    const manifests = (json.files as Array<{ name: string }>).filter((f) =>
+      f.name.endsWith(".manifest"),
+    );
+    expect(manifests.length).toBe(2);
+    expect(ctl.exists(dir.set)).toBe(true);
+    const finish = backupRunbook().describeFinish(
+      (await getRequest(db.pool, second))!,
+      await listPhaseRuns(db.pool, second),
+      new Date(),
+    );
+    expect(finish.join(" ")).toContain(`Incremental backup set ${secondSet.asOf} uploaded`);
+
+    const restoreId = await request(secondSet.point, { db: "telegraf", newdb: "from_incremental" });
+    const calls = ctl.calls.length;
+    const restored = await drive(env(), restoreId, runbook().phases);
+    expect(restored.error).toBeUndefined();
+    expect(ctl.calls.slice(calls).find((c) => c[0] === "restore")).toEqual([
+      "restore",
+      "-db",
+      "telegraf",
+      "-newdb",
+      "from_incremental",
+      `${copyDirectory(target, restoreId)}/`,
+    ]);
+    const telegrafBytes = shards
+      .filter((s) =>
+        (json.shards as Array<{ id: number; database: string }>).some(
+          (j) => j.id === s.id && j.database === "telegraf",
+        ),
+      )
+      .reduce((n, s) => n + s.bytes, 0);
+    const restoredShards = [...(ctl.databases.get("from_incremental")?.values() ?? [])].flat();
+    expect(restoredShards.reduce((n, s) => n + s.bytes, 0)).toBe(telegrafBytes);
+  }, 60_000);
+
+  it("/backup without options takes a full set: -full, complete.json full, the copy removed", async () => {
+    const id = await request(null as never, {});
+    const before = ctl.calls.length;
+    expect(await drive(env(), id, backupRunbook().phases)).toMatchObject({ ok: true });
+    expect(ctl.calls.slice(before)).toEqual([["backup", "-full", backupDirectory(target, id)]]);
+    const set = await backupFact(id);
+    expect(await completeJson(set.asOf)).toMatchObject({ full: true });
+    expect(ctl.exists(backupDirectory(target, id))).toBe(false);
+  }, 60_000);
+
+  it("too little room in meta.scratchDir: refused at the check, before anti-entropy or anything else changes", async () => {
+    const id = await request(fullPoint);
+    const deletedBefore = sim.resources.deletedPods().length;
+    metaPod.freeBytes = 2048;
+    try {
+      const result = await drive(env(), id, runbook().phases);
+      expect(result).toMatchObject({ ok: false, failedAt: "check-set" });
+      expect(result.error).toContain("influxdb-meta-0:/scratch has 2.0 KiB free");
+      expect(result.error).toContain("nothing was changed");
+      expect(result.error).toContain("meta.scratchDir");
+    } finally {
+      metaPod.freeBytes = Number.POSITIVE_INFINITY;
+    }
+    expect(sim.resources.deletedPods().length).toBe(deletedBefore);
+    expect(await conf()).toBe(CONF);
+    expect(ctl.exists(copyDirectory(target, id))).toBe(false);
+    // The halt account: every node's anti-entropy as it was, the database untouched.
+    const account = await runbook().describeHalt(
+      (await getRequest(db.pool, id))!,
+      await listPhaseRuns(db.pool, id),
+    );
+    const state = account.state.join("\n");
+    expect(state).toContain("Anti-entropy was not touched.");
+    expect(state).toContain("The database was not touched");
+    expect(state).not.toContain("A copy of the set may be");
+  }, 30_000);
 });

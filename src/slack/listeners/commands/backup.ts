@@ -4,6 +4,7 @@ import { backupStatusText } from "../../../approvals/backup-status.js";
 import { asCodedError } from "../../../errors.js";
 import { BACKUP_USAGE, parseBackupCommand } from "../../commands/grammar.js";
 import { channelRefusal } from "./channel-policy.js";
+import { syntaxOfTargets } from "./recovery-points.js";
 import type { CommandArgs } from "./restore.js";
 
 /** `/backup …`: a refusal or the usage in the ack; the request or the status after it. */
@@ -18,6 +19,7 @@ export async function handleBackupCommand(args: CommandArgs, deps: AppDeps): Pro
   const parsed = parseBackupCommand(
     command.text,
     deps.config.targets.map((t) => t.name),
+    syntaxOfTargets(deps),
   );
   if (!parsed.ok) {
     deps.metrics.slackCommandsTotal.inc({ command: "/backup", outcome: "refused" });
@@ -40,6 +42,7 @@ export async function handleBackupCommand(args: CommandArgs, deps: AppDeps): Pro
         {
           target: parsedCommand.target,
           reason: parsedCommand.reason,
+          ...(parsedCommand.options === undefined ? {} : { options: parsedCommand.options }),
           requester: command.user_id,
           channelId: command.channel_id,
         },

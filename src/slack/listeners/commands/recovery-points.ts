@@ -147,11 +147,20 @@ export function syntaxOfTargets(deps: Pick<AppDeps, "config" | "kinds">): Syntax
     if (kind === undefined) return undefined;
     const named = kind.points.named;
     const options = kind.restoreOptions;
+    const backupOptions = kind.backupOptions;
     return {
       ...(named === undefined ? {} : { namedPoints: named.syntax, stores: named.stores(target) }),
       ...(options === undefined
         ? {}
         : { options: { usage: options.usage, parse: (words) => options.parse(words, target) } }),
+      ...(backupOptions === undefined
+        ? {}
+        : {
+            backupOptions: {
+              usage: backupOptions.usage,
+              parse: (words) => backupOptions.parse(words, target),
+            },
+          }),
     };
   };
 }
