@@ -13,6 +13,7 @@ import type { AddressInfo } from "node:net";
 import { crc32 } from "node:zlib";
 import { ChunkedBodyError, decodeAwsChunked } from "./aws-chunked.js";
 import {
+  compareKeys,
   InMemoryObjectStore,
   type ListEntry,
   type StoredObject,
@@ -34,6 +35,7 @@ export type S3Operation =
   | "UploadPart"
   | "CompleteMultipartUpload"
   | "AbortMultipartUpload"
+  | "ListMultipartUploads"
   | "Unsupported";
 
 export interface FaultSpec {
@@ -211,6 +213,7 @@ function operationOf(
     if (method === "DELETE") return "DeleteBucket";
     if (method === "GET" && query.get("list-type") === "2") return "ListObjectsV2";
     if (method === "POST" && query.has("delete")) return "DeleteObjects";
+    if (method === "GET" && query.has("uploads")) return "ListMultipartUploads";
     return "Unsupported";
   }
   if (method === "POST" && query.has("uploads")) return "CreateMultipartUpload";
@@ -407,11 +410,16 @@ interface PendingUpload {
   contentType: string;
   parts: Map<number, { body: Buffer; etag: string }>;
   initiated: Date;
+  /** x-amz-checksum-algorithm of the CreateMultipartUpload, upper case, if any. */
+  checksumAlgorithm: string | undefined;
+  /** Creation order, to order uploads of one key started within the same millisecond. */
+  seq: number;
 }
 
 export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3StandIn> {
   const store = new InMemoryObjectStore();
   const uploads = new Map<string, PendingUpload>();
+  let uploadSeq = 0;
   let copyRate: number | undefined;
   for (const bucket of opts.buckets ?? []) store.createBucket(bucket);
   const counts = new Map<S3Operation, number>();
@@ -507,6 +515,8 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
       }
       case "ListObjectsV2":
         return listObjectsV2(res, r);
+      case "ListMultipartUploads":
+        return listMultipartUploads(res, r);
       case "GetObject":
       case "HeadObject": {
         requireBucket(r.bucket);
@@ -699,6 +709,8 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
       contentType: req.headers["content-type"] ?? "application/octet-stream",
       parts: new Map(),
       initiated: new Date(),
+      checksumAlgorithm: headerMap(req)["x-amz-checksum-algorithm"]?.toUpperCase(),
+      seq: uploadSeq++,
     });
     const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<InitiateMultipartUploadResult xmlns="${XMLNS}">${el("Bucket", r.bucket)}${el("Key", r.key)}${el("UploadId", uploadId)}</InitiateMultipartUploadResult>`;
     res.setHeader("Content-Type", "application/xml");
@@ -854,6 +866,81 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
       parts.push(`<CommonPrefixes><Prefix>${enc(p.key)}</Prefix></CommonPrefixes>`);
     parts.push("</ListBucketResult>");
     const xml = parts.join("");
+    res.setHeader("Content-Type", "application/xml");
+    res.setHeader("Content-Length", Buffer.byteLength(xml));
+    res.end(xml);
+  }
+
+  /**
+   * ListMultipartUploads (`GET /<bucket>?uploads`): uploads started and neither completed nor
+   * aborted, in key order then initiation order; `prefix`, `key-marker` (+ `upload-id-marker`),
+   * `max-uploads` (capped at 1000), `encoding-type=url`. `delimiter` is not implemented.
+   */
+  function listMultipartUploads(res: ServerResponse, r: ParsedRequest): void {
+    requireBucket(r.bucket);
+    if (r.query.has("delimiter"))
+      throw new S3Error(
+        501,
+        "NotImplemented",
+        "The S3 stand-in does not implement ListMultipartUploads with a delimiter",
+      );
+    const prefix = r.query.get("prefix") ?? "";
+    const keyMarker = r.query.get("key-marker") ?? "";
+    const uploadIdMarker = r.query.get("upload-id-marker") ?? "";
+    const maxRaw = r.query.get("max-uploads");
+    const maxUploads = maxRaw === null ? MAX_KEYS : Number(maxRaw);
+    if (!Number.isInteger(maxUploads) || maxUploads < 0)
+      throw new S3Error(
+        400,
+        "InvalidArgument",
+        "Provided max-uploads not an integer or within integer range",
+      );
+    const urlEncode = r.query.get("encoding-type") === "url";
+    const all = [...uploads.entries()]
+      .filter(([, u]) => u.bucket === r.bucket && u.key.startsWith(prefix))
+      .sort(([, a], [, b]) => compareKeys(a.key, b.key) || a.seq - b.seq);
+    let start = 0;
+    if (keyMarker !== "") {
+      // After key-marker; with upload-id-marker, also the later uploads of key-marker itself.
+      const markerIndex =
+        uploadIdMarker === ""
+          ? -1
+          : all.findIndex(([id, u]) => u.key === keyMarker && id === uploadIdMarker);
+      start =
+        markerIndex >= 0
+          ? markerIndex + 1
+          : all.findIndex(([, u]) => compareKeys(u.key, keyMarker) > 0);
+      if (start < 0) start = all.length;
+    }
+    const limit = Math.min(maxUploads, MAX_KEYS);
+    const page = all.slice(start, start + limit);
+    const truncated = start + limit < all.length;
+    const enc = (v: string) => escapeXml(encodeListValue(v, urlEncode));
+    const owner = `${el("ID", "restorebot-stand-in")}${el("DisplayName", "restorebot-stand-in")}`;
+    const out: string[] = [
+      `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult xmlns="${XMLNS}">`,
+      el("Bucket", r.bucket),
+      `<KeyMarker>${enc(keyMarker)}</KeyMarker>`,
+      el("UploadIdMarker", uploadIdMarker),
+    ];
+    const last = page.at(-1);
+    if (truncated && last !== undefined)
+      out.push(
+        `<NextKeyMarker>${enc(last[1].key)}</NextKeyMarker>`,
+        el("NextUploadIdMarker", last[0]),
+      );
+    out.push(
+      `<Prefix>${enc(prefix)}</Prefix>`,
+      el("MaxUploads", maxUploads),
+      el("IsTruncated", truncated),
+    );
+    if (urlEncode) out.push(el("EncodingType", "url"));
+    for (const [id, u] of page)
+      out.push(
+        `<Upload>${u.checksumAlgorithm ? el("ChecksumAlgorithm", u.checksumAlgorithm) : ""}${el("Initiated", u.initiated.toISOString())}<Initiator>${owner}</Initiator><Key>${enc(u.key)}</Key><Owner>${owner}</Owner><StorageClass>STANDARD</StorageClass>${el("UploadId", id)}</Upload>`,
+      );
+    out.push("</ListMultipartUploadsResult>");
+    const xml = out.join("");
     res.setHeader("Content-Type", "application/xml");
     res.setHeader("Content-Length", Buffer.byteLength(xml));
     res.end(xml);

@@ -15,6 +15,7 @@ import { CodedError } from "../../errors.js";
 import type {
   ByteRange,
   CopySource,
+  IncompleteUpload,
   ListPage,
   ListPageOptions,
   ObjectHead,
@@ -23,7 +24,10 @@ import type {
   ObjectSummary,
   PutOptions,
   UploadOptions,
+  UploadWriter,
+  UploadWriterOptions,
 } from "./object-store.js";
+import { abortUpload, listIncompleteUploads, openPartWriter } from "./part-writer.js";
 import { mapS3Error, type S3CallContext } from "./s3-errors.js";
 
 export interface S3ClientOptions {
@@ -362,5 +366,46 @@ export function createS3ObjectStore(
     return { deleted };
   }
 
-  return { listPrefixes, listObjects, head, getStream, put, copyObject, upload, deleteObjects };
+  function openUploadWriter(
+    bucket: string,
+    key: string,
+    opts: UploadWriterOptions = {},
+  ): Promise<UploadWriter> {
+    return openPartWriter(
+      {
+        client,
+        mapError: (err) => mapS3Error(err, { operation: "write", bucket, key, where: at }),
+      },
+      bucket,
+      key,
+      opts,
+    );
+  }
+
+  async function abortIncompleteUploads(
+    bucket: string,
+    prefix: string,
+  ): Promise<IncompleteUpload[]> {
+    const found = await call({ operation: "list", bucket, key: prefix }, () =>
+      listIncompleteUploads(client, bucket, prefix),
+    );
+    for (const upload of found)
+      await call({ operation: "delete", bucket, key: upload.key }, () =>
+        abortUpload(client, bucket, upload),
+      );
+    return found;
+  }
+
+  return {
+    listPrefixes,
+    listObjects,
+    head,
+    getStream,
+    put,
+    copyObject,
+    upload,
+    openUploadWriter,
+    abortIncompleteUploads,
+    deleteObjects,
+  };
 }

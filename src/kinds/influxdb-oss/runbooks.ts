@@ -12,6 +12,7 @@ import {
   type BackupLocation,
   type CompleteManifest,
   openCheckedPointFile,
+  pointPrefix,
   readCompleteManifest,
   writeCompleteManifest,
 } from "../../backups/index.js";
@@ -254,14 +255,24 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
         let lastReport = 0;
         const digest = await helper.deletingOnFailure(ctx, async () => {
           await helper.start(ctx);
+          // A worker killed during an earlier attempt left its multipart upload open: its
+          // parts would stay stored (and billed) until the bucket's lifecycle rule removes them.
+          const folder = pointPrefix(location.prefix, asOf, location.pointsFolder);
+          const stale = await store.abortIncompleteUploads(location.bucket, folder);
+          if (stale.length > 0)
+            ctx.progress(
+              `aborted ${stale.length} incomplete upload${stale.length === 1 ? "" : "s"} left under s3://${location.bucket}/${folder} by an earlier attempt`,
+            );
           const streamed = await streamBackupToStore({
             exec: helper.exec(),
             dataDir: target.dataDir,
             key,
             signal: ctx.signal,
-            upload: async (k, body) => {
-              await store.upload(location.bucket, k, body, { contentType: "application/x-tar" });
-            },
+            open: (k) =>
+              store.openUploadWriter(location.bucket, k, {
+                contentType: "application/x-tar",
+                signal: ctx.signal,
+              }),
             onProgress: (bytes) => {
               if (bytes - lastReport < 16 * 1024 * 1024) return;
               lastReport = bytes;
