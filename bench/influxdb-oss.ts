@@ -142,9 +142,14 @@ function lineChild(command: string, args: string[], env: Record<string, string> 
   });
   const lines: Interface = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const iterator = lines[Symbol.asyncIterator]();
-  const next = async () => {
+  const next = async (): Promise<Record<string, unknown>> => {
     const line = await iterator.next();
     if (line.done) throw new Error(`${args.join(" ")} ended`);
+    // Not an answer (e.g. node's --trace-gc output): shown, and the next line is read.
+    if (!line.value.startsWith("{")) {
+      console.error(`  | ${line.value}`);
+      return next();
+    }
     const answer = JSON.parse(line.value) as Record<string, unknown>;
     if (typeof answer.error === "string") throw new Error(answer.error);
     return answer;
