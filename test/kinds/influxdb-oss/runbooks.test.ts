@@ -175,7 +175,7 @@ describe("influxdb-oss backup", () => {
         return {
           ...writer,
           write(chunk) {
-            writer.write(chunk);
+            void writer.write(chunk)?.catch(() => undefined);
             stop.abort(new Error("worker killed"));
             return Promise.reject(new Error("the worker died mid-upload"));
           },
