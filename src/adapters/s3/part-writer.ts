@@ -156,7 +156,7 @@ export async function openPartWriter(
   /** Copies `chunk` from `offset` on, sending each part that fills; stops when no buffer is free. */
   const copy = (chunk: Uint8Array, offset: number): number => {
     let at = offset;
-    while (at < chunk.length) {
+    while (at < chunk.length && failure === undefined) {
       if (current === undefined) {
         current = takeBuffer();
         if (current === undefined) return at;
@@ -182,6 +182,7 @@ export async function openPartWriter(
     for (;;) {
       if (failure !== undefined) throw failure;
       at = copy(chunk, at);
+      if (failure !== undefined) throw failure;
       if (at === chunk.length) return;
       await settled.promise;
     }
