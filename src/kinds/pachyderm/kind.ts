@@ -21,6 +21,7 @@ import {
 import { BACKUP_PHASES, createPachydermBackupRunbook, ROLLBACK_STEPS } from "./runbook-backup.js";
 import { pachydermOperations } from "./runbook-common.js";
 import { createPachydermRestoreRunbook, RESTORE_PHASES } from "./runbook-restore.js";
+import { PACHYDERM_POINT_WORDS } from "./wording.js";
 
 /** The Role rules both runbooks need (the target's own names do not change the rules). */
 const RBAC = rbacRulesFor(
@@ -80,6 +81,7 @@ export const pachyderm: Kind<PachydermTarget> = {
   },
   plan: (input) => describePachydermPlan(input),
   wording: {
+    points: PACHYDERM_POINT_WORDS,
     restore: {
       lost: "everything written to Pachyderm",
       replaces: (point, time) => {
