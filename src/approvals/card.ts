@@ -395,12 +395,19 @@ function dataLossLine(view: RequestCardView, words: RestoreWords): string {
   return `:warning: *Data loss:* ${describeDataLoss(request, now, words)}.`;
 }
 
-/** What the restore stops and for how long, when the kind says (its `wording.restore.downtime`). */
+/**
+ * What the restore replaces, what it stops and for how long, for kinds that say what they stop
+ * (`wording.restore.downtime`): the kind's words, never another system's.
+ */
 function downtimeBlocks(request: RestoreRequest, words: RestoreWords): SlackBlock[] {
   if (words.downtime === undefined) return [];
+  const replaces = words.replaces(request.point, formatUtc(request.pointTime), request.options);
   return [
     section(
-      `:octagonal_sign: *Downtime:* ${escapeMrkdwn(words.downtime(request.point, request.options))}`,
+      [
+        `:arrows_counterclockwise: *Replaces:* ${escapeMrkdwn(replaces)}`,
+        `:octagonal_sign: *Downtime:* ${escapeMrkdwn(words.downtime(request.point, request.options))}`,
+      ].join("\n"),
       "downtime",
     ),
   ];

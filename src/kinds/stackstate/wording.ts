@@ -22,7 +22,7 @@ export const STACKSTATE_RESTORE_WORDS: RestoreWords = {
       case "metrics":
         return `metrics written to Victoria Metrics instance \`${point.instance}\``;
       case "clickhouse":
-        return "data written to ClickHouse's tables in the backup";
+        return "data written to ClickHouse's `otel` database";
       case "elasticsearch":
         return `events written to the ${indicesText(indicesOf(point, options).length)} restored`;
     }
@@ -38,13 +38,16 @@ export const STACKSTATE_RESTORE_WORDS: RestoreWords = {
       case "metrics":
         return `the data of Victoria Metrics instance \`${point.instance}\` with its version ${label} (last completed ${point.lastCompleted ?? time})`;
       case "clickhouse":
-        return `ClickHouse's tables in the backup ${label} of ${time}${(point.chain?.length ?? 0) > 1 ? ` (with its chain ${point.chain?.join(" → ")})` : ""}`;
+        return `every table of ClickHouse's \`otel\` database (the chart's restore always overrides them all) with the backup ${label} of ${time}${(point.chain?.length ?? 0) > 1 ? ` (with its chain ${point.chain?.join(" → ")})` : ""}`;
       case "elasticsearch":
         return `${indicesText(indicesOf(point, options).length)} (deleted first) with those of snapshot ${label} of ${time}; other indices are not touched`;
     }
   },
-  effect: (target, value, time, options) =>
-    `stops part of ${target} (see Downtime on the card) and replaces ${STACKSTATE_RESTORE_WORDS.replaces(value, time, options)}`,
+  // Short: Slack cuts the Approve dialog at 300 characters, and the data loss comes after it.
+  effect(target, value) {
+    const point = frozenStackStatePoint(value);
+    return `restores \`${frozenLabel(point)}\` into ${target}, stopping what writes to its ${point.store} store until then (the card says what)`;
+  },
   downtime(value, options) {
     const point = frozenStackStatePoint(value);
     switch (point.store) {
