@@ -173,6 +173,25 @@ targets:
     expect(listed).toContain("verified just now: influxdb.tar read to its end");
   });
 
+  it("the request form opened from a listed archive speaks of InfluxDB, not of a catalog", async () => {
+    const fresh = archives[1] as (typeof archives)[0];
+    const cursor = h.fake.cursor();
+    await h.sender.blockActions({
+      userId: REQUESTER,
+      channelId: CHANNEL,
+      actions: [
+        {
+          action_id: "restore_point_open",
+          value: JSON.stringify({ target: "influx1", point: fresh.asOf }),
+        },
+      ],
+    });
+    const opened = await h.fake.waitForCall("views.open", () => true, { since: cursor });
+    const form = JSON.stringify(opened.args);
+    expect(form).toMatch(/Everything written to InfluxDB after .* will be lost/);
+    expect(form).not.toMatch(/catalog|Catalog/);
+  });
+
   it("the restore card: the archive, what is replaced, the downtime, what is lost", async () => {
     const fresh = archives[1] as (typeof archives)[0];
     const text = await answer(

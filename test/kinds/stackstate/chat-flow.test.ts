@@ -199,7 +199,8 @@ targets:
       {
         point: "clickhouse:latest",
         stops: "*Downtime:* The OpenTelemetry collector StatefulSet is scaled to 0",
-        replaces: "*Replaces:* every table of ClickHouse's `otel` database (the chart's restore always overrides them all) with the backup `clickhouse:",
+        replaces:
+          "*Replaces:* every table of ClickHouse's `otel` database (the chart's restore always overrides them all) with the backup `clickhouse:",
         lost: /Data loss:\* data written to ClickHouse's `otel` database after/,
       },
       {
