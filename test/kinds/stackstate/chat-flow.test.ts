@@ -122,6 +122,9 @@ targets:
     for (const store of ["stackgraph", "metrics", "clickhouse", "elasticsearch"])
       expect(all).toContain(`*${store}*`);
     expect(all).toContain("RPO");
+    // The chart's retention is not in restorebot.yaml: expiry is unknown, never guessed.
+    expect(all).toContain("*Expiry:* unknown");
+    expect(all).not.toMatch(/kept until|expires in|garbage collector|hourly|daily/);
     const one = await answer(await command("/recovery-points", "sts --store clickhouse --limit 2"));
     expect(one).toContain("*clickhouse*");
     expect(one).not.toContain("*stackgraph*");
