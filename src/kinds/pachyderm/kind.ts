@@ -88,6 +88,8 @@ export const pachyderm: Kind<PachydermTarget> = {
         const p = pachydermPointOf(point);
         return `its ${p.databases.map((d) => `\`${d}\``).join(" and ")} database${p.databases.length === 1 ? "" : "s"} with the point of ${time} and copies back the point's objects`;
       },
+      downtime: () =>
+        "pachd and every pipeline worker are scaled to 0 from phase 2 until pachd is ready again at the end (it recreates its workers): Pachyderm is unavailable while the databases are restored and the point's objects copied back. Live objects the point does not list are left as they are.",
       untouched: "its databases and objects were never touched",
       replacing: "the restore of the databases",
       point: (point) => ({ label: "Point", name: pachydermPointOf(point).asOf }),

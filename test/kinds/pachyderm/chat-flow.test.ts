@@ -212,6 +212,10 @@ describe("Pachyderm through the chat path", { timeout: 90_000 }, () => {
       /This takes pach down and replaces its `pachyderm` and `dex` databases with the point of .+ UTC and copies back the point's objects: everything written to Pachyderm after/,
     );
     expect(blocks).not.toMatch(/catalog|snapshot/i);
+    expect(blocks).toContain(
+      "*Downtime:* pachd and every pipeline worker are scaled to 0 from phase 2",
+    );
+    expect(blocks).toMatch(/\*Replaces:\* its `pachyderm` and `dex` databases with the point of/);
     expect(await click(card.ts, REQUESTER)).toMatch(/two-person rule/);
     expect(await stateOf(id)).toBe("pending");
     await click(card.ts, SECOND);
