@@ -303,7 +303,9 @@ function approveRejectButtons(
   const approveText =
     request.operation === "backup"
       ? `This takes a backup of ${request.target} now, as its kind's backup runbook says (it may pause ${request.target} briefly).`
-      : `This ${effect}: ${lostBy(words, request) === undefined ? `data loss ${loss}` : loss}.`;
+      : lostBy(words, request) === undefined
+        ? `This ${effect}; it overwrites nothing live, so no data is lost.`
+        : `This ${effect}: ${loss}.`;
   return {
     type: "actions",
     block_id: "request_decision",

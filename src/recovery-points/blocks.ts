@@ -51,7 +51,11 @@ export const NEUTRAL_POINT_WORDS: PointWords = {
     checks: (report) =>
       report.ok
         ? [":white_check_mark: *Checked:* no problem found"]
-        : [`:x: *Problems:* ${report.problems.length || 1}, see below`],
+        : [
+            report.problems.length > 0
+              ? `:x: *Problems:* ${report.problems.length}, see below`
+              : `:x: *Problem:* ${mrkdwnText(report.dump.problem ?? (report.complete ? "the point is not sound" : "the point is incomplete"))}`,
+          ],
     passed: () => "no problem found",
     failed: (s) => (s.complete ? `${s.problems.length || 1} problem(s)` : "incomplete"),
     changed: "the point has changed since",
