@@ -26,6 +26,7 @@ export {
   type PointFileProblem,
   uploadPointFile,
 } from "./point-files.js";
+export { claimPointFolder, type PointFolderClaim } from "./point-folder.js";
 export { type BackupPoint, type ListPointsOptions, listBackupPoints } from "./points.js";
 export {
   applyRetention,

@@ -1,9 +1,12 @@
 import { readFileSync } from "node:fs";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
+import { abortStaleUploads, describeAbortedUploads } from "../../adapters/s3/stale-uploads.js";
 import {
   type CompleteManifest,
+  claimPointFolder,
   formatAsOf,
   type PointFile,
+  pointPrefix,
   writeCompleteManifest,
 } from "../../backups/index.js";
 import { CodedError } from "../../errors.js";
@@ -95,13 +98,28 @@ function dsnsOf(deps: RunbookDeps<PachydermTarget>): Array<{ name: string; dsn: 
   });
 }
 
-/** The as-of of this backup: the moment of the pause, recorded before the first scale-down. */
-function asOfOf(facts: Record<string, unknown> | undefined): string {
+/** The moment the pause began, recorded before the first scale-down. */
+function pausedAtOf(facts: Record<string, unknown> | undefined): Date {
   const pausedAt = facts?.[PAUSED_AT_FACT];
   if (typeof pausedAt !== "string")
     throw new CodedError("internal", "the backup has no pause time recorded");
-  return formatAsOf(new Date(pausedAt));
+  return new Date(pausedAt);
 }
+
+/**
+ * The as-of of this backup: the point folder the delta copy claimed (the second of the pause,
+ * or the first later one no other backup holds). A run recorded before folders were claimed
+ * names its point by the pause itself, as it did then.
+ */
+function asOfOf(
+  delta: Record<string, unknown> | undefined,
+  down: Record<string, unknown> | undefined,
+): string {
+  const claimed = delta?.[AS_OF_FACT];
+  return typeof claimed === "string" ? claimed : formatAsOf(pausedAtOf(down));
+}
+
+const AS_OF_FACT = "asOf";
 
 /**
  * The backup runbook (DESIGN.md, `pachyderm`): pre-copy while running, then a short pause for
@@ -172,7 +190,21 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
       title: title("delta-copy"),
       mutates: false,
       async run(ctx) {
-        const asOf = asOfOf(ctx.earlierFacts(SCALE_DOWN_PHASE));
+        const claim = await claimPointFolder({
+          db: deps.db,
+          store: store(),
+          location: backups,
+          requestId: ctx.request.id,
+          at: pausedAtOf(ctx.earlierFacts(SCALE_DOWN_PHASE)),
+          now: () => ctx.now(),
+          signal: ctx.signal,
+        });
+        const asOf = claim.asOf;
+        await ctx.fact(AS_OF_FACT, asOf);
+        if (claim.passedOver.length > 0)
+          ctx.note(
+            `The point is named ${asOf}: the folder of ${claim.passedOver.join(", ")} already holds another backup.`,
+          );
         // Listed after the scale-down: this listing is the manifest.
         const [objects, pool] = await Promise.all([
           listLiveObjects(store(), live),
@@ -212,10 +244,21 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
       title: title("dump-databases"),
       mutates: false,
       async run(ctx) {
-        const asOf = asOfOf(ctx.earlierFacts(SCALE_DOWN_PHASE));
+        const asOf = asOfOf(ctx.earlierFacts("delta-copy"), ctx.earlierFacts(SCALE_DOWN_PHASE));
+        const folder = pointPrefix(backups.prefix, asOf, backups.pointsFolder);
         for (const db of dsnsOf(deps)) {
           const key = `dump:${db.name}`;
           if (ctx.facts[key] !== undefined) continue;
+          // A worker killed mid-dump left its multipart upload open: its parts are billed
+          // until aborted. Only this point's folder is touched, and only this run writes there.
+          const aborted = await abortStaleUploads(store(), backups.bucket, folder);
+          if (aborted.length > 0) {
+            ctx.note(describeAbortedUploads(aborted, backups.bucket, folder));
+            await ctx.fact(
+              "abortedUploads",
+              Number(ctx.facts.abortedUploads ?? 0) + aborted.length,
+            );
+          }
           ctx.progress(`pg_dump of database "${db.name}", streamed gzipped into the point`);
           const file = await dumpDatabaseToPoint({
             store: store(),
@@ -240,8 +283,7 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
       title: title("write-complete"),
       mutates: false,
       async run(ctx) {
-        const down = ctx.earlierFacts(SCALE_DOWN_PHASE);
-        const asOf = asOfOf(down);
+        const asOf = asOfOf(ctx.earlierFacts("delta-copy"), ctx.earlierFacts(SCALE_DOWN_PHASE));
         const delta = ctx.earlierFacts("delta-copy") ?? {};
         const dumps = ctx.earlierFacts("dump-databases") ?? {};
         const check = ctx.earlierFacts("check") ?? {};
@@ -303,13 +345,16 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
       const written = factsOf(runs, "write-complete")?.[BACKUP_POINT_FACT] as
         | { asOf: string }
         | undefined;
-      const down = factsOf(runs, SCALE_DOWN_PHASE);
+      const claimed = factsOf(runs, "delta-copy")?.[AS_OF_FACT];
+      const paused = typeof factsOf(runs, SCALE_DOWN_PHASE)?.[PAUSED_AT_FACT] === "string";
       state.push(
         written
           ? `Point ${written.asOf} is complete (complete.json written).`
-          : typeof down?.[PAUSED_AT_FACT] === "string"
-            ? `Point ${asOfOf(down)} has no complete.json: it is incomplete and never restorable (retention removes it).`
-            : "No point was started: nothing was paused.",
+          : typeof claimed === "string"
+            ? `Point ${claimed} has no complete.json: it is incomplete and never restorable (retention removes it).`
+            : paused
+              ? "Pachyderm was paused, but no point folder was written yet."
+              : "No point was started: nothing was paused.",
       );
       let rollbackText: string;
       try {
