@@ -1,6 +1,7 @@
 import type { ObjectStore } from "../adapters/s3/object-store.js";
 import type { Queryable } from "../db/database.js";
 import { CodedError } from "../errors.js";
+import type { PhaseContext } from "../runbook/types.js";
 import { formatAsOf, parseAsOf } from "./as-of.js";
 import { type BackupLocation, pointPrefix, pointsPrefix } from "./layout.js";
 
@@ -108,4 +109,38 @@ async function untilClockReaches(
     if (signal?.aborted) aborted();
     else signal?.addEventListener("abort", aborted, { once: true });
   });
+}
+
+/** The as-of a backup phase recorded, under this fact name. */
+export const AS_OF_FACT = "asOf";
+
+/**
+ * `claimPointFolder` for a backup phase: the as-of this phase already recorded (a resumed
+ * run, also one recorded before folders were claimed), or a new claim from `at`, recorded as
+ * the phase's `asOf` fact before anything is written into the folder. Says in the thread when
+ * the as-of had to move past seconds another backup holds.
+ */
+export async function claimAsOf(
+  ctx: Pick<PhaseContext, "request" | "facts" | "fact" | "note" | "now" | "signal">,
+  opts: {
+    db: Queryable;
+    store: Pick<ObjectStore, "listPrefixes">;
+    location: BackupLocation;
+    at: Date;
+  },
+): Promise<string> {
+  const recorded = ctx.facts[AS_OF_FACT];
+  if (typeof recorded === "string") return recorded;
+  const claim = await claimPointFolder({
+    ...opts,
+    requestId: ctx.request.id,
+    now: () => ctx.now(),
+    signal: ctx.signal,
+  });
+  await ctx.fact(AS_OF_FACT, claim.asOf);
+  if (claim.passedOver.length > 0)
+    ctx.note(
+      `The point is named ${claim.asOf}: the folder of ${claim.passedOver.join(", ")} already holds another backup.`,
+    );
+  return claim.asOf;
 }

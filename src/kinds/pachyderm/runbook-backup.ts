@@ -2,8 +2,9 @@ import { readFileSync } from "node:fs";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
 import { abortStaleUploads, describeAbortedUploads } from "../../adapters/s3/stale-uploads.js";
 import {
+  AS_OF_FACT,
   type CompleteManifest,
-  claimPointFolder,
+  claimAsOf,
   formatAsOf,
   type PointFile,
   pointPrefix,
@@ -119,8 +120,6 @@ function asOfOf(
   return typeof claimed === "string" ? claimed : formatAsOf(pausedAtOf(down));
 }
 
-const AS_OF_FACT = "asOf";
-
 /**
  * The backup runbook (DESIGN.md, `pachyderm`): pre-copy while running, then a short pause for
  * the delta copy, both dumps, the manifest and complete.json (last), then pachd back up. Every
@@ -190,21 +189,12 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
       title: title("delta-copy"),
       mutates: false,
       async run(ctx) {
-        const claim = await claimPointFolder({
+        const asOf = await claimAsOf(ctx, {
           db: deps.db,
           store: store(),
           location: backups,
-          requestId: ctx.request.id,
           at: pausedAtOf(ctx.earlierFacts(SCALE_DOWN_PHASE)),
-          now: () => ctx.now(),
-          signal: ctx.signal,
         });
-        const asOf = claim.asOf;
-        await ctx.fact(AS_OF_FACT, asOf);
-        if (claim.passedOver.length > 0)
-          ctx.note(
-            `The point is named ${asOf}: the folder of ${claim.passedOver.join(", ")} already holds another backup.`,
-          );
         // Listed after the scale-down: this listing is the manifest.
         const [objects, pool] = await Promise.all([
           listLiveObjects(store(), live),
