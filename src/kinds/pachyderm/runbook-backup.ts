@@ -15,12 +15,13 @@ import {
   BACKUP_POINT_FACT,
   type HaltAccount,
   PAUSE_WINDOW_FACT,
+  type PhaseContext,
   type PhaseRunRecord,
   type Runbook,
   type RunbookPhase,
   type RunRequest,
 } from "../../runbook/types.js";
-import { derivedRollbackSteps, describeRollback } from "../../steps/index.js";
+import { derivedRollbackSteps } from "../../steps/index.js";
 import { formatBytes, formatDuration } from "../../text/format.js";
 import type { PhaseOutline, RunbookDeps } from "../kind.js";
 import { configuredDatabases, type PachydermTarget } from "./config.js";
@@ -30,13 +31,18 @@ import { checkPgDumpCanDump, dumpDatabaseToPoint } from "./pg-dump.js";
 import { backupLocation, pointFromComplete, readCompleteFile } from "./points.js";
 import { type CommitModeReport, readCommitMode } from "./restore-databases.js";
 import {
+  dsnOf,
   factsOf,
+  haltAccountOf,
+  liveLocationOf,
   PAUSED_AT_FACT,
-  replicaLines,
+  SCALE_DOWN_OUTLINE,
   SCALE_DOWN_PHASE,
+  SCALE_UP_OUTLINES,
   scaleDownPhase,
   scaleUpPhase,
   stepDepsOf,
+  titleIn,
   waitReadyPhase,
 } from "./runbook-common.js";
 
@@ -63,11 +69,7 @@ export const BACKUP_PHASES: readonly PhaseOutline[] = [
     title: "Copy the live objects into the pool while Pachyderm runs",
     mutates: false,
   },
-  {
-    name: SCALE_DOWN_PHASE,
-    title: "Record replicas, stop pachd, then the pipeline workers",
-    mutates: true,
-  },
+  SCALE_DOWN_OUTLINE,
   {
     name: "delta-copy",
     title: "Copy what changed since the pre-copy; write the object manifest",
@@ -75,28 +77,17 @@ export const BACKUP_PHASES: readonly PhaseOutline[] = [
   },
   { name: "dump-databases", title: "Dump the databases", mutates: false },
   { name: "write-complete", title: "Write complete.json", mutates: false },
-  { name: "scale-up", title: "Scale pachd back up", mutates: true },
-  { name: "wait-ready", title: "Wait until pachd is ready", mutates: false },
+  ...SCALE_UP_OUTLINES,
 ];
 
 export const ROLLBACK_STEPS: readonly PhaseOutline[] = [
   { name: "rollback-undo-recorded", title: "Undo what the run changed", mutates: true },
 ];
 
-function title(name: string): string {
-  return BACKUP_PHASES.find((p) => p.name === name)?.title ?? name;
-}
+const title = (name: string): string => titleIn(BACKUP_PHASES, name);
 
 function dsnsOf(deps: RunbookDeps<PachydermTarget>): Array<{ name: string; dsn: string }> {
-  return configuredDatabases(deps.target).map((db) => {
-    const dsn = deps.env[db.dsnEnv];
-    if (!dsn)
-      throw new CodedError(
-        "config_invalid",
-        `environment variable ${db.dsnEnv} (the ${db.name} database of ${deps.target.name}) is not set on this worker`,
-      );
-    return { name: db.name, dsn };
-  });
+  return configuredDatabases(deps.target).map((db) => ({ name: db.name, dsn: dsnOf(deps, db) }));
 }
 
 /** The moment the pause began, recorded before the first scale-down. */
@@ -130,8 +121,29 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
   const { target } = deps;
   const steps = stepDepsOf(deps);
   const backups = backupLocation(target);
-  const live = { bucket: target.objectStore.bucket, prefix: target.objectStore.prefix };
+  const live = liveLocationOf(target);
   const store = (): ObjectStore => deps.objectStore();
+  /** Lists the live bucket and the pool, and copies into the pool what it lacks. */
+  const copyLive = async (ctx: PhaseContext, mode: "pre-copy" | "delta", what: string) => {
+    const [objects, pool] = await Promise.all([
+      listLiveObjects(store(), live),
+      readPoolIndex(store(), backups),
+    ]);
+    const result = await copyIntoPool({
+      store: store(),
+      live,
+      backups,
+      objects,
+      pool,
+      mode,
+      signal: ctx.signal,
+      onProgress: (p) =>
+        ctx.progress(
+          `${mode}: ${p.copied} copied, ${p.skipped} already in the pool, of ${p.total}${what}`,
+        ),
+    });
+    return { objects, result };
+  };
 
   const phases: RunbookPhase[] = [
     {
@@ -155,23 +167,7 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
       title: title("pre-copy"),
       mutates: false,
       async run(ctx) {
-        const [objects, pool] = await Promise.all([
-          listLiveObjects(store(), live),
-          readPoolIndex(store(), backups),
-        ]);
-        const result = await copyIntoPool({
-          store: store(),
-          live,
-          backups,
-          objects,
-          pool,
-          mode: "pre-copy",
-          signal: ctx.signal,
-          onProgress: (p) =>
-            ctx.progress(
-              `pre-copy: ${p.copied} copied, ${p.skipped} already in the pool, of ${p.total} live objects`,
-            ),
-        });
+        const { result } = await copyLive(ctx, "pre-copy", " live objects");
         await ctx.fact("preCopy", result);
       },
       summarize: (facts) => {
@@ -196,23 +192,7 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
           at: pausedAtOf(ctx.earlierFacts(SCALE_DOWN_PHASE)),
         });
         // Listed after the scale-down: this listing is the manifest.
-        const [objects, pool] = await Promise.all([
-          listLiveObjects(store(), live),
-          readPoolIndex(store(), backups),
-        ]);
-        const result = await copyIntoPool({
-          store: store(),
-          live,
-          backups,
-          objects,
-          pool,
-          mode: "delta",
-          signal: ctx.signal,
-          onProgress: (p) =>
-            ctx.progress(
-              `delta: ${p.copied} copied, ${p.skipped} already in the pool, of ${p.total}`,
-            ),
-        });
+        const { objects, result } = await copyLive(ctx, "delta", "");
         await ctx.fact("delta", result);
         const manifest = await writeObjectManifest(store(), backups, asOf, objects);
         await ctx.fact("manifest", manifest);
@@ -329,33 +309,26 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
     phases,
     rollback,
     async describeHalt(request: RunRequest, runs: readonly PhaseRunRecord[]): Promise<HaltAccount> {
-      const state = await replicaLines(deps, runs).catch((err: unknown) => [
-        `Replica counts could not be read: ${err instanceof Error ? err.message : String(err)}`,
-      ]);
       const written = factsOf(runs, "write-complete")?.[BACKUP_POINT_FACT] as
         | { asOf: string }
         | undefined;
       const claimed = factsOf(runs, "delta-copy")?.[AS_OF_FACT];
       const paused = typeof factsOf(runs, SCALE_DOWN_PHASE)?.[PAUSED_AT_FACT] === "string";
-      state.push(
-        written
-          ? `Point ${written.asOf} is complete (complete.json written).`
-          : typeof claimed === "string"
-            ? `Point ${claimed} has no complete.json: it is incomplete and never restorable (retention removes it).`
-            : paused
-              ? "Pachyderm was paused, but no point folder was written yet."
-              : "No point was started: nothing was paused.",
+      const point = written
+        ? `Point ${written.asOf} is complete (complete.json written).`
+        : typeof claimed === "string"
+          ? `Point ${claimed} has no complete.json: it is incomplete and never restorable (retention removes it).`
+          : paused
+            ? "Pachyderm was paused, but no point folder was written yet."
+            : "No point was started: nothing was paused.";
+      return haltAccountOf(
+        deps,
+        steps,
+        request.id,
+        runs,
+        [point],
+        " It deletes nothing from the backup bucket.",
       );
-      let rollbackText: string;
-      try {
-        rollbackText = await describeRollback(steps, request.id);
-      } catch (err) {
-        rollbackText = `What Roll back would undo could not be read: ${err instanceof Error ? err.message : String(err)}.`;
-      }
-      return {
-        state,
-        rollback: `${rollbackText} It deletes nothing from the backup bucket.`,
-      };
     },
     describeFinish(request, runs, finishedAt) {
       const written = factsOf(runs, "write-complete")?.[BACKUP_POINT_FACT] as
