@@ -5,7 +5,7 @@
  * restore copy's cost that more copies in flight cannot overlap. Client settings are compared
  * in alternating rounds (16 in flight, after a warm-up), as CPU µs per copy.
  *
- *   npx tsx bench/s3-copy-cpu.ts            # N=20000 copies a round, R=3 rounds
+ *   npm run bench:s3-copy-cpu               # N=20000 copies a round, R=3 rounds
  *   N=20000 R=5 V=product,cache npx tsx bench/s3-copy-cpu.ts
  */
 import { Readable } from "node:stream";
