@@ -1041,10 +1041,13 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
   const server: Server = createServer((req, res) => {
     void onRequest(req, res);
   });
-  // Node's default. A shorter one defeats keep-alive: Node's Agent retires a socket
-  // `agentKeepAliveTimeoutBuffer` (1 s) before the server's advertised timeout, so at 1 s every
-  // request opened a new connection. close() ends idle keep-alive sockets itself.
-  server.keepAliveTimeout = 5000;
+  // Node's Agent retires an idle socket `agentKeepAliveTimeoutBuffer` (1 s) before the server's
+  // advertised timeout: at 1 s every request opened a new connection. At Node's default of 5 s a
+  // client whose event loop lags more than a second on a busy machine could still write into a
+  // socket the server was closing, and get ECONNRESET (tests run with one attempt per call). A
+  // minute, as object stores keep idle connections, leaves that race to clients idle a minute.
+  // close() ends idle keep-alive sockets itself.
+  server.keepAliveTimeout = 60_000;
   server.on("connection", () => {
     connections++;
   });
