@@ -33,7 +33,7 @@ export interface ListPage {
 }
 
 /** S3 orders keys by their UTF-8 bytes; comparing code points gives the same order. */
-export function compareKeys(a: string, b: string): number {
+function compareKeys(a: string, b: string): number {
   if (a === b) return 0;
   // Fast path: UTF-16 order equals code-point order unless a surrogate pair meets a
   // character in U+E000..U+FFFF, which keys here almost never contain.

@@ -62,13 +62,22 @@ export interface ObjectStore {
    * last part and completes; any failure, or `abort`, aborts the multipart upload.
    */
   openUploadWriter(bucket: string, key: string, opts?: UploadWriterOptions): Promise<UploadWriter>;
-  /**
-   * Aborts every multipart upload under `prefix` that was started and neither completed nor
-   * aborted (a worker killed mid-upload leaves one); returns what it aborted.
-   */
-  abortIncompleteUploads(bucket: string, prefix: string): Promise<IncompleteUpload[]>;
   /** Deletes keys in batches of 1000; throws naming the first keys the store refused. */
   deleteObjects(bucket: string, keys: readonly string[]): Promise<{ deleted: number }>;
+  /**
+   * Multipart uploads started under `prefix` and neither completed nor aborted (their parts
+   * are stored, and billed, until they are aborted), page by page (ListMultipartUploads).
+   */
+  listMultipartUploads(bucket: string, prefix: string): AsyncIterable<MultipartUploadSummary>;
+  /** Aborts one multipart upload, removing its parts; an upload already gone is not an error. */
+  abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void>;
+}
+
+export interface MultipartUploadSummary {
+  key: string;
+  uploadId: string;
+  /** When the upload was started; undefined when the store does not say. */
+  initiated: Date | undefined;
 }
 
 export interface CopySource {
@@ -109,12 +118,6 @@ export interface UploadWriter {
   finish(): Promise<{ etag: string; size: number }>;
   /** Aborts the multipart upload (parts in flight are awaited first). Safe to call twice. */
   abort(reason?: unknown): Promise<void>;
-}
-
-export interface IncompleteUpload {
-  key: string;
-  uploadId: string;
-  initiated: Date | undefined;
 }
 
 export interface ListPageOptions {

@@ -4,12 +4,11 @@ import {
   type CompletedPart,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  ListMultipartUploadsCommand,
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { CodedError } from "../../errors.js";
-import type { IncompleteUpload, UploadWriter, UploadWriterOptions } from "./object-store.js";
+import type { UploadWriter, UploadWriterOptions } from "./object-store.js";
 
 /**
  * A multipart upload fed chunk by chunk, through a fixed pool of part buffers allocated once
@@ -313,55 +312,4 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
     resolve = r;
   });
   return { promise, resolve };
-}
-
-/**
- * Multipart uploads under `prefix` that were started and neither completed nor aborted
- * (ListMultipartUploads, every page).
- */
-export async function listIncompleteUploads(
-  client: S3Client,
-  bucket: string,
-  prefix: string,
-): Promise<IncompleteUpload[]> {
-  const found: IncompleteUpload[] = [];
-  let keyMarker: string | undefined;
-  let uploadIdMarker: string | undefined;
-  for (;;) {
-    const page = await client.send(
-      new ListMultipartUploadsCommand({
-        Bucket: bucket,
-        Prefix: prefix,
-        KeyMarker: keyMarker,
-        UploadIdMarker: uploadIdMarker,
-      }),
-    );
-    for (const u of page.Uploads ?? [])
-      if (u.Key !== undefined && u.UploadId !== undefined)
-        found.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated });
-    if (page.IsTruncated !== true) return found;
-    keyMarker = page.NextKeyMarker;
-    uploadIdMarker = page.NextUploadIdMarker;
-    if (keyMarker === undefined && uploadIdMarker === undefined) return found;
-  }
-}
-
-/** Aborts one multipart upload; one already gone (NoSuchUpload) counts as aborted. */
-export async function abortUpload(
-  client: S3Client,
-  bucket: string,
-  upload: IncompleteUpload,
-): Promise<void> {
-  try {
-    await client.send(
-      new AbortMultipartUploadCommand({
-        Bucket: bucket,
-        Key: upload.key,
-        UploadId: upload.uploadId,
-      }),
-    );
-  } catch (err) {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (status !== 404) throw err;
-  }
 }

@@ -1,9 +1,11 @@
 import { Readable } from "node:stream";
 import {
+  AbortMultipartUploadCommand,
   CopyObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   PutObjectCommand,
@@ -15,9 +17,9 @@ import { CodedError } from "../../errors.js";
 import type {
   ByteRange,
   CopySource,
-  IncompleteUpload,
   ListPage,
   ListPageOptions,
+  MultipartUploadSummary,
   ObjectHead,
   ObjectStore,
   ObjectStream,
@@ -27,7 +29,7 @@ import type {
   UploadWriter,
   UploadWriterOptions,
 } from "./object-store.js";
-import { abortUpload, listIncompleteUploads, openPartWriter } from "./part-writer.js";
+import { openPartWriter } from "./part-writer.js";
 import { mapS3Error, type S3CallContext } from "./s3-errors.js";
 
 export interface S3ClientOptions {
@@ -366,6 +368,41 @@ export function createS3ObjectStore(
     return { deleted };
   }
 
+  async function* listMultipartUploads(
+    bucket: string,
+    prefix: string,
+  ): AsyncGenerator<MultipartUploadSummary> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await call(
+        { operation: "list", bucket, key: prefix === "" ? undefined : prefix },
+        () =>
+          client.send(
+            new ListMultipartUploadsCommand({
+              Bucket: bucket,
+              Prefix: prefix,
+              MaxUploads: MAX_PAGE,
+              KeyMarker: keyMarker,
+              UploadIdMarker: uploadIdMarker,
+            }),
+          ),
+      );
+      for (const u of page.Uploads ?? [])
+        if (u.Key !== undefined && u.UploadId !== undefined)
+          yield { key: u.Key, uploadId: u.UploadId, initiated: u.Initiated };
+      if (page.IsTruncated !== true) return;
+      // A truncated page without markers would list the same page again, forever.
+      if (page.NextKeyMarker === undefined || page.NextKeyMarker === "")
+        throw new CodedError(
+          "internal",
+          `the store at ${at} answered a truncated list of multipart uploads in bucket "${bucket}" without a next marker`,
+        );
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
   function openUploadWriter(
     bucket: string,
     key: string,
@@ -382,18 +419,16 @@ export function createS3ObjectStore(
     );
   }
 
-  async function abortIncompleteUploads(
-    bucket: string,
-    prefix: string,
-  ): Promise<IncompleteUpload[]> {
-    const found = await call({ operation: "list", bucket, key: prefix }, () =>
-      listIncompleteUploads(client, bucket, prefix),
-    );
-    for (const upload of found)
-      await call({ operation: "delete", bucket, key: upload.key }, () =>
-        abortUpload(client, bucket, upload),
+  async function abortMultipartUpload(bucket: string, key: string, uploadId: string) {
+    try {
+      await client.send(
+        new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
       );
-    return found;
+    } catch (err) {
+      // Completed or aborted meanwhile: nothing of it is left to remove.
+      if ((err as { name?: string }).name === "NoSuchUpload") return;
+      throw mapS3Error(err, { operation: "delete", bucket, key, where: at });
+    }
   }
 
   return {
@@ -405,7 +440,8 @@ export function createS3ObjectStore(
     copyObject,
     upload,
     openUploadWriter,
-    abortIncompleteUploads,
     deleteObjects,
+    listMultipartUploads,
+    abortMultipartUpload,
   };
 }

@@ -8,9 +8,11 @@
 
 import type { KubernetesCluster } from "../../adapters/kubernetes/kubernetes-cluster.js";
 import { rbacRulesFor } from "../../adapters/kubernetes/rbac.js";
+import { abortStaleUploads, describeAbortedUploads } from "../../adapters/s3/stale-uploads.js";
 import {
   type BackupLocation,
   type CompleteManifest,
+  claimAsOf,
   openCheckedPointFile,
   pointPrefix,
   readCompleteManifest,
@@ -47,7 +49,6 @@ import {
   archiveEntryOf,
   archiveKeyOf,
   archiveLocation,
-  asOfOf,
   buildOssComplete,
   checkOssManifest,
 } from "./archive-point.js";
@@ -237,9 +238,13 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
         const stoppedAt = ctx.earlierFacts("stop-node")?.stoppedAt;
         if (typeof stoppedAt !== "string")
           throw new CodedError("internal", "the stop-node phase recorded no time");
-        const asOf = asOfOf(new Date(stoppedAt));
-        await ctx.fact("asOf", asOf);
         const store = deps.objectStore();
+        const asOf = await claimAsOf(ctx, {
+          db: deps.db,
+          store,
+          location,
+          at: new Date(stoppedAt),
+        });
         // A re-run after complete.json was written: the point is stored, nothing to redo.
         const existing = await readCompleteManifest(store, location, asOf);
         if (existing) {
@@ -258,11 +263,8 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
           // A worker killed during an earlier attempt left its multipart upload open: its
           // parts would stay stored (and billed) until the bucket's lifecycle rule removes them.
           const folder = pointPrefix(location.prefix, asOf, location.pointsFolder);
-          const stale = await store.abortIncompleteUploads(location.bucket, folder);
-          if (stale.length > 0)
-            ctx.progress(
-              `aborted ${stale.length} incomplete upload${stale.length === 1 ? "" : "s"} left under s3://${location.bucket}/${folder} by an earlier attempt`,
-            );
+          const stale = await abortStaleUploads(store, location.bucket, folder);
+          if (stale.length > 0) ctx.note(describeAbortedUploads(stale, location.bucket, folder));
           const streamed = await streamBackupToStore({
             exec: helper.exec(),
             dataDir: target.dataDir,

@@ -59,7 +59,12 @@ export interface PachydermEnv {
   run(
     requestId: string,
     which: "backup" | "restore",
-    options?: { signal?: AbortSignal; onEvent?: (e: RunEvent) => void },
+    options?: {
+      signal?: AbortSignal;
+      onEvent?: (e: RunEvent) => void;
+      /** The runner's clock (the phases' `now()`); the real one when omitted. */
+      clock?: () => Date;
+    },
   ): ReturnType<typeof runRestore>;
   close(): Promise<void>;
 }
@@ -157,6 +162,7 @@ targets:
         progressIntervalMs: 0,
         statusTickMs: 60_000,
         lockRetryMs: 20,
+        ...(options.clock ? { clock: options.clock } : {}),
       });
     },
     async close() {
