@@ -9,12 +9,14 @@
  * Starts one helper pod, then reads one JSON command a line on stdin and answers one JSON line
  * on stdout, the process living on across commands as a worker does:
  *   { "op": "backup", "asOf": "…" }               archive of dataDir → s3://bucket/<asOf>/influxdb.tar
+ *   { "op": "delete", "asOf": "…" }                deletes that archive (after a backup-only run)
  *   { "op": "restore", "asOf": "…", "size": n, "sha256": "…", "id": "…" }
  *                                                  prepare, stream in, confirm (then put the old
  *                                                  directories back and delete the object, untimed)
  * Each answer has the seconds taken and the process's memory: the peak of rss, arrayBuffers
  * and external sampled every 10 ms during the command, and the same right after it.
  */
+import { PerformanceObserver } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { createKubernetesCluster } from "../src/adapters/kubernetes/kubernetes-cluster.js";
 import { createS3Client, createS3ObjectStore } from "../src/adapters/s3/s3-object-store.js";
@@ -108,6 +110,22 @@ function memory(): Memory {
   };
 }
 
+/** Garbage collections during the current command: count and pause time, minor and major. */
+const gc = { minor: 0, minorMs: 0, major: 0, majorMs: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    // perf_hooks.constants: 1 scavenge and 2 minor mark-sweep (minor), 4 mark-compact (major), 8 incremental, 16 weak callbacks.
+    const kind = (entry as { detail?: { kind?: number } }).detail?.kind ?? 0;
+    if (kind === 1 || kind === 2) {
+      gc.minor += 1;
+      gc.minorMs += entry.duration;
+    } else {
+      gc.major += 1;
+      gc.majorMs += entry.duration;
+    }
+  }
+}).observe({ entryTypes: ["gc"] });
+
 /**
  * Runs `work`, sampling RSS every 10 ms and the whole of process.memoryUsage() (which costs
  * more) every 100 ms; reports the peaks, the memory right after, and the CPU time it took.
@@ -116,6 +134,7 @@ async function measured<T>(work: () => Promise<T>): Promise<{
   result: T;
   seconds: number;
   cpuSeconds: number;
+  gc: typeof gc;
   peak: Memory;
   after: Memory;
 }> {
@@ -128,6 +147,7 @@ async function measured<T>(work: () => Promise<T>): Promise<{
     for (const k of Object.keys(peak) as (keyof Memory)[]) peak[k] = Math.max(peak[k], m[k]);
   };
   const sampler = setInterval(sample, 10);
+  Object.assign(gc, { minor: 0, minorMs: 0, major: 0, majorMs: 0 });
   const start = performance.now();
   const cpu = process.cpuUsage();
   try {
@@ -137,6 +157,7 @@ async function measured<T>(work: () => Promise<T>): Promise<{
       result,
       seconds: (performance.now() - start) / 1000,
       cpuSeconds: (used.user + used.system) / 1e6,
+      gc: { ...gc },
       peak,
       after: memory(),
     };
@@ -148,7 +169,7 @@ async function measured<T>(work: () => Promise<T>): Promise<{
 }
 
 interface Command {
-  op: "backup" | "restore";
+  op: "backup" | "restore" | "delete";
   asOf: string;
   size?: number;
   sha256?: string;
@@ -164,12 +185,14 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
         dataDir,
         key,
         signal,
-        upload: async (k, body) => {
-          await store.upload(bucket, k, body, { contentType: "application/x-tar" });
-        },
+        open: (k) => store.openUploadWriter(bucket, k, { contentType: "application/x-tar" }),
       }),
     );
     return { ...run, ...run.result, result: undefined };
+  }
+  if (command.op === "delete") {
+    await store.deleteObjects(bucket, [key]);
+    return { deleted: key };
   }
   const expected = { size: command.size ?? 0, sha256: command.sha256 ?? "" };
   const ids = { dataDir, restoreId: command.id ?? "bench", signal };

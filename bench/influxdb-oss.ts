@@ -36,6 +36,8 @@ interface Options {
   runs: number;
   smallKb: number;
   shapes: ("large" | "small")[];
+  /** Measure the restore too (`--ops backup` leaves it out). */
+  restore: boolean;
   /** Extra node flags for restorebot's process (e.g. "--max-semi-space-size=2"). */
   nodeArgs: string[];
   /** Extra environment for restorebot's process (e.g. "MALLOC_ARENA_MAX=2"). */
@@ -48,6 +50,7 @@ function parseOptions(argv: string[]): Options {
     runs: 2,
     smallKb: 16,
     shapes: ["large", "small"],
+    restore: true,
     nodeArgs: [],
     env: {},
   };
@@ -57,6 +60,7 @@ function parseOptions(argv: string[]): Options {
     if (arg === "--mb") options.mb = value.split(",").map(Number);
     else if (arg === "--runs") options.runs = Number(value);
     else if (arg === "--small-kb") options.smallKb = Number(value);
+    else if (arg === "--ops") options.restore = value.split(",").includes("restore");
     else if (arg === "--node-args") options.nodeArgs = value.split(" ").filter((a) => a !== "");
     else if (arg === "--env")
       for (const pair of value.split(",").filter((p) => p.includes("="))) {
@@ -67,7 +71,7 @@ function parseOptions(argv: string[]): Options {
       options.shapes = value.split(",").filter((s) => s === "large" || s === "small");
     else
       throw new Error(
-        `unknown option ${arg}; use --mb 1024[,3072] --runs 2 --small-kb 16 --shapes large,small --node-args "--max-semi-space-size=2" --env MALLOC_ARENA_MAX=2`,
+        `unknown option ${arg}; use --mb 1024[,3072] --runs 2 --small-kb 16 --shapes large,small --ops backup,restore --node-args "--max-semi-space-size=2" --env MALLOC_ARENA_MAX=2`,
       );
   }
   if (
@@ -138,9 +142,14 @@ function lineChild(command: string, args: string[], env: Record<string, string> 
   });
   const lines: Interface = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const iterator = lines[Symbol.asyncIterator]();
-  const next = async () => {
+  const next = async (): Promise<Record<string, unknown>> => {
     const line = await iterator.next();
     if (line.done) throw new Error(`${args.join(" ")} ended`);
+    // Not an answer (e.g. node's --trace-gc output): shown, and the next line is read.
+    if (!line.value.startsWith("{")) {
+      console.error(`  | ${line.value}`);
+      return next();
+    }
     const answer = JSON.parse(line.value) as Record<string, unknown>;
     if (typeof answer.error === "string") throw new Error(answer.error);
     return answer;
@@ -206,7 +215,8 @@ interface Memory {
 function memoryLine(answer: Record<string, unknown>): string {
   const peak = answer.peak as Memory;
   const after = answer.after as Memory;
-  return `cpu ${Number(answer.cpuSeconds).toFixed(1)} s; peak rss ${mb(peak.rss)} MB (arrayBuffers ${mb(peak.arrayBuffers)}, external ${mb(peak.external)}, heap ${mb(peak.heapUsed)} of ${mb(peak.heapTotal)}), after ${mb(after.rss)} MB`;
+  const gc = answer.gc as { minor: number; minorMs: number; major: number; majorMs: number };
+  return `cpu ${Number(answer.cpuSeconds).toFixed(1)} s (gc: ${gc.minor} minor ${gc.minorMs.toFixed(0)} ms, ${gc.major} major ${gc.majorMs.toFixed(0)} ms); peak rss ${mb(peak.rss)} MB (arrayBuffers ${mb(peak.arrayBuffers)}, external ${mb(peak.external)}, heap ${mb(peak.heapUsed)} of ${mb(peak.heapTotal)}), after ${mb(after.rss)} MB`;
 }
 
 interface ShapeResult {
@@ -247,6 +257,11 @@ async function benchShape(
     console.log(
       `  run ${run} backup:  tar ${mbps(archiveSize, backup.tar.at(-1) ?? 1)}, restorebot ${mbps(archiveSize, Number(stored.seconds))}; ${memoryLine(stored)}`,
     );
+    if (!options.restore) {
+      peakRss = Math.max(peakRss, (stored.peak as Memory).rss, (stored.after as Memory).rss);
+      await restorebot.ask({ op: "delete", asOf });
+      continue;
+    }
     await rm(restoreDir, { recursive: true, force: true });
     await mkdir(restoreDir);
     restore.tar.push(await timed(() => sh(`tar xf - < ${JSON.stringify(archive)}`, restoreDir)));
@@ -272,13 +287,14 @@ async function benchShape(
   }
   const best = (xs: number[]) => Math.min(...xs);
   const backupRatio = best(backup.tar) / best(backup.restorebot);
-  const restoreRatio = best(restore.tar) / best(restore.restorebot);
+  const restoreRatio = options.restore ? best(restore.tar) / best(restore.restorebot) : Number.NaN;
   console.log(
     `  best: backup ${mbps(archiveSize, best(backup.restorebot))} vs tar ${mbps(archiveSize, best(backup.tar))} → ratio ${backupRatio.toFixed(2)} (target ≥ 0.8)`,
   );
-  console.log(
-    `        restore ${mbps(archiveSize, best(restore.restorebot))} vs tar ${mbps(archiveSize, best(restore.tar))} → ratio ${restoreRatio.toFixed(2)} (includes prepare and the confirm exec)`,
-  );
+  if (options.restore)
+    console.log(
+      `        restore ${mbps(archiveSize, best(restore.restorebot))} vs tar ${mbps(archiveSize, best(restore.tar))} → ratio ${restoreRatio.toFixed(2)} (includes prepare and the confirm exec)`,
+    );
   await rm(archive, { force: true });
   return { label, backupRatio, restoreRatio, peakRss };
 }

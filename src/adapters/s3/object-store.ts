@@ -55,6 +55,13 @@ export interface ObjectStore {
     body: Readable,
     opts?: UploadOptions,
   ): Promise<{ etag: string }>;
+  /**
+   * A multipart upload written chunk by chunk (an archive streamed out of a pod): each chunk
+   * is copied once into a fixed pool of part buffers, each full part is sent with its CRC32,
+   * and `write` returns a promise while every buffer is full or in flight. `finish` sends the
+   * last part and completes; any failure, or `abort`, aborts the multipart upload.
+   */
+  openUploadWriter(bucket: string, key: string, opts?: UploadWriterOptions): Promise<UploadWriter>;
   /** Deletes keys in batches of 1000; throws naming the first keys the store refused. */
   deleteObjects(bucket: string, keys: readonly string[]): Promise<{ deleted: number }>;
   /**
@@ -87,6 +94,30 @@ export interface UploadOptions {
   /** Parts uploaded at once (and held in memory); 2 by default. */
   queueSize?: number;
   signal?: AbortSignal;
+}
+
+export interface UploadWriterOptions {
+  contentType?: string;
+  /** Bytes per part, at least 5 MiB (S3's minimum); 8 MiB by default. */
+  partSize?: number;
+  /** Part buffers, allocated once and reused: parts in memory and in flight at most; 3 by default. */
+  poolParts?: number;
+  signal?: AbortSignal;
+}
+
+export interface UploadWriter {
+  readonly uploadId: string;
+  /** Bytes taken so far. */
+  readonly bytesWritten: number;
+  /**
+   * Copies `chunk` (the caller may reuse it at once). Returns a promise when it had to wait
+   * for a part buffer (hold further writes until it settles); rejects once the upload failed.
+   */
+  write(chunk: Uint8Array): undefined | Promise<void>;
+  /** Sends the last part and completes the upload; on failure the upload is aborted. */
+  finish(): Promise<{ etag: string; size: number }>;
+  /** Aborts the multipart upload (parts in flight are awaited first). Safe to call twice. */
+  abort(reason?: unknown): Promise<void>;
 }
 
 export interface ListPageOptions {

@@ -26,7 +26,10 @@ import type {
   ObjectSummary,
   PutOptions,
   UploadOptions,
+  UploadWriter,
+  UploadWriterOptions,
 } from "./object-store.js";
+import { openPartWriter } from "./part-writer.js";
 import { mapS3Error, type S3CallContext } from "./s3-errors.js";
 
 export interface S3ClientOptions {
@@ -400,6 +403,22 @@ export function createS3ObjectStore(
     }
   }
 
+  function openUploadWriter(
+    bucket: string,
+    key: string,
+    opts: UploadWriterOptions = {},
+  ): Promise<UploadWriter> {
+    return openPartWriter(
+      {
+        client,
+        mapError: (err) => mapS3Error(err, { operation: "write", bucket, key, where: at }),
+      },
+      bucket,
+      key,
+      opts,
+    );
+  }
+
   async function abortMultipartUpload(bucket: string, key: string, uploadId: string) {
     try {
       await client.send(
@@ -420,6 +439,7 @@ export function createS3ObjectStore(
     put,
     copyObject,
     upload,
+    openUploadWriter,
     deleteObjects,
     listMultipartUploads,
     abortMultipartUpload,

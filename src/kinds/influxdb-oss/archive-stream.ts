@@ -5,11 +5,16 @@
  */
 
 import { createHash } from "node:crypto";
-import { once } from "node:events";
-import { PassThrough, type Readable, Transform, type TransformCallback } from "node:stream";
+import { type Readable, Transform, type TransformCallback } from "node:stream";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
 import { CodedError } from "../../errors.js";
-import { execCollect, type HelperExec, tailCollector, type UploadStream } from "./helper-exec.js";
+import {
+  type ArchiveWriter,
+  execCollect,
+  type HelperExec,
+  type OpenArchiveWriter,
+  tailCollector,
+} from "./helper-exec.js";
 import {
   backupScript,
   confirmArchiveScript,
@@ -31,67 +36,22 @@ export interface StreamDigest {
   sha256: string;
 }
 
-/** Bytes buffered between the exec and the upload before the tar is held back. */
+/** Bytes buffered between the object store's download and the restore's exec. */
 const STREAM_BUFFER = 1024 * 1024;
 
 /**
- * The exec's stdout comes in frames of a few KiB to 64 KiB, each a view of the socket read it
- * arrived in. They are copied into blocks of this size before they are hashed and handed to the
- * uploader: one copy of every byte (instead of the uploader's list of small views, each holding
- * its whole socket read, until a part is assembled), and a thousand times fewer chunks to hash,
- * queue and collect. The uploader still copies blocks into its parts.
- */
-export const COALESCE_BYTES = 1024 * 1024;
-
-/**
- * Copies small chunks into blocks of `size` bytes and hands each full block to `emit` (whose
- * promise holds the next chunk back). `flush` hands on what is left.
- */
-export function blockCoalescer(
-  size: number,
-  emit: (block: Buffer) => undefined | Promise<void>,
-): { push(chunk: Buffer): undefined | Promise<void>; flush(): undefined | Promise<void> } {
-  let block = Buffer.allocUnsafeSlow(size);
-  let filled = 0;
-  const handOn = (): undefined | Promise<void> => {
-    const full = filled === size ? block : block.subarray(0, filled);
-    block = Buffer.allocUnsafeSlow(size);
-    filled = 0;
-    return emit(full);
-  };
-  return {
-    push(chunk) {
-      let offset = 0;
-      let held: Promise<void> | undefined;
-      while (offset < chunk.length) {
-        const n = Math.min(size - filled, chunk.length - offset);
-        chunk.copy(block, filled, offset, offset + n);
-        filled += n;
-        offset += n;
-        if (filled === size) {
-          const waiting = handOn();
-          // A chunk is at most a frame, far below a block: two full blocks in one push are rare.
-          if (waiting !== undefined) held = held === undefined ? waiting : held.then(() => waiting);
-        }
-      }
-      return held;
-    },
-    flush() {
-      return filled > 0 ? handOn() : undefined;
-    },
-  };
-}
-
-/**
- * Runs the backup script and uploads its stdout under `key`. Resolves with the archive's size
- * and sha256 once the object is stored; the caller writes complete.json after that, and only
- * then starts the node again. A failed tar or upload rejects, leaving no complete.json: the
- * point stays incomplete.
+ * Runs the backup script and writes its stdout to the archive writer opened for `key`.
+ * Each stdout frame is hashed and handed to the writer as it arrives, which copies it once
+ * into a part buffer of a fixed pool (no intermediate stream, no other copy); the writer's
+ * promise, when its pool is full, pauses the exec and so the tar. Resolves with the archive's
+ * size and sha256 once the object is stored; the caller writes complete.json after that, and
+ * only then starts the node again. A failed tar or upload aborts the upload and rejects,
+ * leaving no complete.json: the point stays incomplete.
  */
 export async function streamBackupToStore(opts: {
   exec: HelperExec;
   dataDir: string;
-  upload: UploadStream;
+  open: OpenArchiveWriter;
   key: string;
   signal?: AbortSignal;
   onProgress?: (bytes: number) => void;
@@ -99,50 +59,59 @@ export async function streamBackupToStore(opts: {
   const controller = new AbortController();
   const stopOuter = () => controller.abort(opts.signal?.reason);
   opts.signal?.addEventListener("abort", stopOuter, { once: true });
-  const hash = createHash("sha256");
-  let size = 0;
-  const body = new PassThrough({ highWaterMark: STREAM_BUFFER });
-  const stderr = tailCollector(8 * 1024);
-  let uploadError: unknown;
-  const uploading = opts.upload(opts.key, body).catch((err: unknown) => {
-    uploadError = err;
-    controller.abort(err);
-  });
-  const blocks = blockCoalescer(COALESCE_BYTES, (block) => {
-    hash.update(block);
-    size += block.length;
-    opts.onProgress?.(size);
-    if (body.write(block)) return undefined;
-    return once(body, "drain", { signal: controller.signal }).then(() => undefined);
-  });
   try {
+    const hash = createHash("sha256");
+    let size = 0;
+    const stderr = tailCollector(8 * 1024);
+    let writer: ArchiveWriter;
+    try {
+      writer = await opts.open(opts.key);
+    } catch (err) {
+      throw uploadFailed(opts.key, err);
+    }
+    let writeError: unknown;
+    const failedWrite = (err: unknown): never => {
+      writeError ??= err;
+      throw err;
+    };
+    const onStdout = (chunk: Buffer): undefined | Promise<void> => {
+      hash.update(chunk);
+      size += chunk.length;
+      opts.onProgress?.(size);
+      let pending: undefined | Promise<void>;
+      try {
+        pending = writer.write(chunk);
+      } catch (err) {
+        failedWrite(err);
+      }
+      return pending?.catch(failedWrite);
+    };
     let status: number | undefined;
     try {
       status = await opts.exec(shCommand(backupScript({ dataDir: opts.dataDir })), {
         signal: controller.signal,
-        onStdout: blocks.push,
+        onStdout,
         onStderr: stderr.push,
       });
-      if (status === 0) await blocks.flush();
     } catch (err) {
-      if (uploadError !== undefined) throw uploadFailed(opts.key, uploadError);
-      body.destroy();
+      await writer.abort(err).catch(() => undefined);
+      if (writeError !== undefined) throw uploadFailed(opts.key, writeError);
       throw err;
     }
-    if (uploadError !== undefined) throw uploadFailed(opts.key, uploadError);
     if (status !== 0) {
       const reason = scriptReason(stderr.text()) ?? lastLine(stderr.text());
       const failure = new CodedError(
         "restore_failed",
         `the backup tar in the helper pod ${status === undefined ? "ended without an exit status" : `exited with ${status}`}${reason ? `: ${reason}` : ""}; no point was written`,
       );
-      body.destroy(failure);
-      await uploading;
+      await writer.abort(failure).catch(() => undefined);
       throw failure;
     }
-    body.end();
-    await uploading;
-    if (uploadError !== undefined) throw uploadFailed(opts.key, uploadError);
+    try {
+      await writer.finish();
+    } catch (err) {
+      throw uploadFailed(opts.key, err);
+    }
     return { size, sha256: hash.digest("hex") };
   } finally {
     opts.signal?.removeEventListener("abort", stopOuter);

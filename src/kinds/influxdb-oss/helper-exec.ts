@@ -24,8 +24,21 @@ export interface ExecIo {
  */
 export type HelperExec = (command: string[], io: ExecIo) => Promise<number | undefined>;
 
-/** Stores `body` under `key` (multipart, bounded memory, no temporary file); resolves once stored. */
-export type UploadStream = (key: string, body: Readable) => Promise<void>;
+/**
+ * Where the backup's archive goes, chunk by chunk, as the exec hands it on (the object store's
+ * `UploadWriter`: multipart, bounded memory, no temporary file).
+ */
+export interface ArchiveWriter {
+  /** Takes `chunk` (copied or sent before the promise settles); a promise holds the exec back. */
+  write(chunk: Buffer): undefined | Promise<void>;
+  /** Stores what was written; resolves once the object is stored. */
+  finish(): Promise<unknown>;
+  /** Drops what was written (the upload is aborted). */
+  abort(reason: unknown): Promise<void>;
+}
+
+/** Opens the writer for the archive at `key`. */
+export type OpenArchiveWriter = (key: string) => Promise<ArchiveWriter>;
 
 /** What a finished exec said: status plus output (stdout whole, stderr's tail). */
 export interface ExecResult {

@@ -8,11 +8,13 @@
 
 import type { KubernetesCluster } from "../../adapters/kubernetes/kubernetes-cluster.js";
 import { rbacRulesFor } from "../../adapters/kubernetes/rbac.js";
+import { abortStaleUploads, describeAbortedUploads } from "../../adapters/s3/stale-uploads.js";
 import {
   type BackupLocation,
   type CompleteManifest,
   claimAsOf,
   openCheckedPointFile,
+  pointPrefix,
   readCompleteManifest,
   writeCompleteManifest,
 } from "../../backups/index.js";
@@ -258,14 +260,21 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
         let lastReport = 0;
         const digest = await helper.deletingOnFailure(ctx, async () => {
           await helper.start(ctx);
+          // A worker killed during an earlier attempt left its multipart upload open: its
+          // parts would stay stored (and billed) until the bucket's lifecycle rule removes them.
+          const folder = pointPrefix(location.prefix, asOf, location.pointsFolder);
+          const stale = await abortStaleUploads(store, location.bucket, folder);
+          if (stale.length > 0) ctx.note(describeAbortedUploads(stale, location.bucket, folder));
           const streamed = await streamBackupToStore({
             exec: helper.exec(),
             dataDir: target.dataDir,
             key,
             signal: ctx.signal,
-            upload: async (k, body) => {
-              await store.upload(location.bucket, k, body, { contentType: "application/x-tar" });
-            },
+            open: (k) =>
+              store.openUploadWriter(location.bucket, k, {
+                contentType: "application/x-tar",
+                signal: ctx.signal,
+              }),
             onProgress: (bytes) => {
               if (bytes - lastReport < 16 * 1024 * 1024) return;
               lastReport = bytes;

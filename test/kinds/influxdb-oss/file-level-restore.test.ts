@@ -26,7 +26,7 @@ import {
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
 import { createInfluxd, type Influxd } from "./support/influxd.js";
 import { localExec } from "./support/local-exec.js";
-import { objectStoreFor, putObjectUpload } from "./support/object-store.js";
+import { objectStoreFor } from "./support/object-store.js";
 
 const BUCKET = "influxdb-oss-backups";
 const PREFIX = "archives/";
@@ -103,7 +103,7 @@ beforeAll(async () => {
   const archive = await streamBackupToStore({
     exec,
     dataDir: influxd.dataDir,
-    upload: putObjectUpload(store, BUCKET),
+    open: (key) => store.openUploadWriter(BUCKET, key, { contentType: "application/x-tar" }),
     key,
   });
   const complete = buildOssComplete({

@@ -66,10 +66,18 @@ async function backupToBuffer(dir: string): Promise<{ bytes: Buffer; sha256: str
     exec,
     dataDir: dir,
     key: "k",
-    upload: async (_key, body) => {
+    open: async () => {
       const parts: Buffer[] = [];
-      for await (const part of body) parts.push(part as Buffer);
-      bytes = Buffer.concat(parts);
+      return {
+        write: (chunk) => {
+          parts.push(Buffer.from(chunk));
+          return undefined;
+        },
+        finish: async () => {
+          bytes = Buffer.concat(parts);
+        },
+        abort: async () => undefined,
+      };
     },
   });
   expect(digest.size).toBe(bytes.length);

@@ -166,24 +166,40 @@ describe("influxdb-oss backup", () => {
     env = await startOssEnv("oss-backup-crash");
     const id = await backupRequest(env);
     const stop = new AbortController();
-    // The archive's upload starts, reads part of the tar, and the worker goes away.
+    // The archive's multipart upload starts, takes the first bytes of the tar, and the worker
+    // goes away without aborting it (as a killed process would).
     const dying = (store: ObjectStore): ObjectStore => ({
       ...store,
-      async upload(_bucket, _key, body) {
-        for await (const _chunk of body) {
-          stop.abort(new Error("worker killed"));
-          break;
-        }
-        throw new Error("the worker died mid-upload");
+      async openUploadWriter(bucket, key, opts) {
+        const writer = await store.openUploadWriter(bucket, key, opts);
+        return {
+          ...writer,
+          write(chunk) {
+            void writer.write(chunk)?.catch(() => undefined);
+            stop.abort(new Error("worker killed"));
+            return Promise.reject(new Error("the worker died mid-upload"));
+          },
+          abort: async () => undefined,
+        };
       },
     });
     const first = await env.run(id, "backup", { signal: stop.signal, wrapStore: dying });
     expect(first.outcome).toBe("suspended");
     expect(env.s3.listKeys(BUCKET).filter((k) => k.endsWith("complete.json"))).toEqual([]);
     expect(sts(env).replicas).toBe(0);
+    const left = env.s3.pendingUploads();
+    expect(left).toHaveLength(1);
 
     const second = await env.run(id, "backup");
     expect(second.outcome).toBe("succeeded");
+    // The re-run aborted the upload the stopped worker had left open before starting its own.
+    expect(env.s3.pendingUploads()).toEqual([]);
+    expect(
+      env.s3
+        .requests()
+        .filter((r) => r.op === "AbortMultipartUpload")
+        .map((r) => r.query.uploadId),
+    ).toEqual([left[0]?.uploadId]);
     expect(sts(env)).toEqual({ replicas: 1, ready: 1 });
     expect(env.sim.jobPods()).toEqual([]);
     const source = influxdbOss.points.source(env.target, () => env?.store as ObjectStore);

@@ -1,10 +1,8 @@
-import { buffer } from "node:stream/consumers";
 import type { ObjectStore } from "../../../../src/adapters/s3/object-store.js";
 import {
   createS3Client,
   createS3ObjectStore,
 } from "../../../../src/adapters/s3/s3-object-store.js";
-import type { UploadStream } from "../../../../src/kinds/influxdb-oss/helper-exec.js";
 import type { S3StandIn } from "../../../../stand-ins/s3/server.js";
 
 /** The product's S3 adapter, over the real SDK, against the S3 stand-in. */
@@ -17,15 +15,4 @@ export function objectStoreFor(s3: Pick<S3StandIn, "endpoint">): ObjectStore {
     credentials: { accessKeyId: "AKIDRESTOREBOT", secretAccessKey: "test-secret-not-used" },
   });
   return createS3ObjectStore(client, { endpoint: s3.endpoint, region: "us-east-1" });
-}
-
-/**
- * An `UploadStream` for small test archives: it reads the body and sends one PutObject. The
- * production uploader is multipart (bounded memory); here archives are a few hundred KiB.
- */
-export function putObjectUpload(store: ObjectStore, bucket: string): UploadStream {
-  return async (key, body) => {
-    const bytes = await buffer(body);
-    await store.put(bucket, key, bytes, { contentType: "application/x-tar" });
-  };
 }
