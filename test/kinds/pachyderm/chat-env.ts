@@ -1,9 +1,6 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
-import { createRestoreProcessor } from "../../../jobs/restore-processor.js";
-import { type RestoreWorker, startRestoreWorker } from "../../../jobs/restore-worker.js";
 import { createKubernetesCluster } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import {
@@ -12,8 +9,6 @@ import {
   readObjectManifest,
 } from "../../../src/kinds/pachyderm/index.js";
 import type { PachydermPoint } from "../../../src/kinds/pachyderm/points.js";
-import { silentLogger } from "../../../src/logging/logger.js";
-import { createMetrics } from "../../../src/observability/metrics.js";
 import {
   type KubernetesSimulator,
   kubeconfigFor,
@@ -25,7 +20,13 @@ import { FAKE_BOT_TOKEN, type StoredMessage } from "../../../stand-ins/slack/fak
 import type { SlackSendResult } from "../../../stand-ins/slack/signer.js";
 import { until } from "../../jobs/support/until.js";
 import { startWorkerProcess, type WorkerProcess } from "../../jobs/support/worker-process.js";
-import { type BotHarness, startBotHarness } from "../../support/bot-harness.js";
+import {
+  answerTo,
+  type BotHarness,
+  type HarnessWorker,
+  startBotHarness,
+  startHarnessWorker,
+} from "../../support/bot-harness.js";
 import { REDIS_TEST_URL } from "../../support/redis.js";
 import { PACHYDERM_COMPONENTS } from "./kind-env.js";
 import {
@@ -176,23 +177,11 @@ targets:${target(TARGET, "restorebot/")}${target(GUARDED, "guarded/", "\n    pol
     objectStoreFor: () => store,
   });
 
-  const workers: Array<{ worker: RestoreWorker; connection: Redis; close(): Promise<void> }> = [];
+  const workers: HarnessWorker[] = [];
   const processes: WorkerProcess[] = [];
 
   /** The private answer: in the ack itself (refusals of the grammar), or by response URL. */
-  const reply = async (res: SlackSendResult): Promise<{ text: string; blocks: string }> => {
-    if (res.body && /"text"/.test(res.body)) {
-      const body = JSON.parse(res.body) as { text: string; blocks?: unknown };
-      return { text: body.text, blocks: JSON.stringify(body.blocks ?? []) };
-    }
-    const id = res.responseUrlId;
-    if (!id) throw new Error("no response URL was issued");
-    const response = await h.fake.waitForResponse((r) => r.responseUrlId === id, {
-      timeoutMs: 30_000,
-      label: `the answer to ${id}`,
-    });
-    return { text: response.body.text ?? "", blocks: JSON.stringify(response.body.blocks ?? []) };
-  };
+  const reply = (res: SlackSendResult) => answerTo(h, res, { timeoutMs: 30_000 });
   const answer = async (res: SlackSendResult): Promise<string> => (await reply(res)).text;
   const command = (name: string, text: string, user: string) =>
     h.sender.slashCommand({ command: name, text, userId: user, channelId: CHANNEL });
@@ -256,38 +245,13 @@ targets:${target(TARGET, "restorebot/")}${target(GUARDED, "guarded/", "\n    pol
         kubeConfig: kubeconfigFor(sim),
         retry: { initialDelayMs: 20, maxDelayMs: 100 },
       });
-      const processor = createRestoreProcessor(
-        {
-          env: { SLACK_BOT_TOKEN: FAKE_BOT_TOKEN, SLACK_API_URL: h.fake.apiUrl },
-          config: h.runtime.config,
-          pool: h.runtime.pool,
-          queue: h.runtime.queue,
-          logger: silentLogger,
-          metrics: createMetrics(),
-          deps: {
-            kinds: h.runtime.deps.kinds,
-            objectStoreFor: () => store,
-            clusterFor: () => cluster,
-          },
-        },
-        { env: dsns, slackIntervalMs: 50, reconcileIntervalMs: 0, redrawCardsWithinMs: 0 },
+      workers.push(
+        startHarnessWorker(
+          h,
+          { objectStoreFor: () => store, clusterFor: () => cluster },
+          { env: dsns },
+        ),
       );
-      const connection = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: null });
-      const worker = startRestoreWorker({
-        connection,
-        prefix: h.runtime.env.RESTOREBOT_QUEUE_PREFIX,
-        processor,
-        logger: silentLogger,
-      });
-      workers.push({
-        worker,
-        connection,
-        async close() {
-          await worker.close();
-          await processor.close(100);
-          connection.disconnect();
-        },
-      });
     },
     async startWorkerProcess() {
       const p = await startWorkerProcess({
