@@ -8,13 +8,7 @@ import { RUN_CONTROL_ACTIONS } from "../../src/narration/run-messages.js";
 import type { RecoveryPointSource } from "../../src/recovery-points/recovery-point.js";
 import type { Runbook } from "../../src/runbook/types.js";
 import type { SlackSendResult } from "../../stand-ins/slack/signer.js";
-import {
-  answerTo,
-  type BotHarness,
-  type HarnessWorker,
-  startBotHarness,
-  startHarnessWorker,
-} from "../support/bot-harness.js";
+import { answerTo, type BotHarness, startBotHarness } from "../support/bot-harness.js";
 
 /**
  * A kind that exists only here, added through the registry alone: its config branch, its
@@ -152,21 +146,22 @@ targets:
 describe("a kind added through the registry alone", () => {
   const kinds = createKindRegistry([...KINDS, widgetKind]);
   let h: BotHarness;
-  let worker: HarnessWorker;
 
   beforeAll(async () => {
-    h = await startBotHarness({ configYaml: CONFIG, kinds });
-    worker = startHarnessWorker(h, {
-      objectStoreFor: () => {
-        throw new Error("the widget kind keeps no object store");
+    h = await startBotHarness({
+      configYaml: CONFIG,
+      kinds,
+      worker: {
+        objectStoreFor: () => {
+          throw new Error("the widget kind keeps no object store");
+        },
+        // The widget runbook never calls the cluster.
+        clusterFor: () => ({}) as KubernetesCluster,
       },
-      // The widget runbook never calls the cluster.
-      clusterFor: () => ({}) as KubernetesCluster,
     });
   });
 
   afterAll(async () => {
-    await worker?.close();
     await h?.close();
   });
 

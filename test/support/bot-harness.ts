@@ -52,6 +52,8 @@ export interface BotHarness {
   /** Base URL of the bot's HTTP server (events and health routes). */
   baseUrl: string;
   eventsUrl: string;
+  /** The in-process restore worker, when `worker` was given; stopped first by `close`. */
+  worker?: HarnessWorker;
   close(): Promise<void>;
 }
 
@@ -72,6 +74,8 @@ export async function startBotHarness(
     customize?: (runtime: Runtime) => void | Promise<void>;
     /** The kinds the bot knows; default the ones restorebot ships. */
     kinds?: KindRegistry;
+    /** Starts a restore worker in this process too (`startHarnessWorker`). */
+    worker?: HarnessWorkerDeps & { options?: RestoreProcessorOptions };
   } = {},
 ): Promise<BotHarness> {
   const fake = await startFakeSlackApi(options.fakeOptions);
@@ -115,7 +119,7 @@ export async function startBotHarness(
   const baseUrl = `http://127.0.0.1:${bot.port}`;
   const eventsUrl = `${baseUrl}/slack/events`;
   const sender = new SlackRequestSender({ eventsUrl, signingSecret: TEST_SIGNING_SECRET, fake });
-  return {
+  const harness: BotHarness = {
     bot,
     runtime,
     fake,
@@ -124,12 +128,16 @@ export async function startBotHarness(
     baseUrl,
     eventsUrl,
     async close() {
+      await harness.worker?.close();
       await bot.stop().catch(() => undefined);
       await runtime.close();
       await fake.close();
       await database.drop();
     },
   };
+  if (options.worker)
+    harness.worker = startHarnessWorker(harness, options.worker, options.worker.options);
+  return harness;
 }
 
 /** What a worker's runs reach besides the harness's database, queue and fake Slack. */

@@ -17,13 +17,7 @@ import {
 import { standInObjectStore } from "../../../stand-ins/s3/sdk-store.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
 import type { SlackSendResult } from "../../../stand-ins/slack/signer.js";
-import {
-  answerTo,
-  type BotHarness,
-  type HarnessWorker,
-  startBotHarness,
-  startHarnessWorker,
-} from "../../support/bot-harness.js";
+import { answerTo, type BotHarness, startBotHarness } from "../../support/bot-harness.js";
 
 /**
  * The influxdb-enterprise kind through the real bot, approvals, queue, worker, runner and
@@ -43,7 +37,6 @@ describe("InfluxDB Enterprise through the chat flow", () => {
   let s3: S3StandIn;
   let sim: KubernetesSimulator;
   let ent: EnterpriseSandbox;
-  let worker: HarnessWorker;
   let cluster: ReturnType<typeof createKubernetesCluster>;
 
   beforeAll(async () => {
@@ -76,6 +69,7 @@ describe("InfluxDB Enterprise through the chat flow", () => {
       s.components.every((c) => c.pods.filter((p) => p.ready).length === c.specReplicas),
     );
     const store = standInObjectStore(s3);
+    cluster = createKubernetesCluster({ namespace: ENT_NAMESPACE, kubeConfig: kubeconfigFor(sim) });
     h = await startBotHarness({
       configYaml: `
 policy:
@@ -90,13 +84,11 @@ targets:
     timeouts: { podsGone: 30s, podsReady: 30s }
 `,
       objectStoreFor: () => store,
+      worker: { objectStoreFor: () => store, clusterFor: () => cluster },
     });
-    cluster = createKubernetesCluster({ namespace: ENT_NAMESPACE, kubeConfig: kubeconfigFor(sim) });
-    worker = startHarnessWorker(h, { objectStoreFor: () => store, clusterFor: () => cluster });
   }, 60_000);
 
   afterAll(async () => {
-    await worker?.close();
     await h?.close();
     await ent?.close();
     await sim?.close();

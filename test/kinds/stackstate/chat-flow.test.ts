@@ -12,13 +12,7 @@ import {
 import { standInObjectStore } from "../../../stand-ins/s3/sdk-store.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
 import type { SlackSendResult } from "../../../stand-ins/slack/signer.js";
-import {
-  answerTo,
-  type BotHarness,
-  type HarnessWorker,
-  startBotHarness,
-  startHarnessWorker,
-} from "../../support/bot-harness.js";
+import { answerTo, type BotHarness, startBotHarness } from "../../support/bot-harness.js";
 
 /**
  * The StackState kind through the real bot, approvals, queue, worker, runner and narration:
@@ -34,7 +28,6 @@ describe("StackState through the chat flow", () => {
   let s3: S3StandIn;
   let sts: Awaited<ReturnType<typeof startStackStateSandbox>>;
   let sim: KubernetesSimulator;
-  let worker: HarnessWorker;
 
   beforeAll(async () => {
     s3 = await startS3StandIn({ buckets: [] });
@@ -46,6 +39,10 @@ describe("StackState through the chat flow", () => {
     sim = sts.simulator;
     const kubeconfig = await writeKubeconfig(sim);
     const store = standInObjectStore(s3);
+    const cluster = createKubernetesCluster({
+      namespace: STS_NAMESPACE,
+      kubeConfig: kubeconfigFor(sim),
+    });
     h = await startBotHarness({
       configYaml: `
 policy:
@@ -64,16 +61,11 @@ targets:
 `,
       env: { KUBECONFIG: kubeconfig },
       objectStoreFor: () => store,
+      worker: { objectStoreFor: () => store, clusterFor: () => cluster },
     });
-    const cluster = createKubernetesCluster({
-      namespace: STS_NAMESPACE,
-      kubeConfig: kubeconfigFor(sim),
-    });
-    worker = startHarnessWorker(h, { objectStoreFor: () => store, clusterFor: () => cluster });
   }, 60_000);
 
   afterAll(async () => {
-    await worker?.close();
     await h?.close();
     await sts?.close();
     await s3?.close();
