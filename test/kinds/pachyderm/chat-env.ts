@@ -2,20 +2,13 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createKubernetesCluster } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
-import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import {
   type LiveObject,
   OBJECT_MANIFEST,
   readObjectManifest,
 } from "../../../src/kinds/pachyderm/index.js";
 import type { PachydermPoint } from "../../../src/kinds/pachyderm/points.js";
-import {
-  type KubernetesSimulator,
-  kubeconfigFor,
-  startKubernetesSimulator,
-  writeKubeconfig,
-} from "../../../stand-ins/kubernetes/index.js";
-import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import { kubeconfigFor, writeKubeconfig } from "../../../stand-ins/kubernetes/index.js";
 import { FAKE_BOT_TOKEN, type StoredMessage } from "../../../stand-ins/slack/fake-slack-api.js";
 import type { SlackSendResult } from "../../../stand-ins/slack/signer.js";
 import { until } from "../../jobs/support/until.js";
@@ -28,14 +21,8 @@ import {
   startHarnessWorker,
 } from "../../support/bot-harness.js";
 import { REDIS_TEST_URL } from "../../support/redis.js";
-import { PACHYDERM_COMPONENTS } from "./kind-env.js";
-import {
-  DEX_SCHEMA,
-  PACHYDERM_SCHEMA,
-  type ScratchDatabase,
-  scratchDatabase,
-  storeFor,
-} from "./support.js";
+import { type PachydermInstall, startPachydermInstall } from "./kind-env.js";
+import { BACKUP_BUCKET, LIVE_BUCKET } from "./support.js";
 
 /**
  * A Pachyderm install behind the real chat path: the real bot (signed HTTP from the Slack
@@ -49,18 +36,13 @@ import {
 export const CHANNEL = "CPACH";
 export const REQUESTER = "UPACH1";
 export const SECOND = "UPACH2";
-export const LIVE = "pachyderm-data";
-export const BACKUPS = "pachyderm-backups";
+export const LIVE = LIVE_BUCKET;
+export const BACKUPS = BACKUP_BUCKET;
 /** The target that starts at once, and the one whose backups need a second person. */
 export const TARGET = "pach";
 export const GUARDED = "pach-guarded";
 
-export interface PachydermChatEnv {
-  sim: KubernetesSimulator;
-  s3: S3StandIn;
-  store: ObjectStore;
-  pach: ScratchDatabase;
-  dex: ScratchDatabase;
+export interface PachydermChatEnv extends Omit<PachydermInstall, "close"> {
   h: BotHarness;
   /** The DSN variables, as the worker reads them. */
   dsns: Record<string, string>;
@@ -135,18 +117,8 @@ export async function startPachydermChat(opts: {
   objects?: number;
 }): Promise<PachydermChatEnv> {
   const n = ++counter;
-  const sim = await startKubernetesSimulator({
-    components: PACHYDERM_COMPONENTS,
-    timing: { startDelayMs: 10, readyDelayMs: 20, terminationDelayMs: 30 },
-  });
-  const s3 = await startS3StandIn({ buckets: [LIVE, BACKUPS] });
-  const store = storeFor(s3.endpoint);
-  const pach = await scratchDatabase(opts.adminUrl, `${opts.label}${n}_p`);
-  const dex = await scratchDatabase(opts.adminUrl, `${opts.label}${n}_d`);
-  await pach.query(PACHYDERM_SCHEMA);
-  await dex.query(DEX_SCHEMA);
-  for (let i = 0; i < (opts.objects ?? 30); i++)
-    s3.putObjectDirect(LIVE, `chunks/${String(i).padStart(4, "0")}`, `chunk ${i} `.repeat(50));
+  const install = await startPachydermInstall(opts.adminUrl, `${opts.label}${n}`, opts.objects);
+  const { sim, s3, store, pach, dex } = install;
   const dir = await mkdtemp(join(tmpdir(), "rb-pach-chat-"));
   const kubeconfig = await writeKubeconfig(sim, { dir });
   const target = (name: string, prefix: string, extra = "") => `
@@ -280,10 +252,7 @@ targets:${target(TARGET, "restorebot/")}${target(GUARDED, "guarded/", "\n    pol
       for (const p of processes.splice(0)) await p.stop().catch(() => undefined);
       for (const w of workers.splice(0)) await w.close().catch(() => undefined);
       await h.close();
-      await sim.close();
-      await s3.close();
-      await pach.drop();
-      await dex.drop();
+      await install.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -12,18 +12,19 @@ import {
   startKubernetesSimulator,
 } from "../../../stand-ins/kubernetes/index.js";
 import type { ComponentConfig } from "../../../stand-ins/kubernetes/types.js";
-import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import type { S3StandIn } from "../../../stand-ins/s3/server.js";
 import {
   createRunnerDatabase,
   insertApprovedRequest,
   type RunnerDatabase,
 } from "../../jobs/support/run-fixtures.js";
 import {
-  DEX_SCHEMA,
-  PACHYDERM_SCHEMA,
+  BACKUP_BUCKET,
+  LIVE_BUCKET,
+  pachydermDatabases,
   type ScratchDatabase,
-  scratchDatabase,
-  storeFor,
+  seedChunks,
+  startPachydermBuckets,
 } from "./support.js";
 
 export const PACHYDERM_COMPONENTS: ComponentConfig[] = [
@@ -42,14 +43,49 @@ export const PACHYDERM_COMPONENTS: ComponentConfig[] = [
   },
 ];
 
-/** A simulated Pachyderm install: workloads, two databases, live and backup buckets. */
-export interface PachydermEnv {
+/**
+ * The parts of a Pachyderm install: its workloads in the simulator (pachd and two worker
+ * RCs), the live bucket with `objects` chunks and the backup bucket, its two databases.
+ */
+export interface PachydermInstall {
   sim: KubernetesSimulator;
   s3: S3StandIn;
   store: ObjectStore;
-  runner: RunnerDatabase;
   pach: ScratchDatabase;
   dex: ScratchDatabase;
+  close(): Promise<void>;
+}
+
+export async function startPachydermInstall(
+  adminUrl: string,
+  label: string,
+  objects = 30,
+): Promise<PachydermInstall> {
+  const sim = await startKubernetesSimulator({
+    components: PACHYDERM_COMPONENTS,
+    timing: { startDelayMs: 10, readyDelayMs: 20, terminationDelayMs: 30 },
+  });
+  const { s3, store } = await startPachydermBuckets();
+  const { pach, dex } = await pachydermDatabases(adminUrl, label);
+  seedChunks(s3, "", objects, (i) => `chunk ${i} `.repeat(50));
+  return {
+    sim,
+    s3,
+    store,
+    pach,
+    dex,
+    async close() {
+      await sim.close();
+      await s3.close();
+      await pach.drop();
+      await dex.drop();
+    },
+  };
+}
+
+/** A simulated Pachyderm install with a runner database, run through the real runner. */
+export interface PachydermEnv extends Omit<PachydermInstall, "close"> {
+  runner: RunnerDatabase;
   target: PachydermTarget;
   env: Record<string, string>;
   events: RunEvent[];
@@ -71,23 +107,9 @@ export async function startPachydermEnv(
   opts: { adminUrl: string; objects?: number },
 ): Promise<PachydermEnv> {
   const n = ++counter;
-  const sim = await startKubernetesSimulator({
-    components: PACHYDERM_COMPONENTS,
-    timing: { startDelayMs: 10, readyDelayMs: 20, terminationDelayMs: 30 },
-  });
-  const s3 = await startS3StandIn({ buckets: ["pachyderm-data", "pachyderm-backups"] });
-  const store = storeFor(s3.endpoint);
+  const install = await startPachydermInstall(opts.adminUrl, label, opts.objects);
+  const { sim, s3, store, pach, dex } = install;
   const runner = await createRunnerDatabase(`pach_${label}`);
-  const pach = await scratchDatabase(opts.adminUrl, `${label}_p`);
-  const dex = await scratchDatabase(opts.adminUrl, `${label}_d`);
-  await pach.query(PACHYDERM_SCHEMA);
-  await dex.query(DEX_SCHEMA);
-  for (let i = 0; i < (opts.objects ?? 30); i++)
-    s3.putObjectDirect(
-      "pachyderm-data",
-      `chunks/${String(i).padStart(4, "0")}`,
-      `chunk ${i} `.repeat(50),
-    );
   const config = parseConfig(`
 policy: { approvers: [U0A1] }
 slack: { channels: [C0123] }
@@ -100,8 +122,8 @@ targets:
     databases:
       pachyderm: { dsnEnv: PACH_DB_DSN }
       dex: { dsnEnv: PACH_DEX_DSN }
-    objectStore: { bucket: pachyderm-data, prefix: "", endpoint: "${s3.endpoint}", region: us-east-1, forcePathStyle: true }
-    backups: { bucket: pachyderm-backups, prefix: restorebot/ }
+    objectStore: { bucket: ${LIVE_BUCKET}, prefix: "", endpoint: "${s3.endpoint}", region: us-east-1, forcePathStyle: true }
+    backups: { bucket: ${BACKUP_BUCKET}, prefix: restorebot/ }
     timeouts: { podsGone: 1m, podsReady: 1m }
 `);
   const target = config.targets[0] as PachydermTarget;
@@ -160,11 +182,8 @@ targets:
       });
     },
     async close() {
-      await sim.close();
-      await s3.close();
       await runner.close();
-      await pach.drop();
-      await dex.drop();
+      await install.close();
     },
   };
 }

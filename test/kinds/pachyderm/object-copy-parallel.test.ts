@@ -11,14 +11,15 @@ import {
   writeObjectManifest,
   writePachydermPoint,
 } from "../../../src/kinds/pachyderm/index.js";
-import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import type { S3StandIn } from "../../../stand-ins/s3/server.js";
 import { ADMIN_URL } from "../../support/postgres.js";
 import {
-  DEX_SCHEMA,
-  PACHYDERM_SCHEMA,
+  BACKUP_BUCKET,
+  LIVE_BUCKET,
+  pachydermDatabases,
   type ScratchDatabase,
-  scratchDatabase,
-  storeFor,
+  seedChunks,
+  startPachydermBuckets,
 } from "./support.js";
 
 /**
@@ -31,8 +32,7 @@ let store: ObjectStore;
 let n = 0;
 
 beforeAll(async () => {
-  s3 = await startS3StandIn({ buckets: ["pachyderm-data", "pachyderm-backups"] });
-  store = storeFor(s3.endpoint);
+  ({ s3, store } = await startPachydermBuckets());
 });
 
 afterAll(async () => {
@@ -41,10 +41,9 @@ afterAll(async () => {
 
 function seeded(count: number): { live: LiveLocation; backups: BackupLocation } {
   n++;
-  const live = { bucket: "pachyderm-data", prefix: `p${n}/` };
-  for (let i = 0; i < count; i++)
-    s3.putObjectDirect(live.bucket, `${live.prefix}chunks/${String(i).padStart(4, "0")}`, `v-${i}`);
-  return { live, backups: { bucket: "pachyderm-backups", prefix: `p${n}/restorebot/` } };
+  const live = { bucket: LIVE_BUCKET, prefix: `p${n}/` };
+  seedChunks(s3, live.prefix, count, (i) => `v-${i}`);
+  return { live, backups: { bucket: BACKUP_BUCKET, prefix: `p${n}/restorebot/` } };
 }
 
 describe("Pachyderm object copies", () => {
@@ -111,10 +110,7 @@ describe("writePachydermPoint without a pool index", () => {
   let dex: ScratchDatabase;
 
   beforeAll(async () => {
-    pach = await scratchDatabase(ADMIN_URL, "copy_pach");
-    dex = await scratchDatabase(ADMIN_URL, "copy_dex");
-    await pach.query(PACHYDERM_SCHEMA);
-    await dex.query(DEX_SCHEMA);
+    ({ pach, dex } = await pachydermDatabases(ADMIN_URL, "copy"));
   });
 
   afterAll(async () => {

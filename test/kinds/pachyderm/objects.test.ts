@@ -11,16 +11,15 @@ import {
   restoreObjectsFromPool,
   writeObjectManifest,
 } from "../../../src/kinds/pachyderm/index.js";
-import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
-import { storeFor } from "./support.js";
+import type { S3StandIn } from "../../../stand-ins/s3/server.js";
+import { BACKUP_BUCKET, LIVE_BUCKET, seedChunks, startPachydermBuckets } from "./support.js";
 
 let s3: S3StandIn;
 let store: ObjectStore;
 let n = 0;
 
 beforeAll(async () => {
-  s3 = await startS3StandIn({ buckets: ["pachyderm-data", "pachyderm-backups"] });
-  store = storeFor(s3.endpoint);
+  ({ s3, store } = await startPachydermBuckets());
 });
 
 afterAll(async () => {
@@ -29,14 +28,9 @@ afterAll(async () => {
 
 function fresh(count: number): { live: LiveLocation; backups: BackupLocation } {
   n++;
-  const live = { bucket: "pachyderm-data", prefix: `t${n}/pach/` };
-  for (let i = 0; i < count; i++)
-    s3.putObjectDirect(
-      live.bucket,
-      `${live.prefix}chunks/${String(i).padStart(4, "0")}`,
-      `v1-${i}`,
-    );
-  return { live, backups: { bucket: "pachyderm-backups", prefix: `t${n}/restorebot/` } };
+  const live = { bucket: LIVE_BUCKET, prefix: `t${n}/pach/` };
+  seedChunks(s3, live.prefix, count, (i) => `v1-${i}`);
+  return { live, backups: { bucket: BACKUP_BUCKET, prefix: `t${n}/restorebot/` } };
 }
 
 describe("object pool", () => {

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import { createS3Client, createS3ObjectStore } from "../../../src/adapters/s3/s3-object-store.js";
+import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
 import { comparableDump } from "../../catalog-restore/support.js";
 import { ADMIN_URL } from "../../support/postgres.js";
 
@@ -76,6 +77,39 @@ export const DEX_SCHEMA = `
   CREATE TABLE client (id text PRIMARY KEY, secret bytea NOT NULL);
   INSERT INTO client VALUES ('pachd', '\\x00ff'), ('console', '\\x0102');
 `;
+
+/** Pachyderm's two databases (its metadata and dex's) on `adminUrl`, each with its schema. */
+export async function pachydermDatabases(
+  adminUrl: string,
+  label: string,
+): Promise<{ pach: ScratchDatabase; dex: ScratchDatabase }> {
+  const pach = await scratchDatabase(adminUrl, `${label}_p`);
+  const dex = await scratchDatabase(adminUrl, `${label}_d`);
+  await pach.query(PACHYDERM_SCHEMA);
+  await dex.query(DEX_SCHEMA);
+  return { pach, dex };
+}
+
+/** The bucket Pachyderm keeps its objects in, and the one its backups go to. */
+export const LIVE_BUCKET = "pachyderm-data";
+export const BACKUP_BUCKET = "pachyderm-backups";
+
+/** The S3 stand-in with the live and the backup bucket, and an object store on it. */
+export async function startPachydermBuckets(): Promise<{ s3: S3StandIn; store: ObjectStore }> {
+  const s3 = await startS3StandIn({ buckets: [LIVE_BUCKET, BACKUP_BUCKET] });
+  return { s3, store: storeFor(s3.endpoint) };
+}
+
+/** `count` objects `<prefix>chunks/0000`, `0001`… in the live bucket, object `i` holding `body(i)`. */
+export function seedChunks(
+  s3: S3StandIn,
+  prefix: string,
+  count: number,
+  body: (i: number) => string,
+): void {
+  for (let i = 0; i < count; i++)
+    s3.putObjectDirect(LIVE_BUCKET, `${prefix}chunks/${String(i).padStart(4, "0")}`, body(i));
+}
 
 export function storeFor(endpoint: string): ObjectStore {
   const client = createS3Client({
