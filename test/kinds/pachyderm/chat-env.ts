@@ -21,8 +21,12 @@ import {
   startHarnessWorker,
 } from "../../support/bot-harness.js";
 import { REDIS_TEST_URL } from "../../support/redis.js";
-import { type PachydermInstall, startPachydermInstall } from "./kind-env.js";
-import { BACKUP_BUCKET, LIVE_BUCKET } from "./support.js";
+import {
+  BACKUP_BUCKET,
+  LIVE_BUCKET,
+  type PachydermInstall,
+  startPachydermInstall,
+} from "./support.js";
 
 /**
  * A Pachyderm install behind the real chat path: the real bot (signed HTTP from the Slack
@@ -42,10 +46,8 @@ export const BACKUPS = BACKUP_BUCKET;
 export const TARGET = "pach";
 export const GUARDED = "pach-guarded";
 
-export interface PachydermChatEnv extends Omit<PachydermInstall, "close"> {
+export interface PachydermChatEnv extends Omit<PachydermInstall, "close" | "targetYaml"> {
   h: BotHarness;
-  /** The DSN variables, as the worker reads them. */
-  dsns: Record<string, string>;
   /** A slash command from `user` in the channel; its private answer. */
   slash(command: string, text: string, user?: string): Promise<string>;
   /** The same, with the answer's blocks as JSON text (lists are in blocks). */
@@ -118,21 +120,10 @@ export async function startPachydermChat(opts: {
 }): Promise<PachydermChatEnv> {
   const n = ++counter;
   const install = await startPachydermInstall(opts.adminUrl, `${opts.label}${n}`, opts.objects);
-  const { sim, s3, store, pach, dex } = install;
+  const { sim, store } = install;
   const dir = await mkdtemp(join(tmpdir(), "rb-pach-chat-"));
   const kubeconfig = await writeKubeconfig(sim, { dir });
-  const target = (name: string, prefix: string, extra = "") => `
-  - name: ${name}
-    kind: pachyderm
-    namespace: ${sim.namespace}
-    pachd: pachd
-    workerSelector: suite=pachyderm,component=worker
-    databases:
-      pachyderm: { dsnEnv: PACH_DB_DSN }
-      dex: { dsnEnv: PACH_DEX_DSN }
-    objectStore: { bucket: ${LIVE}, prefix: "", endpoint: "${s3.endpoint}", region: us-east-1, forcePathStyle: true }
-    backups: { bucket: ${BACKUPS}, prefix: ${prefix} }
-    timeouts: { podsGone: 1m, podsReady: 1m }${extra}`;
+  const target = install.targetYaml;
   const configYaml = `
 policy:
   approvers: [${REQUESTER}, ${SECOND}]
@@ -142,7 +133,7 @@ targets:${target(TARGET, "restorebot/")}${target(GUARDED, "guarded/", "\n    pol
 `;
   const configPath = join(dir, "restorebot.yaml");
   await writeFile(configPath, configYaml);
-  const dsns = { PACH_DB_DSN: pach.url, PACH_DEX_DSN: dex.url };
+  const { dsns } = install;
   const h = await startBotHarness({
     configYaml,
     env: { KUBECONFIG: kubeconfig },
@@ -173,11 +164,7 @@ targets:${target(TARGET, "restorebot/")}${target(GUARDED, "guarded/", "\n    pol
   };
 
   return {
-    sim,
-    s3,
-    store,
-    pach,
-    dex,
+    ...install,
     h,
     dsns,
     answer,

@@ -3,6 +3,11 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import { createS3Client, createS3ObjectStore } from "../../../src/adapters/s3/s3-object-store.js";
+import {
+  type KubernetesSimulator,
+  startKubernetesSimulator,
+} from "../../../stand-ins/kubernetes/index.js";
+import type { ComponentConfig } from "../../../stand-ins/kubernetes/types.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
 import { comparableDump } from "../../catalog-restore/support.js";
 import { ADMIN_URL } from "../../support/postgres.js";
@@ -109,6 +114,79 @@ export function seedChunks(
 ): void {
   for (let i = 0; i < count; i++)
     s3.putObjectDirect(LIVE_BUCKET, `${prefix}chunks/${String(i).padStart(4, "0")}`, body(i));
+}
+
+export const PACHYDERM_COMPONENTS: ComponentConfig[] = [
+  { name: "pachd", kind: "Deployment", replicas: 2 },
+  {
+    name: "pipeline-edges-v1",
+    kind: "ReplicationController",
+    replicas: 1,
+    labels: { suite: "pachyderm", component: "worker" },
+  },
+  {
+    name: "pipeline-montage-v1",
+    kind: "ReplicationController",
+    replicas: 2,
+    labels: { suite: "pachyderm", component: "worker" },
+  },
+];
+
+/**
+ * The parts of a Pachyderm install: its workloads in the simulator (pachd and two worker
+ * RCs), the live bucket with `objects` chunks and the backup bucket, its two databases.
+ */
+export interface PachydermInstall {
+  sim: KubernetesSimulator;
+  s3: S3StandIn;
+  store: ObjectStore;
+  pach: ScratchDatabase;
+  dex: ScratchDatabase;
+  /** The databases' DSN variables, as a worker reads them. */
+  dsns: { PACH_DB_DSN: string; PACH_DEX_DSN: string };
+  /** A `targets:` entry for this install, its backups under `prefix`; `extra` is appended. */
+  targetYaml(name: string, prefix: string, extra?: string): string;
+  close(): Promise<void>;
+}
+
+export async function startPachydermInstall(
+  adminUrl: string,
+  label: string,
+  objects = 30,
+): Promise<PachydermInstall> {
+  const sim = await startKubernetesSimulator({
+    components: PACHYDERM_COMPONENTS,
+    timing: { startDelayMs: 10, readyDelayMs: 20, terminationDelayMs: 30 },
+  });
+  const { s3, store } = await startPachydermBuckets();
+  const { pach, dex } = await pachydermDatabases(adminUrl, label);
+  seedChunks(s3, "", objects, (i) => `chunk ${i} `.repeat(50));
+  return {
+    sim,
+    s3,
+    store,
+    pach,
+    dex,
+    dsns: { PACH_DB_DSN: pach.url, PACH_DEX_DSN: dex.url },
+    targetYaml: (name, prefix, extra = "") => `
+  - name: ${name}
+    kind: pachyderm
+    namespace: ${sim.namespace}
+    pachd: pachd
+    workerSelector: suite=pachyderm,component=worker
+    databases:
+      pachyderm: { dsnEnv: PACH_DB_DSN }
+      dex: { dsnEnv: PACH_DEX_DSN }
+    objectStore: { bucket: ${LIVE_BUCKET}, prefix: "", endpoint: "${s3.endpoint}", region: us-east-1, forcePathStyle: true }
+    backups: { bucket: ${BACKUP_BUCKET}, prefix: ${prefix} }
+    timeouts: { podsGone: 1m, podsReady: 1m }${extra}`,
+    async close() {
+      await sim.close();
+      await s3.close();
+      await pach.drop();
+      await dex.drop();
+    },
+  };
 }
 
 export function storeFor(endpoint: string): ObjectStore {
