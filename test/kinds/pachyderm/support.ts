@@ -4,6 +4,11 @@ import pg from "pg";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import { createS3Client, createS3ObjectStore } from "../../../src/adapters/s3/s3-object-store.js";
 import {
+  PACH_BACKUP_BUCKET,
+  PACH_COMPONENTS,
+  PACH_LIVE_BUCKET,
+} from "../../../src/kinds/pachyderm/sandbox/scenario.js";
+import {
   type KubernetesSimulator,
   startKubernetesSimulator,
 } from "../../../stand-ins/kubernetes/index.js";
@@ -96,8 +101,8 @@ export async function pachydermDatabases(
 }
 
 /** The bucket Pachyderm keeps its objects in, and the one its backups go to. */
-export const LIVE_BUCKET = "pachyderm-data";
-export const BACKUP_BUCKET = "pachyderm-backups";
+export const LIVE_BUCKET = PACH_LIVE_BUCKET;
+export const BACKUP_BUCKET = PACH_BACKUP_BUCKET;
 
 /** The S3 stand-in with the live and the backup bucket, and an object store on it. */
 export async function startPachydermBuckets(): Promise<{ s3: S3StandIn; store: ObjectStore }> {
@@ -116,21 +121,10 @@ export function seedChunks(
     s3.putObjectDirect(LIVE_BUCKET, `${prefix}chunks/${String(i).padStart(4, "0")}`, body(i));
 }
 
-export const PACHYDERM_COMPONENTS: ComponentConfig[] = [
-  { name: "pachd", kind: "Deployment", replicas: 2 },
-  {
-    name: "pipeline-edges-v1",
-    kind: "ReplicationController",
-    replicas: 1,
-    labels: { suite: "pachyderm", component: "worker" },
-  },
-  {
-    name: "pipeline-montage-v1",
-    kind: "ReplicationController",
-    replicas: 2,
-    labels: { suite: "pachyderm", component: "worker" },
-  },
-];
+/** The sandbox's workloads (pachd and two worker RCs), with pachd at two replicas. */
+export const PACHYDERM_COMPONENTS: ComponentConfig[] = PACH_COMPONENTS.map((c) =>
+  c.name === "pachd" ? { ...c, replicas: 2 } : c,
+);
 
 /**
  * The parts of a Pachyderm install: its workloads in the simulator (pachd and two worker
