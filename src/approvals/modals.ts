@@ -94,24 +94,16 @@ export function buildRestoreRequestModal(
   now: Date,
 ): types.ModalView {
   const window = formatDuration(now.getTime() - pointTime.getTime());
-  return {
-    type: "modal",
-    callback_id: RESTORE_REQUEST_CALLBACK_ID,
-    private_metadata: JSON.stringify(metadata),
-    title: plain("Request a restore"),
-    submit: plain("Request restore"),
-    close: plain("Cancel"),
-    blocks: [
-      {
-        type: "section",
-        text: {
-          type: "mrkdwn",
-          text: `Restore \`${metadata.target}\` to the recovery point \`${metadata.point}\`.\n:warning: Catalog changes after ${formatUtc(pointTime, now)} — about ${window} — will be lost, and the cluster is down while it runs.\nA second person must approve the request before anything runs.`,
-        },
+  return requestModal(metadata, [
+    {
+      type: "section",
+      text: {
+        type: "mrkdwn",
+        text: `Restore \`${metadata.target}\` to the recovery point \`${metadata.point}\`.\n:warning: Catalog changes after ${formatUtc(pointTime, now)} — about ${window} — will be lost, and the cluster is down while it runs.\nA second person must approve the request before anything runs.`,
       },
-      reasonInput("Reason", "e.g. catalog corrupted by bad migration INC-1234", REASON_MIN_LENGTH),
-    ],
-  };
+    },
+    reasonInput("Reason", "e.g. catalog corrupted by bad migration INC-1234", REASON_MIN_LENGTH),
+  ]);
 }
 
 /**
@@ -164,6 +156,11 @@ export function buildNamedRestoreRequestModal(
   blocks.push(
     reasonInput("Reason", "e.g. topology wiped by a bad sync INC-1234", REASON_MIN_LENGTH),
   );
+  return requestModal(metadata, blocks);
+}
+
+/** The restore request form around its `blocks`, the metadata kept for its submission. */
+function requestModal(metadata: RequestModalMetadata, blocks: types.KnownBlock[]): types.ModalView {
   return {
     type: "modal",
     callback_id: RESTORE_REQUEST_CALLBACK_ID,
