@@ -49,6 +49,8 @@ export interface RequestRowInput {
   approvedAt?: Date | null;
   /** The kind's restore options (`--db telegraf`…); none unless given. */
   options?: unknown;
+  /** A backup (as /backup makes it) has no point until it writes one; default a restore. */
+  operation?: "restore" | "backup";
 }
 
 export function newRequestId(): string {
@@ -72,21 +74,22 @@ export async function insertApprovedRequest(
   };
   await pool.query(
     `INSERT INTO restore_requests (id, target, kind, point_time, point, requester, reason,
-       channel_id, card_ts, state, required_approvals, expires_at, approved_at, options)
+       channel_id, card_ts, state, required_approvals, expires_at, approved_at, options, operation)
      VALUES ($1, $2, $3, $4, $5, $6, 'catalog corrupted by a bad migration INC-1', $7,
-       $8, $9, 1, now() + interval '30 minutes', $10, $11)`,
+       $8, $9, 1, now() + interval '30 minutes', $10, $11, $12)`,
     [
       id,
       input.target ?? "prod",
       input.kind ?? "influxdb-clustered",
       pointTime,
-      JSON.stringify(point),
+      input.operation === "backup" ? null : JSON.stringify(point),
       input.requester ?? "UREQUESTER",
       input.channelId ?? "C0RESTORE1",
       input.cardTs ?? null,
       input.state ?? "approved",
       input.approvedAt === undefined ? new Date() : input.approvedAt,
       input.options === undefined ? null : JSON.stringify(input.options),
+      input.operation ?? "restore",
     ],
   );
   return id;
