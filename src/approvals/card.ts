@@ -127,13 +127,16 @@ function lossUntil(request: RestoreRequest, now: Date): Date {
   return request.startedAt ?? now;
 }
 
-/** InfluxDB Clustered's words: the kinds that say nothing else restore a catalog from a snapshot. */
-const CATALOG_WORDS: RestoreWords = {
-  lost: "catalog changes",
-  replaces: (_point, time) => `its catalog with the snapshot of ${time}`,
-  untouched: "the catalog was never touched",
-  replacing: "the catalog restore",
-  point: (_point, pointTime) => ({ label: "Snapshot", name: formatPointTime(pointTime) }),
+/**
+ * Words for a kind that gives none: they name no system's files, so a kind is never described
+ * in another's terms (each shipped kind has its own `wording.restore`).
+ */
+const NEUTRAL_WORDS: RestoreWords = {
+  lost: "changes",
+  replaces: (_point, time) => `its data with the point of ${time}`,
+  untouched: "its data was never touched",
+  replacing: "the restore",
+  point: (_point, pointTime) => ({ label: "Point", name: formatPointTime(pointTime) }),
 };
 
 /** The request's kind's words for what its restore replaces and loses. */
@@ -141,20 +144,34 @@ export function restoreWords(
   kinds: Pick<KindRegistry, "find">,
   request: Pick<RestoreRequest, "kind">,
 ): RestoreWords {
-  return kinds.find(request.kind)?.wording.restore ?? CATALOG_WORDS;
+  return kinds.find(request.kind)?.wording.restore ?? NEUTRAL_WORDS;
 }
 
-/** "catalog changes after 14:00 UTC — about 3 h 12 min — will be lost" */
+/** What this request loses, in the kind's words; undefined when it overwrites nothing live. */
+function lostBy(
+  words: RestoreWords,
+  request: Pick<RestoreRequest, "point" | "options">,
+): string | undefined {
+  return typeof words.lost === "string" ? words.lost : words.lost(request.point, request.options);
+}
+
+/**
+ * "catalog changes after 14:00 UTC — about 3 h 12 min — will be lost", or, for a restore that
+ * overwrites nothing live (InfluxDB Enterprise's `--newdb`), that nothing is lost.
+ */
 export function describeDataLoss(
   request: RestoreRequest,
   now: Date,
-  words: RestoreWords = CATALOG_WORDS,
+  words: RestoreWords = NEUTRAL_WORDS,
 ): string {
+  const lost = lostBy(words, request);
+  if (lost === undefined)
+    return "none: it restores beside the live data and overwrites nothing live";
   const until = lossUntil(request, now);
   const window = formatDuration(until.getTime() - request.pointTime.getTime());
   const after = formatUtc(request.pointTime, until);
   const tense = request.startedAt ? "are lost" : "will be lost";
-  return `${words.lost} after ${after} — about ${window} — ${tense}`;
+  return `${lost} after ${after} — about ${window} — ${tense}`;
 }
 
 const STATE_HEADLINE: Record<RestoreRequest["state"], string> = {
@@ -276,12 +293,19 @@ function decisionsLine(view: RequestCardView, count: number): string {
 function approveRejectButtons(
   request: RestoreRequest,
   now: Date,
-  words: RestoreWords = CATALOG_WORDS,
+  words: RestoreWords = NEUTRAL_WORDS,
 ): types.ActionsBlock {
+  const time = formatUtc(request.pointTime);
+  const effect =
+    words.effect?.(request.target, request.point, time, request.options) ??
+    `takes ${request.target} down and replaces ${words.replaces(request.point, time, request.options)}`;
+  const loss = describeDataLoss(request, now, words);
   const approveText =
     request.operation === "backup"
       ? `This takes a backup of ${request.target} now, as its kind's backup runbook says (it may pause ${request.target} briefly).`
-      : `This takes ${request.target} down and replaces ${words.replaces(request.point, formatUtc(request.pointTime))}: ${describeDataLoss(request, now, words)}.`;
+      : lostBy(words, request) === undefined
+        ? `This ${effect}; it overwrites nothing live, so no data is lost.`
+        : `This ${effect}: ${loss}.`;
   return {
     type: "actions",
     block_id: "request_decision",
@@ -368,7 +392,27 @@ function dataLossLine(view: RequestCardView, words: RestoreWords): string {
     return request.startedAt === null
       ? `:information_source: *No data lost:* nothing ran, so ${words.untouched}.`
       : `:information_source: *No data lost:* ${words.replacing} never started, so ${words.untouched}.`;
+  if (lostBy(words, request) === undefined)
+    return `:information_source: *No data loss:* ${describeDataLoss(request, now, words).replace(/^none: /, "")}.`;
   return `:warning: *Data loss:* ${describeDataLoss(request, now, words)}.`;
+}
+
+/**
+ * What the restore replaces, what it stops and for how long, for kinds that say what they stop
+ * (`wording.restore.downtime`): the kind's words, never another system's.
+ */
+function downtimeBlocks(request: RestoreRequest, words: RestoreWords): SlackBlock[] {
+  if (words.downtime === undefined) return [];
+  const replaces = words.replaces(request.point, formatUtc(request.pointTime), request.options);
+  return [
+    section(
+      [
+        `:arrows_counterclockwise: *Replaces:* ${escapeMrkdwn(replaces)}`,
+        `:octagonal_sign: *Downtime:* ${escapeMrkdwn(words.downtime(request.point, request.options))}`,
+      ].join("\n"),
+      "downtime",
+    ),
+  ];
 }
 
 /**
@@ -466,6 +510,7 @@ export function buildRequestCard(view: RequestCardView): RequestCard {
       ],
     },
     ...optionsBlocks(view),
+    ...downtimeBlocks(request, words),
     section(dataLossLine(view, words), "data_loss"),
     section(`*Reason*\n${quote(truncate(request.reason, 2000))}`, "reason"),
     section(decisionsLine(view, count), "approvals"),

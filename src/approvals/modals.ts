@@ -92,17 +92,24 @@ export function buildRestoreRequestModal(
   metadata: RequestModalMetadata,
   pointTime: Date,
   now: Date,
+  /** What the target's kind loses (`wording.restore.lost` when it is a plain phrase). */
+  lost?: string,
 ): types.ModalView {
   const window = formatDuration(now.getTime() - pointTime.getTime());
+  const after = `after ${formatUtc(pointTime, now)} — about ${window} —`;
+  const loss =
+    lost === undefined
+      ? `What was written ${after} to what the restore overwrites will be lost; the card says exactly what, and what stops while it runs, before anyone approves.`
+      : `${lost.charAt(0).toUpperCase()}${lost.slice(1)} ${after} will be lost; the card says what stops while it runs.`;
   return requestModal(metadata, [
     {
       type: "section",
       text: {
         type: "mrkdwn",
-        text: `Restore \`${metadata.target}\` to the recovery point \`${metadata.point}\`.\n:warning: Catalog changes after ${formatUtc(pointTime, now)} — about ${window} — will be lost, and the cluster is down while it runs.\nA second person must approve the request before anything runs.`,
+        text: `Restore \`${metadata.target}\` to the recovery point \`${metadata.point}\`.\n:warning: ${loss}\nA second person must approve the request before anything runs.`,
       },
     },
-    reasonInput("Reason", "e.g. catalog corrupted by bad migration INC-1234", REASON_MIN_LENGTH),
+    reasonInput("Reason", "e.g. data corrupted by a bad migration INC-1234", REASON_MIN_LENGTH),
   ]);
 }
 

@@ -26,6 +26,12 @@ export {
   type PointFileProblem,
   uploadPointFile,
 } from "./point-files.js";
+export {
+  AS_OF_FACT,
+  claimAsOf,
+  claimPointFolder,
+  type PointFolderClaim,
+} from "./point-folder.js";
 export { type BackupPoint, type ListPointsOptions, listBackupPoints } from "./points.js";
 export {
   applyRetention,

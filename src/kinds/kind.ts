@@ -22,7 +22,10 @@ import type {
   RecoveryPointDetails,
   RecoveryPointRef,
   RecoveryPointSource,
+  VerificationProgress,
+  VerificationReport,
 } from "../recovery-points/recovery-point.js";
+import type { VerificationSummary } from "../recovery-points/verification-store.js";
 import type { Db } from "../runbook/run-store.js";
 import type { PhaseRunRecord, Runbook, RunRequest } from "../runbook/types.js";
 
@@ -105,18 +108,71 @@ export interface RunbookDeps<T extends TargetBase = TargetBase> {
   logger: Logger;
 }
 
-/** A kind's words for what its restore replaces and loses (the approval card, `/restore status`). */
+/**
+ * A kind's words for what its restore replaces and loses (the approval card, its Approve
+ * dialog, `/restore status`). `options` is the request's parsed restore options (null: none).
+ */
 export interface RestoreWords {
-  /** What is lost after the point: "catalog changes" (… after 14:00 UTC — about 2 h — will be lost). */
-  lost: string;
+  /**
+   * What is lost after the point: "catalog changes" (… after 14:00 UTC — about 2 h — will be
+   * lost). A function when it depends on the point or the options; undefined from it when the
+   * restore overwrites nothing live (InfluxDB Enterprise's `--newdb`), and the card says so.
+   */
+  lost: string | ((point: JsonValue, options: JsonValue | null) => string | undefined);
   /** "its catalog with the snapshot of <time>" (This takes <target> down and replaces …). */
-  replaces(point: JsonValue, time: string): string;
+  replaces(point: JsonValue, time: string, options: JsonValue | null): string;
+  /**
+   * The Approve dialog's sentence after "This ", when the restore does not take the whole
+   * target down (default: "takes <target> down and replaces <replaces>").
+   */
+  effect?(target: string, point: JsonValue, time: string, options: JsonValue | null): string;
+  /**
+   * What the restore stops and for how long (the card's "Downtime" line), e.g. "InfluxDB is
+   * stopped from phase 2 until the restored node answers in phase 6".
+   */
+  downtime?(point: JsonValue, options: JsonValue | null): string;
   /** "the catalog was never touched" (No data lost: nothing ran, so …). */
   untouched: string;
   /** "the catalog restore" (… never started, so …): the phase `outline.replacesData`. */
   replacing: string;
   /** The card's field for the point: its label and its name as `/recovery-points` lists it. */
   point(point: JsonValue, pointTime: Date): { label: string; name: string };
+}
+
+/**
+ * How `/recovery-points verify` says what a kind's verify checked: only what its source's
+ * `verifyPoint` really did, read from the report that source fills.
+ */
+export interface VerifyWords {
+  /** What verify reads, for its acknowledgement ("Verifying <target> <point>: …"). */
+  reads: string;
+  /** One line per check made, with its outcome (mrkdwn); `dataLocation` is the source's. */
+  checks(report: VerificationReport, dataLocation: string): string[];
+  /** A passed result in a few words (notifications, later listings): "48,211 files, none missing". */
+  passed(summary: VerificationSummary): string;
+  /** Why a stored result failed, in a few words, for later listings. */
+  failed(summary: VerificationSummary): string;
+  /** A stored result no longer applies (the point's ETag changed): "pg_dump.gz has changed since". */
+  changed: string;
+  /** What a long verify is doing, for kinds whose source reports progress. */
+  progress?(progress: VerificationProgress): string;
+  /** The heading of the report's `problems`, when there are any: "File list problems". */
+  problemsHeading: string;
+}
+
+/** A kind's words for its time-named points: the `/recovery-points` listing and verify. */
+export interface PointWords {
+  /** One point, for people: "snapshot", "archive", "backup set", "point". */
+  noun: string;
+  /** Why a point is incomplete, when its source gives no reason. */
+  incomplete: string;
+  /** Why no point is restorable, when some exist: "every snapshot lacks bloom.bin.gz or pg_dump.gz". */
+  noneComplete: string;
+  /** A complete point its restore cannot use (details without `dumpSize`), and why. */
+  unusable: string;
+  /** The point's facts when its source gives no `summary`: "pg_dump.gz 1.2 MiB". */
+  size(details: RecoveryPointDetails): string;
+  verify: VerifyWords;
 }
 
 export interface PlanInput<T extends TargetBase = TargetBase> {
@@ -324,6 +380,12 @@ export interface Kind<T extends TargetBase = TargetBase> {
      * without it they speak of InfluxDB Clustered's catalog and snapshot.
      */
     restore?: RestoreWords;
+    /**
+     * How the listing and `/recovery-points verify` speak of the kind's time-named points;
+     * without it they use neutral words that name no file (kinds with `points.named` have
+     * their own listing and verify).
+     */
+    points?: PointWords;
   };
   /** The Kubernetes API access its runbooks use, as Role rules in the target's namespace. */
   rbac: readonly RbacRule[];

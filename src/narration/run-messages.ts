@@ -97,7 +97,9 @@ export const RUN_CONTROL_SPECS: Record<
     style: "danger",
     confirm: {
       title: "Roll back?",
-      text: "Every component is scaled back up to its recorded replica count and the operator is unpaused. A catalog restore that was committed is not undone.",
+      // The same for every kind: what a roll back undoes is the kind's, said in the halt
+      // message ("Roll back: …"), not here.
+      text: "restorebot runs this run's roll back steps, as the halt message in the thread describes them: what goes back to how it was, and what is not undone.",
       confirm: "Roll back",
     },
   },

@@ -1,3 +1,4 @@
+import type { PointWords } from "../kinds/kind.js";
 import type { types } from "../slack/slack-api.js";
 import { formatAge, formatBytes, formatCount, formatDuration, formatUtc } from "../text/format.js";
 import { clip, code, mrkdwnText } from "./format.js";
@@ -7,7 +8,7 @@ import type {
   VerificationProgress,
   VerificationReport,
 } from "./recovery-point.js";
-import type { StoredVerification } from "./verification-store.js";
+import { type StoredVerification, summarize } from "./verification-store.js";
 
 export type Block = types.KnownBlock;
 
@@ -33,6 +34,34 @@ export interface OlderPointsValue {
 }
 
 const SECTION_MAX = 3000;
+
+/**
+ * Words for a kind that gives none: they name no file and claim no check beyond what every
+ * verification report carries (its ok, its problems), so a new kind is never described in
+ * another system's terms.
+ */
+export const NEUTRAL_POINT_WORDS: PointWords = {
+  noun: "point",
+  incomplete: "the point is not finished (still being written, or it failed)",
+  noneComplete: "every point is incomplete or unusable",
+  unusable: "*unusable*: it lacks what a restore needs",
+  size: (details) => (details.dumpSize === undefined ? "" : formatBytes(details.dumpSize)),
+  verify: {
+    reads: "the point's files",
+    checks: (report) =>
+      report.ok
+        ? [":white_check_mark: *Checked:* no problem found"]
+        : [
+            report.problems.length > 0
+              ? `:x: *Problems:* ${report.problems.length}, see below`
+              : `:x: *Problem:* ${mrkdwnText(report.dump.problem ?? (report.complete ? "the point is not sound" : "the point is incomplete"))}`,
+          ],
+    passed: () => "no problem found",
+    failed: (s) => (s.complete ? `${s.problems.length || 1} problem(s)` : "incomplete"),
+    changed: "the point has changed since",
+    problemsHeading: "Problems",
+  },
+};
 
 function section(text: string, blockId?: string): Block {
   return {
@@ -77,23 +106,26 @@ export function namedListingMessage(
 }
 
 /** `/recovery-points`: the header answers "what can we restore to, and how much do we lose?". */
-export function recoveryPointsMessage(listing: RecoveryPointListing): SlackMessage {
+export function recoveryPointsMessage(
+  listing: RecoveryPointListing,
+  words: PointWords = NEUTRAL_POINT_WORDS,
+): SlackMessage {
   const { now } = listing;
   const blocks: Block[] = [header(`Recovery points · ${listing.target}`)];
-  blocks.push(section(summaryText(listing)));
-  blocks.push(context(...contextTexts(listing)));
+  blocks.push(section(summaryText(listing, words)));
+  blocks.push(context(...contextTexts(listing, words)));
   blocks.push({ type: "divider" });
   if (listing.points.length === 0) {
     blocks.push(
       section(
         listing.totalPoints === 0
-          ? `No snapshots at all under ${code(listing.location)}.${listing.emptyHint ? ` ${listing.emptyHint}` : ""}`
+          ? `No ${words.noun}s at all under ${code(listing.location)}.${listing.emptyHint ? ` ${listing.emptyHint}` : ""}`
           : `No point matches ${describeFilter(listing)}.`,
       ),
     );
   }
   for (const point of listing.points)
-    blocks.push(pointBlock(listing.target, point, now, listing.expiresBy));
+    blocks.push(pointBlock(listing.target, point, now, listing.expiresBy, words));
   const oldestShown = listing.points.at(-1);
   if (listing.olderCount > 0 && oldestShown !== undefined) {
     const value: OlderPointsValue = {
@@ -127,14 +159,14 @@ export function recoveryPointsMessage(listing: RecoveryPointListing): SlackMessa
   return { text: summaryFallback(listing), blocks };
 }
 
-function summaryText(listing: RecoveryPointListing): string {
+function summaryText(listing: RecoveryPointListing, words: PointWords): string {
   const { now, newestComplete, oldestComplete } = listing;
   const lines: string[] = [];
   if (newestComplete === undefined) {
     lines.push(
       listing.totalPoints === 0
         ? ":rotating_light: *No recovery points*: nothing can be restored."
-        : `:rotating_light: *No complete recovery point*${listing.completeScanLimited ? " among the newest 200" : ""}: every snapshot lacks bloom.bin.gz or pg_dump.gz, so nothing can be restored.`,
+        : `:rotating_light: *No complete recovery point*${listing.completeScanLimited ? " among the newest 200" : ""}: ${words.noneComplete}, so nothing can be restored.`,
     );
   } else {
     const rpo = now.getTime() - newestComplete.time.getTime();
@@ -152,13 +184,13 @@ function summaryText(listing: RecoveryPointListing): string {
   }
   if (listing.newest !== undefined && !listing.newestIsComplete && newestComplete !== undefined) {
     lines.push(
-      `:warning: The newest snapshot ${code(listing.newest.id)} is incomplete (still being written, or it failed).`,
+      `:warning: The newest ${words.noun} ${code(listing.newest.id)} is incomplete (still being written, or it failed).`,
     );
   }
   return lines.join("\n");
 }
 
-function contextTexts(listing: RecoveryPointListing): string[] {
+function contextTexts(listing: RecoveryPointListing, words: PointWords): string[] {
   const texts = [
     `${formatCount(listing.totalPoints)} points in ${code(listing.location)}${listing.expiresBy === "backup" ? "" : ` (${formatCount(listing.counts.hourly)} hourly, ${formatCount(listing.counts.daily)} daily at 00:00 UTC)`} · showing ${formatCount(listing.points.length)}, newest first${listing.query.cadence !== "all" || listing.query.sinceMs !== undefined || listing.query.before !== undefined ? ` · ${describeFilter(listing)}` : ""}`,
   ];
@@ -170,7 +202,7 @@ function contextTexts(listing: RecoveryPointListing): string[] {
   if (listing.skipped.length > 0) {
     const names = listing.skipped.slice(0, 3).map(code).join(", ");
     texts.push(
-      `${formatCount(listing.skipped.length)} folder${listing.skipped.length === 1 ? "" : "s"} skipped: not a snapshot time (${names}${listing.skipped.length > 3 ? ", …" : ""})`,
+      `${formatCount(listing.skipped.length)} folder${listing.skipped.length === 1 ? "" : "s"} skipped: not a ${words.noun} time (${names}${listing.skipped.length > 3 ? ", …" : ""})`,
     );
   }
   return texts;
@@ -197,6 +229,7 @@ function pointBlock(
   point: ListedPoint,
   now: Date,
   expiresBy: RecoveryPointListing["expiresBy"],
+  words: PointWords,
 ): Block {
   const { ref, details } = point;
   // restorebot's own backups have no hourly or daily points: they are kept by age alone.
@@ -209,29 +242,28 @@ function pointBlock(
     lines.push(`:grey_question: ${title} — *gone*: the folder disappeared while listing`);
   } else if (!details.complete) {
     lines.push(
-      `:no_entry: ${title} — *incomplete*: ${details.incompleteReason ?? "no bloom.bin.gz (still being written, or the snapshot failed)"}; cannot be restored`,
+      `:no_entry: ${title} — *incomplete*: ${details.incompleteReason ?? words.incomplete}; cannot be restored`,
     );
   } else if (details.dumpSize === undefined) {
-    lines.push(`:no_entry: ${title} — *no pg_dump.gz*: nothing to restore the catalog from`);
+    lines.push(`:no_entry: ${title} — ${words.unusable}`);
   } else {
     lines.push(`:large_green_circle: ${title}`);
   }
   const facts: string[] = [];
   if (details?.summary !== undefined) facts.push(details.summary);
-  else if (details?.dumpSize !== undefined)
-    facts.push(`pg_dump.gz ${formatBytes(details.dumpSize)}`);
+  else if (details !== undefined && words.size(details) !== "") facts.push(words.size(details));
   facts.push(expiryText(point, now, expiresBy));
   lines.push(facts.join(" · "));
   if (point.verification !== undefined) {
-    lines.push(verificationLine(point.verification, details?.dumpEtag, now));
+    lines.push(verificationLine(point.verification, details?.dumpEtag, now, words));
   }
   const block: Block = {
     type: "section",
     block_id: `point:${ref.id}`,
     text: { type: "mrkdwn", text: clip(lines.join("\n"), SECTION_MAX) },
   };
-  // Incomplete points are never offered for restore (vendor document: "make sure that the
-  // bloom filter file exists").
+  // Incomplete points are never offered for restore (for InfluxDB Clustered, the vendor's
+  // document: "make sure that the bloom filter file exists").
   if (point.restorable) {
     block.accessory = {
       type: "button",
@@ -267,64 +299,36 @@ export function verificationLine(
   v: StoredVerification,
   currentDumpEtag: string | undefined,
   now: Date,
+  words: PointWords = NEUTRAL_POINT_WORDS,
 ): string {
   const when = formatAge(v.verifiedAt, now);
-  const s = v.summary;
   if (currentDumpEtag !== undefined && v.dumpEtag !== null && v.dumpEtag !== currentDumpEtag) {
-    return `:grey_question: verified ${when}, but pg_dump.gz has changed since: verify again`;
+    return `:grey_question: verified ${when}, but ${words.verify.changed}: verify again`;
   }
-  if (v.ok) {
-    return `:white_check_mark: verified ${when}: ${formatCount(s.referencedFiles)} files, none missing`;
-  }
-  const reasons: string[] = [];
-  if (!s.complete) reasons.push("incomplete");
-  if (s.dumpProblem !== null) reasons.push("pg_dump.gz unusable");
-  if (s.missingFiles > 0)
-    reasons.push(
-      `${formatCount(s.missingFiles)} of ${formatCount(s.referencedFiles)} files missing`,
-    );
-  if (s.problems.length > 0) reasons.push("unreadable file lists");
-  return `:x: verification failed ${when}: ${reasons.join(", ") || "see the last verify"}`;
+  if (v.ok) return `:white_check_mark: verified ${when}: ${words.verify.passed(v.summary)}`;
+  return `:x: verification failed ${when}: ${words.verify.failed(v.summary) || "see the last verify"}`;
 }
 
-/** `/recovery-points verify`: each check with its outcome, then what is missing. */
+/** `/recovery-points verify`: each check the kind made with its outcome, then what is missing. */
 export function verificationMessage(input: {
   target: string;
   point: RecoveryPointRef;
   bucket: string;
   report: VerificationReport;
   saved: boolean;
+  words?: PointWords;
 }): SlackMessage {
   const { target, point, report, bucket } = input;
+  const words = (input.words ?? NEUTRAL_POINT_WORDS).verify;
   const verdict = report.ok
     ? `:white_check_mark: *${code(point.id)} is restorable.*`
     : `:x: *${code(point.id)} is not restorable.*`;
-  const checks: string[] = [];
-  checks.push(
-    report.complete
-      ? ":white_check_mark: *Complete:* bloom.bin.gz is present (it is written last)"
-      : ":x: *Incomplete:* bloom.bin.gz is missing: the snapshot never finished, and must never be restored",
-  );
-  const dump = report.dump;
-  checks.push(
-    dump.problem === undefined
-      ? `:white_check_mark: *Catalog dump:* pg_dump.gz (${formatBytes(dump.bytes)}) decompresses end to end, CRC checked (${formatBytes(dump.sqlBytes ?? 0)} of SQL), and is a PostgreSQL dump`
-      : `:x: *Catalog dump:* ${mrkdwnText(dump.problem)}`,
-  );
-  const files = `${formatCount(report.referencedFiles)} Parquet file${report.referencedFiles === 1 ? "" : "s"} referenced by ${formatCount(report.tableLists)} table file list${report.tableLists === 1 ? "" : "s"} (${formatCount(report.referencedPrefixes)} table prefixes)`;
-  checks.push(
-    report.missingFiles === 0
-      ? `:white_check_mark: *Parquet files:* all ${files} are in ${code(bucket)}`
-      : `:x: *Parquet files:* ${formatCount(report.missingFiles)} of ${files} are missing from ${code(bucket)}; a restore cannot bring them back`,
-  );
-  if (report.problems.length > 0) {
-    checks.push(`:x: *File lists:* ${report.problems.length} problem(s), see below`);
-  }
+  const checks = words.checks(report, bucket);
   const blocks: Block[] = [
     header(`Verify · ${target}`),
     section(`${verdict}\n${checks.join("\n")}`),
   ];
-  if (report.missingFiles > 0) {
+  if (report.missingSample.length > 0) {
     const more = report.missingFiles - report.missingSample.length;
     blocks.push(
       section(
@@ -335,7 +339,7 @@ export function verificationMessage(input: {
   if (report.problems.length > 0) {
     blocks.push(
       section(
-        `*File list problems:*\n${report.problems.map((p) => `• ${mrkdwnText(p)}`).join("\n")}`,
+        `*${words.problemsHeading}:*\n${report.problems.map((p) => `• ${mrkdwnText(p)}`).join("\n")}`,
       ),
     );
   }
@@ -346,7 +350,7 @@ export function verificationMessage(input: {
     ),
   );
   const text = report.ok
-    ? `${target} ${point.id} is restorable: ${formatCount(report.referencedFiles)} files, none missing.`
+    ? `${target} ${point.id} is restorable: ${words.passed(summarize(report))}.`
     : `${target} ${point.id} is not restorable.`;
   return { text, blocks };
 }
@@ -357,17 +361,12 @@ export function verificationProgressText(
   point: RecoveryPointRef,
   progress: VerificationProgress | undefined,
   elapsedMs: number,
+  words: PointWords = NEUTRAL_POINT_WORDS,
 ): string {
   const head = `:hourglass_flowing_sand: Verifying ${target} ${code(point.id)} (${formatDuration(elapsedMs)} so far)`;
-  if (progress === undefined) return `${head}: listing the snapshot…`;
-  switch (progress.stage) {
-    case "dump":
-      return `${head}: decompressing pg_dump.gz, ${formatBytes(progress.bytesRead)} of ${formatBytes(progress.totalBytes)}…`;
-    case "file-lists":
-      return `${head}: read ${formatCount(progress.done)} of ${formatCount(progress.total)} table file lists (${formatCount(progress.referencedFiles)} Parquet files referenced)…`;
-    case "objects":
-      return `${head}: checked ${formatCount(progress.prefixesDone)} of ${formatCount(progress.prefixesTotal)} table prefixes (${formatCount(progress.objectsListed)} objects listed)…`;
-  }
+  if (progress === undefined || words.verify.progress === undefined)
+    return `${head}: reading ${words.verify.reads}…`;
+  return `${head}: ${words.verify.progress(progress)}`;
 }
 
 /** "No point at …; nearest: …": the next command to type is in the answer. */

@@ -65,6 +65,11 @@ export interface VerificationReport {
   problems: string[];
   requests: { lists: number; objectLists: number; reads: number };
   durationMs: number;
+  /**
+   * The kind's own counts of what its verify did (e.g. files read to their end, objects whose
+   * ETag was compared), so its wording (`PointWords.verify`) says exactly what was checked.
+   */
+  facts?: Record<string, number | boolean>;
 }
 
 export interface VerifyOptions {

@@ -11,6 +11,8 @@ export interface VerificationSummary {
   missingSample: string[];
   problems: string[];
   durationMs: number;
+  /** The kind's own counts (the report's `facts`), when it gives them. */
+  facts?: Record<string, number | boolean>;
 }
 
 export interface StoredVerification {
@@ -37,6 +39,7 @@ export function summarize(report: VerificationReport): VerificationSummary {
     missingSample: report.missingSample,
     problems: report.problems,
     durationMs: report.durationMs,
+    ...(report.facts === undefined ? {} : { facts: report.facts }),
   };
 }
 

@@ -34,6 +34,7 @@ export type S3Operation =
   | "UploadPart"
   | "CompleteMultipartUpload"
   | "AbortMultipartUpload"
+  | "ListMultipartUploads"
   | "Unsupported";
 
 export interface FaultSpec {
@@ -124,11 +125,22 @@ export interface S3StandIn {
   setCopyRate(bytesPerSecond: number | undefined): void;
   /** Multipart uploads created and neither completed nor aborted (what S3 would bill for). */
   pendingUploads(): Array<{ bucket: string; key: string; uploadId: string; parts: number }>;
+  /**
+   * Holds every request matching `op` (and `bucket`/`key` when given) before it is handled,
+   * until `release()` (or `close()`): e.g. an UploadPart held so a test can kill the client
+   * while its multipart upload is in flight. Released requests are then handled as usual.
+   */
+  holdRequests(match: { op: S3Operation; bucket?: string; key?: string }): {
+    /** Requests held so far (and still arriving while the hold is on). */
+    held(): number;
+    release(): void;
+  };
   close(): Promise<void>;
 }
 
 const XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/";
 const MAX_KEYS = 1000;
+const OWNER_ID = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a";
 
 const STATUS_CODES: Record<number, string> = {
   400: "InvalidRequest",
@@ -210,6 +222,7 @@ function operationOf(
     if (method === "HEAD") return "HeadBucket";
     if (method === "DELETE") return "DeleteBucket";
     if (method === "GET" && query.get("list-type") === "2") return "ListObjectsV2";
+    if (method === "GET" && query.has("uploads")) return "ListMultipartUploads";
     if (method === "POST" && query.has("delete")) return "DeleteObjects";
     return "Unsupported";
   }
@@ -407,11 +420,22 @@ interface PendingUpload {
   contentType: string;
   parts: Map<number, { body: Buffer; etag: string }>;
   initiated: Date;
+  /** Creation order, for uploads of one key initiated in the same millisecond. */
+  seq: number;
 }
 
 export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3StandIn> {
   const store = new InMemoryObjectStore();
   const uploads = new Map<string, PendingUpload>();
+  let uploadSeq = 0;
+  const holds = new Set<{
+    op: S3Operation;
+    bucket?: string;
+    key?: string;
+    count: number;
+    gate: Promise<void>;
+    open: () => void;
+  }>();
   let copyRate: number | undefined;
   for (const bucket of opts.buckets ?? []) store.createBucket(bucket);
   const counts = new Map<S3Operation, number>();
@@ -549,6 +573,8 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
         res.end();
         return;
       }
+      case "ListMultipartUploads":
+        return listMultipartUploads(res, r);
       case "DeleteObject":
         requireBucket(r.bucket);
         store.delete(r.bucket, r.key);
@@ -699,6 +725,7 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
       contentType: req.headers["content-type"] ?? "application/octet-stream",
       parts: new Map(),
       initiated: new Date(),
+      seq: ++uploadSeq,
     });
     const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<InitiateMultipartUploadResult xmlns="${XMLNS}">${el("Bucket", r.bucket)}${el("Key", r.key)}${el("UploadId", uploadId)}</InitiateMultipartUploadResult>`;
     res.setHeader("Content-Type", "application/xml");
@@ -792,6 +819,85 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
     res.setHeader("Content-Type", "application/xml");
     res.setHeader("Content-Length", Buffer.byteLength(out));
     res.end(out);
+  }
+
+  /**
+   * ListMultipartUploads as S3 answers it: uploads in key order, several uploads of one key in
+   * the order they were initiated; `prefix`, `max-uploads` (capped at 1000), `key-marker` and
+   * `upload-id-marker` (uploads after that one of the marker's key, then later keys),
+   * `NextKeyMarker`/`NextUploadIdMarker` when truncated, `encoding-type=url`. `delimiter` is
+   * not implemented (501), so a caller relying on it fails instead of getting a wrong answer.
+   */
+  function listMultipartUploads(res: ServerResponse, r: ParsedRequest): void {
+    requireBucket(r.bucket);
+    if (r.query.has("delimiter")) throw new S3Error(501, "NotImplemented");
+    const prefix = r.query.get("prefix") ?? "";
+    const maxRaw = r.query.get("max-uploads");
+    const maxUploads = maxRaw === null ? MAX_KEYS : Number(maxRaw);
+    if (!Number.isInteger(maxUploads) || maxUploads < 0)
+      throw new S3Error(
+        400,
+        "InvalidArgument",
+        "Argument max-uploads must be an integer between 0 and 2147483647",
+      );
+    const keyMarker = r.query.get("key-marker") ?? "";
+    const uploadIdMarker = r.query.get("upload-id-marker") ?? "";
+    const urlEncode = r.query.get("encoding-type") === "url";
+    const all = [...uploads.entries()]
+      .filter(([, u]) => u.bucket === r.bucket && u.key.startsWith(prefix))
+      .map(([uploadId, u]) => ({ uploadId, ...u }))
+      .sort(
+        (a, b) =>
+          Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)) ||
+          a.initiated.getTime() - b.initiated.getTime() ||
+          a.seq - b.seq,
+      );
+    let start = 0;
+    if (keyMarker !== "") {
+      const markerIndex =
+        uploadIdMarker === ""
+          ? -1
+          : all.findIndex((u) => u.key === keyMarker && u.uploadId === uploadIdMarker);
+      // An upload-id-marker that no longer exists (completed or aborted since the last page):
+      // uploads of the marker's key with a greater upload id, as S3 documents, then later keys.
+      const after = (u: { key: string; uploadId: string }) => {
+        const c = Buffer.compare(Buffer.from(u.key), Buffer.from(keyMarker));
+        return c > 0 || (c === 0 && uploadIdMarker !== "" && u.uploadId > uploadIdMarker);
+      };
+      start = markerIndex >= 0 ? markerIndex + 1 : all.findIndex(after);
+      if (start < 0) start = all.length;
+    }
+    const page = all.slice(start, start + Math.min(maxUploads, MAX_KEYS));
+    const truncated = start + page.length < all.length;
+    const last = page.at(-1);
+    const enc = (v: string) => escapeXml(encodeListValue(v, urlEncode));
+    const parts: string[] = [
+      `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult xmlns="${XMLNS}">`,
+      el("Bucket", r.bucket),
+      `<KeyMarker>${enc(keyMarker)}</KeyMarker>`,
+      el("UploadIdMarker", uploadIdMarker),
+    ];
+    if (truncated && last !== undefined)
+      parts.push(
+        `<NextKeyMarker>${enc(last.key)}</NextKeyMarker>`,
+        el("NextUploadIdMarker", last.uploadId),
+      );
+    if (urlEncode) parts.push(el("EncodingType", "url"));
+    parts.push(
+      `<Prefix>${enc(prefix)}</Prefix>`,
+      el("MaxUploads", maxUploads),
+      el("IsTruncated", truncated),
+    );
+    const owner = `${el("ID", OWNER_ID)}${el("DisplayName", "restorebot-stand-in")}`;
+    for (const u of page)
+      parts.push(
+        `<Upload><Key>${enc(u.key)}</Key>${el("UploadId", u.uploadId)}<Initiator>${owner}</Initiator><Owner>${owner}</Owner><StorageClass>STANDARD</StorageClass>${el("Initiated", u.initiated.toISOString())}</Upload>`,
+      );
+    parts.push("</ListMultipartUploadsResult>");
+    const xml = parts.join("");
+    res.setHeader("Content-Type", "application/xml");
+    res.setHeader("Content-Length", Buffer.byteLength(xml));
+    res.end(xml);
   }
 
   function listObjectsV2(res: ServerResponse, r: ParsedRequest): void {
@@ -898,6 +1004,15 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
     });
     const delay = latency.get(r.op) ?? latency.get("*") ?? 0;
     if (delay > 0) await sleep(delay);
+    for (const hold of holds)
+      if (
+        hold.op === r.op &&
+        (hold.bucket === undefined || hold.bucket === r.bucket) &&
+        (hold.key === undefined || hold.key === r.key)
+      ) {
+        hold.count += 1;
+        await hold.gate;
+      }
     try {
       const denied = r.accessKeyId === undefined ? undefined : deniedKeys.get(r.accessKeyId);
       if (denied !== undefined) throw new S3Error(403, denied);
@@ -926,10 +1041,13 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
   const server: Server = createServer((req, res) => {
     void onRequest(req, res);
   });
-  // Node's default. A shorter one defeats keep-alive: Node's Agent retires a socket
-  // `agentKeepAliveTimeoutBuffer` (1 s) before the server's advertised timeout, so at 1 s every
-  // request opened a new connection. close() ends idle keep-alive sockets itself.
-  server.keepAliveTimeout = 5000;
+  // Node's Agent retires an idle socket `agentKeepAliveTimeoutBuffer` (1 s) before the server's
+  // advertised timeout: at 1 s every request opened a new connection. At Node's default of 5 s a
+  // client whose event loop lags more than a second on a busy machine could still write into a
+  // socket the server was closing, and get ECONNRESET (tests run with one attempt per call). A
+  // minute, as object stores keep idle connections, leaves that race to clients idle a minute.
+  // close() ends idle keep-alive sockets itself.
+  server.keepAliveTimeout = 60_000;
   server.on("connection", () => {
     connections++;
   });
@@ -995,7 +1113,24 @@ export async function startS3StandIn(opts: S3StandInOptions = {}): Promise<S3Sta
         uploadId,
         parts: u.parts.size,
       })),
+    holdRequests(match) {
+      let open: () => void = () => {};
+      const gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      const hold = { ...match, count: 0, gate, open };
+      holds.add(hold);
+      return {
+        held: () => hold.count,
+        release() {
+          holds.delete(hold);
+          hold.open();
+        },
+      };
+    },
     async close() {
+      for (const hold of holds) hold.open();
+      holds.clear();
       const closed = once(server, "close");
       server.close();
       server.closeAllConnections();

@@ -11,6 +11,7 @@ import {
   formatRequestStatus,
 } from "../../src/approvals/reports.js";
 import type { ApprovalRecord, RestoreRequest } from "../../src/approvals/request-store.js";
+import { CLUSTERED_RESTORE_WORDS } from "../../src/kinds/influxdb-clustered/point-words.js";
 import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
 import { staysDown } from "../../src/narration/run-messages.js";
 import { formatDuration } from "../../src/text/format.js";
@@ -89,7 +90,7 @@ function buttons(blocks: unknown[]): string[] {
 
 describe("the approval card", () => {
   it("states the data-loss window in words", () => {
-    expect(describeDataLoss(request(), NOW)).toBe(
+    expect(describeDataLoss(request(), NOW, CLUSTERED_RESTORE_WORDS)).toBe(
       "catalog changes after 14:00 UTC — about 3 h 12 min — will be lost",
     );
     // A point from another day names the day; once running, the window is fixed at the start.
@@ -100,6 +101,7 @@ describe("the approval card", () => {
           startedAt: new Date("2024-08-12T15:00:00Z"),
         }),
         NOW,
+        CLUSTERED_RESTORE_WORDS,
       ),
     ).toBe("catalog changes after 2024-08-10 14:00 UTC — about 2 d 01 h — are lost");
   });

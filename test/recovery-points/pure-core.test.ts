@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { CLUSTERED_POINT_WORDS } from "../../src/kinds/influxdb-clustered/point-words.js";
 import { contiguousRuns } from "../../src/kinds/influxdb-clustered/s3-source.js";
 import {
   endsLikeCompletePgDump,
@@ -229,7 +230,7 @@ function textOf(blocks: unknown[]): string {
 
 describe("the listing message", () => {
   it("leads with the newest complete point, the RPO and the restorable window", () => {
-    const m = recoveryPointsMessage(listing());
+    const m = recoveryPointsMessage(listing(), CLUSTERED_POINT_WORDS);
     expect(blockProblems(m.blocks, 50)).toEqual([]);
     const summary = textOf(m.blocks.slice(0, 2));
     expect(summary).toContain("Newest complete:* `2024-08-12T14:00:00+00:00` (42 min ago)");
@@ -250,6 +251,7 @@ describe("the listing message", () => {
           point("2024-08-12T14:00:00+00:00"),
         ],
       }),
+      CLUSTERED_POINT_WORDS,
     );
     const sections = m.blocks.filter((b) => b.block_id?.startsWith("point:"));
     expect(sections).toHaveLength(2);
@@ -272,6 +274,7 @@ describe("the listing message", () => {
           point("2024-07-14T00:00:00+00:00"),
         ],
       }),
+      CLUSTERED_POINT_WORDS,
     );
     const text = textOf(m.blocks);
     expect(text).toContain("*expires in 5 h 18 min*");
@@ -280,7 +283,7 @@ describe("the listing message", () => {
   });
 
   it("pages to older points with a button and a command", () => {
-    const m = recoveryPointsMessage(listing({ olderCount: 790 }));
+    const m = recoveryPointsMessage(listing({ olderCount: 790 }), CLUSTERED_POINT_WORDS);
     expect(blockProblems(m.blocks, 50)).toEqual([]);
     const actions = m.blocks.find((b) => b.type === "actions") as unknown as {
       elements: Array<{ action_id: string; value: string; text: { text: string } }>;
@@ -303,6 +306,7 @@ describe("the listing message", () => {
     );
     const m = recoveryPointsMessage(
       listing({ points, olderCount: 60, truncatedToMessage: true, skipped: ["a", "b", "c", "d"] }),
+      CLUSTERED_POINT_WORDS,
     );
     expect(blockProblems(m.blocks, 50)).toEqual([]);
     expect(textOf(m.blocks)).toContain("4 folders skipped");
@@ -316,6 +320,7 @@ describe("the listing message", () => {
         newestIsComplete: false,
         points: [point("2024-08-12T14:00:00+00:00", { restorable: false })],
       }),
+      CLUSTERED_POINT_WORDS,
     );
     expect(textOf(m.blocks)).toContain("No complete recovery point");
   });
@@ -339,15 +344,18 @@ describe("the listing message", () => {
         durationMs: 4000,
       },
     };
-    expect(verificationLine(v, '"e1"', now)).toBe(
+    expect(verificationLine(v, '"e1"', now, CLUSTERED_POINT_WORDS)).toBe(
       ":white_check_mark: verified 2 h 02 min ago: 48,211 files, none missing",
     );
-    expect(verificationLine(v, '"e2"', now)).toContain("pg_dump.gz has changed since");
+    expect(verificationLine(v, '"e2"', now, CLUSTERED_POINT_WORDS)).toContain(
+      "pg_dump.gz has changed since",
+    );
     expect(
       verificationLine(
         { ...v, ok: false, summary: { ...v.summary, missingFiles: 3 } },
         '"e1"',
         now,
+        CLUSTERED_POINT_WORDS,
       ),
     ).toContain("3 of 48,211 files missing");
   });
@@ -376,7 +384,14 @@ describe("the verify answer", () => {
   const p = { id: "2024-08-12T14:00:00+00:00", time: new Date("2024-08-12T14:00:00Z") };
 
   it("gives counts and up to 10 missing paths", () => {
-    const m = verificationMessage({ target: "prod", point: p, bucket: "b", report, saved: true });
+    const m = verificationMessage({
+      target: "prod",
+      point: p,
+      bucket: "b",
+      report,
+      saved: true,
+      words: CLUSTERED_POINT_WORDS,
+    });
     expect(blockProblems(m.blocks, 50)).toEqual([]);
     const text = textOf(m.blocks);
     expect(text).toContain("is not restorable");
@@ -401,6 +416,7 @@ describe("the verify answer", () => {
       bucket: "b",
       report: hostile,
       saved: true,
+      words: CLUSTERED_POINT_WORDS,
     });
     const text = textOf(m.blocks);
     expect(text).not.toMatch(/[<>]/);

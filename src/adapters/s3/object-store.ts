@@ -57,6 +57,20 @@ export interface ObjectStore {
   ): Promise<{ etag: string }>;
   /** Deletes keys in batches of 1000; throws naming the first keys the store refused. */
   deleteObjects(bucket: string, keys: readonly string[]): Promise<{ deleted: number }>;
+  /**
+   * Multipart uploads started under `prefix` and neither completed nor aborted (their parts
+   * are stored, and billed, until they are aborted), page by page (ListMultipartUploads).
+   */
+  listMultipartUploads(bucket: string, prefix: string): AsyncIterable<MultipartUploadSummary>;
+  /** Aborts one multipart upload, removing its parts; an upload already gone is not an error. */
+  abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void>;
+}
+
+export interface MultipartUploadSummary {
+  key: string;
+  uploadId: string;
+  /** When the upload was started; undefined when the store does not say. */
+  initiated: Date | undefined;
 }
 
 export interface CopySource {

@@ -97,7 +97,7 @@ export function mapS3Error(err: unknown, ctx: S3CallContext): CodedError {
   if (name === "NoSuchBucket") {
     return new CodedError(
       "not_found",
-      `Bucket "${ctx.bucket}" does not exist at ${ctx.where} (${said}). Check the target's snapshots.bucket and endpoint.`,
+      `Bucket "${ctx.bucket}" does not exist at ${ctx.where} (${said}). Check the target's bucket and endpoint in restorebot.yaml (snapshots:, backups:, or the store's own bucket).`,
       options,
     );
   }
@@ -117,7 +117,7 @@ export function mapS3Error(err: unknown, ctx: S3CallContext): CodedError {
   ) {
     return new CodedError(
       "s3_unreachable",
-      `Could not ${ctx.operation} ${target(ctx)}: the object store at ${ctx.where} ${status === undefined ? "could not be reached" : `answered ${status}`} (${said}). Check the target's snapshots.endpoint and the network, then try again.`,
+      `Could not ${ctx.operation} ${target(ctx)}: the object store at ${ctx.where} ${status === undefined ? "could not be reached" : `answered ${status}`} (${said}). Check the target's endpoint in restorebot.yaml and the network, then try again.`,
       options,
     );
   }

@@ -1,9 +1,11 @@
 import { Readable } from "node:stream";
 import {
+  AbortMultipartUploadCommand,
   CopyObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   PutObjectCommand,
@@ -17,6 +19,7 @@ import type {
   CopySource,
   ListPage,
   ListPageOptions,
+  MultipartUploadSummary,
   ObjectHead,
   ObjectStore,
   ObjectStream,
@@ -362,5 +365,63 @@ export function createS3ObjectStore(
     return { deleted };
   }
 
-  return { listPrefixes, listObjects, head, getStream, put, copyObject, upload, deleteObjects };
+  async function* listMultipartUploads(
+    bucket: string,
+    prefix: string,
+  ): AsyncGenerator<MultipartUploadSummary> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await call(
+        { operation: "list", bucket, key: prefix === "" ? undefined : prefix },
+        () =>
+          client.send(
+            new ListMultipartUploadsCommand({
+              Bucket: bucket,
+              Prefix: prefix,
+              MaxUploads: MAX_PAGE,
+              KeyMarker: keyMarker,
+              UploadIdMarker: uploadIdMarker,
+            }),
+          ),
+      );
+      for (const u of page.Uploads ?? [])
+        if (u.Key !== undefined && u.UploadId !== undefined)
+          yield { key: u.Key, uploadId: u.UploadId, initiated: u.Initiated };
+      if (page.IsTruncated !== true) return;
+      // A truncated page without markers would list the same page again, forever.
+      if (page.NextKeyMarker === undefined || page.NextKeyMarker === "")
+        throw new CodedError(
+          "internal",
+          `the store at ${at} answered a truncated list of multipart uploads in bucket "${bucket}" without a next marker`,
+        );
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
+  async function abortMultipartUpload(bucket: string, key: string, uploadId: string) {
+    try {
+      await client.send(
+        new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
+      );
+    } catch (err) {
+      // Completed or aborted meanwhile: nothing of it is left to remove.
+      if ((err as { name?: string }).name === "NoSuchUpload") return;
+      throw mapS3Error(err, { operation: "delete", bucket, key, where: at });
+    }
+  }
+
+  return {
+    listPrefixes,
+    listObjects,
+    head,
+    getStream,
+    put,
+    copyObject,
+    upload,
+    deleteObjects,
+    listMultipartUploads,
+    abortMultipartUpload,
+  };
 }

@@ -271,6 +271,8 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       clusterEvents,
       originalReplicas: options.originalReplicas,
       catalog: await catalogSummary(),
+      /** Whether the shown scenario has a catalog database (InfluxDB Clustered's) at all. */
+      hasCatalog: options.catalog !== undefined,
     };
   }
 

@@ -3,6 +3,7 @@ import { CodedError } from "../../errors.js";
 import type { Kind } from "../kind.js";
 import { settleWithin } from "../plan-reads.js";
 import { completeInfluxTarget, type InfluxTarget, influxdbTargetShape } from "./config.js";
+import { CLUSTERED_POINT_WORDS, CLUSTERED_RESTORE_WORDS } from "./point-words.js";
 import { freezeInfluxPoint, influxPointOf } from "./points.js";
 import { appInstanceOf, targetComponents } from "./runbook/components.js";
 import { INFLUXDB_PHASES, INFLUXDB_ROLLBACK_STEPS } from "./runbook/phase-list.js";
@@ -115,6 +116,8 @@ export const influxdbClustered: Kind<InfluxTarget> = {
     });
   },
   wording: {
+    restore: CLUSTERED_RESTORE_WORDS,
+    points: CLUSTERED_POINT_WORDS,
     abandoned(request, runs, userId) {
       const catalog = catalogState(request, runs);
       return `:heavy_multiplication_x: <@${userId}> abandoned this restore. restorebot changes nothing more: the cluster stays as described above (${request.haltedPhase ? `stopped at ${request.haltedPhase}` : "halted"}); the operator is left as it is, and ${catalog.line.charAt(0).toLowerCase()}${catalog.line.slice(1)} Finish by hand from the runbook (docs/runbook.md).`;

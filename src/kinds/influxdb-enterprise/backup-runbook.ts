@@ -16,9 +16,11 @@
 import { Readable } from "node:stream";
 import { extract as tarExtract, pack as tarPack } from "tar-stream";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
+import { abortStaleUploads, describeAbortedUploads } from "../../adapters/s3/stale-uploads.js";
 import {
-  formatAsOf,
+  claimAsOf,
   type PointFile,
+  pointPrefix,
   uploadPointFile,
   writeCompleteManifest,
 } from "../../backups/index.js";
@@ -227,7 +229,12 @@ export function createEnterpriseBackupRunbook(deps: RunbookDeps<EnterpriseTarget
         await ctx.fact("pod", pod);
         await ctx.fact("directory", dir);
         await ctx.fact("full", !incremental);
-        if (typeof ctx.facts.asOf !== "string") await ctx.fact("asOf", formatAsOf(ctx.now()));
+        await claimAsOf(ctx, {
+          db: deps.db,
+          store: deps.objectStore(),
+          location: locationOf(target),
+          at: ctx.now(),
+        });
         if (incremental) await mustExec(cluster, target, ctx.signal, pod, ["mkdir", "-p", dir]);
         else await emptyDirectory(cluster, target, ctx.signal, pod, dir);
         const command = ["influxd-ctl", "backup", ...(incremental ? [] : ["-full"]), dir];
@@ -281,6 +288,15 @@ export function createEnterpriseBackupRunbook(deps: RunbookDeps<EnterpriseTarget
             `influxd-ctl backup left no files in ${pod}:${dir}`,
           );
         const store = deps.objectStore();
+        // Large set files go up in parts: a worker killed mid-upload left its multipart
+        // uploads open under this set's folder (only this run writes there). Abort them first.
+        const location = locationOf(target);
+        const folder = pointPrefix(location.prefix, asOf, location.pointsFolder);
+        const aborted = await abortStaleUploads(store, location.bucket, folder);
+        if (aborted.length > 0) {
+          ctx.note(describeAbortedUploads(aborted, location.bucket, folder));
+          await ctx.fact("abortedUploads", aborted.length);
+        }
         const files = await uploadFrom(cluster, target, store, ctx, pod, dir, names, asOf);
         const wrong = files.filter((f) => sizes.get(f.name) !== f.size);
         if (wrong.length > 0 || files.length !== names.length)

@@ -28,6 +28,7 @@ import {
   ENTERPRISE_OUTLINE,
   ENTERPRISE_RBAC,
 } from "./runbook.js";
+import { ENTERPRISE_POINT_WORDS, ENTERPRISE_RESTORE_WORDS } from "./wording.js";
 
 /** InfluxDB Enterprise 1.7: backup sets restored with `influxd-ctl restore` from a meta pod. */
 export const influxdbEnterprise: Kind<EnterpriseTarget> = {
@@ -105,6 +106,8 @@ export const influxdbEnterprise: Kind<EnterpriseTarget> = {
     };
   },
   wording: {
+    restore: ENTERPRISE_RESTORE_WORDS,
+    points: ENTERPRISE_POINT_WORDS,
     abandoned: (request, _runs, userId) =>
       `:heavy_multiplication_x: <@${userId}> abandoned this restore. restorebot changes nothing more: anti-entropy stays as the account above says and a copy of the set may stay in the meta pod; finish by hand.${request.haltedPhase ? ` (stopped at ${request.haltedPhase})` : ""}`,
     rollbackPressed: (_request, runs, userId) =>

@@ -79,6 +79,8 @@ export function createEnterpriseSource(
     location: where,
     dataLocation: where,
     emptyHint: `no backup sets yet: run /backup ${target.name} <reason>, or check backups.bucket and backups.prefix`,
+    // restorebot's own backups: kept by `backup.retention`, not by a garbage collector.
+    expiresBy: "backup",
     async listPoints() {
       const points = await listBackupPoints(store, location);
       return {
@@ -97,10 +99,21 @@ export function createEnterpriseSource(
         } catch (err) {
           problem = asCodedError(err).message;
         }
+        const retention = target.backup?.retention;
         const details: EnterpriseDetails = {
           complete: set !== undefined,
           dumpSize: set ? set.files.reduce((n, f) => n + f.size, 0) : undefined,
           dumpEtag: undefined,
+          ...(set ? { summary: describeSet(pointOfSet(set)) } : {}),
+          ...(set
+            ? {}
+            : {
+                incompleteReason:
+                  problem ?? "no complete.json (the upload never finished, or is still running)",
+              }),
+          ...(retention === undefined
+            ? {}
+            : { expiresAt: new Date(ref.time.getTime() + retention) }),
           set,
           problem,
         };
@@ -125,6 +138,10 @@ export async function verifySet(
   let set: EnterpriseComplete | undefined;
   let bytes = 0;
   let reads = 0;
+  let sizeProblems = 0;
+  let filesRead = 0;
+  let readProblems = 0;
+  let sizesChecked = false;
   try {
     set = await readSet(store, location, ref.id);
     reads++;
@@ -132,7 +149,10 @@ export async function verifySet(
     problems.push(asCodedError(err).message);
   }
   if (set) {
-    for (const p of await checkPointFileSizes(store, location, set))
+    const sized = await checkPointFileSizes(store, location, set);
+    sizesChecked = true;
+    sizeProblems = sized.length;
+    for (const p of sized)
       problems.push(
         p.problem === "missing"
           ? `${p.name} is missing (complete.json lists ${p.expected} bytes)`
@@ -144,7 +164,9 @@ export async function verifySet(
           const { body } = await openCheckedPointFile(store, location, set.asOf, file);
           reads++;
           for await (const chunk of body) bytes += (chunk as Buffer).length;
+          filesRead++;
         } catch (err) {
+          readProblems++;
           problems.push(asCodedError(err).message);
         }
       }
@@ -167,6 +189,7 @@ export async function verifySet(
     problems,
     requests: { lists: 2, objectLists: 0, reads },
     durationMs: Date.now() - started,
+    facts: { sizesChecked, sizeProblems, filesRead, readProblems, bytesRead: bytes },
   };
 }
 

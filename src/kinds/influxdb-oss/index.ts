@@ -16,6 +16,7 @@ import {
   RESTORE_PHASES,
   ROLLBACK_STEPS,
 } from "./runbooks.js";
+import { OSS_POINT_WORDS, OSS_RESTORE_WORDS } from "./wording.js";
 
 /** InfluxDB OSS 1.x, one node: file-level archives of meta/, data/ and wal/ (DESIGN.md). */
 export const influxdbOss: Kind<InfluxdbOssTarget> = {
@@ -75,6 +76,8 @@ export const influxdbOss: Kind<InfluxdbOssTarget> = {
     };
   },
   wording: {
+    restore: OSS_RESTORE_WORDS,
+    points: OSS_POINT_WORDS,
     abandoned: (_request, _runs, userId) =>
       `:heavy_multiplication_x: <@${userId}> abandoned this run. restorebot changes nothing more: the node and its data directory stay as described above; delete any helper pod and move the old directories back by hand if needed (docs/influxdb-1x.md).`,
     rollbackPressed: (_request, _runs, userId) =>

@@ -14,6 +14,7 @@ import type {
   RecoveryPointSource,
   VerificationReport,
 } from "../../recovery-points/recovery-point.js";
+import { formatBytes } from "../../text/format.js";
 import type { FreezeResult, JsonValue } from "../kind.js";
 import { ARCHIVE_NAME, archiveEntryOf, archiveLocation, KIND_ID } from "./archive-point.js";
 import type { InfluxdbOssTarget } from "./config.js";
@@ -60,6 +61,8 @@ export function createInfluxdbOssSource(
     location: `s3://${location.bucket}/${location.prefix}`,
     dataLocation: `s3://${location.bucket}/${location.prefix}`,
     emptyHint: `no archives yet: take one with /backup ${target.name}`,
+    // restorebot's own backups: kept by `backup.retention`, not by a garbage collector.
+    expiresBy: "backup",
     async listPoints() {
       const points = await list();
       return { points: points.map((p) => ({ id: p.asOf, time: p.time })), skipped: [] };
@@ -74,6 +77,14 @@ export function createInfluxdbOssSource(
           complete: p.complete,
           dumpSize: stored?.size ?? p.totalBytes,
           dumpEtag: undefined,
+          summary: `${ARCHIVE_NAME} ${formatBytes(stored?.size ?? p.totalBytes)}`,
+          ...(p.complete
+            ? {}
+            : {
+                incompleteReason:
+                  p.problem ?? "no complete.json (the backup failed, or is still running)",
+              }),
+          ...(p.expiresAt ? { expiresAt: p.expiresAt } : {}),
           ...(p.problem ? { problem: p.problem } : {}),
         };
         if (p.manifest) {
@@ -90,11 +101,8 @@ export function createInfluxdbOssSource(
               },
             };
           } catch (err) {
-            details = {
-              ...details,
-              complete: false,
-              problem: err instanceof Error ? err.message : String(err),
-            };
+            const problem = err instanceof Error ? err.message : String(err);
+            details = { ...details, complete: false, problem, incompleteReason: problem };
           }
         }
         out.set(p.asOf, details);

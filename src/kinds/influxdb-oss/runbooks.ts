@@ -11,6 +11,7 @@ import { rbacRulesFor } from "../../adapters/kubernetes/rbac.js";
 import {
   type BackupLocation,
   type CompleteManifest,
+  claimAsOf,
   openCheckedPointFile,
   readCompleteManifest,
   writeCompleteManifest,
@@ -46,7 +47,6 @@ import {
   archiveEntryOf,
   archiveKeyOf,
   archiveLocation,
-  asOfOf,
   buildOssComplete,
   checkOssManifest,
 } from "./archive-point.js";
@@ -236,9 +236,13 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
         const stoppedAt = ctx.earlierFacts("stop-node")?.stoppedAt;
         if (typeof stoppedAt !== "string")
           throw new CodedError("internal", "the stop-node phase recorded no time");
-        const asOf = asOfOf(new Date(stoppedAt));
-        await ctx.fact("asOf", asOf);
         const store = deps.objectStore();
+        const asOf = await claimAsOf(ctx, {
+          db: deps.db,
+          store,
+          location,
+          at: new Date(stoppedAt),
+        });
         // A re-run after complete.json was written: the point is stored, nothing to redo.
         const existing = await readCompleteManifest(store, location, asOf);
         if (existing) {

@@ -21,6 +21,7 @@ import {
 import { BACKUP_PHASES, createPachydermBackupRunbook, ROLLBACK_STEPS } from "./runbook-backup.js";
 import { pachydermOperations } from "./runbook-common.js";
 import { createPachydermRestoreRunbook, RESTORE_PHASES } from "./runbook-restore.js";
+import { PACHYDERM_POINT_WORDS } from "./wording.js";
 
 /** The Role rules both runbooks need (the target's own names do not change the rules). */
 const RBAC = rbacRulesFor(
@@ -80,12 +81,15 @@ export const pachyderm: Kind<PachydermTarget> = {
   },
   plan: (input) => describePachydermPlan(input),
   wording: {
+    points: PACHYDERM_POINT_WORDS,
     restore: {
       lost: "everything written to Pachyderm",
       replaces: (point, time) => {
         const p = pachydermPointOf(point);
         return `its ${p.databases.map((d) => `\`${d}\``).join(" and ")} database${p.databases.length === 1 ? "" : "s"} with the point of ${time} and copies back the point's objects`;
       },
+      downtime: () =>
+        "pachd and every pipeline worker are scaled to 0 from phase 2 until pachd is ready again at the end (it recreates its workers): Pachyderm is unavailable while the databases are restored and the point's objects copied back. Live objects the point does not list are left as they are.",
       untouched: "its databases and objects were never touched",
       replacing: "the restore of the databases",
       point: (point) => ({ label: "Point", name: pachydermPointOf(point).asOf }),

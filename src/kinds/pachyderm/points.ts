@@ -237,9 +237,6 @@ export function createPachydermSource(
       }
       const result = await verifyPachydermPoint(objectStore(), backups, read.manifest);
       const dumpProblems = result.problems.filter((p) => p.includes(".sql.gz"));
-      const missing = /^(\d+) object\(s\) missing/.exec(
-        result.problems.find((p) => p.includes("missing from the pool")) ?? "",
-      );
       return {
         ok: result.ok,
         complete: true,
@@ -253,11 +250,21 @@ export function createPachydermSource(
         tableLists: result.dumps.length,
         referencedFiles: result.objects,
         referencedPrefixes: 1,
-        missingFiles: missing ? Number(missing[1]) : 0,
+        missingFiles: result.absent,
         missingSample: [],
         problems: result.problems,
         requests: { lists: 2, objectLists: 1, reads: result.dumps.length + 2 },
         durationMs: Date.now() - started,
+        facts: {
+          dumpsListed: read.manifest.files.filter((f) => f.name.endsWith(".sql.gz")).length,
+          dumpsRead: result.dumps.length,
+          manifestRead: result.manifestRead,
+          objects: result.objects,
+          objectBytes: result.objectBytes,
+          etagsCompared: result.etagsCompared,
+          absent: result.absent,
+          differing: result.differing,
+        },
       };
     },
   };

@@ -1,9 +1,13 @@
 import { readFileSync } from "node:fs";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
+import { abortStaleUploads, describeAbortedUploads } from "../../adapters/s3/stale-uploads.js";
 import {
+  AS_OF_FACT,
   type CompleteManifest,
+  claimAsOf,
   formatAsOf,
   type PointFile,
+  pointPrefix,
   writeCompleteManifest,
 } from "../../backups/index.js";
 import { CodedError } from "../../errors.js";
@@ -11,12 +15,13 @@ import {
   BACKUP_POINT_FACT,
   type HaltAccount,
   PAUSE_WINDOW_FACT,
+  type PhaseContext,
   type PhaseRunRecord,
   type Runbook,
   type RunbookPhase,
   type RunRequest,
 } from "../../runbook/types.js";
-import { derivedRollbackSteps, describeRollback } from "../../steps/index.js";
+import { derivedRollbackSteps } from "../../steps/index.js";
 import { formatBytes, formatDuration } from "../../text/format.js";
 import type { PhaseOutline, RunbookDeps } from "../kind.js";
 import { configuredDatabases, type PachydermTarget } from "./config.js";
@@ -26,13 +31,18 @@ import { checkPgDumpCanDump, dumpDatabaseToPoint } from "./pg-dump.js";
 import { backupLocation, pointFromComplete, readCompleteFile } from "./points.js";
 import { type CommitModeReport, readCommitMode } from "./restore-databases.js";
 import {
+  dsnOf,
   factsOf,
+  haltAccountOf,
+  liveLocationOf,
   PAUSED_AT_FACT,
-  replicaLines,
+  SCALE_DOWN_OUTLINE,
   SCALE_DOWN_PHASE,
+  SCALE_UP_OUTLINES,
   scaleDownPhase,
   scaleUpPhase,
   stepDepsOf,
+  titleIn,
   waitReadyPhase,
 } from "./runbook-common.js";
 
@@ -59,11 +69,7 @@ export const BACKUP_PHASES: readonly PhaseOutline[] = [
     title: "Copy the live objects into the pool while Pachyderm runs",
     mutates: false,
   },
-  {
-    name: SCALE_DOWN_PHASE,
-    title: "Record replicas, stop pachd, then the pipeline workers",
-    mutates: true,
-  },
+  SCALE_DOWN_OUTLINE,
   {
     name: "delta-copy",
     title: "Copy what changed since the pre-copy; write the object manifest",
@@ -71,36 +77,38 @@ export const BACKUP_PHASES: readonly PhaseOutline[] = [
   },
   { name: "dump-databases", title: "Dump the databases", mutates: false },
   { name: "write-complete", title: "Write complete.json", mutates: false },
-  { name: "scale-up", title: "Scale pachd back up", mutates: true },
-  { name: "wait-ready", title: "Wait until pachd is ready", mutates: false },
+  ...SCALE_UP_OUTLINES,
 ];
 
 export const ROLLBACK_STEPS: readonly PhaseOutline[] = [
   { name: "rollback-undo-recorded", title: "Undo what the run changed", mutates: true },
 ];
 
-function title(name: string): string {
-  return BACKUP_PHASES.find((p) => p.name === name)?.title ?? name;
-}
+const title = (name: string): string => titleIn(BACKUP_PHASES, name);
 
 function dsnsOf(deps: RunbookDeps<PachydermTarget>): Array<{ name: string; dsn: string }> {
-  return configuredDatabases(deps.target).map((db) => {
-    const dsn = deps.env[db.dsnEnv];
-    if (!dsn)
-      throw new CodedError(
-        "config_invalid",
-        `environment variable ${db.dsnEnv} (the ${db.name} database of ${deps.target.name}) is not set on this worker`,
-      );
-    return { name: db.name, dsn };
-  });
+  return configuredDatabases(deps.target).map((db) => ({ name: db.name, dsn: dsnOf(deps, db) }));
 }
 
-/** The as-of of this backup: the moment of the pause, recorded before the first scale-down. */
-function asOfOf(facts: Record<string, unknown> | undefined): string {
+/** The moment the pause began, recorded before the first scale-down. */
+function pausedAtOf(facts: Record<string, unknown> | undefined): Date {
   const pausedAt = facts?.[PAUSED_AT_FACT];
   if (typeof pausedAt !== "string")
     throw new CodedError("internal", "the backup has no pause time recorded");
-  return formatAsOf(new Date(pausedAt));
+  return new Date(pausedAt);
+}
+
+/**
+ * The as-of of this backup: the point folder the delta copy claimed (the second of the pause,
+ * or the first later one no other backup holds). A run recorded before folders were claimed
+ * names its point by the pause itself, as it did then.
+ */
+function asOfOf(
+  delta: Record<string, unknown> | undefined,
+  down: Record<string, unknown> | undefined,
+): string {
+  const claimed = delta?.[AS_OF_FACT];
+  return typeof claimed === "string" ? claimed : formatAsOf(pausedAtOf(down));
 }
 
 /**
@@ -113,8 +121,29 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
   const { target } = deps;
   const steps = stepDepsOf(deps);
   const backups = backupLocation(target);
-  const live = { bucket: target.objectStore.bucket, prefix: target.objectStore.prefix };
+  const live = liveLocationOf(target);
   const store = (): ObjectStore => deps.objectStore();
+  /** Lists the live bucket and the pool, and copies into the pool what it lacks. */
+  const copyLive = async (ctx: PhaseContext, mode: "pre-copy" | "delta", what: string) => {
+    const [objects, pool] = await Promise.all([
+      listLiveObjects(store(), live),
+      readPoolIndex(store(), backups),
+    ]);
+    const result = await copyIntoPool({
+      store: store(),
+      live,
+      backups,
+      objects,
+      pool,
+      mode,
+      signal: ctx.signal,
+      onProgress: (p) =>
+        ctx.progress(
+          `${mode}: ${p.copied} copied, ${p.skipped} already in the pool, of ${p.total}${what}`,
+        ),
+    });
+    return { objects, result };
+  };
 
   const phases: RunbookPhase[] = [
     {
@@ -138,23 +167,7 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
       title: title("pre-copy"),
       mutates: false,
       async run(ctx) {
-        const [objects, pool] = await Promise.all([
-          listLiveObjects(store(), live),
-          readPoolIndex(store(), backups),
-        ]);
-        const result = await copyIntoPool({
-          store: store(),
-          live,
-          backups,
-          objects,
-          pool,
-          mode: "pre-copy",
-          signal: ctx.signal,
-          onProgress: (p) =>
-            ctx.progress(
-              `pre-copy: ${p.copied} copied, ${p.skipped} already in the pool, of ${p.total} live objects`,
-            ),
-        });
+        const { result } = await copyLive(ctx, "pre-copy", " live objects");
         await ctx.fact("preCopy", result);
       },
       summarize: (facts) => {
@@ -172,25 +185,14 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
       title: title("delta-copy"),
       mutates: false,
       async run(ctx) {
-        const asOf = asOfOf(ctx.earlierFacts(SCALE_DOWN_PHASE));
-        // Listed after the scale-down: this listing is the manifest.
-        const [objects, pool] = await Promise.all([
-          listLiveObjects(store(), live),
-          readPoolIndex(store(), backups),
-        ]);
-        const result = await copyIntoPool({
+        const asOf = await claimAsOf(ctx, {
+          db: deps.db,
           store: store(),
-          live,
-          backups,
-          objects,
-          pool,
-          mode: "delta",
-          signal: ctx.signal,
-          onProgress: (p) =>
-            ctx.progress(
-              `delta: ${p.copied} copied, ${p.skipped} already in the pool, of ${p.total}`,
-            ),
+          location: backups,
+          at: pausedAtOf(ctx.earlierFacts(SCALE_DOWN_PHASE)),
         });
+        // Listed after the scale-down: this listing is the manifest.
+        const { objects, result } = await copyLive(ctx, "delta", "");
         await ctx.fact("delta", result);
         const manifest = await writeObjectManifest(store(), backups, asOf, objects);
         await ctx.fact("manifest", manifest);
@@ -212,10 +214,21 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
       title: title("dump-databases"),
       mutates: false,
       async run(ctx) {
-        const asOf = asOfOf(ctx.earlierFacts(SCALE_DOWN_PHASE));
+        const asOf = asOfOf(ctx.earlierFacts("delta-copy"), ctx.earlierFacts(SCALE_DOWN_PHASE));
+        const folder = pointPrefix(backups.prefix, asOf, backups.pointsFolder);
         for (const db of dsnsOf(deps)) {
           const key = `dump:${db.name}`;
           if (ctx.facts[key] !== undefined) continue;
+          // A worker killed mid-dump left its multipart upload open: its parts are billed
+          // until aborted. Only this point's folder is touched, and only this run writes there.
+          const aborted = await abortStaleUploads(store(), backups.bucket, folder);
+          if (aborted.length > 0) {
+            ctx.note(describeAbortedUploads(aborted, backups.bucket, folder));
+            await ctx.fact(
+              "abortedUploads",
+              Number(ctx.facts.abortedUploads ?? 0) + aborted.length,
+            );
+          }
           ctx.progress(`pg_dump of database "${db.name}", streamed gzipped into the point`);
           const file = await dumpDatabaseToPoint({
             store: store(),
@@ -240,8 +253,7 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
       title: title("write-complete"),
       mutates: false,
       async run(ctx) {
-        const down = ctx.earlierFacts(SCALE_DOWN_PHASE);
-        const asOf = asOfOf(down);
+        const asOf = asOfOf(ctx.earlierFacts("delta-copy"), ctx.earlierFacts(SCALE_DOWN_PHASE));
         const delta = ctx.earlierFacts("delta-copy") ?? {};
         const dumps = ctx.earlierFacts("dump-databases") ?? {};
         const check = ctx.earlierFacts("check") ?? {};
@@ -297,30 +309,26 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
     phases,
     rollback,
     async describeHalt(request: RunRequest, runs: readonly PhaseRunRecord[]): Promise<HaltAccount> {
-      const state = await replicaLines(deps, runs).catch((err: unknown) => [
-        `Replica counts could not be read: ${err instanceof Error ? err.message : String(err)}`,
-      ]);
       const written = factsOf(runs, "write-complete")?.[BACKUP_POINT_FACT] as
         | { asOf: string }
         | undefined;
-      const down = factsOf(runs, SCALE_DOWN_PHASE);
-      state.push(
-        written
-          ? `Point ${written.asOf} is complete (complete.json written).`
-          : typeof down?.[PAUSED_AT_FACT] === "string"
-            ? `Point ${asOfOf(down)} has no complete.json: it is incomplete and never restorable (retention removes it).`
-            : "No point was started: nothing was paused.",
+      const claimed = factsOf(runs, "delta-copy")?.[AS_OF_FACT];
+      const paused = typeof factsOf(runs, SCALE_DOWN_PHASE)?.[PAUSED_AT_FACT] === "string";
+      const point = written
+        ? `Point ${written.asOf} is complete (complete.json written).`
+        : typeof claimed === "string"
+          ? `Point ${claimed} has no complete.json: it is incomplete and never restorable (retention removes it).`
+          : paused
+            ? "Pachyderm was paused, but no point folder was written yet."
+            : "No point was started: nothing was paused.";
+      return haltAccountOf(
+        deps,
+        steps,
+        request.id,
+        runs,
+        [point],
+        " It deletes nothing from the backup bucket.",
       );
-      let rollbackText: string;
-      try {
-        rollbackText = await describeRollback(steps, request.id);
-      } catch (err) {
-        rollbackText = `What Roll back would undo could not be read: ${err instanceof Error ? err.message : String(err)}.`;
-      }
-      return {
-        state,
-        rollback: `${rollbackText} It deletes nothing from the backup bucket.`,
-      };
     },
     describeFinish(request, runs, finishedAt) {
       const written = factsOf(runs, "write-complete")?.[BACKUP_POINT_FACT] as

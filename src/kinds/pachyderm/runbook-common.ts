@@ -6,8 +6,15 @@ import type {
 import type { KubernetesOperation } from "../../adapters/kubernetes/rbac.js";
 import { CodedError } from "../../errors.js";
 import { createCompensationLog } from "../../runbook/compensations.js";
-import type { Facts, PhaseContext, PhaseRunRecord, RunbookPhase } from "../../runbook/types.js";
+import type {
+  Facts,
+  HaltAccount,
+  PhaseContext,
+  PhaseRunRecord,
+  RunbookPhase,
+} from "../../runbook/types.js";
 import {
+  describeRollback,
   recordedCounts,
   type ScaleCheckpoint,
   scaleBack,
@@ -20,14 +27,50 @@ import {
 } from "../../steps/index.js";
 import type { StepDeps } from "../../steps/types.js";
 import { formatDuration } from "../../text/format.js";
-import type { RunbookDeps } from "../kind.js";
+import type { PhaseOutline, RunbookDeps } from "../kind.js";
 import type { PachydermTarget } from "./config.js";
+import type { LiveLocation } from "./object-pool.js";
 
 /** The checkpoint id under which pachd's and the workers' counts are recorded. */
 export const SCALE_ID = "pachyderm";
 export const SCALE_DOWN_PHASE = "scale-down";
 /** When the first scale-down began (the pause window starts here). */
 export const PAUSED_AT_FACT = "pausedAt";
+
+/** The phases both runbooks share, as the card outlines them before the run. */
+export const SCALE_DOWN_OUTLINE: PhaseOutline = {
+  name: SCALE_DOWN_PHASE,
+  title: "Record replicas, stop pachd, then the pipeline workers",
+  mutates: true,
+};
+export const SCALE_UP_OUTLINES: readonly PhaseOutline[] = [
+  { name: "scale-up", title: "Scale pachd back up", mutates: true },
+  { name: "wait-ready", title: "Wait until pachd is ready", mutates: false },
+];
+
+/** A phase's title in its runbook's outline. */
+export function titleIn(outline: readonly PhaseOutline[], name: string): string {
+  return outline.find((p) => p.name === name)?.title ?? name;
+}
+
+/** The live objects' bucket and prefix (manifest keys are relative to the prefix). */
+export function liveLocationOf(target: PachydermTarget): LiveLocation {
+  return { bucket: target.objectStore.bucket, prefix: target.objectStore.prefix };
+}
+
+/** The DSN of one configured database, from the environment variable the config names. */
+export function dsnOf(
+  deps: RunbookDeps<PachydermTarget>,
+  db: { name: string; dsnEnv: string },
+): string {
+  const dsn = deps.env[db.dsnEnv];
+  if (!dsn)
+    throw new CodedError(
+      "config_invalid",
+      `environment variable ${db.dsnEnv} (the ${db.name} database of ${deps.target.name}) is not set on this worker`,
+    );
+  return dsn;
+}
 
 export function selectionOf(target: PachydermTarget): WorkloadSelection[] {
   return [
@@ -181,6 +224,31 @@ export async function replicaLines(
     lines.push(`${w.kind} ${w.name}: ${now} replicas now, ${w.replicas} recorded before the run`);
   }
   return lines;
+}
+
+/**
+ * A halt account: the replica counts now against those recorded, then the runbook's own
+ * `lines`, and what Roll back will do (derived from the recorded compensations) followed by
+ * `rollbackNote`.
+ */
+export async function haltAccountOf(
+  deps: RunbookDeps<PachydermTarget>,
+  steps: StepDeps,
+  requestId: string,
+  runs: readonly PhaseRunRecord[],
+  lines: readonly string[],
+  rollbackNote: string,
+): Promise<HaltAccount> {
+  const state = await replicaLines(deps, runs).catch((err: unknown) => [
+    `Replica counts could not be read: ${err instanceof Error ? err.message : String(err)}`,
+  ]);
+  let rollback: string;
+  try {
+    rollback = await describeRollback(steps, requestId);
+  } catch (err) {
+    rollback = `What Roll back would undo could not be read: ${err instanceof Error ? err.message : String(err)}.`;
+  }
+  return { state: [...state, ...lines], rollback: `${rollback}${rollbackNote}` };
 }
 
 /** From the first scale-down to pachd Ready, in ms; undefined until both are known. */

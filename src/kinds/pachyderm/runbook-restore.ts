@@ -8,7 +8,7 @@ import type {
   RunbookPhase,
   RunRequest,
 } from "../../runbook/types.js";
-import { derivedRollbackSteps, describeRollback } from "../../steps/index.js";
+import { derivedRollbackSteps } from "../../steps/index.js";
 import { formatBytes, formatDuration, formatUtc } from "../../text/format.js";
 import type { PhaseOutline, RunbookDeps } from "../kind.js";
 import { configuredDatabases, type PachydermTarget } from "./config.js";
@@ -29,12 +29,17 @@ import {
 } from "./restore-databases.js";
 import { planObjectRestore, restoreObjectsFromPool } from "./restore-objects.js";
 import {
+  dsnOf,
   factsOf,
-  replicaLines,
+  haltAccountOf,
+  liveLocationOf,
+  SCALE_DOWN_OUTLINE,
   SCALE_DOWN_PHASE,
+  SCALE_UP_OUTLINES,
   scaleDownPhase,
   scaleUpPhase,
   stepDepsOf,
+  titleIn,
   waitReadyPhase,
 } from "./runbook-common.js";
 
@@ -44,24 +49,17 @@ export const RESTORE_PHASES: readonly PhaseOutline[] = [
     title: "Check the point (complete, unchanged, every object in the pool)",
     mutates: false,
   },
-  {
-    name: SCALE_DOWN_PHASE,
-    title: "Record replicas, stop pachd, then the pipeline workers",
-    mutates: true,
-  },
+  SCALE_DOWN_OUTLINE,
   { name: "restore-databases", title: "Restore the databases exactly, together", mutates: true },
   {
     name: "restore-objects",
     title: "Copy the point's objects into the live bucket",
     mutates: true,
   },
-  { name: "scale-up", title: "Scale pachd back up", mutates: true },
-  { name: "wait-ready", title: "Wait until pachd is ready", mutates: false },
+  ...SCALE_UP_OUTLINES,
 ];
 
-function title(name: string): string {
-  return RESTORE_PHASES.find((p) => p.name === name)?.title ?? name;
-}
+const title = (name: string): string => titleIn(RESTORE_PHASES, name);
 
 /** The restore's decision, durable once every database is prepared: a resumed run commits. */
 const DECISION_FACT = "decision";
@@ -70,17 +68,12 @@ export function createPachydermRestoreRunbook(deps: RunbookDeps<PachydermTarget>
   const { target } = deps;
   const steps = stepDepsOf(deps);
   const backups = backupLocation(target);
-  const live = { bucket: target.objectStore.bucket, prefix: target.objectStore.prefix };
+  const live = liveLocationOf(target);
   const store = (): ObjectStore => deps.objectStore();
 
   const databases = (point: PachydermPoint): DatabaseToRestore[] =>
     configuredDatabases(target).map((db) => {
-      const dsn = deps.env[db.dsnEnv];
-      if (!dsn)
-        throw new CodedError(
-          "config_invalid",
-          `environment variable ${db.dsnEnv} (the ${db.name} database of ${target.name}) is not set on this worker`,
-        );
+      const dsn = dsnOf(deps, db);
       const file = point.files.find((f) => f.name === `${db.name}.sql.gz`);
       if (!file)
         throw new CodedError(
@@ -251,9 +244,7 @@ export function createPachydermRestoreRunbook(deps: RunbookDeps<PachydermTarget>
     phases,
     rollback: derivedRollbackSteps(steps, { readyTimeoutMs: target.timeouts.podsReady }),
     async describeHalt(request: RunRequest, runs: readonly PhaseRunRecord[]): Promise<HaltAccount> {
-      const state = await replicaLines(deps, runs).catch((err: unknown) => [
-        `Replica counts could not be read: ${err instanceof Error ? err.message : String(err)}`,
-      ]);
+      const state: string[] = [];
       const dbFacts = factsOf(runs, "restore-databases");
       const committed = Array.isArray(dbFacts?.committed) ? (dbFacts.committed as string[]) : [];
       const names = configuredDatabases(target).map((d) => d.name);
@@ -274,16 +265,16 @@ export function createPachydermRestoreRunbook(deps: RunbookDeps<PachydermTarget>
       else state.push("No database restore was committed: the databases are as they were.");
       const objects = factsOf(runs, "restore-objects")?.objects as { copied: number } | undefined;
       if (objects) state.push(`${objects.copied} objects were copied into the live bucket.`);
-      let rollbackText: string;
-      try {
-        rollbackText = await describeRollback(steps, request.id);
-      } catch (err) {
-        rollbackText = `What Roll back would undo could not be read: ${err instanceof Error ? err.message : String(err)}.`;
-      }
-      return {
+      return haltAccountOf(
+        deps,
+        steps,
+        request.id,
+        runs,
         state,
-        rollback: `${rollbackText}${committed.length > 0 ? " The restored databases and the copied objects are not undone." : ""}`,
-      };
+        committed.length > 0
+          ? " The restored databases and the copied objects are not undone."
+          : "",
+      );
     },
     describeFinish(request, _runs, finishedAt) {
       const point = pachydermPointOf(request.point);

@@ -16,6 +16,13 @@ export interface PachydermVerifyResult {
   dumps: Array<{ name: string; compressedBytes: number; sqlBytes: number }>;
   objects: number;
   objectBytes: number;
+  /** Objects whose ETag was compared (a multipart ETag changes on copy: compared by size only). */
+  etagsCompared: number;
+  /** Whether the object manifest was read to its end (every object in it checked). */
+  manifestRead: boolean;
+  /** Objects absent from the pool, and present with another size or ETag. */
+  absent: number;
+  differing: number;
 }
 
 /**
@@ -46,6 +53,10 @@ export async function verifyPachydermPoint(
   const manifestFile = manifest.files.find((f) => f.name === OBJECT_MANIFEST);
   let objects = 0;
   let objectBytes = 0;
+  let etagsCompared = 0;
+  let manifestRead = false;
+  let absentCount = 0;
+  let differingCount = 0;
   if (manifestFile === undefined) {
     problems.push(`complete.json lists no ${OBJECT_MANIFEST}.`);
   } else {
@@ -57,15 +68,20 @@ export async function verifyPachydermPoint(
         objects++;
         objectBytes += o.size;
         const pooled = pool.get(poolEntry(o.key, o.etag));
+        const compareEtag = !o.etag.includes("-");
+        if (compareEtag) etagsCompared++;
         if (pooled === undefined) absent.push(o.key);
-        else if (pooled.size !== o.size || (!o.etag.includes("-") && pooled.etag !== o.etag))
+        else if (pooled.size !== o.size || (compareEtag && pooled.etag !== o.etag))
           differing.push(o.key);
       }
+      manifestRead = true;
     } catch (err) {
       problems.push(
         `${OBJECT_MANIFEST}: ${err instanceof CodedError || err instanceof Error ? err.message : String(err)}`,
       );
     }
+    absentCount = absent.length;
+    differingCount = differing.length;
     if (absent.length > 0)
       problems.push(
         `${absent.length} object(s) missing from the pool (first: ${absent.slice(0, 3).join(", ")}).`,
@@ -75,5 +91,15 @@ export async function verifyPachydermPoint(
         `${differing.length} pool object(s) with a different size or ETag (first: ${differing.slice(0, 3).join(", ")}).`,
       );
   }
-  return { ok: problems.length === 0, problems, dumps, objects, objectBytes };
+  return {
+    ok: problems.length === 0,
+    problems,
+    dumps,
+    objects,
+    objectBytes,
+    etagsCompared,
+    manifestRead,
+    absent: absentCount,
+    differing: differingCount,
+  };
 }

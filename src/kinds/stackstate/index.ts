@@ -17,6 +17,7 @@ import {
   STACKSTATE_RBAC,
   workloadsToStop,
 } from "./runbook.js";
+import { STACKSTATE_RESTORE_WORDS } from "./wording.js";
 
 const NO_TIME_SOURCE = {
   location: "",
@@ -67,7 +68,8 @@ export const stackstate: Kind<StackStateTarget> = {
     }),
     cardLines(point) {
       const frozen = frozenStackStatePoint(point);
-      const lines = [`Backup \`${frozenLabel(frozen)}\``];
+      // The card's point field names the backup (`wording.restore.point`); these add to it.
+      const lines: string[] = [];
       if (frozen.store === "clickhouse" && (frozen.chain?.length ?? 0) > 1)
         lines.push(`Chain: ${frozen.chain!.join(" → ")}`);
       if (frozen.store === "elasticsearch") {
@@ -133,6 +135,7 @@ export const stackstate: Kind<StackStateTarget> = {
     };
   },
   wording: {
+    restore: STACKSTATE_RESTORE_WORDS,
     abandoned: (request, _runs, userId) =>
       `:heavy_multiplication_x: <@${userId}> abandoned this restore. restorebot changes nothing more: what was scaled down stays down and a restore Job, if any, stays; see the account above and finish by hand.${request.haltedPhase ? ` (stopped at ${request.haltedPhase})` : ""}`,
     rollbackPressed: (_request, runs, userId) =>

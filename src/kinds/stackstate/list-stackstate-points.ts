@@ -7,6 +7,7 @@ import { listElasticsearchSnapshots } from "./elasticsearch-points.js";
 import { asFolder } from "./list-all.js";
 import {
   describeMetricsVersions,
+  findMetricsVersion,
   listMetricsVersions,
   type MetricsCompletionCache,
   type MetricsVersionRef,
@@ -293,10 +294,8 @@ export async function findStackStatePoint(
         `${typed}: "${instance}" is not one of this target's Victoria Metrics instances (${config.instances.join(", ")}). ${listHint}`,
       );
     }
-    const listed = await listMetricsVersions(store, { ...config, instances: [instance] });
-    const found = listed.versions.find((v) => v.version === version);
-    if (found !== undefined)
-      point = (await describeMetricsVersions(store, config, [found])).points[0];
+    // One version, looked up directly: not a listing of the instance's whole folder.
+    point = (await findMetricsVersion(store, config, instance, version)).point;
   } else {
     const [group] = await listStackStatePoints({
       ...opts,

@@ -126,3 +126,37 @@ export async function describeMetricsVersions(
   });
   return { points, requests };
 }
+
+/**
+ * One named version, looked up directly rather than by listing its instance's folder: a HEAD
+ * of its marker and, only when that is absent, one LIST of at most one key under the version's
+ * folder to tell "in progress" from "not there". The same decisions as the listing: a folder
+ * not named `<instance>-…` is not a version, and completeness is the marker
+ * (`describeMetricsVersions`). 1 request for a complete version, 2 otherwise, whatever the
+ * size of the instance's folder.
+ */
+export async function findMetricsVersion(
+  store: ObjectStore,
+  config: MetricsConfig,
+  instance: string,
+  version: string,
+): Promise<{ point: MetricsPoint | undefined; requests: number }> {
+  if (!version.startsWith(`${instance}-`) || version.includes("/"))
+    return { point: undefined, requests: 0 };
+  const root = asFolder(config.prefix);
+  const ref: MetricsVersionRef = {
+    instance,
+    version,
+    name: `${instance}/${version}`,
+    nameTime: parseCompactUtc(version.slice(instance.length + 1)),
+    current: false,
+  };
+  const described = await describeMetricsVersions(store, config, [ref]);
+  const point = described.points[0];
+  if (point?.complete) return { point, requests: described.requests };
+  const page = await store.listPrefixes(config.bucket, `${root}${ref.name}/`, "/", {
+    maxKeys: 1,
+  });
+  const exists = page.prefixes.length > 0 || page.objects.length > 0;
+  return { point: exists ? point : undefined, requests: described.requests + 1 };
+}

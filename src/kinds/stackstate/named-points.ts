@@ -153,7 +153,7 @@ export async function stackstateListing(
   });
   const sections = [
     {
-      text: `*Recovery points of \`${escapeMrkdwn(target.name)}\`* (StackState; one group per store, newest first). Restore one with \`/restore ${escapeMrkdwn(target.name)} <store>:<name> [--force] [--indices a,b] <reason…>\`, or with a store's *Restore…* button (the form takes any point of the store and the options).`,
+      text: `*Recovery points of \`${escapeMrkdwn(target.name)}\`* (StackState; one group per store, newest first). Restore one with \`/restore ${escapeMrkdwn(target.name)} <store>:<name> [--force] [--indices a,b] <reason…>\`, or with a store's *Restore…* button (the form takes any point of the store and the options).\n*Expiry:* unknown — the chart's own clean-up deletes old backups by its retention settings, which restorebot.yaml does not hold, so no point here says when it goes.`,
       restorePoint: undefined,
     },
     ...groups.map((g) => ({

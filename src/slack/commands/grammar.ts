@@ -373,7 +373,7 @@ export function parseRestoreCommand(
       const reason = reasonWords.join(" ").trim();
       if (!reason) {
         return refuse(
-          `A reason is mandatory: say why, e.g. \`/restore ${target} ${point} catalog corrupted by bad migration INC-1234\`.`,
+          `A reason is mandatory: say why, e.g. \`/restore ${target} ${point} data corrupted by a bad migration INC-1234\`.`,
           usage,
         );
       }

@@ -130,9 +130,16 @@ targets:
     }
   }
 
-  it("lists the sets: full and incremental", async () => {
+  it("lists the sets: full and incremental, what each holds, kept by restorebot's retention", async () => {
     const text = await answer(await command("/recovery-points", "ent"));
     for (const set of ent.sets) expect(text).toContain(set.asOf.slice(0, 16));
+    expect(text).toMatch(/full set of \S+: [^(]*telegraf\.autogen \(\d+ shards/);
+    expect(text).toMatch(/incremental set of \S+: [^(]*telegraf\.autogen \(\d+ shards/);
+    // restorebot's own backups: no hourly/daily cadence, no garbage collector, no catalog files.
+    expect(text).toContain("kept until removed (no `backup.retention`)");
+    expect(text).not.toMatch(/hourly|daily|garbage collector|bloom\.bin|pg_dump|Parquet|snapshot/);
+    // The foreign folder (another kind's complete.json) is listed as not restorable, and why.
+    expect(text).toContain("is a influxdb-oss point, not an influxdb-enterprise backup set");
   });
 
   it("/restore --db telegraf --newdb: the card says it restores beside the live data; the requester cannot approve; a second person does; every phase and influxd-ctl's output in the thread", async () => {
@@ -150,6 +157,19 @@ targets:
     expect(blocks).toContain("beside the live data");
     expect(blocks).toContain("telegraf_restored");
     expect(blocks).toContain("Incremental backup set");
+    // Nothing live is overwritten: no data loss, and the cluster is never taken down as a whole.
+    expect(blocks).toContain(
+      "*No data loss:* it restores beside the live data and overwrites nothing live.",
+    );
+    expect(blocks).toContain(
+      "*Replaces:* database telegraf into the new database telegraf_restored, beside the live data (nothing live is overwritten)",
+    );
+    expect(blocks).toContain("*Downtime:* The cluster stays up");
+    expect(blocks).toContain(`*Backup set*\\n\`${newest}\``);
+    expect(blocks).toContain(
+      `This restores into ent database telegraf into the new database telegraf_restored, beside the live data (nothing live is overwritten), from the set of`,
+    );
+    expect(blocks).not.toMatch(/catalog|Snapshot|bloom|pg_dump|takes ent down/);
 
     const self = await answer(
       await h.sender.clickButton({
@@ -254,6 +274,14 @@ targets:
         { timeoutMs: 15_000, label: `the verdict on ${asOf}` },
       );
       expect(verdict.body.text).toContain(`${asOf} is restorable`);
+      // What verifySet did, in its words: complete.json, every file's size, every file read.
+      const checks = JSON.stringify(verdict.body.blocks);
+      expect(checks).toMatch(/\*Complete:\* complete\.json is present and lists \d+ files?/);
+      expect(checks).toMatch(
+        /\*Files:\* all \d+ files? present with the sizes complete\.json records/,
+      );
+      expect(checks).toContain("*Contents:* every file read to its end");
+      expect(checks).not.toMatch(/bloom|pg_dump|Parquet|Catalog/);
     }
   }, 90_000);
 });

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CreateMultipartUploadCommand, S3Client, UploadPartCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createKubernetesCluster,
@@ -419,6 +420,52 @@ describe("influxdb-enterprise restore runbook, against the simulator, the S3 sta
     const set = await backupFact(id);
     expect(await completeJson(set.asOf)).toMatchObject({ full: true });
     expect(ctl.exists(backupDirectory(target, id))).toBe(false);
+  }, 60_000);
+
+  it("/backup resumed after a kill mid-upload: the dead run's multipart uploads under the set's folder are aborted, nothing else", async () => {
+    const id = await request(null as never, {});
+    expect(await drive(env(), id, backupRunbook().phases, { only: ["backup-set"] })).toMatchObject({
+      ok: true,
+    });
+    const asOf = String(
+      (await listPhaseRuns(db.pool, id)).find((r) => r.phase === "backup-set")?.facts.asOf,
+    );
+    // What a worker killed while uploading a large set file leaves: an upload with a part.
+    const sdk = new S3Client({
+      endpoint: s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "secret" },
+    });
+    const orphan = async (key: string) => {
+      const { UploadId } = await sdk.send(
+        new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }),
+      );
+      await sdk.send(
+        new UploadPartCommand({
+          Bucket: BUCKET,
+          Key: key,
+          UploadId,
+          PartNumber: 1,
+          Body: Buffer.alloc(1024),
+        }),
+      );
+      return UploadId as string;
+    };
+    await orphan(`sets/${asOf}/20261202T110005Z.s1.tar.gz`);
+    const elsewhere = await orphan("sets/2020-01-01T00:00:00Z/meta.00");
+    try {
+      const result = await drive(env(), id, backupRunbook().phases);
+      expect(result.error).toBeUndefined();
+      expect(result.notes.join("\n")).toContain(
+        `Aborted 1 incomplete multipart upload that an interrupted run left under s3://${BUCKET}/sets/${asOf}/ (20261202T110005Z.s1.tar.gz started `,
+      );
+      expect(s3.pendingUploads().map((u) => u.uploadId)).toEqual([elsewhere]);
+      expect((await backupFact(id)).asOf).toBe(asOf);
+    } finally {
+      await store.abortMultipartUpload(BUCKET, "sets/2020-01-01T00:00:00Z/meta.00", elsewhere);
+      sdk.destroy();
+    }
   }, 60_000);
 
   it("too little room in meta.scratchDir: refused at the check, before anti-entropy or anything else changes", async () => {

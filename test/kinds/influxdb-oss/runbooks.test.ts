@@ -189,6 +189,43 @@ describe("influxdb-oss backup", () => {
   });
 });
 
+describe("influxdb-oss backups in the same second", () => {
+  it("two backups back to back within one second write two complete points, each in its own folder", async () => {
+    env = await startOssEnv("oss-same-second");
+    const e = env;
+    // The runner's clock stands still: both backups stop the node "at" the same moment.
+    const frozen = new Date(Math.floor(Date.now() / 1000) * 1000 + 100);
+    const clock = () => frozen;
+    const asOfs: string[] = [];
+    for (const _ of [1, 2]) {
+      const id = await backupRequest(e);
+      expect((await e.run(id, "backup", { clock })).outcome).toBe("succeeded");
+      asOfs.push(
+        String((await phaseRows(e.db.pool, id)).find((r) => r.phase === "archive")?.facts.asOf),
+      );
+    }
+    const first = `${frozen.toISOString().slice(0, 19)}Z`;
+    const next = `${new Date(frozen.getTime() + 1000).toISOString().slice(0, 19)}Z`;
+    expect(asOfs).toEqual([first, next]);
+    expect(notes(e)).toContain(
+      `The point is named ${next}: the folder of ${first} already holds another backup.`,
+    );
+    for (const asOf of asOfs) {
+      const complete = JSON.parse(
+        String(e.s3.getObjectDirect(BUCKET, `archives/${asOf}/complete.json`)),
+      );
+      expect(complete.asOf).toBe(asOf);
+    }
+    // The first point is untouched: its archive was written once.
+    const writes = e.s3.writeLog().map((w) => w.key);
+    expect(writes.filter((k) => k === `archives/${first}/influxdb.tar`)).toHaveLength(1);
+    const source = influxdbOss.points.source(e.target, () => e.store);
+    const index = await source.listPoints();
+    expect(index.points.map((p) => p.id).sort()).toEqual(asOfs);
+    for (const p of index.points) expect((await source.verifyPoint(p)).ok).toBe(true);
+  });
+});
+
 describe("influxdb-oss backup that fails", () => {
   it("deletes the helper pod, writes no point, and Roll back starts the node again", async () => {
     env = await startOssEnv("oss-backup-fails");

@@ -120,6 +120,33 @@ describe("Pachyderm through the chat path", { timeout: 90_000 }, () => {
     );
     expect(listed.blocks).not.toMatch(/hourly|daily|kept until \d/);
 
+    // verify says what Pachyderm's verify read: both dumps to their end, every manifest object
+    // against the pool with its size and ETag; nothing of InfluxDB's catalog snapshots.
+    const verifying = await env.h.sender.slashCommand({
+      command: "/recovery-points",
+      text: `verify ${TARGET} ${point.asOf}`,
+      userId: REQUESTER,
+      channelId: CHANNEL,
+    });
+    expect(JSON.parse(verifying.body ?? "{}").text).toContain(
+      "complete.json, each database dump to its end, and every object of its manifest against the pool",
+    );
+    const verdict = await env.h.fake.waitForResponse(
+      (r) => r.responseUrlId === verifying.responseUrlId && /restorable/.test(r.body.text ?? ""),
+      { timeoutMs: 30_000, label: "the verdict" },
+    );
+    expect(verdict.body.text).toContain(
+      `${point.asOf} is restorable: 2 database dumps read to the end, 30 objects present in the pool`,
+    );
+    const checks = JSON.stringify(verdict.body.blocks);
+    expect(checks).toMatch(
+      /\*Database dumps:\* 2 dumps \([^)]+\) read to their end through gunzip \([^)]+ of SQL\), each with the sha256 complete\.json records/,
+    );
+    expect(checks).toMatch(
+      /\*Objects:\* all 30 objects of the manifest \([^)]+\) are in `s3:\/\/[^`]+\/objects\/` with their size and ETag/,
+    );
+    expect(checks).not.toMatch(/bloom|pg_dump\.gz|Parquet|table file list/);
+
     // Every object of the manifest is in the pool.
     const manifest = await manifestOf(e, point);
     expect(manifest.map((o) => o.key)).toEqual(e.s3.listKeys(LIVE));
@@ -185,6 +212,10 @@ describe("Pachyderm through the chat path", { timeout: 90_000 }, () => {
       /This takes pach down and replaces its `pachyderm` and `dex` databases with the point of .+ UTC and copies back the point's objects: everything written to Pachyderm after/,
     );
     expect(blocks).not.toMatch(/catalog|snapshot/i);
+    expect(blocks).toContain(
+      "*Downtime:* pachd and every pipeline worker are scaled to 0 from phase 2",
+    );
+    expect(blocks).toMatch(/\*Replaces:\* its `pachyderm` and `dex` databases with the point of/);
     expect(await click(card.ts, REQUESTER)).toMatch(/two-person rule/);
     expect(await stateOf(id)).toBe("pending");
     await click(card.ts, SECOND);

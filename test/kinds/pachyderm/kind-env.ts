@@ -25,7 +25,12 @@ export interface PachydermEnv extends Omit<PachydermInstall, "close" | "dsns" | 
   run(
     requestId: string,
     which: "backup" | "restore",
-    options?: { signal?: AbortSignal; onEvent?: (e: RunEvent) => void },
+    options?: {
+      signal?: AbortSignal;
+      onEvent?: (e: RunEvent) => void;
+      /** The runner's clock (the phases' `now()`); the real one when omitted. */
+      clock?: () => Date;
+    },
   ): ReturnType<typeof runRestore>;
   close(): Promise<void>;
 }
@@ -94,6 +99,7 @@ targets:${install.targetYaml(`pach-${n}`, "restorebot/")}
         progressIntervalMs: 0,
         statusTickMs: 60_000,
         lockRetryMs: 20,
+        ...(options.clock ? { clock: options.clock } : {}),
       });
     },
     async close() {

@@ -179,6 +179,46 @@ describe("Pachyderm backup through the runner", () => {
     expect([...details.values()].map((d) => d.complete)).toEqual([false]);
   });
 
+  it("two backups paused within the same second write two complete points, in two folders", async () => {
+    env = await startPachydermEnv("bksame", { adminUrl: SEQUENTIAL_ADMIN_URL });
+    const e = env;
+    // The runner's clock stands still: both backups pause "at" the same moment.
+    const frozen = new Date(Math.floor(Date.now() / 1000) * 1000 + 250);
+    const ids: string[] = [];
+    for (const _ of [1, 2]) {
+      const id = await e.request();
+      const result = await e.run(id, "backup", { clock: () => frozen });
+      expect(result.outcome, JSON.stringify(await requestRow(e.runner.pool, id))).toBe("succeeded");
+      ids.push(id);
+    }
+    const [first, second] = await Promise.all(ids.map((id) => backupPointOf(e, id)));
+    expect(first?.asOf).toBe(`${frozen.toISOString().slice(0, 19)}Z`);
+    expect(second?.asOf).toBe(`${new Date(frozen.getTime() + 1000).toISOString().slice(0, 19)}Z`);
+    const notes = e.events.flatMap((ev) => (ev.type === "phase-note" ? [ev.text] : []));
+    expect(notes).toContain(
+      `The point is named ${second?.asOf}: the folder of ${first?.asOf} already holds another backup.`,
+    );
+    // Each folder holds one backup's files, each written once.
+    for (const point of [first, second]) {
+      const folder = `restorebot/points/${point?.asOf}/`;
+      const writes = e.s3
+        .writeLog()
+        .filter((w) => w.bucket === "pachyderm-backups" && w.key.startsWith(folder))
+        .map((w) => w.key.slice(folder.length));
+      expect(writes.sort()).toEqual(
+        ["dex.sql.gz", OBJECT_MANIFEST, "pachyderm.sql.gz", COMPLETE_FILE].sort(),
+      );
+    }
+    const points = await listBackupPoints(e.store, {
+      bucket: "pachyderm-backups",
+      prefix: "restorebot/",
+    });
+    expect(points.map((p) => [p.asOf, p.complete])).toEqual([
+      [second?.asOf, true],
+      [first?.asOf, true],
+    ]);
+  });
+
   it("resumes after an interruption during the object copy and during the dumps, with every object once", async () => {
     env = await startPachydermEnv("bkresume", { adminUrl: SEQUENTIAL_ADMIN_URL, objects: 60 });
     const e = env;

@@ -81,6 +81,9 @@ targets:
     for (const store of ["stackgraph", "metrics", "clickhouse", "elasticsearch"])
       expect(all).toContain(`*${store}*`);
     expect(all).toContain("RPO");
+    // The chart's retention is not in restorebot.yaml: expiry is unknown, never guessed.
+    expect(all).toContain("*Expiry:* unknown");
+    expect(all).not.toMatch(/kept until|expires in|garbage collector|hourly|daily/);
     const one = await answer(await command("/recovery-points", "sts --store clickhouse --limit 2"));
     expect(one).toContain("*clickhouse*");
     expect(one).not.toContain("*stackgraph*");
@@ -97,7 +100,19 @@ targets:
     const id = /rb-[a-z0-9]{8}/.exec(text)?.[0];
     if (!id || !text.startsWith("Requested")) throw new Error(`request refused: ${text}`);
     const card = await h.fake.waitForMessage(CHANNEL, (m) => m.text.includes(id));
-    expect(JSON.stringify(card.blocks)).toContain("existing StackGraph data is overwritten");
+    const cardText = JSON.stringify(card.blocks);
+    expect(cardText).toContain("existing StackGraph data is overwritten");
+    // The card speaks of StackGraph: what stops, what is replaced, what is lost.
+    expect(cardText).toContain(
+      "*Downtime:* The Deployments labelled stackstate.com/connects-to-stackgraph=true",
+    );
+    expect(cardText).toContain("*Backup*\\n`stackgraph:sts-backup-");
+    expect(cardText).toMatch(/Data loss:\* topology changes in StackGraph after .* will be lost/);
+    expect(cardText).toContain(
+      "*Replaces:* its StackGraph graph with the backup `stackgraph:sts-backup-",
+    );
+    expect(cardText).toContain("overwriting the graph's existing data (--force)");
+    expect(cardText).not.toMatch(/catalog|Snapshot|bloom|pg_dump/);
     const { rows } = await h.runtime.pool.query(
       "SELECT options FROM restore_requests WHERE id = $1",
       [id],
@@ -133,6 +148,50 @@ targets:
     const status = await answer(await command("/restore", `status ${id}`));
     expect(status).toContain("stackgraph:sts-backup-");
     expect(status).toContain("existing StackGraph data is overwritten");
+  }, 60_000);
+
+  it("words each store's card for that store: what stops, what is replaced and lost; never InfluxDB's catalog", async () => {
+    const cases = [
+      {
+        point: "metrics:latest",
+        stops: "*Downtime:* The StatefulSet of Victoria Metrics instance victoria-metrics-",
+        replaces: "*Replaces:* the data of Victoria Metrics instance `victoria-metrics-",
+        lost: /Data loss:\* metrics written to Victoria Metrics instance `victoria-metrics-\d` after/,
+      },
+      {
+        point: "clickhouse:latest",
+        stops: "*Downtime:* The OpenTelemetry collector StatefulSet is scaled to 0",
+        replaces:
+          "*Replaces:* every table of ClickHouse's `otel` database (the chart's restore always overrides them all) with the backup `clickhouse:",
+        lost: /Data loss:\* data written to ClickHouse's `otel` database after/,
+      },
+      {
+        point: "elasticsearch:latest",
+        stops: "*Downtime:* The indexer Deployments are scaled to 0",
+        replaces: "*Replaces:* 2 indices (deleted first) with those of snapshot `elasticsearch:",
+        lost: /Data loss:\* events written to the 2 indices restored after/,
+      },
+    ];
+    for (const c of cases) {
+      const text = await answer(await command("/restore", `sts ${c.point} store wording INC-80`));
+      const id = /rb-[a-z0-9]{8}/.exec(text)?.[0];
+      if (!id || !text.startsWith("Requested")) throw new Error(`request refused: ${text}`);
+      const card = await h.fake.waitForMessage(CHANNEL, (m) => m.text.includes(id));
+      const blocks = JSON.stringify(card.blocks);
+      expect(blocks, c.point).toContain(c.stops);
+      expect(blocks, c.point).toContain(c.replaces);
+      expect(blocks, c.point).toMatch(c.lost);
+      expect(blocks, c.point).toMatch(
+        new RegExp(
+          `This restores \`${c.point.split(":")[0]}:[^\`]+\` into sts, stopping what writes to its ${c.point.split(":")[0]} store until then \\(the card says what\\): `,
+        ),
+      );
+      expect(blocks, c.point).not.toMatch(/catalog|Snapshot\*|bloom|pg_dump|takes sts down/);
+      expect(await answer(await command("/restore", `cancel ${id}`))).toContain(id);
+      await h.fake.waitForMessage(CHANNEL, (m) => m.text.includes(id) && /cancel/i.test(m.text), {
+        timeoutMs: 15_000,
+      });
+    }
   }, 60_000);
 
   it("verifies one point by name: the ClickHouse chain present and readable", async () => {

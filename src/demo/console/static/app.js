@@ -386,7 +386,7 @@ function podState(pod) {
 }
 
 function renderCluster(data) {
-  const { cluster, originalReplicas, catalog, clusterEvents } = data;
+  const { cluster, originalReplicas, catalog, hasCatalog, clusterEvents } = data;
   $('[data-testid="cluster-where"]').textContent = `${cluster.namespace} · simulated`;
   // The operator's custom resource, when the simulated install has one with a paused field.
   const paused = cluster.customResource?.paused ?? false;
@@ -418,7 +418,19 @@ function renderCluster(data) {
           ? ` · <span class="drift">includes ${catalog.driftedNamespaces.map(escapeHtml).join(", ")} (written after the snapshots)</span>`
           : ' · <span class="match">matches the snapshots</span>'
       }${catalog.busy ? ' · <span class="busy">being restored…</span>' : ""}`
-    : "not readable";
+    : hasCatalog
+      ? "not readable"
+      : undefined;
+  // Only InfluxDB Clustered's scenario has a catalog database and an operator: other systems'
+  // clusters show neither.
+  const catalogSection =
+    catalogLine === undefined
+      ? ""
+      : `<h3>Catalog database</h3>
+    <p class="catalog" data-testid="catalog-summary">${catalogLine}</p>`;
+  const operatorBadge = cluster.customResource
+    ? `<span class="badge ${paused ? "warn" : "ok"}" data-testid="operator-status" data-paused="${paused}">Operator ${paused ? "paused" : "running"}</span>`
+    : "";
   const events = clusterEvents
     .slice()
     .reverse()
@@ -432,7 +444,7 @@ function renderCluster(data) {
     .join("");
   $(".cluster-body").innerHTML = `
     <div class="cluster-status">
-      <span class="badge ${paused ? "warn" : "ok"}" data-testid="operator-status" data-paused="${paused}">Operator ${paused ? "paused" : "running"}</span>
+      ${operatorBadge}
       <span class="badge ${atOriginal ? "ok" : "info"}" data-testid="cluster-original" data-at-original="${atOriginal}">${atOriginal ? "All components at their usual replicas" : "Components changed"}</span>
     </div>
     <ul class="components">${components}</ul>
@@ -440,8 +452,7 @@ function renderCluster(data) {
       <li><span class="pod ready"></span> ready</li><li><span class="pod starting"></span> starting</li>
       <li><span class="pod pending"></span> pending</li><li><span class="pod terminating"></span> terminating</li>
     </ul>
-    <h3>Catalog database</h3>
-    <p class="catalog" data-testid="catalog-summary">${catalogLine}</p>
+    ${catalogSection}
     <h3>Recent changes</h3>
     <ol class="cluster-events" data-testid="cluster-events">${events || "<li>none yet</li>"}</ol>`;
 }

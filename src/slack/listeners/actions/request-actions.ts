@@ -118,7 +118,12 @@ export async function handleRestorePointOpen(args: ButtonArgs, deps: AppDeps): P
           syntax: named.syntax,
           optionsUsage: kind?.restoreOptions?.usage,
         })
-      : buildRestoreRequestModal(metadata, pointTime ?? deps.clock(), deps.clock());
+      : buildRestoreRequestModal(
+          metadata,
+          pointTime ?? deps.clock(),
+          deps.clock(),
+          typeof kind?.wording.restore?.lost === "string" ? kind.wording.restore.lost : undefined,
+        );
   await guarded(args, deps, "opening the request form", async () => {
     const check = await checkCanRequest(
       { deps, client: args.client },

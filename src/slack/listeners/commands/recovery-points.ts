@@ -3,7 +3,9 @@ import type { AppDeps } from "../../../app-deps.js";
 import { pointAccessFor } from "../../../approvals/point-resolver.js";
 import { findTarget, type Target } from "../../../config/file.js";
 import { asCodedError } from "../../../errors.js";
+import type { PointWords } from "../../../kinds/kind.js";
 import {
+  NEUTRAL_POINT_WORDS,
   namedListingMessage,
   pointNotFoundText,
   recoveryPointsMessage,
@@ -123,7 +125,7 @@ export async function handleRecoveryPointsCommand(
           : "the latest complete point";
       await ack({
         response_type: "ephemeral",
-        text: `:hourglass_flowing_sand: Verifying ${target.name} ${pointText}: bloom.bin.gz, the whole pg_dump.gz, and every Parquet file its file lists reference. I will answer here.`,
+        text: `:hourglass_flowing_sand: Verifying ${target.name} ${pointText}: ${pointWordsOf(deps, target).verify.reads}. I will answer here.`,
       });
       await answerVerify({
         respond,
@@ -136,6 +138,11 @@ export async function handleRecoveryPointsCommand(
       return;
     }
   }
+}
+
+/** How the target's kind words its points; neutral words when it gives none. */
+function pointWordsOf(deps: Pick<AppDeps, "kinds">, target: Target): PointWords {
+  return deps.kinds.find(target.kind)?.wording.points ?? NEUTRAL_POINT_WORDS;
 }
 
 /** The grammar's view of each configured target's kind (named points, stores, options). */
@@ -209,7 +216,7 @@ export async function answerRecoveryPointsList(input: {
       now: deps.clock(),
       db: deps.db,
     });
-    message = recoveryPointsMessage(listing);
+    message = recoveryPointsMessage(listing, pointWordsOf(deps, target));
   } catch (err) {
     message = {
       text: storeFailureText("list the recovery points of", target, source, err, deps),
@@ -237,7 +244,13 @@ async function answerVerify(input: {
   const tick = (): void => {
     if (point === undefined || progressSent >= options.maxProgressMessages) return;
     progressSent++;
-    const text = verificationProgressText(target.name, point, latest, Date.now() - started);
+    const text = verificationProgressText(
+      target.name,
+      point,
+      latest,
+      Date.now() - started,
+      pointWordsOf(deps, target),
+    );
     progressChain = progressChain.then(() => send(respond, deps, { text, blocks: [] }));
   };
   let timer: NodeJS.Timeout | undefined = setTimeout(function first() {
@@ -301,6 +314,7 @@ async function answerVerify(input: {
         bucket: source.dataLocation,
         report,
         saved,
+        words: pointWordsOf(deps, target),
       });
     }
   } catch (err) {

@@ -45,7 +45,12 @@ export interface OssEnv {
   run(
     requestId: string,
     mode: "backup" | "restore",
-    options?: { signal?: AbortSignal; wrapStore?: (store: ObjectStore) => ObjectStore },
+    options?: {
+      signal?: AbortSignal;
+      wrapStore?: (store: ObjectStore) => ObjectStore;
+      /** The runner's clock (the phases' `now()`); the real one when omitted. */
+      clock?: () => Date;
+    },
   ): ReturnType<typeof runRestore>;
   close(): Promise<void>;
 }
@@ -145,6 +150,7 @@ export async function startOssEnv(
         signal: options.signal ?? new AbortController().signal,
         logger: silentLogger,
         progressIntervalMs: 50,
+        ...(options.clock ? { clock: options.clock } : {}),
       }),
     async close() {
       await sim.close();
