@@ -36,6 +36,7 @@ import {
 import { completeInfluxdbOssTarget } from "../src/kinds/influxdb-oss/config.js";
 import { helperExec, helperPodName, startHelperPod } from "../src/kinds/influxdb-oss/helper-pod.js";
 import type { RunRequest } from "../src/runbook/types.js";
+import { type Memory, memory } from "./support.js";
 
 const args = process.argv.slice(2);
 if (args.length !== 6 || args.some((a) => a === ""))
@@ -90,25 +91,6 @@ await startHelperPod(
   pod,
   60_000,
 );
-
-interface Memory {
-  rss: number;
-  heapTotal: number;
-  arrayBuffers: number;
-  external: number;
-  heapUsed: number;
-}
-
-function memory(): Memory {
-  const m = process.memoryUsage();
-  return {
-    rss: m.rss,
-    heapTotal: m.heapTotal,
-    arrayBuffers: m.arrayBuffers,
-    external: m.external,
-    heapUsed: m.heapUsed,
-  };
-}
 
 /** Garbage collections during the current command: count and pause time, minor and major. */
 const gc = { minor: 0, minorMs: 0, major: 0, majorMs: 0 };

@@ -29,7 +29,7 @@ import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { compileForBench, type Memory, ROOT } from "./support.js";
 
 interface Options {
   mb: number[];
@@ -85,7 +85,6 @@ function parseOptions(argv: string[]): Options {
 }
 
 const MiB = 1024 * 1024;
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BUILD = `${ROOT}bench/out/build-influxdb-oss`;
 const BUCKET = "influxdb-oss-bench";
 const PVC = "influxdb-data-influxdb-0";
@@ -168,49 +167,8 @@ function lineChild(command: string, args: string[], env: Record<string, string> 
   };
 }
 
-/** restorebot runs compiled, as in production, not through a TypeScript loader. */
-async function compileChild(): Promise<void> {
-  const tsc = `${ROOT}node_modules/typescript/bin/tsc`;
-  const child = spawn(
-    process.execPath,
-    [
-      tsc,
-      "--outDir",
-      BUILD,
-      "--rootDir",
-      ROOT,
-      "--module",
-      "NodeNext",
-      "--moduleResolution",
-      "NodeNext",
-      "--target",
-      "ES2023",
-      "--lib",
-      "ES2023",
-      "--types",
-      "node",
-      "--skipLibCheck",
-      "--esModuleInterop",
-      "--strict",
-      "--verbatimModuleSyntax",
-      `${ROOT}bench/influxdb-oss-child.ts`,
-    ],
-    { stdio: "inherit" },
-  );
-  const [code] = (await once(child, "close")) as [number | null];
-  if (code !== 0) throw new Error("tsc failed");
-}
-
 const mbps = (bytes: number, seconds: number) => `${(bytes / MiB / seconds).toFixed(0)} MB/s`;
 const mb = (bytes: unknown) => `${(Number(bytes) / MiB).toFixed(0)}`;
-
-interface Memory {
-  rss: number;
-  heapTotal: number;
-  arrayBuffers: number;
-  external: number;
-  heapUsed: number;
-}
 
 function memoryLine(answer: Record<string, unknown>): string {
   const peak = answer.peak as Memory;
@@ -301,7 +259,7 @@ async function benchShape(
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  await compileChild();
+  await compileForBench("bench/influxdb-oss-child.ts", BUILD);
   const scratch = await mkdtemp(join(tmpdir(), "bench-influxdb-oss-"));
   const tsx = ["--import", "tsx", `${ROOT}bench/influxdb-oss-stand-in.ts`];
   const kubernetes = lineChild(process.execPath, [...tsx, "kubernetes", PVC]);

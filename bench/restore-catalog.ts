@@ -30,7 +30,6 @@ import { createHash } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import pg from "pg";
 import {
   buildIoxCatalog,
@@ -39,8 +38,8 @@ import {
   pgDumpToGzipFile,
 } from "../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
 import { ADMIN_URL, databaseUrl } from "../test/support/postgres.js";
+import { compileForBench, ROOT } from "./support.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const OUT = `${ROOT}bench/out`;
 const BUILD = `${OUT}/build`;
 const AWK = `${ROOT}bench/drop-before-create.awk`;
@@ -261,34 +260,6 @@ async function restorebot(
   return { ...parsed, wallMs: result.ms };
 }
 
-/** restorebot runs compiled, as in production, not through a TypeScript loader. */
-async function compileChild(): Promise<void> {
-  const tsc = `${ROOT}node_modules/typescript/bin/tsc`;
-  const result = await runProcess(process.execPath, [
-    tsc,
-    "--outDir",
-    BUILD,
-    "--rootDir",
-    ROOT,
-    "--module",
-    "NodeNext",
-    "--moduleResolution",
-    "NodeNext",
-    "--target",
-    "ES2023",
-    "--lib",
-    "ES2023",
-    "--types",
-    "node",
-    "--skipLibCheck",
-    "--esModuleInterop",
-    "--strict",
-    "--verbatimModuleSyntax",
-    `${ROOT}bench/restore-catalog-child.ts`,
-  ]);
-  if (result.code !== 0) throw new Error(`tsc failed:\n${result.stdout}${result.stderr}`);
-}
-
 function median(values: number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
   const mid = Math.floor(sorted.length / 2);
@@ -425,7 +396,7 @@ async function main(): Promise<void> {
   process.stdout.write("Building restorebot (npm run build) for the benchmark…\n");
   const build = await runProcess("npm", ["run", "--silent", "build"]);
   if (build.code !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
-  if (options.ablation) await compileChild();
+  if (options.ablation) await compileForBench("bench/restore-catalog-child.ts", BUILD);
   const results: SizeResult[] = [];
   for (const size of options.sizes) results.push(await benchSize(size, options));
   process.stdout.write(

@@ -101,24 +101,16 @@ export function buildRestoreRequestModal(
     lost === undefined
       ? `What was written ${after} to what the restore overwrites will be lost; the card says exactly what, and what stops while it runs, before anyone approves.`
       : `${lost.charAt(0).toUpperCase()}${lost.slice(1)} ${after} will be lost; the card says what stops while it runs.`;
-  return {
-    type: "modal",
-    callback_id: RESTORE_REQUEST_CALLBACK_ID,
-    private_metadata: JSON.stringify(metadata),
-    title: plain("Request a restore"),
-    submit: plain("Request restore"),
-    close: plain("Cancel"),
-    blocks: [
-      {
-        type: "section",
-        text: {
-          type: "mrkdwn",
-          text: `Restore \`${metadata.target}\` to the recovery point \`${metadata.point}\`.\n:warning: ${loss}\nA second person must approve the request before anything runs.`,
-        },
+  return requestModal(metadata, [
+    {
+      type: "section",
+      text: {
+        type: "mrkdwn",
+        text: `Restore \`${metadata.target}\` to the recovery point \`${metadata.point}\`.\n:warning: ${loss}\nA second person must approve the request before anything runs.`,
       },
-      reasonInput("Reason", "e.g. data corrupted by a bad migration INC-1234", REASON_MIN_LENGTH),
-    ],
-  };
+    },
+    reasonInput("Reason", "e.g. data corrupted by a bad migration INC-1234", REASON_MIN_LENGTH),
+  ]);
 }
 
 /**
@@ -171,6 +163,11 @@ export function buildNamedRestoreRequestModal(
   blocks.push(
     reasonInput("Reason", "e.g. topology wiped by a bad sync INC-1234", REASON_MIN_LENGTH),
   );
+  return requestModal(metadata, blocks);
+}
+
+/** The restore request form around its `blocks`, the metadata kept for its submission. */
+function requestModal(metadata: RequestModalMetadata, blocks: types.KnownBlock[]): types.ModalView {
   return {
     type: "modal",
     callback_id: RESTORE_REQUEST_CALLBACK_ID,

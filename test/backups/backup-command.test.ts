@@ -1,11 +1,6 @@
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import {
-  createRestoreProcessor,
-  type RestoreProcessorWithClose,
-} from "../../jobs/restore-processor.js";
-import { type RestoreWorker, startRestoreWorker } from "../../jobs/restore-worker.js";
+import type { RestoreProcessorWithClose } from "../../jobs/restore-processor.js";
 import { tryAcquireTargetLock } from "../../jobs/runner/target-lock.js";
 import type { KubernetesCluster } from "../../src/adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../../src/adapters/s3/object-store.js";
@@ -24,14 +19,18 @@ import type { JsonValue, Kind } from "../../src/kinds/kind.js";
 import { createKindRegistry, KINDS } from "../../src/kinds/registry.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import { RUN_CONTROL_ACTIONS } from "../../src/narration/run-messages.js";
-import { createMetrics } from "../../src/observability/metrics.js";
 import type { RecoveryPointSource } from "../../src/recovery-points/recovery-point.js";
 import { BACKUP_POINT_FACT, PAUSE_WINDOW_FACT, type Runbook } from "../../src/runbook/types.js";
 import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
-import { FAKE_BOT_TOKEN } from "../../stand-ins/slack/fake-slack-api.js";
 import type { SlackSendResult } from "../../stand-ins/slack/signer.js";
-import { type BotHarness, startBotHarness } from "../support/bot-harness.js";
-import { REDIS_TEST_URL } from "../support/redis.js";
+import {
+  answerTo,
+  type BotHarness,
+  type HarnessWorker,
+  harnessProcessor,
+  startBotHarness,
+  startHarnessWorker,
+} from "../support/bot-harness.js";
 
 /**
  * `/backup` end to end with a kind that exists only here ("crate"): its backup runbook pauses
@@ -222,32 +221,18 @@ describe("/backup", () => {
   const kinds = createKindRegistry([...KINDS, crateKind]);
   let s3: S3StandIn;
   let h: BotHarness;
-  let worker: RestoreWorker;
+  let worker: HarnessWorker;
   let processor: RestoreProcessorWithClose;
-  let connection: Redis;
   let now: Date | undefined;
   const clock = () => now ?? new Date();
 
-  function newProcessor(): RestoreProcessorWithClose {
-    return createRestoreProcessor(
-      {
-        env: { SLACK_BOT_TOKEN: FAKE_BOT_TOKEN, SLACK_API_URL: h.fake.apiUrl },
-        config: h.runtime.config,
-        pool: h.runtime.pool,
-        queue: h.runtime.queue,
-        logger: silentLogger,
-        metrics: createMetrics(),
-        deps: { kinds, objectStoreFor: () => store, clusterFor: () => ({}) as KubernetesCluster },
-      },
-      {
-        slackIntervalMs: 20,
-        reconcileIntervalMs: 0,
-        redrawCardsWithinMs: 0,
-        backupTickMs: 0,
-        clock,
-      },
-    );
-  }
+  const workerDeps = {
+    kinds,
+    objectStoreFor: () => store,
+    clusterFor: () => ({}) as KubernetesCluster,
+  };
+  const processorOptions = { slackIntervalMs: 20, backupTickMs: 0, clock };
+  const newProcessor = () => harnessProcessor(h, workerDeps, processorOptions);
 
   beforeAll(async () => {
     s3 = await startS3StandIn({ buckets: [BUCKET] });
@@ -262,37 +247,19 @@ describe("/backup", () => {
       { endpoint: s3.endpoint, region: "us-east-1" },
     );
     h = await startBotHarness({ configYaml: CONFIG, kinds, objectStoreFor: () => store });
-    processor = newProcessor();
-    connection = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: null });
-    worker = startRestoreWorker({
-      connection,
-      prefix: h.runtime.env.RESTOREBOT_QUEUE_PREFIX,
-      processor,
-      logger: silentLogger,
-    });
+    worker = startHarnessWorker(h, workerDeps, processorOptions);
+    processor = worker.processor;
   });
 
   afterAll(async () => {
     gate?.release();
     await worker?.close();
-    await processor?.close();
-    connection?.disconnect();
     await h?.close();
     await s3?.close();
   });
 
-  async function answer(res: SlackSendResult): Promise<string> {
-    // Refusals of the grammar come back in the ack itself.
-    if (res.body && res.body !== "" && /"text"/.test(res.body))
-      return (JSON.parse(res.body) as { text: string }).text;
-    const id = res.responseUrlId;
-    if (!id) throw new Error("no response URL was issued");
-    const response = await h.fake.waitForResponse((r) => r.responseUrlId === id, {
-      timeoutMs: 10_000,
-      label: `the answer to ${id}`,
-    });
-    return response.body.text ?? "";
-  }
+  const answer = async (res: SlackSendResult) =>
+    (await answerTo(h, res, { timeoutMs: 10_000 })).text;
 
   const slash = async (command: string, text: string, userId = APPROVER) =>
     answer(await h.sender.slashCommand({ command, text, userId, channelId: CHANNEL }));

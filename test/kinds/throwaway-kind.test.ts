@@ -1,21 +1,14 @@
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createRestoreProcessor } from "../../jobs/restore-processor.js";
-import { type RestoreWorker, startRestoreWorker } from "../../jobs/restore-worker.js";
 import type { KubernetesCluster } from "../../src/adapters/kubernetes/kubernetes-cluster.js";
 import { k8sName, type TargetBase } from "../../src/config/schema-parts.js";
 import type { JsonValue, Kind } from "../../src/kinds/kind.js";
 import { createKindRegistry, KINDS } from "../../src/kinds/registry.js";
-import { silentLogger } from "../../src/logging/logger.js";
 import { RUN_CONTROL_ACTIONS } from "../../src/narration/run-messages.js";
-import { createMetrics } from "../../src/observability/metrics.js";
 import type { RecoveryPointSource } from "../../src/recovery-points/recovery-point.js";
 import type { Runbook } from "../../src/runbook/types.js";
-import { FAKE_BOT_TOKEN } from "../../stand-ins/slack/fake-slack-api.js";
 import type { SlackSendResult } from "../../stand-ins/slack/signer.js";
-import { type BotHarness, startBotHarness } from "../support/bot-harness.js";
-import { REDIS_TEST_URL } from "../support/redis.js";
+import { answerTo, type BotHarness, startBotHarness } from "../support/bot-harness.js";
 
 /**
  * A kind that exists only here, added through the registry alone: its config branch, its
@@ -153,54 +146,27 @@ targets:
 describe("a kind added through the registry alone", () => {
   const kinds = createKindRegistry([...KINDS, widgetKind]);
   let h: BotHarness;
-  let worker: RestoreWorker;
-  let connection: Redis;
 
   beforeAll(async () => {
-    h = await startBotHarness({ configYaml: CONFIG, kinds });
-    const processor = createRestoreProcessor(
-      {
-        env: { SLACK_BOT_TOKEN: FAKE_BOT_TOKEN, SLACK_API_URL: h.fake.apiUrl },
-        config: h.runtime.config,
-        pool: h.runtime.pool,
-        queue: h.runtime.queue,
-        logger: silentLogger,
-        metrics: createMetrics(),
-        deps: {
-          kinds,
-          objectStoreFor: () => {
-            throw new Error("the widget kind keeps no object store");
-          },
-          // The widget runbook never calls the cluster.
-          clusterFor: () => ({}) as KubernetesCluster,
+    h = await startBotHarness({
+      configYaml: CONFIG,
+      kinds,
+      worker: {
+        objectStoreFor: () => {
+          throw new Error("the widget kind keeps no object store");
         },
+        // The widget runbook never calls the cluster.
+        clusterFor: () => ({}) as KubernetesCluster,
       },
-      { slackIntervalMs: 50, reconcileIntervalMs: 0, redrawCardsWithinMs: 0 },
-    );
-    connection = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: null });
-    worker = startRestoreWorker({
-      connection,
-      prefix: h.runtime.env.RESTOREBOT_QUEUE_PREFIX,
-      processor,
-      logger: silentLogger,
     });
   });
 
   afterAll(async () => {
-    await worker?.close();
-    connection?.disconnect();
     await h?.close();
   });
 
-  async function answer(res: SlackSendResult): Promise<string> {
-    const id = res.responseUrlId;
-    if (!id) throw new Error("no response URL was issued");
-    const response = await h.fake.waitForResponse((r) => r.responseUrlId === id, {
-      timeoutMs: 10_000,
-      label: `the answer to ${id}`,
-    });
-    return response.body.text ?? "";
-  }
+  const answer = async (res: SlackSendResult) =>
+    (await answerTo(h, res, { timeoutMs: 10_000, inAck: false })).text;
 
   async function requestAndApprove(): Promise<{ id: string; cardTs: string }> {
     const text = await answer(

@@ -1,9 +1,18 @@
+import { Redis } from "ioredis";
+import {
+  createRestoreProcessor,
+  type RestoreProcessorOptions,
+  type RestoreProcessorWithClose,
+} from "../../jobs/restore-processor.js";
+import { type RestoreWorker, startRestoreWorker } from "../../jobs/restore-worker.js";
+import type { KubernetesCluster } from "../../src/adapters/kubernetes/kubernetes-cluster.js";
 import type { ObjectStore } from "../../src/adapters/s3/object-store.js";
 import { readEnv } from "../../src/config/env.js";
 import { type Config, parseConfig, type Target } from "../../src/config/file.js";
 import { healthRoutes } from "../../src/http/health.js";
 import type { KindRegistry } from "../../src/kinds/registry.js";
 import { silentLogger } from "../../src/logging/logger.js";
+import { createMetrics } from "../../src/observability/metrics.js";
 import { buildRuntime, type Runtime } from "../../src/runtime/runtime.js";
 import { type SlackBot, startSlackBot } from "../../src/slack/app.js";
 import { slackRegistrations } from "../../src/slack/registrations.js";
@@ -13,7 +22,7 @@ import {
   type FakeSlackApiOptions,
   startFakeSlackApi,
 } from "../../stand-ins/slack/fake-slack-api.js";
-import { SlackRequestSender } from "../../stand-ins/slack/signer.js";
+import { SlackRequestSender, type SlackSendResult } from "../../stand-ins/slack/signer.js";
 import { createTestDatabase, type TestDatabase } from "./postgres.js";
 import { REDIS_TEST_URL, uniqueQueuePrefix } from "./redis.js";
 
@@ -43,6 +52,8 @@ export interface BotHarness {
   /** Base URL of the bot's HTTP server (events and health routes). */
   baseUrl: string;
   eventsUrl: string;
+  /** The in-process restore worker, when `worker` was given; stopped first by `close`. */
+  worker?: HarnessWorker;
   close(): Promise<void>;
 }
 
@@ -63,6 +74,8 @@ export async function startBotHarness(
     customize?: (runtime: Runtime) => void | Promise<void>;
     /** The kinds the bot knows; default the ones restorebot ships. */
     kinds?: KindRegistry;
+    /** Starts a restore worker in this process too (`startHarnessWorker`). */
+    worker?: HarnessWorkerDeps & { options?: RestoreProcessorOptions };
   } = {},
 ): Promise<BotHarness> {
   const fake = await startFakeSlackApi(options.fakeOptions);
@@ -106,7 +119,7 @@ export async function startBotHarness(
   const baseUrl = `http://127.0.0.1:${bot.port}`;
   const eventsUrl = `${baseUrl}/slack/events`;
   const sender = new SlackRequestSender({ eventsUrl, signingSecret: TEST_SIGNING_SECRET, fake });
-  return {
+  const harness: BotHarness = {
     bot,
     runtime,
     fake,
@@ -115,10 +128,104 @@ export async function startBotHarness(
     baseUrl,
     eventsUrl,
     async close() {
+      await harness.worker?.close();
       await bot.stop().catch(() => undefined);
       await runtime.close();
       await fake.close();
       await database.drop();
     },
   };
+  if (options.worker)
+    harness.worker = startHarnessWorker(harness, options.worker, options.worker.options);
+  return harness;
+}
+
+/** What a worker's runs reach besides the harness's database, queue and fake Slack. */
+export interface HarnessWorkerDeps {
+  objectStoreFor: (target: Target) => ObjectStore;
+  clusterFor: (target: Target) => KubernetesCluster;
+  /** Default the kinds the harness's bot knows. */
+  kinds?: KindRegistry;
+}
+
+/**
+ * The worker's processor on the harness's config, database, queue and fake Slack, narrating
+ * quickly (50 ms between Slack calls), reconciling nothing and redrawing no cards at start;
+ * `options` overrides any of that.
+ */
+export function harnessProcessor(
+  h: BotHarness,
+  deps: HarnessWorkerDeps,
+  options: RestoreProcessorOptions = {},
+): RestoreProcessorWithClose {
+  return createRestoreProcessor(
+    {
+      env: { SLACK_BOT_TOKEN: FAKE_BOT_TOKEN, SLACK_API_URL: h.fake.apiUrl },
+      config: h.runtime.config,
+      pool: h.runtime.pool,
+      queue: h.runtime.queue,
+      logger: silentLogger,
+      metrics: createMetrics(),
+      deps: {
+        kinds: deps.kinds ?? h.runtime.deps.kinds,
+        objectStoreFor: deps.objectStoreFor,
+        clusterFor: deps.clusterFor,
+      },
+    },
+    { slackIntervalMs: 50, reconcileIntervalMs: 0, redrawCardsWithinMs: 0, ...options },
+  );
+}
+
+export interface HarnessWorker {
+  worker: RestoreWorker;
+  processor: RestoreProcessorWithClose;
+  /** Stops the worker (which flushes the processor's narration) and its Redis connection. */
+  close(): Promise<void>;
+}
+
+/** A restore worker in this process, on the harness's queue, running `harnessProcessor`. */
+export function startHarnessWorker(
+  h: BotHarness,
+  deps: HarnessWorkerDeps,
+  options: RestoreProcessorOptions = {},
+): HarnessWorker {
+  const processor = harnessProcessor(h, deps, options);
+  const connection = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: null });
+  const worker = startRestoreWorker({
+    connection,
+    prefix: h.runtime.env.RESTOREBOT_QUEUE_PREFIX,
+    processor,
+    logger: silentLogger,
+  });
+  return {
+    worker,
+    processor,
+    async close() {
+      await worker.close();
+      connection.disconnect();
+    },
+  };
+}
+
+/**
+ * The private answer to a slash command or a click, posted to its response URL; its text and
+ * its blocks as JSON text. With `inAck` (the default) a text in the ack itself is the answer:
+ * the bot refuses there; without it only the response URL counts (for answers the bot acks
+ * with a placeholder first, as `/recovery-points verify` does).
+ */
+export async function answerTo(
+  h: BotHarness,
+  res: SlackSendResult,
+  options: { timeoutMs?: number; inAck?: boolean } = {},
+): Promise<{ text: string; blocks: string }> {
+  const acked = res.json as { text?: string; blocks?: unknown } | undefined;
+  if ((options.inAck ?? true) && acked?.text)
+    return { text: acked.text, blocks: JSON.stringify(acked.blocks ?? []) };
+  const id = res.responseUrlId;
+  if (!id) throw new Error("no response URL was issued");
+  const response = await h.fake.waitForResponse((r) => r.responseUrlId === id, {
+    timeoutMs: options.timeoutMs ?? 15_000,
+    label: `the answer to ${id}`,
+  });
+  return { text: response.body.text ?? "", blocks: JSON.stringify(response.body.blocks ?? []) };
 }

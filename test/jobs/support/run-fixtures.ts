@@ -1,7 +1,11 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import type { KubernetesCluster } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
+import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
+import type { TargetBase } from "../../../src/config/schema-parts.js";
 import { migrate } from "../../../src/db/migrate.js";
-import type { JsonValue } from "../../../src/kinds/kind.js";
+import type { JsonValue, RunbookDeps } from "../../../src/kinds/kind.js";
+import { silentLogger } from "../../../src/logging/logger.js";
 import { createTestDatabase, type TestDatabase } from "../../support/postgres.js";
 
 /** restorebot's database for runner tests: a fresh PostgreSQL database, migrated. */
@@ -43,6 +47,10 @@ export interface RequestRowInput {
   cardTs?: string | null;
   state?: string;
   approvedAt?: Date | null;
+  /** The kind's restore options (`--db telegraf`…); none unless given. */
+  options?: unknown;
+  /** A backup (as /backup makes it) has no point until it writes one; default a restore. */
+  operation?: "restore" | "backup";
 }
 
 export function newRequestId(): string {
@@ -66,23 +74,45 @@ export async function insertApprovedRequest(
   };
   await pool.query(
     `INSERT INTO restore_requests (id, target, kind, point_time, point, requester, reason,
-       channel_id, card_ts, state, required_approvals, expires_at, approved_at)
+       channel_id, card_ts, state, required_approvals, expires_at, approved_at, options, operation)
      VALUES ($1, $2, $3, $4, $5, $6, 'catalog corrupted by a bad migration INC-1', $7,
-       $8, $9, 1, now() + interval '30 minutes', $10)`,
+       $8, $9, 1, now() + interval '30 minutes', $10, $11, $12)`,
     [
       id,
       input.target ?? "prod",
       input.kind ?? "influxdb-clustered",
       pointTime,
-      JSON.stringify(point),
+      input.operation === "backup" ? null : JSON.stringify(point),
       input.requester ?? "UREQUESTER",
       input.channelId ?? "C0RESTORE1",
       input.cardTs ?? null,
       input.state ?? "approved",
       input.approvedAt === undefined ? new Date() : input.approvedAt,
+      input.options === undefined ? null : JSON.stringify(input.options),
+      input.operation ?? "restore",
     ],
   );
   return id;
+}
+
+/** What a kind's runbook is built from in a test: no variables unless given, silent logs. */
+export function runbookDeps<T extends TargetBase>(parts: {
+  target: T;
+  pool: pg.Pool;
+  cluster: KubernetesCluster;
+  store: ObjectStore;
+  workDir: string;
+  env?: NodeJS.ProcessEnv;
+}): RunbookDeps<T> {
+  return {
+    target: parts.target,
+    db: parts.pool,
+    cluster: parts.cluster,
+    objectStore: () => parts.store,
+    env: parts.env ?? {},
+    workDir: parts.workDir,
+    logger: silentLogger,
+  };
 }
 
 export async function requestRow(

@@ -1,7 +1,4 @@
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRestoreProcessor } from "../../../jobs/restore-processor.js";
-import { type RestoreWorker, startRestoreWorker } from "../../../jobs/restore-worker.js";
 import { createKubernetesCluster } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
 import {
   ENT_BUCKET,
@@ -11,8 +8,6 @@ import {
   type EnterpriseSandbox,
   seedEnterpriseSandbox,
 } from "../../../src/kinds/influxdb-enterprise/sandbox/scenario.js";
-import { silentLogger } from "../../../src/logging/logger.js";
-import { createMetrics } from "../../../src/observability/metrics.js";
 import { getConfigMap } from "../../../src/steps/index.js";
 import {
   type KubernetesSimulator,
@@ -21,10 +16,8 @@ import {
 } from "../../../stand-ins/kubernetes/index.js";
 import { standInObjectStore } from "../../../stand-ins/s3/sdk-store.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
-import { FAKE_BOT_TOKEN } from "../../../stand-ins/slack/fake-slack-api.js";
 import type { SlackSendResult } from "../../../stand-ins/slack/signer.js";
-import { type BotHarness, startBotHarness } from "../../support/bot-harness.js";
-import { REDIS_TEST_URL } from "../../support/redis.js";
+import { answerTo, type BotHarness, startBotHarness } from "../../support/bot-harness.js";
 
 /**
  * The influxdb-enterprise kind through the real bot, approvals, queue, worker, runner and
@@ -44,8 +37,6 @@ describe("InfluxDB Enterprise through the chat flow", () => {
   let s3: S3StandIn;
   let sim: KubernetesSimulator;
   let ent: EnterpriseSandbox;
-  let worker: RestoreWorker;
-  let connection: Redis;
   let cluster: ReturnType<typeof createKubernetesCluster>;
 
   beforeAll(async () => {
@@ -78,6 +69,7 @@ describe("InfluxDB Enterprise through the chat flow", () => {
       s.components.every((c) => c.pods.filter((p) => p.ready).length === c.specReplicas),
     );
     const store = standInObjectStore(s3);
+    cluster = createKubernetesCluster({ namespace: ENT_NAMESPACE, kubeConfig: kubeconfigFor(sim) });
     h = await startBotHarness({
       configYaml: `
 policy:
@@ -92,36 +84,11 @@ targets:
     timeouts: { podsGone: 30s, podsReady: 30s }
 `,
       objectStoreFor: () => store,
-    });
-    cluster = createKubernetesCluster({ namespace: ENT_NAMESPACE, kubeConfig: kubeconfigFor(sim) });
-    const processor = createRestoreProcessor(
-      {
-        env: { SLACK_BOT_TOKEN: FAKE_BOT_TOKEN, SLACK_API_URL: h.fake.apiUrl },
-        config: h.runtime.config,
-        pool: h.runtime.pool,
-        queue: h.runtime.queue,
-        logger: silentLogger,
-        metrics: createMetrics(),
-        deps: {
-          kinds: h.runtime.deps.kinds,
-          objectStoreFor: () => store,
-          clusterFor: () => cluster,
-        },
-      },
-      { slackIntervalMs: 50, reconcileIntervalMs: 0, redrawCardsWithinMs: 0 },
-    );
-    connection = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: null });
-    worker = startRestoreWorker({
-      connection,
-      prefix: h.runtime.env.RESTOREBOT_QUEUE_PREFIX,
-      processor,
-      logger: silentLogger,
+      worker: { objectStoreFor: () => store, clusterFor: () => cluster },
     });
   }, 60_000);
 
   afterAll(async () => {
-    await worker?.close();
-    connection?.disconnect();
     await h?.close();
     await ent?.close();
     await sim?.close();
@@ -130,15 +97,8 @@ targets:
 
   /** The refusal in the ack, or else the answer posted to the response URL (text and blocks). */
   async function answer(res: SlackSendResult): Promise<string> {
-    const acked = (res.json as { text?: string } | undefined)?.text;
-    if (acked) return acked;
-    const id = res.responseUrlId;
-    if (!id) throw new Error("no response URL was issued");
-    const response = await h.fake.waitForResponse((r) => r.responseUrlId === id, {
-      timeoutMs: 15_000,
-      label: `the answer to ${id}`,
-    });
-    return `${response.body.text ?? ""}\n${JSON.stringify(response.body.blocks ?? [])}`;
+    const { text, blocks } = await answerTo(h, res);
+    return `${text}\n${blocks}`;
   }
 
   const command = (name: string, text: string, userId = REQUESTER) =>

@@ -25,7 +25,6 @@ import { copyDirectory, tarSize } from "../../../src/kinds/influxdb-enterprise/r
 import { uploadStandInSet } from "../../../src/kinds/influxdb-enterprise/sandbox/scenario.js";
 import type { JsonValue } from "../../../src/kinds/kind.js";
 import { DEFAULT_KINDS } from "../../../src/kinds/registry.js";
-import { silentLogger } from "../../../src/logging/logger.js";
 import { listPhaseRuns } from "../../../src/runbook/run-store.js";
 import { BACKUP_POINT_FACT, type Runbook } from "../../../src/runbook/types.js";
 import { getConfigMap } from "../../../src/steps/index.js";
@@ -45,6 +44,7 @@ import {
   createRunnerDatabase,
   insertApprovedRequest,
   type RunnerDatabase,
+  runbookDeps,
 } from "../../jobs/support/run-fixtures.js";
 import { drive } from "../stackstate/support/runbook-env.js";
 
@@ -87,30 +87,19 @@ async function uploadSet(asOf: string): Promise<JsonValue> {
 }
 
 async function request(point: JsonValue, options?: unknown): Promise<string> {
-  const id = await insertApprovedRequest(db.pool, {
+  return insertApprovedRequest(db.pool, {
     state: "running",
     target: `ent-${++n}`,
     kind: "influxdb-enterprise",
     point: point as never,
+    options,
   });
-  if (options !== undefined)
-    await db.pool.query("UPDATE restore_requests SET options = $2 WHERE id = $1", [
-      id,
-      JSON.stringify(options),
-    ]);
-  return id;
 }
 
+const deps = () => runbookDeps({ target, pool: db.pool, cluster, store, workDir });
+
 function runbook(): Runbook {
-  return influxdbEnterprise.runbooks.restore({
-    target,
-    db: db.pool,
-    cluster,
-    objectStore: () => store,
-    env: {},
-    workDir,
-    logger: silentLogger,
-  });
+  return influxdbEnterprise.runbooks.restore(deps());
 }
 
 const env = () => ({ db, sim }) as never;
@@ -298,15 +287,7 @@ describe("influxdb-enterprise restore runbook, against the simulator, the S3 sta
 
   it("/backup: influxd-ctl backup -full in the meta pod, the set streamed out and uploaded, complete.json last, the backupPoint fact; the set then restores", async () => {
     const id = await request(null as never);
-    const backup = influxdbEnterprise.runbooks.backup!({
-      target,
-      db: db.pool,
-      cluster,
-      objectStore: () => store,
-      env: {},
-      workDir,
-      logger: silentLogger,
-    });
+    const backup = influxdbEnterprise.runbooks.backup!(deps());
     const before = ctl.calls.length;
     const result = await drive(env(), id, backup.phases);
     expect(result.error).toBeUndefined();
@@ -328,15 +309,7 @@ describe("influxdb-enterprise restore runbook, against the simulator, the S3 sta
   }, 60_000);
 
   function backupRunbook(): Runbook {
-    return influxdbEnterprise.runbooks.backup!({
-      target,
-      db: db.pool,
-      cluster,
-      objectStore: () => store,
-      env: {},
-      workDir,
-      logger: silentLogger,
-    });
+    return influxdbEnterprise.runbooks.backup!(deps());
   }
 
   async function backupFact(

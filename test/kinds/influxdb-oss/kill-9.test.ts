@@ -47,11 +47,8 @@ describe("influxdb-oss backup, worker killed with SIGKILL mid-archive", () => {
     const id = await insertApprovedRequest(e.db.pool, {
       kind: "influxdb-oss",
       target: e.target.name,
+      operation: "backup",
     });
-    await e.db.pool.query(
-      "UPDATE restore_requests SET operation = 'backup', point = NULL WHERE id = $1",
-      [id],
-    );
 
     const worker = spawn(process.execPath, ["--import", "tsx", FIXTURE], {
       env: {

@@ -47,15 +47,11 @@ function sts(e: OssEnv) {
 
 /** A backup request as /backup makes it: operation backup, no point until it writes one. */
 async function backupRequest(e: OssEnv): Promise<string> {
-  const id = await insertApprovedRequest(e.db.pool, {
+  return insertApprovedRequest(e.db.pool, {
     kind: "influxdb-oss",
     target: e.target.name,
+    operation: "backup",
   });
-  await e.db.pool.query(
-    "UPDATE restore_requests SET operation = 'backup', point = NULL WHERE id = $1",
-    [id],
-  );
-  return id;
 }
 
 async function backup(e: OssEnv): Promise<{ id: string; asOf: string }> {

@@ -1,39 +1,31 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
-import { createRestoreProcessor } from "../../../jobs/restore-processor.js";
-import { type RestoreWorker, startRestoreWorker } from "../../../jobs/restore-worker.js";
 import { createKubernetesCluster } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
-import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import {
   type LiveObject,
   OBJECT_MANIFEST,
   readObjectManifest,
 } from "../../../src/kinds/pachyderm/index.js";
 import type { PachydermPoint } from "../../../src/kinds/pachyderm/points.js";
-import { silentLogger } from "../../../src/logging/logger.js";
-import { createMetrics } from "../../../src/observability/metrics.js";
-import {
-  type KubernetesSimulator,
-  kubeconfigFor,
-  startKubernetesSimulator,
-  writeKubeconfig,
-} from "../../../stand-ins/kubernetes/index.js";
-import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import { kubeconfigFor, writeKubeconfig } from "../../../stand-ins/kubernetes/index.js";
 import { FAKE_BOT_TOKEN, type StoredMessage } from "../../../stand-ins/slack/fake-slack-api.js";
 import type { SlackSendResult } from "../../../stand-ins/slack/signer.js";
 import { until } from "../../jobs/support/until.js";
 import { startWorkerProcess, type WorkerProcess } from "../../jobs/support/worker-process.js";
-import { type BotHarness, startBotHarness } from "../../support/bot-harness.js";
-import { REDIS_TEST_URL } from "../../support/redis.js";
-import { PACHYDERM_COMPONENTS } from "./kind-env.js";
 import {
-  DEX_SCHEMA,
-  PACHYDERM_SCHEMA,
-  type ScratchDatabase,
-  scratchDatabase,
-  storeFor,
+  answerTo,
+  type BotHarness,
+  type HarnessWorker,
+  startBotHarness,
+  startHarnessWorker,
+} from "../../support/bot-harness.js";
+import { REDIS_TEST_URL } from "../../support/redis.js";
+import {
+  BACKUP_BUCKET,
+  LIVE_BUCKET,
+  type PachydermInstall,
+  startPachydermInstall,
 } from "./support.js";
 
 /**
@@ -48,21 +40,14 @@ import {
 export const CHANNEL = "CPACH";
 export const REQUESTER = "UPACH1";
 export const SECOND = "UPACH2";
-export const LIVE = "pachyderm-data";
-export const BACKUPS = "pachyderm-backups";
+export const LIVE = LIVE_BUCKET;
+export const BACKUPS = BACKUP_BUCKET;
 /** The target that starts at once, and the one whose backups need a second person. */
 export const TARGET = "pach";
 export const GUARDED = "pach-guarded";
 
-export interface PachydermChatEnv {
-  sim: KubernetesSimulator;
-  s3: S3StandIn;
-  store: ObjectStore;
-  pach: ScratchDatabase;
-  dex: ScratchDatabase;
+export interface PachydermChatEnv extends Omit<PachydermInstall, "close" | "targetYaml"> {
   h: BotHarness;
-  /** The DSN variables, as the worker reads them. */
-  dsns: Record<string, string>;
   /** A slash command from `user` in the channel; its private answer. */
   slash(command: string, text: string, user?: string): Promise<string>;
   /** The same, with the answer's blocks as JSON text (lists are in blocks). */
@@ -134,32 +119,11 @@ export async function startPachydermChat(opts: {
   objects?: number;
 }): Promise<PachydermChatEnv> {
   const n = ++counter;
-  const sim = await startKubernetesSimulator({
-    components: PACHYDERM_COMPONENTS,
-    timing: { startDelayMs: 10, readyDelayMs: 20, terminationDelayMs: 30 },
-  });
-  const s3 = await startS3StandIn({ buckets: [LIVE, BACKUPS] });
-  const store = storeFor(s3.endpoint);
-  const pach = await scratchDatabase(opts.adminUrl, `${opts.label}${n}_p`);
-  const dex = await scratchDatabase(opts.adminUrl, `${opts.label}${n}_d`);
-  await pach.query(PACHYDERM_SCHEMA);
-  await dex.query(DEX_SCHEMA);
-  for (let i = 0; i < (opts.objects ?? 30); i++)
-    s3.putObjectDirect(LIVE, `chunks/${String(i).padStart(4, "0")}`, `chunk ${i} `.repeat(50));
+  const install = await startPachydermInstall(opts.adminUrl, `${opts.label}${n}`, opts.objects);
+  const { sim, store } = install;
   const dir = await mkdtemp(join(tmpdir(), "rb-pach-chat-"));
   const kubeconfig = await writeKubeconfig(sim, { dir });
-  const target = (name: string, prefix: string, extra = "") => `
-  - name: ${name}
-    kind: pachyderm
-    namespace: ${sim.namespace}
-    pachd: pachd
-    workerSelector: suite=pachyderm,component=worker
-    databases:
-      pachyderm: { dsnEnv: PACH_DB_DSN }
-      dex: { dsnEnv: PACH_DEX_DSN }
-    objectStore: { bucket: ${LIVE}, prefix: "", endpoint: "${s3.endpoint}", region: us-east-1, forcePathStyle: true }
-    backups: { bucket: ${BACKUPS}, prefix: ${prefix} }
-    timeouts: { podsGone: 1m, podsReady: 1m }${extra}`;
+  const target = install.targetYaml;
   const configYaml = `
 policy:
   approvers: [${REQUESTER}, ${SECOND}]
@@ -169,30 +133,18 @@ targets:${target(TARGET, "restorebot/")}${target(GUARDED, "guarded/", "\n    pol
 `;
   const configPath = join(dir, "restorebot.yaml");
   await writeFile(configPath, configYaml);
-  const dsns = { PACH_DB_DSN: pach.url, PACH_DEX_DSN: dex.url };
+  const { dsns } = install;
   const h = await startBotHarness({
     configYaml,
     env: { KUBECONFIG: kubeconfig },
     objectStoreFor: () => store,
   });
 
-  const workers: Array<{ worker: RestoreWorker; connection: Redis; close(): Promise<void> }> = [];
+  const workers: HarnessWorker[] = [];
   const processes: WorkerProcess[] = [];
 
   /** The private answer: in the ack itself (refusals of the grammar), or by response URL. */
-  const reply = async (res: SlackSendResult): Promise<{ text: string; blocks: string }> => {
-    if (res.body && /"text"/.test(res.body)) {
-      const body = JSON.parse(res.body) as { text: string; blocks?: unknown };
-      return { text: body.text, blocks: JSON.stringify(body.blocks ?? []) };
-    }
-    const id = res.responseUrlId;
-    if (!id) throw new Error("no response URL was issued");
-    const response = await h.fake.waitForResponse((r) => r.responseUrlId === id, {
-      timeoutMs: 30_000,
-      label: `the answer to ${id}`,
-    });
-    return { text: response.body.text ?? "", blocks: JSON.stringify(response.body.blocks ?? []) };
-  };
+  const reply = (res: SlackSendResult) => answerTo(h, res, { timeoutMs: 30_000 });
   const answer = async (res: SlackSendResult): Promise<string> => (await reply(res)).text;
   const command = (name: string, text: string, user: string) =>
     h.sender.slashCommand({ command: name, text, userId: user, channelId: CHANNEL });
@@ -212,11 +164,7 @@ targets:${target(TARGET, "restorebot/")}${target(GUARDED, "guarded/", "\n    pol
   };
 
   return {
-    sim,
-    s3,
-    store,
-    pach,
-    dex,
+    ...install,
     h,
     dsns,
     answer,
@@ -256,38 +204,13 @@ targets:${target(TARGET, "restorebot/")}${target(GUARDED, "guarded/", "\n    pol
         kubeConfig: kubeconfigFor(sim),
         retry: { initialDelayMs: 20, maxDelayMs: 100 },
       });
-      const processor = createRestoreProcessor(
-        {
-          env: { SLACK_BOT_TOKEN: FAKE_BOT_TOKEN, SLACK_API_URL: h.fake.apiUrl },
-          config: h.runtime.config,
-          pool: h.runtime.pool,
-          queue: h.runtime.queue,
-          logger: silentLogger,
-          metrics: createMetrics(),
-          deps: {
-            kinds: h.runtime.deps.kinds,
-            objectStoreFor: () => store,
-            clusterFor: () => cluster,
-          },
-        },
-        { env: dsns, slackIntervalMs: 50, reconcileIntervalMs: 0, redrawCardsWithinMs: 0 },
+      workers.push(
+        startHarnessWorker(
+          h,
+          { objectStoreFor: () => store, clusterFor: () => cluster },
+          { env: dsns },
+        ),
       );
-      const connection = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: null });
-      const worker = startRestoreWorker({
-        connection,
-        prefix: h.runtime.env.RESTOREBOT_QUEUE_PREFIX,
-        processor,
-        logger: silentLogger,
-      });
-      workers.push({
-        worker,
-        connection,
-        async close() {
-          await worker.close();
-          await processor.close(100);
-          connection.disconnect();
-        },
-      });
     },
     async startWorkerProcess() {
       const p = await startWorkerProcess({
@@ -316,10 +239,7 @@ targets:${target(TARGET, "restorebot/")}${target(GUARDED, "guarded/", "\n    pol
       for (const p of processes.splice(0)) await p.stop().catch(() => undefined);
       for (const w of workers.splice(0)) await w.close().catch(() => undefined);
       await h.close();
-      await sim.close();
-      await s3.close();
-      await pach.drop();
-      await dex.drop();
+      await install.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

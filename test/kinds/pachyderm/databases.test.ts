@@ -24,16 +24,16 @@ import {
   verifyPachydermPoint,
   writePachydermPoint,
 } from "../../../src/kinds/pachyderm/index.js";
-import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import type { S3StandIn } from "../../../stand-ins/s3/server.js";
 import { until } from "../../jobs/support/until.js";
 import {
-  DEX_SCHEMA,
-  PACHYDERM_SCHEMA,
+  BACKUP_BUCKET,
+  LIVE_BUCKET,
   PREPARED_ADMIN_URL,
+  pachydermDatabases,
   type ScratchDatabase,
   SEQUENTIAL_ADMIN_URL,
-  scratchDatabase,
-  storeFor,
+  startPachydermBuckets,
 } from "./support.js";
 
 let s3: S3StandIn;
@@ -42,8 +42,7 @@ let scratch: ScratchDatabase[] = [];
 let n = 0;
 
 beforeAll(async () => {
-  s3 = await startS3StandIn({ buckets: ["pachyderm-data", "pachyderm-backups"] });
-  store = storeFor(s3.endpoint);
+  ({ s3, store } = await startPachydermBuckets());
 });
 
 afterAll(async () => {
@@ -56,20 +55,17 @@ afterEach(async () => {
 });
 
 async function pair(adminUrl: string): Promise<{ pach: ScratchDatabase; dex: ScratchDatabase }> {
-  const pach = await scratchDatabase(adminUrl, "pachyderm");
-  const dex = await scratchDatabase(adminUrl, "dex");
-  scratch.push(pach, dex);
-  await pach.query(PACHYDERM_SCHEMA);
-  await dex.query(DEX_SCHEMA);
-  return { pach, dex };
+  const made = await pachydermDatabases(adminUrl, "db");
+  scratch.push(made.pach, made.dex);
+  return made;
 }
 
 function location(): { live: { bucket: string; prefix: string }; backups: BackupLocation } {
   n++;
-  const live = { bucket: "pachyderm-data", prefix: `db${n}/` };
+  const live = { bucket: LIVE_BUCKET, prefix: `db${n}/` };
   for (let i = 0; i < 20; i++)
     s3.putObjectDirect(live.bucket, `${live.prefix}chunk-${i}`, `data ${i}`);
-  return { live, backups: { bucket: "pachyderm-backups", prefix: `db${n}/restorebot/` } };
+  return { live, backups: { bucket: BACKUP_BUCKET, prefix: `db${n}/restorebot/` } };
 }
 
 async function takePoint(

@@ -1,55 +1,21 @@
 import { runRestore } from "../../../jobs/runner/runner.js";
 import { createKubernetesCluster } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
-import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
 import { parseConfig } from "../../../src/config/file.js";
 import type { PachydermTarget } from "../../../src/kinds/pachyderm/config.js";
 import { pachyderm } from "../../../src/kinds/pachyderm/index.js";
 import { silentLogger } from "../../../src/logging/logger.js";
 import type { Narrate, Runbook, RunEvent } from "../../../src/runbook/types.js";
-import {
-  type KubernetesSimulator,
-  kubeconfigFor,
-  startKubernetesSimulator,
-} from "../../../stand-ins/kubernetes/index.js";
-import type { ComponentConfig } from "../../../stand-ins/kubernetes/types.js";
-import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import { kubeconfigFor } from "../../../stand-ins/kubernetes/index.js";
 import {
   createRunnerDatabase,
   insertApprovedRequest,
   type RunnerDatabase,
 } from "../../jobs/support/run-fixtures.js";
-import {
-  DEX_SCHEMA,
-  PACHYDERM_SCHEMA,
-  type ScratchDatabase,
-  scratchDatabase,
-  storeFor,
-} from "./support.js";
+import { type PachydermInstall, startPachydermInstall } from "./support.js";
 
-export const PACHYDERM_COMPONENTS: ComponentConfig[] = [
-  { name: "pachd", kind: "Deployment", replicas: 2 },
-  {
-    name: "pipeline-edges-v1",
-    kind: "ReplicationController",
-    replicas: 1,
-    labels: { suite: "pachyderm", component: "worker" },
-  },
-  {
-    name: "pipeline-montage-v1",
-    kind: "ReplicationController",
-    replicas: 2,
-    labels: { suite: "pachyderm", component: "worker" },
-  },
-];
-
-/** A simulated Pachyderm install: workloads, two databases, live and backup buckets. */
-export interface PachydermEnv {
-  sim: KubernetesSimulator;
-  s3: S3StandIn;
-  store: ObjectStore;
+/** A simulated Pachyderm install with a runner database, run through the real runner. */
+export interface PachydermEnv extends Omit<PachydermInstall, "close" | "dsns" | "targetYaml"> {
   runner: RunnerDatabase;
-  pach: ScratchDatabase;
-  dex: ScratchDatabase;
   target: PachydermTarget;
   env: Record<string, string>;
   events: RunEvent[];
@@ -76,41 +42,16 @@ export async function startPachydermEnv(
   opts: { adminUrl: string; objects?: number },
 ): Promise<PachydermEnv> {
   const n = ++counter;
-  const sim = await startKubernetesSimulator({
-    components: PACHYDERM_COMPONENTS,
-    timing: { startDelayMs: 10, readyDelayMs: 20, terminationDelayMs: 30 },
-  });
-  const s3 = await startS3StandIn({ buckets: ["pachyderm-data", "pachyderm-backups"] });
-  const store = storeFor(s3.endpoint);
+  const install = await startPachydermInstall(opts.adminUrl, label, opts.objects);
+  const { sim, store } = install;
   const runner = await createRunnerDatabase(`pach_${label}`);
-  const pach = await scratchDatabase(opts.adminUrl, `${label}_p`);
-  const dex = await scratchDatabase(opts.adminUrl, `${label}_d`);
-  await pach.query(PACHYDERM_SCHEMA);
-  await dex.query(DEX_SCHEMA);
-  for (let i = 0; i < (opts.objects ?? 30); i++)
-    s3.putObjectDirect(
-      "pachyderm-data",
-      `chunks/${String(i).padStart(4, "0")}`,
-      `chunk ${i} `.repeat(50),
-    );
   const config = parseConfig(`
 policy: { approvers: [U0A1] }
 slack: { channels: [C0123] }
-targets:
-  - name: pach-${n}
-    kind: pachyderm
-    namespace: ${sim.namespace}
-    pachd: pachd
-    workerSelector: suite=pachyderm,component=worker
-    databases:
-      pachyderm: { dsnEnv: PACH_DB_DSN }
-      dex: { dsnEnv: PACH_DEX_DSN }
-    objectStore: { bucket: pachyderm-data, prefix: "", endpoint: "${s3.endpoint}", region: us-east-1, forcePathStyle: true }
-    backups: { bucket: pachyderm-backups, prefix: restorebot/ }
-    timeouts: { podsGone: 1m, podsReady: 1m }
+targets:${install.targetYaml(`pach-${n}`, "restorebot/")}
 `);
   const target = config.targets[0] as PachydermTarget;
-  const env = { PACH_DB_DSN: pach.url, PACH_DEX_DSN: dex.url };
+  const env: Record<string, string> = install.dsns;
   const cluster = createKubernetesCluster({
     namespace: sim.namespace,
     kubeConfig: kubeconfigFor(sim),
@@ -132,12 +73,8 @@ targets:
       : pachyderm.runbooks.restore(deps);
   };
   return {
-    sim,
-    s3,
-    store,
+    ...install,
     runner,
-    pach,
-    dex,
     target,
     env,
     events,
@@ -166,11 +103,8 @@ targets:
       });
     },
     async close() {
-      await sim.close();
-      await s3.close();
       await runner.close();
-      await pach.drop();
-      await dex.drop();
+      await install.close();
     },
   };
 }

@@ -1,14 +1,9 @@
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRestoreProcessor } from "../../../jobs/restore-processor.js";
-import { type RestoreWorker, startRestoreWorker } from "../../../jobs/restore-worker.js";
 import { createKubernetesCluster } from "../../../src/adapters/kubernetes/kubernetes-cluster.js";
 import {
   STS_NAMESPACE,
   startStackStateSandbox,
 } from "../../../src/kinds/stackstate/sandbox/scenario.js";
-import { silentLogger } from "../../../src/logging/logger.js";
-import { createMetrics } from "../../../src/observability/metrics.js";
 import {
   type KubernetesSimulator,
   kubeconfigFor,
@@ -16,10 +11,8 @@ import {
 } from "../../../stand-ins/kubernetes/index.js";
 import { standInObjectStore } from "../../../stand-ins/s3/sdk-store.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
-import { FAKE_BOT_TOKEN } from "../../../stand-ins/slack/fake-slack-api.js";
 import type { SlackSendResult } from "../../../stand-ins/slack/signer.js";
-import { type BotHarness, startBotHarness } from "../../support/bot-harness.js";
-import { REDIS_TEST_URL } from "../../support/redis.js";
+import { answerTo, type BotHarness, startBotHarness } from "../../support/bot-harness.js";
 
 /**
  * The StackState kind through the real bot, approvals, queue, worker, runner and narration:
@@ -35,8 +28,6 @@ describe("StackState through the chat flow", () => {
   let s3: S3StandIn;
   let sts: Awaited<ReturnType<typeof startStackStateSandbox>>;
   let sim: KubernetesSimulator;
-  let worker: RestoreWorker;
-  let connection: Redis;
 
   beforeAll(async () => {
     s3 = await startS3StandIn({ buckets: [] });
@@ -48,6 +39,10 @@ describe("StackState through the chat flow", () => {
     sim = sts.simulator;
     const kubeconfig = await writeKubeconfig(sim);
     const store = standInObjectStore(s3);
+    const cluster = createKubernetesCluster({
+      namespace: STS_NAMESPACE,
+      kubeConfig: kubeconfigFor(sim),
+    });
     h = await startBotHarness({
       configYaml: `
 policy:
@@ -66,53 +61,17 @@ targets:
 `,
       env: { KUBECONFIG: kubeconfig },
       objectStoreFor: () => store,
-    });
-    const cluster = createKubernetesCluster({
-      namespace: STS_NAMESPACE,
-      kubeConfig: kubeconfigFor(sim),
-    });
-    const processor = createRestoreProcessor(
-      {
-        env: { SLACK_BOT_TOKEN: FAKE_BOT_TOKEN, SLACK_API_URL: h.fake.apiUrl },
-        config: h.runtime.config,
-        pool: h.runtime.pool,
-        queue: h.runtime.queue,
-        logger: silentLogger,
-        metrics: createMetrics(),
-        deps: {
-          kinds: h.runtime.deps.kinds,
-          objectStoreFor: () => store,
-          clusterFor: () => cluster,
-        },
-      },
-      { slackIntervalMs: 50, reconcileIntervalMs: 0, redrawCardsWithinMs: 0 },
-    );
-    connection = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: null });
-    worker = startRestoreWorker({
-      connection,
-      prefix: h.runtime.env.RESTOREBOT_QUEUE_PREFIX,
-      processor,
-      logger: silentLogger,
+      worker: { objectStoreFor: () => store, clusterFor: () => cluster },
     });
   }, 60_000);
 
   afterAll(async () => {
-    await worker?.close();
-    connection?.disconnect();
     await h?.close();
     await sts?.close();
     await s3?.close();
   });
 
-  async function answer(res: SlackSendResult): Promise<string> {
-    const id = res.responseUrlId;
-    if (!id) throw new Error("no response URL was issued");
-    const response = await h.fake.waitForResponse((r) => r.responseUrlId === id, {
-      timeoutMs: 15_000,
-      label: `the answer to ${id}`,
-    });
-    return response.body.text ?? "";
-  }
+  const answer = async (res: SlackSendResult) => (await answerTo(h, res, { inAck: false })).text;
 
   const command = (name: string, text: string) =>
     h.sender.slashCommand({ command: name, text, userId: REQUESTER, channelId: CHANNEL });

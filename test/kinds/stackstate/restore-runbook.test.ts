@@ -8,9 +8,9 @@ import {
   createStackStateRunbook,
   STACKGRAPH_NOT_EMPTY_MESSAGE,
 } from "../../../src/kinds/stackstate/runbook.js";
-import { silentLogger } from "../../../src/logging/logger.js";
 import { listPhaseRuns } from "../../../src/runbook/run-store.js";
 import { type ContainerShell, containerShell } from "../../../stand-ins/kubernetes/index.js";
+import { runbookDeps } from "../../jobs/support/run-fixtures.js";
 import {
   CH,
   drive,
@@ -173,15 +173,15 @@ describe("StackGraph restore, end to end against the simulator, the S3 stand-in 
         ...env.target,
         timeouts: { podsGone: 20_000, podsReady: 800 },
       };
-      const runbook = createStackStateRunbook({
-        target,
-        db: env.db.pool,
-        cluster: env.cluster,
-        objectStore: () => env.store,
-        env: {},
-        workDir: "/nonexistent",
-        logger: silentLogger,
-      });
+      const runbook = createStackStateRunbook(
+        runbookDeps({
+          target,
+          pool: env.db.pool,
+          cluster: env.cluster,
+          store: env.store,
+          workDir: "/nonexistent",
+        }),
+      );
       const result = await drive(env, id, runbook.phases);
       expect(result).toMatchObject({ ok: false, failedAt: "restore" });
       expect(result.error).toContain("Insufficient memory");

@@ -19,7 +19,11 @@ import {
   type RejectModalMetadata,
   type RequestModalMetadata,
 } from "../../../approvals/modals.js";
-import { rejectRequest, submitRestoreRequest } from "../../../approvals/request-service.js";
+import {
+  type NewRequestInput,
+  rejectRequest,
+  submitRestoreRequest,
+} from "../../../approvals/request-service.js";
 import { findTarget, type Target } from "../../../config/file.js";
 import { asCodedError } from "../../../errors.js";
 import type { JsonValue, Kind } from "../../../kinds/kind.js";
@@ -183,19 +187,10 @@ export async function handleRestoreRequestSubmission(args: ViewArgs, deps: AppDe
       return;
     }
     await args.ack();
-    await guarded(args, deps, meta.channelId, "making the request", async () => {
-      const outcome = await submitRestoreRequest(
-        { deps, client: args.client },
-        {
-          target: meta.target,
-          point: { kind: "named", text: form.point },
-          reason,
-          ...(form.options === undefined ? {} : { options: form.options }),
-          requester: args.body.user.id,
-          channelId: meta.channelId,
-        },
-      );
-      return outcome.message;
+    await submitFromForm(args, deps, meta, {
+      point: { kind: "named", text: form.point },
+      reason,
+      ...(form.options === undefined ? {} : { options: form.options }),
     });
     return;
   }
@@ -216,16 +211,20 @@ export async function handleRestoreRequestSubmission(args: ViewArgs, deps: AppDe
     return;
   }
   await args.ack();
+  await submitFromForm(args, deps, meta, { point: ref, reason });
+}
+
+/** Makes the request the form describes, as its sender in the form's channel; answers there. */
+async function submitFromForm(
+  args: ViewArgs,
+  deps: AppDeps,
+  meta: RequestModalMetadata,
+  input: Pick<NewRequestInput, "point" | "reason" | "options">,
+): Promise<void> {
   await guarded(args, deps, meta.channelId, "making the request", async () => {
     const outcome = await submitRestoreRequest(
       { deps, client: args.client },
-      {
-        target: meta.target,
-        point: ref,
-        reason,
-        requester: args.body.user.id,
-        channelId: meta.channelId,
-      },
+      { ...input, target: meta.target, requester: args.body.user.id, channelId: meta.channelId },
     );
     return outcome.message;
   });

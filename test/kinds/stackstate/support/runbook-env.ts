@@ -11,7 +11,6 @@ import { parseConfig } from "../../../../src/config/file.js";
 import type { StackStateTarget } from "../../../../src/kinds/stackstate/config.js";
 import { createStackStateRunbook } from "../../../../src/kinds/stackstate/runbook.js";
 import { sandboxBackupScriptsConfigMap } from "../../../../src/kinds/stackstate/sandbox-chart.js";
-import { silentLogger } from "../../../../src/logging/logger.js";
 import {
   beginPhase,
   endPhase,
@@ -34,6 +33,7 @@ import {
   createRunnerDatabase,
   insertApprovedRequest,
   type RunnerDatabase,
+  runbookDeps,
 } from "../../../jobs/support/run-fixtures.js";
 
 export const NS = "stackstate";
@@ -148,29 +148,16 @@ export async function startRunbookEnv(label: string): Promise<RunbookEnv> {
     cluster,
     target,
     async request(point, options) {
-      const id = await insertApprovedRequest(db.pool, {
+      return insertApprovedRequest(db.pool, {
         state: "running",
         target: `sts-${++n}`,
         kind: "stackstate",
         point: point as never,
+        options,
       });
-      if (options !== undefined)
-        await db.pool.query("UPDATE restore_requests SET options = $2 WHERE id = $1", [
-          id,
-          JSON.stringify(options),
-        ]);
-      return id;
     },
     runbook: () =>
-      createStackStateRunbook({
-        target,
-        db: db.pool,
-        cluster,
-        objectStore: () => store,
-        env: {},
-        workDir,
-        logger: silentLogger,
-      }),
+      createStackStateRunbook(runbookDeps({ target, pool: db.pool, cluster, store, workDir })),
     async close() {
       await sim.close();
       await s3.close();
