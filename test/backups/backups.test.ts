@@ -3,7 +3,6 @@ import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ObjectStore } from "../../src/adapters/s3/object-store.js";
-import { createS3Client, createS3ObjectStore } from "../../src/adapters/s3/s3-object-store.js";
 import {
   applyRetention,
   type BackupLocation,
@@ -21,6 +20,7 @@ import {
 } from "../../src/backups/index.js";
 import { CodedError } from "../../src/errors.js";
 import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
+import { objectStoreFor } from "../support/s3.js";
 
 let s3: S3StandIn;
 let store: ObjectStore;
@@ -28,14 +28,7 @@ const HOUR = 3_600_000;
 
 beforeAll(async () => {
   s3 = await startS3StandIn({ buckets: ["backups"] });
-  const client = createS3Client({
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    maxAttempts: 1,
-    credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "secret" },
-  });
-  store = createS3ObjectStore(client, { endpoint: s3.endpoint, region: "us-east-1" });
+  store = objectStoreFor(s3);
 });
 
 afterAll(async () => {

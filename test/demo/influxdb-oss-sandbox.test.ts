@@ -12,7 +12,7 @@ import {
 } from "../../src/kinds/influxdb-oss/sandbox/scenario.js";
 import { kubeconfigFor, startKubernetesSimulator } from "../../stand-ins/kubernetes/index.js";
 import { startS3StandIn } from "../../stand-ins/s3/server.js";
-import { objectStoreFor } from "../kinds/influxdb-oss/support/object-store.js";
+import { objectStoreFor } from "../support/s3.js";
 
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

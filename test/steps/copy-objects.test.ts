@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ObjectStore } from "../../src/adapters/s3/object-store.js";
-import { createS3Client, createS3ObjectStore } from "../../src/adapters/s3/s3-object-store.js";
 import { copyObjects } from "../../src/steps/index.js";
 import type { StepContext } from "../../src/steps/types.js";
 import { type S3StandIn, startS3StandIn } from "../../stand-ins/s3/server.js";
+import { objectStoreFor } from "../support/s3.js";
 
 /** copyObjects through the S3 adapter and the real SDK, against the S3 stand-in's CopyObject. */
 
@@ -12,14 +12,7 @@ let store: ObjectStore;
 
 beforeAll(async () => {
   s3 = await startS3StandIn({ buckets: ["pool", "live"] });
-  const client = createS3Client({
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    maxAttempts: 1,
-    credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "secret" },
-  });
-  store = createS3ObjectStore(client, { endpoint: s3.endpoint, region: "us-east-1" });
+  store = objectStoreFor(s3);
 });
 
 afterAll(async () => {

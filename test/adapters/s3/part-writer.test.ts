@@ -3,10 +3,10 @@ import { crc32 } from "node:zlib";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
-import { createS3Client, createS3ObjectStore } from "../../../src/adapters/s3/s3-object-store.js";
 import { abortStaleUploads } from "../../../src/adapters/s3/stale-uploads.js";
 import { CodedError } from "../../../src/errors.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import { objectStoreFor, testS3Client } from "../../support/s3.js";
 
 const MiB = 1024 * 1024;
 let s3: S3StandIn;
@@ -15,14 +15,8 @@ let store: ObjectStore;
 
 beforeAll(async () => {
   s3 = await startS3StandIn({ buckets: ["backups"] });
-  client = createS3Client({
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    maxAttempts: 1,
-    credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "secret" },
-  });
-  store = createS3ObjectStore(client, { endpoint: s3.endpoint, region: "us-east-1" });
+  client = testS3Client(s3);
+  store = objectStoreFor(s3, client);
 });
 
 afterAll(async () => {

@@ -2,23 +2,16 @@ import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
-import { createS3Client, createS3ObjectStore } from "../../../src/adapters/s3/s3-object-store.js";
 import { CodedError } from "../../../src/errors.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import { objectStoreFor } from "../../support/s3.js";
 
 let s3: S3StandIn;
 let store: ObjectStore;
 
 beforeAll(async () => {
   s3 = await startS3StandIn({ buckets: ["live", "backups"] });
-  const client = createS3Client({
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    maxAttempts: 1,
-    credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "secret" },
-  });
-  store = createS3ObjectStore(client, { endpoint: s3.endpoint, region: "us-east-1" });
+  store = objectStoreFor(s3);
 });
 
 afterAll(async () => {

@@ -2,7 +2,6 @@ import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
-import { createS3Client, createS3ObjectStore } from "../../../src/adapters/s3/s3-object-store.js";
 import {
   pointFileKey,
   uploadPointFile,
@@ -29,6 +28,7 @@ import {
 } from "../../../src/kinds/influxdb-enterprise/points.js";
 import type { JsonValue } from "../../../src/kinds/kind.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import { objectStoreFor } from "../../support/s3.js";
 
 const schema = z.object({ ...sharedTargetShape, ...enterpriseTargetShape }).strict();
 
@@ -56,14 +56,7 @@ let counter = 0;
 
 beforeAll(async () => {
   s3 = await startS3StandIn({ buckets: ["ent-backups"] });
-  const client = createS3Client({
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    maxAttempts: 1,
-    credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "secret" },
-  });
-  store = createS3ObjectStore(client, { endpoint: s3.endpoint, region: "us-east-1" });
+  store = objectStoreFor(s3);
 });
 
 afterAll(async () => {

@@ -24,9 +24,9 @@ import {
   streamBackupToStore,
 } from "../../../src/kinds/influxdb-oss/archive-stream.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
+import { objectStoreFor } from "../../support/s3.js";
 import { createInfluxd, type Influxd } from "./support/influxd.js";
 import { localExec } from "./support/local-exec.js";
-import { objectStoreFor } from "./support/object-store.js";
 
 const BUCKET = "influxdb-oss-backups";
 const PREFIX = "archives/";

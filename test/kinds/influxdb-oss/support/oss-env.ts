@@ -21,7 +21,7 @@ import {
 import type { KubernetesSimulatorOptions } from "../../../../stand-ins/kubernetes/types.js";
 import { type S3StandIn, startS3StandIn } from "../../../../stand-ins/s3/server.js";
 import { createRunnerDatabase, type RunnerDatabase } from "../../../jobs/support/run-fixtures.js";
-import { objectStoreFor } from "./object-store.js";
+import { objectStoreFor } from "../../../support/s3.js";
 
 export const BUCKET = "influxdb-oss-backups";
 export const PVC = "influxdb-data-influxdb-0";
