@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { SlowFirstSequencer } from "./test/support/sequencer.js";
 
 export default defineConfig({
   test: {
@@ -11,5 +12,7 @@ export default defineConfig({
     // names and queue prefixes, so files can run in parallel on the two cores.
     pool: "forks",
     maxWorkers: 2,
+    // The slowest files start first, so neither worker is left with a long file at the end.
+    sequence: { sequencer: SlowFirstSequencer },
   },
 });
