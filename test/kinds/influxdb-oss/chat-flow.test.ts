@@ -1,10 +1,10 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatAsOf } from "../../../src/backups/index.js";
+import { tarOf } from "../../../src/kinds/influxdb-oss/sandbox/scenario.js";
 import { standInObjectStore } from "../../../stand-ins/s3/sdk-store.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
 import type { SlackSendResult } from "../../../stand-ins/slack/signer.js";
@@ -25,21 +25,6 @@ const H = 3_600_000;
 const NOW = new Date();
 /** A day of retention: the 50 h old archive is past it, the 2 h old one is kept. */
 const RETENTION_MS = 24 * H;
-
-function tarOf(dir: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("tar", ["-cf", "-", "meta", "data", "wal"], {
-      cwd: dir,
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    const chunks: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => chunks.push(c));
-    child.once("error", reject);
-    child.once("close", (code) =>
-      code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`tar exited with ${code}`)),
-    );
-  });
-}
 
 describe("InfluxDB OSS archives through the chat flow", () => {
   let s3: S3StandIn;

@@ -122,7 +122,8 @@ export async function seedOssSandbox(options: {
   return { close: () => node.close() };
 }
 
-function tarOf(dir: string): Promise<Buffer> {
+/** An uncompressed tar of `meta/`, `data/` and `wal/` under `dir`, as the helper pod writes it. */
+export function tarOf(dir: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const child = spawn("tar", ["-cf", "-", "meta", "data", "wal"], {
       cwd: dir,
