@@ -82,10 +82,13 @@ export const ENTERPRISE_RESTORE_WORDS: RestoreWords = {
       ? `writes to ${set.databases.map((d) => `\`${d}\``).join(", ") || "the set's databases"}`
       : `writes to \`${o.rp === undefined ? o.db : `${o.db}.${o.rp}`}\``;
   },
-  replaces: (point, time, options) =>
-    `${describeRestoreScope(optionsOf(options), enterprisePointOf(point).full)} from the set of ${time}`,
+  replaces: (point, time, options) => {
+    const o = optionsOf(options);
+    const scope = `${describeRestoreScope(o, enterprisePointOf(point).full)} from the set of ${time}`;
+    return besideLive(o) ? `nothing live — ${scope}` : scope;
+  },
   effect: (target, point, time, options) =>
-    `restores into ${target} ${describeRestoreScope(optionsOf(options), enterprisePointOf(point).full)}, from the set of ${time}`,
+    `restores, on ${target}, ${describeRestoreScope(optionsOf(options), enterprisePointOf(point).full)}, from the set of ${time}`,
   downtime: () =>
     "The cluster stays up: when anti-entropy is on, each data node is restarted one at a time to turn it off (and again to turn it back on), so each node is briefly unavailable; `influxd-ctl restore` then writes into the live cluster.",
   untouched: "no data was written",

@@ -162,12 +162,12 @@ targets:
       "*No data loss:* it restores beside the live data and overwrites nothing live.",
     );
     expect(blocks).toContain(
-      "*Replaces:* database telegraf into the new database telegraf_restored, beside the live data (nothing live is overwritten)",
+      "*Replaces:* nothing live — database telegraf into the new database telegraf_restored, beside the live data (nothing live is overwritten)",
     );
     expect(blocks).toContain("*Downtime:* The cluster stays up");
     expect(blocks).toContain(`*Backup set*\\n\`${newest}\``);
     expect(blocks).toContain(
-      `This restores into ent database telegraf into the new database telegraf_restored, beside the live data (nothing live is overwritten), from the set of`,
+      `This restores, on ent, database telegraf into the new database telegraf_restored, beside the live data (nothing live is overwritten), from the set of`,
     );
     expect(blocks).not.toMatch(/catalog|Snapshot|bloom|pg_dump|takes ent down/);
 
