@@ -422,6 +422,33 @@ describe("influxdb-enterprise restore runbook, against the simulator, the S3 sta
     expect(ctl.exists(backupDirectory(target, id))).toBe(false);
   }, 60_000);
 
+  it("two /backup runs within one second: two complete sets, each in its own folder", async () => {
+    // The runner's clock stands still: both backups take their set "at" the same moment, an hour
+    // back (the other tests' backups hold folders of seconds around now).
+    const frozen = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000 + 100);
+    const asOfs: string[] = [];
+    const notes: string[] = [];
+    for (const _ of [1, 2]) {
+      const id = await request(null as never, {});
+      const result = await drive(env(), id, backupRunbook().phases, { now: () => frozen });
+      expect(result).toMatchObject({ ok: true });
+      notes.push(...result.notes);
+      asOfs.push((await backupFact(id)).asOf);
+    }
+    const first = `${frozen.toISOString().slice(0, 19)}Z`;
+    const next = `${new Date(frozen.getTime() + 1000).toISOString().slice(0, 19)}Z`;
+    expect(asOfs).toEqual([first, next]);
+    expect(notes).toContain(
+      `The point is named ${next}: the folder of ${first} already holds another backup.`,
+    );
+    const source = createEnterpriseSource(store, target);
+    for (const asOf of asOfs) {
+      expect(await completeJson(asOf)).toMatchObject({ full: true });
+      const verified = await source.verifyPoint({ id: asOf, time: new Date(asOf) });
+      expect(verified.problems).toEqual([]);
+    }
+  }, 60_000);
+
   it("/backup resumed after a kill mid-upload: the dead run's multipart uploads under the set's folder are aborted, nothing else", async () => {
     const id = await request(null as never, {});
     expect(await drive(env(), id, backupRunbook().phases, { only: ["backup-set"] })).toMatchObject({

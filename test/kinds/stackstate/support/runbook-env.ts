@@ -185,7 +185,7 @@ export async function drive(
   env: RunbookEnv,
   requestId: string,
   phases: readonly RunbookPhase[],
-  options: { offset?: number; signal?: AbortSignal; only?: string[] } = {},
+  options: { offset?: number; signal?: AbortSignal; only?: string[]; now?: () => Date } = {},
 ): Promise<DriveResult> {
   const notes: string[] = [];
   const progress: string[] = [];
@@ -216,7 +216,7 @@ export async function drive(
       },
       progress: (text) => progress.push(text),
       note: (text) => notes.push(text),
-      now: () => new Date(),
+      now: options.now ?? (() => new Date()),
     };
     const started = Date.now();
     try {
