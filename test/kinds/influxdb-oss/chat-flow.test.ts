@@ -1,10 +1,9 @@
-import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatAsOf } from "../../../src/backups/index.js";
-import { tarOf } from "../../../src/kinds/influxdb-oss/sandbox/scenario.js";
+import { putArchive, tarOf } from "../../../src/kinds/influxdb-oss/sandbox/scenario.js";
 import { standInObjectStore } from "../../../stand-ins/s3/sdk-store.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
 import type { SlackSendResult } from "../../../stand-ins/slack/signer.js";
@@ -43,25 +42,7 @@ describe("InfluxDB OSS archives through the chat flow", () => {
         await writeFile(join(dir, "data/telegraf/autogen/1/000001.tsm"), "tsm".repeat(1000));
         const tar = await tarOf(dir);
         const asOf = formatAsOf(new Date(NOW.getTime() - hoursAgo * H));
-        s3.putObjectDirect(BUCKET, `archives/${asOf}/influxdb.tar`, tar);
-        s3.putObjectDirect(
-          BUCKET,
-          `archives/${asOf}/complete.json`,
-          JSON.stringify({
-            format: 1,
-            kind: "influxdb-oss",
-            target: "influx1",
-            asOf,
-            files: [
-              {
-                name: "influxdb.tar",
-                size: tar.length,
-                sha256: createHash("sha256").update(tar).digest("hex"),
-              },
-            ],
-            restorebotVersion: "0.1.0",
-          }),
-        );
+        putArchive(s3, BUCKET, "influx1", asOf, tar);
         archives.push({ asOf, tar });
       }
     } finally {

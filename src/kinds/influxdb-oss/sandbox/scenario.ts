@@ -9,6 +9,7 @@ import type { KubernetesSimulator } from "../../../../stand-ins/kubernetes/simul
 import type { S3StandIn } from "../../../../stand-ins/s3/server.js";
 import { formatAsOf } from "../../../backups/index.js";
 import type { SandboxSetup } from "../../../demo/scenario.js";
+import { ARCHIVE_NAME, buildOssComplete } from "../archive-point.js";
 
 /**
  * The sandbox's InfluxDB OSS 1.x node: StatefulSet `influxdb` (one replica) in its own
@@ -89,29 +90,7 @@ export async function seedOssSandbox(options: {
       seedInfluxDataDirectory(dir, point.databases, `archive ${i}`);
       const tar = await tarOf(dir);
       const asOf = formatAsOf(new Date(now.getTime() - point.hoursAgo * 3_600_000));
-      s3.putObjectDirect(OSS_BUCKET, `archives/${asOf}/influxdb.tar`, tar);
-      s3.putObjectDirect(
-        OSS_BUCKET,
-        `archives/${asOf}/complete.json`,
-        `${JSON.stringify(
-          {
-            format: 1,
-            kind: "influxdb-oss",
-            target: OSS_TARGET,
-            asOf,
-            files: [
-              {
-                name: "influxdb.tar",
-                size: tar.length,
-                sha256: createHash("sha256").update(tar).digest("hex"),
-              },
-            ],
-            restorebotVersion: "0.1.0",
-          },
-          null,
-          2,
-        )}\n`,
-      );
+      putArchive(s3, OSS_BUCKET, OSS_TARGET, asOf, tar);
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -120,6 +99,31 @@ export async function seedOssSandbox(options: {
   const node = await startInfluxNodeStandIn(dataDir);
   simulator.resources.registerService({ name: "influxdb", port: 8086, localPort: node.port });
   return { close: () => node.close() };
+}
+
+/**
+ * Stores `tar` as the point `asOf` of `target` under the default `archives/` prefix: the archive,
+ * then its complete.json, as a backup writes them.
+ */
+export function putArchive(
+  s3: Pick<S3StandIn, "putObjectDirect">,
+  bucket: string,
+  target: string,
+  asOf: string,
+  tar: Buffer,
+): void {
+  s3.putObjectDirect(bucket, `archives/${asOf}/${ARCHIVE_NAME}`, tar);
+  const complete = buildOssComplete({
+    target,
+    asOf,
+    archive: { size: tar.length, sha256: createHash("sha256").update(tar).digest("hex") },
+    restorebotVersion: "0.1.0",
+  });
+  s3.putObjectDirect(
+    bucket,
+    `archives/${asOf}/complete.json`,
+    `${JSON.stringify(complete, null, 2)}\n`,
+  );
 }
 
 /** An uncompressed tar of `meta/`, `data/` and `wal/` under `dir`, as the helper pod writes it. */
