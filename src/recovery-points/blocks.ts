@@ -87,6 +87,16 @@ function header(text: string): Block {
  * one a button opening the request form on its point (RESTORE_POINT_ACTION, as on a time-named
  * listing; the form lets the person pick another point and give the kind's options).
  */
+/** The button that opens the request form for `point` of `target`. */
+function restoreButton(target: string, point: string, label: string) {
+  return {
+    type: "button" as const,
+    action_id: RESTORE_POINT_ACTION,
+    text: { type: "plain_text" as const, text: label },
+    value: JSON.stringify({ target, point }),
+  };
+}
+
 export function namedListingMessage(
   target: string,
   listing: { text: string; sections: Array<{ text: string; restorePoint: string | undefined }> },
@@ -94,12 +104,7 @@ export function namedListingMessage(
   const blocks = listing.sections.map((part) => {
     const block = section(part.text);
     if (part.restorePoint !== undefined && block.type === "section")
-      block.accessory = {
-        type: "button",
-        action_id: RESTORE_POINT_ACTION,
-        text: { type: "plain_text", text: "Restore…" },
-        value: JSON.stringify({ target, point: part.restorePoint }),
-      };
+      block.accessory = restoreButton(target, part.restorePoint, "Restore…");
     return block;
   });
   return { text: clip(listing.text, 40_000), blocks };
@@ -265,12 +270,7 @@ function pointBlock(
   // Incomplete points are never offered for restore (for InfluxDB Clustered, the vendor's
   // document: "make sure that the bloom filter file exists").
   if (point.restorable) {
-    block.accessory = {
-      type: "button",
-      action_id: RESTORE_POINT_ACTION,
-      text: { type: "plain_text", text: "Restore to this point" },
-      value: JSON.stringify({ target, point: ref.id }),
-    };
+    block.accessory = restoreButton(target, ref.id, "Restore to this point");
   }
   return block;
 }
