@@ -28,6 +28,7 @@ export {
 } from "./point-files.js";
 export {
   AS_OF_FACT,
+  abortLeftoverUploads,
   claimAsOf,
   claimPointFolder,
   type PointFolderClaim,

@@ -1,4 +1,5 @@
 import type { ObjectStore } from "../adapters/s3/object-store.js";
+import { abortStaleUploads, describeAbortedUploads } from "../adapters/s3/stale-uploads.js";
 import type { Queryable } from "../db/database.js";
 import { CodedError } from "../errors.js";
 import type { PhaseContext } from "../runbook/types.js";
@@ -143,4 +144,22 @@ export async function claimAsOf(
       `The point is named ${claim.asOf}: the folder of ${claim.passedOver.join(", ")} already holds another backup.`,
     );
   return claim.asOf;
+}
+
+/**
+ * Before a backup uploads into its point's folder: aborts the multipart uploads an earlier,
+ * killed run of it left there (their parts are stored, and billed, until aborted), says so in
+ * the thread and counts them in the phase's `abortedUploads` fact. Only this folder is touched,
+ * and only this backup writes into it (`claimPointFolder`).
+ */
+export async function abortLeftoverUploads(
+  ctx: Pick<PhaseContext, "facts" | "fact" | "note">,
+  store: Pick<ObjectStore, "listMultipartUploads" | "abortMultipartUpload">,
+  bucket: string,
+  folder: string,
+): Promise<void> {
+  const aborted = await abortStaleUploads(store, bucket, folder);
+  if (aborted.length === 0) return;
+  ctx.note(describeAbortedUploads(aborted, bucket, folder));
+  await ctx.fact("abortedUploads", Number(ctx.facts.abortedUploads ?? 0) + aborted.length);
 }

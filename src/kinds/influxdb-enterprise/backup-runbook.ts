@@ -16,8 +16,8 @@
 import { Readable } from "node:stream";
 import { extract as tarExtract, pack as tarPack } from "tar-stream";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
-import { abortStaleUploads, describeAbortedUploads } from "../../adapters/s3/stale-uploads.js";
 import {
+  abortLeftoverUploads,
   claimAsOf,
   type PointFile,
   pointPrefix,
@@ -292,11 +292,7 @@ export function createEnterpriseBackupRunbook(deps: RunbookDeps<EnterpriseTarget
         // uploads open under this set's folder (only this run writes there). Abort them first.
         const location = locationOf(target);
         const folder = pointPrefix(location.prefix, asOf, location.pointsFolder);
-        const aborted = await abortStaleUploads(store, location.bucket, folder);
-        if (aborted.length > 0) {
-          ctx.note(describeAbortedUploads(aborted, location.bucket, folder));
-          await ctx.fact("abortedUploads", aborted.length);
-        }
+        await abortLeftoverUploads(ctx, store, location.bucket, folder);
         const files = await uploadFrom(cluster, target, store, ctx, pod, dir, names, asOf);
         const wrong = files.filter((f) => sizes.get(f.name) !== f.size);
         if (wrong.length > 0 || files.length !== names.length)

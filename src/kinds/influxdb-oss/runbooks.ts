@@ -8,8 +8,8 @@
 
 import type { KubernetesCluster } from "../../adapters/kubernetes/kubernetes-cluster.js";
 import { rbacRulesFor } from "../../adapters/kubernetes/rbac.js";
-import { abortStaleUploads, describeAbortedUploads } from "../../adapters/s3/stale-uploads.js";
 import {
+  abortLeftoverUploads,
   type BackupLocation,
   type CompleteManifest,
   claimAsOf,
@@ -260,11 +260,8 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
         let lastReport = 0;
         const digest = await helper.deletingOnFailure(ctx, async () => {
           await helper.start(ctx);
-          // A worker killed during an earlier attempt left its multipart upload open: its
-          // parts would stay stored (and billed) until the bucket's lifecycle rule removes them.
           const folder = pointPrefix(location.prefix, asOf, location.pointsFolder);
-          const stale = await abortStaleUploads(store, location.bucket, folder);
-          if (stale.length > 0) ctx.note(describeAbortedUploads(stale, location.bucket, folder));
+          await abortLeftoverUploads(ctx, store, location.bucket, folder);
           const streamed = await streamBackupToStore({
             exec: helper.exec(),
             dataDir: target.dataDir,

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
-import { abortStaleUploads, describeAbortedUploads } from "../../adapters/s3/stale-uploads.js";
 import {
   AS_OF_FACT,
+  abortLeftoverUploads,
   type CompleteManifest,
   claimAsOf,
   formatAsOf,
@@ -219,16 +219,7 @@ export function createPachydermBackupRunbook(deps: RunbookDeps<PachydermTarget>)
         for (const db of dsnsOf(deps)) {
           const key = `dump:${db.name}`;
           if (ctx.facts[key] !== undefined) continue;
-          // A worker killed mid-dump left its multipart upload open: its parts are billed
-          // until aborted. Only this point's folder is touched, and only this run writes there.
-          const aborted = await abortStaleUploads(store(), backups.bucket, folder);
-          if (aborted.length > 0) {
-            ctx.note(describeAbortedUploads(aborted, backups.bucket, folder));
-            await ctx.fact(
-              "abortedUploads",
-              Number(ctx.facts.abortedUploads ?? 0) + aborted.length,
-            );
-          }
+          await abortLeftoverUploads(ctx, store(), backups.bucket, folder);
           ctx.progress(`pg_dump of database "${db.name}", streamed gzipped into the point`);
           const file = await dumpDatabaseToPoint({
             store: store(),
