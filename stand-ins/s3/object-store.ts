@@ -2,7 +2,15 @@ import { createHash } from "node:crypto";
 
 /** One stored object; `seq` orders every write the store has seen. */
 export interface StoredObject {
-  body: Buffer;
+  /**
+   * The bytes. An object stored as several chunks (a multipart upload's parts, each as its
+   * requests' socket reads) is joined on first use only, so an upload never pays for a copy of
+   * the whole object that nobody reads; `chunks` serves it without joining.
+   */
+  readonly body: Buffer;
+  /** The bytes as stored, in order: one Buffer, or the received chunks. */
+  readonly chunks: readonly Buffer[];
+  readonly size: number;
   /** Quoted hex MD5, as S3 reports it for single-part uploads. */
   etag: string;
   lastModified: Date;
@@ -56,13 +64,25 @@ const SURROGATE = /[\uD800-\uDFFF]/;
 // never mutated (HTTP uploads get fresh Buffers; seeders must not change theirs afterwards).
 const etagCache = new WeakMap<Buffer, string>();
 
-function etagOf(body: Buffer): string {
+function etagOf(body: Buffer | readonly Buffer[]): string {
+  if (!Buffer.isBuffer(body)) {
+    const md5 = createHash("md5");
+    for (const chunk of body) md5.update(chunk);
+    return `"${md5.digest("hex")}"`;
+  }
   let etag = etagCache.get(body);
   if (etag === undefined) {
     etag = `"${createHash("md5").update(body).digest("hex")}"`;
     etagCache.set(body, etag);
   }
   return etag;
+}
+
+/** Sum of the chunks' lengths. */
+export function sizeOf(chunks: readonly Buffer[]): number {
+  let size = 0;
+  for (const chunk of chunks) size += chunk.length;
+  return size;
 }
 
 function wholeSeconds(time: Date): Date {
@@ -161,7 +181,7 @@ export class InMemoryObjectStore {
   put(
     bucket: string,
     key: string,
-    body: Buffer,
+    body: Buffer | readonly Buffer[],
     opts: {
       via: "http" | "direct";
       contentType?: string;
@@ -179,8 +199,15 @@ export class InMemoryObjectStore {
       this.buckets.set(bucket, b);
     }
     const seq = ++this.seq;
+    const chunks: readonly Buffer[] = Buffer.isBuffer(body) ? [body] : body;
+    let joined: Buffer | undefined = Buffer.isBuffer(body) ? body : undefined;
     const object: StoredObject = {
-      body,
+      get body(): Buffer {
+        joined ??= chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+        return joined;
+      },
+      chunks,
+      size: sizeOf(chunks),
       etag: opts.etag ?? etagOf(body),
       // S3 reports times to the second in headers; keep milliseconds off so both agree.
       lastModified: wholeSeconds(opts.lastModified ?? new Date()),

@@ -1,7 +1,10 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -11,6 +14,7 @@ import {
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
@@ -113,6 +117,74 @@ describe("S3 stand-in with the real S3Client", () => {
     );
     expect(bad.name).toBe("InvalidRange");
     expect(bad.$metadata.httpStatusCode).toBe(416);
+  });
+
+  it("serves a multipart object it keeps as the parts' chunks: whole, by ranges across parts, copied, listed", async () => {
+    const c = client();
+    const key = "multi/archive.tar";
+    const first = Buffer.alloc(5 * 1024 * 1024);
+    for (let i = 0; i < first.length; i++) first[i] = (i * 7 + 3) & 0xff;
+    const second = Buffer.from("the last part, short");
+    const whole = Buffer.concat([first, second]);
+    const { UploadId } = await c.send(
+      new CreateMultipartUploadCommand({ Bucket: "snapshots", Key: key }),
+    );
+    const etags: string[] = [];
+    for (const [i, body] of [first, second].entries()) {
+      const part = await c.send(
+        new UploadPartCommand({
+          Bucket: "snapshots",
+          Key: key,
+          UploadId,
+          PartNumber: i + 1,
+          Body: body,
+        }),
+      );
+      etags.push(part.ETag ?? "");
+    }
+    const done = await c.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: "snapshots",
+        Key: key,
+        UploadId,
+        MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+      }),
+    );
+    const md5s = Buffer.concat([first, second].map((b) => createHash("md5").update(b).digest()));
+    expect(done.ETag).toBe(`"${createHash("md5").update(md5s).digest("hex")}-2"`);
+    // Kept as received: more than one chunk, never joined by the upload itself.
+    expect(s3.store.get("snapshots", key)?.chunks.length).toBeGreaterThan(2);
+    expect(s3.store.get("snapshots", key)?.size).toBe(whole.length);
+
+    const full = await c.send(new GetObjectCommand({ Bucket: "snapshots", Key: key }));
+    expect(full.ContentLength).toBe(whole.length);
+    expect(Buffer.from((await full.Body?.transformToByteArray()) ?? []).equals(whole)).toBe(true);
+
+    const start = first.length - 3;
+    const across = await c.send(
+      new GetObjectCommand({ Bucket: "snapshots", Key: key, Range: `bytes=${start}-${start + 7}` }),
+    );
+    expect(across.ContentRange).toBe(`bytes ${start}-${start + 7}/${whole.length}`);
+    expect(Buffer.from((await across.Body?.transformToByteArray()) ?? [])).toEqual(
+      whole.subarray(start, start + 8),
+    );
+
+    await c.send(
+      new CopyObjectCommand({
+        Bucket: "snapshots",
+        Key: "multi/copy.tar",
+        CopySource: `snapshots/${key}`,
+      }),
+    );
+    const copy = await c.send(new GetObjectCommand({ Bucket: "snapshots", Key: "multi/copy.tar" }));
+    expect(Buffer.from((await copy.Body?.transformToByteArray()) ?? []).equals(whole)).toBe(true);
+    const listed = await c.send(
+      new ListObjectsV2Command({ Bucket: "snapshots", Prefix: "multi/" }),
+    );
+    expect(listed.Contents?.map((o) => [o.Key, o.Size])).toEqual([
+      ["multi/archive.tar", whole.length],
+      ["multi/copy.tar", whole.length],
+    ]);
   });
 
   it("accepts the SDK's aws-chunked streaming uploads and validates checksums on GET", async () => {
