@@ -19,6 +19,7 @@
 import { PerformanceObserver } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { createKubernetesCluster } from "../src/adapters/kubernetes/kubernetes-cluster.js";
+import { partSizeFor } from "../src/adapters/s3/part-writer.js";
 import { createS3Client, createS3ObjectStore } from "../src/adapters/s3/s3-object-store.js";
 import { openCheckedPointFile } from "../src/backups/index.js";
 import {
@@ -28,6 +29,7 @@ import {
 } from "../src/kinds/influxdb-oss/archive-point.js";
 import {
   confirmArchiveLanded,
+  estimateArchive,
   prepareRestore,
   putOldDirectoriesBack,
   streamArchiveIn,
@@ -161,16 +163,23 @@ interface Command {
 async function handle(command: Command): Promise<Record<string, unknown>> {
   const key = archiveKeyOf(location, command.asOf);
   if (command.op === "backup") {
-    const run = await measured(() =>
-      streamBackupToStore({
+    let estimated = 0;
+    const run = await measured(async () => {
+      // As the archive phase does: measure first, size the parts, then stream.
+      const started = performance.now();
+      const estimate = await estimateArchive({ exec: helperExec(cluster, pod), dataDir, signal });
+      estimated = (performance.now() - started) / 1000;
+      const partSize = partSizeFor(estimate.maxBytes);
+      return streamBackupToStore({
         exec: helperExec(cluster, pod),
         dataDir,
         key,
         signal,
-        open: (k) => store.openUploadWriter(bucket, k, { contentType: "application/x-tar" }),
-      }),
-    );
-    return { ...run, ...run.result, result: undefined };
+        open: (k) =>
+          store.openUploadWriter(bucket, k, { contentType: "application/x-tar", partSize }),
+      });
+    });
+    return { ...run, ...run.result, result: undefined, estimateSeconds: estimated };
   }
   if (command.op === "delete") {
     await store.deleteObjects(bucket, [key]);

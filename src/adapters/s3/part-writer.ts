@@ -27,6 +27,32 @@ export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_POOL_PARTS = 3;
 const MIN_PART_BYTES = 5 * 1024 * 1024;
 const MAX_PARTS = 10_000;
+/** S3's largest part and largest object. */
+const MAX_PART_BYTES = 5 * 1024 * 1024 * 1024;
+export const MAX_OBJECT_BYTES = 5 * 1024 * 1024 * 1024 * 1024;
+/** Parts a sized upload plans for: a tenth of S3's limit is left as margin. */
+const PLANNED_PARTS = 9_000;
+const MiB = 1024 * 1024;
+
+/**
+ * The part size for an upload expected to be at most `expectedBytes` long: 8 MiB while that
+ * fits in 9 000 parts (archives up to about 70 GiB), otherwise the next whole MiB that does —
+ * so a large archive is not cut off at S3's 10 000th part after the node has been down for
+ * the whole transfer. The pool holds three parts, so memory grows with the part size beyond
+ * that point (about 3 × 12 MiB for 100 GiB, 3 × 117 MiB for 1 TiB). Refuses, before anything
+ * is uploaded, an object larger than S3 stores (5 TiB).
+ */
+export function partSizeFor(expectedBytes: number, what = "the upload"): number {
+  if (!Number.isFinite(expectedBytes) || expectedBytes < 0)
+    throw new CodedError("internal", `cannot size ${what}: expected bytes ${expectedBytes}`);
+  if (expectedBytes > MAX_OBJECT_BYTES)
+    throw new CodedError(
+      "precondition_failed",
+      `${what} would be up to ${(expectedBytes / 1024 ** 4).toFixed(2)} TiB, more than the 5 TiB S3 stores in one object; nothing was uploaded`,
+    );
+  const needed = Math.ceil(expectedBytes / PLANNED_PARTS / MiB) * MiB;
+  return Math.min(Math.max(DEFAULT_PART_BYTES, needed), MAX_PART_BYTES);
+}
 
 /** The base64 CRC32 of `bytes`, as S3's x-amz-checksum-crc32 carries it. */
 export function crc32Base64(bytes: Uint8Array): string {

@@ -16,12 +16,15 @@ import {
   tailCollector,
 } from "./helper-exec.js";
 import {
+  type ArchiveEstimate,
   backupScript,
   confirmArchiveScript,
   deleteOldDirectoriesScript,
+  estimateArchiveScript,
   extractArchiveScript,
   type LandedArchive,
   type PreparedRestore,
+  parseEstimateLine,
   parseLandedLine,
   parsePreparedLine,
   prepareRestoreScript,
@@ -131,6 +134,29 @@ function uploadFailed(key: string, err: unknown): CodedError {
 
 function lastLine(text: string): string {
   return text.trim().split("\n").at(-1)?.trim() ?? "";
+}
+
+/**
+ * Runs the estimate script: an upper bound of the backup tar's size, read from the files'
+ * metadata before the tar starts, for sizing the upload's parts.
+ */
+export async function estimateArchive(opts: {
+  exec: HelperExec;
+  dataDir: string;
+  signal?: AbortSignal;
+}): Promise<ArchiveEstimate> {
+  const result = await execCollect(
+    opts.exec,
+    shCommand(estimateArchiveScript({ dataDir: opts.dataDir })),
+    opts.signal ? { signal: opts.signal } : {},
+  );
+  const estimate = parseEstimateLine(result.stdout);
+  if (result.status !== 0 || !estimate)
+    throw failedScript("measuring the data directory before the backup", {
+      ...(result.status !== undefined ? { status: result.status } : {}),
+      stderr: result.stderr,
+    });
+  return estimate;
 }
 
 /** A pass-through that hashes and counts what goes by. */

@@ -4,10 +4,12 @@
  * and `data/`, start; restore is stop, remove, put back, fix ownership, start). InfluxDB 1.x
  * keeps its newest points in `wal/`, so that directory travels too.
  *
- * The scripts use only what a busybox image has (sh, tar, tee, sha256sum, wc, df, stat, mv, rm,
- * chown, mkfifo, hostname), and every value put into them is shell-quoted. Each one is safe to
+ * The scripts use only what a busybox image has (sh, tar, tee, sha256sum, wc, df, stat, find,
+ * awk, mv, rm, chown, mkfifo, hostname), and every value put into them is shell-quoted. Each one is safe to
  * run again after a crash at any line:
  *
+ *   estimate          what the backup's tar will hold (sizes and entries, from metadata), so the
+ *                     upload's parts can be sized before it starts
  *   backup            tar of meta/ data/ wal/ to stdout (refuses while a restore is unfinished)
  *   prepare           free-space check, ownership and the list of present directories recorded,
  *                     then meta/ data/ wal/ moved into `<dataDir>/.restorebot-old-<id>/`
@@ -110,7 +112,16 @@ function header(dataDir: string, restoreId?: string): string {
  * lengthen the downtime.
  */
 export function backupScript(opts: { dataDir: string }): string {
-  return `${header(opts.dataDir)}
+  return `${archivedDirectories(opts.dataDir)}
+exec tar -cf - "$@"`;
+}
+
+/**
+ * Enters the data directory, refuses while a restore is unfinished or without meta/, and sets
+ * the positional parameters to the directories the archive holds.
+ */
+function archivedDirectories(dataDir: string): string {
+  return `${header(dataDir)}
 cd "$data_dir" || fail ${SCRIPT_EXIT.refused} "cannot enter $data_dir"
 for left in .restorebot-old-*; do
   [ -e "$left" ] && fail ${SCRIPT_EXIT.refused} "an unfinished restore left $data_dir/$left; finish or roll back that restore before taking a backup"
@@ -118,8 +129,42 @@ done
 [ -d meta ] || fail ${SCRIPT_EXIT.refused} "$data_dir has no meta/ directory: is dataDir the directory holding meta/ and data/?"
 set -- meta
 [ -d data ] && set -- "$@" data
-[ -d wal ] && set -- "$@" wal
-exec tar -cf - "$@"`;
+[ -d wal ] && set -- "$@" wal`;
+}
+
+/**
+ * Measures, before the backup's tar runs, what it will archive: the regular files' apparent
+ * sizes, each rounded up to tar's 512-byte blocks, and the number of entries. Apparent sizes,
+ * not du's allocated blocks: tar archives a sparse file (InfluxDB preallocates its series-file
+ * segments) at its full length. Metadata only, nothing is read. Prints
+ * `restorebot: estimate file_bytes=<n> entries=<n>`.
+ */
+export function estimateArchiveScript(opts: { dataDir: string }): string {
+  return `${archivedDirectories(opts.dataDir)}
+sizes=$(find "$@" -type f -exec stat -c %s {} +) || fail ${SCRIPT_EXIT.refused} "cannot read the sizes of the files under $data_dir"
+entries=$(find "$@" | wc -l) || fail ${SCRIPT_EXIT.refused} "cannot count the entries under $data_dir"
+file_bytes=$(printf '%s\n' "$sizes" | awk '{ s += int(($1 + 511) / 512) * 512 } END { printf "%.0f", s }')
+echo "${SCRIPT_MARK} estimate file_bytes=$file_bytes entries=$entries"`;
+}
+
+/** What the estimate script measured. */
+export interface ArchiveEstimate {
+  fileBytes: number;
+  entries: number;
+  /**
+   * An upper bound of the tar's size: the files' blocks, per entry a 512-byte header and room
+   * for a long-name header (names up to 511 bytes), and the end-of-archive blocks with the
+   * padding of tar's last record.
+   */
+  maxBytes: number;
+}
+
+export function parseEstimateLine(stdout: string): ArchiveEstimate | undefined {
+  const match = /^restorebot: estimate file_bytes=(\d+) entries=\s*(\d+)$/m.exec(stdout);
+  if (!match) return undefined;
+  const fileBytes = Number(match[1]);
+  const entries = Number(match[2]);
+  return { fileBytes, entries, maxBytes: fileBytes + entries * 1536 + 20 * 1024 };
 }
 
 /** The reference file ownership is read from, and the free-space check, are shared by re-runs. */

@@ -8,6 +8,7 @@
 
 import type { KubernetesCluster } from "../../adapters/kubernetes/kubernetes-cluster.js";
 import { rbacRulesFor } from "../../adapters/kubernetes/rbac.js";
+import { partSizeFor } from "../../adapters/s3/part-writer.js";
 import {
   abortLeftoverUploads,
   type BackupLocation,
@@ -43,6 +44,7 @@ import {
   waitPodsReady,
 } from "../../steps/index.js";
 import type { StepDeps } from "../../steps/types.js";
+import { formatBytes } from "../../text/format.js";
 import type { RunbookDeps } from "../kind.js";
 import {
   ARCHIVE_NAME,
@@ -56,6 +58,7 @@ import {
   checkStoredArchive,
   confirmArchiveLanded,
   deleteOldDirectories,
+  estimateArchive,
   prepareRestore,
   putOldDirectoriesBack,
   streamArchiveIn,
@@ -262,6 +265,16 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
           await helper.start(ctx);
           const folder = pointPrefix(location.prefix, asOf, location.pointsFolder);
           await abortLeftoverUploads(ctx, store, location.bucket, folder);
+          const estimate = await estimateArchive({
+            exec: helper.exec(),
+            dataDir: target.dataDir,
+            signal: ctx.signal,
+          });
+          const partSize = partSizeFor(estimate.maxBytes, `the archive of ${target.dataDir}`);
+          const about = formatBytes(estimate.fileBytes);
+          ctx.progress(
+            `${target.dataDir} holds ${about} in ${estimate.entries} files and directories; uploading in parts of ${partSize / 1048576} MiB`,
+          );
           const streamed = await streamBackupToStore({
             exec: helper.exec(),
             dataDir: target.dataDir,
@@ -271,12 +284,13 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
               store.openUploadWriter(location.bucket, k, {
                 contentType: "application/x-tar",
                 signal: ctx.signal,
+                partSize,
               }),
             onProgress: (bytes) => {
               if (bytes - lastReport < 16 * 1024 * 1024) return;
               lastReport = bytes;
               ctx.progress(
-                `archived ${(bytes / 1048576).toFixed(0)} MiB into s3://${location.bucket}/${key}`,
+                `archived ${(bytes / 1048576).toFixed(0)} MiB of about ${about} into s3://${location.bucket}/${key}`,
               );
             },
           });

@@ -3,6 +3,7 @@ import { crc32 } from "node:zlib";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ObjectStore } from "../../../src/adapters/s3/object-store.js";
+import { partSizeFor } from "../../../src/adapters/s3/part-writer.js";
 import { abortStaleUploads } from "../../../src/adapters/s3/stale-uploads.js";
 import { CodedError } from "../../../src/errors.js";
 import { type S3StandIn, startS3StandIn } from "../../../stand-ins/s3/server.js";
@@ -45,6 +46,27 @@ function crc32Base64(bytes: Buffer): string {
   out.writeUInt32BE(crc32(bytes) >>> 0);
   return out.toString("base64");
 }
+
+describe("partSizeFor", () => {
+  const MiB = 1024 * 1024;
+  const GiB = 1024 * MiB;
+  it("keeps 8 MiB parts up to about 70 GiB, then the next whole MiB that fits in 9 000 parts", () => {
+    expect(partSizeFor(0)).toBe(8 * MiB);
+    expect(partSizeFor(GiB)).toBe(8 * MiB);
+    expect(partSizeFor(9_000 * 8 * MiB)).toBe(8 * MiB);
+    expect(partSizeFor(9_000 * 8 * MiB + 1)).toBe(9 * MiB);
+    expect(partSizeFor(100 * GiB)).toBe(12 * MiB);
+    expect(partSizeFor(1024 * GiB)).toBe(117 * MiB);
+    for (const size of [1, 80 * GiB, 333 * GiB + 7, 5 * 1024 * GiB])
+      expect(partSizeFor(size) * 9_000).toBeGreaterThanOrEqual(size);
+  });
+
+  it("refuses, before anything is uploaded, an object larger than S3 stores", () => {
+    expect(() => partSizeFor(5 * 1024 * GiB + 1, "the archive of /var/lib/influxdb")).toThrow(
+      /the archive of \/var\/lib\/influxdb would be up to 5\.00 TiB, more than the 5 TiB S3 stores in one object; nothing was uploaded/,
+    );
+  });
+});
 
 describe("openUploadWriter", () => {
   it("stores the bytes exactly, in parts of partSize each sent with its CRC32, at most poolParts at once", async () => {

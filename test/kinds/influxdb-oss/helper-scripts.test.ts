@@ -9,6 +9,7 @@ import { CodedError } from "../../../src/errors.js";
 import {
   confirmArchiveLanded,
   deleteOldDirectories,
+  estimateArchive,
   prepareRestore,
   putOldDirectoriesBack,
   streamArchiveIn,
@@ -133,6 +134,52 @@ describe("backup script", () => {
     await mkdir(join(dataDir, ".restorebot-old-r1"));
     await expect(backupToBuffer(dataDir)).rejects.toThrow(
       /unfinished restore left .*\.restorebot-old-r1; finish or roll back/,
+    );
+  });
+});
+
+describe("estimate script", () => {
+  async function estimateAndArchive(dir: string) {
+    const estimate = await estimateArchive({ exec, dataDir: dir });
+    const { bytes } = await backupToBuffer(dir);
+    return { estimate, size: bytes.length };
+  }
+
+  it("bounds the tar's size from above, closely for real data files, whatever the shape", async () => {
+    await seedDataDir(dataDir, "one");
+    const shard = join(dataDir, "data", "telegraf", "autogen", "1");
+    await writeFile(join(shard, "000000002-000000001.tsm"), Buffer.alloc(3 * 1024 * 1024 + 17, 7));
+    const first = await estimateAndArchive(dataDir);
+    expect(first.estimate.maxBytes).toBeGreaterThanOrEqual(first.size);
+    expect(first.estimate.fileBytes).toBe(
+      // meta.db, the first .tsm and the WAL segment: one block each; the 3 MiB + 17 B file.
+      512 * 3 + (3 * 1024 * 1024 + 512),
+    );
+
+    // Many small files, names longer than tar's 100-byte field, a sparse file (archived at its
+    // full length), an empty directory and a symbolic link.
+    for (let i = 0; i < 300; i++) await writeFile(join(shard, `${i}`.padStart(6, "0")), `${i}`);
+    const deep = join(dataDir, "data", "x".repeat(120), "y".repeat(200));
+    await mkdir(deep, { recursive: true });
+    await writeFile(join(deep, `${"z".repeat(150)}.tsm`), "long");
+    await mkdir(join(dataDir, "wal", "empty"));
+    spawnSync("truncate", ["-s", "20M", join(dataDir, "data", "_series_segment")]);
+    spawnSync("ln", ["-s", "meta.db", join(dataDir, "meta", "link")]);
+    const second = await estimateAndArchive(dataDir);
+    expect(second.estimate.maxBytes).toBeGreaterThanOrEqual(second.size);
+    expect(second.estimate.fileBytes).toBeGreaterThanOrEqual(20 * 1024 * 1024);
+    // Not wildly above: within the per-entry allowance.
+    expect(second.estimate.maxBytes - second.size).toBeLessThan(
+      second.estimate.entries * 1536 + 20 * 1024,
+    );
+  });
+
+  it("refuses as the backup does: no meta/, or an unfinished restore", async () => {
+    await expect(estimateArchive({ exec, dataDir })).rejects.toThrow(/has no meta\/ directory/);
+    await seedDataDir(dataDir, "one");
+    await mkdir(join(dataDir, ".restorebot-old-r1"));
+    await expect(estimateArchive({ exec, dataDir })).rejects.toThrow(
+      /unfinished restore left .*\.restorebot-old-r1/,
     );
   });
 });

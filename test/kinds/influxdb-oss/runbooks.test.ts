@@ -136,6 +136,13 @@ describe("influxdb-oss backup", () => {
     expect(finished?.type === "run-finished" && finished.lines.join("\n")).toMatch(
       /down for .+ \(pod gone → ready again\)/,
     );
+    // Measured before the tar, and the parts sized from it.
+    const progress = env.events.flatMap((ev) => (ev.type === "phase-progress" ? [ev.text] : []));
+    expect(progress).toContainEqual(
+      expect.stringMatching(
+        /^\/var\/lib\/influxdb holds \d+(\.\d)? (B|KiB) in \d+ files and directories; uploading in parts of 8 MiB$/,
+      ),
+    );
 
     // The runner writes the point into the request: exactly what a restore request freezes.
     const { rows } = await env.db.pool.query(
