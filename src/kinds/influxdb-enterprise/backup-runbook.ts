@@ -16,6 +16,7 @@
 import { Readable } from "node:stream";
 import { extract as tarExtract, pack as tarPack } from "tar-stream";
 import type { ObjectStore } from "../../adapters/s3/object-store.js";
+import { partSizeFor } from "../../adapters/s3/part-writer.js";
 import {
   abortLeftoverUploads,
   claimAsOf,
@@ -192,8 +193,11 @@ async function uploadFrom(
 ): Promise<PointFile[]> {
   const uploaded: PointFile[] = [];
   await tarOut(cluster, target, ctx, pod, dir, names, async (name, size, body) => {
+    // Parts sized from the file's size, so a shard file past 70 GiB is not cut off at S3's
+    // 10 000th part.
+    const partSize = partSizeFor(size, name);
     ctx.progress(`uploading ${name} (${size} bytes)`);
-    uploaded.push(await uploadPointFile(store, locationOf(target), asOf, name, body));
+    uploaded.push(await uploadPointFile(store, locationOf(target), asOf, name, body, { partSize }));
   });
   return uploaded;
 }
