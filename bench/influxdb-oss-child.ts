@@ -165,19 +165,28 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
   if (command.op === "backup") {
     let estimated = 0;
     const run = await measured(async () => {
-      // As the archive phase does: measure first, size the parts, then stream.
+      // As the archive phase does: the directory is measured while the tar runs, and the
+      // parts grow if the measure says so.
       const started = performance.now();
-      const estimate = await estimateArchive({ exec: helperExec(cluster, pod), dataDir, signal });
-      estimated = (performance.now() - started) / 1000;
-      const partSize = partSizeFor(estimate.maxBytes);
-      return streamBackupToStore({
+      const expectedSize = estimateArchive({
+        exec: helperExec(cluster, pod),
+        dataDir,
+        signal,
+      }).then((estimate) => {
+        estimated = (performance.now() - started) / 1000;
+        partSizeFor(estimate.maxBytes);
+        return estimate.maxBytes;
+      });
+      const digest = await streamBackupToStore({
         exec: helperExec(cluster, pod),
         dataDir,
         key,
         signal,
-        open: (k) =>
-          store.openUploadWriter(bucket, k, { contentType: "application/x-tar", partSize }),
+        expectedSize,
+        open: (k) => store.openUploadWriter(bucket, k, { contentType: "application/x-tar" }),
       });
+      await expectedSize;
+      return digest;
     });
     return { ...run, ...run.result, result: undefined, estimateSeconds: estimated };
   }

@@ -227,7 +227,7 @@ async function benchShape(
       throw new Error(`restorebot archived ${String(stored.size)} bytes, tar ${archiveSize}`);
     backup.restorebot.push(Number(stored.seconds));
     console.log(
-      `  run ${run} backup:  tar ${mbps(archiveSize, backup.tar.at(-1) ?? 1)}, tar | ${HASHER} ${mbps(archiveSize, backup.floor.at(-1) ?? 1)}, restorebot ${mbps(archiveSize, Number(stored.seconds))} (measuring the directory first: ${Number(stored.estimateSeconds).toFixed(2)} s); ${memoryLine(stored)}`,
+      `  run ${run} backup:  tar ${mbps(archiveSize, backup.tar.at(-1) ?? 1)}, tar | ${HASHER} ${mbps(archiveSize, backup.floor.at(-1) ?? 1)}, restorebot ${mbps(archiveSize, Number(stored.seconds))} (the directory measured alongside in ${Number(stored.estimateSeconds).toFixed(2)} s); ${memoryLine(stored)}`,
     );
     if (!options.restore) {
       peakRss = Math.max(peakRss, (stored.peak as Memory).rss, (stored.after as Memory).rss);

@@ -114,6 +114,12 @@ export interface UploadWriter {
    * for a part buffer (hold further writes until it settles); rejects once the upload failed.
    */
   write(chunk: Uint8Array): undefined | Promise<void>;
+  /**
+   * Told, once the upload is under way, that it will be at most `totalBytes` long: the parts
+   * still to come grow (whole MiB, never shrinking) so the rest fits in S3's 10 000 parts with
+   * a tenth to spare. Returns the part size now used. Writers that cannot resize omit it.
+   */
+  expectTotal?(totalBytes: number): number;
   /** Sends the last part and completes the upload; on failure the upload is aborted. */
   finish(): Promise<{ etag: string; size: number }>;
   /** Aborts the multipart upload (parts in flight are awaited first). Safe to call twice. */

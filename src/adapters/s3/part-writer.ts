@@ -39,8 +39,9 @@ const MiB = 1024 * 1024;
  * fits in 9 000 parts (archives up to about 70 GiB), otherwise the next whole MiB that does —
  * so a large archive is not cut off at S3's 10 000th part after the node has been down for
  * the whole transfer. The pool holds three parts, so memory grows with the part size beyond
- * that point (about 3 × 12 MiB for 100 GiB, 3 × 117 MiB for 1 TiB). Refuses, before anything
- * is uploaded, an object larger than S3 stores (5 TiB).
+ * that point (about 3 × 12 MiB for 100 GiB, 3 × 117 MiB for 1 TiB). Refuses an object larger
+ * than S3 stores (5 TiB). A writer already under way sizes its remaining parts the same way
+ * (UploadWriter.expectTotal).
  */
 export function partSizeFor(expectedBytes: number, what = "the upload"): number {
   if (!Number.isFinite(expectedBytes) || expectedBytes < 0)
@@ -48,10 +49,15 @@ export function partSizeFor(expectedBytes: number, what = "the upload"): number 
   if (expectedBytes > MAX_OBJECT_BYTES)
     throw new CodedError(
       "precondition_failed",
-      `${what} would be up to ${(expectedBytes / 1024 ** 4).toFixed(2)} TiB, more than the 5 TiB S3 stores in one object; nothing was uploaded`,
+      `${what} would be up to ${(expectedBytes / 1024 ** 4).toFixed(2)} TiB, more than the 5 TiB S3 stores in one object`,
     );
-  const needed = Math.ceil(expectedBytes / PLANNED_PARTS / MiB) * MiB;
-  return Math.min(Math.max(DEFAULT_PART_BYTES, needed), MAX_PART_BYTES);
+  return plannedPartSize(expectedBytes, PLANNED_PARTS, DEFAULT_PART_BYTES);
+}
+
+/** The whole MiB that spreads `bytes` over `parts`, at least `minimum`, at most 5 GiB. */
+function plannedPartSize(bytes: number, parts: number, minimum: number): number {
+  const needed = parts > 0 ? Math.ceil(bytes / parts / MiB) * MiB : MAX_PART_BYTES;
+  return Math.min(Math.max(minimum, needed), MAX_PART_BYTES);
 }
 
 /** The base64 CRC32 of `bytes`, as S3's x-amz-checksum-crc32 carries it. */
@@ -73,7 +79,7 @@ export async function openPartWriter(
   key: string,
   opts: UploadWriterOptions = {},
 ): Promise<UploadWriter> {
-  const partSize = Math.max(opts.partSize ?? DEFAULT_PART_BYTES, MIN_PART_BYTES);
+  let partSize = Math.max(opts.partSize ?? DEFAULT_PART_BYTES, MIN_PART_BYTES);
   const poolParts = Math.max(1, opts.poolParts ?? DEFAULT_POOL_PARTS);
   const { client } = deps;
   const created = await client
@@ -163,7 +169,9 @@ export async function openPartWriter(
       .then(
         (out) => {
           completed.push({ PartNumber: partNumber, ETag: out.ETag, ChecksumCRC32: checksum });
-          free.push(buffer);
+          // A buffer of a size no longer used (see expectTotal) leaves the pool.
+          if (buffer.length === partSize) free.push(buffer);
+          else allocated -= 1;
         },
         (err: unknown) => {
           fail(err);
@@ -187,12 +195,14 @@ export async function openPartWriter(
         if (current === undefined) return at;
         filled = 0;
       }
-      const n = Math.min(partSize - filled, chunk.length - at);
+      // The buffer's own size: parts grow when expectTotal asks for it, and a part being
+      // filled then keeps the size it started with.
+      const n = Math.min(current.length - filled, chunk.length - at);
       current.set(chunk.subarray(at, at + n), filled);
       filled += n;
       at += n;
       written += n;
-      if (filled === partSize) {
+      if (filled === current.length) {
         send(current, filled);
         current = undefined;
         filled = 0;
@@ -269,6 +279,22 @@ export async function openPartWriter(
     },
     get bytesWritten() {
       return written;
+    },
+    expectTotal(totalBytes) {
+      // What is not yet in a sent part, over the parts of the plan of 9 000 not yet sent (the
+      // one being filled among them, at its old size: the plan's tenth to spare covers it).
+      const sent = written - (current === undefined ? 0 : filled);
+      const size = plannedPartSize(
+        Math.max(0, totalBytes - sent),
+        PLANNED_PARTS - (nextPart - 1),
+        partSize,
+      );
+      if (size > partSize) {
+        partSize = size;
+        allocated -= free.length;
+        free.length = 0;
+      }
+      return partSize;
     },
     async finish() {
       if (state !== "open")

@@ -58,6 +58,12 @@ export async function streamBackupToStore(opts: {
   key: string;
   signal?: AbortSignal;
   onProgress?: (bytes: number) => void;
+  /**
+   * The archive's size at most, when known — typically measured while the tar already runs
+   * (see estimateArchive), so that it adds no downtime: the writer's parts grow from then on to
+   * fit S3's part limit. Resolving to undefined changes nothing; rejecting fails the backup.
+   */
+  expectedSize?: Promise<number | undefined>;
 }): Promise<StreamDigest> {
   const controller = new AbortController();
   const stopOuter = () => controller.abort(opts.signal?.reason);
@@ -77,7 +83,19 @@ export async function streamBackupToStore(opts: {
       writeError ??= err;
       throw err;
     };
+    opts.expectedSize?.then(
+      (bytes) => {
+        if (bytes !== undefined) writer.expectTotal?.(bytes);
+      },
+      // Stops the exec, and so the tar; the upload is aborted below and this is the reason.
+      (err: unknown) => {
+        writeError ??= err;
+        controller.abort(err);
+      },
+    );
     const onStdout = (chunk: Buffer): undefined | Promise<void> => {
+      // Failed already: the exec is being stopped, what it still hands on is dropped.
+      if (writeError !== undefined) return undefined;
       hash.update(chunk);
       size += chunk.length;
       opts.onProgress?.(size);
@@ -122,6 +140,15 @@ export async function streamBackupToStore(opts: {
 }
 
 function uploadFailed(key: string, err: unknown): CodedError {
+  // A refusal (the archive is larger than S3 stores) is not an unreachable store.
+  if (err instanceof CodedError && err.code === "precondition_failed")
+    return new CodedError(
+      err.code,
+      `${err.message}; the upload was aborted, no point was written`,
+      {
+        cause: err,
+      },
+    );
   const message = err instanceof Error ? err.message : String(err);
   return new CodedError(
     "s3_unreachable",

@@ -35,6 +35,8 @@ export interface ArchiveWriter {
   finish(): Promise<unknown>;
   /** Drops what was written (the upload is aborted). */
   abort(reason: unknown): Promise<void>;
+  /** Told the archive's size at most, to size what is still to come (UploadWriter's). */
+  expectTotal?(totalBytes: number): number;
 }
 
 /** Opens the writer for the archive at `key`. */

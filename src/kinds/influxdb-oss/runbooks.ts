@@ -8,7 +8,7 @@
 
 import type { KubernetesCluster } from "../../adapters/kubernetes/kubernetes-cluster.js";
 import { rbacRulesFor } from "../../adapters/kubernetes/rbac.js";
-import { partSizeFor } from "../../adapters/s3/part-writer.js";
+import { DEFAULT_PART_BYTES, partSizeFor } from "../../adapters/s3/part-writer.js";
 import {
   abortLeftoverUploads,
   type BackupLocation,
@@ -44,7 +44,7 @@ import {
   waitPodsReady,
 } from "../../steps/index.js";
 import type { StepDeps } from "../../steps/types.js";
-import { formatBytes } from "../../text/format.js";
+import { formatBytes, formatCount } from "../../text/format.js";
 import type { RunbookDeps } from "../kind.js";
 import {
   ARCHIVE_NAME,
@@ -265,16 +265,34 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
           await helper.start(ctx);
           const folder = pointPrefix(location.prefix, asOf, location.pointsFolder);
           await abortLeftoverUploads(ctx, store, location.bucket, folder);
-          const estimate = await estimateArchive({
+          // Measured while the tar already runs, so it adds no downtime; the upload starts
+          // with 8 MiB parts and grows them once this says the archive needs it.
+          let about: string | undefined;
+          const expectedSize = estimateArchive({
             exec: helper.exec(),
             dataDir: target.dataDir,
             signal: ctx.signal,
-          });
-          const partSize = partSizeFor(estimate.maxBytes, `the archive of ${target.dataDir}`);
-          const about = formatBytes(estimate.fileBytes);
-          ctx.progress(
-            `${target.dataDir} holds ${about} in ${estimate.entries} files and directories; uploading in parts of ${partSize / 1048576} MiB`,
+          }).then(
+            (estimate) => {
+              const partSize = partSizeFor(estimate.maxBytes, `the archive of ${target.dataDir}`);
+              about = formatBytes(estimate.fileBytes);
+              ctx.progress(
+                `${target.dataDir} holds ${about} in ${formatCount(estimate.entries)} files and directories; ${partSize > DEFAULT_PART_BYTES ? `the upload's parts grow to ${partSize / 1048576} MiB from here on, to fit S3's 10 000 parts` : "8 MiB parts are enough"}`,
+              );
+              return estimate.maxBytes;
+            },
+            (err: unknown) => {
+              if (err instanceof CodedError && err.code === "precondition_failed") throw err;
+              if (ctx.signal.aborted) return undefined;
+              ctx.progress(
+                `could not measure ${target.dataDir} (${err instanceof Error ? err.message : String(err)}); the upload keeps 8 MiB parts, enough for an archive up to 78 GiB`,
+              );
+              return undefined;
+            },
           );
+          // Its failure reaches the upload (below); this keeps it from counting as unhandled
+          // when the stream fails first.
+          void expectedSize.catch(() => undefined);
           const streamed = await streamBackupToStore({
             exec: helper.exec(),
             dataDir: target.dataDir,
@@ -284,16 +302,19 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
               store.openUploadWriter(location.bucket, k, {
                 contentType: "application/x-tar",
                 signal: ctx.signal,
-                partSize,
               }),
+            expectedSize,
             onProgress: (bytes) => {
               if (bytes - lastReport < 16 * 1024 * 1024) return;
               lastReport = bytes;
               ctx.progress(
-                `archived ${(bytes / 1048576).toFixed(0)} MiB of about ${about} into s3://${location.bucket}/${key}`,
+                `archived ${(bytes / 1048576).toFixed(0)} MiB${about === undefined ? "" : ` of about ${about}`} into s3://${location.bucket}/${key}`,
               );
             },
           });
+          // The measuring exec ends before the helper pod goes (it is metadata only, and
+          // finishes long before the tar of any archive large enough to need it).
+          await expectedSize.catch(() => undefined);
           // Written last: only now is the point complete; the node starts only after this.
           await writeCompleteManifest(
             store,

@@ -61,9 +61,9 @@ describe("partSizeFor", () => {
       expect(partSizeFor(size) * 9_000).toBeGreaterThanOrEqual(size);
   });
 
-  it("refuses, before anything is uploaded, an object larger than S3 stores", () => {
+  it("refuses an object larger than S3 stores", () => {
     expect(() => partSizeFor(5 * 1024 * GiB + 1, "the archive of /var/lib/influxdb")).toThrow(
-      /the archive of \/var\/lib\/influxdb would be up to 5\.00 TiB, more than the 5 TiB S3 stores in one object; nothing was uploaded/,
+      /the archive of \/var\/lib\/influxdb would be up to 5\.00 TiB, more than the 5 TiB S3 stores in one object$/,
     );
   });
 });
@@ -112,6 +112,41 @@ describe("openUploadWriter", () => {
       expect(part.status).toBe(200);
     }
     expect(s3.peakInFlight().UploadPart).toBeLessThanOrEqual(2);
+    expect(s3.pendingUploads()).toEqual([]);
+  });
+
+  it("grows the parts still to come when told the upload's size, never shrinks them, and stores the bytes exactly", async () => {
+    const writer = await store.openUploadWriter("backups", "a/growing.tar", {
+      partSize: 5 * MiB,
+      poolParts: 2,
+    });
+    const chunks = chunksOf(30 * MiB + 5, 256 * 1024 + 9);
+    let at = 0;
+    let grown = 0;
+    for (const chunk of chunks) {
+      const pending = writer.write(chunk);
+      if (pending !== undefined) await pending;
+      at += chunk.length;
+      // Told after 6 MiB (one 5 MiB part sent, one being filled): 9 000 parts of 7 MiB.
+      if (grown === 0 && at >= 6 * MiB) {
+        grown = writer.expectTotal?.(9_000 * 7 * MiB) ?? 0;
+        // A smaller size later changes nothing.
+        expect(writer.expectTotal?.(MiB)).toBe(grown);
+      }
+    }
+    // (9 000 × 7 MiB − 5 MiB sent) over the 8 999 parts left rounds up to 8 MiB.
+    expect(grown).toBe(8 * MiB);
+    await writer.finish();
+    const expected = Buffer.concat(chunks);
+    expect(s3.getObjectDirect("backups", "a/growing.tar")?.equals(expected)).toBe(true);
+    const sizes = s3
+      .requests()
+      .filter((r) => r.op === "UploadPart" && r.key === "a/growing.tar")
+      .sort((a, b) => Number(a.query.partNumber) - Number(b.query.partNumber))
+      .map((r) => Number(r.headers["content-length"]) / MiB);
+    // The part being filled when told keeps its size; the next ones are 8 MiB.
+    expect(sizes.slice(0, 4)).toEqual([5, 5, 8, 8]);
+    expect(sizes.slice(4).every((n) => n <= 8)).toBe(true);
     expect(s3.pendingUploads()).toEqual([]);
   });
 

@@ -140,7 +140,7 @@ describe("influxdb-oss backup", () => {
     const progress = env.events.flatMap((ev) => (ev.type === "phase-progress" ? [ev.text] : []));
     expect(progress).toContainEqual(
       expect.stringMatching(
-        /^\/var\/lib\/influxdb holds \d+(\.\d)? (B|KiB) in \d+ files and directories; uploading in parts of 8 MiB$/,
+        /^\/var\/lib\/influxdb holds \d+(\.\d)? (B|KiB) in \d+ files and directories; 8 MiB parts are enough$/,
       ),
     );
 
@@ -266,6 +266,26 @@ describe("influxdb-oss backup that fails", () => {
       /No complete.json was written/,
     );
 
+    await resumeHalted(env.db.pool, id, "rollback");
+    expect((await env.run(id, "backup")).outcome).toBe("rolled_back");
+    expect(sts(env)).toEqual({ replicas: 1, ready: 1 });
+  });
+
+  it("stops an archive larger than S3 stores once the measure arrives: upload aborted, no point, Roll back starts the node", async () => {
+    env = await startOssEnv("oss-backup-too-large");
+    // A sparse file: tar would archive all 6 TiB of it; the directory's measure says so.
+    const sparse = join(env.dataDir, "data", "telegraf", "autogen", "1", "huge.tsm");
+    execFileSync("truncate", ["-s", "6T", sparse]);
+    const id = await backupRequest(env);
+    expect((await env.run(id, "backup")).outcome).toBe("halted");
+    const row = await requestRow(env.db.pool, id);
+    expect(row.halted_reason).toMatch(
+      /the archive of \/var\/lib\/influxdb would be up to 6\.00 TiB, more than the 5 TiB S3 stores in one object; the upload was aborted, no point was written/,
+    );
+    expect(env.s3.pendingUploads()).toEqual([]);
+    expect(env.s3.listKeys(BUCKET)).toEqual([]);
+    expect(env.sim.jobPods()).toEqual([]);
+    rmSync(sparse);
     await resumeHalted(env.db.pool, id, "rollback");
     expect((await env.run(id, "backup")).outcome).toBe("rolled_back");
     expect(sts(env)).toEqual({ replicas: 1, ready: 1 });
