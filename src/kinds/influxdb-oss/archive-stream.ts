@@ -165,25 +165,43 @@ function lastLine(text: string): string {
 
 /**
  * Runs the estimate script: an upper bound of the backup tar's size, read from the files'
- * metadata before the tar starts, for sizing the upload's parts.
+ * metadata (beside the tar, in the archive phase), for sizing the upload's parts.
  */
 export async function estimateArchive(opts: {
   exec: HelperExec;
   dataDir: string;
   signal?: AbortSignal;
 }): Promise<ArchiveEstimate> {
+  return runParsedScript(
+    opts,
+    estimateArchiveScript({ dataDir: opts.dataDir }),
+    parseEstimateLine,
+    "measuring the data directory for the backup",
+  );
+}
+
+/**
+ * Runs a short script and returns what `parse` reads from its stdout; fails, naming `what`
+ * and the script's reason, when it exits non-zero or prints no such line.
+ */
+async function runParsedScript<T>(
+  opts: { exec: HelperExec; signal?: AbortSignal },
+  script: string,
+  parse: (stdout: string) => T | undefined,
+  what: string,
+): Promise<T> {
   const result = await execCollect(
     opts.exec,
-    shCommand(estimateArchiveScript({ dataDir: opts.dataDir })),
+    shCommand(script),
     opts.signal ? { signal: opts.signal } : {},
   );
-  const estimate = parseEstimateLine(result.stdout);
-  if (result.status !== 0 || !estimate)
-    throw failedScript("measuring the data directory before the backup", {
+  const parsed = parse(result.stdout);
+  if (result.status !== 0 || parsed === undefined)
+    throw failedScript(what, {
       ...(result.status !== undefined ? { status: result.status } : {}),
       stderr: result.stderr,
     });
-  return estimate;
+  return parsed;
 }
 
 /** A pass-through that hashes and counts what goes by. */
@@ -231,24 +249,16 @@ function failedScript(what: string, result: { status?: number; stderr: string })
 export async function prepareRestore(
   opts: RestoreIds & { archiveSize: number },
 ): Promise<PreparedRestore> {
-  const result = await execCollect(
-    opts.exec,
-    shCommand(
-      prepareRestoreScript({
-        dataDir: opts.dataDir,
-        restoreId: opts.restoreId,
-        archiveSize: opts.archiveSize,
-      }),
-    ),
-    opts.signal ? { signal: opts.signal } : {},
+  return runParsedScript(
+    opts,
+    prepareRestoreScript({
+      dataDir: opts.dataDir,
+      restoreId: opts.restoreId,
+      archiveSize: opts.archiveSize,
+    }),
+    parsePreparedLine,
+    "preparing the data directory",
   );
-  const prepared = parsePreparedLine(result.stdout);
-  if (result.status !== 0 || !prepared)
-    throw failedScript("preparing the data directory", {
-      ...(result.status !== undefined ? { status: result.status } : {}),
-      stderr: result.stderr,
-    });
-  return prepared;
 }
 
 /**
@@ -308,26 +318,19 @@ export async function streamArchiveIn(
 export async function confirmArchiveLanded(
   opts: RestoreIds & { expected: StreamDigest; waitSeconds?: number },
 ): Promise<LandedArchive> {
-  const result = await execCollect(
-    opts.exec,
-    shCommand(
-      confirmArchiveScript({
-        dataDir: opts.dataDir,
-        restoreId: opts.restoreId,
-        expectedSize: opts.expected.size,
-        expectedSha256: opts.expected.sha256,
-        ...(opts.waitSeconds !== undefined ? { waitSeconds: opts.waitSeconds } : {}),
-      }),
-    ),
-    opts.signal ? { signal: opts.signal } : {},
+  return runParsedScript(
+    opts,
+    confirmArchiveScript({
+      dataDir: opts.dataDir,
+      restoreId: opts.restoreId,
+      expectedSize: opts.expected.size,
+      expectedSha256: opts.expected.sha256,
+      ...(opts.waitSeconds !== undefined ? { waitSeconds: opts.waitSeconds } : {}),
+    }),
+    // Only with its "confirmed" line: what landed is the expected archive.
+    (stdout) => (/^restorebot: confirmed$/m.test(stdout) ? parseLandedLine(stdout) : undefined),
+    "checking the extracted archive",
   );
-  const landed = parseLandedLine(result.stdout);
-  if (result.status !== 0 || !landed || !/^restorebot: confirmed$/m.test(result.stdout))
-    throw failedScript("checking the extracted archive", {
-      ...(result.status !== undefined ? { status: result.status } : {}),
-      stderr: result.stderr,
-    });
-  return landed;
 }
 
 /** Puts the old directories back (after a failed restore). Safe to run again. */
