@@ -268,10 +268,14 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
           // Measured while the tar already runs, so it adds no downtime; the upload starts
           // with 8 MiB parts and grows them once this says the archive needs it.
           let about: string | undefined;
+          // Stopped once the stream has ended: by then the measure has nothing left to size.
+          const measuring = new AbortController();
+          const stopMeasuring = () => measuring.abort(ctx.signal.reason);
+          ctx.signal.addEventListener("abort", stopMeasuring, { once: true });
           const expectedSize = estimateArchive({
             exec: helper.exec(),
             dataDir: target.dataDir,
-            signal: ctx.signal,
+            signal: measuring.signal,
           }).then(
             (estimate) => {
               const partSize = partSizeFor(estimate.maxBytes, `the archive of ${target.dataDir}`);
@@ -283,7 +287,7 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
             },
             (err: unknown) => {
               if (err instanceof CodedError && err.code === "precondition_failed") throw err;
-              if (ctx.signal.aborted) return undefined;
+              if (measuring.signal.aborted) return undefined;
               ctx.progress(
                 `could not measure ${target.dataDir} (${err instanceof Error ? err.message : String(err)}); the upload keeps 8 MiB parts, enough for an archive up to 78 GiB`,
               );
@@ -293,28 +297,34 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
           // Its failure reaches the upload (below); this keeps it from counting as unhandled
           // when the stream fails first.
           void expectedSize.catch(() => undefined);
-          const streamed = await streamBackupToStore({
-            exec: helper.exec(),
-            dataDir: target.dataDir,
-            key,
-            signal: ctx.signal,
-            open: (k) =>
-              store.openUploadWriter(location.bucket, k, {
-                contentType: "application/x-tar",
-                signal: ctx.signal,
-              }),
-            expectedSize,
-            onProgress: (bytes) => {
-              if (bytes - lastReport < 16 * 1024 * 1024) return;
-              lastReport = bytes;
-              ctx.progress(
-                `archived ${(bytes / 1048576).toFixed(0)} MiB${about === undefined ? "" : ` of about ${about}`} into s3://${location.bucket}/${key}`,
-              );
-            },
-          });
-          // The measuring exec ends before the helper pod goes (it is metadata only, and
-          // finishes long before the tar of any archive large enough to need it).
-          await expectedSize.catch(() => undefined);
+          let streamed: Awaited<ReturnType<typeof streamBackupToStore>>;
+          try {
+            streamed = await streamBackupToStore({
+              exec: helper.exec(),
+              dataDir: target.dataDir,
+              key,
+              signal: ctx.signal,
+              open: (k) =>
+                store.openUploadWriter(location.bucket, k, {
+                  contentType: "application/x-tar",
+                  signal: ctx.signal,
+                }),
+              expectedSize,
+              onProgress: (bytes) => {
+                if (bytes - lastReport < 16 * 1024 * 1024) return;
+                lastReport = bytes;
+                ctx.progress(
+                  `archived ${(bytes / 1048576).toFixed(0)} MiB${about === undefined ? "" : ` of about ${about}`} into s3://${location.bucket}/${key}`,
+                );
+              },
+            });
+          } finally {
+            // Ends the measuring exec before the helper pod can go (it is metadata only and
+            // has normally long finished).
+            measuring.abort();
+            ctx.signal.removeEventListener("abort", stopMeasuring);
+            await expectedSize.catch(() => undefined);
+          }
           // Written last: only now is the point complete; the node starts only after this.
           await writeCompleteManifest(
             store,
