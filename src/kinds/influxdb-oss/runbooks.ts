@@ -72,6 +72,19 @@ import { type OssPoint, ossPointOf } from "./points.js";
 const RESTOREBOT_VERSION = "0.1.0";
 const SCALE_ID = "node";
 
+/** What the thread is told once the data directory has been measured. */
+export function measuredLine(
+  dataDir: string,
+  estimate: { fileBytes: number; entries: number },
+  partSize: number,
+): string {
+  const parts =
+    partSize > DEFAULT_PART_BYTES
+      ? `the upload's parts grow to ${partSize / 1048576} MiB from here on, to fit S3's 10 000 parts`
+      : "8 MiB parts are enough";
+  return `${dataDir} holds ${formatBytes(estimate.fileBytes)} in ${formatCount(estimate.entries)} files and directories; ${parts}`;
+}
+
 export const BACKUP_PHASES = [
   {
     name: "stop-node",
@@ -280,9 +293,7 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
             (estimate) => {
               const partSize = partSizeFor(estimate.maxBytes, `the archive of ${target.dataDir}`);
               about = formatBytes(estimate.fileBytes);
-              ctx.progress(
-                `${target.dataDir} holds ${about} in ${formatCount(estimate.entries)} files and directories; ${partSize > DEFAULT_PART_BYTES ? `the upload's parts grow to ${partSize / 1048576} MiB from here on, to fit S3's 10 000 parts` : "8 MiB parts are enough"}`,
-              );
+              ctx.progress(measuredLine(target.dataDir, estimate, partSize));
               return estimate.maxBytes;
             },
             (err: unknown) => {
