@@ -43,7 +43,10 @@ describe("/recovery-points through signed slash commands against the running bot
   let catalogDb: TestDatabase;
   let h: BotHarness;
   let now = START;
-  const savedEnv = { ...process.env };
+  const savedEnv = {
+    id: process.env.AWS_ACCESS_KEY_ID,
+    secret: process.env.AWS_SECRET_ACCESS_KEY,
+  };
 
   beforeAll(async () => {
     s3 = await startS3StandIn({ buckets: ["influxdb-prod"] });
@@ -83,7 +86,12 @@ describe("/recovery-points through signed slash commands against the running bot
     await s3?.close();
     await refusing?.close();
     await catalogDb?.drop();
-    process.env = savedEnv;
+    // Put back key by key: the worker process runs other files after this one (vitest's
+    // isolate is off), and process.env must stay the real environment, not a plain copy.
+    if (savedEnv.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
+    else process.env.AWS_ACCESS_KEY_ID = savedEnv.id;
+    if (savedEnv.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+    else process.env.AWS_SECRET_ACCESS_KEY = savedEnv.secret;
   });
 
   async function command(text: string) {
