@@ -21,7 +21,7 @@ import { createInterface } from "node:readline";
 import { createKubernetesCluster } from "../src/adapters/kubernetes/kubernetes-cluster.js";
 import { partSizeFor } from "../src/adapters/s3/part-writer.js";
 import { createS3Client, createS3ObjectStore } from "../src/adapters/s3/s3-object-store.js";
-import { openCheckedPointFile } from "../src/backups/index.js";
+import { openSizedPointFile } from "../src/backups/index.js";
 import {
   ARCHIVE_NAME,
   archiveKeyOf,
@@ -198,7 +198,7 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
   const ids = { dataDir, restoreId: command.id ?? "bench", signal };
   const run = await measured(async () => {
     await prepareRestore({ ...ids, exec: helperExec(cluster, pod), archiveSize: expected.size });
-    const file = await openCheckedPointFile(store, location, command.asOf, {
+    const file = await openSizedPointFile(store, location, command.asOf, {
       name: ARCHIVE_NAME,
       ...expected,
     });

@@ -23,6 +23,7 @@ export {
 export {
   checkPointFileSizes,
   openCheckedPointFile,
+  openSizedPointFile,
   type PointFileProblem,
   uploadPointFile,
 } from "./point-files.js";

@@ -62,16 +62,17 @@ function mismatch(location: BackupLocation, key: string, what: string): CodedErr
 }
 
 /**
- * The file as complete.json describes it: refused before reading when its stored size
- * differs; the stream errors (instead of ending) when it runs longer, or when its sha256
- * differs at the end.
+ * The file's stream, refused before reading when its stored size differs from complete.json;
+ * its bytes are NOT checked. Only for a caller that hashes every byte it passes on and compares
+ * size and sha256 with `file` itself, as the InfluxDB OSS extract does (one sha256 per byte, not
+ * two). Everyone else uses `openCheckedPointFile`.
  */
-export async function openCheckedPointFile(
+export async function openSizedPointFile(
   store: Pick<ObjectStore, "getStream">,
   location: BackupLocation,
   asOf: string,
   file: PointFile,
-): Promise<{ body: Readable; size: number }> {
+): Promise<{ body: Readable; size: number; key: string }> {
   const key = pointFileKey(location.prefix, asOf, file.name, location.pointsFolder);
   const stream = await store.getStream(location.bucket, key);
   if (stream.size !== file.size) {
@@ -82,6 +83,21 @@ export async function openCheckedPointFile(
       `is ${stream.size} bytes, ${stream.size > file.size ? "more" : "fewer"}`,
     );
   }
+  return { body: stream.body, size: file.size, key };
+}
+
+/**
+ * The file as complete.json describes it: refused before reading when its stored size
+ * differs; the stream errors (instead of ending) when it runs longer, or when its sha256
+ * differs at the end.
+ */
+export async function openCheckedPointFile(
+  store: Pick<ObjectStore, "getStream">,
+  location: BackupLocation,
+  asOf: string,
+  file: PointFile,
+): Promise<{ body: Readable; size: number }> {
+  const { body, key } = await openSizedPointFile(store, location, asOf, file);
   const hash = createHash("sha256");
   let bytes = 0;
   const checked = new Transform({
@@ -101,8 +117,8 @@ export async function openCheckedPointFile(
       else done();
     },
   });
-  stream.body.on("error", (err) => checked.destroy(err));
-  stream.body.pipe(checked);
+  body.on("error", (err) => checked.destroy(err));
+  body.pipe(checked);
   return { body: checked, size: file.size };
 }
 

@@ -12,6 +12,7 @@ import {
   formatAsOf,
   listBackupPoints,
   openCheckedPointFile,
+  openSizedPointFile,
   parseAsOf,
   planRetention,
   poolKey,
@@ -112,6 +113,28 @@ describe("point files", () => {
     expect(await checkPointFileSizes(store, loc, m)).toEqual([
       { name: "missing.gz", problem: "missing", expected: 3, actual: undefined },
     ]);
+  });
+
+  it("the sized reader refuses a different size before reading and passes other bytes unchecked, for a caller that hashes them", async () => {
+    const loc = freshLocation();
+    const asOf = "2026-01-01T00:00:00Z";
+    const file = await uploadPointFile(
+      store,
+      loc,
+      asOf,
+      "influxdb.tar",
+      Readable.from([Buffer.from("abcdef")]),
+    );
+    const key = `${loc.prefix}points/${asOf}/influxdb.tar`;
+    s3.putObjectDirect("backups", key, "abcde");
+    await expect(openSizedPointFile(store, loc, asOf, file)).rejects.toThrow(
+      /is 5 bytes, fewer than complete.json records/,
+    );
+    // Same size, other bytes: passed on as they are; checking them is the caller's part.
+    s3.putObjectDirect("backups", key, "abcdeX");
+    const opened = await openSizedPointFile(store, loc, asOf, file);
+    expect(opened).toMatchObject({ size: 6, key });
+    expect(await text(opened.body)).toBe("abcdeX");
   });
 
   it("a failing source leaves no file", async () => {

@@ -262,7 +262,8 @@ export async function prepareRestore(
 }
 
 /**
- * Streams `source` into the extract script, hashing what is sent. The exec's own status is
+ * Streams `source` into the extract script, hashing what is sent: this is the one sha256 of the
+ * download (the source is only size-checked, `openSizedPointFile`). The exec's own status is
  * not trusted (see `HelperExec`); `confirmArchiveLanded` decides. Rejects when the source
  * failed or did not match `expected` (bytes the object store served).
  */
@@ -270,7 +271,7 @@ export async function streamArchiveIn(
   opts: RestoreIds & { source: Readable; expected: StreamDigest },
 ): Promise<{ sent: StreamDigest; execStatus: number | undefined; stderr: string }> {
   const digest = new DigestingStream({ highWaterMark: STREAM_BUFFER });
-  // A source failing at its very end (the checked reader's sha256) destroys the digest after the
+  // A source failing late (a connection reset near the end) can destroy the digest after the
   // exec stopped listening to it; the failure is reported below through `sourceError`.
   digest.on("error", () => undefined);
   let sourceError: unknown;

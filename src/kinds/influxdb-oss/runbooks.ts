@@ -14,7 +14,7 @@ import {
   type BackupLocation,
   type CompleteManifest,
   claimAsOf,
-  openCheckedPointFile,
+  openSizedPointFile,
   pointPrefix,
   readCompleteManifest,
   writeCompleteManifest,
@@ -528,14 +528,11 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
           signal: ctx.signal,
         };
         try {
-          const file = await openCheckedPointFile(
-            deps.objectStore(),
-            location,
-            manifest.asOf,
-            entry,
-          );
-          // streamArchiveIn reports the reader's failure (and checks size and sha256 itself);
-          // a second error from the checked reader after that must not go unhandled.
+          // Sized, not hashed here: streamArchiveIn hashes every byte it sends and compares
+          // size and sha256 with complete.json itself, so each byte is hashed once.
+          const file = await openSizedPointFile(deps.objectStore(), location, manifest.asOf, entry);
+          // streamArchiveIn reports the reader's failure; a second error from the reader after
+          // that must not go unhandled.
           file.body.on("error", () => undefined);
           try {
             await streamArchiveIn({
