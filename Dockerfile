@@ -16,10 +16,10 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: compiling needs no install script (the only ones in the tree build esbuild
-# for tsx/vitest, probe for a prebuilt msgpackr binary, and fetch the Node.js that the `node`
-# dev dependency pins for development and tests — here the base image's Node, the same major,
-# compiles), and not running them keeps a compromised dependency from executing code in the
-# builder.
+# for tsx/vitest, probe for prebuilt msgpackr and bufferutil binaries, and fetch the Node.js
+# that the `node` dev dependency pins for development and tests — here the base image's Node,
+# the same major, compiles), and not running them keeps a compromised dependency from
+# executing code in the builder.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
@@ -36,7 +36,10 @@ FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # msgpackr-extract (via bullmq) ships prebuilt binaries as optional packages and falls back
-# to plain JavaScript, so skipping its install script loses nothing.
+# to plain JavaScript, so skipping its install script loses nothing. bufferutil (ws's native
+# frame masking, which makes streaming an archive into a pod cost far less CPU) carries its
+# linux-x64 binary in the package itself; its install script would only compile one for other
+# platforms, and without one ws masks in plain JavaScript — slower, never wrong.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
