@@ -71,6 +71,20 @@ describe("as-of names", () => {
   });
 });
 
+/** A point file "abcdef" uploaded in a fresh location, and its object key. */
+async function storedAbcdef(name: string) {
+  const loc = freshLocation();
+  const asOf = "2026-01-01T00:00:00Z";
+  const file = await uploadPointFile(
+    store,
+    loc,
+    asOf,
+    name,
+    Readable.from([Buffer.from("abcdef")]),
+  );
+  return { loc, asOf, file, key: `${loc.prefix}points/${asOf}/${name}` };
+}
+
 describe("point files", () => {
   it("records size and sha256 while uploading, and the checked reader passes the exact bytes", async () => {
     const loc = freshLocation();
@@ -92,16 +106,7 @@ describe("point files", () => {
   });
 
   it("refuses a file whose size differs before reading, and fails the stream on a different sha256", async () => {
-    const loc = freshLocation();
-    const asOf = "2026-01-01T00:00:00Z";
-    const file = await uploadPointFile(
-      store,
-      loc,
-      asOf,
-      "dex.sql.gz",
-      Readable.from([Buffer.from("abcdef")]),
-    );
-    const key = `${loc.prefix}points/${asOf}/dex.sql.gz`;
+    const { loc, asOf, file, key } = await storedAbcdef("dex.sql.gz");
     s3.putObjectDirect("backups", key, "abcdefg");
     await expect(openCheckedPointFile(store, loc, asOf, file)).rejects.toThrow(
       /is 7 bytes, more than complete.json records/,
@@ -116,16 +121,7 @@ describe("point files", () => {
   });
 
   it("the sized reader refuses a different size before reading and passes other bytes unchecked, for a caller that hashes them", async () => {
-    const loc = freshLocation();
-    const asOf = "2026-01-01T00:00:00Z";
-    const file = await uploadPointFile(
-      store,
-      loc,
-      asOf,
-      "influxdb.tar",
-      Readable.from([Buffer.from("abcdef")]),
-    );
-    const key = `${loc.prefix}points/${asOf}/influxdb.tar`;
+    const { loc, asOf, file, key } = await storedAbcdef("influxdb.tar");
     s3.putObjectDirect("backups", key, "abcde");
     await expect(openSizedPointFile(store, loc, asOf, file)).rejects.toThrow(
       /is 5 bytes, fewer than complete.json records/,
