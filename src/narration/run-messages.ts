@@ -106,7 +106,7 @@ export const RUN_CONTROL_SPECS: Record<
   abandon: {
     text: "Abandon",
     confirm: {
-      title: "Abandon this restore?",
+      title: "Abandon this run?",
       text: "restorebot stops here and changes nothing more: the cluster stays exactly as described in the thread, for people to finish by hand.",
       confirm: "Abandon",
     },
@@ -157,7 +157,7 @@ export function staysDown(
   if (!down || down.state === "pending") return undefined;
   const up = status.phases.find((p) => p.name === kinds.bringingUpPhase(request.kind));
   if (up?.state === "succeeded") return undefined;
-  return `:warning: *${request.target} stays down until someone presses Roll back* (or Retry phase to finish the restore).`;
+  return `:warning: *${request.target} stays down until someone presses Roll back* (or Retry phase to finish the ${request.operation === "backup" ? "backup" : "restore"}).`;
 }
 
 /**
@@ -180,7 +180,12 @@ export function haltedMessage(input: {
   const { request, status, phase, reason, account } = input;
   const total = status.phases.length;
   const position = phase ? status.phases.findIndex((p) => p.index === phase.index) + 1 : 0;
-  const noun = status.mode === "rollback" ? "Roll back stopped" : "Restore stopped";
+  const noun =
+    status.mode === "rollback"
+      ? "Roll back stopped"
+      : request.operation === "backup"
+        ? "Backup stopped"
+        : "Restore stopped";
   const where = phase
     ? ` at ${status.mode === "rollback" ? "step" : "phase"} ${position}/${total} (${phase.title})`
     : "";

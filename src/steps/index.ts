@@ -38,6 +38,7 @@ export type { StepContext, StepDeps, StepInfo } from "./types.js";
 export {
   derivedRollbackSteps,
   describeRollback,
+  rollbackAfter,
   type UndoOptions,
   undoRecorded,
 } from "./undo.js";

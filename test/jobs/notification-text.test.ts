@@ -84,6 +84,33 @@ function halted() {
 }
 
 describe("notification text of run messages", () => {
+  it("calls a halted backup a backup: headline and the warning that the target stays down", () => {
+    const message = haltedMessage({
+      kinds: DEFAULT_KINDS,
+      request: request({ kind: "influxdb-oss", operation: "backup", target: "influx1" }),
+      status: {
+        ...status,
+        phases: [
+          { index: 1, name: "stop-node", title: "Stop InfluxDB", state: "succeeded" },
+          { index: 2, name: "archive", title: "Stream the archive", state: "failed" },
+          { index: 3, name: "start-node", title: "Start InfluxDB", state: "pending" },
+        ],
+      },
+      phase: { index: 2, name: "archive", title: "Stream the archive", state: "failed" },
+      reason: "tar exited with 2",
+      account: { state: ["No complete.json was written."], rollback: "scales influxdb back up." },
+    });
+    expect(message.text).toContain(
+      ":octagonal_sign: *Backup stopped at phase 2/3 (Stream the archive).*",
+    );
+    expect(message.text).toContain(
+      ":warning: *influx1 stays down until someone presses Roll back* (or Retry phase to finish the backup).",
+    );
+    expect(message.text).not.toMatch(/restore/i);
+    // A restore keeps its own words.
+    expect(halted().text).toContain(":octagonal_sign: *Restore stopped at phase 2/2");
+  });
+
   it("leaves the people quoted in a cancel reason out of the halt message's text, keeping them in its blocks", () => {
     const message = halted();
     expect(message.text).not.toMatch(/<@/);

@@ -7,6 +7,7 @@ import {
   patchOperations,
   patchResource,
   recordedCounts,
+  rollbackAfter,
   scaleBack,
   scaleOperations,
   scaleWorkloads,
@@ -231,8 +232,13 @@ describe("derived roll back", () => {
     const checkpoint = recordedCounts(down.facts, "stop");
     if (!checkpoint) throw new Error("no checkpoint");
     await scaleBack(up, e.deps, { checkpoint, id: "stop", phase: "scale-down", only: ["pachd"] });
-    expect(await describeRollback(e.deps, e.requestId)).toBe(
+    const described = await describeRollback(e.deps, e.requestId);
+    expect(described).toBe(
       "Roll back will, in this order: scale ReplicationController pipeline-montage-v1 back to 2; scale ReplicationController pipeline-edges-v1 back to 1.",
+    );
+    // A kind's own first step reads as one sentence with the recorded ones.
+    expect(rollbackAfter("Roll back deletes the helper pod", described)).toBe(
+      "Roll back deletes the helper pod; after that, it will, in this order: scale ReplicationController pipeline-montage-v1 back to 2; scale ReplicationController pipeline-edges-v1 back to 1.",
     );
     const undo = await e.phase(101, "rollback-undo-recorded");
     // pachd is back by the run's own hand; only the workers are left for roll back.

@@ -27,6 +27,7 @@ import {
   CONFIG_MAP_OPERATIONS,
   describeRollback,
   restartPodOperations,
+  rollbackAfter,
   type StepDeps,
 } from "../../steps/index.js";
 import { formatBytes, formatDuration } from "../../text/format.js";
@@ -424,7 +425,7 @@ export function createEnterpriseRunbook(deps: RunbookDeps<EnterpriseTarget>): Ru
         state.push(`A copy of the set may be in ${String(copy.pod)}:${String(copy.directory)}.`);
       let rollback: string;
       try {
-        rollback = `Roll back removes the copy from the meta pod, then: ${await describeRollback(steps, request.id)} Each data node is then restarted with that config, one at a time.`;
+        rollback = `${rollbackAfter("Roll back removes the copy from the meta pod", await describeRollback(steps, request.id))} Each data node is then restarted with that config, one at a time.`;
       } catch (err) {
         rollback = `Roll back removes the copy and puts the data nodes' config back (what it recorded could not be listed now: ${(err as Error).message}).`;
       }

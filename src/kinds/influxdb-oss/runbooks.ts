@@ -35,6 +35,7 @@ import {
   derivedRollbackSteps,
   describeRollback,
   recordedCounts,
+  rollbackAfter,
   scaleBack,
   scaleOperations,
   scaleWorkloads,
@@ -410,7 +411,7 @@ export function createInfluxdbOssBackupRunbook(deps: RunbookDeps<InfluxdbOssTarg
       }
       return {
         state,
-        rollback: `Roll back deletes the helper pod, then: ${rollbackText}`,
+        rollback: rollbackAfter("Roll back deletes the helper pod", rollbackText),
       };
     },
     describeFinish(_request, runs) {
@@ -701,7 +702,10 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
       }
       return {
         state,
-        rollback: `Roll back puts the old directories back from ${aside}/ (stopping the node first if it runs), deletes the helper pod, then: ${rollbackText}`,
+        rollback: rollbackAfter(
+          `Roll back puts the old directories back from ${aside}/ (stopping the node first if it runs) and deletes the helper pod`,
+          rollbackText,
+        ),
       };
     },
     describeFinish(request, runs) {

@@ -283,6 +283,10 @@ describe("influxdb-oss backup that fails", () => {
     expect(halted?.type === "run-halted" && halted.account.state.join("\n")).toMatch(
       /No complete.json was written/,
     );
+    // One sentence, in the order Roll back runs: the helper pod, then the recorded undo.
+    expect(halted?.type === "run-halted" && halted.account.rollback).toBe(
+      "Roll back deletes the helper pod; after that, it will, in this order: scale StatefulSet influxdb back to 1.",
+    );
 
     await resumeHalted(env.db.pool, id, "rollback");
     expect((await env.run(id, "backup")).outcome).toBe("rolled_back");
