@@ -40,6 +40,7 @@ import {
   type RunEvent,
   type RunRequest,
   type RunStatus,
+  rolledBackLines,
 } from "../../src/runbook/types.js";
 import { formatDuration } from "../../src/text/format.js";
 import { acquireTargetLock, type TargetLock } from "./target-lock.js";
@@ -525,7 +526,12 @@ class Run {
     if (done.outcome === "changed") this.request = done.request;
     let lines: string[];
     try {
-      lines = this.runbook.describeFinish(this.request, runs, finishedAt);
+      lines =
+        mode === "forward"
+          ? this.runbook.describeFinish(this.request, runs, finishedAt)
+          : this.runbook.describeRollbackFinish
+            ? this.runbook.describeRollbackFinish(this.request, runs, finishedAt)
+            : rolledBackLines(this.request, runs);
     } catch (err) {
       lines = [`Done (the summary could not be written: ${errorText(err)}).`];
     }

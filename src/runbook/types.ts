@@ -130,8 +130,39 @@ export interface Runbook {
   rollback: readonly RunbookPhase[];
   /** The target's state now, for a halted run. Must not throw: say what could not be read. */
   describeHalt(request: RunRequest, runs: readonly PhaseRunRecord[]): Promise<HaltAccount>;
-  /** Closing lines of a finished run (time taken, point restored, data-loss window). */
+  /**
+   * Closing lines of a run that finished forward (time taken, point restored, data-loss
+   * window). Never used for a run that was rolled back: it would announce what was undone.
+   */
   describeFinish(request: RunRequest, runs: readonly PhaseRunRecord[], finishedAt: Date): string[];
+  /**
+   * Closing lines of a run that was rolled back: what is back as it was, and what is not. A
+   * runbook without it gets `rolledBackLines`, built from what its roll back steps recorded.
+   */
+  describeRollbackFinish?(
+    request: RunRequest,
+    runs: readonly PhaseRunRecord[],
+    finishedAt: Date,
+  ): string[];
+}
+
+/**
+ * The closing lines of a rolled-back run, from what its steps recorded (the `undone` fact of
+ * the step that undoes the run's recorded changes): only what the roll back itself says it
+ * did, and a pointer to the halt message for what it does not undo.
+ */
+export function rolledBackLines(request: RunRequest, runs: readonly PhaseRunRecord[]): string[] {
+  const undone = runs
+    .filter((r) => r.phaseIndex > 100 && r.state === "succeeded")
+    .flatMap((r) => (Array.isArray(r.facts.undone) ? (r.facts.undone as unknown[]) : []))
+    .map(String);
+  const what = request.operation === "backup" ? "backup" : "restore";
+  return [
+    `*Rolled back ${request.target}* after the ${what} stopped: ${
+      undone.length ? `undone: ${undone.join("; ")}.` : "there was no recorded change to undo."
+    }`,
+    `Every roll back step finished (each one's result is above). What Roll back does not undo is named in the halt message.`,
+  ];
 }
 
 export type PhaseDisplayState = "pending" | "running" | "waiting" | "succeeded" | "failed";

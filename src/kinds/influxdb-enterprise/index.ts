@@ -109,11 +109,13 @@ export const influxdbEnterprise: Kind<EnterpriseTarget> = {
     restore: ENTERPRISE_RESTORE_WORDS,
     points: ENTERPRISE_POINT_WORDS,
     abandoned: (request, _runs, userId) =>
-      `:heavy_multiplication_x: <@${userId}> abandoned this restore. restorebot changes nothing more: anti-entropy stays as the account above says and a copy of the set may stay in the meta pod; finish by hand.${request.haltedPhase ? ` (stopped at ${request.haltedPhase})` : ""}`,
-    rollbackPressed: (_request, runs, userId) =>
-      runs.some((r) => r.phase === "anti-entropy-off")
-        ? `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: the copy of the set is removed from the meta pod and the data nodes' config goes back as it was found, each node restarted one at a time. Data \`influxd-ctl restore\` already wrote is *not* put back.`
-        : `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: restorebot had changed nothing, so nothing is undone.`,
+      `:heavy_multiplication_x: <@${userId}> abandoned this ${request.operation === "backup" ? "backup" : "restore"}. restorebot changes nothing more: anti-entropy stays as the account above says and a copy of the set may stay in the meta pod; finish by hand.${request.haltedPhase ? ` (stopped at ${request.haltedPhase})` : ""}`,
+    rollbackPressed: (request, runs, userId) =>
+      request.operation === "backup"
+        ? `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: restorebot now does what the halt message above says Roll back does. A set without complete.json is never offered for a restore.`
+        : runs.some((r) => r.phase === "anti-entropy-off")
+          ? `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: the copy of the set is removed from the meta pod and the data nodes' config goes back as it was found, each node restarted one at a time. Data \`influxd-ctl restore\` already wrote is *not* put back.`
+          : `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: restorebot had changed nothing, so nothing is undone.`,
   },
   rbac: ENTERPRISE_RBAC,
   sandbox: {

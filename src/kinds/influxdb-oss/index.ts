@@ -80,8 +80,10 @@ export const influxdbOss: Kind<InfluxdbOssTarget> = {
     points: OSS_POINT_WORDS,
     abandoned: (_request, _runs, userId) =>
       `:heavy_multiplication_x: <@${userId}> abandoned this run. restorebot changes nothing more: the node and its data directory stay as described above; delete any helper pod and move the old directories back by hand if needed (docs/influxdb-1x.md).`,
-    rollbackPressed: (_request, _runs, userId) =>
-      `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: the old data directories go back in place (if they were moved), the helper pod is deleted and InfluxDB is scaled back to its recorded count.`,
+    rollbackPressed: (request, _runs, userId) =>
+      request.operation === "backup"
+        ? `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: the helper pod is deleted and InfluxDB is scaled back to its recorded count; an incomplete point stays incomplete and is never offered for a restore.`
+        : `:leftwards_arrow_with_hook: <@${userId}> pressed *Roll back*: the old data directories go back in place (if they were moved), the helper pod is deleted and InfluxDB is scaled back to its recorded count.`,
   },
   backups: {
     location: (target) => archiveLocation(target.backups),

@@ -28,6 +28,9 @@ export function createInfluxdbClusteredRunbook(deps: InfluxdbRunbookDeps): Runbo
     rollback: influxdbRollbackSteps(deps),
     describeHalt: (request, runs) => describeHalt(deps, request, runs),
     describeFinish: (request, runs, finishedAt) => describeFinish(request, runs, finishedAt),
+    // The same function: it has its own account of a roll back (operator, catalog).
+    describeRollbackFinish: (request, runs, finishedAt) =>
+      describeFinish(request, runs, finishedAt),
   };
 }
 

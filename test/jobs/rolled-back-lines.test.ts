@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { type PhaseRunRecord, type RunRequest, rolledBackLines } from "../../src/runbook/types.js";
+
+const AT = new Date("2026-12-03T10:00:00Z");
+
+function run(phaseIndex: number, phase: string, facts: Record<string, unknown>): PhaseRunRecord {
+  return {
+    phaseIndex,
+    phase,
+    state: "succeeded",
+    attempt: 1,
+    startedAt: AT,
+    finishedAt: AT,
+    facts,
+    error: null,
+    progress: null,
+    progressAt: null,
+  };
+}
+
+const request = (operation: "backup" | "restore") =>
+  ({ target: "influx1", operation }) as unknown as RunRequest;
+
+describe("the closing lines of a rolled-back run", () => {
+  it("say what the roll back steps recorded undoing, and nothing the forward run would have claimed", () => {
+    const runs = [
+      // The forward phase's own facts (a point it stored) are not the roll back's to report.
+      run(2, "archive", { asOf: "2026-12-03T09:59:00Z", size: 51200 }),
+      run(101, "rollback-delete-helper", {}),
+      run(102, "rollback-undo-recorded", {
+        undone: ["scale StatefulSet influxdb back to 1", "patch ConfigMap influxdb-data back"],
+      }),
+    ];
+    const lines = rolledBackLines(request("backup"), runs);
+    expect(lines[0]).toBe(
+      "*Rolled back influx1* after the backup stopped: undone: scale StatefulSet influxdb back to 1; patch ConfigMap influxdb-data back.",
+    );
+    expect(lines.join("\n")).not.toMatch(/2026-12-03T09:59:00Z|51200|stored|restored/);
+  });
+
+  it("say so when nothing had been recorded to undo", () => {
+    const lines = rolledBackLines(request("restore"), [
+      run(101, "rollback-undo-recorded", { undone: [] }),
+    ]);
+    expect(lines[0]).toBe(
+      "*Rolled back influx1* after the restore stopped: there was no recorded change to undo.",
+    );
+  });
+});
