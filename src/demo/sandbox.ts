@@ -33,6 +33,7 @@ import {
   recreateDatabase,
 } from "./demo-databases.js";
 import { DEMO_CHANNEL, DEMO_USERS, demoConfigYaml, demoPodTiming } from "./demo-settings.js";
+import { type Rehearsal, refusedScales } from "./rehearsal.js";
 import type { SandboxSeed, SandboxSetup } from "./scenario.js";
 
 export interface SandboxOptions {
@@ -76,6 +77,8 @@ export interface Sandbox {
   simulators: Record<string, KubernetesSimulator>;
   s3: S3StandIn;
   runtime: Runtime;
+  /** The failure the console switches on and off. */
+  rehearsal: Rehearsal;
   /** Stops everything it started, in order; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -273,6 +276,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const originalReplicas = Object.fromEntries(
       simulator.snapshot().components.map((c) => [c.name, c.specReplicas]),
     );
+    // Switched on and off from the console, to rehearse a halted run and its Roll back.
+    const rehearsal = refusedScales(Object.values(simulators));
     const consoleServer: ConsoleServer = await startConsoleServer({
       fake,
       sender,
@@ -282,6 +287,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       channel: DEMO_CHANNEL,
       target: { name: shown.setup.targetName, namespace: simulator.namespace },
       originalReplicas,
+      rehearsal,
       port: options.port ?? 8080,
       fallbackToFreePort: options.fallbackToFreePort ?? true,
       logger,
@@ -305,6 +311,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       simulators,
       s3,
       runtime,
+      rehearsal,
       stop() {
         stopped ??= teardown.run(logger);
         return stopped;

@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createKubernetesCluster } from "../../src/adapters/kubernetes/kubernetes-cluster.js";
 import { loadConfig } from "../../src/config/file.js";
 import { dropDatabase } from "../../src/demo/demo-databases.js";
+import { DEMO_CHANNEL } from "../../src/demo/demo-settings.js";
+import { REHEARSAL_REFUSAL } from "../../src/demo/rehearsal.js";
 import { type Sandbox, startSandbox } from "../../src/demo/sandbox.js";
 import { DEFAULT_KINDS } from "../../src/kinds/registry.js";
 import { silentLogger } from "../../src/logging/logger.js";
@@ -18,6 +20,7 @@ const suffix = randomBytes(4).toString("hex");
 const databaseName = `rb_demot_${suffix}`;
 const catalogDatabaseName = `rb_demotcat_${suffix}`;
 const REQUESTER = "U0DEMOREQ";
+const APPROVER = "U0DEMOAPP1";
 
 let sandbox: Sandbox;
 
@@ -171,4 +174,85 @@ describe("the sandbox with every kind's scenario", () => {
     expect(out).toMatch(/Backed up to \/tmp in .*, transferred \d+ bytes/);
     expect(out).toContain("db scratch, rp autogen");
   });
+
+  it("rehearses a failure: switched on, a backup halts at its first scale in the rehearsal's words; lifted, Roll back starts the node again", async () => {
+    const post = async (path: string, body: Record<string, unknown>) => {
+      const response = await fetch(new URL(path, sandbox.consoleUrl), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+    };
+    const rehearsal = async () => {
+      const response = await fetch(new URL(`/api/state?user=${APPROVER}`, sandbox.consoleUrl));
+      return ((await response.json()) as { rehearsal: { label: string; armed: boolean } })
+        .rehearsal;
+    };
+    const oss = sandbox.simulators["influxdb-oss"];
+    const target = sandbox.targets.find((t) => t.kind === "influxdb-oss");
+    if (!oss || !target) throw new Error("no influxdb-oss target in the sandbox");
+    const replicas = () =>
+      oss.snapshot().components.find((c) => c.name === "influxdb")?.specReplicas;
+
+    // Bad input: a clear answer, and nothing switched.
+    const bad = await post("/api/rehearsal", { user: APPROVER, armed: "yes" });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatch(/"armed" must be true .* or false/);
+    expect((await rehearsal()).armed).toBe(false);
+
+    expect((await post("/api/rehearsal", { user: APPROVER, armed: true })).json).toEqual({
+      ok: true,
+      armed: true,
+    });
+    expect(await rehearsal()).toMatchObject({
+      label: expect.stringMatching(/refuses every scale/),
+      armed: true,
+    });
+
+    await post("/api/command", {
+      user: APPROVER,
+      text: `/backup ${target.name} INC-9 rehearse a halt`,
+    });
+    const haltMessage = await sandbox.fake.waitForMessage(
+      DEMO_CHANNEL.id,
+      (m) => /Backup stopped at phase 1\/4/.test(m.text ?? ""),
+      { timeoutMs: 30_000 },
+    );
+    expect(haltMessage.text).toContain(REHEARSAL_REFUSAL);
+    expect(haltMessage.text).toContain("Roll back deletes the helper pod; after that, it will");
+    // Refused, so never scaled: the node still runs.
+    expect(replicas()).toBe(1);
+
+    expect((await post("/api/rehearsal", { user: APPROVER, armed: false })).json.armed).toBe(false);
+    const controls = (
+      haltMessage.blocks as Array<{
+        type: string;
+        block_id?: string;
+        elements?: Array<{ action_id: string; value: string }>;
+      }>
+    ).find((b) => b.block_id?.startsWith("run_controls:"));
+    const rollback = controls?.elements?.find((e) => e.action_id === "run_control_rollback");
+    if (!controls?.block_id || !rollback)
+      throw new Error("the halt message has no Roll back button");
+    const click = await post("/api/action", {
+      user: APPROVER,
+      messageTs: haltMessage.ts,
+      actionId: rollback.action_id,
+      value: rollback.value,
+      blockId: controls.block_id,
+    });
+    expect(click.status).toBe(200);
+    const closing = await sandbox.fake.waitForMessage(
+      DEMO_CHANNEL.id,
+      (m) => m.threadTs === haltMessage.threadTs && /Rolled back/.test(m.text ?? ""),
+      { timeoutMs: 30_000 },
+    );
+    // The closing lines say what Roll back did, never what the backup would have stored.
+    expect(closing.text).toContain(
+      "*Rolled back influx1* after the backup stopped: undone: scale StatefulSet influxdb back to 1.",
+    );
+    expect(closing.text).not.toMatch(/stored as point|undefined/);
+    expect(replicas()).toBe(1);
+  }, 90_000);
 });

@@ -15,6 +15,7 @@ import type {
 } from "../../../stand-ins/slack/signer.js";
 import type { Logger } from "../../logging/logger.js";
 import type { DemoUser } from "../demo-settings.js";
+import type { Rehearsal } from "../rehearsal.js";
 import { buildSlackState, type LocalEphemeral, localTs } from "./console-state.js";
 
 /**
@@ -42,6 +43,8 @@ export interface ConsoleServerOptions {
   target: { name: string; namespace: string };
   /** Replica counts at start, so the panel can say when the cluster is back to them. */
   originalReplicas: Readonly<Record<string, number>>;
+  /** A failure the person can switch on and off (POST /api/rehearsal {"armed": true|false}). */
+  rehearsal?: Rehearsal;
   /** Default 127.0.0.1: the console acts as anyone, so it must not be reachable from elsewhere. */
   host?: string;
   /** Default 0 (a free port). */
@@ -273,7 +276,32 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       catalog: await catalogSummary(),
       /** Whether the shown scenario has a catalog database (InfluxDB Clustered's) at all. */
       hasCatalog: options.catalog !== undefined,
+      rehearsal: options.rehearsal
+        ? {
+            label: options.rehearsal.label,
+            detail: options.rehearsal.detail,
+            armed: options.rehearsal.armed,
+          }
+        : null,
     };
+  }
+
+  function setRehearsal(body: Record<string, unknown>): unknown {
+    const { rehearsal } = options;
+    if (!rehearsal) throw new HttpError(404, "this console has no failure to rehearse");
+    if (typeof body.armed !== "boolean")
+      throw new HttpError(
+        400,
+        '"armed" must be true (switch the failure on) or false (lift it), e.g. {"armed": true}',
+      );
+    if (body.armed) rehearsal.arm();
+    else rehearsal.lift();
+    options.logger?.info(
+      { rehearsal: rehearsal.label, armed: rehearsal.armed },
+      rehearsal.armed ? "rehearsal failure switched on" : "rehearsal failure lifted",
+    );
+    notify();
+    return { ok: true, armed: rehearsal.armed };
   }
 
   async function runCommand(body: Record<string, unknown>): Promise<unknown> {
@@ -494,6 +522,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         "/api/action": runAction,
         "/api/view/submit": submitView,
         "/api/view/close": closeView,
+        "/api/rehearsal": setRehearsal,
       };
       const handler = handlers[path];
       if (!handler) throw new HttpError(404, "not found");

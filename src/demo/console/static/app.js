@@ -457,6 +457,38 @@ function renderCluster(data) {
     <ol class="cluster-events" data-testid="cluster-events">${events || "<li>none yet</li>"}</ol>`;
 }
 
+// ---- the failure to rehearse ----------------------------------------------------------------
+
+function renderRehearsal(rehearsal) {
+  const panel = $('[data-testid="rehearsal-panel"]');
+  panel.hidden = !rehearsal;
+  if (!rehearsal) return;
+  $('[data-testid="rehearsal-label"]').textContent = rehearsal.label;
+  $('[data-testid="rehearsal-detail"]').textContent = rehearsal.detail;
+  const badge = $('[data-testid="rehearsal-state"]');
+  badge.textContent = rehearsal.armed ? "on" : "off";
+  badge.className = `badge ${rehearsal.armed ? "warn" : "ok"}`;
+  badge.dataset.armed = String(rehearsal.armed);
+  const toggle = $('[data-testid="rehearsal-toggle"]');
+  toggle.textContent = rehearsal.armed ? "Lift the failure" : "Switch the failure on";
+  toggle.dataset.armed = String(rehearsal.armed);
+}
+
+function setupRehearsal() {
+  const toggle = $('[data-testid="rehearsal-toggle"]');
+  toggle.addEventListener("click", async () => {
+    toggle.disabled = true;
+    try {
+      await post("/api/rehearsal", { armed: toggle.dataset.armed !== "true" });
+      await refresh();
+    } catch (err) {
+      alert(`The failure could not be switched: ${err.message}`);
+    } finally {
+      toggle.disabled = false;
+    }
+  });
+}
+
 // ---- everything -------------------------------------------------------------------------------
 
 function render(data) {
@@ -473,6 +505,7 @@ function render(data) {
   renderDirectMessages(data.slack.directMessages);
   renderModal(data.slack.modal);
   renderCluster(data);
+  renderRehearsal(data.rehearsal);
 }
 
 function setupComposer() {
@@ -500,6 +533,7 @@ function setupComposer() {
 
 setupComposer();
 setupModal();
+setupRehearsal();
 connect();
 void refresh();
 // Ages ("3 min ago") and times move on even when nothing else happens.
