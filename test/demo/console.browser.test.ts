@@ -176,6 +176,16 @@ describe("the sandbox console in Chromium", () => {
     await actAs("U0DEMOREQ");
     await byTestId("dm-message").filter({ hasText: "was approved by @Avery" }).waitFor();
 
+    // 8. The failure to rehearse switches on and off by its button, and the stand-ins follow.
+    await expect.poll(() => byTestId("rehearsal-state").getAttribute("data-armed")).toBe("false");
+    await byTestId("rehearsal-toggle").click();
+    await expect.poll(() => byTestId("rehearsal-state").getAttribute("data-armed")).toBe("true");
+    expect(sandbox.rehearsal.armed).toBe(true);
+    await expect(byTestId("rehearsal-toggle").textContent()).resolves.toBe("Lift the failure");
+    await byTestId("rehearsal-toggle").click();
+    await expect.poll(() => byTestId("rehearsal-state").getAttribute("data-armed")).toBe("false");
+    expect(sandbox.rehearsal.armed).toBe(false);
+
     // The picture: the finished card with its phases, the narration under it, the DM and the
     // cluster panel, in a window tall enough to hold them.
     await mkdir("test-results", { recursive: true });
