@@ -118,13 +118,39 @@ async function tarOut(
   });
   // Swallowed here, raised by `await done` below.
   done.catch(() => {});
+  // Once an entry fails (an upload refused), the reader is destroyed and never drains again:
+  // the exec's output is then refused with that failure, which ends the exec, instead of
+  // being held back for ever. One wait for drain at a time, however many frames arrive.
+  let failure: Error | undefined;
+  ex.on("error", (err) => {
+    failure ??= err;
+  });
+  let draining: Promise<void> | undefined;
+  const drained = () =>
+    new Promise<void>((resolve, reject) => {
+      const settle = () => {
+        ex.off("drain", settle);
+        ex.off("close", settle);
+        if (failure) reject(failure);
+        else resolve();
+      };
+      ex.on("drain", settle);
+      ex.on("close", settle);
+    }).finally(() => {
+      draining = undefined;
+    });
   let errors = "";
   const r = await cluster.execInPod({
     pod,
     container: target.meta.container,
     command: ["tar", "cf", "-", "-C", dir, ...names],
-    onStdout: (chunk) =>
-      ex.write(chunk) ? undefined : new Promise<void>((resolve) => ex.once("drain", resolve)),
+    onStdout: (chunk) => {
+      if (failure) return Promise.reject(failure);
+      if (ex.destroyed) return Promise.reject(new Error("the set's tar reader closed early"));
+      if (ex.write(chunk)) return undefined;
+      draining ??= drained();
+      return draining;
+    },
     onStderr: (chunk) => {
       errors += chunk.toString("utf8");
     },

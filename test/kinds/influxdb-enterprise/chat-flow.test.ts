@@ -284,4 +284,45 @@ targets:
       expect(checks).not.toMatch(/bloom|pg_dump|Parquet|Catalog/);
     }
   }, 90_000);
+
+  it("/backup ent halts, not hangs, when the object store refuses a file mid-set: the exec's output is held back and the failure ends it", async () => {
+    // Every upload of the set's files fails: the first file's refusal stops the tar reader
+    // while the meta pod's tar is still streaming the rest into it.
+    const completes = () =>
+      s3.listKeys(ENT_BUCKET).filter((k) => k.endsWith("/complete.json")).length;
+    const before = completes();
+    s3.failNext({
+      op: "PutObject",
+      bucket: ENT_BUCKET,
+      status: 403,
+      code: "AccessDenied",
+      count: 1_000,
+    });
+    s3.failNext({
+      op: "CreateMultipartUpload",
+      bucket: ENT_BUCKET,
+      status: 403,
+      code: "AccessDenied",
+      count: 1_000,
+    });
+    try {
+      const reply = await answer(await command("/backup", "ent before the upgrade CHG-11"));
+      const id = /rb-[a-z0-9]{8}/.exec(reply)?.[0];
+      if (!id || !reply.startsWith("Started")) throw new Error(`backup refused: ${reply}`);
+      const halt = await h.fake
+        .waitForMessage(CHANNEL, (m) => /Backup stopped at phase/.test(m.text), {
+          timeoutMs: 30_000,
+          label: "the halt of the refused backup",
+        })
+        .catch((err) => {
+          // What the thread says, to see where the run stands.
+          throw new Error(`${err}\n${thread().slice(-1500)}`);
+        });
+      expect(halt.text).toMatch(/AccessDenied|denied|403/i);
+      // No complete.json: the set is never offered for a restore.
+      expect(completes()).toBe(before);
+    } finally {
+      s3.clearFaults();
+    }
+  }, 60_000);
 });
