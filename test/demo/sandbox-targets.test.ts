@@ -248,6 +248,12 @@ describe("the sandbox with every kind's scenario", () => {
       (m) => m.threadTs === haltMessage.threadTs && /Rolled back/.test(m.text ?? ""),
       { timeoutMs: 30_000 },
     );
+    const pressed = sandbox.fake
+      .messages(DEMO_CHANNEL.id)
+      .find((m) => m.threadTs === haltMessage.threadTs && /pressed \*Roll back\*/.test(m.text));
+    // A backup's words: no data directories were moved by a backup.
+    expect(pressed?.text).toContain("the helper pod is deleted and InfluxDB is scaled back");
+    expect(pressed?.text).not.toContain("old data directories");
     // The closing lines say what Roll back did, never what the backup would have stored.
     expect(closing.text).toContain(
       "*Rolled back influx1* after the backup stopped: undone: scale StatefulSet influxdb back to 1.",
