@@ -161,7 +161,7 @@ export function rolledBackLines(request: RunRequest, runs: readonly PhaseRunReco
     `*Rolled back ${request.target}* after the ${what} stopped: ${
       undone.length ? `undone: ${undone.join("; ")}.` : "there was no recorded change to undo."
     }`,
-    `Every roll back step finished (each one's result is above). What Roll back does not undo is named in the halt message.`,
+    "Every roll back step finished; the run's thread has each one's result, and its halt message names what Roll back does not undo.",
   ];
 }
 

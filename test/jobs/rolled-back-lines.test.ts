@@ -36,6 +36,10 @@ describe("the closing lines of a rolled-back run", () => {
       "*Rolled back influx1* after the backup stopped: undone: scale StatefulSet influxdb back to 1; patch ConfigMap influxdb-data back.",
     );
     expect(lines.join("\n")).not.toMatch(/2026-12-03T09:59:00Z|51200|stored|restored/);
+    // Read in the thread and in a direct message alike: no "above".
+    expect(lines[1]).toBe(
+      "Every roll back step finished; the run's thread has each one's result, and its halt message names what Roll back does not undo.",
+    );
   });
 
   it("say so when nothing had been recorded to undo", () => {
