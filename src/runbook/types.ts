@@ -151,7 +151,11 @@ export interface Runbook {
  * the step that undoes the run's recorded changes): only what the roll back itself says it
  * did, and a pointer to the halt message for what it does not undo.
  */
-export function rolledBackLines(request: RunRequest, runs: readonly PhaseRunRecord[]): string[] {
+export function rolledBackLines(
+  request: RunRequest,
+  runs: readonly PhaseRunRecord[],
+  notUndone?: string,
+): string[] {
   const undone = runs
     .filter((r) => r.phaseIndex > 100 && r.state === "succeeded")
     .flatMap((r) => (Array.isArray(r.facts.undone) ? (r.facts.undone as unknown[]) : []))
@@ -162,7 +166,30 @@ export function rolledBackLines(request: RunRequest, runs: readonly PhaseRunReco
       undone.length ? `undone: ${undone.join("; ")}.` : "there was no recorded change to undo."
     }`,
     "Every roll back step finished; the run's thread has each one's result, and its halt message names what Roll back does not undo.",
+    ...(notUndone ? [notUndone] : []),
   ];
+}
+
+/** Whether the forward phase `name` had started (it has a record) before the run was rolled back. */
+export function forwardPhaseStarted(runs: readonly PhaseRunRecord[], name: string): boolean {
+  return runs.some((r) => r.phaseIndex < 100 && r.phase === name);
+}
+
+/**
+ * The closing lines of a rolled-back restore whose data, once written, Roll back does not put
+ * back: `rolledBackLines`, and `notUndone` when the phase that writes the data had started.
+ */
+export function rolledBackRestoreLines(
+  request: RunRequest,
+  runs: readonly PhaseRunRecord[],
+  writingPhase: string,
+  notUndone: string,
+): string[] {
+  return rolledBackLines(
+    request,
+    runs,
+    forwardPhaseStarted(runs, writingPhase) ? notUndone : undefined,
+  );
 }
 
 export type PhaseDisplayState = "pending" | "running" | "waiting" | "succeeded" | "failed";

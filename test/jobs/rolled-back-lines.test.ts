@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { type PhaseRunRecord, type RunRequest, rolledBackLines } from "../../src/runbook/types.js";
+import { pachydermRolledBackLines } from "../../src/kinds/pachyderm/runbook-restore.js";
+import {
+  type PhaseRunRecord,
+  type RunRequest,
+  rolledBackLines,
+  rolledBackRestoreLines,
+} from "../../src/runbook/types.js";
 
 const AT = new Date("2026-12-03T10:00:00Z");
 
@@ -49,5 +55,35 @@ describe("the closing lines of a rolled-back run", () => {
     expect(lines[0]).toBe(
       "*Rolled back influx1* after the restore stopped: there was no recorded change to undo.",
     );
+  });
+
+  it("name what a restore leaves only once the phase that writes the data had started", () => {
+    const before = [run(1, "check-set", {}), run(101, "rollback-undo-recorded", { undone: [] })];
+    const after = [...before, run(4, "restore", {})];
+    const note =
+      "*Not undone:* data `influxd-ctl restore` may already have written is not put back.";
+    expect(rolledBackRestoreLines(request("restore"), before, "restore", note)).not.toContain(note);
+    expect(rolledBackRestoreLines(request("restore"), after, "restore", note).at(-1)).toBe(note);
+  });
+
+  it("Pachyderm: the databases its phase recorded as committed, and copied objects", () => {
+    const rollback = run(101, "rollback-undo-recorded", {
+      undone: ["scale Deployment pachd back to 2"],
+    });
+    expect(
+      pachydermRolledBackLines(request("restore"), [
+        run(3, "restore-databases", { committed: ["pachyderm", "dex"] }),
+        run(4, "restore-objects", {}),
+        rollback,
+      ]).at(-1),
+    ).toBe(
+      "*Not undone:* the databases the restore had committed (pachyderm, dex) stay restored; objects it had copied back stay in the pool.",
+    );
+    expect(
+      pachydermRolledBackLines(request("restore"), [
+        run(3, "restore-databases", { committed: [] }),
+        rollback,
+      ]).join("\n"),
+    ).not.toContain("Not undone");
   });
 });

@@ -23,6 +23,7 @@ import type {
   RunbookPhase,
   RunRequest,
 } from "../../runbook/types.js";
+import { rolledBackRestoreLines } from "../../runbook/types.js";
 import {
   CONFIG_MAP_OPERATIONS,
   describeRollback,
@@ -431,6 +432,13 @@ export function createEnterpriseRunbook(deps: RunbookDeps<EnterpriseTarget>): Ru
       }
       return { state, rollback };
     },
+    describeRollbackFinish: (request, runs) =>
+      rolledBackRestoreLines(
+        request,
+        runs,
+        "restore",
+        "*Not undone:* data `influxd-ctl restore` may already have written is not put back.",
+      ),
     describeFinish(request, runs, finishedAt) {
       const point = pointOf(request);
       const started = request.startedAt ?? finishedAt;

@@ -8,6 +8,7 @@ import type {
   RunbookPhase,
   RunRequest,
 } from "../../runbook/types.js";
+import { forwardPhaseStarted, rolledBackLines } from "../../runbook/types.js";
 import { derivedRollbackSteps } from "../../steps/index.js";
 import { formatBytes, formatDuration, formatUtc } from "../../text/format.js";
 import type { PhaseOutline, RunbookDeps } from "../kind.js";
@@ -276,6 +277,7 @@ export function createPachydermRestoreRunbook(deps: RunbookDeps<PachydermTarget>
           : "",
       );
     },
+    describeRollbackFinish: (request, runs) => pachydermRolledBackLines(request, runs),
     describeFinish(request, _runs, finishedAt) {
       const point = pachydermPointOf(request.point);
       const asOf = new Date(point.asOf);
@@ -291,4 +293,31 @@ export function createPachydermRestoreRunbook(deps: RunbookDeps<PachydermTarget>
       return lines;
     },
   };
+}
+
+/**
+ * A rolled-back Pachyderm restore's closing lines: what Roll back undid, and what it leaves —
+ * the databases the restore had committed (as its phase recorded them) and objects it had
+ * copied back into the pool.
+ */
+export function pachydermRolledBackLines(
+  request: RunRequest,
+  runs: readonly PhaseRunRecord[],
+): string[] {
+  const recorded = runs.find((r) => r.phaseIndex < 100 && r.phase === "restore-databases")?.facts
+    .committed;
+  const committed = Array.isArray(recorded) ? recorded.map(String) : [];
+  const kept = [
+    committed.length
+      ? `the database${committed.length === 1 ? "" : "s"} the restore had committed (${committed.join(", ")}) stay${committed.length === 1 ? "s" : ""} restored`
+      : undefined,
+    forwardPhaseStarted(runs, "restore-objects")
+      ? "objects it had copied back stay in the pool"
+      : undefined,
+  ].filter((line): line is string => line !== undefined);
+  return rolledBackLines(
+    request,
+    runs,
+    kept.length ? `*Not undone:* ${kept.join("; ")}.` : undefined,
+  );
 }

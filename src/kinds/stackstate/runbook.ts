@@ -12,6 +12,7 @@ import type {
   RunbookPhase,
   RunRequest,
 } from "../../runbook/types.js";
+import { rolledBackRestoreLines } from "../../runbook/types.js";
 import {
   deleteJobAndPvc,
   derivedRollbackSteps,
@@ -575,6 +576,13 @@ export function createStackStateRunbook(deps: RunbookDeps<StackStateTarget>): Ru
       }
       return { state, rollback };
     },
+    describeRollbackFinish: (request, runs) =>
+      rolledBackRestoreLines(
+        request,
+        runs,
+        "restore",
+        "*Not undone:* data the restore may already have replaced is not put back.",
+      ),
     describeFinish(request, runs, finishedAt) {
       const point = pointOf(request);
       const started = request.startedAt ?? finishedAt;

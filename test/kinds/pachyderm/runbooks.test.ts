@@ -396,6 +396,14 @@ describe("Pachyderm restore through the runner", () => {
     await resumeHalted(e.runner.pool, id, "rollback");
     expect((await e.run(id, "restore")).outcome).toBe("rolled_back");
     expect(replicas(e).pachd).toBe(2);
+    // Nothing was committed, so the closing lines name no database as left restored.
+    const closing = e.events.find((ev) => ev.type === "run-finished");
+    expect(closing?.type === "run-finished" && closing.lines.join("\n")).toMatch(
+      /^\*Rolled back \S+\* after the restore stopped/,
+    );
+    expect(closing?.type === "run-finished" && closing.lines.join("\n")).not.toMatch(
+      /Not undone|Restored point/,
+    );
   });
 
   it("sequential: a second database that fails says exactly which committed", async () => {
@@ -419,6 +427,14 @@ describe("Pachyderm restore through the runner", () => {
     expect(halted?.type === "run-halted" && halted.account.state.join("\n")).toMatch(
       /Database "pachyderm" is restored and committed; "dex" is unchanged/,
     );
+    // Rolled back, the closing lines say what stays: the committed database.
+    await resumeHalted(e.runner.pool, id, "rollback");
+    expect((await e.run(id, "restore")).outcome).toBe("rolled_back");
+    const closing = e.events.find((ev) => ev.type === "run-finished");
+    expect(closing?.type === "run-finished" && closing.lines.at(-1)).toBe(
+      "*Not undone:* the database the restore had committed (pachyderm) stays restored.",
+    );
+    expect(await pgDumpOf(e.pach.url)).toBe(pachAtPoint);
   });
 
   it("refuses before scaling anything when complete.json changed since the request", async () => {
