@@ -95,14 +95,6 @@ export function derivedRollbackSteps(deps: StepDeps, options: UndoOptions = {}):
  * What Roll back would do now, for a halt account: the open compensations, newest first, as
  * people read them ("scale Deployment pachd back to 2; patch …").
  */
-/**
- * What Roll back does first (a kind's own clean-up, e.g. deleting a helper pod), followed by
- * `described` (from `describeRollback`): "<first>; after that, it will, in this order: …".
- */
-export function rollbackAfter(first: string, described: string): string {
-  return `${first}; after that, ${described.replace(/^Roll back /, "it ")}`;
-}
-
 export async function describeRollback(
   deps: Pick<StepDeps, "compensations">,
   requestId: string,
@@ -113,4 +105,12 @@ export async function describeRollback(
   return open.length
     ? `Roll back will, in this order: ${open.map((c) => c.description).join("; ")}.`
     : "Roll back has nothing recorded to undo.";
+}
+
+/**
+ * What Roll back does first (a kind's own clean-up, e.g. deleting a helper pod), followed by
+ * `described` (from `describeRollback`): "<first>; after that, it will, in this order: …".
+ */
+export function rollbackAfter(first: string, described: string): string {
+  return `${first}; after that, ${described.replace(/^Roll back /, "it ")}`;
 }

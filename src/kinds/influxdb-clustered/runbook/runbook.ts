@@ -28,9 +28,8 @@ export function createInfluxdbClusteredRunbook(deps: InfluxdbRunbookDeps): Runbo
     rollback: influxdbRollbackSteps(deps),
     describeHalt: (request, runs) => describeHalt(deps, request, runs),
     describeFinish: (request, runs, finishedAt) => describeFinish(request, runs, finishedAt),
-    // The same function: it has its own account of a roll back (operator, catalog).
-    describeRollbackFinish: (request, runs, finishedAt) =>
-      describeFinish(request, runs, finishedAt),
+    // Its own account of a roll back: the operator and the catalog.
+    describeRollbackFinish: (request, runs) => describeRollbackFinish(request, runs),
   };
 }
 
@@ -187,34 +186,35 @@ async function describeHalt(
   return { state, rollback };
 }
 
+function describeRollbackFinish(request: RunRequest, runs: readonly PhaseRunRecord[]): string[] {
+  const catalog = catalogState(request, runs);
+  const scaled = run(runs, "rollback-scale-up");
+  const nothing = scaled?.facts.nothingScaled === true;
+  const operatorUntouched = run(runs, "rollback-unpause")?.facts.operatorUntouched === true;
+  const leftPaused = run(runs, "rollback-unpause")?.facts.leftPaused === true;
+  const notReady = Array.isArray(scaled?.facts.podsNotReady)
+    ? (scaled?.facts.podsNotReady as string[])
+    : [];
+  return [
+    operatorUntouched
+      ? `*Rolled back ${request.target}*: nothing had been changed; the operator was left as it was.`
+      : `*Rolled back ${request.target}*: ${nothing ? "nothing had been scaled" : "every component is back at its recorded replica count"} and the operator is ${leftPaused ? "*left paused*, as it was found before the run" : "unpaused"}.`,
+    catalog.restored
+      ? `The catalog restore was committed before the run stopped and is *not* undone: the catalog holds the snapshot of ${formatUtc(request.pointTime)}.`
+      : "The catalog database was not changed.",
+    ...(notReady.length
+      ? [
+          `Not ready yet when the roll back ended: ${notReady.join(", ")}; the operator now looks after them.`,
+        ]
+      : []),
+  ];
+}
+
 function describeFinish(
   request: RunRequest,
   runs: readonly PhaseRunRecord[],
   finishedAt: Date,
 ): string[] {
-  const catalog = catalogState(request, runs);
-  if (request.runMode === "rollback") {
-    const scaled = run(runs, "rollback-scale-up");
-    const nothing = scaled?.facts.nothingScaled === true;
-    const operatorUntouched = run(runs, "rollback-unpause")?.facts.operatorUntouched === true;
-    const leftPaused = run(runs, "rollback-unpause")?.facts.leftPaused === true;
-    const notReady = Array.isArray(scaled?.facts.podsNotReady)
-      ? (scaled?.facts.podsNotReady as string[])
-      : [];
-    return [
-      operatorUntouched
-        ? `*Rolled back ${request.target}*: nothing had been changed; the operator was left as it was.`
-        : `*Rolled back ${request.target}*: ${nothing ? "nothing had been scaled" : "every component is back at its recorded replica count"} and the operator is ${leftPaused ? "*left paused*, as it was found before the run" : "unpaused"}.`,
-      catalog.restored
-        ? `The catalog restore was committed before the run stopped and is *not* undone: the catalog holds the snapshot of ${formatUtc(request.pointTime)}.`
-        : "The catalog database was not changed.",
-      ...(notReady.length
-        ? [
-            `Not ready yet when the roll back ended: ${notReady.join(", ")}; the operator now looks after them.`,
-          ]
-        : []),
-    ];
-  }
   const since = request.approvedAt ?? request.startedAt ?? finishedAt;
   const total = finishedAt.getTime() - since.getTime();
   const stoppedAt = run(runs, "scale-down-workloads")?.facts.writesStoppedAt;
