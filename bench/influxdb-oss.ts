@@ -35,6 +35,7 @@ import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface, type Interface } from "node:readline";
+import { bundleForBench, IMAGE_NODE_FLAGS } from "./bundle.js";
 import { compileForBench, type Memory, ROOT } from "./support.js";
 
 interface Options {
@@ -48,6 +49,12 @@ interface Options {
   nodeArgs: string[];
   /** Extra environment for restorebot's process (e.g. "MALLOC_ARENA_MAX=2"). */
   env: Record<string, string>;
+  /**
+   * How restorebot's side is built and started: "image" bundles it with esbuild and runs it
+   * with the image's node flags, as the Dockerfile does; "tsc" runs tsc's output, one file per
+   * module, with no flags (how earlier figures were taken).
+   */
+  as: "image" | "tsc";
 }
 
 function parseOptions(argv: string[]): Options {
@@ -59,6 +66,7 @@ function parseOptions(argv: string[]): Options {
     restore: true,
     nodeArgs: [],
     env: {},
+    as: "image",
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -67,6 +75,7 @@ function parseOptions(argv: string[]): Options {
     else if (arg === "--runs") options.runs = Number(value);
     else if (arg === "--small-kb") options.smallKb = Number(value);
     else if (arg === "--ops") options.restore = value.split(",").includes("restore");
+    else if (arg === "--as" && (value === "image" || value === "tsc")) options.as = value;
     else if (arg === "--node-args") options.nodeArgs = value.split(" ").filter((a) => a !== "");
     else if (arg === "--env")
       for (const pair of value.split(",").filter((p) => p.includes("="))) {
@@ -77,7 +86,7 @@ function parseOptions(argv: string[]): Options {
       options.shapes = value.split(",").filter((s) => s === "large" || s === "small");
     else
       throw new Error(
-        `unknown option ${arg}; use --mb 1024[,3072] --runs 2 --small-kb 16 --shapes large,small --ops backup,restore --node-args "--max-semi-space-size=2" --env MALLOC_ARENA_MAX=2`,
+        `unknown option ${arg}; use --mb 1024[,3072] --runs 2 --small-kb 16 --shapes large,small --ops backup,restore --node-args "--max-semi-space-size=2" --env MALLOC_ARENA_MAX=2 --as image|tsc`,
       );
   }
   if (
@@ -277,7 +286,12 @@ async function benchShape(
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  await compileForBench("bench/influxdb-oss-child.ts", BUILD);
+  const child =
+    options.as === "image"
+      ? [...IMAGE_NODE_FLAGS, await bundleForBench("bench/influxdb-oss-child.ts", BUILD)]
+      : (await compileForBench("bench/influxdb-oss-child.ts", BUILD),
+        [`${BUILD}/bench/influxdb-oss-child.js`]);
+  const nodeArgs = [...options.nodeArgs, ...child.slice(0, -1)];
   const scratch = await mkdtemp(join(tmpdir(), "bench-influxdb-oss-"));
   const tsx = ["--import", "tsx", `${ROOT}bench/influxdb-oss-stand-in.ts`];
   const kubernetes = lineChild(process.execPath, [...tsx, "kubernetes", PVC]);
@@ -290,8 +304,8 @@ async function main(): Promise<void> {
     restorebot = lineChild(
       process.execPath,
       [
-        ...options.nodeArgs,
-        `${BUILD}/bench/influxdb-oss-child.js`,
+        ...nodeArgs,
+        ...child.slice(-1),
         String(sim.kubeconfig),
         String(sim.namespace),
         String(endpoint),
@@ -303,7 +317,7 @@ async function main(): Promise<void> {
     );
     const ready = await restorebot.next();
     console.log(
-      `restorebot's process${options.nodeArgs.length ? ` (node ${options.nodeArgs.join(" ")})` : ""} ${
+      `restorebot's process (${options.as === "image" ? "bundled as in the image" : "tsc's output"}${nodeArgs.length ? `, node ${nodeArgs.join(" ")}` : ""})${
         Object.keys(options.env).length
           ? ` (${Object.entries(options.env)
               .map(([k, v]) => `${k}=${v}`)

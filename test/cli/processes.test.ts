@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { IMAGE_NODE_FLAGS } from "../../scripts/bundle.mjs";
 import {
   FAKE_BOT_TOKEN,
   type FakeSlackApi,
@@ -15,11 +16,12 @@ import { DEFAULT_TEST_CONFIG, TEST_SIGNING_SECRET } from "../support/bot-harness
 import { createTestDatabase, type TestDatabase } from "../support/postgres.js";
 import { uniqueQueuePrefix } from "../support/redis.js";
 
-// The built CLI when it is up to date (npm test builds first); otherwise the sources via tsx.
+// The image's entry point, the bundled CLI with the image's node flag, when it is up to date
+// (npm test builds first); otherwise the sources via tsx.
 const CLI = (() => {
-  const built = "dist/src/cli/main.js";
+  const built = "dist/bundle/restorebot.mjs";
   const fresh = existsSync(built) && statSync(built).mtimeMs >= statSync("src/cli/main.ts").mtimeMs;
-  return fresh ? [built] : ["--import", "tsx", "src/cli/main.ts"];
+  return fresh ? [...IMAGE_NODE_FLAGS, built] : ["--import", "tsx", "src/cli/main.ts"];
 })();
 
 function run(

@@ -3,6 +3,7 @@ import { builtinModules } from "node:module";
 import { relative } from "node:path";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { IMAGE_NODE_FLAGS } from "../../scripts/bundle.mjs";
 import { REPO_ROOT } from "./chart-fixture.js";
 
 // No Docker engine here: these tests read the Dockerfile as data and check the properties the
@@ -155,11 +156,11 @@ describe("Dockerfile", () => {
     expect(runs.some((r) => /\bnpm ci\b.*--omit=dev/.test(r))).toBe(true);
   });
 
-  it("copies only package.json, production node_modules and dist/ into the runtime stage", () => {
+  it("copies only package.json, production node_modules and the bundle into the runtime stage", () => {
     const copies = of(runtime, "COPY").map((c) => c.args.replace(/\s+/g, " "));
     expect(copies.sort()).toEqual(
       [
-        "--from=build /app/dist ./dist",
+        "--from=build /app/dist/bundle ./dist/bundle",
         "--from=prod-deps /app/node_modules ./node_modules",
         "package.json ./",
       ].sort(),
@@ -182,7 +183,11 @@ describe("Dockerfile", () => {
     const entrypoint = of(runtime, "ENTRYPOINT");
     const cmd = of(runtime, "CMD");
     expect(entrypoint).toHaveLength(1);
-    expect(JSON.parse(entrypoint[0]?.args ?? "null")).toEqual(["node", packageJson.bin.restorebot]);
+    expect(JSON.parse(entrypoint[0]?.args ?? "null")).toEqual([
+      "node",
+      ...IMAGE_NODE_FLAGS,
+      packageJson.bin.restorebot,
+    ]);
     expect(JSON.parse(cmd[0]?.args ?? "null")).toEqual(["serve"]);
     expect(of(runtime, "STOPSIGNAL").map((s) => s.args)).toEqual(["SIGTERM"]);
   });
@@ -264,6 +269,7 @@ describe(".dockerignore", () => {
         "jobs",
         "package-lock.json",
         "package.json",
+        "scripts/bundle.mjs",
         "scripts/copy-assets.mjs",
         "src",
         "stand-ins",

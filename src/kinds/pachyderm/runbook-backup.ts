@@ -46,9 +46,12 @@ import {
   waitReadyPhase,
 } from "./runbook-common.js";
 
-/** restorebot's version as complete.json records it (package.json, found from src/ or dist/). */
+/**
+ * restorebot's version as complete.json records it: package.json, found from src/, from the
+ * compiled dist/src/, or from the image's single-file dist/bundle/.
+ */
 const RESTOREBOT_VERSION = ((): string => {
-  for (const up of ["../../../package.json", "../../../../package.json"]) {
+  for (const up of ["../../../package.json", "../../../../package.json", "../../package.json"]) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), "utf8")) as {
         name?: string;
