@@ -1,8 +1,7 @@
 import { pipeline, Readable } from "node:stream";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { createGunzip } from "node:zlib";
 import { CodedError } from "../errors.js";
+import { noteStreamedBytes } from "../runtime/young-garbage.js";
 import { formatCount } from "../text/format.js";
 import { assertPlainDumpHeader, HEADER_BYTES } from "./statement-policy.js";
 
@@ -55,7 +54,7 @@ export async function openDumpStream(source: DumpSource): Promise<DumpStream> {
       const result = await iterator.next();
       if (!result.done) {
         sql += result.value.length;
-        noteGarbage(result.value.length);
+        noteStreamedBytes(result.value.length);
       }
       return result;
     } catch (err) {
@@ -109,57 +108,6 @@ export async function openDumpStream(source: DumpSource): Promise<DumpStream> {
       gunzip.destroy(reason);
     },
   };
-}
-
-/**
- * Decompressed bytes read (by every dump stream of the process) between two collections of
- * V8's young generation.
- *
- * Reading a dump allocates a new ArrayBuffer outside the V8 heap for every gunzip output chunk,
- * every compressed chunk read and every converted COPY chunk; each is garbage a moment later,
- * but V8 frees it only at its next collection. Node 20 collected the young generation on
- * "external memory pressure"; Node 24 does not, and this reader allocates too little on the
- * heap to fill the young generation often, so the buffers waited for the full collection V8
- * forces once memory outside the heap has grown by about 64 MB: ~65 MB of such garbage, peak
- * RSS 149–155 MB on a 1,000,000-row dump (docs/catalog-restore.md). Collecting the young
- * generation every 8 MB read bounds it at a few tens of MB on any Node version and dump size;
- * each collection takes about a millisecond, since almost nothing in it is alive.
- */
-const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
-let readSinceCollect = 0;
-let collectYoung: (() => void) | null | undefined;
-
-function noteGarbage(bytes: number): void {
-  readSinceCollect += bytes;
-  if (readSinceCollect < COLLECT_EVERY_BYTES) return;
-  readSinceCollect = 0;
-  collectYoung ??= youngCollector();
-  collectYoung?.();
-}
-
-/**
- * V8's `gc()`, asked for a young-generation collection. It exists only with --expose-gc, so
- * the flag is set for one new context to fetch the function and cleared again: no command
- * line (the `restorebot` bin, the image's entrypoint, `npx`) has to carry a flag. Null when
- * the function cannot be had, in which case V8's own triggers remain.
- */
-export function youngCollector(): (() => void) | null {
-  try {
-    let gc: unknown = globalThis.gc;
-    if (typeof gc !== "function") {
-      setFlagsFromString("--expose-gc");
-      try {
-        gc = runInNewContext("gc");
-      } finally {
-        setFlagsFromString("--no-expose-gc");
-      }
-    }
-    if (typeof gc !== "function") return null;
-    const collect = gc as (options: { type: "minor" }) => void;
-    return () => collect({ type: "minor" });
-  } catch {
-    return null;
-  }
 }
 
 function assertGzipMagic(chunk: Buffer): void {

@@ -1,6 +1,6 @@
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
-import { youngCollector } from "../../src/catalog-restore/dump-source.js";
+import { youngCollector } from "../../src/runtime/young-garbage.js";
 
 describe("reading a dump bounds the garbage outside the V8 heap", () => {
   it("gets V8's collector without any command-line flag, and exposes gc to nothing else", () => {

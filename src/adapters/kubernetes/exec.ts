@@ -3,6 +3,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import WebSocket, { type ClientOptions } from "ws";
 import { CodedError, redactSecrets } from "../../errors.js";
 import type { Logger } from "../../logging/logger.js";
+import { noteStreamedBytes } from "../../runtime/young-garbage.js";
 import { formatDuration } from "../../text/format.js";
 import type { ExecInPodOptions, ExecResult, PodWorkPort } from "./pod-work-port.js";
 
@@ -168,6 +169,7 @@ export function createExecOps(deps: ExecDeps): Pick<PodWorkPort, "execInPod"> {
         if (channel === STDOUT || channel === STDERR) {
           const handler = channel === STDOUT ? options.onStdout : options.onStderr;
           if (!handler || payload.length === 0) return;
+          noteStreamedBytes(payload.length);
           // The payload is handed on as it is, not copied: ws gives every message its own
           // memory (a view of the socket's read, never reused), and a copy of every byte of a
           // 50 GB archive would cost CPU and garbage for nothing.
@@ -300,6 +302,7 @@ async function pumpStdin(
           `stdin for ${options.command.join(" ")} is longer than the ${limit} bytes announced; stopped.`,
         );
       }
+      noteStreamedBytes(piece.length);
       const frame = Buffer.allocUnsafe(piece.length + 1);
       frame[0] = STDIN;
       piece.copy(frame, 1);
