@@ -14,8 +14,9 @@
  * WebSocket channel protocol into a helper pod of the Kubernetes simulator (whose exec runs
  * the helper's script for real, here), the sha256 in-stream, and the S3 adapter's multipart
  * upload (and download) against the S3 stand-in. Three processes, so that each one's memory
- * and event loop are its own: restorebot's side (compiled and run with plain node, as in
- * production, living on across every run like a worker), the simulator and the S3 stand-in.
+ * and event loop are its own: restorebot's side (bundled and started with the image's node
+ * flags, as in production — `--as tsc` runs tsc's output instead — living on across every run
+ * like a worker), the simulator and the S3 stand-in.
  * They share the machine's cores with the tar, as a pod, an API server and an object store
  * on one machine would; on a real cluster those run elsewhere.
  *
@@ -286,11 +287,13 @@ async function benchShape(
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const child =
-    options.as === "image"
-      ? [...IMAGE_NODE_FLAGS, await bundleForBench("bench/influxdb-oss-child.ts", BUILD)]
-      : (await compileForBench("bench/influxdb-oss-child.ts", BUILD),
-        [`${BUILD}/bench/influxdb-oss-child.js`]);
+  let child: string[];
+  if (options.as === "image")
+    child = [...IMAGE_NODE_FLAGS, await bundleForBench("bench/influxdb-oss-child.ts", BUILD)];
+  else {
+    await compileForBench("bench/influxdb-oss-child.ts", BUILD);
+    child = [`${BUILD}/bench/influxdb-oss-child.js`];
+  }
   const nodeArgs = [...options.nodeArgs, ...child.slice(0, -1)];
   const scratch = await mkdtemp(join(tmpdir(), "bench-influxdb-oss-"));
   const tsx = ["--import", "tsx", `${ROOT}bench/influxdb-oss-stand-in.ts`];
