@@ -655,6 +655,10 @@ export function createInfluxdbOssRestoreRunbook(deps: RunbookDeps<InfluxdbOssTar
         });
         await helper.remove(ctx);
         await ctx.fact("putBack", "the old directories are back in place");
+        // The run's closing lines list what roll back steps record as undone, in order.
+        await ctx.fact("undone", [
+          `the old directories of ${target.dataDir} are back in place (from ${asideDirectoryOf(target.dataDir, restoreId(ctx.request))}/)`,
+        ]);
       },
       summarize: (f) => (typeof f.putBack === "string" ? f.putBack : undefined),
     },

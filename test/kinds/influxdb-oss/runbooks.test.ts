@@ -392,6 +392,12 @@ describe("influxdb-oss restore", () => {
     expect(tree(env.dataDir)).toEqual(current);
     expect(sts(env)).toEqual({ replicas: 1, ready: 1 });
     expect(env.sim.jobPods()).toEqual([]);
+    // The closing lines (the thread's last word and the requester's message) say that the old
+    // directories are back, before the node's scale.
+    const finished = env.events.filter((ev) => ev.type === "run-finished").at(-1);
+    expect(finished?.type === "run-finished" && finished.lines[0]).toMatch(
+      /^\*Rolled back influx1\* after the restore stopped: undone: the old directories of \/var\/lib\/influxdb are back in place \(from \/var\/lib\/influxdb\/\.restorebot-old-[^)]+\/\); scale StatefulSet influxdb back to 1\.$/,
+    );
   });
 
   it("works against a cluster that speaks only the v4 exec protocol (the archive's size bounds stdin)", async () => {
