@@ -8,10 +8,9 @@ import { bundleOptions, IMAGE_NODE_FLAGS } from "../scripts/bundle.mjs";
 
 export { IMAGE_NODE_FLAGS };
 
-/** Bundles `entry` (relative to the root) into `<outDir>/<name>.mjs`; returns that path. */
+/** Bundles `entry` (relative to the root) into `<outDir>/bundle/<name>.mjs`; returns that path. */
 export async function bundleForBench(entry: string, outDir: string): Promise<string> {
   const name = entry.replace(/^.*\//, "").replace(/\.ts$/, "");
-  const outfile = `${outDir}/${name}.mjs`;
-  await build(bundleOptions(entry, outfile));
-  return outfile;
+  await build(bundleOptions(entry, `${outDir}/bundle`, name));
+  return `${outDir}/bundle/${name}.mjs`;
 }

@@ -15,7 +15,8 @@
  * of the same catalog as the non-empty target, and then, alternating in one session, restores
  * the dump over a fresh copy of that target with
  *   (a) gunzip -c | awk -f bench/drop-before-create.awk | psql -v ON_ERROR_STOP=1 --single-transaction
- *   (b) the built CLI as an operator runs it: node dist/src/cli/main.js restore-catalog
+ *   (b) the built CLI as an operator runs it, as the image starts it:
+ *       node --max-semi-space-size=2 dist/bundle/restorebot.mjs restore-catalog
  *       --snapshot <file> --dsn-env <VAR> (its own process: full snapshot check and restore)
  * It prints each run, the median of the per-run time ratios b/a, b's start-up (process start
  * to its first line of output) and peak RSS (GNU time), and checks that both results equal
@@ -38,12 +39,14 @@ import {
   pgDumpToGzipFile,
 } from "../src/kinds/influxdb-clustered/sandbox/catalog-builder.js";
 import { ADMIN_URL, databaseUrl } from "../test/support/postgres.js";
+import { IMAGE_NODE_FLAGS } from "./bundle.js";
 import { compileForBench, ROOT } from "./support.js";
 
 const OUT = `${ROOT}bench/out`;
 const BUILD = `${OUT}/build`;
 const AWK = `${ROOT}bench/drop-before-create.awk`;
-const CLI = `${ROOT}dist/src/cli/main.js`;
+/** The image's entry point and node flags (the Dockerfile's ENTRYPOINT). */
+const CLI = [...IMAGE_NODE_FLAGS, `${ROOT}dist/bundle/restorebot.mjs`];
 /** GNU time, for the peak RSS of the whole CLI process. */
 const TIME = "/usr/bin/time";
 
@@ -221,7 +224,7 @@ async function restorebotCli(
       "-f",
       "maxrss-kb=%M",
       process.execPath,
-      CLI,
+      ...CLI,
       "restore-catalog",
       "--snapshot",
       file,

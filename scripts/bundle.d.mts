@@ -5,5 +5,5 @@ import type { BuildOptions } from "esbuild";
 export declare const EXTERNAL: string[];
 /** The node flags the image starts restorebot with. */
 export declare const IMAGE_NODE_FLAGS: string[];
-/** esbuild's options for one entry point bundled for Node.js 24. */
-export declare function bundleOptions(entry: string, outfile: string): BuildOptions;
+/** esbuild's options for one entry point bundled for Node.js 24 into `<outdir>/<name>.mjs`. */
+export declare function bundleOptions(entry: string, outdir: string, name: string): BuildOptions;

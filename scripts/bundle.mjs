@@ -1,6 +1,6 @@
-// Builds the image's entry point: the CLI and what it imports as one ES module,
-// dist/bundle/restorebot.mjs, with the SQL migrations and the demo console's static files
-// beside it (the code finds both next to itself).
+// Builds the image's entry point: the CLI and what it imports, bundled into
+// dist/bundle/restorebot.mjs and the chunks it loads on demand, with the SQL migrations and the
+// demo console's static files beside them (the code finds both next to itself).
 //
 // Why a bundle: Node.js keeps a module record, its source and its compiled code for each of
 // the thousands of files in @kubernetes/client-node and the AWS SDK. Loaded as one file, the
@@ -25,11 +25,20 @@ export const EXTERNAL = ["bullmq", "bufferutil", "utf-8-validate", "pg-native", 
  */
 export const IMAGE_NODE_FLAGS = ["--max-semi-space-size=2"];
 
-/** esbuild's options for one entry point bundled for Node.js 24 (also used by the benchmarks). */
-export function bundleOptions(entry, outfile) {
+/**
+ * esbuild's options for one entry point bundled for Node.js 24 into `<outdir>/<name>.mjs` (also
+ * used by the benchmarks). What the entry imports with `import()` goes into chunks beside it,
+ * loaded when first needed: `restore-catalog` loads only what it uses, as the CLI is written to.
+ */
+export function bundleOptions(entry, outdir, name) {
   return {
-    entryPoints: [entry],
-    outfile,
+    entryPoints: { [name]: entry },
+    outdir,
+    outExtension: { ".js": ".mjs" },
+    splitting: true,
+    // Beside the entry, not in a folder: code that finds files next to itself (migrations,
+    // the console's static files, package.json) resolves them from whichever file it lands in.
+    chunkNames: "[name]-[hash]",
     absWorkingDir: ROOT,
     bundle: true,
     platform: "node",
@@ -49,7 +58,7 @@ export function bundleOptions(entry, outfile) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   rmSync(`${ROOT}dist/bundle`, { recursive: true, force: true });
-  await build(bundleOptions("src/cli/main.ts", "dist/bundle/restorebot.mjs"));
+  await build(bundleOptions("src/cli/main.ts", "dist/bundle", "restorebot"));
   cpSync(`${ROOT}src/db/migrations`, `${ROOT}dist/bundle/migrations`, { recursive: true });
   cpSync(`${ROOT}src/demo/console/static`, `${ROOT}dist/bundle/static`, { recursive: true });
 }

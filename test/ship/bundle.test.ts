@@ -32,7 +32,7 @@ let metafile: Metafile;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "restorebot-bundle-"));
   const result = await build({
-    ...bundleOptions("src/cli/main.ts", join(dir, "restorebot.mjs")),
+    ...bundleOptions("src/cli/main.ts", dir, "restorebot"),
     metafile: true,
     logLevel: "silent",
   });
